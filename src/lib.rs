@@ -1,0 +1,1 @@
+//! trustmesh: declarative SSH trust for clusters.
