@@ -1,1 +1,13 @@
 //! trustmesh: declarative SSH trust for clusters.
+//!
+//! The library holds everything that can be reasoned about without touching
+//! a host: the inventory (parsing, validation, diagnostics), the trust graph
+//! and its renderers. The binary in `src/main.rs` is a thin command line on
+//! top of it.
+
+pub mod graph;
+pub mod inventory;
+pub mod probe;
+
+pub use graph::{Edge, EdgeKind, TrustGraph};
+pub use inventory::{Inventory, InventoryError};

@@ -1,0 +1,175 @@
+//! Flags are parsed here, once; each command gets its own `Args` and runs in
+//! `cli/<command>.rs`. Exit codes are decided in one place ([`run`]): 0 ok,
+//! 1 error (usage errors included, so that `--detailed-exitcode`'s 2 always
+//! means "changes"), 2 only from `plan --detailed-exitcode`.
+
+mod apply;
+mod graph;
+mod plan;
+mod validate;
+mod verify;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Declarative SSH trust for clusters: plan, apply and verify passwordless
+/// SSH between a manager and its workers, from one YAML inventory.
+#[derive(Debug, Parser)]
+#[command(name = "trustmesh", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+
+    /// When to use colours (NO_COLOR is honoured).
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+
+    /// Print more about what is done.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Validate(validate::Args),
+    Graph(graph::Args),
+    Plan(plan::Args),
+    Apply(apply::Args),
+    Verify(verify::Args),
+}
+
+/// The inventory argument shared by every command.
+#[derive(Debug, Args)]
+pub struct InventoryArg {
+    /// The inventory file [default: $TRUSTMESH_INVENTORY, else inventory.yaml]
+    #[arg(value_name = "INVENTORY")]
+    pub inventory: Option<PathBuf>,
+}
+
+impl InventoryArg {
+    pub fn path(&self) -> PathBuf {
+        self.inventory
+            .clone()
+            .or_else(|| std::env::var_os("TRUSTMESH_INVENTORY").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("inventory.yaml"))
+    }
+}
+
+/// Flags shared by the commands that talk to hosts.
+#[derive(Debug, Args, Clone)]
+pub struct RemoteArgs {
+    /// Trust on first use: accept a host key the manager has never seen, and
+    /// print its fingerprint.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+
+    /// Bootstrap: reach a worker that does not accept the manager's key yet
+    /// once with a password (asked once on the terminal; taken from
+    /// $TRUSTMESH_PASSWORD when set), to install the key.
+    #[arg(long)]
+    pub ask_pass: bool,
+
+    /// Hosts worked on at once.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+
+    /// Per host: connect and each remote step; a host past it is reported
+    /// unreachable, the rest go on.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+
+    /// Only these nodes (and the manager, always) and the edges between them.
+    #[arg(long, value_name = "NAME[,NAME...]", value_delimiter = ',')]
+    pub limit: Vec<String>,
+}
+
+/// Output settings resolved from flags, environment and terminal.
+#[derive(Debug, Clone, Copy)]
+pub struct Ui {
+    pub color: bool,
+    pub quiet: bool,
+    pub verbose: u8,
+}
+
+impl Ui {
+    fn new(cli: &Cli) -> Ui {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let color = match cli.color {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => !no_color && std::io::stderr().is_terminal(),
+        };
+        Ui {
+            color,
+            quiet: cli.quiet,
+            verbose: cli.verbose,
+        }
+    }
+
+    /// Print a diagnostic (any miette error) on standard error.
+    pub fn report(&self, diag: &dyn miette::Diagnostic) {
+        let handler = if self.color {
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode())
+        } else {
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+        };
+        let mut out = String::new();
+        if handler.render_report(&mut out, diag).is_err() {
+            out = format!("error: {diag}");
+        }
+        eprintln!("{out}");
+    }
+}
+
+/// Parse the command line, run the command, return the exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let ui = Ui::new(&cli);
+    match &cli.command {
+        Command::Validate(args) => validate::cmd_validate(ui, args),
+        Command::Graph(args) => graph::cmd_graph(ui, args),
+        Command::Plan(args) => plan::cmd_plan(ui, args),
+        Command::Apply(args) => apply::cmd_apply(ui, args),
+        Command::Verify(args) => verify::cmd_verify(ui, args),
+    }
+}
+
+/// Load the inventory or report why not.
+pub fn load_inventory(ui: Ui, arg: &InventoryArg) -> Option<trustmesh::Inventory> {
+    match trustmesh::Inventory::load(&arg.path()) {
+        Ok(inv) => Some(inv),
+        Err(e) => {
+            ui.report(&e);
+            None
+        }
+    }
+}
+
+/// What a command that is not built yet says: plainly, with exit 1.
+pub fn not_built(command: &str) -> i32 {
+    eprintln!(
+        "trustmesh {command}: not built yet in this version. `validate` and `graph` work; \
+         `{command}` will read and change live hosts once it lands."
+    );
+    1
+}

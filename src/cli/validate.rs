@@ -1,0 +1,30 @@
+//! `trustmesh validate`: parse and check the inventory, no network.
+
+use super::{load_inventory, InventoryArg, Ui};
+
+/// Parse and check the inventory; no network. Exit 0 when valid, 1 when not
+/// (every problem of the file is reported at once).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    inventory: InventoryArg,
+}
+
+pub fn cmd_validate(ui: Ui, args: &Args) -> i32 {
+    let Some(inv) = load_inventory(ui, &args.inventory) else {
+        return 1;
+    };
+    if !ui.quiet {
+        let g = trustmesh::TrustGraph::build(&inv);
+        let count = |role| inv.nodes.iter().filter(|n| n.role == role).count();
+        let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+        println!(
+            "{} is valid: 1 manager, {}, {}, {}.",
+            args.inventory.path().display(),
+            plural(count(trustmesh::inventory::Role::Bastion), "bastion"),
+            plural(count(trustmesh::inventory::Role::Worker), "worker"),
+            plural(g.edge_count(), "trust edge"),
+        );
+    }
+    0
+}

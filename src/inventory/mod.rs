@@ -1,0 +1,148 @@
+//! The inventory: parsing, validation and the resolved model.
+//!
+//! Loading goes through four stages, each collecting every problem it finds
+//! rather than stopping at the first:
+//!
+//! 1. YAML syntax (serde_yaml), with the parser's line and column;
+//! 2. structure (unknown keys, wrong types) against the generated JSON
+//!    Schema ([`structure`]);
+//! 3. meaning (names, references, cycles, addresses) on the typed file
+//!    ([`validate`]), which also resolves defaults and groups;
+//! 4. rendering: each problem speaks in YAML paths, which [`spans`] turns
+//!    into labelled byte spans for miette ([`diagnostics`]).
+
+pub mod diagnostics;
+pub mod model;
+pub mod spans;
+pub mod structure;
+pub mod validate;
+
+use std::path::Path as FsPath;
+use std::sync::Arc;
+
+pub use diagnostics::InventoryError;
+pub use model::{InventoryFile, KeyType, Options, Os};
+use spans::Path;
+
+/// A mistake in an inventory, located by its YAML path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub path: Path,
+    /// Label the key rather than the value (unknown keys).
+    pub at_key: bool,
+    /// Stable code, e.g. `trustmesh::inventory::unknown_key`.
+    pub code: &'static str,
+    pub message: String,
+    pub label: String,
+    pub help: Option<String>,
+    /// Secondary labels (e.g. where a duplicated name was first used).
+    pub extra: Vec<(Path, String)>,
+}
+
+/// Index of a node in [`Inventory::nodes`]. The manager is always 0.
+pub type NodeId = usize;
+
+/// What part a node plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Manager,
+    Bastion,
+    Worker,
+}
+
+/// A node with defaults merged in.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Node {
+    pub name: String,
+    pub role: Role,
+    /// How others reach it. The manager may have none (then no reverse
+    /// edge can be made).
+    pub address: Option<String>,
+    /// Account; `None` means the account running trustmesh.
+    pub user: Option<String>,
+    pub port: u16,
+    pub os: Os,
+    pub key_type: KeyType,
+    /// Pinned host key fingerprint (`SHA256:...`).
+    pub host_key: Option<String>,
+    /// The node it is reached through.
+    pub jump: Option<NodeId>,
+    pub groups: Vec<String>,
+    /// Manager only: its private key path (may start with `~`).
+    pub identity: Option<String>,
+    /// Manager only: its known_hosts path (may start with `~`).
+    pub known_hosts: Option<String>,
+}
+
+impl Node {
+    /// `user@address` as a person would write it, for messages.
+    pub fn display_target(&self) -> String {
+        let addr = self.address.as_deref().unwrap_or("(local)");
+        match &self.user {
+            Some(u) => format!("{u}@{addr}"),
+            None => addr.to_string(),
+        }
+    }
+}
+
+/// The inventory, validated and resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inventory {
+    /// Manager first, then bastions, then workers, in file order.
+    pub nodes: Vec<Node>,
+    /// Workers with a worker -> manager edge, in file order, no repeats.
+    pub reverse: Vec<NodeId>,
+    /// Mesh entries, each the workers among which every pair trusts each
+    /// other both ways (groups already expanded).
+    pub mesh: Vec<Vec<NodeId>>,
+    pub options: Options,
+}
+
+impl Inventory {
+    pub const MANAGER: NodeId = 0;
+
+    pub fn manager(&self) -> &Node {
+        &self.nodes[Self::MANAGER]
+    }
+
+    pub fn find(&self, name: &str) -> Option<NodeId> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    pub fn workers(&self) -> impl Iterator<Item = (NodeId, &Node)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.role == Role::Worker)
+    }
+
+    /// Parse and validate inventory text. `name` is how the file is named in
+    /// messages.
+    pub fn from_str_named(name: &str, text: &str) -> Result<Inventory, InventoryError> {
+        let src = Arc::new(text.to_string());
+        let value: serde_yaml::Value = match serde_yaml::from_str(text) {
+            Ok(v) => v,
+            Err(e) => return Err(InventoryError::syntax(name, src, &e)),
+        };
+        let mut problems = Vec::new();
+        let typed = validate::check_structure(&value, &mut problems);
+        let inventory = typed.and_then(|file| validate::resolve(&file, &mut problems));
+        match inventory {
+            Some(inv) if problems.is_empty() => Ok(inv),
+            _ => Err(InventoryError::invalid(name, src, problems)),
+        }
+    }
+
+    /// Read, parse and validate an inventory file.
+    pub fn load(path: &FsPath) -> Result<Inventory, InventoryError> {
+        let text = std::fs::read(path).map_err(|e| InventoryError::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        let text = String::from_utf8(text).map_err(|_| InventoryError::NotUtf8 {
+            path: path.display().to_string(),
+        })?;
+        Self::from_str_named(&path.display().to_string(), &text)
+    }
+}

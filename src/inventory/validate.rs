@@ -1,0 +1,672 @@
+//! Meaning: names, references, cycles and addresses, and the resolution of
+//! defaults and groups into [`Inventory`].
+//!
+//! Every check records a [`Problem`] at a YAML path and carries on, so one
+//! run reports everything wrong with a file.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use petgraph::graph::DiGraph;
+use serde_yaml::Value as Yaml;
+
+use super::model::{Defaults, InventoryFile, MeshEntry, NodeSpec, Reverse};
+use super::spans::{Path, Seg};
+use super::structure::{self, did_you_mean};
+use super::{Inventory, KeyType, Node, NodeId, Os, Problem, Role};
+
+fn problem(
+    path: Path,
+    code: &'static str,
+    message: String,
+    label: &str,
+    help: Option<String>,
+) -> Problem {
+    Problem {
+        path,
+        at_key: false,
+        code,
+        message,
+        label: label.to_string(),
+        help,
+        extra: Vec::new(),
+    }
+}
+
+/// Stages 2 and 1/2 of loading: the version, then the structure; returns the
+/// typed file when it can still be built (problems in optional keys are
+/// dropped from the value so later checks still run).
+pub fn check_structure(value: &Yaml, problems: &mut Vec<Problem>) -> Option<InventoryFile> {
+    let root = Path::root();
+    let Yaml::Mapping(map) = value else {
+        problems.push(problem(
+            root,
+            "trustmesh::inventory::type",
+            "an inventory is a mapping of keys such as `version:`, `manager:` and `workers:`"
+                .into(),
+            "expected a mapping",
+            Some("start the file with `version: 1`".into()),
+        ));
+        return None;
+    };
+    match map.get("version") {
+        None => problems.push(problem(
+            root.clone(),
+            "trustmesh::inventory::version",
+            "missing `version`".into(),
+            "no `version: 1` in this file",
+            Some("add `version: 1` at the top of the file".into()),
+        )),
+        Some(Yaml::Number(n)) if n.as_u64() == Some(1) => {}
+        Some(v) => problems.push(problem(
+            root.key("version"),
+            "trustmesh::inventory::version",
+            format!("unknown inventory version {}", scalar_text(v)),
+            "this trustmesh reads version 1",
+            Some("write `version: 1`, or upgrade trustmesh if the file is newer".into()),
+        )),
+    }
+    let schema = super::model::json_schema();
+    let found = structure::check(&schema, value);
+    // Drop what is wrong so the remaining checks can run on the rest. Only
+    // keys of mappings are removed: removing a list item would shift the
+    // paths of the items after it.
+    let mut pruned = value.clone();
+    let mut prunable = true;
+    for p in &found {
+        if p.path.0.first() == Some(&Seg::Key("version".into())) {
+            continue;
+        }
+        prunable &= remove_key(&mut pruned, &p.path);
+    }
+    problems.extend(
+        found
+            .into_iter()
+            .filter(|p| p.path.0.first() != Some(&Seg::Key("version".into()))),
+    );
+    if !prunable {
+        return None;
+    }
+    if let Yaml::Mapping(m) = &mut pruned {
+        m.insert("version".into(), 1.into());
+    }
+    match serde_yaml::from_value::<InventoryFile>(pruned) {
+        Ok(f) => Some(f),
+        Err(e) if problems.is_empty() => {
+            // The schema and the types disagree: a bug, but still no panic.
+            problems.push(problem(
+                Path::root(),
+                "trustmesh::inventory::type",
+                format!("the inventory does not fit version 1: {e}"),
+                "here",
+                None,
+            ));
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+fn scalar_text(v: &Yaml) -> String {
+    match v {
+        Yaml::String(s) => format!("`{s}`"),
+        Yaml::Number(n) => n.to_string(),
+        Yaml::Bool(b) => b.to_string(),
+        _ => "(not a number)".into(),
+    }
+}
+
+/// Remove the value at `path` when its last step is a mapping key.
+fn remove_key(v: &mut Yaml, path: &Path) -> bool {
+    let Some((last, parents)) = path.0.split_last() else {
+        return false;
+    };
+    let Seg::Key(last) = last else { return false };
+    let mut cur = v;
+    for seg in parents {
+        let next = match (seg, cur) {
+            (Seg::Key(k), Yaml::Mapping(m)) => m.get_mut(k.as_str()),
+            (Seg::Index(i), Yaml::Sequence(s)) => s.get_mut(*i),
+            _ => None,
+        };
+        match next {
+            Some(n) => cur = n,
+            None => return false,
+        }
+    }
+    match cur {
+        Yaml::Mapping(m) => {
+            m.remove(last.as_str());
+            true
+        }
+        _ => false,
+    }
+}
+
+/// `[A-Za-z0-9][A-Za-z0-9._-]*`
+pub fn is_valid_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// An account name that is safe everywhere: letters, digits, `_`, `.`, `-`,
+/// not starting with `-` or `.`, at most 64 characters.
+pub fn is_valid_user(s: &str) -> bool {
+    let mut chars = s.chars();
+    s.len() <= 64
+        && matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// A DNS host name, an IPv4 or an IPv6 address.
+pub fn is_valid_address(s: &str) -> bool {
+    if s.parse::<Ipv4Addr>().is_ok() || s.parse::<Ipv6Addr>().is_ok() {
+        return true;
+    }
+    let name = s.strip_suffix('.').unwrap_or(s);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        // All-numeric dotted names are mistyped IPv4 addresses, not names.
+        && !name.split('.').all(|l| l.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// `SHA256:` and 43 characters of unpadded base64 (32 bytes), as
+/// `ssh-keygen -lf` prints.
+pub fn is_valid_fingerprint(s: &str) -> bool {
+    let Some(b64) = s.strip_prefix("SHA256:") else {
+        return false;
+    };
+    b64.len() == 43
+        && b64.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
+        // The last character carries 4 bits: only these are canonical.
+        && b64.ends_with(|c: char| "AEIMQUYcgkosw048".contains(c))
+}
+
+fn check_path_value(p: &Path, value: &str, what: &str, problems: &mut Vec<Problem>) {
+    if value.is_empty() || value.contains(['\n', '\r', '\0']) {
+        problems.push(problem(
+            p.clone(),
+            "trustmesh::inventory::path",
+            format!("`{p}` is not a usable path"),
+            "empty or contains a line break",
+            Some(format!(
+                "write the {what} path on one line, e.g. `~/.ssh/id_ed25519`"
+            )),
+        ));
+    }
+}
+
+struct Checker<'a> {
+    problems: &'a mut Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn name(&mut self, p: Path, name: &str) {
+        if !is_valid_name(name) {
+            self.problems.push(problem(
+                p,
+                "trustmesh::inventory::name",
+                format!("`{name}` is not a valid node name"),
+                "not a valid name",
+                Some("a name starts with a letter or digit and holds only letters, digits, `.`, `_` and `-`".into()),
+            ));
+        }
+    }
+
+    fn address(&mut self, p: Path, addr: &str) {
+        if is_valid_address(addr) {
+            return;
+        }
+        let help = if addr.starts_with('[') && addr.ends_with(']') {
+            "write an IPv6 address without brackets: trustmesh adds them where ssh needs them"
+                .to_string()
+        } else if addr.contains('@') {
+            "put the account in `user:` and only the host in `address:`".to_string()
+        } else if addr.contains(':') && addr.parse::<Ipv6Addr>().is_err() && !addr.starts_with(':')
+        {
+            "put the port in `port:` and only the host in `address:`".to_string()
+        } else {
+            "use a host name (letters, digits, `-`, `.`), an IPv4 or an IPv6 address".to_string()
+        };
+        self.problems.push(problem(
+            p,
+            "trustmesh::inventory::address",
+            format!("`{addr}` is not a valid host name or IP address"),
+            "not a host name or address",
+            Some(help),
+        ));
+    }
+
+    fn user(&mut self, p: Path, user: &str) {
+        if !is_valid_user(user) {
+            self.problems.push(problem(
+                p,
+                "trustmesh::inventory::user",
+                format!("`{user}` is not a valid account name"),
+                "not a valid account name",
+                Some("an account name holds letters, digits, `_`, `.` and `-`, and does not start with `-`".into()),
+            ));
+        }
+    }
+
+    fn port(&mut self, p: Path, port: Option<u16>) {
+        if port == Some(0) {
+            self.problems.push(problem(
+                p,
+                "trustmesh::inventory::range",
+                "port 0 is not a port sshd can listen on".into(),
+                "must be from 1 to 65535",
+                Some("use the port sshd listens on (22 unless changed)".into()),
+            ));
+        }
+    }
+}
+
+/// Stage 3: check meaning and resolve into [`Inventory`].
+pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inventory> {
+    let root = Path::root();
+    let mut ck = Checker { problems };
+    let d: &Defaults = &file.defaults;
+    let dpath = root.key("defaults");
+    if let Some(u) = &d.user {
+        ck.user(dpath.key("user"), u);
+    }
+    ck.port(dpath.key("port"), d.port);
+
+    // Nodes, with the path each came from.
+    let m = &file.manager;
+    let mpath = root.key("manager");
+    ck.name(mpath.key("name"), &m.name);
+    if let Some(a) = &m.address {
+        ck.address(mpath.key("address"), a);
+    }
+    if let Some(u) = &m.user {
+        ck.user(mpath.key("user"), u);
+    }
+    ck.port(mpath.key("port"), m.port);
+    if let Some(i) = &m.identity {
+        check_path_value(&mpath.key("identity"), i, "identity", ck.problems);
+    }
+    if let Some(k) = &m.known_hosts {
+        check_path_value(&mpath.key("known_hosts"), k, "known_hosts", ck.problems);
+    }
+    let mut nodes = vec![Node {
+        name: m.name.clone(),
+        role: Role::Manager,
+        address: m.address.clone(),
+        user: m.user.clone(),
+        port: m.port.or(d.port).unwrap_or(22),
+        os: m.os.or(d.os).unwrap_or(Os::Linux),
+        key_type: m.key_type.or(d.key_type).unwrap_or(KeyType::Ed25519),
+        host_key: None,
+        jump: None,
+        groups: Vec::new(),
+        identity: m.identity.clone(),
+        known_hosts: m.known_hosts.clone(),
+    }];
+    let mut paths = vec![mpath.clone()];
+    let mut jumps: Vec<(NodeId, Option<(&str, Path)>)> = Vec::new();
+    for (role, key, list) in [
+        (Role::Bastion, "bastions", &file.bastions),
+        (Role::Worker, "workers", &file.workers),
+    ] {
+        for (i, spec) in list.iter().enumerate() {
+            let p = root.key(key).index(i);
+            node_checks(&mut ck, &p, spec);
+            let id = nodes.len();
+            let jump = match &spec.jump {
+                Some(j) => Some((j.as_str(), p.key("jump"))),
+                None => d
+                    .jump
+                    .as_deref()
+                    .filter(|j| *j != spec.name)
+                    .map(|j| (j, dpath.key("jump"))),
+            };
+            jumps.push((id, jump));
+            nodes.push(Node {
+                name: spec.name.clone(),
+                role,
+                address: Some(spec.address.clone()),
+                user: spec.user.clone().or_else(|| d.user.clone()),
+                port: spec.port.or(d.port).unwrap_or(22),
+                os: spec.os.or(d.os).unwrap_or(Os::Linux),
+                key_type: spec.key_type.or(d.key_type).unwrap_or(KeyType::Ed25519),
+                host_key: spec.host_key.clone(),
+                jump: None,
+                groups: spec.groups.clone(),
+                identity: None,
+                known_hosts: None,
+            });
+            paths.push(p);
+        }
+    }
+
+    // Unique names.
+    let mut by_name: HashMap<&str, NodeId> = HashMap::new();
+    for (id, n) in nodes.iter().enumerate() {
+        if let Some(&first) = by_name.get(n.name.as_str()) {
+            let (code, message, help) = if first == Inventory::MANAGER {
+                (
+                    "trustmesh::inventory::manager_name",
+                    format!(
+                        "`{}` is the manager's name; a {} cannot have it",
+                        n.name,
+                        role_word(n.role)
+                    ),
+                    "give this node its own name: the manager is always the local machine",
+                )
+            } else {
+                (
+                    "trustmesh::inventory::duplicate_name",
+                    format!("the name `{}` is used twice", n.name),
+                    "names are unique across the manager, bastions and workers: rename one of them",
+                )
+            };
+            let mut pb = problem(
+                paths[id].key("name"),
+                code,
+                message,
+                "used again here",
+                Some(help.into()),
+            );
+            pb.extra
+                .push((paths[first].key("name"), "first used here".into()));
+            ck.problems.push(pb);
+        } else {
+            by_name.insert(n.name.as_str(), id);
+        }
+    }
+    let names_of = |role: Option<Role>| -> Vec<&str> {
+        nodes
+            .iter()
+            .filter(|n| role.is_none_or(|r| n.role == r))
+            .map(|n| n.name.as_str())
+            .collect()
+    };
+
+    // Jumps: they must name a bastion or worker, and never loop.
+    let mut jump_graph = DiGraph::<NodeId, ()>::new();
+    let gidx: Vec<_> = (0..nodes.len()).map(|i| jump_graph.add_node(i)).collect();
+    let mut jump_paths: HashMap<NodeId, Path> = HashMap::new();
+    let mut jump_of: Vec<Option<NodeId>> = vec![None; nodes.len()];
+    for (id, jump) in &jumps {
+        let Some((target, p)) = jump else { continue };
+        match by_name.get(target) {
+            Some(&t) if t == Inventory::MANAGER => ck.problems.push(problem(
+                p.clone(),
+                "trustmesh::inventory::jump",
+                format!("`{}` jumps through the manager", nodes[*id].name),
+                "the manager is local",
+                Some("the manager reaches nodes directly: remove `jump`, or name a bastion".into()),
+            )),
+            Some(&t) => {
+                jump_of[*id] = Some(t);
+                jump_graph.add_edge(gidx[*id], gidx[t], ());
+                jump_paths.insert(*id, p.clone());
+            }
+            None => ck.problems.push(unknown_ref(
+                p.clone(),
+                target,
+                "bastion or worker",
+                &names_of(None)[1..],
+            )),
+        }
+    }
+    for scc in petgraph::algo::tarjan_scc(&jump_graph) {
+        let cyclic = scc.len() > 1 || jump_graph.contains_edge(scc[0], scc[0]);
+        if !cyclic {
+            continue;
+        }
+        let mut ids: Vec<NodeId> = scc.iter().map(|i| jump_graph[*i]).collect();
+        ids.sort();
+        // Walk the cycle from its first node so the message reads in order.
+        let mut chain = vec![ids[0]];
+        while let Some(next) = jump_of[*chain.last().unwrap_or(&ids[0])] {
+            if next == chain[0] || chain.len() > ids.len() {
+                break;
+            }
+            chain.push(next);
+        }
+        let text: Vec<&str> = chain
+            .iter()
+            .chain([&chain[0]])
+            .map(|i| nodes[*i].name.as_str())
+            .collect();
+        let mut pb = problem(
+            jump_paths[&ids[0]].clone(),
+            "trustmesh::inventory::jump_cycle",
+            format!("jump cycle: {}", text.join(" -> ")),
+            "this jump leads back here",
+            Some(
+                "a node cannot be reached through itself: break the cycle by removing one `jump`"
+                    .into(),
+            ),
+        );
+        for other in &ids[1..] {
+            pb.extra
+                .push((jump_paths[other].clone(), "part of the cycle".into()));
+        }
+        ck.problems.push(pb);
+    }
+
+    let workers: Vec<&str> = names_of(Some(Role::Worker));
+    let worker_ref = |ck: &mut Checker, p: Path, name: &str| -> Option<NodeId> {
+        match by_name.get(name) {
+            Some(&id) if nodes[id].role == Role::Worker => Some(id),
+            Some(&id) => {
+                ck.problems.push(problem(
+                    p,
+                    "trustmesh::inventory::not_a_worker",
+                    format!(
+                        "`{name}` is the {}, not a worker",
+                        role_word(nodes[id].role)
+                    ),
+                    "not a worker",
+                    Some("only workers can be named here".into()),
+                ));
+                None
+            }
+            None => {
+                ck.problems.push(unknown_ref(p, name, "worker", &workers));
+                None
+            }
+        }
+    };
+
+    // Reverse edges.
+    let rpath = root.key("reverse");
+    let mut reverse = Vec::new();
+    match &file.reverse {
+        Reverse::All(_) => reverse.extend(
+            nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.role == Role::Worker)
+                .map(|(i, _)| i),
+        ),
+        Reverse::Some(list) => {
+            for (i, name) in list.iter().enumerate() {
+                if let Some(id) = worker_ref(&mut ck, rpath.index(i), name) {
+                    if !reverse.contains(&id) {
+                        reverse.push(id);
+                    }
+                }
+            }
+        }
+    }
+    if !reverse.is_empty() && nodes[0].address.is_none() {
+        ck.problems.push(problem(
+            mpath.clone(),
+            "trustmesh::inventory::manager_address",
+            "reverse edges need the manager's address".into(),
+            "no `address` here",
+            Some("add `address:` to `manager`: how workers reach the manager".into()),
+        ));
+    }
+
+    // Groups and mesh entries.
+    let mut groups: HashMap<&str, Vec<NodeId>> = HashMap::new();
+    for (id, n) in nodes.iter().enumerate() {
+        for (gi, g) in n.groups.iter().enumerate() {
+            if !is_valid_name(g) {
+                ck.problems.push(problem(
+                    paths[id].key("groups").index(gi),
+                    "trustmesh::inventory::name",
+                    format!("`{g}` is not a valid group name"),
+                    "not a valid name",
+                    Some("a group name holds letters, digits, `.`, `_` and `-`".into()),
+                ));
+            }
+            let members = groups.entry(g.as_str()).or_default();
+            if !members.contains(&id) {
+                members.push(id);
+            }
+        }
+    }
+    let all_workers: Vec<NodeId> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.role == Role::Worker)
+        .map(|(i, _)| i)
+        .collect();
+    let mut mesh = Vec::new();
+    for (i, entry) in file.mesh.iter().enumerate() {
+        let p = root.key("mesh").index(i);
+        match entry {
+            MeshEntry::Names(names) => {
+                if names.len() < 2 {
+                    ck.problems.push(problem(
+                        p.clone(),
+                        "trustmesh::inventory::mesh_size",
+                        format!("a mesh entry needs two or more workers, this one has {}", names.len()),
+                        "fewer than two names",
+                        Some("list at least two workers, e.g. `- [node1, node2]`, or use `- group: NAME`".into()),
+                    ));
+                    continue;
+                }
+                let mut members = Vec::new();
+                let mut seen = BTreeSet::new();
+                for (j, name) in names.iter().enumerate() {
+                    if !seen.insert(name.as_str()) {
+                        ck.problems.push(problem(
+                            p.index(j),
+                            "trustmesh::inventory::mesh_repeat",
+                            format!("`{name}` appears twice in this mesh entry"),
+                            "repeated",
+                            Some("name each worker once per entry".into()),
+                        ));
+                        continue;
+                    }
+                    if let Some(id) = worker_ref(&mut ck, p.index(j), name) {
+                        members.push(id);
+                    }
+                }
+                mesh.push(members);
+            }
+            MeshEntry::Group(g) => {
+                let members = if g.group == "all" {
+                    Some(all_workers.clone())
+                } else {
+                    groups.get(g.group.as_str()).map(|m| {
+                        m.iter()
+                            .copied()
+                            .filter(|id| nodes[*id].role == Role::Worker)
+                            .collect()
+                    })
+                };
+                match members {
+                    Some(m) => mesh.push(m),
+                    None => {
+                        let mut known: Vec<&str> = groups.keys().copied().collect();
+                        known.sort();
+                        known.push("all");
+                        let help = match did_you_mean(&g.group, known.iter().copied()) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!("groups in this inventory: {}", known.join(", ")),
+                        };
+                        ck.problems.push(problem(
+                            p.key("group"),
+                            "trustmesh::inventory::unknown_group",
+                            format!("no worker is in group `{}`", g.group),
+                            "unknown group",
+                            Some(help),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    if !ck.problems.is_empty() {
+        return None;
+    }
+    for (n, j) in nodes.iter_mut().zip(jump_of) {
+        n.jump = j;
+    }
+    Some(Inventory {
+        nodes,
+        reverse,
+        mesh,
+        options: file.options.clone(),
+    })
+}
+
+fn node_checks(ck: &mut Checker, p: &Path, spec: &NodeSpec) {
+    ck.name(p.key("name"), &spec.name);
+    ck.address(p.key("address"), &spec.address);
+    if let Some(u) = &spec.user {
+        ck.user(p.key("user"), u);
+    }
+    ck.port(p.key("port"), spec.port);
+    if let Some(fp) = &spec.host_key {
+        if !is_valid_fingerprint(fp) {
+            ck.problems.push(problem(
+                p.key("host_key"),
+                "trustmesh::inventory::fingerprint",
+                format!("`{fp}` is not a SHA256 host key fingerprint"),
+                "not a fingerprint",
+                Some(format!(
+                    "copy it from `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on {}: it looks like `SHA256:` and 43 characters",
+                    spec.name
+                )),
+            ));
+        }
+    }
+}
+
+fn role_word(role: Role) -> &'static str {
+    match role {
+        Role::Manager => "manager",
+        Role::Bastion => "bastion",
+        Role::Worker => "worker",
+    }
+}
+
+fn unknown_ref(p: Path, name: &str, what: &str, candidates: &[&str]) -> Problem {
+    let help = match did_you_mean(name, candidates.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None if candidates.is_empty() => format!("this inventory has no {what}s yet"),
+        None if candidates.len() <= 8 => {
+            format!("{what}s in this inventory: {}", candidates.join(", "))
+        }
+        None => format!(
+            "name one of the {} {what}s of this inventory",
+            candidates.len()
+        ),
+    };
+    problem(
+        p,
+        "trustmesh::inventory::unknown_node",
+        format!("no {what} is named `{name}`"),
+        &format!("no such {what}"),
+        Some(help),
+    )
+}

@@ -1,0 +1,1600 @@
+//! The live-state probe: one fixed POSIX `sh` script that reports, in one
+//! round trip, who an account is, the state of its home, `~/.ssh` and chosen
+//! files in it, and the host's public host keys.
+//!
+//! The script ([`PROBE_SCRIPT`]) is sent on standard input to
+//! `sh -s -- ARGS...` (see [`ProbeRequest::command_line`]), over ssh for a
+//! worker or locally for the manager. Data reaches it only as arguments,
+//! never by editing the script text. It runs under dash, bash, busybox sh
+//! with busybox applets and macOS `/bin/sh` with BSD tools: it uses only
+//! `ls -ldn`, `wc -c`, `cat`, `grep -q`, `id`, `hostname`/`uname -n`,
+//! `cd`/`pwd -P`, `printf` and `[`.
+//!
+//! # Arguments
+//!
+//! `--read NAME... --stat NAME...`, names relative to `~/.ssh`. Files after
+//! `--read` are stat'ed and, when they are regular files (not symlinks),
+//! read. Files after `--stat` are only listed with `ls -ldn`: the function
+//! that handles them has no path to `cat`, so a private key named there is
+//! never opened. As a second guard, a `--read` file that contains a private
+//! key header (`PRIVATE KEY-----`, `PuTTY-User-Key-File-`) is refused, not
+//! printed.
+//!
+//! # Output (format v1)
+//!
+//! Anything before the begin marker line or after the end marker line is
+//! ignored (motd, `.bashrc` noise). Between them, one record per line:
+//!
+//! ```text
+//! TRUSTMESH-PROBE-BEGIN v1
+//! user alice                      (rest of line; may be empty if unknown)
+//! uid 1000
+//! gid 1000
+//! hostname node1                  (rest of line)
+//! home /home/alice                (rest of line; from `cd ~ && pwd -P`)
+//! home-stat dir 0750 1000 1000    (STAT, see below)
+//! ssh-stat dir 0700 1000 1000     (STAT)
+//! file read authorized_keys       (one block per requested file, in order;
+//! stat file 0600 1000 1000         GROUP is read|stat, NAME is the rest)
+//! data 123                        (read group, regular file only: byte count,
+//! <exactly 123 raw bytes>          the raw bytes, then a newline and
+//! end 0                            `end STATUS`, STATUS = cat's exit status)
+//! file read config
+//! stat file 0600 0 0
+//! unreadable                      (instead of data: could not be read)
+//! file read id_rsa
+//! stat file 0600 1000 1000
+//! refused                         (instead of data: holds a private key)
+//! file stat id_ed25519            (stat group: never followed by data)
+//! stat file 0600 1000 1000
+//! hostkey                         (one per readable /etc/ssh/ssh_host_*_key.pub,
+//! data 89                          followed by a data block or `unreadable`)
+//! <89 raw bytes>
+//! end 0
+//! TRUSTMESH-PROBE-END
+//! ```
+//!
+//! `STAT` is `missing`, `error` (exists or may exist but could not be
+//! listed, e.g. `~/.ssh` not searchable) or `KIND MODE UID GID` with KIND
+//! one of `file`, `dir`, `symlink`, `other`, MODE four octal digits
+//! (setuid/setgid/sticky included) and numeric owner and group, all parsed
+//! from `ls -ldn` (which does not follow symlinks). A fatal problem on the
+//! node (no home, bad argument) is reported as `error MESSAGE` followed by
+//! the end marker.
+
+use serde::{Deserialize, Serialize};
+
+/// First line of the probe's report (the script prints a newline before it,
+/// so it starts a line even after noise without a final newline).
+pub const BEGIN_MARKER: &str = "TRUSTMESH-PROBE-BEGIN v1";
+/// Last line of the probe's report.
+pub const END_MARKER: &str = "TRUSTMESH-PROBE-END";
+const BEGIN_PREFIX: &str = "TRUSTMESH-PROBE-BEGIN";
+
+/// The probe script. Send it on standard input to the command given by
+/// [`ProbeRequest::command_line`] (or run `sh -s --` with
+/// [`ProbeRequest::args`] locally).
+pub const PROBE_SCRIPT: &str = r#"# trustmesh probe v1: read-only report on this account, its ~/.ssh and the
+# host's public host keys. Arguments: --read NAME... --stat NAME...
+# (names relative to ~/.ssh). Only tm_read ever opens a file under ~/.ssh;
+# names given after --stat go to tm_statonly, which only runs ls -ldn.
+set -f
+unset CDPATH
+LC_ALL=C
+export LC_ALL
+tm_nl='
+'
+tm_end() {
+  printf 'TRUSTMESH-PROBE-END\n'
+  exit 0
+}
+tm_fail() {
+  printf 'error %s\n' "$1"
+  tm_end
+}
+tm_kv() {
+  case $2 in *"$tm_nl"*) tm_fail "$1 contains a newline" ;; esac
+  printf '%s %s\n' "$1" "$2"
+}
+tm_perm() {
+  tm_m=$1
+  tm_s=0
+  tm_o=
+  case $tm_m in
+    -*) tm_k=file ;;
+    d*) tm_k=dir ;;
+    l*) tm_k=symlink ;;
+    *) tm_k=other ;;
+  esac
+  tm_m=${tm_m#?}
+  for tm_b in 4 2 1; do
+    case $tm_m in r*) tm_d=4 ;; -*) tm_d=0 ;; *) return 1 ;; esac
+    tm_m=${tm_m#?}
+    case $tm_m in w*) tm_d=$((tm_d + 2)) ;; -*) ;; *) return 1 ;; esac
+    tm_m=${tm_m#?}
+    case $tm_m in
+      x*) tm_d=$((tm_d + 1)) ;;
+      s* | t*) tm_d=$((tm_d + 1)); tm_s=$((tm_s + tm_b)) ;;
+      S* | T*) tm_s=$((tm_s + tm_b)) ;;
+      -*) ;;
+      *) return 1 ;;
+    esac
+    tm_m=${tm_m#?}
+    tm_o=$tm_o$tm_d
+  done
+  tm_mode=$tm_s$tm_o
+}
+tm_stat() {
+  tm_k=none
+  tm_l=$(ls -ldn "$1" 2>/dev/null)
+  if [ -z "$tm_l" ]; then
+    if [ -e "$1" ] || [ -L "$1" ]; then
+      printf 'error\n'
+    elif [ -d "$2" ] && [ ! -x "$2" ]; then
+      printf 'error\n'
+    else
+      printf 'missing\n'
+    fi
+    return 0
+  fi
+  set -- $tm_l
+  if [ "$#" -lt 4 ] || ! tm_perm "$1"; then
+    tm_k=none
+    printf 'error\n'
+    return 0
+  fi
+  case $3 in '' | *[!0-9]*) tm_k=none; printf 'error\n'; return 0 ;; esac
+  case $4 in '' | *[!0-9]*) tm_k=none; printf 'error\n'; return 0 ;; esac
+  printf '%s %s %s %s\n' "$tm_k" "$tm_mode" "$3" "$4"
+}
+tm_data() {
+  tm_n=$(wc -c 2>/dev/null <"$1") || {
+    printf 'unreadable\n'
+    return 0
+  }
+  set -- "$1" $tm_n
+  case ${2-} in '' | *[!0-9]*) printf 'unreadable\n'; return 0 ;; esac
+  printf 'data %s\n' "$2"
+  cat "$1" 2>/dev/null
+  printf '\nend %s\n' "$?"
+}
+tm_read() {
+  printf 'file read %s\n' "$1"
+  printf 'stat '
+  tm_stat ".ssh/$1" .ssh
+  if [ "$tm_k" = file ] && [ -f ".ssh/$1" ] && [ ! -L ".ssh/$1" ]; then
+    grep -q -e 'PRIVATE KEY-----' -e 'PuTTY-User-Key-File-' ".ssh/$1" >/dev/null 2>&1
+    case $? in
+      0) printf 'refused\n' ;;
+      1) tm_data ".ssh/$1" ;;
+      *) printf 'unreadable\n' ;;
+    esac
+  fi
+}
+tm_statonly() {
+  printf 'file stat %s\n' "$1"
+  printf 'stat '
+  tm_stat ".ssh/$1" .ssh
+}
+printf '\nTRUSTMESH-PROBE-BEGIN v1\n'
+case ${1-} in
+  '' | --read | --stat) ;;
+  *) tm_fail 'the first argument must be --read or --stat' ;;
+esac
+for tm_a in "$@"; do
+  case $tm_a in
+    --read | --stat) ;;
+    '' | . | */* | *..* | -* | *"$tm_nl"*) tm_fail 'bad file name argument' ;;
+  esac
+done
+tm_v=$(id -un 2>/dev/null) || tm_v=
+[ -n "$tm_v" ] || tm_v=${LOGNAME-${USER-}}
+tm_kv user "$tm_v"
+tm_v=$(id -u 2>/dev/null) || tm_fail 'id -u failed'
+tm_kv uid "$tm_v"
+tm_v=$(id -g 2>/dev/null) || tm_fail 'id -g failed'
+tm_kv gid "$tm_v"
+tm_v=$(hostname 2>/dev/null) || tm_v=
+[ -n "$tm_v" ] || tm_v=$(uname -n 2>/dev/null) || tm_v=
+tm_kv hostname "$tm_v"
+cd ~ 2>/dev/null || tm_fail 'cannot enter the home directory'
+tm_v=$(pwd -P 2>/dev/null) || tm_fail 'cannot resolve the home directory'
+tm_kv home "$tm_v"
+printf 'home-stat '
+tm_stat . .
+printf 'ssh-stat '
+tm_stat .ssh .
+tm_g=
+for tm_a in "$@"; do
+  case $tm_a in
+    --read) tm_g=read ;;
+    --stat) tm_g=stat ;;
+    *)
+      case $tm_g in
+        read) tm_read "$tm_a" ;;
+        stat) tm_statonly "$tm_a" ;;
+      esac
+      ;;
+  esac
+done
+set +f
+for tm_h in /etc/ssh/ssh_host_*_key.pub; do
+  set -f
+  if [ -f "$tm_h" ] && [ -r "$tm_h" ]; then
+    printf 'hostkey\n'
+    tm_data "$tm_h"
+  fi
+done
+set -f
+tm_end
+"#;
+
+/// Quote `s` for a POSIX shell: the whole string in single quotes, each `'`
+/// written as `'\''`. The result is always one word, whatever `s` holds
+/// (empty, newlines, `$()`, backticks, a leading dash).
+pub fn shell_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// What went wrong building a probe request or reading a probe's report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    #[error("{name:?} cannot be probed: a file name under ~/.ssh {reason}")]
+    InvalidName { name: String, reason: &'static str },
+    #[error("{0:?} is listed both to read and to stat only")]
+    ReadAndStatOnly(String),
+    #[error("{0:?} is listed twice in the probe request")]
+    DuplicateName(String),
+    #[error("the probe printed nothing we recognise (no `{BEGIN_MARKER}` line in {len} bytes of output)")]
+    NoBeginMarker { len: usize },
+    #[error(
+        "the probe printed report version {found:?}; this trustmesh reads only `{BEGIN_MARKER}`"
+    )]
+    UnsupportedVersion { found: String },
+    #[error("the probe output is truncated: it ends while {expecting}")]
+    Truncated { expecting: &'static str },
+    #[error("bad probe record at line {line}: {reason}: {text:?}")]
+    BadRecord {
+        line: usize,
+        reason: String,
+        text: String,
+    },
+    #[error("the probe report lacks the `{0}` record")]
+    MissingField(&'static str),
+    #[error("the probe failed on the node: {0}")]
+    Remote(String),
+    #[error("the probe could not list {0} on the node")]
+    Unstatable(&'static str),
+}
+
+/// Which files under `~/.ssh` to probe. Names are relative to `~/.ssh`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeRequest {
+    /// Stat and read (public things: authorized_keys, known_hosts, *.pub...).
+    pub read: Vec<String>,
+    /// Stat only, never read (private keys).
+    pub stat_only: Vec<String>,
+}
+
+fn validate_name(name: &str) -> Result<(), ProbeError> {
+    let bad = |reason| {
+        Err(ProbeError::InvalidName {
+            name: name.to_string(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("must not be empty");
+    }
+    if name == "." {
+        return bad("must not be `.`");
+    }
+    if name.contains('/') {
+        return bad("must not contain `/`");
+    }
+    if name.contains("..") {
+        return bad("must not contain `..`");
+    }
+    if name.contains('\0') {
+        return bad("must not contain a NUL byte");
+    }
+    if name.contains('\n') || name.contains('\r') {
+        return bad("must not contain a line break");
+    }
+    if name.starts_with('-') {
+        return bad("must not start with `-`");
+    }
+    Ok(())
+}
+
+impl ProbeRequest {
+    /// The script's arguments, validated, unquoted:
+    /// `--read NAME... --stat NAME...` (both markers always present).
+    pub fn args(&self) -> Result<Vec<String>, ProbeError> {
+        let mut seen = std::collections::HashSet::new();
+        for name in &self.read {
+            validate_name(name)?;
+            if !seen.insert(name.as_str()) {
+                return Err(ProbeError::DuplicateName(name.clone()));
+            }
+        }
+        let mut seen_stat = std::collections::HashSet::new();
+        for name in &self.stat_only {
+            validate_name(name)?;
+            if seen.contains(name.as_str()) {
+                return Err(ProbeError::ReadAndStatOnly(name.clone()));
+            }
+            if !seen_stat.insert(name.as_str()) {
+                return Err(ProbeError::DuplicateName(name.clone()));
+            }
+        }
+        let mut args = Vec::with_capacity(self.read.len() + self.stat_only.len() + 2);
+        args.push("--read".to_string());
+        args.extend(self.read.iter().cloned());
+        args.push("--stat".to_string());
+        args.extend(self.stat_only.iter().cloned());
+        Ok(args)
+    }
+
+    /// The remote command, for a login shell: `sh -s -- '--read' 'a' ...`,
+    /// every argument quoted with [`shell_quote`]. The script goes on stdin.
+    pub fn command_line(&self) -> Result<String, ProbeError> {
+        let mut line = String::from("sh -s --");
+        for arg in self.args()? {
+            line.push(' ');
+            line.push_str(&shell_quote(&arg));
+        }
+        Ok(line)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStat {
+    pub kind: FileKind,
+    /// Permission bits including setuid/setgid/sticky (e.g. `0o700`).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveFile {
+    /// Name relative to `~/.ssh`, as requested.
+    pub name: String,
+    /// `None`: missing, or could not be listed (then `unreadable` is set).
+    pub stat: Option<FileStat>,
+    /// Only for files requested to be read that are regular files (not
+    /// symlinks) and could be read: the exact bytes.
+    pub content: Option<Vec<u8>>,
+    /// The file could not be listed or read (permissions, I/O error, or the
+    /// probe refused to print it because it holds a private key).
+    pub unreadable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveAccount {
+    /// Account name from `id -un` (falls back to `$LOGNAME`/`$USER`; may be
+    /// empty if the node cannot name the account).
+    pub user: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Physical path of the home directory (`cd ~ && pwd -P`).
+    pub home: String,
+    pub hostname: String,
+    pub home_stat: Option<FileStat>,
+    pub ssh_dir: Option<FileStat>,
+    /// One per requested file, in request order (read files first).
+    pub files: Vec<LiveFile>,
+    /// Non-empty, non-comment lines of `/etc/ssh/ssh_host_*_key.pub`, trimmed.
+    pub host_keys: Vec<String>,
+}
+
+impl LiveAccount {
+    /// The probed file with this name, if it was requested.
+    pub fn file(&self, name: &str) -> Option<&LiveFile> {
+        self.files.iter().find(|f| f.name == name)
+    }
+}
+
+/// A cursor over the probe's stdout, line by line, with raw byte blocks.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn line_no(&self, at: usize) -> usize {
+        self.buf[..at].iter().filter(|&&b| b == b'\n').count() + 1
+    }
+
+    /// The next line (without its `\n`) and its start offset. A last line
+    /// without a newline is returned too (the end marker may lack one).
+    fn next_line(&mut self) -> Option<(usize, &'a [u8])> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let start = self.pos;
+        match self.buf[start..].iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                self.pos = start + i + 1;
+                Some((start, &self.buf[start..start + i]))
+            }
+            None => {
+                self.pos = self.buf.len();
+                Some((start, &self.buf[start..]))
+            }
+        }
+    }
+
+    /// A complete line (with its `\n`): used for records, so a record cut
+    /// short by truncation is never taken for a whole one.
+    fn record(&mut self, expecting: &'static str) -> Result<(usize, &'a [u8]), ProbeError> {
+        let start = self.pos;
+        match self.buf[start..].iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                self.pos = start + i + 1;
+                Ok((start, &self.buf[start..start + i]))
+            }
+            None => {
+                // The end marker may be the last line without a newline.
+                if &self.buf[start..] == END_MARKER.as_bytes() {
+                    self.pos = self.buf.len();
+                    Ok((start, &self.buf[start..]))
+                } else {
+                    Err(ProbeError::Truncated { expecting })
+                }
+            }
+        }
+    }
+
+    fn peek_record(&self) -> Option<&'a [u8]> {
+        let rest = &self.buf[self.pos..];
+        rest.iter().position(|&b| b == b'\n').map(|i| &rest[..i])
+    }
+
+    fn bad(&self, at: usize, reason: impl Into<String>, text: &[u8]) -> ProbeError {
+        let mut text = String::from_utf8_lossy(text).into_owned();
+        if text.chars().count() > 120 {
+            text = text.chars().take(120).collect::<String>() + "...";
+        }
+        ProbeError::BadRecord {
+            line: self.line_no(at),
+            reason: reason.into(),
+            text,
+        }
+    }
+
+    /// After a `data N` line: N raw bytes, `\n`, `end STATUS`. Returns the
+    /// bytes when STATUS is 0, `None` when the read failed.
+    fn data_block(&mut self, at: usize, line: &'a [u8]) -> Result<Option<Vec<u8>>, ProbeError> {
+        let n: usize = std::str::from_utf8(&line[5..])
+            .ok()
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| self.bad(at, "bad byte count", line))?;
+        let start = self.pos;
+        if self.buf.len() - start < n + 1 {
+            return Err(ProbeError::Truncated {
+                expecting: "reading a file's content",
+            });
+        }
+        let content = &self.buf[start..start + n];
+        if self.buf[start + n] != b'\n' {
+            return Err(self.bad(
+                at,
+                "content longer than its byte count (did the file change while being probed?)",
+                line,
+            ));
+        }
+        self.pos = start + n + 1;
+        let (end_at, end) = self.record("reading the end of a file's content")?;
+        let status = end.strip_prefix(b"end ").ok_or_else(|| {
+            self.bad(
+                end_at,
+                "content does not match its byte count (did the file change while being probed?)",
+                end,
+            )
+        })?;
+        if status == b"0" {
+            Ok(Some(content.to_vec()))
+        } else if !status.is_empty() && status.iter().all(|b| b.is_ascii_digit()) {
+            Ok(None)
+        } else {
+            Err(self.bad(end_at, "bad end-of-content record", end))
+        }
+    }
+}
+
+fn parse_stat(text: &[u8]) -> Result<Option<FileStat>, &'static str> {
+    if text == b"missing" {
+        return Ok(None);
+    }
+    let text = std::str::from_utf8(text).map_err(|_| "stat record is not text")?;
+    let fields: Vec<&str> = text.split(' ').collect();
+    if fields.len() != 4 {
+        return Err("stat record needs KIND MODE UID GID");
+    }
+    let kind = match fields[0] {
+        "file" => FileKind::File,
+        "dir" => FileKind::Dir,
+        "symlink" => FileKind::Symlink,
+        "other" => FileKind::Other,
+        _ => return Err("unknown file kind"),
+    };
+    let mode = fields[1];
+    if mode.len() != 4 || !mode.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return Err("mode is not four octal digits");
+    }
+    let mode = u32::from_str_radix(mode, 8).map_err(|_| "bad mode")?;
+    let uid = parse_u32(fields[2]).ok_or("bad uid")?;
+    let gid = parse_u32(fields[3]).ok_or("bad gid")?;
+    Ok(Some(FileStat {
+        kind,
+        mode,
+        uid,
+        gid,
+    }))
+}
+
+fn parse_u32(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Find the begin marker at the start of a line; return the offset just
+/// after its line.
+fn find_begin(stdout: &[u8]) -> Result<usize, ProbeError> {
+    let mut r = Reader {
+        buf: stdout,
+        pos: 0,
+    };
+    while let Some((_, line)) = r.next_line() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line == BEGIN_MARKER.as_bytes() {
+            if r.pos > 0 && stdout[r.pos - 1] == b'\n' {
+                return Ok(r.pos);
+            }
+            return Err(ProbeError::Truncated {
+                expecting: "reading the begin marker",
+            });
+        }
+        if let Some(rest) = line.strip_prefix(BEGIN_PREFIX.as_bytes()) {
+            if let Some(version) = rest.strip_prefix(b" ") {
+                return Err(ProbeError::UnsupportedVersion {
+                    found: String::from_utf8_lossy(version).into_owned(),
+                });
+            }
+        }
+    }
+    Err(ProbeError::NoBeginMarker { len: stdout.len() })
+}
+
+/// Parse the probe's stdout. Output before the begin marker and after the
+/// end marker is ignored.
+pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
+    let mut r = Reader {
+        buf: stdout,
+        pos: find_begin(stdout)?,
+    };
+    let mut user = None;
+    let mut uid = None;
+    let mut gid = None;
+    let mut home = None;
+    let mut hostname = None;
+    let mut home_stat = None;
+    let mut ssh_dir = None;
+    let mut files = Vec::new();
+    let mut host_keys = Vec::new();
+
+    loop {
+        let (at, line) = r.record("reading the report (no end marker)")?;
+        if line == END_MARKER.as_bytes() {
+            break;
+        }
+        let (key, rest) = match line.iter().position(|&b| b == b' ') {
+            Some(i) => (&line[..i], &line[i + 1..]),
+            None => (line, &line[line.len()..]),
+        };
+        let text = |r: &Reader, what: &str| -> Result<String, ProbeError> {
+            String::from_utf8(rest.to_vec())
+                .map_err(|_| r.bad(at, format!("{what} is not valid UTF-8"), line))
+        };
+        let set_once = |r: &Reader, slot: &mut Option<_>, value| -> Result<(), ProbeError> {
+            if slot.is_some() {
+                return Err(r.bad(at, "duplicate record", line));
+            }
+            *slot = Some(value);
+            Ok(())
+        };
+        match key {
+            b"error" => return Err(ProbeError::Remote(text(&r, "error message")?)),
+            b"user" => {
+                let v = text(&r, "user name")?;
+                set_once(&r, &mut user, v)?;
+            }
+            b"hostname" => {
+                let v = text(&r, "host name")?;
+                set_once(&r, &mut hostname, v)?;
+            }
+            b"home" => {
+                let v = text(&r, "home path")?;
+                if v.is_empty() {
+                    return Err(r.bad(at, "empty home path", line));
+                }
+                set_once(&r, &mut home, v)?;
+            }
+            b"uid" | b"gid" => {
+                let v = std::str::from_utf8(rest)
+                    .ok()
+                    .and_then(parse_u32)
+                    .ok_or_else(|| r.bad(at, "not a number", line))?;
+                let slot = if key == b"uid" { &mut uid } else { &mut gid };
+                if slot.is_some() {
+                    return Err(r.bad(at, "duplicate record", line));
+                }
+                *slot = Some(v);
+            }
+            b"home-stat" | b"ssh-stat" => {
+                let what = if key == b"home-stat" {
+                    "the home directory"
+                } else {
+                    "~/.ssh"
+                };
+                if rest == b"error" {
+                    return Err(ProbeError::Unstatable(what));
+                }
+                let st = parse_stat(rest).map_err(|e| r.bad(at, e, line))?;
+                let slot = if key == b"home-stat" {
+                    &mut home_stat
+                } else {
+                    &mut ssh_dir
+                };
+                if slot.is_some() {
+                    return Err(r.bad(at, "duplicate record", line));
+                }
+                *slot = Some(st);
+            }
+            b"file" => {
+                let (read, name) = if let Some(name) = rest.strip_prefix(b"read ") {
+                    (true, name)
+                } else if let Some(name) = rest.strip_prefix(b"stat ") {
+                    (false, name)
+                } else {
+                    return Err(r.bad(at, "file record needs `read` or `stat` and a name", line));
+                };
+                let name = String::from_utf8(name.to_vec())
+                    .map_err(|_| r.bad(at, "file name is not valid UTF-8", line))?;
+                let (sat, sline) = r.record("reading a file's stat record")?;
+                let st = sline
+                    .strip_prefix(b"stat ")
+                    .ok_or_else(|| r.bad(sat, "expected a stat record", sline))?;
+                let mut file = LiveFile {
+                    name,
+                    stat: None,
+                    content: None,
+                    unreadable: false,
+                };
+                if st == b"error" {
+                    file.unreadable = true;
+                } else {
+                    file.stat = parse_stat(st).map_err(|e| r.bad(sat, e, sline))?;
+                }
+                // Only files in the read group may carry content.
+                if read && file.stat.as_ref().map(|s| &s.kind) == Some(&FileKind::File) {
+                    match r.peek_record() {
+                        Some(next) if next.starts_with(b"data ") => {
+                            let (dat, dline) = r.record("reading a data record")?;
+                            match r.data_block(dat, dline)? {
+                                Some(bytes) => file.content = Some(bytes),
+                                None => file.unreadable = true,
+                            }
+                        }
+                        Some(b"unreadable") | Some(b"refused") => {
+                            r.record("reading a file record")?;
+                            file.unreadable = true;
+                        }
+                        _ => {}
+                    }
+                }
+                files.push(file);
+            }
+            b"hostkey" => {
+                let (dat, dline) = r.record("reading a host key")?;
+                if dline == b"unreadable" {
+                    continue;
+                }
+                if !dline.starts_with(b"data ") {
+                    return Err(r.bad(dat, "expected a data record", dline));
+                }
+                if let Some(bytes) = r.data_block(dat, dline)? {
+                    for l in String::from_utf8_lossy(&bytes).lines() {
+                        let l = l.trim();
+                        if !l.is_empty() && !l.starts_with('#') {
+                            host_keys.push(l.to_string());
+                        }
+                    }
+                }
+            }
+            _ => return Err(r.bad(at, "unknown record", line)),
+        }
+    }
+
+    Ok(LiveAccount {
+        user: user.ok_or(ProbeError::MissingField("user"))?,
+        uid: uid.ok_or(ProbeError::MissingField("uid"))?,
+        gid: gid.ok_or(ProbeError::MissingField("gid"))?,
+        home: home.ok_or(ProbeError::MissingField("home"))?,
+        hostname: hostname.ok_or(ProbeError::MissingField("hostname"))?,
+        home_stat: home_stat.ok_or(ProbeError::MissingField("home-stat"))?,
+        ssh_dir: ssh_dir.ok_or(ProbeError::MissingField("ssh-stat"))?,
+        files,
+        host_keys,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::io::Write;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+
+    const SENTINEL: &str = "SECRET-SENTINEL-7f3a9c-DO-NOT-PRINT";
+    const AUTH_KEYS: &[u8] =
+        b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOne one@a\r\nfrom=\"10.0.0.0/8\",command=\"a,b\" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITwo two@b";
+    const KNOWN_HOSTS: &[u8] = b"node1,10.0.0.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHost\n[node2]:2222 ssh-rsa AAAAB3Nza\n";
+
+    fn sh_out(cmd: &mut Command, stdin: &[u8]) -> Vec<u8> {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn shell");
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "shell failed: {:?}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    fn cmd_output(prog: &str, args: &[&str]) -> String {
+        let out = Command::new(prog).args(args).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    fn my_uid() -> u32 {
+        cmd_output("id", &["-u"]).parse().unwrap()
+    }
+
+    fn my_gid() -> u32 {
+        cmd_output("id", &["-g"]).parse().unwrap()
+    }
+
+    /// A directory of busybox applet symlinks, for a PATH with no GNU tools.
+    fn busybox_path() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for applet in [
+            "sh", "ls", "cat", "wc", "id", "hostname", "uname", "grep", "pwd", "printf", "test",
+            "[",
+        ] {
+            symlink("/bin/busybox", dir.path().join(applet)).unwrap();
+        }
+        dir
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum Shell {
+        Dash,
+        Bash,
+        Busybox,
+        DashWithBusyboxApplets,
+    }
+
+    const SHELLS: [Shell; 4] = [
+        Shell::Dash,
+        Shell::Bash,
+        Shell::Busybox,
+        Shell::DashWithBusyboxApplets,
+    ];
+
+    fn run_probe_with(
+        shell: Shell,
+        home: &Path,
+        args: &[String],
+        wrap: impl FnOnce(Command) -> Command,
+    ) -> Vec<u8> {
+        let applets = busybox_path();
+        let (prog, pre): (&str, &[&str]) = match shell {
+            Shell::Dash | Shell::DashWithBusyboxApplets => ("/usr/bin/dash", &[]),
+            Shell::Bash => ("/usr/bin/bash", &[]),
+            Shell::Busybox => ("/bin/busybox", &["sh"]),
+        };
+        let mut cmd = Command::new(prog);
+        cmd.args(pre).arg("-s").arg("--").args(args);
+        let mut cmd = wrap(cmd);
+        cmd.env("HOME", home).current_dir("/");
+        if matches!(shell, Shell::Busybox | Shell::DashWithBusyboxApplets) {
+            cmd.env("PATH", applets.path());
+        }
+        sh_out(&mut cmd, PROBE_SCRIPT.as_bytes())
+    }
+
+    fn run_probe(shell: Shell, home: &Path, req: &ProbeRequest) -> Vec<u8> {
+        run_probe_with(shell, home, &req.args().unwrap(), |c| c)
+    }
+
+    fn chmod(p: &Path, mode: u32) {
+        fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// A home with a crafted ~/.ssh. Returns (tempdir, home path).
+    fn fixture(ssh_mode: u32) -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home dir");
+        fs::create_dir(&home).unwrap();
+        chmod(&home, 0o750);
+        let ssh = home.join(".ssh");
+        fs::create_dir(&ssh).unwrap();
+        chmod(&ssh, ssh_mode);
+        let put = |name: &str, bytes: &[u8], mode: u32| {
+            let p = ssh.join(name);
+            fs::write(&p, bytes).unwrap();
+            chmod(&p, mode);
+        };
+        put("authorized_keys", AUTH_KEYS, 0o600);
+        put("known_hosts", KNOWN_HOSTS, 0o644);
+        put("empty", b"", 0o644);
+        put(
+            "id_ed25519",
+            format!(
+                "-----BEGIN OPENSSH PRIVATE KEY-----\n{SENTINEL}\n-----END OPENSSH PRIVATE KEY-----\n"
+            )
+            .as_bytes(),
+            0o600,
+        );
+        // A private key without any header: only the stat-only path keeps it safe.
+        put("secret_plain", SENTINEL.as_bytes(), 0o600);
+        put(
+            "id_ed25519.pub",
+            b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPub me@host\n",
+            0o644,
+        );
+        let all_bytes: Vec<u8> = (0..=255u8)
+            .chain(b"\ndata 5\nend 0\n".iter().copied())
+            .collect();
+        put("binary", &all_bytes, 0o640);
+        put("with space", b"spaced\n", 0o644);
+        put("suid", b"x", 0o4751);
+        symlink("authorized_keys", ssh.join("linked")).unwrap();
+        symlink("secret_plain", ssh.join("secret_link")).unwrap();
+        let sub = ssh.join("subdir");
+        fs::create_dir(&sub).unwrap();
+        chmod(&sub, 0o3770);
+        (tmp, home)
+    }
+
+    fn full_request() -> ProbeRequest {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        ProbeRequest {
+            read: s(&[
+                "authorized_keys",
+                "known_hosts",
+                "empty",
+                "linked",
+                "secret_link",
+                "id_ed25519.pub",
+                "binary",
+                "with space",
+                "nope",
+                "subdir",
+            ]),
+            stat_only: s(&["id_ed25519", "secret_plain", "suid", "nope2"]),
+        }
+    }
+
+    fn contains(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+
+    fn system_host_keys() -> Vec<String> {
+        let mut paths: Vec<PathBuf> = fs::read_dir("/etc/ssh")
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        paths.retain(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.starts_with("ssh_host_") && n.ends_with("_key.pub")
+        });
+        // The shell glob sorts in the C locale (LC_ALL=C): byte order.
+        paths.sort();
+        let mut keys = Vec::new();
+        for p in paths {
+            if let Ok(text) = fs::read_to_string(&p) {
+                for l in text.lines() {
+                    let l = l.trim();
+                    if !l.is_empty() && !l.starts_with('#') {
+                        keys.push(l.to_string());
+                    }
+                }
+            }
+        }
+        keys
+    }
+
+    fn st(kind: FileKind, mode: u32) -> Option<FileStat> {
+        Some(FileStat {
+            kind,
+            mode,
+            uid: my_uid(),
+            gid: my_gid(),
+        })
+    }
+
+    fn check_full(acct: &LiveAccount, home: &Path) {
+        assert_eq!(acct.uid, my_uid());
+        assert_eq!(acct.gid, my_gid());
+        assert_eq!(acct.user, cmd_output("id", &["-un"]));
+        assert_eq!(acct.home, fs::canonicalize(home).unwrap().to_str().unwrap());
+        assert!(!acct.hostname.is_empty());
+        assert_eq!(acct.home_stat, st(FileKind::Dir, 0o750));
+        assert_eq!(acct.ssh_dir, st(FileKind::Dir, 0o700));
+        let names: Vec<&str> = acct.files.iter().map(|f| f.name.as_str()).collect();
+        let req = full_request();
+        let want: Vec<&str> = req
+            .read
+            .iter()
+            .chain(req.stat_only.iter())
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(names, want);
+
+        let f = |n: &str| acct.file(n).unwrap();
+        let ak = f("authorized_keys");
+        assert_eq!(ak.stat, st(FileKind::File, 0o600));
+        assert_eq!(ak.content.as_deref(), Some(AUTH_KEYS));
+        assert!(!ak.unreadable);
+        assert_eq!(f("known_hosts").content.as_deref(), Some(KNOWN_HOSTS));
+        assert_eq!(f("known_hosts").stat, st(FileKind::File, 0o644));
+        assert_eq!(f("empty").content.as_deref(), Some(&b""[..]));
+        for link in ["linked", "secret_link"] {
+            assert_eq!(f(link).stat, st(FileKind::Symlink, 0o777), "{link}");
+            assert_eq!(f(link).content, None);
+            assert!(!f(link).unreadable);
+        }
+        assert_eq!(
+            f("id_ed25519.pub").content.as_deref(),
+            Some(&b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPub me@host\n"[..])
+        );
+        let all_bytes: Vec<u8> = (0..=255u8)
+            .chain(b"\ndata 5\nend 0\n".iter().copied())
+            .collect();
+        assert_eq!(f("binary").content.as_deref(), Some(&all_bytes[..]));
+        assert_eq!(f("binary").stat, st(FileKind::File, 0o640));
+        assert_eq!(f("with space").content.as_deref(), Some(&b"spaced\n"[..]));
+        for missing in ["nope", "nope2"] {
+            assert_eq!(f(missing).stat, None);
+            assert_eq!(f(missing).content, None);
+            assert!(!f(missing).unreadable);
+        }
+        assert_eq!(f("subdir").stat, st(FileKind::Dir, 0o3770));
+        assert_eq!(f("subdir").content, None);
+        assert_eq!(f("id_ed25519").stat, st(FileKind::File, 0o600));
+        assert_eq!(f("id_ed25519").content, None);
+        assert_eq!(f("secret_plain").stat, st(FileKind::File, 0o600));
+        assert_eq!(f("secret_plain").content, None);
+        assert_eq!(f("suid").stat, st(FileKind::File, 0o4751));
+        assert_eq!(f("suid").content, None);
+        assert_eq!(acct.host_keys, system_host_keys());
+    }
+
+    #[test]
+    fn probe_runs_under_every_shell() {
+        let (_tmp, home) = fixture(0o700);
+        let req = full_request();
+        let mut outputs = Vec::new();
+        for shell in SHELLS {
+            let out = run_probe(shell, &home, &req);
+            assert!(
+                !contains(&out, SENTINEL.as_bytes()),
+                "{shell:?} printed the private key sentinel"
+            );
+            let acct = parse_probe_output(&out)
+                .unwrap_or_else(|e| panic!("{shell:?}: {e}\n{}", String::from_utf8_lossy(&out)));
+            check_full(&acct, &home);
+            outputs.push((shell, out, acct));
+        }
+        // Every shell reports the same thing (busybox and GNU agree).
+        for (shell, _, acct) in &outputs[1..] {
+            assert_eq!(acct, &outputs[0].2, "{shell:?} differs from dash");
+        }
+    }
+
+    /// BSD/macOS-flavoured tools: `wc -c` pads its count with spaces, `ls`
+    /// puts `@` (extended attributes) after the mode string; no `hostname`
+    /// (falls back to `uname -n`); `id -un` fails (falls back to $LOGNAME).
+    #[test]
+    fn bsd_flavoured_tools() {
+        let (_tmp, home) = fixture(0o700);
+        let bin = tempfile::tempdir().unwrap();
+        for applet in ["cat", "grep", "uname", "sed"] {
+            symlink("/bin/busybox", bin.path().join(applet)).unwrap();
+        }
+        let script = |name: &str, body: &str| {
+            let p = bin.path().join(name);
+            fs::write(&p, format!("#!/bin/busybox sh\n{body}\n")).unwrap();
+            chmod(&p, 0o755);
+        };
+        script(
+            "wc",
+            r#"n=$(/bin/busybox wc "$@") || exit 1; printf '%8s\n' "$n""#,
+        );
+        script(
+            "ls",
+            r#"/bin/busybox ls "$@" | /bin/busybox sed 's/^\(..........\)/\1@/'"#,
+        );
+        script(
+            "id",
+            r#"[ "$1" = -un ] && exit 1; exec /bin/busybox id "$@""#,
+        );
+        let reference =
+            parse_probe_output(&run_probe(Shell::Dash, &home, &full_request())).unwrap();
+        for shell in ["/usr/bin/dash", "/usr/bin/bash"] {
+            let mut cmd = Command::new(shell);
+            cmd.arg("-s")
+                .arg("--")
+                .args(full_request().args().unwrap())
+                .env("HOME", &home)
+                .env("PATH", bin.path())
+                .env("LOGNAME", "fallback-user")
+                .current_dir("/");
+            let out = sh_out(&mut cmd, PROBE_SCRIPT.as_bytes());
+            assert!(!contains(&out, SENTINEL.as_bytes()));
+            assert!(contains(&out, b"\ndata 270\n"), "padded count normalised");
+            let acct = parse_probe_output(&out).unwrap();
+            assert_eq!(acct.user, "fallback-user");
+            assert_eq!(acct.hostname, cmd_output("uname", &["-n"]));
+            assert_eq!(
+                LiveAccount {
+                    user: reference.user.clone(),
+                    hostname: reference.hostname.clone(),
+                    ..acct
+                },
+                reference,
+                "{shell}"
+            );
+        }
+    }
+
+    #[test]
+    fn private_key_asked_for_reading_is_refused() {
+        let (_tmp, home) = fixture(0o700);
+        let req = ProbeRequest {
+            read: vec!["id_ed25519".into()],
+            stat_only: vec![],
+        };
+        for shell in SHELLS {
+            let out = run_probe(shell, &home, &req);
+            assert!(!contains(&out, SENTINEL.as_bytes()), "{shell:?}");
+            let acct = parse_probe_output(&out).unwrap();
+            let f = acct.file("id_ed25519").unwrap();
+            assert_eq!(f.stat, st(FileKind::File, 0o600));
+            assert_eq!(f.content, None);
+            assert!(f.unreadable);
+        }
+    }
+
+    #[test]
+    fn stat_only_path_cannot_read() {
+        // The stat-only function only lists; the one `cat` is in tm_data,
+        // which tm_statonly never reaches.
+        let body = |name: &str| {
+            let start = PROBE_SCRIPT.find(&format!("{name}() {{")).unwrap();
+            let end = start + PROBE_SCRIPT[start..].find("\n}\n").unwrap();
+            &PROBE_SCRIPT[start..end]
+        };
+        let statonly = body("tm_statonly");
+        for word in ["cat", "tm_data", "tm_read", "grep", "wc", "<"] {
+            assert!(!statonly.contains(word), "tm_statonly mentions {word}");
+        }
+        assert!(!body("tm_stat").contains("cat"));
+        assert_eq!(PROBE_SCRIPT.matches("cat ").count(), 1);
+        assert!(body("tm_data").contains("cat \"$1\""));
+        // GNU-only tools and flags stay out.
+        for gnu in [
+            "stat -c", "readlink", "base64", "-printf", "local ", "[[", "mktemp",
+        ] {
+            assert!(!PROBE_SCRIPT.contains(gnu), "script uses {gnu}");
+        }
+    }
+
+    #[test]
+    fn ssh_dir_0755_variant() {
+        let (_tmp, home) = fixture(0o755);
+        for shell in SHELLS {
+            let acct = parse_probe_output(&run_probe(shell, &home, &full_request())).unwrap();
+            assert_eq!(acct.ssh_dir, st(FileKind::Dir, 0o755), "{shell:?}");
+            assert_eq!(
+                acct.file("authorized_keys").unwrap().content.as_deref(),
+                Some(AUTH_KEYS)
+            );
+        }
+    }
+
+    #[test]
+    fn missing_ssh_dir_is_reported_not_fatal() {
+        let tmp = tempfile::tempdir().unwrap();
+        chmod(tmp.path(), 0o700);
+        for shell in SHELLS {
+            let out = run_probe(shell, tmp.path(), &full_request());
+            let acct = parse_probe_output(&out).unwrap();
+            assert_eq!(acct.ssh_dir, None, "{shell:?}");
+            assert_eq!(acct.home_stat, st(FileKind::Dir, 0o700));
+            assert_eq!(acct.files.len(), 14);
+            for f in &acct.files {
+                assert_eq!(f.stat, None, "{}", f.name);
+                assert_eq!(f.content, None);
+                assert!(!f.unreadable);
+            }
+        }
+    }
+
+    #[test]
+    fn ssh_path_that_is_a_file_or_symlink() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join(".ssh"), b"not a dir").unwrap();
+        let req = ProbeRequest {
+            read: vec!["authorized_keys".into()],
+            stat_only: vec![],
+        };
+        let acct = parse_probe_output(&run_probe(Shell::Dash, tmp.path(), &req)).unwrap();
+        assert_eq!(acct.ssh_dir.unwrap().kind, FileKind::File);
+        assert_eq!(acct.files[0].stat, None);
+
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real-ssh");
+        fs::create_dir(&real).unwrap();
+        fs::write(real.join("authorized_keys"), b"k\n").unwrap();
+        symlink(&real, tmp.path().join(".ssh")).unwrap();
+        for shell in SHELLS {
+            let acct = parse_probe_output(&run_probe(shell, tmp.path(), &req)).unwrap();
+            assert_eq!(acct.ssh_dir.as_ref().unwrap().kind, FileKind::Symlink);
+            assert_eq!(acct.files[0].content.as_deref(), Some(&b"k\n"[..]));
+        }
+    }
+
+    #[test]
+    fn noise_around_the_markers_is_ignored() {
+        let (_tmp, home) = fixture(0o700);
+        let out = run_probe(Shell::Dash, &home, &full_request());
+        let clean = parse_probe_output(&out).unwrap();
+        let mut noisy = b"Welcome to node1!\r\nLast login: yesterday\nTRUSTMESH-PROBE-END\nno newline at end of motd"
+            .to_vec();
+        noisy.extend_from_slice(&out);
+        noisy.extend_from_slice(b"logout noise\nTRUSTMESH-PROBE-BEGIN v1\nuser mallory\n");
+        assert_eq!(parse_probe_output(&noisy).unwrap(), clean);
+
+        // The same through a login shell that prints from its rc file.
+        let mut cmd = Command::new("/usr/bin/dash");
+        cmd.arg("-c")
+            .arg(format!(
+                "echo 'motd line'; printf 'partial'; {}",
+                full_request().command_line().unwrap()
+            ))
+            .env("HOME", &home)
+            .current_dir("/");
+        let out = sh_out(&mut cmd, PROBE_SCRIPT.as_bytes());
+        assert!(out.starts_with(b"motd line\npartial\n"));
+        assert_eq!(parse_probe_output(&out).unwrap(), clean);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let (_tmp, home) = fixture(0o700);
+        let out = run_probe(Shell::Dash, &home, &full_request());
+        assert!(out.ends_with(b"TRUSTMESH-PROBE-END\n"));
+        let full = parse_probe_output(&out).unwrap();
+        // Without the final newline it is still complete.
+        assert_eq!(parse_probe_output(&out[..out.len() - 1]).unwrap(), full);
+        for cut in 0..out.len() - 1 {
+            let err = parse_probe_output(&out[..cut]);
+            assert!(err.is_err(), "prefix of {cut} bytes parsed");
+        }
+        assert!(matches!(
+            parse_probe_output(&out[..out.len() - 30]),
+            Err(ProbeError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn command_line_round_trips_through_a_shell() {
+        let (_tmp, home) = fixture(0o700);
+        let req = full_request();
+        let line = req.command_line().unwrap();
+        assert!(line.starts_with("sh -s -- '--read' 'authorized_keys' "));
+        assert!(line.contains(" '--stat' 'id_ed25519' "));
+        assert!(line.contains(" 'with space' "));
+        let mut cmd = Command::new("/usr/bin/dash");
+        cmd.arg("-c").arg(&line).env("HOME", &home).current_dir("/");
+        let out = sh_out(&mut cmd, PROBE_SCRIPT.as_bytes());
+        check_full(&parse_probe_output(&out).unwrap(), &home);
+    }
+
+    #[test]
+    fn script_rejects_bad_arguments_itself() {
+        let tmp = tempfile::tempdir().unwrap();
+        for args in [
+            vec!["--read", "../etc/passwd"],
+            vec!["--stat", "a/b"],
+            vec!["--read", "-x"],
+            vec!["--read", ""],
+            vec!["authorized_keys"],
+        ] {
+            let args: Vec<String> = args.into_iter().map(String::from).collect();
+            for shell in SHELLS {
+                let out = run_probe_with(shell, tmp.path(), &args, |c| c);
+                assert!(
+                    matches!(parse_probe_output(&out), Err(ProbeError::Remote(_))),
+                    "{shell:?} {args:?}: {}",
+                    String::from_utf8_lossy(&out)
+                );
+            }
+        }
+        // No home: reported, not a crash.
+        let out = run_probe_with(
+            Shell::Dash,
+            &tmp.path().join("does-not-exist"),
+            &["--read".to_string()],
+            |c| c,
+        );
+        let err = parse_probe_output(&out).unwrap_err();
+        assert_eq!(
+            err,
+            ProbeError::Remote("cannot enter the home directory".into())
+        );
+    }
+
+    /// Unreadable files: as root, run the probe as nobody with setpriv; as
+    /// another user, chmod 000.
+    #[test]
+    fn unreadable_files_are_reported() {
+        let req = ProbeRequest {
+            read: vec![
+                "authorized_keys".into(),
+                "known_hosts".into(),
+                "config".into(),
+            ],
+            stat_only: vec!["id_ed25519".into()],
+        };
+        if my_uid() != 0 {
+            let (_tmp, home) = fixture(0o700);
+            fs::write(home.join(".ssh/config"), b"Host *\n").unwrap();
+            chmod(&home.join(".ssh/config"), 0o000);
+            for shell in SHELLS {
+                let acct = parse_probe_output(&run_probe(shell, &home, &req)).unwrap();
+                let c = acct.file("config").unwrap();
+                assert_eq!(c.stat, st(FileKind::File, 0));
+                assert!(c.unreadable && c.content.is_none());
+                assert!(acct.file("known_hosts").unwrap().content.is_some());
+            }
+            return;
+        }
+        if !Path::new("/usr/bin/setpriv").exists() {
+            eprintln!("skipping: root without setpriv");
+            return;
+        }
+        let as_nobody = |c: Command| {
+            let mut w = Command::new("/usr/bin/setpriv");
+            w.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(c.get_program())
+                .args(c.get_args());
+            w
+        };
+        // Home and ~/.ssh searchable by nobody, files root-owned.
+        let (tmp, home) = fixture(0o755);
+        chmod(tmp.path(), 0o755);
+        chmod(&home, 0o755);
+        fs::write(home.join(".ssh/config"), b"Host *\n").unwrap();
+        chmod(&home.join(".ssh/config"), 0o600);
+        for shell in SHELLS {
+            let out = run_probe_with(shell, &home, &req.args().unwrap(), as_nobody);
+            assert!(!contains(&out, SENTINEL.as_bytes()));
+            let acct = parse_probe_output(&out)
+                .unwrap_or_else(|e| panic!("{shell:?}: {e}\n{}", String::from_utf8_lossy(&out)));
+            assert_eq!(acct.uid, 65534);
+            let root = |kind, mode| {
+                Some(FileStat {
+                    kind,
+                    mode,
+                    uid: 0,
+                    gid: 0,
+                })
+            };
+            assert_eq!(acct.ssh_dir, root(FileKind::Dir, 0o755));
+            for name in ["authorized_keys", "config"] {
+                let f = acct.file(name).unwrap();
+                assert_eq!(f.stat, root(FileKind::File, 0o600), "{shell:?} {name}");
+                assert!(f.unreadable, "{shell:?} {name}");
+                assert_eq!(f.content, None);
+            }
+            let kh = acct.file("known_hosts").unwrap();
+            assert_eq!(kh.content.as_deref(), Some(KNOWN_HOSTS));
+            assert!(!kh.unreadable);
+        }
+        // ~/.ssh not searchable by nobody: files cannot even be listed.
+        chmod(&home.join(".ssh"), 0o700);
+        for shell in SHELLS {
+            let out = run_probe_with(shell, &home, &req.args().unwrap(), as_nobody);
+            let acct = parse_probe_output(&out).unwrap();
+            assert_eq!(acct.ssh_dir.as_ref().unwrap().mode, 0o700);
+            for f in &acct.files {
+                assert_eq!(f.stat, None, "{shell:?} {}", f.name);
+                assert!(f.unreadable, "{shell:?} {}", f.name);
+            }
+        }
+    }
+
+    #[test]
+    fn shell_quote_cases() {
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("abc"), "'abc'");
+        assert_eq!(shell_quote("a'b"), "'a'\\''b'");
+        assert_eq!(shell_quote("'"), "''\\'''");
+        assert_eq!(shell_quote("-rf"), "'-rf'");
+        assert_eq!(shell_quote("a\nb"), "'a\nb'");
+    }
+
+    #[test]
+    fn shell_quote_round_trips_through_real_shells() {
+        let nasty = [
+            "",
+            "plain",
+            "with space",
+            "new\nline\n",
+            "$(touch /tmp/trustmesh-pwned)",
+            "`id`",
+            "${HOME}",
+            "-n",
+            "--",
+            "'",
+            "''",
+            "a'b'c",
+            "\\'\\",
+            "\"double\"",
+            "*?[a]",
+            "~root",
+            "semi;colon&amp|pipe>gt<lt",
+            "tab\there",
+            "ünïcødé ✓",
+            "#comment",
+        ];
+        for shell in ["/usr/bin/dash", "/usr/bin/bash", "/bin/busybox"] {
+            for s in nasty {
+                let script = format!("printf '%s' {}", shell_quote(s));
+                let mut cmd = Command::new(shell);
+                if shell.ends_with("busybox") {
+                    cmd.arg("sh");
+                }
+                let out = cmd.arg("-c").arg(&script).output().unwrap();
+                assert!(out.status.success());
+                assert_eq!(String::from_utf8(out.stdout).unwrap(), s, "{shell} {s:?}");
+            }
+        }
+        assert!(!Path::new("/tmp/trustmesh-pwned").exists());
+    }
+
+    #[test]
+    fn args_layout_and_validation() {
+        let req = ProbeRequest {
+            read: vec!["authorized_keys".into(), "known_hosts".into()],
+            stat_only: vec!["id_ed25519".into()],
+        };
+        assert_eq!(
+            req.args().unwrap(),
+            [
+                "--read",
+                "authorized_keys",
+                "known_hosts",
+                "--stat",
+                "id_ed25519"
+            ]
+        );
+        assert_eq!(
+            req.command_line().unwrap(),
+            "sh -s -- '--read' 'authorized_keys' 'known_hosts' '--stat' 'id_ed25519'"
+        );
+        assert_eq!(
+            ProbeRequest::default().args().unwrap(),
+            ["--read", "--stat"]
+        );
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "/etc/passwd",
+            "x..y",
+            "a\0b",
+            "a\nb",
+            "a\rb",
+            "-x",
+            "--read",
+        ] {
+            for req in [
+                ProbeRequest {
+                    read: vec![bad.into()],
+                    stat_only: vec![],
+                },
+                ProbeRequest {
+                    read: vec![],
+                    stat_only: vec![bad.into()],
+                },
+            ] {
+                assert!(
+                    matches!(req.args(), Err(ProbeError::InvalidName { .. })),
+                    "{bad:?} accepted"
+                );
+                assert!(req.command_line().is_err());
+            }
+        }
+        let both = ProbeRequest {
+            read: vec!["id".into()],
+            stat_only: vec!["id".into()],
+        };
+        assert_eq!(both.args(), Err(ProbeError::ReadAndStatOnly("id".into())));
+        let dup = ProbeRequest {
+            read: vec!["a".into(), "a".into()],
+            stat_only: vec![],
+        };
+        assert_eq!(dup.args(), Err(ProbeError::DuplicateName("a".into())));
+        // Odd but legal names pass.
+        let ok = ProbeRequest {
+            read: vec![
+                "with space".into(),
+                "a'quote".into(),
+                "$(x)".into(),
+                ".hidden".into(),
+            ],
+            stat_only: vec![],
+        };
+        assert!(ok.args().is_ok());
+    }
+
+    const GOOD: &[u8] = b"TRUSTMESH-PROBE-BEGIN v1\nuser u\nuid 1\ngid 2\nhostname h\nhome /h\nhome-stat dir 0755 1 2\nssh-stat missing\nfile read a\nstat file 0644 1 2\ndata 3\nx\ny\nend 0\nhostkey\ndata 26\n# c\r\nssh-ed25519 AAAA h\r\n\n\nend 0\nTRUSTMESH-PROBE-END\n";
+
+    #[test]
+    fn parse_synthetic_report() {
+        let acct = parse_probe_output(GOOD).unwrap();
+        assert_eq!(acct.user, "u");
+        assert_eq!((acct.uid, acct.gid), (1, 2));
+        assert_eq!(acct.ssh_dir, None);
+        assert_eq!(acct.files[0].content.as_deref(), Some(&b"x\ny"[..]));
+        assert_eq!(acct.host_keys, ["ssh-ed25519 AAAA h"]);
+    }
+
+    #[test]
+    fn parse_errors_say_what_failed() {
+        let e = parse_probe_output(b"Welcome\n").unwrap_err();
+        assert_eq!(e, ProbeError::NoBeginMarker { len: 8 });
+        assert!(e.to_string().contains("nothing we recognise"));
+        assert!(parse_probe_output(b"").is_err());
+
+        let e = parse_probe_output(b"TRUSTMESH-PROBE-BEGIN v2\n").unwrap_err();
+        assert_eq!(e, ProbeError::UnsupportedVersion { found: "v2".into() });
+
+        let swap = |from: &str, to: &str| {
+            let s = String::from_utf8(GOOD.to_vec())
+                .unwrap()
+                .replacen(from, to, 1);
+            parse_probe_output(s.as_bytes())
+        };
+        match swap("uid 1\n", "uid x\n") {
+            Err(ProbeError::BadRecord { line, .. }) => assert_eq!(line, 3),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            swap("stat file 0644", "stat file 644"),
+            Err(ProbeError::BadRecord { .. })
+        ));
+        assert!(matches!(
+            swap("stat file 0644", "stat fifo 0644"),
+            Err(ProbeError::BadRecord { .. })
+        ));
+        assert!(matches!(
+            swap("gid 2\n", ""),
+            Err(ProbeError::MissingField("gid"))
+        ));
+        assert!(matches!(
+            swap("user u\n", "user u\nuser v\n"),
+            Err(ProbeError::BadRecord { .. })
+        ));
+        assert!(matches!(
+            swap("home /h\n", "home /h\nfrobnicate 1\n"),
+            Err(ProbeError::BadRecord { .. })
+        ));
+        // Content that does not match its byte count.
+        assert!(matches!(
+            swap("data 3\n", "data 2\n"),
+            Err(ProbeError::BadRecord { .. })
+        ));
+        assert!(matches!(
+            swap("data 3\n", "data 4\n"),
+            Err(ProbeError::BadRecord { .. })
+        ));
+        assert!(matches!(
+            swap("data 3\n", "data 999\n"),
+            Err(ProbeError::Truncated { .. })
+        ));
+        // A failed cat: no content, unreadable.
+        let acct = swap("y\nend 0", "y\nend 1").unwrap();
+        assert!(acct.files[0].unreadable && acct.files[0].content.is_none());
+        // Content after a stat-only file is never accepted.
+        assert!(matches!(
+            swap("file read a", "file stat a"),
+            Err(ProbeError::BadRecord { .. })
+        ));
+        assert_eq!(
+            swap("home-stat dir 0755 1 2", "home-stat error"),
+            Err(ProbeError::Unstatable("the home directory"))
+        );
+        assert_eq!(
+            swap("user u\n", "error cannot enter the home directory\n"),
+            Err(ProbeError::Remote("cannot enter the home directory".into()))
+        );
+        assert!(matches!(
+            swap("TRUSTMESH-PROBE-END\n", ""),
+            Err(ProbeError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn mode_strings_with_special_bits() {
+        let dir = tempfile::tempdir().unwrap();
+        let ssh = dir.path().join(".ssh");
+        fs::create_dir(&ssh).unwrap();
+        let modes = [
+            0o0000, 0o0644, 0o1777, 0o2755, 0o4700, 0o7777, 0o7000, 0o0111, 0o0222,
+        ];
+        for m in modes {
+            let p = ssh.join(format!("m{m:o}"));
+            fs::write(&p, b"").unwrap();
+            chmod(&p, m);
+        }
+        let req = ProbeRequest {
+            read: vec![],
+            stat_only: modes.iter().map(|m| format!("m{m:o}")).collect(),
+        };
+        for shell in SHELLS {
+            let acct = parse_probe_output(&run_probe(shell, dir.path(), &req)).unwrap();
+            for (f, m) in acct.files.iter().zip(modes) {
+                assert_eq!(f.stat.as_ref().unwrap().mode, m, "{shell:?} {}", f.name);
+            }
+        }
+    }
+}
