@@ -5,8 +5,10 @@
 //! and its renderers. The binary in `src/main.rs` is a thin command line on
 //! top of it.
 
+pub mod authorized_keys;
 pub mod graph;
 pub mod inventory;
+pub mod known_hosts;
 pub mod probe;
 
 pub use graph::{Edge, EdgeKind, TrustGraph};

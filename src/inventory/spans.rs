@@ -74,7 +74,6 @@ impl std::fmt::Display for Path {
 pub struct SpanIndex {
     values: HashMap<Path, Span>,
     keys: HashMap<Path, Span>,
-    text_len: usize,
 }
 
 impl SpanIndex {
@@ -85,10 +84,7 @@ impl SpanIndex {
             lines: LineTable::new(text),
             text,
             stack: Vec::new(),
-            index: SpanIndex {
-                text_len: text.len(),
-                ..SpanIndex::default()
-            },
+            index: SpanIndex::default(),
             root_done: false,
         };
         let mut parser = Parser::new_from_str(text);
@@ -107,10 +103,7 @@ impl SpanIndex {
             }
             p = cur.parent();
         }
-        Span {
-            offset: 0,
-            len: 0.min(self.text_len),
-        }
+        Span { offset: 0, len: 0 }
     }
 
     /// The span of the key that introduces `path` (for unknown keys), or the

@@ -1,0 +1,832 @@
+//! Lossless reading and surgical editing of OpenSSH `authorized_keys` files.
+//!
+//! An `authorized_keys` file belongs to its user first and to trustmesh
+//! second. Users complain, with reason, about tools that rewrite it: lines
+//! reordered, comments dropped, CRLF turned into LF, keys the tool never
+//! added wiped. This module exists so that trustmesh can never do any of that.
+//!
+//! * [`AuthorizedKeysFile::parse`] never fails and keeps every byte:
+//!   [`AuthorizedKeysFile::render`] gives back exactly the text it was given,
+//!   whatever it holds (blank and `#` lines, CRLF and LF mixed line by line, a
+//!   missing final newline, leading whitespace, lines it cannot read, which
+//!   are kept as opaque text).
+//! * A line is *managed* when it is a key line whose comment holds the word
+//!   `trustmesh:<node>` (see [`MARKER_PREFIX`]), `<node>` being the name of
+//!   the node the key comes from. Every other line is *unmanaged*.
+//! * [`AuthorizedKeysFile::apply_edits`] is the only way to change a file: it
+//!   removes managed lines and appends new managed lines at the end. It
+//!   refuses to remove an unmanaged line or to add a line without the marker,
+//!   and leaves the bytes of every line it keeps untouched.
+//!
+//! The line format is OpenSSH's (`sshd(8)`, AUTHORIZED_KEYS FILE FORMAT):
+//! `[options] keytype base64 [comment]`, fields separated by spaces or tabs.
+//! As `sshd` does, a line is first read as a key; when that fails, its first
+//! field is taken as the options, which end at the first space or tab outside
+//! double quotes (`\"` inside quotes does not end them), and the rest is read
+//! as a key.
+//!
+//! This module uses only `std`, so it can be tested and moved on its own.
+
+use std::fmt;
+use std::ops::Range;
+
+/// The word prefix that marks a line as written by trustmesh: the comment of
+/// a managed line holds the word `trustmesh:<node>`, where `<node>` matches
+/// `[A-Za-z0-9][A-Za-z0-9._-]*`.
+pub const MARKER_PREFIX: &str = "trustmesh:";
+
+/// Key types OpenSSH accepts in `authorized_keys` (plain keys and
+/// certificates). Anything else in the key-type position makes the line
+/// unreadable (kept as opaque text).
+const KEY_TYPES: &[&str] = &[
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ssh-dss",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+    "ssh-ed25519-cert-v01@openssh.com",
+    "ssh-rsa-cert-v01@openssh.com",
+    "ssh-dss-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+    "sk-ssh-ed25519-cert-v01@openssh.com",
+    "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com",
+];
+
+/// How one line of the file ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineEnding {
+    /// `\n`
+    Lf,
+    /// `\r\n`
+    CrLf,
+    /// Nothing: the last line of a file without a final newline.
+    Missing,
+}
+
+impl LineEnding {
+    /// The bytes of this ending.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineEnding::Lf => "\n",
+            LineEnding::CrLf => "\r\n",
+            LineEnding::Missing => "",
+        }
+    }
+}
+
+/// A parsed `authorized_keys` file: its lines, in order, each with the exact
+/// text and ending it had.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorizedKeysFile {
+    lines: Vec<Line>,
+}
+
+/// One line of the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    text: String,
+    ending: LineEnding,
+    kind: LineKind,
+}
+
+/// What a line holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LineKind {
+    /// Empty or only spaces and tabs.
+    Blank,
+    /// First non-blank character is `#`.
+    Comment,
+    /// A key that `sshd` could read.
+    Key(KeyLine),
+    /// Anything else; kept byte for byte and never touched.
+    Invalid,
+}
+
+/// The fields of a key line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyLine {
+    options: Option<String>,
+    key_type: String,
+    base64: String,
+    comment: Option<String>,
+}
+
+/// Why [`AuthorizedKeysFile::apply_edits`] refused an edit. Nothing is
+/// changed when it does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EditError {
+    /// `remove` named a line index past the end of the file.
+    NoSuchLine(usize),
+    /// `remove` named a line without the trustmesh marker; such lines are
+    /// never changed.
+    Unmanaged(usize),
+    /// `add[i]` is not one key line carrying the trustmesh marker.
+    BadAddedLine(usize),
+}
+
+impl fmt::Display for EditError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EditError::NoSuchLine(i) => write!(f, "authorized_keys has no line {}", i + 1),
+            EditError::Unmanaged(i) => write!(
+                f,
+                "refusing to remove line {} of authorized_keys: it was not written by trustmesh",
+                i + 1
+            ),
+            EditError::BadAddedLine(i) => write!(
+                f,
+                "new authorized_keys line #{} is not a single key line carrying a {MARKER_PREFIX} marker",
+                i + 1
+            ),
+        }
+    }
+}
+
+impl std::error::Error for EditError {}
+
+impl AuthorizedKeysFile {
+    /// Reads a file. Never fails: what cannot be read is kept as
+    /// [`LineKind::Invalid`].
+    pub fn parse(text: &str) -> Self {
+        let lines = split_lines(text)
+            .into_iter()
+            .map(|(text, ending)| Line {
+                text: text.to_owned(),
+                ending,
+                kind: parse_line(text),
+            })
+            .collect();
+        AuthorizedKeysFile { lines }
+    }
+
+    /// The file's text, byte for byte what [`parse`](Self::parse) was given.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(self.lines.iter().map(|l| l.text.len() + 2).sum());
+        for line in &self.lines {
+            out.push_str(&line.text);
+            out.push_str(line.ending.as_str());
+        }
+        out
+    }
+
+    /// All lines, in file order; indices into this slice are the line
+    /// indices that [`apply_edits`](Self::apply_edits) takes.
+    pub fn lines(&self) -> &[Line] {
+        &self.lines
+    }
+
+    /// The key lines with their line indices, in file order.
+    pub fn keys(&self) -> impl Iterator<Item = (usize, &KeyLine)> + '_ {
+        self.lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, line)| line.key().map(|k| (i, k)))
+    }
+
+    /// The file's text after removing the managed lines at the indices in
+    /// `remove` and appending the lines in `add` (each without its newline).
+    ///
+    /// Every kept line keeps its bytes, its ending and its place. New lines
+    /// go at the end, each ending with the file's dominant line ending (CRLF
+    /// when more lines end in CRLF than in LF, else LF); when the last kept
+    /// line had no newline, it gets one first. Duplicate indices in `remove`
+    /// count once. Errors when an index is out of range or names an
+    /// unmanaged line, or when a line of `add` is not one key line carrying
+    /// the marker (see [`managed_line`]).
+    pub fn apply_edits(&self, remove: &[usize], add: &[String]) -> Result<String, EditError> {
+        let mut removed = vec![false; self.lines.len()];
+        for &i in remove {
+            let line = self.lines.get(i).ok_or(EditError::NoSuchLine(i))?;
+            if line.marker().is_none() {
+                return Err(EditError::Unmanaged(i));
+            }
+            removed[i] = true;
+        }
+        for (i, new) in add.iter().enumerate() {
+            let managed = !new.contains(['\n', '\r'])
+                && matches!(parse_line(new), LineKind::Key(ref k) if k.marker().is_some());
+            if !managed {
+                return Err(EditError::BadAddedLine(i));
+            }
+        }
+
+        let ending = dominant_ending(self.lines.iter().map(|l| l.ending));
+        let mut out = String::new();
+        let mut last_ending = LineEnding::Lf;
+        for (line, _) in self.lines.iter().zip(&removed).filter(|(_, &gone)| !gone) {
+            out.push_str(&line.text);
+            out.push_str(line.ending.as_str());
+            last_ending = line.ending;
+        }
+        if !add.is_empty() && last_ending == LineEnding::Missing {
+            out.push_str(ending.as_str());
+        }
+        for new in add {
+            out.push_str(new);
+            out.push_str(ending.as_str());
+        }
+        Ok(out)
+    }
+}
+
+impl Line {
+    /// The line's text, without its ending.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// How the line ended.
+    pub fn ending(&self) -> LineEnding {
+        self.ending
+    }
+
+    /// What the line holds.
+    pub fn kind(&self) -> &LineKind {
+        &self.kind
+    }
+
+    /// The key, when this is a key line.
+    pub fn key(&self) -> Option<&KeyLine> {
+        match &self.kind {
+            LineKind::Key(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// The node named by the trustmesh marker, when this is a managed line.
+    pub fn marker(&self) -> Option<&str> {
+        self.key().and_then(KeyLine::marker)
+    }
+}
+
+impl KeyLine {
+    /// The options field as written (`command="a,b c",restrict`), if any.
+    pub fn options(&self) -> Option<&str> {
+        self.options.as_deref()
+    }
+
+    /// The key type, e.g. `ssh-ed25519`.
+    pub fn key_type(&self) -> &str {
+        &self.key_type
+    }
+
+    /// The base64 key blob as written.
+    pub fn base64(&self) -> &str {
+        &self.base64
+    }
+
+    /// Everything after the blob, without the surrounding spaces and tabs
+    /// (and a stray trailing `\r`); `None` when empty.
+    pub fn comment(&self) -> Option<&str> {
+        self.comment.as_deref()
+    }
+
+    /// The node named by a `trustmesh:<node>` word of the comment (the first
+    /// such word whose node name is valid).
+    pub fn marker(&self) -> Option<&str> {
+        find_marker(self.comment.as_deref()?)
+    }
+
+    /// `(key_type, base64)`: what identifies the key, whatever its options
+    /// and comment.
+    pub fn key_id(&self) -> (&str, &str) {
+        (&self.key_type, &self.base64)
+    }
+}
+
+/// The line trustmesh writes for the key of `node`:
+/// `keytype base64 trustmesh:node`.
+pub fn managed_line(key_type: &str, base64: &str, node: &str) -> String {
+    format!("{key_type} {base64} {MARKER_PREFIX}{node}")
+}
+
+// ---------------------------------------------------------------------------
+// Parsing
+
+fn split_lines(text: &str) -> Vec<(&str, LineEnding)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        match rest.find('\n') {
+            Some(i) => {
+                let line = &rest[..i];
+                match line.strip_suffix('\r') {
+                    Some(body) => out.push((body, LineEnding::CrLf)),
+                    None => out.push((line, LineEnding::Lf)),
+                }
+                rest = &rest[i + 1..];
+            }
+            None => {
+                out.push((rest, LineEnding::Missing));
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn dominant_ending(endings: impl Iterator<Item = LineEnding>) -> LineEnding {
+    let (mut crlf, mut lf) = (0usize, 0usize);
+    for e in endings {
+        match e {
+            LineEnding::CrLf => crlf += 1,
+            LineEnding::Lf => lf += 1,
+            LineEnding::Missing => {}
+        }
+    }
+    if crlf > lf {
+        LineEnding::CrLf
+    } else {
+        LineEnding::Lf
+    }
+}
+
+fn is_space(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// First index at or after `i` that is not a space or tab.
+fn skip_space(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && is_space(s[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// First index at or after `i` that is a space or tab (or the end).
+fn field_end(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && !is_space(s[i]) {
+        i += 1;
+    }
+    i
+}
+
+fn parse_line(text: &str) -> LineKind {
+    let s = text.as_bytes();
+    let start = skip_space(s, 0);
+    if start == s.len() {
+        return LineKind::Blank;
+    }
+    if s[start] == b'#' {
+        return LineKind::Comment;
+    }
+    if let Some(key) = parse_key(text, start, None) {
+        return LineKind::Key(key);
+    }
+    // Not a key: the first field is options, ending at the first space or
+    // tab outside double quotes, as sshd reads them.
+    let mut i = start;
+    let mut quoted = false;
+    while i < s.len() && (quoted || !is_space(s[i])) {
+        if s[i] == b'\\' && s.get(i + 1) == Some(&b'"') {
+            i += 1;
+        } else if s[i] == b'"' {
+            quoted = !quoted;
+        }
+        i += 1;
+    }
+    let options = start..i;
+    let key_start = skip_space(s, i);
+    if key_start == i {
+        return LineKind::Invalid;
+    }
+    match parse_key(text, key_start, Some(options)) {
+        Some(key) => LineKind::Key(key),
+        None => LineKind::Invalid,
+    }
+}
+
+/// Reads `keytype base64 [comment]` starting at `at`.
+fn parse_key(text: &str, at: usize, options: Option<Range<usize>>) -> Option<KeyLine> {
+    let s = text.as_bytes();
+    let type_end = field_end(s, at);
+    let key_type = &text[at..type_end];
+    if !KEY_TYPES.contains(&key_type) {
+        return None;
+    }
+    let blob_start = skip_space(s, type_end);
+    if blob_start == type_end {
+        return None;
+    }
+    let blob_end = field_end(s, blob_start);
+    let base64 = &text[blob_start..blob_end];
+    if !is_base64(base64) {
+        return None;
+    }
+    let comment = text[blob_end..]
+        .trim_start_matches([' ', '\t'])
+        .trim_end_matches([' ', '\t', '\r']);
+    Some(KeyLine {
+        options: options.map(|r| text[r].to_owned()),
+        key_type: key_type.to_owned(),
+        base64: base64.to_owned(),
+        comment: (!comment.is_empty()).then(|| comment.to_owned()),
+    })
+}
+
+/// Padded standard base64, as OpenSSH writes key blobs.
+fn is_base64(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() % 4 != 0 {
+        return false;
+    }
+    let pad = b.iter().rev().take_while(|&&c| c == b'=').count();
+    pad <= 2
+        && b[..b.len() - pad]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+}
+
+fn find_marker(comment: &str) -> Option<&str> {
+    comment
+        .split([' ', '\t'])
+        .filter_map(|word| word.strip_prefix(MARKER_PREFIX))
+        .find(|node| is_node_name(node))
+}
+
+fn is_node_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ED: &str = "AAAAC3NzaC1lZDI1NTE5AAAAILR3a5jM8SZ8lYOJdn7V/F7IREASeVBrlnE+CfwVv2LW";
+    const ED2: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIDbiVPwlZPk7ivrV8BfAFc3rIXgiA1O/n9RN36cU/M6w";
+    const EC: &str = "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBBustzGFH75bX3JlOAeNjaRfUMM7I+SH0l4cM/5PqkDbhkCpW83ucxPafcfX9gVDGfG8DJ8/wpqjDxTCx3ZtegA=";
+    const RSA: &str = "AAAAB3NzaC1yc2EAAAADAQABAAAAgQDFk76p7DRI+svLhLRUxDHIEITLy9uHF0s+3O6h/BJXHzZz2omj7XKrmhHO8gEQ8hzTWj0bflA2IWKtvajgbI8iIJ9RY18DvhiuW6+f/ilIQ6pHupWHBDn2LK7UtBVeCNxJFmCygAYm/BtAJzA70mdnnplxF1bXtrmhBUhoV/KHNQ==";
+
+    fn roundtrip(text: &str) -> AuthorizedKeysFile {
+        let file = AuthorizedKeysFile::parse(text);
+        assert_eq!(file.render(), text);
+        file
+    }
+
+    fn only_key(text: &str) -> KeyLine {
+        let file = roundtrip(text);
+        assert_eq!(file.lines().len(), 1, "{text:?}");
+        file.lines()[0]
+            .key()
+            .unwrap_or_else(|| panic!("not a key: {text:?}"))
+            .clone()
+    }
+
+    #[test]
+    fn hostile_file_round_trips_with_fields() {
+        let long_comment = "c".repeat(8 * 1024);
+        let long_blob = "AAAA".repeat(2048);
+        let long_command = format!("command=\"{}\"", "echo x, y;".repeat(800));
+        let text = format!(
+            "# keys of alice\r\n\
+             \n\
+             \t \r\n\
+             ssh-ed25519 {ED}\n\
+             ssh-ed25519 {ED} alice@laptop\r\n\
+             \u{20}  ssh-ed25519 {ED} leading space\n\
+             command=\"echo a,b c\",from=\"10.0.0.0/8\",restrict ssh-ed25519 {ED} c\n\
+             ecdsa-sha2-nistp256\t{EC}\tsome comment with  spaces\t\n\
+             ssh-rsa {RSA} {long_comment}\n\
+             ssh-rsa {long_blob} big\r\n\
+             {long_command} ssh-ed25519 {ED2} long options\n\
+             this is not a key\n\
+             ssh-ed25519 not-base64!\n\
+             ssh-ed25519\n\
+             command=\"unterminated ssh-ed25519 {ED}\n\
+             ünïcödé ☃ \u{0}\u{7f} garbage\r\n\
+             ssh-ed25519 {ED2} trustmesh:node1\n\
+             ssh-ed25519 {ED} user@host trustmesh:node-2.a_b more\r\n\
+             \x20\x20# indented comment\n\
+             ssh-ed25519 {ED} no final newline trustmesh:last"
+        );
+        let file = roundtrip(&text);
+        let l = file.lines();
+        assert_eq!(l.len(), 20);
+        assert_eq!(l[0].kind(), &LineKind::Comment);
+        assert_eq!(l[0].ending(), LineEnding::CrLf);
+        assert_eq!(l[1].kind(), &LineKind::Blank);
+        assert_eq!(l[1].ending(), LineEnding::Lf);
+        assert_eq!(l[2].kind(), &LineKind::Blank);
+
+        let k = l[3].key().unwrap();
+        assert_eq!(
+            (k.options(), k.key_id(), k.comment()),
+            (None, ("ssh-ed25519", ED), None)
+        );
+        let k = l[4].key().unwrap();
+        assert_eq!(k.comment(), Some("alice@laptop"));
+        assert_eq!(l[4].ending(), LineEnding::CrLf);
+        assert_eq!(l[5].key().unwrap().comment(), Some("leading space"));
+
+        let k = l[6].key().unwrap();
+        assert_eq!(
+            k.options(),
+            Some("command=\"echo a,b c\",from=\"10.0.0.0/8\",restrict")
+        );
+        assert_eq!(k.key_id(), ("ssh-ed25519", ED));
+        assert_eq!(k.comment(), Some("c"));
+
+        let k = l[7].key().unwrap();
+        assert_eq!(k.key_id(), ("ecdsa-sha2-nistp256", EC));
+        assert_eq!(k.comment(), Some("some comment with  spaces"));
+
+        assert_eq!(l[8].key().unwrap().comment(), Some(long_comment.as_str()));
+        assert_eq!(l[9].key().unwrap().base64(), long_blob);
+        let k = l[10].key().unwrap();
+        assert_eq!(k.options(), Some(long_command.as_str()));
+        assert_eq!(k.key_id(), ("ssh-ed25519", ED2));
+
+        for line in &l[11..=15] {
+            assert_eq!(line.kind(), &LineKind::Invalid, "{:?}", line.text());
+        }
+        assert_eq!(l[16].marker(), Some("node1"));
+        assert_eq!(l[17].marker(), Some("node-2.a_b"));
+        assert_eq!(
+            l[17].key().unwrap().comment(),
+            Some("user@host trustmesh:node-2.a_b more")
+        );
+        assert_eq!(l[18].kind(), &LineKind::Comment);
+        assert_eq!(l[19].marker(), Some("last"));
+        assert_eq!(l[19].ending(), LineEnding::Missing);
+        // Only the marked lines are managed.
+        let managed: Vec<usize> = (0..l.len()).filter(|&i| l[i].marker().is_some()).collect();
+        assert_eq!(managed, vec![16, 17, 19]);
+    }
+
+    #[test]
+    fn options_quoting() {
+        let k = only_key(&format!(
+            "command=\"echo \\\"hi there\\\"\",no-pty ssh-ed25519 {ED} c"
+        ));
+        assert_eq!(
+            k.options(),
+            Some("command=\"echo \\\"hi there\\\"\",no-pty")
+        );
+        assert_eq!(k.comment(), Some("c"));
+
+        // A key type inside quoted options is part of the options.
+        let k = only_key(&format!(
+            "command=\"ssh-ed25519 {ED2} x\"\tssh-ed25519 {ED}"
+        ));
+        assert_eq!(
+            k.options(),
+            Some(&*format!("command=\"ssh-ed25519 {ED2} x\""))
+        );
+        assert_eq!(k.key_id(), ("ssh-ed25519", ED));
+
+        // A marker inside the options is not a marker.
+        let k = only_key(&format!("command=\"trustmesh:evil\" ssh-ed25519 {ED} user"));
+        assert_eq!(k.marker(), None);
+
+        // Every key type is recognised, options or not.
+        for t in KEY_TYPES {
+            let k = only_key(&format!("restrict {t} {ED}"));
+            assert_eq!(k.key_type(), *t);
+            assert_eq!(k.options(), Some("restrict"));
+            assert_eq!(only_key(&format!("{t} {ED}")).options(), None);
+        }
+    }
+
+    #[test]
+    fn markers() {
+        let cases = [
+            ("trustmesh:node1", Some("node1")),
+            ("a trustmesh:n b", Some("n")),
+            ("x\ttrustmesh:N-1.2_3", Some("N-1.2_3")),
+            ("trustmesh:", None),
+            ("trustmesh:-node", None),
+            ("trustmesh:.node", None),
+            ("trustmesh:node,x", None),
+            ("trustmesh:nöde", None),
+            ("xtrustmesh:node", None),
+            ("Trustmesh:node", None),
+            ("trustmesh:bad! trustmesh:good", Some("good")),
+        ];
+        for (comment, want) in cases {
+            let k = only_key(&format!("ssh-ed25519 {ED} {comment}"));
+            assert_eq!(k.marker(), want, "{comment:?}");
+        }
+        assert_eq!(
+            managed_line("ssh-ed25519", ED, "node1"),
+            format!("ssh-ed25519 {ED} trustmesh:node1")
+        );
+        assert_eq!(
+            only_key(&managed_line("ssh-rsa", RSA, "n")).marker(),
+            Some("n")
+        );
+    }
+
+    #[test]
+    fn apply_edits_removes_and_appends() {
+        let text = format!(
+            "# mine\r\nssh-ed25519 {ED} trustmesh:old\r\nssh-rsa {RSA} me\r\nssh-ed25519 {ED2} trustmesh:keep"
+        );
+        let file = roundtrip(&text);
+        let out = file
+            .apply_edits(&[1, 1], &[managed_line("ssh-ed25519", ED2, "new")])
+            .unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "# mine\r\nssh-rsa {RSA} me\r\nssh-ed25519 {ED2} trustmesh:keep\r\nssh-ed25519 {ED2} trustmesh:new\r\n"
+            )
+        );
+        // Nothing to do: same bytes, missing final newline included.
+        assert_eq!(file.apply_edits(&[], &[]).unwrap(), text);
+        // Removing the last line leaves the previous ending alone.
+        assert_eq!(
+            file.apply_edits(&[3], &[]).unwrap(),
+            format!("# mine\r\nssh-ed25519 {ED} trustmesh:old\r\nssh-rsa {RSA} me\r\n")
+        );
+        // LF dominant.
+        let file = roundtrip("a\nb\nc\r\n");
+        assert_eq!(
+            file.apply_edits(&[], &[managed_line("ssh-ed25519", ED, "n")])
+                .unwrap(),
+            format!("a\nb\nc\r\nssh-ed25519 {ED} trustmesh:n\n")
+        );
+        // Empty file.
+        let file = roundtrip("");
+        assert_eq!(
+            file.apply_edits(&[], &[managed_line("ssh-ed25519", ED, "n")])
+                .unwrap(),
+            format!("ssh-ed25519 {ED} trustmesh:n\n")
+        );
+    }
+
+    #[test]
+    fn apply_edits_refuses() {
+        let file = roundtrip(&format!(
+            "ssh-ed25519 {ED} me\nssh-ed25519 {ED} trustmesh:n\n# c\n"
+        ));
+        assert_eq!(file.apply_edits(&[0], &[]), Err(EditError::Unmanaged(0)));
+        assert_eq!(file.apply_edits(&[2], &[]), Err(EditError::Unmanaged(2)));
+        assert_eq!(
+            file.apply_edits(&[1, 3], &[]),
+            Err(EditError::NoSuchLine(3))
+        );
+        let bad = [
+            format!("ssh-ed25519 {ED} no-marker"),
+            "# trustmesh:n".to_owned(),
+            format!("ssh-ed25519 {ED} trustmesh:n\nssh-ed25519 {ED} evil"),
+            format!("ssh-ed25519 {ED} trustmesh:n\r"),
+            "garbage trustmesh:n".to_owned(),
+        ];
+        for (i, b) in bad.iter().enumerate() {
+            let add = vec![managed_line("ssh-ed25519", ED, "ok"), b.clone()];
+            assert_eq!(
+                file.apply_edits(&[], &add),
+                Err(EditError::BadAddedLine(1)),
+                "case {i}"
+            );
+        }
+        assert!(EditError::Unmanaged(0).to_string().contains("line 1"));
+    }
+
+    /// Text made of the pieces that make parsers stumble.
+    fn hostile_text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("ssh-ed25519".to_owned()),
+            Just("ssh-rsa".to_owned()),
+            Just(" ".to_owned()),
+            Just("\t".to_owned()),
+            Just("\n".to_owned()),
+            Just("\r\n".to_owned()),
+            Just("\r".to_owned()),
+            Just("\"".to_owned()),
+            Just("\\\"".to_owned()),
+            Just(",".to_owned()),
+            Just("#".to_owned()),
+            Just("=".to_owned()),
+            Just(ED.to_owned()),
+            Just("AAAA".to_owned()),
+            Just("trustmesh:node1".to_owned()),
+            Just("command=\"a b,c\"".to_owned()),
+            "[a-zA-Z0-9+/=._-]{0,6}",
+            any::<char>().prop_map(String::from),
+        ];
+        prop::collection::vec(piece, 0..48).prop_map(|v| v.concat())
+    }
+
+    /// One line of a file, as (text, is_managed).
+    fn any_line() -> impl Strategy<Value = (String, bool)> {
+        prop_oneof![
+            "[a-z0-9][a-z0-9-]{0,7}".prop_map(|n| (managed_line("ssh-ed25519", ED, &n), true)),
+            "[a-z0-9][a-z0-9-]{0,7}".prop_map(|n| (
+                format!("from=\"a,b c\" ssh-rsa {RSA} x trustmesh:{n}"),
+                true
+            )),
+            Just((format!("ssh-ed25519 {ED2} user@host"), false)),
+            Just((format!("restrict ssh-ed25519 {ED} trustmesh:"), false)),
+            Just(("# trustmesh:node1".to_owned(), false)),
+            Just((String::new(), false)),
+            Just(("  \t".to_owned(), false)),
+            "[^\r\n]{0,20}".prop_map(|s| {
+                let managed =
+                    matches!(parse_line(&s), LineKind::Key(ref k) if k.marker().is_some());
+                (s, managed)
+            }),
+        ]
+    }
+
+    fn any_file() -> impl Strategy<Value = (Vec<(String, bool, &'static str)>, bool)> {
+        (
+            prop::collection::vec(
+                (any_line(), prop_oneof![Just("\n"), Just("\r\n")])
+                    .prop_map(|((t, m), e)| (t, m, e)),
+                0..20,
+            ),
+            any::<bool>(),
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_round_trips(text in any::<String>()) {
+            let file = AuthorizedKeysFile::parse(&text);
+            prop_assert_eq!(file.render(), text);
+        }
+
+        #[test]
+        fn hostile_text_round_trips(text in hostile_text()) {
+            let file = AuthorizedKeysFile::parse(&text);
+            prop_assert_eq!(file.render(), text.clone());
+            for (_, k) in file.keys() {
+                prop_assert!(text.contains(k.base64()));
+                prop_assert!(KEY_TYPES.contains(&k.key_type()));
+            }
+        }
+
+        #[test]
+        fn apply_edits_keeps_unmanaged_lines(
+            (lines, last_newline) in any_file(),
+            remove_mask in prop::collection::vec(any::<bool>(), 20),
+            add_nodes in prop::collection::vec("[a-z][a-z0-9]{0,5}", 0..4),
+        ) {
+            // An empty last line without a newline is no line at all.
+            let last_newline = last_newline || lines.last().is_some_and(|l| l.0.is_empty());
+            let mut text = String::new();
+            for (i, (t, _, e)) in lines.iter().enumerate() {
+                text.push_str(t);
+                if last_newline || i + 1 < lines.len() {
+                    text.push_str(e);
+                }
+            }
+            let file = AuthorizedKeysFile::parse(&text);
+            prop_assert_eq!(file.render(), text.clone());
+            prop_assert_eq!(file.lines().len(), lines.len());
+            let remove: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].1 && remove_mask[i]).collect();
+            let add: Vec<String> = add_nodes.iter().map(|n| managed_line("ssh-ed25519", ED2, n)).collect();
+            let out = file.apply_edits(&remove, &add).unwrap();
+
+            // Byte level: the kept lines, untouched and in order, then the new ones.
+            let mut kept = String::new();
+            for (i, l) in file.lines().iter().enumerate() {
+                if !remove.contains(&i) {
+                    kept.push_str(l.text());
+                    kept.push_str(l.ending().as_str());
+                }
+            }
+            prop_assert!(out.starts_with(&kept));
+            let again = AuthorizedKeysFile::parse(&out);
+            let unmanaged = |f: &AuthorizedKeysFile| -> Vec<String> {
+                f.lines().iter().filter(|l| l.marker().is_none()).map(|l| l.text().to_owned()).collect()
+            };
+            let mut before = unmanaged(&file);
+            let mut after = unmanaged(&again);
+            // A final line without newline that ends in '\r' reads back
+            // without it once it gets its newline: same bytes.
+            if let (Some(b), Some(a)) = (before.last_mut(), after.last_mut()) {
+                if b.ends_with('\r') { b.pop(); if a.ends_with('\r') { a.pop(); } }
+            }
+            prop_assert_eq!(before, after);
+            let tail: Vec<&str> = again.lines()[again.lines().len() - add.len()..]
+                .iter().map(|l| l.text()).collect();
+            prop_assert_eq!(tail, add.iter().map(String::as_str).collect::<Vec<_>>());
+            for l in &again.lines()[again.lines().len() - add.len()..] {
+                prop_assert!(l.ending() != LineEnding::Missing);
+            }
+        }
+
+        #[test]
+        fn apply_edits_never_touches_unmanaged(text in hostile_text(), idx in 0usize..64) {
+            let file = AuthorizedKeysFile::parse(&text);
+            let res = file.apply_edits(&[idx], &[]);
+            match file.lines().get(idx) {
+                None => prop_assert_eq!(res, Err(EditError::NoSuchLine(idx))),
+                Some(l) if l.marker().is_none() => prop_assert_eq!(res, Err(EditError::Unmanaged(idx))),
+                Some(_) => prop_assert!(res.is_ok()),
+            }
+        }
+    }
+}

@@ -1,0 +1,1137 @@
+//! Lossless reading, host matching and surgical editing of OpenSSH
+//! `known_hosts` files, and host key fingerprints.
+//!
+//! trustmesh adds the host keys of the nodes an account must reach to that
+//! account's `known_hosts`, and checks whether a host key is already trusted.
+//! Both must agree with what `ssh` itself will do, and neither may disturb
+//! what the user keeps there. This module exists for that:
+//!
+//! * [`KnownHostsFile::parse`] never fails and keeps every byte:
+//!   [`KnownHostsFile::render`] gives back exactly the text it was given
+//!   (blank and `#` lines, CRLF and LF mixed line by line, a missing final
+//!   newline, leading whitespace, lines it cannot read, kept as opaque text).
+//! * [`HostEntry::matches_host`] and [`KnownHostsFile::keys_for`] follow
+//!   OpenSSH's `hostfile.c` and `match.c`: the name looked up is the host,
+//!   or `[host]:port` when the port is not 22; host names compare without
+//!   regard to ASCII case; patterns are comma-separated, with `*`, `?` and
+//!   `!` (a matching negated pattern rejects the whole line); a hashed name
+//!   `|1|salt|hash` holds one host, and matches when
+//!   HMAC-SHA1(salt, name) is its hash.
+//! * A line is *managed* when it is an entry whose comment holds the word
+//!   `trustmesh:<node>` (see [`MARKER_PREFIX`]), `<node>` being the node the
+//!   host key belongs to. [`KnownHostsFile::apply_edits`] is the only way to
+//!   change a file: it removes managed lines and appends new managed lines,
+//!   refuses anything else, and leaves the bytes of every kept line alone.
+//! * [`fingerprint_sha256`] prints a key's fingerprint as `ssh-keygen -l`
+//!   does, for host key pins and messages.
+//!
+//! The line format is `[@cert-authority|@revoked] hostpatterns keytype base64
+//! [comment]`, fields separated by spaces or tabs (`sshd(8)`, SSH_KNOWN_HOSTS
+//! FILE FORMAT). OpenSSH calls `@cert-authority` and `@revoked` markers; here
+//! they are [`Annotation`]s, so as not to confuse them with the trustmesh
+//! marker.
+//!
+//! Beside `std` this module uses the `base64`, `hmac`, `sha1` and `ssh-key`
+//! crates only, so it can be tested and moved on its own.
+
+use std::fmt;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+
+/// The word prefix that marks a line as written by trustmesh: the comment of
+/// a managed line holds the word `trustmesh:<node>`, where `<node>` matches
+/// `[A-Za-z0-9][A-Za-z0-9._-]*`.
+pub const MARKER_PREFIX: &str = "trustmesh:";
+
+/// Key types OpenSSH reads in `known_hosts` (plain keys and certificates).
+/// Anything else in the key-type position makes the line unreadable (kept as
+/// opaque text), as do the legacy SSH-1 `bits exponent modulus` lines.
+const KEY_TYPES: &[&str] = &[
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ssh-dss",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+    "ssh-ed25519-cert-v01@openssh.com",
+    "ssh-rsa-cert-v01@openssh.com",
+    "ssh-dss-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+    "sk-ssh-ed25519-cert-v01@openssh.com",
+    "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com",
+];
+
+const HASH_MAGIC: &str = "|1|";
+const CA_MARKER: &str = "@cert-authority";
+const REVOKED_MARKER: &str = "@revoked";
+
+/// How one line of the file ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineEnding {
+    /// `\n`
+    Lf,
+    /// `\r\n`
+    CrLf,
+    /// Nothing: the last line of a file without a final newline.
+    Missing,
+}
+
+impl LineEnding {
+    /// The bytes of this ending.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineEnding::Lf => "\n",
+            LineEnding::CrLf => "\r\n",
+            LineEnding::Missing => "",
+        }
+    }
+}
+
+/// A parsed `known_hosts` file: its lines, in order, each with the exact
+/// text and ending it had.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownHostsFile {
+    lines: Vec<Line>,
+}
+
+/// One line of the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    text: String,
+    ending: LineEnding,
+    kind: LineKind,
+}
+
+/// What a line holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LineKind {
+    /// Empty or only spaces and tabs.
+    Blank,
+    /// First non-blank character is `#`.
+    Comment,
+    /// A host key entry that `ssh` could read.
+    Entry(HostEntry),
+    /// Anything else; kept byte for byte and never touched.
+    Invalid,
+}
+
+/// The `@` annotation that starts some lines (OpenSSH's "markers"). An
+/// annotated line never makes its key a plain trusted host key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Annotation {
+    /// `@cert-authority`: the key signs host certificates for the hosts.
+    CertAuthority,
+    /// `@revoked`: the key must be refused for the hosts.
+    Revoked,
+}
+
+/// The fields of a host key entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostEntry {
+    annotation: Option<Annotation>,
+    hosts: String,
+    key_type: String,
+    base64: String,
+    comment: Option<String>,
+}
+
+/// Why [`KnownHostsFile::apply_edits`] refused an edit. Nothing is changed
+/// when it does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EditError {
+    /// `remove` named a line index past the end of the file.
+    NoSuchLine(usize),
+    /// `remove` named a line without the trustmesh marker; such lines are
+    /// never changed.
+    Unmanaged(usize),
+    /// `add[i]` is not one host key entry carrying the trustmesh marker.
+    BadAddedLine(usize),
+}
+
+impl fmt::Display for EditError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EditError::NoSuchLine(i) => write!(f, "known_hosts has no line {}", i + 1),
+            EditError::Unmanaged(i) => write!(
+                f,
+                "refusing to remove line {} of known_hosts: it was not written by trustmesh",
+                i + 1
+            ),
+            EditError::BadAddedLine(i) => write!(
+                f,
+                "new known_hosts line #{} is not a single host key entry carrying a {MARKER_PREFIX} marker",
+                i + 1
+            ),
+        }
+    }
+}
+
+impl std::error::Error for EditError {}
+
+impl KnownHostsFile {
+    /// Reads a file. Never fails: what cannot be read is kept as
+    /// [`LineKind::Invalid`].
+    pub fn parse(text: &str) -> Self {
+        let lines = split_lines(text)
+            .into_iter()
+            .map(|(text, ending)| Line {
+                text: text.to_owned(),
+                ending,
+                kind: parse_line(text),
+            })
+            .collect();
+        KnownHostsFile { lines }
+    }
+
+    /// The file's text, byte for byte what [`parse`](Self::parse) was given.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(self.lines.iter().map(|l| l.text.len() + 2).sum());
+        for line in &self.lines {
+            out.push_str(&line.text);
+            out.push_str(line.ending.as_str());
+        }
+        out
+    }
+
+    /// All lines, in file order; indices into this slice are the line
+    /// indices that [`apply_edits`](Self::apply_edits) takes.
+    pub fn lines(&self) -> &[Line] {
+        &self.lines
+    }
+
+    /// The entries with their line indices, in file order.
+    pub fn entries(&self) -> impl Iterator<Item = (usize, &HostEntry)> + '_ {
+        self.lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, line)| line.entry().map(|e| (i, e)))
+    }
+
+    /// The `(key_type, base64)` of every key `ssh` would accept as the plain
+    /// host key of `host` on `port`: entries without annotation that match,
+    /// less any key that a matching `@revoked` line revokes. In file order,
+    /// each key once.
+    pub fn keys_for(&self, host: &str, port: u16) -> Vec<(&str, &str)> {
+        let name = host_name(host, port);
+        let matching: Vec<&HostEntry> = self
+            .entries()
+            .map(|(_, e)| e)
+            .filter(|e| e.matches_name(&name))
+            .collect();
+        let revoked: Vec<&str> = matching
+            .iter()
+            .filter(|e| e.annotation == Some(Annotation::Revoked))
+            .map(|e| e.base64())
+            .collect();
+        let mut keys: Vec<(&str, &str)> = Vec::new();
+        for e in matching {
+            if e.annotation.is_none()
+                && !revoked.contains(&e.base64())
+                && !keys.contains(&e.key_id())
+            {
+                keys.push(e.key_id());
+            }
+        }
+        keys
+    }
+
+    /// The file's text after removing the managed lines at the indices in
+    /// `remove` and appending the lines in `add` (each without its newline).
+    ///
+    /// Every kept line keeps its bytes, its ending and its place. New lines
+    /// go at the end, each ending with the file's dominant line ending (CRLF
+    /// when more lines end in CRLF than in LF, else LF); when the last kept
+    /// line had no newline, it gets one first. Duplicate indices in `remove`
+    /// count once. Errors when an index is out of range or names an
+    /// unmanaged line, or when a line of `add` is not one entry carrying the
+    /// marker (see [`managed_line`]).
+    pub fn apply_edits(&self, remove: &[usize], add: &[String]) -> Result<String, EditError> {
+        let mut removed = vec![false; self.lines.len()];
+        for &i in remove {
+            let line = self.lines.get(i).ok_or(EditError::NoSuchLine(i))?;
+            if line.marker().is_none() {
+                return Err(EditError::Unmanaged(i));
+            }
+            removed[i] = true;
+        }
+        for (i, new) in add.iter().enumerate() {
+            let managed = !new.contains(['\n', '\r'])
+                && matches!(parse_line(new), LineKind::Entry(ref e) if e.marker().is_some());
+            if !managed {
+                return Err(EditError::BadAddedLine(i));
+            }
+        }
+
+        let ending = dominant_ending(self.lines.iter().map(|l| l.ending));
+        let mut out = String::new();
+        let mut last_ending = LineEnding::Lf;
+        for (line, _) in self.lines.iter().zip(&removed).filter(|(_, &gone)| !gone) {
+            out.push_str(&line.text);
+            out.push_str(line.ending.as_str());
+            last_ending = line.ending;
+        }
+        if !add.is_empty() && last_ending == LineEnding::Missing {
+            out.push_str(ending.as_str());
+        }
+        for new in add {
+            out.push_str(new);
+            out.push_str(ending.as_str());
+        }
+        Ok(out)
+    }
+}
+
+impl Line {
+    /// The line's text, without its ending.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// How the line ended.
+    pub fn ending(&self) -> LineEnding {
+        self.ending
+    }
+
+    /// What the line holds.
+    pub fn kind(&self) -> &LineKind {
+        &self.kind
+    }
+
+    /// The entry, when this line is one.
+    pub fn entry(&self) -> Option<&HostEntry> {
+        match &self.kind {
+            LineKind::Entry(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The node named by the trustmesh marker, when this is a managed line.
+    pub fn marker(&self) -> Option<&str> {
+        self.entry().and_then(HostEntry::marker)
+    }
+}
+
+impl HostEntry {
+    /// `@cert-authority` or `@revoked`, when the line starts with one.
+    pub fn annotation(&self) -> Option<Annotation> {
+        self.annotation
+    }
+
+    /// The host patterns field as written (`a,b,[c]:2222` or `|1|salt|hash`).
+    pub fn hosts(&self) -> &str {
+        &self.hosts
+    }
+
+    /// Whether the host field is a hashed name (`|1|...`).
+    pub fn is_hashed(&self) -> bool {
+        self.hosts.starts_with('|')
+    }
+
+    /// The key type, e.g. `ssh-ed25519`.
+    pub fn key_type(&self) -> &str {
+        &self.key_type
+    }
+
+    /// The base64 key blob as written.
+    pub fn base64(&self) -> &str {
+        &self.base64
+    }
+
+    /// Everything after the blob, without the surrounding spaces and tabs
+    /// (and a stray trailing `\r`); `None` when empty.
+    pub fn comment(&self) -> Option<&str> {
+        self.comment.as_deref()
+    }
+
+    /// The node named by a `trustmesh:<node>` word of the comment (the first
+    /// such word whose node name is valid).
+    pub fn marker(&self) -> Option<&str> {
+        find_marker(self.comment.as_deref()?)
+    }
+
+    /// `(key_type, base64)`: what identifies the key.
+    pub fn key_id(&self) -> (&str, &str) {
+        (&self.key_type, &self.base64)
+    }
+
+    /// Whether this line is about `host` on `port`, as `ssh` decides it,
+    /// whatever its annotation (check [`annotation`](Self::annotation)).
+    pub fn matches_host(&self, host: &str, port: u16) -> bool {
+        self.matches_name(&host_name(host, port))
+    }
+
+    fn matches_name(&self, name: &str) -> bool {
+        // ssh lowercases the host name before looking it up.
+        let name = name.to_ascii_lowercase();
+        if self.is_hashed() {
+            match hashed_salt(&self.hosts) {
+                Some(salt) => hash_host_name(&name, salt) == self.hosts,
+                None => false,
+            }
+        } else {
+            match_pattern_list(name.as_bytes(), self.hosts.as_bytes())
+        }
+    }
+}
+
+/// The name `ssh` looks up in `known_hosts` for `host` on `port`: `host`
+/// itself for port 22, `[host]:port` otherwise. Port 0 counts as 22, as in
+/// OpenSSH's `put_host_port`.
+pub fn host_name(host: &str, port: u16) -> String {
+    if port == 22 || port == 0 {
+        host.to_owned()
+    } else {
+        format!("[{host}]:{port}")
+    }
+}
+
+/// The hashed form `|1|base64(salt)|base64(HMAC-SHA1(salt, name))` of a host
+/// name (from [`host_name`]), as `ssh-keygen -H` and `HashKnownHosts` write
+/// it. The name is lowercased first, as both do.
+pub fn hash_host_name(name: &str, salt: [u8; 20]) -> String {
+    let mut mac =
+        Hmac::<sha1::Sha1>::new_from_slice(&salt).expect("HMAC accepts keys of any length");
+    mac.update(name.to_ascii_lowercase().as_bytes());
+    let hash = mac.finalize().into_bytes();
+    format!(
+        "{HASH_MAGIC}{}|{}",
+        STANDARD.encode(salt),
+        STANDARD.encode(hash)
+    )
+}
+
+/// The line trustmesh writes for the host key of `node`:
+/// `names keytype base64 trustmesh:node`, where `names` is a host name from
+/// [`host_name`], several joined by commas, or one [`hash_host_name`].
+pub fn managed_line(names: &str, key_type: &str, base64: &str, node: &str) -> String {
+    format!("{names} {key_type} {base64} {MARKER_PREFIX}{node}")
+}
+
+/// The SHA-256 fingerprint of a public key blob (the base64 field of a key
+/// line), exactly as `ssh-keygen -l` prints it: `SHA256:` and the unpadded
+/// base64 of the digest. For a certificate, the fingerprint of its key, as
+/// `ssh-keygen` gives. `None` when the text is not a public key.
+pub fn fingerprint_sha256(base64_blob: &str) -> Option<String> {
+    let blob = STANDARD.decode(base64_blob.trim()).ok()?;
+    let plain = certified_key(&blob);
+    let key = ssh_key::PublicKey::from_bytes(plain.as_deref().unwrap_or(&blob)).ok()?;
+    // ssh-key hashes the key's wire encoding and prints it as ssh-keygen does.
+    Some(key.fingerprint(ssh_key::HashAlg::Sha256).to_string())
+}
+
+/// The plain key blob inside an OpenSSH certificate blob, `None` when `blob`
+/// is not a certificate. (ssh-key 0.6 refuses to decode certificates valid
+/// "forever", which ssh-keygen makes by default, so this reads the few
+/// fields it needs itself: type, nonce, then the key's own fields.)
+fn certified_key(blob: &[u8]) -> Option<Vec<u8>> {
+    fn string<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let field = rest.get(4..4usize.checked_add(len)?)?;
+        *rest = &rest[4 + len..];
+        Some(field)
+    }
+    let mut rest = blob;
+    let cert_type = std::str::from_utf8(string(&mut rest)?).ok()?;
+    let plain_type = cert_type.strip_suffix("-cert-v01@openssh.com")?;
+    let fields = match plain_type {
+        "ssh-ed25519" => 1,
+        "ssh-rsa" | "sk-ssh-ed25519@openssh.com" => 2,
+        "sk-ecdsa-sha2-nistp256@openssh.com" => 3,
+        "ssh-dss" => 4,
+        t if t.starts_with("ecdsa-sha2-") => 2,
+        _ => return None,
+    };
+    string(&mut rest)?; // nonce
+    let mut plain = Vec::new();
+    plain.extend_from_slice(&(plain_type.len() as u32).to_be_bytes());
+    plain.extend_from_slice(plain_type.as_bytes());
+    for _ in 0..fields {
+        let field = string(&mut rest)?;
+        plain.extend_from_slice(&(field.len() as u32).to_be_bytes());
+        plain.extend_from_slice(field);
+    }
+    Some(plain)
+}
+
+// ---------------------------------------------------------------------------
+// Parsing
+
+fn split_lines(text: &str) -> Vec<(&str, LineEnding)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        match rest.find('\n') {
+            Some(i) => {
+                let line = &rest[..i];
+                match line.strip_suffix('\r') {
+                    Some(body) => out.push((body, LineEnding::CrLf)),
+                    None => out.push((line, LineEnding::Lf)),
+                }
+                rest = &rest[i + 1..];
+            }
+            None => {
+                out.push((rest, LineEnding::Missing));
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn dominant_ending(endings: impl Iterator<Item = LineEnding>) -> LineEnding {
+    let (mut crlf, mut lf) = (0usize, 0usize);
+    for e in endings {
+        match e {
+            LineEnding::CrLf => crlf += 1,
+            LineEnding::Lf => lf += 1,
+            LineEnding::Missing => {}
+        }
+    }
+    if crlf > lf {
+        LineEnding::CrLf
+    } else {
+        LineEnding::Lf
+    }
+}
+
+fn is_space(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// First index at or after `i` that is not a space or tab.
+fn skip_space(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && is_space(s[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// First index at or after `i` that is a space or tab (or the end).
+fn field_end(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && !is_space(s[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// Reads a line as `hostfile.c` does.
+fn parse_line(text: &str) -> LineKind {
+    let s = text.as_bytes();
+    let mut i = skip_space(s, 0);
+    if i == s.len() {
+        return LineKind::Blank;
+    }
+    if s[i] == b'#' {
+        return LineKind::Comment;
+    }
+    let mut annotation = None;
+    while s.get(i) == Some(&b'@') {
+        if annotation.is_some() {
+            return LineKind::Invalid;
+        }
+        let rest = &text[i..];
+        let (found, len) = if rest.starts_with(CA_MARKER) {
+            (Annotation::CertAuthority, CA_MARKER.len())
+        } else if rest.starts_with(REVOKED_MARKER) {
+            (Annotation::Revoked, REVOKED_MARKER.len())
+        } else {
+            return LineKind::Invalid;
+        };
+        if !s.get(i + len).is_some_and(|&b| is_space(b)) {
+            return LineKind::Invalid;
+        }
+        annotation = Some(found);
+        i = skip_space(s, i + len);
+    }
+    let hosts_end = field_end(s, i);
+    if hosts_end == i {
+        return LineKind::Invalid;
+    }
+    let hosts = &text[i..hosts_end];
+    let type_start = skip_space(s, hosts_end);
+    let type_end = field_end(s, type_start);
+    let key_type = &text[type_start..type_end];
+    if !KEY_TYPES.contains(&key_type) {
+        return LineKind::Invalid;
+    }
+    let blob_start = skip_space(s, type_end);
+    let blob_end = field_end(s, blob_start);
+    let base64 = &text[blob_start..blob_end];
+    if blob_start == type_end || !is_base64(base64) {
+        return LineKind::Invalid;
+    }
+    let comment = text[blob_end..]
+        .trim_start_matches([' ', '\t'])
+        .trim_end_matches([' ', '\t', '\r']);
+    LineKind::Entry(HostEntry {
+        annotation,
+        hosts: hosts.to_owned(),
+        key_type: key_type.to_owned(),
+        base64: base64.to_owned(),
+        comment: (!comment.is_empty()).then(|| comment.to_owned()),
+    })
+}
+
+/// Padded standard base64, as OpenSSH writes key blobs.
+fn is_base64(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() % 4 != 0 {
+        return false;
+    }
+    let pad = b.iter().rev().take_while(|&&c| c == b'=').count();
+    pad <= 2
+        && b[..b.len() - pad]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+}
+
+fn find_marker(comment: &str) -> Option<&str> {
+    comment
+        .split([' ', '\t'])
+        .filter_map(|word| word.strip_prefix(MARKER_PREFIX))
+        .find(|node| is_node_name(node))
+}
+
+fn is_node_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-')
+}
+
+// ---------------------------------------------------------------------------
+// Matching, after OpenSSH's hostfile.c and match.c
+
+/// The salt of a hashed name `|1|salt|hash`, when it is one (OpenSSH's
+/// `extract_salt`: the salt must decode to 20 bytes).
+fn hashed_salt(hosts: &str) -> Option<[u8; 20]> {
+    let rest = hosts.strip_prefix(HASH_MAGIC)?;
+    let (salt, _) = rest.split_once('|')?;
+    STANDARD.decode(salt).ok()?.try_into().ok()
+}
+
+/// OpenSSH's `match_pattern_list` with lowercasing: true when some pattern
+/// matches and no negated one does. `name` must already be lowercase.
+fn match_pattern_list(name: &[u8], list: &[u8]) -> bool {
+    // OpenSSH copies each pattern into a 1024-byte buffer and gives up on the
+    // whole list at one that does not fit.
+    const MAX_PATTERN: usize = 1023;
+    let mut positive = false;
+    let mut i = 0;
+    while i < list.len() {
+        let negated = list[i] == b'!';
+        if negated {
+            i += 1;
+        }
+        let start = i;
+        while i < list.len() && list[i] != b',' {
+            i += 1;
+        }
+        if i - start >= MAX_PATTERN {
+            return false;
+        }
+        let pattern = list[start..i].to_ascii_lowercase();
+        if i < list.len() {
+            i += 1; // the comma
+        }
+        if glob(name, &pattern) {
+            if negated {
+                return false;
+            }
+            positive = true;
+        }
+    }
+    positive
+}
+
+/// OpenSSH's `match_pattern`: `*` matches any run of bytes, `?` one byte,
+/// anything else itself.
+fn glob(s: &[u8], p: &[u8]) -> bool {
+    let (mut si, mut pi) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, si));
+            pi += 1;
+        } else if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
+            si += 1;
+            pi += 1;
+        } else if let Some((sp, ss)) = star {
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    // Keys made with ssh-keygen 9.2p1; fingerprints from `ssh-keygen -lf`.
+    const ED: &str = "AAAAC3NzaC1lZDI1NTE5AAAAILR3a5jM8SZ8lYOJdn7V/F7IREASeVBrlnE+CfwVv2LW";
+    const ED_FP: &str = "SHA256:7QpPkq2GaCNLYpnkLkyc8i2xwjZusK17KJy5MYlpCBs";
+    const CA: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIDbiVPwlZPk7ivrV8BfAFc3rIXgiA1O/n9RN36cU/M6w";
+    const CA_FP: &str = "SHA256:thdctdaEJLauL1GIJvlAUcrFodFqsJIS6QYzuEpGPrQ";
+    const EC: &str = "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBBustzGFH75bX3JlOAeNjaRfUMM7I+SH0l4cM/5PqkDbhkCpW83ucxPafcfX9gVDGfG8DJ8/wpqjDxTCx3ZtegA=";
+    const EC_FP: &str = "SHA256:sgTeeVOu3y0R2+p6A0s6QMvG6rBfjLpRqAo4Q75isA8";
+    const RSA: &str = "AAAAB3NzaC1yc2EAAAADAQABAAAAgQDFk76p7DRI+svLhLRUxDHIEITLy9uHF0s+3O6h/BJXHzZz2omj7XKrmhHO8gEQ8hzTWj0bflA2IWKtvajgbI8iIJ9RY18DvhiuW6+f/ilIQ6pHupWHBDn2LK7UtBVeCNxJFmCygAYm/BtAJzA70mdnnplxF1bXtrmhBUhoV/KHNQ==";
+    const RSA_FP: &str = "SHA256:UOU0K92vn/7KB9HUd3uN0wVr5ijATDbsXVzmE9mMCqY";
+    /// ED signed by CA (`ssh-keygen -s ca -I id -n u ed.pub`);
+    /// `ssh-keygen -lf` prints ED_FP for it.
+    const ED_CERT: &str = "AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAINYHRt8SjtkoN1ilXy1mh7YI2ZjTUlKce+HawMU/0sNXAAAAILR3a5jM8SZ8lYOJdn7V/F7IREASeVBrlnE+CfwVv2LWAAAAAAAAAAAAAAABAAAAAmlkAAAABQAAAAF1AAAAAAAAAAD//////////wAAAAAAAACCAAAAFXBlcm1pdC1YMTEtZm9yd2FyZGluZwAAAAAAAAAXcGVybWl0LWFnZW50LWZvcndhcmRpbmcAAAAAAAAAFnBlcm1pdC1wb3J0LWZvcndhcmRpbmcAAAAAAAAACnBlcm1pdC1wdHkAAAAAAAAADnBlcm1pdC11c2VyLXJjAAAAAAAAAAAAAAAzAAAAC3NzaC1lZDI1NTE5AAAAIDbiVPwlZPk7ivrV8BfAFc3rIXgiA1O/n9RN36cU/M6wAAAAUwAAAAtzc2gtZWQyNTUxOQAAAEDjNUp245P4K5ye+NtJcw7adT9is7ofkFXmBj+Bs2/yMHpRUi9MpFs9lgP0vm2d+Tt/7YKayIfGpQEQY6B0l0QK";
+
+    const DSA: &str = "AAAAB3NzaC1kc3MAAACBAJZLfQFNejNFH6sg/MKwcvdDz+bSvtN7TFU2nZIJWxTeyXWlG/mQR/tfmdTKXKvjQJRPEhZOrwvH7xakob0Mzcy+Kt3CtLJclBPrSfVC1ueXEtpKi4CZUEHPUtU6dD4yKt3lef0tH4UhQSOGl6KG8bsupAmBbZIV65O80lsFXY2VAAAAFQD5x5pDGBZbuTepGmz2HJIldaNJLwAAAIA5TaIsy8DmfMrXnKrQy4VYegBcA3Y1xq+1ZoAIOX2Ko7w6sKO+ridXEcO5T1DTGLZlYD1+PS8PbTUF3F7HfxPo7rSoOLvFeIRF9MUFIZKwiRijp+jaamyFZGus0bk07tDESGLXPTrtILXnBKkcEKWnkmHm0DdtvVYLnUcEd2lSlAAAAIAE4/siIaU1c0RSfB+9lSr/Yyf+yua+xUD6reGWUKvkZI8XmeShwZrsrl2wZxhVq+fbXjtH+v2CeN1Q/Pr94ePo4QGFHkP+UA8XeMzOWJpKl4xlWqJIMs++yOG7C20dKjfDaTwHnLNsN/aUmpwPC9uRxaW+G75Ig22S9mrgyOVekA==";
+    const DSA_FP: &str = "SHA256:YkEI/OWdAbZIB/Bp1ZSfXl+d3KUPZFgevjZ4Jufrimg";
+    const E521: &str = "AAAAE2VjZHNhLXNoYTItbmlzdHA1MjEAAAAIbmlzdHA1MjEAAACFBAAl3RlABQVzF8cAK5VHOF5xsChvCkehT+Z1luzanaQiBdptufLqUjzFNYpvfrExH+5jbwhWA+c0aFw9HAuG19MY1QCCPFwCTSUQBsFj7ag1gfFnlQGumHsNcmZpBCW7ZuI8Is8FxQ97FI8U2Esn67cpyJ5rkbP/MtUUmL+1GIbXX8Bhsg==";
+    const E521_FP: &str = "SHA256:yTFGhT+FIjaHSvMW65XCUvxrjgMXHGWTwJ/0hNM1AIg";
+    /// E521 as a host certificate valid 52 weeks, signed by CA.
+    const E521_CERT: &str = "AAAAKGVjZHNhLXNoYTItbmlzdHA1MjEtY2VydC12MDFAb3BlbnNzaC5jb20AAAAgIQp5A1ZIaUDytDzsKGksy6QHr0slg+QFIp0JYeoizSoAAAAIbmlzdHA1MjEAAACFBAAl3RlABQVzF8cAK5VHOF5xsChvCkehT+Z1luzanaQiBdptufLqUjzFNYpvfrExH+5jbwhWA+c0aFw9HAuG19MY1QCCPFwCTSUQBsFj7ag1gfFnlQGumHsNcmZpBCW7ZuI8Is8FxQ97FI8U2Esn67cpyJ5rkbP/MtUUmL+1GIbXX8BhsgAAAAAAAAAAAAAAAgAAAANpZDIAAAAJAAAABWhvc3QxAAAAAGsCSGgAAAAAbOIqyAAAAAAAAAAAAAAAAAAAADMAAAALc3NoLWVkMjU1MTkAAAAgNuJU/CVk+TuK+tXwF8AVzesheCIDU7+f1E3fpxT8zrAAAABTAAAAC3NzaC1lZDI1NTE5AAAAQOGGivP5XARuwyoF6glCuZyl6kdkS8/vuXoCBgkMiw+Z82R3rYZfbk6YkkJZ6Mef3yDAYccXOyO6w1jbbDF/XQ0=";
+    /// RSA signed by CA.
+    const RSA_CERT: &str = "AAAAHHNzaC1yc2EtY2VydC12MDFAb3BlbnNzaC5jb20AAAAgUqCQiD+lGbqgRBLmNcXzGgK/kOJbbyjjTnyYp9rx0zgAAAADAQABAAAAgQDFk76p7DRI+svLhLRUxDHIEITLy9uHF0s+3O6h/BJXHzZz2omj7XKrmhHO8gEQ8hzTWj0bflA2IWKtvajgbI8iIJ9RY18DvhiuW6+f/ilIQ6pHupWHBDn2LK7UtBVeCNxJFmCygAYm/BtAJzA70mdnnplxF1bXtrmhBUhoV/KHNQAAAAAAAAAAAAAAAQAAAANpZDMAAAAFAAAAAXUAAAAAAAAAAP//////////AAAAAAAAAIIAAAAVcGVybWl0LVgxMS1mb3J3YXJkaW5nAAAAAAAAABdwZXJtaXQtYWdlbnQtZm9yd2FyZGluZwAAAAAAAAAWcGVybWl0LXBvcnQtZm9yd2FyZGluZwAAAAAAAAAKcGVybWl0LXB0eQAAAAAAAAAOcGVybWl0LXVzZXItcmMAAAAAAAAAAAAAADMAAAALc3NoLWVkMjU1MTkAAAAgNuJU/CVk+TuK+tXwF8AVzesheCIDU7+f1E3fpxT8zrAAAABTAAAAC3NzaC1lZDI1NTE5AAAAQIqdM5pQGxqvqa5Hz3FMs+olaUyK/Xu4wawwAvDiAReuN2jcpTj2U8lg5UMEXdv6dqC8azCOdNGDAA9eDRNYBw4=";
+
+    /// `ssh-keygen -H` of a file holding
+    /// `192.0.2.11 ssh-ed25519 ED trustmesh:node1`,
+    /// `[192.0.2.12]:2222 ecdsa-sha2-nistp256 EC` and
+    /// `Node3.Example.org,192.0.2.13 ssh-rsa RSA`.
+    fn keygen_hashed() -> String {
+        format!(
+            "|1|KM+aiscFhai8Qf0S72Tqvh+XYic=|KzEJ6GXU3W3A1tBoxxXLyV1nxNM= ssh-ed25519 {ED} trustmesh:node1\n\
+             |1|hngHku25qw1UWRi7nQ97sVpmf8o=|T728H3MSAg8N0C5ne07zGRYorm8= ecdsa-sha2-nistp256 {EC}\n\
+             |1|KbBKxQDlYcmYIZEO+9Xx5tTXdsc=|wDqZD+vCHVWzKqb16jCQpQIaQv4= ssh-rsa {RSA}\n\
+             |1|9dmfAUfCcVpOyffrT69Q5iHRl3s=|82LE+tbislrePrmTWkVYWuJAPXQ= ssh-rsa {RSA}\n"
+        )
+    }
+
+    fn roundtrip(text: &str) -> KnownHostsFile {
+        let file = KnownHostsFile::parse(text);
+        assert_eq!(file.render(), text);
+        file
+    }
+
+    fn entry(line: &str) -> HostEntry {
+        let file = roundtrip(line);
+        assert_eq!(file.lines().len(), 1);
+        file.lines()[0]
+            .entry()
+            .unwrap_or_else(|| panic!("not an entry: {line:?}"))
+            .clone()
+    }
+
+    #[test]
+    fn hostile_file_round_trips_with_fields() {
+        let long_comment = "c".repeat(8 * 1024);
+        let long_hosts = (0..600)
+            .map(|i| format!("h{i}.example"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let text = format!(
+            "# managed by hand\r\n\
+             \n\
+             192.0.2.11 ssh-ed25519 {ED}\n\
+             \t 192.0.2.12,host-b\tecdsa-sha2-nistp256\t{EC}\tcomment  with spaces \r\n\
+             [192.0.2.13]:2222 ssh-rsa {RSA} trustmesh:node3\n\
+             @cert-authority *.example.org ssh-ed25519 {CA} ca\n\
+             @revoked\t* ssh-ed25519 {CA}\n\
+             |1|KM+aiscFhai8Qf0S72Tqvh+XYic=|KzEJ6GXU3W3A1tBoxxXLyV1nxNM= ssh-ed25519 {ED} x trustmesh:node1\n\
+             {long_hosts} ssh-ed25519 {ED} {long_comment}\n\
+             @bogus host ssh-ed25519 {ED}\n\
+             @revoked @cert-authority host ssh-ed25519 {ED}\n\
+             @revoked\n\
+             host 1024 35 1234567\n\
+             host ssh-ed25519\n\
+             host ssh-ed25519 #x\n\
+             ssh-ed25519 {ED}\n\
+             ünïcödé ☃ \u{0}\u{7f}\r\n\
+             host-z ssh-ed25519 {ED} trustmesh:z"
+        );
+        let file = roundtrip(&text);
+        let l = file.lines();
+        assert_eq!(l.len(), 18);
+        assert_eq!(l[0].kind(), &LineKind::Comment);
+        assert_eq!(l[0].ending(), LineEnding::CrLf);
+        assert_eq!(l[1].kind(), &LineKind::Blank);
+
+        let e = l[2].entry().unwrap();
+        assert_eq!(
+            (e.annotation(), e.hosts(), e.key_id(), e.comment()),
+            (None, "192.0.2.11", ("ssh-ed25519", ED), None)
+        );
+        let e = l[3].entry().unwrap();
+        assert_eq!(e.hosts(), "192.0.2.12,host-b");
+        assert_eq!(e.key_id(), ("ecdsa-sha2-nistp256", EC));
+        assert_eq!(e.comment(), Some("comment  with spaces"));
+        assert_eq!(l[3].ending(), LineEnding::CrLf);
+        assert_eq!(l[4].marker(), Some("node3"));
+        assert_eq!(l[4].entry().unwrap().hosts(), "[192.0.2.13]:2222");
+        let e = l[5].entry().unwrap();
+        assert_eq!(
+            (e.annotation(), e.hosts(), e.comment()),
+            (Some(Annotation::CertAuthority), "*.example.org", Some("ca"))
+        );
+        let e = l[6].entry().unwrap();
+        assert_eq!(
+            (e.annotation(), e.hosts()),
+            (Some(Annotation::Revoked), "*")
+        );
+        let e = l[7].entry().unwrap();
+        assert!(e.is_hashed());
+        assert_eq!(e.marker(), Some("node1"));
+        assert_eq!(e.comment(), Some("x trustmesh:node1"));
+        let e = l[8].entry().unwrap();
+        assert_eq!(e.hosts(), long_hosts);
+        assert_eq!(e.comment(), Some(long_comment.as_str()));
+        for line in &l[9..=16] {
+            assert_eq!(line.kind(), &LineKind::Invalid, "{:?}", line.text());
+        }
+        assert_eq!(l[17].marker(), Some("z"));
+        assert_eq!(l[17].ending(), LineEnding::Missing);
+
+        assert_eq!(file.keys_for("192.0.2.11", 22), vec![("ssh-ed25519", ED)]);
+        assert_eq!(
+            file.keys_for("HOST-B", 22),
+            vec![("ecdsa-sha2-nistp256", EC)]
+        );
+        assert_eq!(file.keys_for("192.0.2.13", 2222), vec![("ssh-rsa", RSA)]);
+        assert!(file.keys_for("192.0.2.13", 22).is_empty());
+        assert_eq!(file.keys_for("h599.example", 22), vec![("ssh-ed25519", ED)]);
+        // The CA key only appears annotated: never a plain host key.
+        assert!(file.keys_for("www.example.org", 22).is_empty());
+        assert!(l[5].entry().unwrap().matches_host("www.example.org", 22));
+    }
+
+    #[test]
+    fn ssh_keygen_hashed_names_match() {
+        let file = roundtrip(&keygen_hashed());
+        assert_eq!(file.keys_for("192.0.2.11", 22), vec![("ssh-ed25519", ED)]);
+        assert_eq!(
+            file.keys_for("192.0.2.12", 2222),
+            vec![("ecdsa-sha2-nistp256", EC)]
+        );
+        assert!(file.keys_for("192.0.2.12", 22).is_empty());
+        // ssh-keygen -H lowercased the name; ssh lowercases what it looks up.
+        assert_eq!(
+            file.keys_for("node3.example.org", 22),
+            vec![("ssh-rsa", RSA)]
+        );
+        assert_eq!(
+            file.keys_for("Node3.Example.org", 22),
+            vec![("ssh-rsa", RSA)]
+        );
+        assert_eq!(file.keys_for("192.0.2.13", 22), vec![("ssh-rsa", RSA)]);
+        assert!(file.keys_for("192.0.2.14", 22).is_empty());
+        assert_eq!(file.lines()[0].marker(), Some("node1"));
+
+        // Our hashing reproduces ssh-keygen's with its salt.
+        for (line, name) in file.lines().iter().zip([
+            "192.0.2.11",
+            "[192.0.2.12]:2222",
+            "node3.example.org",
+            "192.0.2.13",
+        ]) {
+            let hosts = line.entry().unwrap().hosts();
+            let salt = hashed_salt(hosts).unwrap();
+            assert_eq!(hash_host_name(name, salt), hosts);
+        }
+        // A hashed name we make is found, also behind a port.
+        let salt = [7u8; 20];
+        let line = managed_line(
+            &hash_host_name(&host_name("10.1.2.3", 2200), salt),
+            "ssh-ed25519",
+            ED,
+            "n1",
+        );
+        let e = entry(&line);
+        assert!(e.matches_host("10.1.2.3", 2200));
+        assert!(!e.matches_host("10.1.2.3", 22));
+        assert_eq!(e.marker(), Some("n1"));
+        // Broken hashes never match and never panic.
+        for hosts in [
+            "|1|",
+            "|1|x|y",
+            "|1|AAAA|AAAA",
+            "|2|KM+aiscFhai8Qf0S72Tqvh+XYic=|KzEJ6GXU3W3A1tBoxxXLyV1nxNM=",
+            "|",
+        ] {
+            assert!(
+                !entry(&format!("{hosts} ssh-ed25519 {ED}")).matches_host("192.0.2.11", 22),
+                "{hosts}"
+            );
+        }
+    }
+
+    #[test]
+    fn pattern_matching_like_openssh() {
+        let cases: &[(&str, &str, u16, bool)] = &[
+            ("host", "host", 22, true),
+            ("HoSt", "host", 22, true),
+            ("host", "HOST", 22, true),
+            ("host", "host", 2222, false),
+            ("[host]:2222", "host", 2222, true),
+            ("[host]:2222", "host", 22, false),
+            ("[host]:*", "host", 2222, true),
+            ("*", "anything", 22, true),
+            ("*", "anything", 2222, true),
+            ("*.example.org", "a.example.org", 22, true),
+            ("*.example.org", "example.org", 22, false),
+            ("192.0.2.?", "192.0.2.5", 22, true),
+            ("192.0.2.?", "192.0.2.50", 22, false),
+            ("a,b,c", "b", 22, true),
+            ("a,b,c", "d", 22, false),
+            ("*.org,!bad.org", "good.org", 22, true),
+            ("*.org,!bad.org", "bad.org", 22, false),
+            ("!bad.org,*.org", "bad.org", 22, false),
+            ("!bad.org", "good.org", 22, false),
+            ("a*b*c", "axxbyyc", 22, true),
+            ("a*b*c", "axxbyy", 22, false),
+            ("2001:db8::1", "2001:db8::1", 22, true),
+            ("[2001:db8::1]:2200", "2001:db8::1", 2200, true),
+            ("a,", "a", 22, true),
+            ("a,,b", "b", 22, true),
+        ];
+        for &(hosts, host, port, want) in cases {
+            let e = entry(&format!("{hosts} ssh-ed25519 {ED}"));
+            assert_eq!(
+                e.matches_host(host, port),
+                want,
+                "{hosts:?} vs {host}:{port}"
+            );
+        }
+        // A pattern too long for OpenSSH's buffer spoils the whole list.
+        let long = format!("host,{}", "x".repeat(1100));
+        assert!(!entry(&format!("{long} ssh-ed25519 {ED}")).matches_host("host", 22));
+        assert_eq!(host_name("h", 22), "h");
+        assert_eq!(host_name("h", 0), "h");
+        assert_eq!(host_name("h", 2222), "[h]:2222");
+    }
+
+    #[test]
+    fn annotations_are_not_plain_keys() {
+        let file = roundtrip(&format!(
+            "host ssh-ed25519 {ED}\nhost ssh-ed25519 {ED}\nhost ecdsa-sha2-nistp256 {EC}\n\
+             @revoked host ecdsa-sha2-nistp256 {EC}\n@cert-authority host ssh-ed25519 {CA}\n\
+             other ssh-rsa {RSA}\n@revoked other2 ssh-rsa {RSA}\n"
+        ));
+        // Duplicates once, revoked key dropped, CA key not a host key.
+        assert_eq!(file.keys_for("host", 22), vec![("ssh-ed25519", ED)]);
+        // A revocation for another host does not apply.
+        assert_eq!(file.keys_for("other", 22), vec![("ssh-rsa", RSA)]);
+    }
+
+    #[test]
+    fn fingerprints_match_ssh_keygen() {
+        assert_eq!(fingerprint_sha256(ED).as_deref(), Some(ED_FP));
+        assert_eq!(fingerprint_sha256(CA).as_deref(), Some(CA_FP));
+        assert_eq!(fingerprint_sha256(EC).as_deref(), Some(EC_FP));
+        assert_eq!(fingerprint_sha256(RSA).as_deref(), Some(RSA_FP));
+        assert_eq!(fingerprint_sha256(ED_CERT).as_deref(), Some(ED_FP));
+        assert_eq!(fingerprint_sha256(DSA).as_deref(), Some(DSA_FP));
+        assert_eq!(fingerprint_sha256(E521).as_deref(), Some(E521_FP));
+        assert_eq!(fingerprint_sha256(E521_CERT).as_deref(), Some(E521_FP));
+        assert_eq!(fingerprint_sha256(RSA_CERT).as_deref(), Some(RSA_FP));
+        // As read from a file line.
+        let file = KnownHostsFile::parse(&format!("h ecdsa-sha2-nistp521 {E521} c\n"));
+        let (_, e) = file.entries().next().unwrap();
+        assert_eq!(fingerprint_sha256(e.base64()).as_deref(), Some(E521_FP));
+        for bad in [
+            "",
+            "AAAA",
+            "not base64!",
+            &ED[..ED.len() - 4],
+            "AAAAC3NzaC1lZDI1NTE5",
+            &ED_CERT[..100],
+        ] {
+            assert_eq!(fingerprint_sha256(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn apply_edits_removes_and_appends() {
+        let text = format!(
+            "# mine\r\nhost ssh-ed25519 {ED} trustmesh:old\r\nother ssh-rsa {RSA}\r\nh2 ssh-ed25519 {CA} trustmesh:keep"
+        );
+        let file = roundtrip(&text);
+        let new = managed_line("192.0.2.9,n9", "ssh-ed25519", CA, "n9");
+        let out = file.apply_edits(&[1], std::slice::from_ref(&new)).unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "# mine\r\nother ssh-rsa {RSA}\r\nh2 ssh-ed25519 {CA} trustmesh:keep\r\n{new}\r\n"
+            )
+        );
+        assert_eq!(file.apply_edits(&[], &[]).unwrap(), text);
+        assert_eq!(file.apply_edits(&[0], &[]), Err(EditError::Unmanaged(0)));
+        assert_eq!(file.apply_edits(&[2], &[]), Err(EditError::Unmanaged(2)));
+        assert_eq!(file.apply_edits(&[9], &[]), Err(EditError::NoSuchLine(9)));
+        for bad in [
+            format!("host ssh-ed25519 {ED}"),
+            format!("host ssh-ed25519 {ED} trustmesh:a\nevil ssh-ed25519 {ED}"),
+            "# trustmesh:a".to_owned(),
+        ] {
+            assert_eq!(
+                file.apply_edits(&[], &[new.clone(), bad]),
+                Err(EditError::BadAddedLine(1))
+            );
+        }
+        let file = roundtrip("x\n");
+        assert_eq!(
+            file.apply_edits(&[], std::slice::from_ref(&new)).unwrap(),
+            format!("x\n{new}\n")
+        );
+    }
+
+    fn hostile_text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("ssh-ed25519".to_owned()),
+            Just(" ".to_owned()),
+            Just("\t".to_owned()),
+            Just("\n".to_owned()),
+            Just("\r\n".to_owned()),
+            Just("\r".to_owned()),
+            Just(",".to_owned()),
+            Just("!".to_owned()),
+            Just("*".to_owned()),
+            Just("?".to_owned()),
+            Just("#".to_owned()),
+            Just("@revoked".to_owned()),
+            Just("@cert-authority".to_owned()),
+            Just("|1|".to_owned()),
+            Just("|".to_owned()),
+            Just("[h]:2222".to_owned()),
+            Just(ED.to_owned()),
+            Just("KM+aiscFhai8Qf0S72Tqvh+XYic=".to_owned()),
+            Just("trustmesh:node1".to_owned()),
+            "[a-zA-Z0-9+/=._-]{0,6}",
+            any::<char>().prop_map(String::from),
+        ];
+        prop::collection::vec(piece, 0..48).prop_map(|v| v.concat())
+    }
+
+    fn any_line() -> impl Strategy<Value = (String, bool)> {
+        prop_oneof![
+            "[a-z0-9][a-z0-9-]{0,7}".prop_map(|n| (managed_line(&n, "ssh-ed25519", ED, &n), true)),
+            "[a-z0-9][a-z0-9-]{0,7}".prop_map(|n| (
+                format!("@cert-authority *.{n} ssh-ed25519 {CA} trustmesh:{n}"),
+                true
+            )),
+            Just((format!("host ssh-ed25519 {ED} user"), false)),
+            Just((format!("@revoked host ssh-ed25519 {ED} trustmesh:"), false)),
+            Just(("# trustmesh:node1".to_owned(), false)),
+            Just((String::new(), false)),
+            Just((" \t".to_owned(), false)),
+            "[^\r\n]{0,20}".prop_map(|s| {
+                let managed =
+                    matches!(parse_line(&s), LineKind::Entry(ref e) if e.marker().is_some());
+                (s, managed)
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_round_trips(text in any::<String>(), host in any::<String>(), port in any::<u16>()) {
+            let file = KnownHostsFile::parse(&text);
+            prop_assert_eq!(file.render(), text);
+            let _ = file.keys_for(&host, port);
+        }
+
+        #[test]
+        fn hostile_text_round_trips(text in hostile_text(), host in "[a-z0-9.*?!\\[\\]:|]{0,12}", port in any::<u16>()) {
+            let file = KnownHostsFile::parse(&text);
+            prop_assert_eq!(file.render(), text.clone());
+            for (_, e) in file.entries() {
+                prop_assert!(text.contains(e.base64()));
+                let _ = e.matches_host(&host, port);
+            }
+            let _ = file.keys_for(&host, port);
+        }
+
+        #[test]
+        fn glob_agrees_with_a_naive_matcher(s in "[ab*?]{0,8}", p in "[ab*?]{0,8}") {
+            fn naive(s: &[u8], p: &[u8]) -> bool {
+                match p.split_first() {
+                    None => s.is_empty(),
+                    Some((b'*', rest)) => (0..=s.len()).any(|i| naive(&s[i..], rest)),
+                    Some((&c, rest)) => !s.is_empty() && (c == b'?' || c == s[0]) && naive(&s[1..], rest),
+                }
+            }
+            prop_assert_eq!(glob(s.as_bytes(), p.as_bytes()), naive(s.as_bytes(), p.as_bytes()));
+        }
+
+        #[test]
+        fn hashed_names_match_only_their_host(host in "[a-zA-Z0-9.-]{1,20}", other in "[a-z0-9.-]{1,20}", port in any::<u16>(), salt in any::<[u8; 20]>()) {
+            let line = managed_line(&hash_host_name(&host_name(&host, port), salt), "ssh-ed25519", ED, "n");
+            let e = KnownHostsFile::parse(&line).lines()[0].entry().unwrap().clone();
+            prop_assert!(e.matches_host(&host, port));
+            prop_assert!(e.matches_host(&host.to_ascii_uppercase(), port));
+            if other != host.to_ascii_lowercase() {
+                prop_assert!(!e.matches_host(&other, port));
+            }
+        }
+
+        #[test]
+        fn apply_edits_keeps_unmanaged_lines(
+            lines in prop::collection::vec((any_line(), prop_oneof![Just("\n"), Just("\r\n")]), 0..20),
+            last_newline in any::<bool>(),
+            remove_mask in prop::collection::vec(any::<bool>(), 20),
+            add_nodes in prop::collection::vec("[a-z][a-z0-9]{0,5}", 0..4),
+        ) {
+            let last_newline = last_newline || lines.last().is_some_and(|l| l.0.0.is_empty());
+            let mut text = String::new();
+            for (i, ((t, _), e)) in lines.iter().enumerate() {
+                text.push_str(t);
+                if last_newline || i + 1 < lines.len() {
+                    text.push_str(e);
+                }
+            }
+            let file = KnownHostsFile::parse(&text);
+            prop_assert_eq!(file.render(), text.clone());
+            prop_assert_eq!(file.lines().len(), lines.len());
+            let remove: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].0.1 && remove_mask[i]).collect();
+            let add: Vec<String> = add_nodes.iter().map(|n| managed_line(n, "ssh-ed25519", CA, n)).collect();
+            let out = file.apply_edits(&remove, &add).unwrap();
+
+            let mut kept = String::new();
+            for (i, l) in file.lines().iter().enumerate() {
+                if !remove.contains(&i) {
+                    kept.push_str(l.text());
+                    kept.push_str(l.ending().as_str());
+                }
+            }
+            prop_assert!(out.starts_with(&kept));
+            let again = KnownHostsFile::parse(&out);
+            let unmanaged = |f: &KnownHostsFile| -> Vec<String> {
+                f.lines().iter().filter(|l| l.marker().is_none()).map(|l| l.text().trim_end_matches('\r').to_owned()).collect()
+            };
+            prop_assert_eq!(unmanaged(&file), unmanaged(&again));
+            let n = again.lines().len();
+            let tail: Vec<&str> = again.lines()[n - add.len()..].iter().map(|l| l.text()).collect();
+            prop_assert_eq!(tail, add.iter().map(String::as_str).collect::<Vec<_>>());
+            for n in &add_nodes {
+                prop_assert!(again.keys_for(n, 22).contains(&("ssh-ed25519", CA)));
+            }
+        }
+
+        #[test]
+        fn apply_edits_never_touches_unmanaged(text in hostile_text(), idx in 0usize..64) {
+            let file = KnownHostsFile::parse(&text);
+            let res = file.apply_edits(&[idx], &[]);
+            match file.lines().get(idx) {
+                None => prop_assert_eq!(res, Err(EditError::NoSuchLine(idx))),
+                Some(l) if l.marker().is_none() => prop_assert_eq!(res, Err(EditError::Unmanaged(idx))),
+                Some(_) => prop_assert!(res.is_ok()),
+            }
+        }
+    }
+}
