@@ -9,7 +9,9 @@ pub mod authorized_keys;
 pub mod graph;
 pub mod inventory;
 pub mod known_hosts;
+pub mod plan;
 pub mod probe;
+pub mod render;
 
 pub use graph::{Edge, EdgeKind, TrustGraph};
 pub use inventory::{Inventory, InventoryError};

@@ -1,0 +1,282 @@
+//! Plans as people and programs read them.
+//!
+//! The text form follows `terraform plan`: grouped by node, then by file,
+//! `+` to add, `-` to remove, `~` to change, a unified diff of each file's
+//! managed lines, and one summary line at the end. Renderers write into any
+//! `Write`, so tests render into a `Vec<u8>` with colour off and snapshot
+//! exactly what users see.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+use similar::{ChangeTag, TextDiff};
+
+use crate::plan::{Change, FileEdit, NodePlan, NodeStatus, Plan, PlannedLine, Summary};
+
+/// Text rendering options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TextOptions {
+    pub color: bool,
+    /// Show full keys instead of `AAAAC3Nz…q8Lw`.
+    pub full_keys: bool,
+    /// Also list nodes with nothing to change.
+    pub verbose: bool,
+}
+
+struct Paint {
+    on: bool,
+}
+
+impl Paint {
+    fn wrap(&self, code: &str, s: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    fn add(&self, s: &str) -> String {
+        self.wrap("32", s)
+    }
+    fn del(&self, s: &str) -> String {
+        self.wrap("31", s)
+    }
+    fn chg(&self, s: &str) -> String {
+        self.wrap("33", s)
+    }
+    fn bold(&self, s: &str) -> String {
+        self.wrap("1", s)
+    }
+    fn dim(&self, s: &str) -> String {
+        self.wrap("2", s)
+    }
+}
+
+/// Shorten the base64 field of a key line for reading: keys are long and
+/// their ends are what people compare.
+fn abbreviate(line: &str, full: bool) -> String {
+    if full {
+        return line.to_string();
+    }
+    line.split(' ')
+        .map(|w| {
+            if w.len() > 40 && w.starts_with("AAAA") {
+                let head: String = w.chars().take(12).collect();
+                let tail: String = w
+                    .chars()
+                    .rev()
+                    .take(6)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                format!("{head}…{tail}")
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn planned_text(l: &PlannedLine, full: bool) -> String {
+    match l.text() {
+        Some(t) => abbreviate(&t, full),
+        None => {
+            let names = l
+                .names
+                .as_deref()
+                .map(|n| format!("{n} "))
+                .unwrap_or_default();
+            format!(
+                "{names}{} (known after apply) trustmesh:{}",
+                l.key_type, l.node
+            )
+        }
+    }
+}
+
+fn mode(m: u32) -> String {
+    format!("{m:04o}")
+}
+
+/// Render the plan as text.
+pub fn render_text(plan: &Plan, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
+    let p = Paint { on: opts.color };
+    let mut first = true;
+    for node in &plan.nodes {
+        let interesting = !node.changes.is_empty()
+            || !node.warnings.is_empty()
+            || !matches!(node.status, NodeStatus::Planned);
+        if !interesting && !opts.verbose {
+            continue;
+        }
+        if !first {
+            writeln!(out)?;
+        }
+        first = false;
+        render_node(node, &p, opts, out)?;
+    }
+    if !plan.notes.is_empty() {
+        if !first {
+            writeln!(out)?;
+        }
+        for n in &plan.notes {
+            writeln!(out, "{} {n}", p.dim("note:"))?;
+        }
+    }
+    if !first || !plan.notes.is_empty() {
+        writeln!(out)?;
+    }
+    if plan.is_empty() {
+        writeln!(
+            out,
+            "No changes: every node in reach matches the inventory."
+        )?;
+    }
+    writeln!(out, "{}", summary_line(&plan.summary()))
+}
+
+/// `Plan: 12 to add, 3 to change, 1 to remove. 2 nodes unreachable.`
+pub fn summary_line(s: &Summary) -> String {
+    let mut line = format!(
+        "Plan: {} to add, {} to change, {} to remove.",
+        s.add, s.change, s.remove
+    );
+    let plural = |n: usize| if n == 1 { "node" } else { "nodes" };
+    if s.unreachable > 0 {
+        line.push_str(&format!(
+            " {} {} unreachable.",
+            s.unreachable,
+            plural(s.unreachable)
+        ));
+    }
+    if s.blocked > 0 {
+        line.push_str(&format!(" {} {} blocked.", s.blocked, plural(s.blocked)));
+    }
+    line
+}
+
+fn render_node(
+    node: &NodePlan,
+    p: &Paint,
+    opts: TextOptions,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let head = format!("{} ({})", node.node, node.target);
+    match &node.status {
+        NodeStatus::Planned => writeln!(out, "{}", p.bold(&head))?,
+        NodeStatus::Unreachable { step, reason, hint } => {
+            writeln!(
+                out,
+                "{}: {} at {step}: {reason}",
+                p.bold(&head),
+                p.del("unreachable")
+            )?;
+            if let Some(h) = hint {
+                writeln!(out, "  hint: {h}")?;
+            }
+        }
+        NodeStatus::Skipped { reason } => writeln!(out, "{}: skipped: {reason}", p.bold(&head))?,
+        NodeStatus::Blocked { reason, hint } => {
+            writeln!(out, "{}: {}: {reason}", p.bold(&head), p.del("blocked"))?;
+            if let Some(h) = hint {
+                writeln!(out, "  hint: {h}")?;
+            }
+        }
+    }
+    for c in &node.changes {
+        match c {
+            Change::CreateDir { path, mode: m } => {
+                writeln!(out, "  {} dir {path} ({})", p.add("+"), mode(*m))?;
+            }
+            Change::Mode { path, from, to } => {
+                writeln!(
+                    out,
+                    "  {} mode {path} {} -> {}",
+                    p.chg("~"),
+                    mode(*from),
+                    mode(*to)
+                )?;
+            }
+            Change::Owner { path, from, to } => {
+                writeln!(out, "  {} owner {path} uid {from} -> {to}", p.chg("~"))?;
+            }
+            Change::GenerateKey { path, key_type } => {
+                writeln!(out, "  {} key {path} ({key_type})", p.add("+"))?;
+            }
+            Change::EditFile(e) => render_edit(e, p, opts, out)?,
+        }
+    }
+    for w in &node.warnings {
+        writeln!(out, "  {} {w}", p.chg("warning:"))?;
+    }
+    if opts.verbose && node.changes.is_empty() && matches!(node.status, NodeStatus::Planned) {
+        writeln!(out, "  {}", p.dim("up to date"))?;
+    }
+    Ok(())
+}
+
+fn render_edit(e: &FileEdit, p: &Paint, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
+    if e.create {
+        writeln!(out, "  {} {} (new file, 0600)", p.add("+"), e.path)?;
+    } else {
+        writeln!(out, "  {} {}", p.chg("~"), e.path)?;
+    }
+    // The diff of the managed lines only: unmanaged lines never change.
+    let mut old: Vec<(usize, String)> = e
+        .kept
+        .iter()
+        .chain(e.remove.iter())
+        .map(|(i, t)| (*i, abbreviate(t, opts.full_keys)))
+        .collect();
+    old.sort();
+    let mut new: Vec<String> = {
+        let mut kept = e.kept.clone();
+        kept.sort();
+        kept.into_iter()
+            .map(|(_, t)| abbreviate(&t, opts.full_keys))
+            .collect()
+    };
+    new.extend(e.add.iter().map(|l| planned_text(l, opts.full_keys)));
+    let old_text: String = old.iter().map(|(_, t)| format!("{t}\n")).collect();
+    let new_text: String = new.iter().map(|t| format!("{t}\n")).collect();
+    let diff = TextDiff::from_lines(&old_text, &new_text);
+    for (i, group) in diff.grouped_ops(1).iter().enumerate() {
+        if i > 0 {
+            writeln!(out, "      {}", p.dim("..."))?;
+        }
+        for op in group {
+            for change in diff.iter_changes(op) {
+                let line = change.value().trim_end_matches('\n');
+                match change.tag() {
+                    ChangeTag::Equal => writeln!(out, "      {}", p.dim(&format!("  {line}")))?,
+                    ChangeTag::Delete => writeln!(out, "      {}", p.del(&format!("- {line}")))?,
+                    ChangeTag::Insert => writeln!(out, "      {}", p.add(&format!("+ {line}")))?,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The JSON document of `plan --json` and `plan --out`.
+#[derive(Serialize)]
+struct JsonPlan<'a> {
+    format_version: u32,
+    summary: Summary,
+    nodes: &'a [NodePlan],
+    notes: &'a [String],
+}
+
+/// Render the plan as one JSON document.
+pub fn render_json(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+    let doc = JsonPlan {
+        format_version: plan.format_version,
+        summary: plan.summary(),
+        nodes: &plan.nodes,
+        notes: &plan.notes,
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
+    writeln!(out)
+}

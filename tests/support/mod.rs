@@ -1,0 +1,210 @@
+//! In-memory live state for planner tests and benchmarks: fake accounts, and
+//! a simulator that applies a plan to them the way `apply` would.
+#![allow(dead_code)]
+
+use trustmesh::inventory::{Inventory, NodeId};
+use trustmesh::plan::{Change, LiveState, NodeFiles, NodeState, Plan};
+use trustmesh::probe::{FileKind, FileStat, LiveAccount, LiveFile};
+
+pub const UID: u32 = 1000;
+
+/// A deterministic fake key blob for `who` (43-char-ish, starts like a real one).
+pub fn fake_key(who: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in who.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    // 25 + 43 characters, like a real ed25519 blob.
+    format!(
+        "AAAAC3NzaC1lZDI1NTE5AAAAI{:016x}{:016x}{:011x}",
+        h,
+        h.rotate_left(17),
+        h >> 20
+    )
+}
+
+pub fn stat(kind: FileKind, mode: u32) -> FileStat {
+    FileStat {
+        kind,
+        mode,
+        uid: UID,
+        gid: UID,
+    }
+}
+
+pub fn file(name: &str, mode: u32, content: &str) -> LiveFile {
+    LiveFile {
+        name: name.into(),
+        stat: Some(stat(FileKind::File, mode)),
+        content: Some(content.as_bytes().to_vec()),
+        unreadable: false,
+    }
+}
+
+pub fn missing(name: &str) -> LiveFile {
+    LiveFile {
+        name: name.into(),
+        stat: None,
+        content: None,
+        unreadable: false,
+    }
+}
+
+/// A fresh account: home 0755, no ~/.ssh, one ed25519 host key.
+pub fn fresh_account(inv: &Inventory, id: NodeId) -> LiveAccount {
+    let node = &inv.nodes[id];
+    let files = NodeFiles::of(inv, id);
+    let (read, stat_only) = files.probe_names();
+    LiveAccount {
+        user: node.user.clone().unwrap_or_else(|| "alice".into()),
+        uid: UID,
+        gid: UID,
+        home: format!("/home/{}", node.name),
+        hostname: node.name.clone(),
+        home_stat: Some(stat(FileKind::Dir, 0o755)),
+        ssh_dir: None,
+        files: read
+            .iter()
+            .chain(stat_only.iter())
+            .map(|n| missing(n))
+            .collect(),
+        host_keys: vec![format!(
+            "ssh-ed25519 {} root@{}",
+            fake_key(&format!("host-{}", node.name)),
+            node.name
+        )],
+    }
+}
+
+/// Give an account a key pair (private 0600, public with a comment).
+pub fn with_key(inv: &Inventory, id: NodeId, acc: &mut LiveAccount) {
+    let files = NodeFiles::of(inv, id);
+    set_file(acc, &files.key, 0o600, "PRIVATE (never read)");
+    let pubtext = format!(
+        "ssh-ed25519 {} trustmesh:{}\n",
+        fake_key(&inv.nodes[id].name),
+        inv.nodes[id].name
+    );
+    set_file(acc, &files.public_key, 0o644, &pubtext);
+    if acc.ssh_dir.is_none() {
+        acc.ssh_dir = Some(stat(FileKind::Dir, 0o700));
+    }
+}
+
+pub fn set_file(acc: &mut LiveAccount, name: &str, mode: u32, content: &str) {
+    let f = file(name, mode, content);
+    match acc.files.iter_mut().find(|x| x.name == name) {
+        Some(x) => *x = f,
+        None => acc.files.push(f),
+    }
+}
+
+pub fn content<'a>(acc: &'a LiveAccount, name: &str) -> &'a str {
+    acc.file(name)
+        .and_then(|f| f.content.as_deref())
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .unwrap_or("")
+}
+
+/// A cluster where only the manager has a key pair.
+pub fn fresh_cluster(inv: &Inventory) -> LiveState {
+    let mut nodes: Vec<NodeState> = (0..inv.nodes.len())
+        .map(|id| NodeState::Read {
+            account: fresh_account(inv, id),
+        })
+        .collect();
+    if let NodeState::Read { account } = &mut nodes[0] {
+        with_key(inv, 0, account);
+    }
+    LiveState { nodes }
+}
+
+/// Apply a plan to live state in memory, the way `apply` does on hosts:
+/// generate keys, then edit files line by line, then fix modes.
+pub fn simulate_apply(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveState {
+    let mut live = live.clone();
+    // Keys first: every file edit may need one.
+    for np in &plan.nodes {
+        let id = inv.find(&np.node).unwrap();
+        for c in &np.changes {
+            if let (Change::GenerateKey { .. }, NodeState::Read { account }) =
+                (c, &mut live.nodes[id])
+            {
+                with_key(inv, id, account);
+            }
+        }
+    }
+    let pubkey = |live: &LiveState, name: &str| -> (String, String) {
+        let id = inv.find(name).unwrap();
+        let files = NodeFiles::of(inv, id);
+        let NodeState::Read { account } = &live.nodes[id] else {
+            panic!("{name} not read")
+        };
+        let text = content(account, &files.public_key);
+        let mut it = text.split_whitespace();
+        (
+            it.next().unwrap().to_string(),
+            it.next().unwrap().to_string(),
+        )
+    };
+    let snapshot = live.clone();
+    for np in &plan.nodes {
+        let id = inv.find(&np.node).unwrap();
+        let files = NodeFiles::of(inv, id);
+        let NodeState::Read { account } = &mut live.nodes[id] else {
+            continue;
+        };
+        for c in &np.changes {
+            match c {
+                Change::CreateDir { .. } => account.ssh_dir = Some(stat(FileKind::Dir, 0o700)),
+                Change::Mode { path, to, .. } => {
+                    if path == "~/.ssh" {
+                        account.ssh_dir.as_mut().unwrap().mode = *to;
+                    } else {
+                        let name = path.trim_start_matches("~/.ssh/");
+                        let f = account.files.iter_mut().find(|f| f.name == name).unwrap();
+                        f.stat.as_mut().unwrap().mode = *to;
+                    }
+                }
+                Change::Owner { .. } | Change::GenerateKey { .. } => {}
+                Change::EditFile(e) => {
+                    let name = if e.path.ends_with("authorized_keys") {
+                        files.authorized_keys.clone()
+                    } else {
+                        files.known_hosts.clone()
+                    };
+                    let old = content(account, &name).to_string();
+                    let remove: Vec<usize> = e.remove.iter().map(|(i, _)| *i).collect();
+                    let add: Vec<String> = e
+                        .add
+                        .iter()
+                        .map(|l| match l.text() {
+                            Some(t) => t,
+                            None => {
+                                let (t, b) = pubkey(&snapshot, &l.node);
+                                trustmesh::authorized_keys::managed_line(&t, &b, &l.node)
+                            }
+                        })
+                        .collect();
+                    let new = if e.path.ends_with("authorized_keys") {
+                        trustmesh::authorized_keys::AuthorizedKeysFile::parse(&old)
+                            .apply_edits(&remove, &add)
+                            .unwrap()
+                    } else {
+                        trustmesh::known_hosts::KnownHostsFile::parse(&old)
+                            .apply_edits(&remove, &add)
+                            .unwrap()
+                    };
+                    let mode = account
+                        .file(&name)
+                        .and_then(|f| f.stat.as_ref())
+                        .map(|s| s.mode)
+                        .unwrap_or(0o600);
+                    set_file(account, &name, mode, &new);
+                }
+            }
+        }
+    }
+    live
+}
