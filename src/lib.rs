@@ -6,12 +6,14 @@
 //! top of it.
 
 pub mod authorized_keys;
+pub mod gather;
 pub mod graph;
 pub mod inventory;
 pub mod known_hosts;
 pub mod plan;
 pub mod probe;
 pub mod render;
+pub mod transport;
 
 pub use graph::{Edge, EdgeKind, TrustGraph};
 pub use inventory::{Inventory, InventoryError};

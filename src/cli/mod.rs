@@ -6,6 +6,7 @@
 mod apply;
 mod graph;
 mod plan;
+mod remote;
 mod validate;
 mod verify;
 
@@ -99,7 +100,10 @@ pub struct RemoteArgs {
 /// Output settings resolved from flags, environment and terminal.
 #[derive(Debug, Clone, Copy)]
 pub struct Ui {
+    /// Colour on standard error (diagnostics).
     pub color: bool,
+    /// Colour on standard output (plans).
+    pub color_out: bool,
     pub quiet: bool,
     pub verbose: u8,
 }
@@ -107,13 +111,14 @@ pub struct Ui {
 impl Ui {
     fn new(cli: &Cli) -> Ui {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let color = match cli.color {
+        let on = |terminal: bool| match cli.color {
             Color::Always => true,
             Color::Never => false,
-            Color::Auto => !no_color && std::io::stderr().is_terminal(),
+            Color::Auto => !no_color && terminal,
         };
         Ui {
-            color,
+            color: on(std::io::stderr().is_terminal()),
+            color_out: on(std::io::stdout().is_terminal()),
             quiet: cli.quiet,
             verbose: cli.verbose,
         }

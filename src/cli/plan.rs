@@ -1,8 +1,11 @@
 //! `trustmesh plan`: read live state, print what apply would change.
 
+use std::io::Write;
 use std::path::PathBuf;
 
-use super::{not_built, InventoryArg, RemoteArgs, Ui};
+use super::{load_inventory, InventoryArg, RemoteArgs, Ui};
+use trustmesh::plan::{self, NodeStatus, Plan};
+use trustmesh::render::{self, TextOptions};
 
 /// Read the live state of every node and print what `apply` would change,
 /// grouped by node and file.
@@ -28,6 +31,79 @@ pub struct Args {
     remote: RemoteArgs,
 }
 
-pub fn cmd_plan(_ui: Ui, _args: &Args) -> i32 {
-    not_built("plan")
+pub fn cmd_plan(ui: Ui, args: &Args) -> i32 {
+    let Some(inv) = load_inventory(ui, &args.inventory) else {
+        return 1;
+    };
+    if args.remote.ask_pass {
+        eprintln!(
+            "trustmesh plan: --ask-pass is used by `apply`; plan never logs in with a password"
+        );
+    }
+    let Some((plan, notes)) = super::remote::read_and_plan(ui, &inv, &args.remote) else {
+        return 1;
+    };
+    if !ui.quiet || args.json {
+        for n in &notes {
+            eprintln!("{n}");
+        }
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let written = if args.json {
+        render::render_json(&plan, &mut out)
+    } else if ui.quiet {
+        writeln!(out, "{}", render::summary_line(&plan.summary()))
+    } else {
+        render::render_text(
+            &plan,
+            TextOptions {
+                color: ui.color_out,
+                full_keys: ui.verbose > 0,
+                verbose: ui.verbose > 0,
+            },
+            &mut out,
+        )
+    };
+    if let Err(e) = written.and_then(|_| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("trustmesh plan: cannot write the plan: {e}");
+            return 1;
+        }
+    }
+    if let Some(path) = &args.out {
+        if let Err(e) = save(&plan, path) {
+            eprintln!(
+                "trustmesh plan: cannot save the plan to {}: {e}",
+                path.display()
+            );
+            return 1;
+        }
+    }
+    exit_code(&plan, args.detailed_exitcode)
+}
+
+fn save(plan: &Plan, path: &std::path::Path) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    render::render_json(plan, &mut buf)?;
+    std::fs::write(path, buf)
+}
+
+/// 1 when a node could not be planned; else 0, or 2 for changes with
+/// `--detailed-exitcode`.
+pub fn exit_code(plan: &Plan, detailed: bool) -> i32 {
+    let failed = plan.nodes.iter().any(|n| {
+        matches!(
+            n.status,
+            NodeStatus::Unreachable { .. } | NodeStatus::Blocked { .. }
+        )
+    });
+    if failed {
+        1
+    } else if detailed && !plan.is_empty() {
+        2
+    } else {
+        let _ = plan::FORMAT_VERSION;
+        0
+    }
 }

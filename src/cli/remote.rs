@@ -1,0 +1,98 @@
+//! Shared by the commands that talk to hosts: the runtime, the progress
+//! bar, and reading live state into a plan.
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use super::{RemoteArgs, Ui};
+use trustmesh::gather::{self, GatherOptions};
+use trustmesh::plan::{self, Plan, PlanScope};
+use trustmesh::{Inventory, TrustGraph};
+
+/// Resolve `--limit` names; unknown names are an error.
+pub fn scope(inv: &Inventory, args: &RemoteArgs) -> Result<PlanScope, String> {
+    if args.limit.is_empty() {
+        return Ok(PlanScope::default());
+    }
+    let mut set = HashSet::new();
+    for name in &args.limit {
+        match inv.find(name.trim()) {
+            Some(id) => {
+                set.insert(id);
+            }
+            None => {
+                return Err(format!(
+                    "--limit names `{name}`, which is not a node of the inventory"
+                ))
+            }
+        }
+    }
+    Ok(PlanScope { limit: Some(set) })
+}
+
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+/// A progress bar on a terminal, nothing in a pipe.
+pub fn progress(ui: Ui, len: usize, what: &str) -> indicatif::ProgressBar {
+    if ui.quiet || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {wide_msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Read every node and plan. Prints errors itself; `None` on a fatal one.
+pub fn read_and_plan(ui: Ui, inv: &Inventory, args: &RemoteArgs) -> Option<(Plan, Vec<String>)> {
+    let scope = match scope(inv, args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("trustmesh: {e}");
+            return None;
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("trustmesh: cannot start: {e}");
+            return None;
+        }
+    };
+    let graph = TrustGraph::build(inv);
+    let opts = GatherOptions {
+        accept_new_host_keys: args.accept_new_host_keys,
+        timeout: Duration::from_secs(args.timeout),
+        concurrency: args.concurrency as usize,
+        scope: scope.clone(),
+    };
+    let bar = progress(ui, inv.nodes.len(), "reading");
+    let result = rt.block_on(async {
+        let on_done = |name: &str| {
+            bar.inc(1);
+            bar.set_message(format!("read {name}"));
+        };
+        let gathered = gather::gather(inv, &graph, &opts, &on_done).await?;
+        let plan = plan::plan(inv, &graph, &gathered.live, &scope);
+        let notes = gathered.notes.clone();
+        gathered.close().await;
+        Ok::<_, gather::GatherError>((plan, notes))
+    });
+    bar.finish_and_clear();
+    match result {
+        Ok(r) => Some(r),
+        Err(e) => {
+            ui.report(&e);
+            None
+        }
+    }
+}

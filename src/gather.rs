@@ -1,0 +1,707 @@
+//! Reading the live state of every node: one probe per node, one round trip.
+//!
+//! The manager is read locally. Every other node gets, in order: a trusted
+//! host key for its control channel (pinned, already in the manager's
+//! known_hosts, or accepted on first use with `--accept-new-host-keys`),
+//! one multiplexed master connection (kept open for the rest of the run),
+//! and one run of the probe script. Nodes behind a jump are reached after
+//! their jump host; new connections through one host are capped so sshd's
+//! `MaxStartups` never drops one. A node that fails is reported with the
+//! step, the cause and the next thing to try; the others go on.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, Semaphore};
+
+use crate::graph::TrustGraph;
+use crate::inventory::{Inventory, NodeId, Os};
+use crate::known_hosts::{self, KnownHostsFile};
+use crate::plan::{LiveState, NodeFiles, NodeState, PlanScope};
+use crate::probe::{self, shell_quote, FileKind, FileStat, LiveAccount, LiveFile, ProbeRequest};
+use crate::transport::{self, classify, FailureKind, Host, RunDir};
+
+/// New connections through (or to) one host at once: below sshd's default
+/// `MaxStartups 10:30:100`.
+pub const PER_TARGET_CONNECTIONS: usize = 8;
+
+/// How to gather.
+#[derive(Debug, Clone)]
+pub struct GatherOptions {
+    pub accept_new_host_keys: bool,
+    pub timeout: Duration,
+    pub concurrency: usize,
+    pub scope: PlanScope,
+}
+
+/// Why a run cannot even start.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[non_exhaustive]
+pub enum GatherError {
+    #[error("the manager runs trustmesh as `{running}`, but the inventory names `{wanted}`")]
+    #[diagnostic(
+        code(trustmesh::manager::user),
+        help("run trustmesh as {wanted}, or change `manager.user` in the inventory")
+    )]
+    WrongUser { running: String, wanted: String },
+    #[error("cannot read the manager's own state: {0}")]
+    #[diagnostic(
+        code(trustmesh::manager::probe),
+        help("check that `sh` works and that the home folder is readable")
+    )]
+    ManagerProbe(String),
+    #[error("cannot prepare this run's folder: {0}")]
+    #[diagnostic(
+        code(trustmesh::manager::rundir),
+        help("check that the temporary folder ($TMPDIR or /tmp) is writable")
+    )]
+    RunDir(#[from] std::io::Error),
+}
+
+/// The live state, and the open connections for the rest of the run.
+#[derive(Debug)]
+pub struct Gathered {
+    pub live: LiveState,
+    /// Host keys accepted on first use, and other things to tell the user.
+    pub notes: Vec<String>,
+    pub hosts: Vec<Option<Host>>,
+    pub run: RunDir,
+    /// Where the manager's known_hosts is (absolute).
+    pub manager_known_hosts: PathBuf,
+    /// The manager's private key (absolute).
+    pub manager_identity: PathBuf,
+}
+
+impl Gathered {
+    /// Close every master connection.
+    pub async fn close(self) {
+        let mut tasks = Vec::new();
+        for h in self.hosts.into_iter().flatten() {
+            tasks.push(tokio::spawn(h.close(Duration::from_secs(5))));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Expand a leading `~/` with `home`.
+pub fn expand_home(path: &str, home: &Path) -> PathBuf {
+    match path.strip_prefix("~/") {
+        Some(rest) => home.join(rest),
+        None if path == "~" => home.to_path_buf(),
+        None => PathBuf::from(path),
+    }
+}
+
+/// Read every node in scope. `on_done` is called with a node's name as it
+/// finishes (for a progress bar).
+pub async fn gather(
+    inv: &Inventory,
+    _graph: &TrustGraph,
+    opts: &GatherOptions,
+    on_done: &(dyn Fn(&str) + Sync),
+) -> Result<Gathered, GatherError> {
+    let manager = inv.manager();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let mfiles = NodeFiles::of(inv, Inventory::MANAGER);
+    let manager_account = probe_local(&mfiles, &home, opts.timeout).await?;
+    let running = manager_account.user.clone();
+    if let Some(wanted) = &manager.user {
+        if !running.is_empty() && wanted != &running {
+            return Err(GatherError::WrongUser {
+                running,
+                wanted: wanted.clone(),
+            });
+        }
+    }
+    let ssh_dir = home.join(".ssh");
+    let resolve = |name: &str| -> PathBuf {
+        if name.starts_with('/') || name.starts_with('~') {
+            expand_home(name, &home)
+        } else {
+            ssh_dir.join(name)
+        }
+    };
+    let manager_identity = resolve(&mfiles.key);
+    let manager_known_hosts = resolve(&mfiles.known_hosts);
+    let kh_text = manager_account
+        .file(&mfiles.known_hosts)
+        .and_then(|f| f.content.as_deref())
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .unwrap_or_default();
+    let manager_kh = KnownHostsFile::parse(&kh_text);
+    let manager_has_key = manager_account
+        .file(&mfiles.key)
+        .is_some_and(|f| f.stat.is_some());
+
+    let run = RunDir::new()?;
+    let settings = transport::sshconfig::ConfigSettings {
+        identity: manager_identity.clone(),
+        known_hosts: vec![manager_known_hosts.clone(), run.accepted_known_hosts()],
+        connect_timeout_secs: opts.timeout.as_secs().max(1),
+        default_user: if running.is_empty() {
+            "root".into()
+        } else {
+            running.clone()
+        },
+    };
+    write_private(
+        &run.config(),
+        transport::sshconfig::render(inv, &settings).as_bytes(),
+    )?;
+    write_private(&run.accepted_known_hosts(), b"")?;
+
+    let n = inv.nodes.len();
+    let mut states: Vec<Option<NodeState>> = vec![None; n];
+    let mut hosts: Vec<Option<Host>> = (0..n).map(|_| None).collect();
+    states[Inventory::MANAGER] = Some(NodeState::Read {
+        account: manager_account,
+    });
+    hosts[Inventory::MANAGER] = Some(Host::Local);
+    on_done(&manager.name);
+
+    let shared = Arc::new(Shared {
+        config: run.config(),
+        control: run.path().to_path_buf(),
+        accepted_path: run.accepted_known_hosts(),
+        accepted: Mutex::new(Vec::new()),
+        notes: Mutex::new(Vec::new()),
+        manager_kh,
+        known_hosts_display: manager_known_hosts.display().to_string(),
+        opts: opts.clone(),
+        global: Semaphore::new(opts.concurrency.max(1)),
+        per_target: (0..n)
+            .map(|_| Semaphore::new(PER_TARGET_CONNECTIONS))
+            .collect(),
+    });
+
+    // Levels by jump depth: a jump host is connected before what is behind it.
+    let depth = |id: NodeId| -> usize {
+        let mut d = 0;
+        let mut cur = inv.nodes[id].jump;
+        while let Some(j) = cur {
+            d += 1;
+            if d > n {
+                break;
+            }
+            cur = inv.nodes[j].jump;
+        }
+        d
+    };
+    let mut levels: Vec<Vec<NodeId>> = Vec::new();
+    for (id, node) in inv.nodes.iter().enumerate().skip(1) {
+        if !opts.scope.contains(id) && !is_jump_of_scope(inv, &opts.scope, id) {
+            states[id] = Some(NodeState::Skipped {
+                reason: "not in --limit".into(),
+            });
+            continue;
+        }
+        if node.os == Os::Windows {
+            states[id] = Some(NodeState::Skipped {
+                reason: "Windows nodes are not handled yet by this version".into(),
+            });
+            on_done(&node.name);
+            continue;
+        }
+        if !manager_has_key {
+            states[id] = Some(NodeState::Unreachable {
+                step: "connect".into(),
+                reason: format!("the manager has no key pair yet ({})", manager_identity.display()),
+                hint: Some("`trustmesh apply` generates it; with --ask-pass it is also installed on the nodes".into()),
+            });
+            on_done(&node.name);
+            continue;
+        }
+        let d = depth(id);
+        if levels.len() <= d {
+            levels.resize(d + 1, Vec::new());
+        }
+        levels[d].push(id);
+    }
+    // Jump hosts are shared by reference with the tasks behind them.
+    let hosts_arc: Arc<Mutex<Vec<Option<Arc<Host>>>>> =
+        Arc::new(Mutex::new((0..n).map(|_| None).collect()));
+    for level in levels {
+        let mut tasks = Vec::new();
+        for id in level {
+            let shared = shared.clone();
+            let hosts_arc = hosts_arc.clone();
+            let inv_node = inv.nodes[id].clone();
+            let jump_chain: Vec<NodeId> = {
+                let mut c = Vec::new();
+                let mut cur = inv_node.jump;
+                while let Some(j) = cur {
+                    if c.contains(&j) {
+                        break;
+                    }
+                    c.push(j);
+                    cur = inv.nodes[j].jump;
+                }
+                c
+            };
+            let alias = transport::sshconfig::alias(inv, id);
+            let files = NodeFiles::of(inv, id);
+            // The host a scan goes from: the nearest jump, else the manager.
+            let jump_failed = {
+                let states = &states;
+                jump_chain
+                    .iter()
+                    .find(|j| !matches!(states[**j], Some(NodeState::Read { .. })))
+                    .map(|j| inv.nodes[*j].name.clone())
+            };
+            tasks.push(tokio::spawn(async move {
+                if let Some(j) = jump_failed {
+                    return (
+                        id,
+                        NodeState::Unreachable {
+                            step: "connect".into(),
+                            reason: format!("its jump host {j} could not be reached"),
+                            hint: Some(format!("fix {j} first: see its own error")),
+                        },
+                        None,
+                    );
+                }
+                let _g = shared.global.acquire().await;
+                let via = match jump_chain.first() {
+                    Some(j) => hosts_arc.lock().await[*j].clone(),
+                    None => None,
+                };
+                let (state, host) =
+                    read_node(&shared, &inv_node, id, &alias, &files, via, &jump_chain).await;
+                (id, state, host)
+            }));
+        }
+        for t in tasks {
+            match t.await {
+                Ok((id, state, host)) => {
+                    on_done(&inv.nodes[id].name);
+                    states[id] = Some(state);
+                    hosts_arc.lock().await[id] = host.map(Arc::new);
+                }
+                Err(e) => {
+                    // A task that panicked: report, never take the run down.
+                    let _ = e;
+                }
+            }
+        }
+    }
+    for (id, h) in std::mem::take(&mut *hosts_arc.lock().await)
+        .into_iter()
+        .enumerate()
+    {
+        if let Some(h) = h {
+            if let Ok(h) = Arc::try_unwrap(h) {
+                hosts[id] = Some(h);
+            }
+        }
+    }
+    let live = LiveState {
+        nodes: states
+            .into_iter()
+            .map(|s| {
+                s.unwrap_or(NodeState::Unreachable {
+                    step: "read".into(),
+                    reason: "internal error while reading this node".into(),
+                    hint: None,
+                })
+            })
+            .collect(),
+    };
+    let notes = std::mem::take(&mut *shared.notes.lock().await);
+    Ok(Gathered {
+        live,
+        notes,
+        hosts,
+        run,
+        manager_known_hosts,
+        manager_identity,
+    })
+}
+
+fn is_jump_of_scope(inv: &Inventory, scope: &PlanScope, id: NodeId) -> bool {
+    inv.nodes
+        .iter()
+        .enumerate()
+        .any(|(other, n)| scope.contains(other) && n.jump == Some(id))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)
+}
+
+struct Shared {
+    config: PathBuf,
+    control: PathBuf,
+    accepted_path: PathBuf,
+    accepted: Mutex<Vec<String>>,
+    notes: Mutex<Vec<String>>,
+    manager_kh: KnownHostsFile,
+    known_hosts_display: String,
+    opts: GatherOptions,
+    global: Semaphore,
+    per_target: Vec<Semaphore>,
+}
+
+fn unreachable(step: &str, reason: String, hint: Option<String>) -> NodeState {
+    NodeState::Unreachable {
+        step: step.into(),
+        reason,
+        hint,
+    }
+}
+
+/// Host keys as `(type, base64)` from `ssh-keyscan` output (comment lines,
+/// printed on stdout since OpenSSH 9.8, are skipped).
+pub fn parse_keyscan(out: &str) -> Vec<(String, String)> {
+    let mut keys = Vec::new();
+    for line in out.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut f = line.split_whitespace();
+        let (_host, t, b) = (f.next(), f.next(), f.next());
+        if let (Some(t), Some(b)) = (t, b) {
+            if !keys.iter().any(|(_, ob): &(String, String)| ob == b) {
+                keys.push((t.to_string(), b.to_string()));
+            }
+        }
+    }
+    keys
+}
+
+async fn keyscan(
+    via: Option<&Host>,
+    addr: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<Vec<(String, String)>, String> {
+    let secs = timeout.as_secs().max(1);
+    let line = format!(
+        "ssh-keyscan -T {} -p {} {}",
+        secs,
+        shell_quote(&port.to_string()),
+        shell_quote(addr)
+    );
+    let host = via.unwrap_or(&Host::Local);
+    match host.run(&line, b"", timeout + Duration::from_secs(2)).await {
+        Ok(out) => {
+            let keys = parse_keyscan(&String::from_utf8_lossy(&out.stdout));
+            if keys.is_empty() {
+                Err(format!(
+                    "ssh-keyscan got no host key from {addr}:{port}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            } else {
+                Ok(keys)
+            }
+        }
+        Err(e) => Err(format!("ssh-keyscan: {e}")),
+    }
+}
+
+fn fingerprints(keys: &[(String, String)]) -> String {
+    keys.iter()
+        .map(|(t, b)| {
+            format!(
+                "{} ({t})",
+                known_hosts::fingerprint_sha256(b).unwrap_or_else(|| "unreadable key".into())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Make sure the control channel's host key is trusted before connecting.
+async fn trust_host_key(
+    shared: &Shared,
+    node: &crate::inventory::Node,
+    via: Option<&Host>,
+) -> Result<(), NodeState> {
+    let addr = node.address.as_deref().unwrap_or_default();
+    let known: Vec<(String, String)> = shared
+        .manager_kh
+        .keys_for(addr, node.port)
+        .into_iter()
+        .map(|(t, b)| (t.to_string(), b.to_string()))
+        .collect();
+    let kh_name = known_hosts::host_name(addr, node.port);
+    let timeout = shared.opts.timeout;
+    if let Some(pin) = &node.host_key {
+        if !known.is_empty() {
+            if known
+                .iter()
+                .any(|(_, b)| known_hosts::fingerprint_sha256(b).as_deref() == Some(pin))
+            {
+                return Ok(());
+            }
+            return Err(unreachable(
+                "host key",
+                format!(
+                    "the inventory pins {pin}, but the manager's known_hosts holds {} for {kh_name}",
+                    fingerprints(&known)
+                ),
+                Some(format!(
+                    "check which is right; if the pin is, remove the old key with `ssh-keygen -R '{kh_name}' -f {}`",
+                    shared.known_hosts_display
+                )),
+            ));
+        }
+        let scanned = keyscan(via, addr, node.port, timeout).await.map_err(|e| {
+            unreachable(
+                "host key",
+                e,
+                Some("check that sshd answers on that address and port".into()),
+            )
+        })?;
+        let Some((t, b)) = scanned
+            .iter()
+            .find(|(_, b)| known_hosts::fingerprint_sha256(b).as_deref() == Some(pin))
+        else {
+            return Err(unreachable(
+                "host key",
+                format!("the host presents {}, not the pinned {pin}", fingerprints(&scanned)),
+                Some("if the node was reinstalled, check its new key and update `host_key:` in the inventory".into()),
+            ));
+        };
+        shared
+            .accepted
+            .lock()
+            .await
+            .push(format!("{kh_name} {t} {b}"));
+        return Ok(());
+    }
+    if !known.is_empty() {
+        return Ok(());
+    }
+    let scanned = keyscan(via, addr, node.port, timeout).await.map_err(|e| {
+        unreachable(
+            "host key",
+            e,
+            Some("check that sshd answers on that address and port".into()),
+        )
+    })?;
+    if !shared.opts.accept_new_host_keys {
+        return Err(unreachable(
+            "host key",
+            format!(
+                "the manager has never seen the host key of {kh_name}; it presents {}",
+                fingerprints(&scanned)
+            ),
+            Some(
+                "check the fingerprint, then run again with --accept-new-host-keys, or pin it with `host_key:` in the inventory"
+                    .into(),
+            ),
+        ));
+    }
+    let mut acc = shared.accepted.lock().await;
+    for (t, b) in &scanned {
+        acc.push(format!("{kh_name} {t} {b}"));
+    }
+    shared.notes.lock().await.push(format!(
+        "accepted the new host key of {} ({kh_name}): {}",
+        node.name,
+        fingerprints(&scanned)
+    ));
+    Ok(())
+}
+
+async fn read_node(
+    shared: &Shared,
+    node: &crate::inventory::Node,
+    id: NodeId,
+    alias: &str,
+    files: &NodeFiles,
+    via: Option<Arc<Host>>,
+    jump_chain: &[NodeId],
+) -> (NodeState, Option<Host>) {
+    let addr = node.address.as_deref().unwrap_or_default();
+    let target = if addr.contains(':') {
+        format!("[{addr}]:{}", node.port)
+    } else {
+        format!("{addr}:{}", node.port)
+    };
+    if let Err(state) = trust_host_key(shared, node, via.as_deref()).await {
+        return (state, None);
+    }
+    {
+        // Accepted keys must be in the file before ssh reads it.
+        let acc = shared.accepted.lock().await;
+        let text: String = acc.iter().map(|l| format!("{l}\n")).collect();
+        if let Err(e) = write_private(&shared.accepted_path, text.as_bytes()) {
+            return (
+                unreachable(
+                    "host key",
+                    format!("cannot write this run's known_hosts: {e}"),
+                    None,
+                ),
+                None,
+            );
+        }
+    }
+    // Cap new connections per target: this node, and every jump on the way.
+    let mut permits = Vec::new();
+    for j in jump_chain.iter().chain(std::iter::once(&id)) {
+        if let Ok(p) = shared.per_target[*j].acquire().await {
+            permits.push(p);
+        }
+    }
+    let timeout = shared.opts.timeout;
+    let host =
+        match transport::connect(&shared.config, &shared.control, alias, &target, timeout).await {
+            Ok(h) => h,
+            Err(text) => {
+                drop(permits);
+                let f = classify(&text, &target, &shared.known_hosts_display);
+                let mut reason = f.reason;
+                if f.kind == FailureKind::HostKeyChanged {
+                    let known: Vec<(String, String)> = shared
+                        .manager_kh
+                        .keys_for(addr, node.port)
+                        .into_iter()
+                        .map(|(t, b)| (t.to_string(), b.to_string()))
+                        .collect();
+                    let now = keyscan(via.as_deref(), addr, node.port, timeout)
+                        .await
+                        .unwrap_or_default();
+                    reason = format!(
+                        "the host key changed: the manager trusts {}, the host now presents {}",
+                        fingerprints(&known),
+                        if now.is_empty() {
+                            "(could not be read)".to_string()
+                        } else {
+                            fingerprints(&now)
+                        }
+                    );
+                }
+                return (unreachable("connect", reason, f.hint), None);
+            }
+        };
+    drop(permits);
+    match probe_remote(&host, files, timeout).await {
+        Ok(account) => (NodeState::Read { account }, Some(host)),
+        Err(state) => (state, Some(host)),
+    }
+}
+
+async fn probe_remote(
+    host: &Host,
+    files: &NodeFiles,
+    timeout: Duration,
+) -> Result<LiveAccount, NodeState> {
+    let (read, stat_only) = files.probe_names();
+    let req = ProbeRequest { read, stat_only };
+    let line = req
+        .command_line()
+        .map_err(|e| unreachable("probe", e.to_string(), None))?;
+    let out = host
+        .run(&line, probe::PROBE_SCRIPT.as_bytes(), timeout)
+        .await
+        .map_err(|e| {
+            unreachable(
+                "probe",
+                e.to_string(),
+                Some(
+                    "the host stopped answering; check it and raise --timeout for slow hosts"
+                        .into(),
+                ),
+            )
+        })?;
+    probe::parse_probe_output(&out.stdout).map_err(|e| {
+        unreachable(
+            "probe",
+            format!(
+                "{e} (stderr: {})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            Some(
+                "the account's shell must be POSIX sh compatible (sh, bash, dash, zsh, busybox)"
+                    .into(),
+            ),
+        )
+    })
+}
+
+/// Probe the manager locally. Files outside `~/.ssh` (a custom identity or
+/// known_hosts) are read directly.
+async fn probe_local(
+    files: &NodeFiles,
+    home: &Path,
+    timeout: Duration,
+) -> Result<LiveAccount, GatherError> {
+    let (read, stat_only) = files.probe_names();
+    let inside = |n: &String| !n.contains('/') && !n.starts_with('~');
+    let req = ProbeRequest {
+        read: read.iter().filter(|n| inside(n)).cloned().collect(),
+        stat_only: stat_only.iter().filter(|n| inside(n)).cloned().collect(),
+    };
+    let line = req
+        .command_line()
+        .map_err(|e| GatherError::ManagerProbe(e.to_string()))?;
+    let out = Host::Local
+        .run(&line, probe::PROBE_SCRIPT.as_bytes(), timeout)
+        .await
+        .map_err(|e| GatherError::ManagerProbe(e.to_string()))?;
+    let mut account = probe::parse_probe_output(&out.stdout)
+        .map_err(|e| GatherError::ManagerProbe(e.to_string()))?;
+    for name in read.iter().filter(|n| !inside(n)) {
+        account
+            .files
+            .push(local_file(name, &expand_home(name, home), true));
+    }
+    for name in stat_only.iter().filter(|n| !inside(n)) {
+        account
+            .files
+            .push(local_file(name, &expand_home(name, home), false));
+    }
+    Ok(account)
+}
+
+fn local_file(name: &str, path: &Path, read: bool) -> LiveFile {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return LiveFile {
+            name: name.into(),
+            stat: None,
+            content: None,
+            unreadable: false,
+        };
+    };
+    let kind = if meta.file_type().is_symlink() {
+        FileKind::Symlink
+    } else if meta.is_dir() {
+        FileKind::Dir
+    } else if meta.is_file() {
+        FileKind::File
+    } else {
+        FileKind::Other
+    };
+    let content = if read && kind == FileKind::File {
+        std::fs::read(path).ok()
+    } else {
+        None
+    };
+    LiveFile {
+        name: name.into(),
+        unreadable: read && kind == FileKind::File && content.is_none(),
+        stat: Some(FileStat {
+            kind,
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid(),
+            gid: meta.gid(),
+        }),
+        content,
+    }
+}

@@ -1,0 +1,189 @@
+//! The one boundary through which trustmesh touches hosts.
+//!
+//! A [`Host`] runs a shell command line with bytes on its standard input and
+//! returns what it printed: locally for the manager (`sh -c`), or over one
+//! multiplexed SSH master per node (the `openssh` crate driving the system's
+//! OpenSSH client) for everything else. Every step is bounded by a timeout,
+//! so a frozen host costs at most that long and the rest of the run goes on.
+//!
+//! Command lines are built by callers from fixed templates whose data went
+//! through [`crate::probe::shell_quote`]; nothing here interpolates.
+
+pub mod errors;
+pub mod sshconfig;
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+
+pub use errors::{classify, Failure, FailureKind};
+
+/// A host commands can run on.
+#[derive(Debug)]
+pub enum Host {
+    /// The manager: the machine trustmesh runs on.
+    Local,
+    /// A node behind its own SSH master connection.
+    Remote {
+        session: openssh::Session,
+        /// `addr:port`, for messages.
+        target: String,
+    },
+}
+
+/// Why a step on a host failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StepError {
+    #[error("no answer within {0} s")]
+    Timeout(u64),
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl Host {
+    /// Run `line` through the account's shell with `stdin` as input.
+    pub async fn run(
+        &self,
+        line: &str,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, StepError> {
+        let fut = async {
+            match self {
+                Host::Local => run_local(line, stdin).await,
+                Host::Remote { session, .. } => run_remote(session, line, stdin).await,
+            }
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(StepError::Timeout(timeout.as_secs())),
+        }
+    }
+
+    /// Close the master connection (nothing to do locally).
+    pub async fn close(self, timeout: Duration) {
+        if let Host::Remote { session, .. } = self {
+            let _ = tokio::time::timeout(timeout, session.close()).await;
+        }
+    }
+}
+
+async fn run_local(line: &str, stdin: &[u8]) -> Result<Output, StepError> {
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(line)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| StepError::Transport(format!("cannot start sh: {e}")))?;
+    if let Some(mut input) = child.stdin.take() {
+        // A command that exits without reading its input is not an error.
+        let _ = input.write_all(stdin).await;
+    }
+    child
+        .wait_with_output()
+        .await
+        .map_err(|e| StepError::Transport(e.to_string()))
+}
+
+async fn run_remote(
+    session: &openssh::Session,
+    line: &str,
+    stdin: &[u8],
+) -> Result<Output, StepError> {
+    let mut child = session
+        .raw_command(line)
+        .stdin(openssh::Stdio::piped())
+        .stdout(openssh::Stdio::piped())
+        .stderr(openssh::Stdio::piped())
+        .spawn()
+        .await
+        .map_err(|e| StepError::Transport(error_text(&e)))?;
+    if let Some(mut input) = child.stdin().take() {
+        let _ = input.write_all(stdin).await;
+        let _ = input.shutdown().await;
+    }
+    child
+        .wait_with_output()
+        .await
+        .map_err(|e| StepError::Transport(error_text(&e)))
+}
+
+/// The full text of an error and its sources (ssh's message is often in a
+/// source).
+pub fn error_text(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        let t = inner.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = inner.source();
+    }
+    s
+}
+
+/// Open the master connection to `alias` of the run's ssh config.
+pub async fn connect(
+    config: &Path,
+    control_dir: &Path,
+    alias: &str,
+    target: &str,
+    timeout: Duration,
+) -> Result<Host, String> {
+    let mut b = openssh::SessionBuilder::default();
+    b.config_file(config)
+        .control_directory(control_dir)
+        .known_hosts_check(openssh::KnownHosts::Strict)
+        .connect_timeout(timeout)
+        .server_alive_interval(Duration::from_secs(5))
+        .control_persist(openssh::ControlPersist::IdleFor(
+            std::num::NonZeroUsize::new(300).unwrap_or(std::num::NonZeroUsize::MIN),
+        ));
+    // ConnectTimeout covers the TCP connect and the banner; a host that hangs
+    // later in the handshake is cut off here. Jumps add their own handshake.
+    match tokio::time::timeout(timeout * 3, b.connect(alias)).await {
+        Ok(Ok(session)) => Ok(Host::Remote {
+            session,
+            target: target.to_string(),
+        }),
+        Ok(Err(e)) => Err(error_text(&e)),
+        Err(_) => Err(format!(
+            "connection timed out after {} s",
+            (timeout * 3).as_secs()
+        )),
+    }
+}
+
+/// A folder of this run's own: ssh config, control sockets, accepted host
+/// keys. Removed when dropped.
+#[derive(Debug)]
+pub struct RunDir {
+    dir: tempfile::TempDir,
+}
+
+impl RunDir {
+    pub fn new() -> std::io::Result<RunDir> {
+        // Short path: control sockets must fit in sun_path (108 bytes).
+        let dir = tempfile::Builder::new()
+            .prefix("tm-")
+            .tempdir_in(std::env::temp_dir())?;
+        Ok(RunDir { dir })
+    }
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("ssh_config")
+    }
+    pub fn accepted_known_hosts(&self) -> PathBuf {
+        self.dir.path().join("accepted_known_hosts")
+    }
+}

@@ -1,0 +1,217 @@
+//! `plan` against real sshd hosts on the testbed.
+
+mod live;
+
+use live::*;
+
+#[test]
+fn fresh_cluster_plans_the_full_set_and_changes_nothing() {
+    let live = start(vec![
+        HostSpec::new("node1", &[WORKER_USER]),
+        HostSpec::new("node2", &[WORKER_USER]).port(2222),
+    ]);
+    live.manager_keygen();
+    live.authorize_manager_on("node1");
+    live.authorize_manager_on("node2");
+    let inv = live.inventory(
+        &["node1", "node2"],
+        "reverse: [node1]\nmesh:\n  - [node1, node2]\n",
+        &|_| String::new(),
+    );
+    live.write_inventory(&inv);
+    let before: Vec<_> = ["node1", "node2"]
+        .iter()
+        .map(|h| {
+            live.cluster
+                .read_file(h, WORKER_USER, ".ssh/authorized_keys")
+        })
+        .collect();
+    let out = live.trustmesh(&["plan", "--accept-new-host-keys", "--detailed-exitcode"]);
+    let (stdout, stderr) = text(&out);
+    eprintln!("{stdout}\n{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("accepted the new host key of node1"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("+ key ~/.ssh/id_ed25519 (ed25519)"),
+        "{stdout}"
+    );
+    let after: Vec<_> = ["node1", "node2"]
+        .iter()
+        .map(|h| {
+            live.cluster
+                .read_file(h, WORKER_USER, ".ssh/authorized_keys")
+        })
+        .collect();
+    assert_eq!(before, after, "plan changed a file");
+}
+
+/// Trust every worker's host key in the manager's known_hosts by hand, as a
+/// previous run would have.
+fn trust_all(live: &Live, workers: &[&str]) {
+    let mut kh = String::new();
+    for w in workers {
+        let h = live.cluster.host(w);
+        let name = if h.port == 22 {
+            h.address.to_string()
+        } else {
+            format!("[{}]:{}", h.address, h.port)
+        };
+        for k in live.cluster.host_public_keys(w).unwrap() {
+            kh.push_str(&format!("{name} {k}\n"));
+        }
+    }
+    live.cluster
+        .write_file(
+            "manager",
+            MANAGER_USER,
+            ".ssh/known_hosts",
+            kh.as_bytes(),
+            0o644,
+        )
+        .unwrap();
+}
+
+#[test]
+fn a_frozen_host_is_reported_within_the_timeout_and_the_rest_planned() {
+    let live = start(vec![
+        HostSpec::new("node1", &[WORKER_USER]),
+        HostSpec::new("node2", &[WORKER_USER]),
+    ]);
+    live.manager_keygen();
+    live.authorize_manager_on("node1");
+    live.authorize_manager_on("node2");
+    trust_all(&live, &["node1", "node2"]);
+    live.write_inventory(&live.inventory(&["node1", "node2"], "", &|_| String::new()));
+    live.cluster.freeze("node2").unwrap();
+    let started = std::time::Instant::now();
+    let out = live.trustmesh(&["plan", "-v", "--timeout", "2"]);
+    let took = started.elapsed();
+    live.cluster.thaw("node2").unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("node2 (agilab@"), "{stdout}");
+    assert!(stdout.contains("unreachable at connect"), "{stdout}");
+    assert!(
+        stdout.contains("node1 (agilab@"),
+        "node1 is still planned: {stdout}"
+    );
+    assert!(stdout.contains("1 node unreachable."), "{stdout}");
+    // Not a timing assertion: a hung host must not hang the run.
+    assert!(took < std::time::Duration::from_secs(60), "{took:?}");
+}
+
+#[test]
+fn a_rekeyed_host_stops_that_node_with_both_fingerprints() {
+    let mut live = start(vec![
+        HostSpec::new("node1", &[WORKER_USER]),
+        HostSpec::new("node2", &[WORKER_USER]),
+    ]);
+    live.manager_keygen();
+    live.authorize_manager_on("node1");
+    live.authorize_manager_on("node2");
+    trust_all(&live, &["node1", "node2"]);
+    let old = live.cluster.host_key_fingerprints("node2").unwrap();
+    live.cluster.rekey("node2").unwrap();
+    let new = live.cluster.host_key_fingerprints("node2").unwrap();
+    live.write_inventory(&live.inventory(&["node1", "node2"], "", &|_| String::new()));
+    let out = live.trustmesh(&["plan", "-v", "--accept-new-host-keys"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("node2 ("))
+        .unwrap_or_default();
+    assert!(line.contains("the host key changed"), "{stdout}");
+    assert!(
+        old.iter().any(|f| line.contains(f.as_str())),
+        "old fingerprint missing: {line}"
+    );
+    assert!(
+        new.iter().any(|f| line.contains(f.as_str())),
+        "new fingerprint missing: {line}"
+    );
+    assert!(stdout.contains("ssh-keygen -R"), "{stdout}");
+    assert!(stdout.contains("node1 (agilab@"), "{stdout}");
+    // --accept-new-host-keys never replaces a changed key.
+    let kh = live
+        .cluster
+        .read_file("manager", MANAGER_USER, ".ssh/known_hosts")
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&kh).contains("trustmesh"),
+        "plan wrote known_hosts"
+    );
+}
+
+#[test]
+fn a_pinned_host_key_is_checked() {
+    let live = start(vec![
+        HostSpec::new("node1", &[WORKER_USER]),
+        HostSpec::new("node2", &[WORKER_USER]),
+    ]);
+    live.manager_keygen();
+    live.authorize_manager_on("node1");
+    live.authorize_manager_on("node2");
+    let good = live.cluster.host_key_fingerprints("node1").unwrap()[0].clone();
+    let inv = live.inventory(&["node1", "node2"], "", &|w| {
+        if w == "node1" {
+            format!("    host_key: {good}\n")
+        } else {
+            "    host_key: SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n".into()
+        }
+    });
+    live.write_inventory(&inv);
+    // No --accept-new-host-keys: the pin alone is trust enough.
+    let out = live.trustmesh(&["plan"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        !stdout
+            .lines()
+            .any(|l| l.starts_with("node1 (") && l.contains("unreachable")),
+        "{stdout}"
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("node2 ("))
+        .unwrap_or_default();
+    assert!(line.contains("not the pinned SHA256:AAAA"), "{stdout}");
+}
+
+#[test]
+fn a_node_behind_a_bastion_is_read_through_it() {
+    let live = start(vec![
+        HostSpec::new("gw", &[WORKER_USER]),
+        HostSpec::new("hidden", &[WORKER_USER]).behind("gw"),
+    ]);
+    live.manager_keygen();
+    live.authorize_manager_on("gw");
+    live.authorize_manager_on("hidden");
+    let gw = live.cluster.host("gw");
+    let hidden = live.cluster.host("hidden");
+    let inv = format!(
+        "version: 1\ndefaults: {{user: {WORKER_USER}}}\nmanager: {{name: manager, address: {}, user: {MANAGER_USER}}}\nbastions:\n  - {{name: gw, address: {}, port: {}}}\nworkers:\n  - {{name: hidden, address: {}, port: {}, jump: gw}}\n",
+        live.addr("manager"),
+        gw.address,
+        gw.port,
+        hidden.address,
+        hidden.port
+    );
+    live.write_inventory(&inv);
+    let out = live.trustmesh(&["plan", "--accept-new-host-keys", "--timeout", "5"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("accepted the new host key of hidden"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("unreachable"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("+ {} ssh-ed25519", hidden.address))
+            || stdout.contains(&format!("{} ssh-ed25519", hidden.address)),
+        "{stdout}"
+    );
+}
