@@ -71,6 +71,8 @@ pub struct Gathered {
     pub manager_known_hosts: PathBuf,
     /// The manager's private key (absolute).
     pub manager_identity: PathBuf,
+    /// Why each node that failed to connect failed (for `--ask-pass`).
+    pub failures: Vec<Option<FailureKind>>,
 }
 
 impl Gathered {
@@ -192,6 +194,7 @@ pub async fn gather(
         }
         d
     };
+    let mut failures: Vec<Option<FailureKind>> = vec![None; n];
     let mut levels: Vec<Vec<NodeId>> = Vec::new();
     for (id, node) in inv.nodes.iter().enumerate().skip(1) {
         if !opts.scope.contains(id) && !is_jump_of_scope(inv, &opts.scope, id) {
@@ -263,6 +266,7 @@ pub async fn gather(
                             hint: Some(format!("fix {j} first: see its own error")),
                         },
                         None,
+                        None,
                     );
                 }
                 let _g = shared.global.acquire().await;
@@ -270,16 +274,17 @@ pub async fn gather(
                     Some(j) => hosts_arc.lock().await[*j].clone(),
                     None => None,
                 };
-                let (state, host) =
+                let (state, host, kind) =
                     read_node(&shared, &inv_node, id, &alias, &files, via, &jump_chain).await;
-                (id, state, host)
+                (id, state, host, kind)
             }));
         }
         for t in tasks {
             match t.await {
-                Ok((id, state, host)) => {
+                Ok((id, state, host, kind)) => {
                     on_done(&inv.nodes[id].name);
                     states[id] = Some(state);
+                    failures[id] = kind;
                     hosts_arc.lock().await[id] = host.map(Arc::new);
                 }
                 Err(e) => {
@@ -319,6 +324,7 @@ pub async fn gather(
         run,
         manager_known_hosts,
         manager_identity,
+        failures,
     })
 }
 
@@ -526,7 +532,7 @@ async fn read_node(
     files: &NodeFiles,
     via: Option<Arc<Host>>,
     jump_chain: &[NodeId],
-) -> (NodeState, Option<Host>) {
+) -> (NodeState, Option<Host>, Option<FailureKind>) {
     let addr = node.address.as_deref().unwrap_or_default();
     let target = if addr.contains(':') {
         format!("[{addr}]:{}", node.port)
@@ -534,7 +540,7 @@ async fn read_node(
         format!("{addr}:{}", node.port)
     };
     if let Err(state) = trust_host_key(shared, node, via.as_deref()).await {
-        return (state, None);
+        return (state, None, Some(FailureKind::HostKeyUnknown));
     }
     {
         // Accepted keys must be in the file before ssh reads it.
@@ -548,6 +554,7 @@ async fn read_node(
                     None,
                 ),
                 None,
+                Some(FailureKind::Other),
             );
         }
     }
@@ -586,13 +593,13 @@ async fn read_node(
                         }
                     );
                 }
-                return (unreachable("connect", reason, f.hint), None);
+                return (unreachable("connect", reason, f.hint), None, Some(f.kind));
             }
         };
     drop(permits);
     match probe_remote(&host, files, timeout).await {
-        Ok(account) => (NodeState::Read { account }, Some(host)),
-        Err(state) => (state, Some(host)),
+        Ok(account) => (NodeState::Read { account }, Some(host), None),
+        Err(state) => (state, Some(host), Some(FailureKind::Other)),
     }
 }
 

@@ -5,15 +5,20 @@
 //! and its renderers. The binary in `src/main.rs` is a thin command line on
 //! top of it.
 
+pub mod apply;
 pub mod authorized_keys;
+pub mod bootstrap;
 pub mod gather;
 pub mod graph;
 pub mod inventory;
 pub mod known_hosts;
+pub mod lock;
 pub mod plan;
 pub mod probe;
 pub mod render;
+pub mod scripts;
 pub mod transport;
+pub mod verify;
 
 pub use graph::{Edge, EdgeKind, TrustGraph};
 pub use inventory::{Inventory, InventoryError};

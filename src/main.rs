@@ -4,5 +4,9 @@
 mod cli;
 
 fn main() {
+    // ssh runs this binary as its askpass helper during `apply --ask-pass`.
+    if trustmesh::bootstrap::serve_askpass() {
+        return;
+    }
     std::process::exit(cli::run());
 }

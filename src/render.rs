@@ -11,6 +11,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
 
+use crate::apply::{ActionResult, ApplyReport};
 use crate::plan::{Change, FileEdit, NodePlan, NodeStatus, Plan, PlannedLine, Summary};
 
 /// Text rendering options.
@@ -264,6 +265,9 @@ fn render_edit(e: &FileEdit, p: &Paint, opts: TextOptions, out: &mut dyn Write) 
 #[derive(Serialize)]
 struct JsonPlan<'a> {
     format_version: u32,
+    /// The inventory the plan was made from (saved plans only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inventory: Option<&'a str>,
     summary: Summary,
     nodes: &'a [NodePlan],
     notes: &'a [String],
@@ -271,12 +275,68 @@ struct JsonPlan<'a> {
 
 /// Render the plan as one JSON document.
 pub fn render_json(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+    write_json(plan, None, out)
+}
+
+/// Render a plan to save for `apply --plan`: the JSON document with the
+/// inventory's path.
+pub fn render_saved(plan: &Plan, inventory: &str, out: &mut dyn Write) -> io::Result<()> {
+    write_json(plan, Some(inventory), out)
+}
+
+fn write_json(plan: &Plan, inventory: Option<&str>, out: &mut dyn Write) -> io::Result<()> {
     let doc = JsonPlan {
         format_version: plan.format_version,
+        inventory,
         summary: plan.summary(),
         nodes: &plan.nodes,
         notes: &plan.notes,
     };
     serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
     writeln!(out)
+}
+
+/// A plan read back from `plan --out`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SavedPlan {
+    pub format_version: u32,
+    pub inventory: String,
+    pub nodes: Vec<NodePlan>,
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+impl SavedPlan {
+    pub fn into_plan(self) -> Plan {
+        Plan {
+            format_version: self.format_version,
+            nodes: self.nodes,
+            notes: self.notes,
+        }
+    }
+}
+
+/// Render what apply did, node by node.
+pub fn render_report(report: &ApplyReport, color: bool, out: &mut dyn Write) -> io::Result<()> {
+    let p = Paint { on: color };
+    for n in &report.nodes {
+        writeln!(out, "{}", p.bold(&n.node))?;
+        for r in &n.results {
+            match r {
+                ActionResult::Done { what } => writeln!(out, "  {} {what}", p.add("done"))?,
+                ActionResult::Failed { what, reason } => {
+                    writeln!(out, "  {} {what}: {reason}", p.del("FAILED"))?
+                }
+                ActionResult::Conflict { what } => writeln!(
+                    out,
+                    "  {} {what}: the file changed since it was read; left as it is",
+                    p.del("CONFLICT")
+                )?,
+                ActionResult::Skipped { what, because } => {
+                    writeln!(out, "  {} {what}: {because}", p.chg("skipped"))?
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::{load_inventory, InventoryArg, RemoteArgs, Ui};
-use trustmesh::plan::{self, NodeStatus, Plan};
+use trustmesh::plan::{NodeStatus, Plan};
 use trustmesh::render::{self, TextOptions};
 
 /// Read the live state of every node and print what `apply` would change,
@@ -72,7 +72,7 @@ pub fn cmd_plan(ui: Ui, args: &Args) -> i32 {
         }
     }
     if let Some(path) = &args.out {
-        if let Err(e) = save(&plan, path) {
+        if let Err(e) = save(&plan, &args.inventory.path(), path) {
             eprintln!(
                 "trustmesh plan: cannot save the plan to {}: {e}",
                 path.display()
@@ -83,9 +83,10 @@ pub fn cmd_plan(ui: Ui, args: &Args) -> i32 {
     exit_code(&plan, args.detailed_exitcode)
 }
 
-fn save(plan: &Plan, path: &std::path::Path) -> std::io::Result<()> {
+fn save(plan: &Plan, inventory: &std::path::Path, path: &std::path::Path) -> std::io::Result<()> {
+    let inventory = std::fs::canonicalize(inventory)?;
     let mut buf = Vec::new();
-    render::render_json(plan, &mut buf)?;
+    render::render_saved(plan, &inventory.to_string_lossy(), &mut buf)?;
     std::fs::write(path, buf)
 }
 
@@ -103,7 +104,6 @@ pub fn exit_code(plan: &Plan, detailed: bool) -> i32 {
     } else if detailed && !plan.is_empty() {
         2
     } else {
-        let _ = plan::FORMAT_VERSION;
         0
     }
 }

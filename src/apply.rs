@@ -1,0 +1,518 @@
+//! Carrying out a plan: actions in dependency order, nothing lost.
+//!
+//! The plan's changes become actions in a petgraph DAG: `~/.ssh` exists
+//! before anything is written in it; a key is generated before its public
+//! half is written into anyone's `authorized_keys`; a file is edited before
+//! its mode is fixed. (Bastions are already reached before what sits behind
+//! them: the connections come from [`crate::gather`], in that order.)
+//! Actions whose dependencies are done run in parallel, bounded by
+//! `--concurrency`.
+//!
+//! Every file is replaced atomically by [`crate::scripts::REPLACE_FILE`]
+//! after a compare-and-swap against what the plan read, so an edit made by
+//! someone else since is never overwritten: that file is reported as a
+//! conflict and the node is re-planned by the caller. A failed action skips
+//! only what depends on it; everything else still converges.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::Direction;
+use tokio::sync::Semaphore;
+
+use crate::authorized_keys::{self, AuthorizedKeysFile};
+use crate::inventory::{Inventory, KeyType};
+use crate::known_hosts::{self, KnownHostsFile};
+use crate::plan::{Change, FileEdit, FileRole, NodeStatus, Plan};
+use crate::scripts::{self, Outcome};
+use crate::transport::Host;
+
+/// How to apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    pub concurrency: usize,
+    pub timeout: Duration,
+}
+
+/// What happened to one action.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ActionResult {
+    Done {
+        what: String,
+    },
+    Failed {
+        what: String,
+        reason: String,
+    },
+    /// The file changed since the plan: left as it is.
+    Conflict {
+        what: String,
+    },
+    Skipped {
+        what: String,
+        because: String,
+    },
+}
+
+/// What happened on one node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NodeReport {
+    pub node: String,
+    pub results: Vec<ActionResult>,
+}
+
+impl NodeReport {
+    pub fn failed(&self) -> bool {
+        self.results
+            .iter()
+            .any(|r| !matches!(r, ActionResult::Done { .. }))
+    }
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ApplyReport {
+    pub nodes: Vec<NodeReport>,
+}
+
+impl ApplyReport {
+    pub fn failed(&self) -> bool {
+        self.nodes.iter().any(NodeReport::failed)
+    }
+    pub fn conflicts(&self) -> Vec<&str> {
+        self.nodes
+            .iter()
+            .filter(|n| {
+                n.results
+                    .iter()
+                    .any(|r| matches!(r, ActionResult::Conflict { .. }))
+            })
+            .map(|n| n.node.as_str())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    MkDir,
+    Keygen { path: String, key_type: String },
+    Edit { change: usize },
+    Mode { path: String, to: u32 },
+    Owner { path: String, to: u32 },
+}
+
+#[derive(Debug, Clone)]
+struct Action {
+    /// Index into `plan.nodes`.
+    plan_node: usize,
+    kind: Kind,
+}
+
+/// The action DAG of a plan. Public for tests of the ordering.
+pub struct ActionGraph {
+    graph: DiGraph<Action, ()>,
+}
+
+impl ActionGraph {
+    pub fn build(plan: &Plan) -> ActionGraph {
+        let mut graph = DiGraph::new();
+        let mut keygen_of: HashMap<&str, NodeIndex> = HashMap::new();
+        let mut pending: Vec<(NodeIndex, Vec<String>)> = Vec::new();
+        for (pi, np) in plan.nodes.iter().enumerate() {
+            if !matches!(np.status, NodeStatus::Planned) {
+                continue;
+            }
+            let mut mkdir = None;
+            let mut edits: HashMap<&str, NodeIndex> = HashMap::new();
+            let mut own: Vec<NodeIndex> = Vec::new();
+            for (ci, c) in np.changes.iter().enumerate() {
+                let kind = match c {
+                    Change::CreateDir { .. } => Kind::MkDir,
+                    Change::GenerateKey { path, key_type } => Kind::Keygen {
+                        path: path.clone(),
+                        key_type: key_type.clone(),
+                    },
+                    Change::EditFile(_) => Kind::Edit { change: ci },
+                    Change::Mode { path, to, .. } => Kind::Mode {
+                        path: path.clone(),
+                        to: *to,
+                    },
+                    Change::Owner { path, to, .. } => Kind::Owner {
+                        path: path.clone(),
+                        to: *to,
+                    },
+                };
+                let ix = graph.add_node(Action {
+                    plan_node: pi,
+                    kind,
+                });
+                match c {
+                    Change::CreateDir { .. } => mkdir = Some(ix),
+                    Change::GenerateKey { .. } => {
+                        keygen_of.insert(np.node.as_str(), ix);
+                    }
+                    Change::EditFile(e) => {
+                        edits.insert(e.path.as_str(), ix);
+                        let needs: Vec<String> = e
+                            .add
+                            .iter()
+                            .filter(|l| l.base64.is_none())
+                            .map(|l| l.node.to_string())
+                            .collect();
+                        if !needs.is_empty() {
+                            pending.push((ix, needs));
+                        }
+                    }
+                    _ => {}
+                }
+                own.push(ix);
+            }
+            for &ix in &own {
+                if let Some(m) = mkdir {
+                    if m != ix {
+                        graph.add_edge(m, ix, ());
+                    }
+                }
+                // A mode or owner fix comes after the edit of that file.
+                let path = match &graph[ix].kind {
+                    Kind::Mode { path, .. } | Kind::Owner { path, .. } => Some(path.clone()),
+                    _ => None,
+                };
+                if let Some(e) = path.and_then(|p| edits.get(p.as_str()).copied()) {
+                    graph.add_edge(e, ix, ());
+                }
+            }
+        }
+        for (ix, needs) in pending {
+            for n in needs {
+                if let Some(&k) = keygen_of.get(n.as_str()) {
+                    graph.add_edge(k, ix, ());
+                }
+            }
+        }
+        ActionGraph { graph }
+    }
+
+    /// Waves of actions: each wave depends only on earlier ones.
+    fn waves(&self) -> Vec<Vec<NodeIndex>> {
+        let mut indeg: Vec<usize> = self
+            .graph
+            .node_indices()
+            .map(|i| {
+                self.graph
+                    .neighbors_directed(i, Direction::Incoming)
+                    .count()
+            })
+            .collect();
+        let mut ready: Vec<NodeIndex> = self
+            .graph
+            .node_indices()
+            .filter(|i| indeg[i.index()] == 0)
+            .collect();
+        let mut waves = Vec::new();
+        while !ready.is_empty() {
+            let mut next = Vec::new();
+            for &i in &ready {
+                for j in self.graph.neighbors_directed(i, Direction::Outgoing) {
+                    indeg[j.index()] -= 1;
+                    if indeg[j.index()] == 0 {
+                        next.push(j);
+                    }
+                }
+            }
+            waves.push(std::mem::take(&mut ready));
+            ready = next;
+        }
+        waves
+    }
+
+    pub fn len(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.graph.node_count() == 0
+    }
+
+    /// Number of waves (the critical path length), for tests.
+    pub fn depth(&self) -> usize {
+        self.waves().len()
+    }
+}
+
+fn describe(plan: &Plan, a: &Action) -> String {
+    let np = &plan.nodes[a.plan_node];
+    match &a.kind {
+        Kind::MkDir => "create ~/.ssh (0700)".to_string(),
+        Kind::Keygen { path, key_type } => format!("generate {path} ({key_type})"),
+        Kind::Edit { change } => match &np.changes[*change] {
+            Change::EditFile(e) => {
+                let mut parts = Vec::new();
+                if !e.add.is_empty() {
+                    parts.push(format!("{} added", e.add.len()));
+                }
+                if !e.remove.is_empty() {
+                    parts.push(format!("{} removed", e.remove.len()));
+                }
+                format!("write {} ({})", e.path, parts.join(", "))
+            }
+            _ => "edit".to_string(),
+        },
+        Kind::Mode { path, to } => format!("chmod {to:04o} {path}"),
+        Kind::Owner { path, to } => format!("chown {to} {path}"),
+    }
+}
+
+fn bits(key_type: &str) -> &'static str {
+    if key_type == KeyType::Rsa.keygen_name() {
+        "4096"
+    } else {
+        ""
+    }
+}
+
+/// Public keys generated during this run, by node name: (type, base64).
+type Generated = HashMap<String, (String, String)>;
+
+/// Carry out `plan`. `hosts` are the open connections from gather, indexed
+/// like the inventory's nodes.
+pub async fn apply(
+    inv: &Inventory,
+    plan: &Plan,
+    hosts: &[Option<Host>],
+    opts: &ApplyOptions,
+) -> ApplyReport {
+    let ag = ActionGraph::build(plan);
+    let plan = Arc::new(plan.clone());
+    let mut results: Vec<Option<ActionResult>> = vec![None; ag.len()];
+    let mut generated: Generated = HashMap::new();
+    let sem = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    let host_of = |pi: usize| -> Option<&Host> {
+        inv.find(&plan.nodes[pi].node)
+            .and_then(|id| hosts.get(id)?.as_ref())
+    };
+    for wave in ag.waves() {
+        let mut futs = Vec::new();
+        for ix in wave {
+            let action = ag.graph[ix].clone();
+            let what = describe(&plan, &action);
+            // A failed prerequisite on the same node (its ~/.ssh) skips it.
+            let blocked = ag
+                .graph
+                .neighbors_directed(ix, Direction::Incoming)
+                .filter(|d| ag.graph[*d].plan_node == action.plan_node)
+                .find_map(|d| match &results[d.index()] {
+                    Some(ActionResult::Done { .. }) | None => None,
+                    Some(_) => Some(describe(&plan, &ag.graph[d])),
+                });
+            if let Some(dep) = blocked {
+                results[ix.index()] = Some(ActionResult::Skipped {
+                    what,
+                    because: format!("`{dep}` did not succeed"),
+                });
+                continue;
+            }
+            let Some(host) = host_of(action.plan_node) else {
+                results[ix.index()] = Some(ActionResult::Skipped {
+                    what,
+                    because: "no connection to this node".into(),
+                });
+                continue;
+            };
+            let edit_input = match &action.kind {
+                Kind::Edit { change } => match &plan.nodes[action.plan_node].changes[*change] {
+                    Change::EditFile(e) => {
+                        Some(edit_content(&plan, action.plan_node, e, &generated))
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            let what = match &edit_input {
+                Some(e) if !e.missing.is_empty() => {
+                    format!(
+                        "{what}, without the keys of {} (not generated)",
+                        e.missing.join(", ")
+                    )
+                }
+                _ => what,
+            };
+            let sem = sem.clone();
+            let timeout = opts.timeout;
+            let node_name = plan.nodes[action.plan_node].node.clone();
+            futs.push(async move {
+                let _permit = sem.acquire().await;
+                let r = run_action(host, &node_name, &action, edit_input, timeout).await;
+                (ix, what, r)
+            });
+        }
+        for (ix, what, r) in futures::future::join_all(futs).await {
+            let action = &ag.graph[ix];
+            let node_name = plan.nodes[action.plan_node].node.clone();
+            let result = match r {
+                Ok(Outcome::PublicKey(line)) => {
+                    let mut f = line.split_whitespace();
+                    match (f.next(), f.next()) {
+                        (Some(t), Some(b)) => {
+                            generated.insert(node_name.clone(), (t.to_string(), b.to_string()));
+                            ActionResult::Done { what }
+                        }
+                        _ => ActionResult::Failed {
+                            what,
+                            reason: format!("ssh-keygen printed an unreadable public key: {line}"),
+                        },
+                    }
+                }
+                Ok(Outcome::Ok) => ActionResult::Done { what },
+                Ok(Outcome::Conflict(_)) => ActionResult::Conflict { what },
+                Ok(Outcome::Failed(reason)) | Err(reason) => ActionResult::Failed { what, reason },
+            };
+            results[ix.index()] = Some(result);
+        }
+    }
+    let mut report = ApplyReport::default();
+    for (pi, np) in plan.nodes.iter().enumerate() {
+        let rs: Vec<ActionResult> = ag
+            .graph
+            .node_indices()
+            .filter(|i| ag.graph[*i].plan_node == pi)
+            .filter_map(|i| results[i.index()].clone())
+            .collect();
+        if !rs.is_empty() {
+            report.nodes.push(NodeReport {
+                node: np.node.clone(),
+                results: rs,
+            });
+        }
+    }
+    report
+}
+
+/// The new text of a file, and its expected current checksum.
+struct EditInput {
+    path: String,
+    expected: String,
+    content: Result<String, String>,
+    mode: String,
+    /// Sources whose key was to be generated but was not.
+    missing: Vec<String>,
+}
+
+fn edit_content(plan: &Plan, pi: usize, e: &FileEdit, generated: &Generated) -> EditInput {
+    let np = &plan.nodes[pi];
+    let base = np
+        .base
+        .iter()
+        .find(|b| b.path == e.path)
+        .and_then(|b| b.content.clone());
+    let expected = match &base {
+        Some(text) => scripts::cksum(text.as_bytes()),
+        None => "absent".to_string(),
+    };
+    let text = base.unwrap_or_default();
+    let mut add = Vec::new();
+    let mut missing = Vec::new();
+    for l in &e.add {
+        match l.text() {
+            Some(t) => add.push(t),
+            None => match generated.get(&*l.node) {
+                Some((t, b)) => add.push(match &l.names {
+                    Some(n) => known_hosts::managed_line(n, t, b, &l.node),
+                    None => authorized_keys::managed_line(t, b, &l.node),
+                }),
+                None => missing.push(l.node.to_string()),
+            },
+        }
+    }
+    let remove: Vec<usize> = e.remove.iter().map(|(i, _)| *i).collect();
+    let content = match e.file {
+        FileRole::AuthorizedKeys => AuthorizedKeysFile::parse(&text)
+            .apply_edits(&remove, &add)
+            .map_err(|err| err.to_string()),
+        FileRole::KnownHosts => KnownHostsFile::parse(&text)
+            .apply_edits(&remove, &add)
+            .map_err(|err| err.to_string()),
+    };
+    let content = if !missing.is_empty() && add.is_empty() && remove.is_empty() {
+        Err(format!(
+            "the key of {} was not generated, so there is nothing to write",
+            missing.join(", ")
+        ))
+    } else {
+        // Write what can be written; the missing keys come on the next run.
+        content
+    };
+    // A mode fix planned for this file is done by its own action; a new
+    // file starts at 0600, an existing one keeps its mode.
+    let mode = if e.create {
+        "0600".to_string()
+    } else {
+        "keep".to_string()
+    };
+    EditInput {
+        path: scripts::script_path(&e.path),
+        expected,
+        content,
+        mode,
+        missing,
+    }
+}
+
+async fn run_action(
+    host: &Host,
+    node: &str,
+    action: &Action,
+    edit: Option<EditInput>,
+    timeout: Duration,
+) -> Result<Outcome, String> {
+    let (line, stdin) = match &action.kind {
+        Kind::MkDir => (scripts::command_line(scripts::MKDIR_SSH, &[]), Vec::new()),
+        Kind::Keygen { path, key_type } => (
+            scripts::command_line(
+                scripts::KEYGEN,
+                &[
+                    &scripts::script_path(path),
+                    key_type,
+                    bits(key_type),
+                    &format!("trustmesh:{node}"),
+                ],
+            ),
+            Vec::new(),
+        ),
+        Kind::Edit { .. } => {
+            let Some(e) = edit else {
+                return Err("internal: no content for the edit".into());
+            };
+            let content = e.content?;
+            (
+                scripts::command_line(scripts::REPLACE_FILE, &[&e.path, &e.expected, &e.mode]),
+                content.into_bytes(),
+            )
+        }
+        Kind::Mode { path, to } => (
+            scripts::command_line(
+                scripts::CHMOD,
+                &[&format!("{to:04o}"), &scripts::script_path(path)],
+            ),
+            Vec::new(),
+        ),
+        Kind::Owner { path, to } => (
+            scripts::command_line(
+                scripts::CHOWN,
+                &[&to.to_string(), &scripts::script_path(path)],
+            ),
+            Vec::new(),
+        ),
+    };
+    match host.run(&line, &stdin, timeout).await {
+        Ok(out) => Ok(scripts::outcome(
+            &out.stdout,
+            &out.stderr,
+            out.status.code(),
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}

@@ -1,0 +1,449 @@
+//! The fixed shell scripts `apply` runs on a node.
+//!
+//! Each script is a constant POSIX `sh` text; its data arrives only as
+//! positional arguments, each quoted by [`shell_quote`], and file contents
+//! arrive on standard input. Nothing from an inventory is ever spliced into
+//! a script. They run under dash, bash, busybox sh and macOS sh (no GNU-only
+//! flags), locally for the manager and over SSH for every other node.
+//!
+//! Paths are relative to the account's home (`.ssh/authorized_keys`) or
+//! absolute. Every script prints `TM-OK` (or its result between markers)
+//! on success and `TM-ERR reason` / `TM-CONFLICT now` otherwise.
+
+use crate::probe::shell_quote;
+
+/// Build `sh -c 'SCRIPT' trustmesh ARG...` with everything quoted.
+pub fn command_line(script: &str, args: &[&str]) -> String {
+    let mut line = format!("sh -c {} trustmesh", shell_quote(script));
+    for a in args {
+        line.push(' ');
+        line.push_str(&shell_quote(a));
+    }
+    line
+}
+
+/// Create `~/.ssh` (0700) when missing. No arguments.
+pub const MKDIR_SSH: &str = r#"set -u
+cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
+if [ -d .ssh ]; then echo TM-OK; exit 0; fi
+if [ -e .ssh ] || [ -L .ssh ]; then echo "TM-ERR ~/.ssh exists and is not a directory"; exit 3; fi
+mkdir -m 700 .ssh || { echo "TM-ERR cannot create ~/.ssh"; exit 3; }
+echo TM-OK
+"#;
+
+/// Generate a key pair on the node and print its public half.
+/// Args: key path, type, bits (empty for the default), comment.
+/// Refuses to overwrite anything.
+pub const KEYGEN: &str = r#"set -u
+umask 077
+cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
+k=$1
+if [ -e "$k" ] || [ -L "$k" ] || [ -e "$k.pub" ] || [ -L "$k.pub" ]; then
+  echo "TM-ERR $k already exists: trustmesh never overwrites a key"; exit 4
+fi
+if [ -n "$3" ]; then
+  ssh-keygen -q -t "$2" -b "$3" -a 100 -N '' -C "$4" -f "$k" </dev/null >/dev/null 2>&1 || { echo "TM-ERR ssh-keygen failed"; exit 5; }
+else
+  ssh-keygen -q -t "$2" -a 100 -N '' -C "$4" -f "$k" </dev/null >/dev/null 2>&1 || { echo "TM-ERR ssh-keygen failed"; exit 5; }
+fi
+echo TM-PUB-BEGIN
+cat "$k.pub"
+echo TM-PUB-END
+"#;
+
+/// Replace a file atomically, only if it is still what the plan read.
+/// Args: path, expected `cksum` ("CRC SIZE", or `absent`), mode (octal,
+/// or `keep` to keep the existing file's mode).
+/// Standard input: the new content.
+///
+/// The new content goes to a temporary file in the same folder, gets the
+/// mode, is flushed, and is renamed over the file after a second check of
+/// the old content, so the file is always either the old or the new
+/// version, and an edit made by someone else since the plan is never
+/// overwritten.
+pub const REPLACE_FILE: &str = r#"set -u
+cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
+f=$1
+sum() {
+  if [ -e "$f" ] || [ -L "$f" ]; then cksum < "$f" | awk '{print $1" "$2}'; else echo absent; fi
+}
+if [ -L "$f" ]; then echo "TM-ERR $f is a symbolic link"; exit 3; fi
+if [ -e "$f" ]; then
+  owner=$(ls -ldn "$f" | awk '{print $3}')
+  if [ "$owner" != "$(id -u)" ]; then echo "TM-ERR $f is owned by uid $owner, not by this account"; exit 3; fi
+fi
+now=$(sum)
+if [ "$now" != "$2" ]; then echo "TM-CONFLICT $now"; exit 4; fi
+d=$(dirname "$f")
+tmp=$(mktemp "$d/.trustmesh.XXXXXX") || { echo "TM-ERR cannot create a file in $d"; exit 3; }
+trap 'rm -f "$tmp"' EXIT
+if [ "$3" = keep ]; then
+  cp -p "$f" "$tmp" || { echo "TM-ERR cannot copy the mode of $f"; exit 5; }
+fi
+cat > "$tmp" || { echo "TM-ERR cannot write $tmp"; exit 5; }
+if [ "$3" != keep ]; then chmod "$3" "$tmp" || { echo "TM-ERR cannot chmod $tmp"; exit 5; }; fi
+sync "$tmp" 2>/dev/null || sync
+now=$(sum)
+if [ "$now" != "$2" ]; then echo "TM-CONFLICT $now"; exit 4; fi
+mv -f "$tmp" "$f" || { echo "TM-ERR cannot rename over $f"; exit 5; }
+trap - EXIT
+echo TM-OK
+"#;
+
+/// `chmod MODE PATH`. Args: mode (octal), path.
+pub const CHMOD: &str = r#"set -u
+cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
+if [ -L "$2" ]; then echo "TM-ERR $2 is a symbolic link"; exit 3; fi
+chmod "$1" "$2" || { echo "TM-ERR chmod failed"; exit 5; }
+echo TM-OK
+"#;
+
+/// `chown UID PATH`. Args: uid, path.
+pub const CHOWN: &str = r#"set -u
+cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
+if [ -L "$2" ]; then echo "TM-ERR $2 is a symbolic link"; exit 3; fi
+chown "$1" "$2" 2>/dev/null || { echo "TM-ERR chown needs privileges this account does not have: run \`sudo chown $(id -un) ~/$2\` on the node"; exit 5; }
+echo TM-OK
+"#;
+
+/// Bootstrap: append one authorized_keys line when it is not there yet.
+/// Args: the line. Used once, over a password login.
+pub const BOOTSTRAP: &str = r#"set -u
+umask 077
+cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
+[ -d .ssh ] || mkdir -m 700 .ssh || { echo "TM-ERR cannot create ~/.ssh"; exit 3; }
+f=.ssh/authorized_keys
+if [ -L "$f" ]; then echo "TM-ERR $f is a symbolic link"; exit 3; fi
+key=$(printf '%s\n' "$1" | awk '{print $2}')
+if [ -f "$f" ] && grep -q -F -e "$key" "$f"; then echo TM-OK; exit 0; fi
+if [ -s "$f" ] && [ "$(tail -c 1 "$f" | od -An -c | tr -d ' ')" != '\n' ]; then printf '\n' >> "$f"; fi
+printf '%s\n' "$1" >> "$f" || { echo "TM-ERR cannot write $f"; exit 5; }
+chmod 600 "$f"
+echo TM-OK
+"#;
+
+/// POSIX `cksum` of some bytes, as `"CRC SIZE"`: what [`REPLACE_FILE`]
+/// compares against.
+pub fn cksum(data: &[u8]) -> String {
+    const CKSUM: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_CKSUM);
+    let mut d = CKSUM.digest();
+    d.update(data);
+    let mut len = data.len();
+    while len > 0 {
+        d.update(&[(len & 0xff) as u8]);
+        len >>= 8;
+    }
+    format!("{} {}", d.finalize(), data.len())
+}
+
+/// What a script said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// The public key a keygen printed.
+    PublicKey(String),
+    /// The file changed since the plan: what it is now.
+    Conflict(String),
+    Failed(String),
+}
+
+/// Read a script's output (noise from login shells outside the markers is
+/// ignored).
+pub fn outcome(stdout: &[u8], stderr: &[u8], status: Option<i32>) -> Outcome {
+    let text = String::from_utf8_lossy(stdout);
+    if let (Some(b), Some(e)) = (text.find("TM-PUB-BEGIN\n"), text.find("TM-PUB-END")) {
+        if b < e {
+            return Outcome::PublicKey(text[b + "TM-PUB-BEGIN\n".len()..e].trim().to_string());
+        }
+    }
+    for line in text.lines() {
+        if line == "TM-OK" {
+            return Outcome::Ok;
+        }
+        if let Some(now) = line.strip_prefix("TM-CONFLICT ") {
+            return Outcome::Conflict(now.to_string());
+        }
+        if let Some(why) = line.strip_prefix("TM-ERR ") {
+            return Outcome::Failed(why.to_string());
+        }
+    }
+    let err = String::from_utf8_lossy(stderr);
+    Outcome::Failed(format!(
+        "the script ended with status {} and no result{}",
+        status.map(|s| s.to_string()).unwrap_or_else(|| "?".into()),
+        if err.trim().is_empty() {
+            String::new()
+        } else {
+            format!(": {}", err.trim())
+        }
+    ))
+}
+
+/// A plan path (`~/.ssh/x`, `~/x`, `/abs`) as the scripts take it.
+pub fn script_path(display: &str) -> String {
+    if let Some(rest) = display.strip_prefix("~/") {
+        rest.to_string()
+    } else if display == "~" {
+        ".".to_string()
+    } else {
+        display.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    fn run(
+        shell: &str,
+        home: &std::path::Path,
+        script: &str,
+        args: &[&str],
+        stdin: &[u8],
+    ) -> (Outcome, String) {
+        let mut child = Command::new(shell)
+            .arg("-c")
+            .arg(script)
+            .arg("trustmesh")
+            .args(args)
+            .env("HOME", home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(stdin);
+        let out = child.wait_with_output().unwrap();
+        (
+            outcome(&out.stdout, &out.stderr, out.status.code()),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    fn shells() -> Vec<&'static str> {
+        let mut s = vec!["sh", "dash", "bash"];
+        if std::path::Path::new("/bin/busybox").exists() {
+            s.push("busybox-sh");
+        }
+        s
+    }
+
+    fn shell_cmd(name: &str) -> &str {
+        if name == "busybox-sh" {
+            "/bin/busybox"
+        } else {
+            name
+        }
+    }
+
+    fn run_in(
+        shell: &str,
+        home: &std::path::Path,
+        script: &str,
+        args: &[&str],
+        stdin: &[u8],
+    ) -> (Outcome, String) {
+        if shell == "busybox-sh" {
+            // busybox sh -c SCRIPT NAME ARGS
+            let mut full = vec!["-c"];
+            full.push(script);
+            full.push("trustmesh");
+            full.extend_from_slice(args);
+            let mut child = Command::new(shell_cmd(shell))
+                .arg("sh")
+                .args(&full)
+                .env("HOME", home)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let _ = child.stdin.take().unwrap().write_all(stdin);
+            let out = child.wait_with_output().unwrap();
+            return (
+                outcome(&out.stdout, &out.stderr, out.status.code()),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            );
+        }
+        run(shell, home, script, args, stdin)
+    }
+
+    #[test]
+    fn cksum_matches_the_system_cksum() {
+        for data in [
+            &b""[..],
+            b"a",
+            b"hello\r\nworld",
+            &[0u8; 300][..],
+            &vec![7u8; 70000][..],
+        ] {
+            let mut child = Command::new("cksum")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(data).unwrap();
+            let out = child.wait_with_output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let sys: Vec<&str> = text.split_whitespace().take(2).collect();
+            assert_eq!(cksum(data), sys.join(" "), "for {} bytes", data.len());
+        }
+    }
+
+    #[test]
+    fn replace_file_swaps_atomically_and_refuses_a_changed_file() {
+        for sh in shells() {
+            let home = tempfile::tempdir().unwrap();
+            let ssh = home.path().join(".ssh");
+            std::fs::create_dir(&ssh).unwrap();
+            let f = ssh.join("authorized_keys");
+            std::fs::write(&f, b"old\r\n").unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+            // Wrong expectation: refused, file untouched.
+            let (o, _) = run_in(
+                sh,
+                home.path(),
+                REPLACE_FILE,
+                &[".ssh/authorized_keys", "1 1", "0600"],
+                b"new\n",
+            );
+            assert!(
+                matches!(o, Outcome::Conflict(ref now) if *now == cksum(b"old\r\n")),
+                "{sh}: {o:?}"
+            );
+            assert_eq!(std::fs::read(&f).unwrap(), b"old\r\n");
+            // Right expectation: replaced, mode set.
+            let exp = cksum(b"old\r\n");
+            let (o, _) = run_in(
+                sh,
+                home.path(),
+                REPLACE_FILE,
+                &[".ssh/authorized_keys", &exp, "0600"],
+                b"new\n",
+            );
+            assert_eq!(o, Outcome::Ok, "{sh}");
+            assert_eq!(std::fs::read(&f).unwrap(), b"new\n");
+            assert_eq!(
+                std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
+                0o600
+            );
+            // `keep` keeps the mode of the file it replaces.
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+            let exp = cksum(b"new\n");
+            let (o, _) = run_in(
+                sh,
+                home.path(),
+                REPLACE_FILE,
+                &[".ssh/authorized_keys", &exp, "keep"],
+                b"newer\n",
+            );
+            assert_eq!(o, Outcome::Ok, "{sh}");
+            assert_eq!(std::fs::read(&f).unwrap(), b"newer\n");
+            assert_eq!(
+                std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
+                0o640
+            );
+            // Creating a missing file.
+            let (o, _) = run_in(
+                sh,
+                home.path(),
+                REPLACE_FILE,
+                &[".ssh/known_hosts", "absent", "0644"],
+                b"x y z\n",
+            );
+            assert_eq!(o, Outcome::Ok, "{sh}");
+            assert_eq!(std::fs::read(ssh.join("known_hosts")).unwrap(), b"x y z\n");
+            // No temporary file left behind.
+            let left: Vec<_> = std::fs::read_dir(&ssh)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(".trustmesh"))
+                .collect();
+            assert!(left.is_empty(), "{sh}: {left:?}");
+            // A symlink is refused.
+            std::os::unix::fs::symlink(&f, ssh.join("link")).unwrap();
+            let (o, _) = run_in(
+                sh,
+                home.path(),
+                REPLACE_FILE,
+                &[".ssh/link", "absent", "0600"],
+                b"x\n",
+            );
+            assert!(
+                matches!(o, Outcome::Failed(ref w) if w.contains("symbolic link")),
+                "{sh}: {o:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn keygen_makes_a_key_and_never_overwrites() {
+        for sh in shells() {
+            let home = tempfile::tempdir().unwrap();
+            let (o, _) = run_in(sh, home.path(), MKDIR_SSH, &[], b"");
+            assert_eq!(o, Outcome::Ok);
+            let (o, out) = run_in(
+                sh,
+                home.path(),
+                KEYGEN,
+                &[".ssh/id_ed25519", "ed25519", "", "trustmesh:n1"],
+                b"",
+            );
+            let Outcome::PublicKey(k) = o else {
+                panic!("{sh}: {o:?} {out}")
+            };
+            assert!(
+                k.starts_with("ssh-ed25519 AAAA") && k.ends_with(" trustmesh:n1"),
+                "{k}"
+            );
+            assert!(!out.contains("PRIVATE"), "the private key is never printed");
+            let (o, _) = run_in(
+                sh,
+                home.path(),
+                KEYGEN,
+                &[".ssh/id_ed25519", "ed25519", "", "trustmesh:n1"],
+                b"",
+            );
+            assert!(
+                matches!(o, Outcome::Failed(ref w) if w.contains("never overwrites")),
+                "{sh}: {o:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bootstrap_appends_once_and_keeps_what_is_there() {
+        for sh in shells() {
+            let home = tempfile::tempdir().unwrap();
+            std::fs::create_dir(home.path().join(".ssh")).unwrap();
+            let f = home.path().join(".ssh/authorized_keys");
+            std::fs::write(&f, b"ssh-rsa AAAAother bob").unwrap();
+            let line = "ssh-ed25519 AAAAC3Nzmanager trustmesh:manager";
+            for _ in 0..2 {
+                let (o, _) = run_in(sh, home.path(), BOOTSTRAP, &[line], b"");
+                assert_eq!(o, Outcome::Ok, "{sh}");
+            }
+            assert_eq!(
+                std::fs::read_to_string(&f).unwrap(),
+                format!("ssh-rsa AAAAother bob\n{line}\n"),
+                "{sh}"
+            );
+        }
+    }
+
+    #[test]
+    fn noise_around_the_result_is_ignored() {
+        assert_eq!(outcome(b"motd\nTM-OK\n", b"", Some(0)), Outcome::Ok);
+        assert_eq!(
+            outcome(b"TM-CONFLICT 1 2\n", b"", Some(4)),
+            Outcome::Conflict("1 2".into())
+        );
+        assert!(matches!(outcome(b"", b"boom", Some(1)), Outcome::Failed(w) if w.contains("boom")));
+        assert_eq!(script_path("~/.ssh/known_hosts"), ".ssh/known_hosts");
+        assert_eq!(script_path("/etc/x"), "/etc/x");
+        assert!(command_line(CHMOD, &["0700", ".ssh"]).ends_with(" trustmesh '0700' '.ssh'"));
+    }
+}

@@ -1,0 +1,269 @@
+//! `apply` against real sshd hosts on the testbed.
+
+mod live;
+
+use live::*;
+
+const PASSWORD: &str = "boot-Strap-42";
+
+fn run_as(live: &Live, host: &str, user: &str, cmd: &str) -> std::process::Output {
+    live.cluster.exec(host, user, &["sh", "-c", cmd]).unwrap()
+}
+
+/// Can `from` log in to `to` with plain ssh, BatchMode and strict host keys?
+fn can_ssh(live: &Live, from: &str, to: &str) -> bool {
+    let user_from = if from == "manager" {
+        MANAGER_USER
+    } else {
+        WORKER_USER
+    };
+    let user_to = if to == "manager" {
+        MANAGER_USER
+    } else {
+        WORKER_USER
+    };
+    let h = live.cluster.host(to);
+    let cmd = format!(
+        "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5 -p {} {user_to}@{} true",
+        h.port, h.address
+    );
+    run_as(live, from, user_from, &cmd).status.success()
+}
+
+fn with_trustmesh_password(live: &Live, args: &[&str]) -> std::process::Output {
+    let bin = env!("CARGO_BIN_EXE_trustmesh");
+    let mut argv = vec!["sh", "-c", "cd ~ && exec \"$@\"", "sh", "env", "NO_COLOR=1"];
+    let pw = format!("TRUSTMESH_PASSWORD={PASSWORD}");
+    argv.push(&pw);
+    argv.push(bin);
+    argv.extend_from_slice(args);
+    live.cluster.exec("manager", MANAGER_USER, &argv).unwrap()
+}
+
+fn mtime(live: &Live, host: &str, rel: &str) -> std::time::SystemTime {
+    std::fs::metadata(live.cluster.host(host).home_of(WORKER_USER).join(rel))
+        .unwrap()
+        .modified()
+        .unwrap()
+}
+
+#[test]
+fn fresh_cluster_with_password_bootstrap_converges_and_verifies() {
+    let live = start(vec![
+        HostSpec::new("node1", &[WORKER_USER]).password(PASSWORD),
+        HostSpec::new("node2", &[WORKER_USER])
+            .password(PASSWORD)
+            .port(2222),
+        HostSpec::new("node3", &[WORKER_USER]).password(PASSWORD),
+    ]);
+    let inv = live.inventory(
+        &["node1", "node2", "node3"],
+        "reverse: [node1]\nmesh:\n  - [node2, node3]\n",
+        &|_| String::new(),
+    );
+    live.write_inventory(&inv);
+    let out = with_trustmesh_password(
+        &live,
+        &["apply", "--ask-pass", "--accept-new-host-keys", "--yes"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Converged"), "{stdout}");
+    assert!(
+        stderr.contains("installed the manager's key on node1 with a password"),
+        "{stderr}"
+    );
+    // Plain ssh works on every wanted edge and on no other.
+    let wanted = [
+        ("manager", "node1"),
+        ("manager", "node2"),
+        ("manager", "node3"),
+        ("node1", "manager"),
+        ("node2", "node3"),
+        ("node3", "node2"),
+    ];
+    for from in ["manager", "node1", "node2", "node3"] {
+        for to in ["manager", "node1", "node2", "node3"] {
+            if from == to {
+                continue;
+            }
+            let want = wanted.contains(&(from, to));
+            assert_eq!(can_ssh(&live, from, to), want, "{from} -> {to}");
+        }
+    }
+    // Plan is empty; a second apply changes nothing (same mtimes).
+    let out = live.trustmesh(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let before = mtime(&live, "node2", ".ssh/authorized_keys");
+    let out = live.trustmesh(&["apply", "--yes"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("No changes"), "{stdout}");
+    assert_eq!(before, mtime(&live, "node2", ".ssh/authorized_keys"));
+    // Private keys stay where they were made: each worker's key is its own.
+    let k1 = live
+        .cluster
+        .read_file("node1", WORKER_USER, ".ssh/id_ed25519.pub")
+        .unwrap();
+    let k2 = live
+        .cluster
+        .read_file("node2", WORKER_USER, ".ssh/id_ed25519.pub")
+        .unwrap();
+    assert_ne!(k1, k2);
+}
+
+/// A converged cluster of manager + node1..node3 with a mesh of all three.
+fn converged() -> Live {
+    let live = start(vec![
+        HostSpec::new("node1", &[WORKER_USER]),
+        HostSpec::new("node2", &[WORKER_USER]),
+        HostSpec::new("node3", &[WORKER_USER]),
+    ]);
+    live.manager_keygen();
+    for w in ["node1", "node2", "node3"] {
+        live.authorize_manager_on(w);
+    }
+    let inv = live.inventory(
+        &["node1", "node2", "node3"],
+        "mesh:\n  - [node1, node2, node3]\n",
+        &|_| String::new(),
+    );
+    live.write_inventory(&inv);
+    let out = live.trustmesh(&["apply", "--accept-new-host-keys", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    live
+}
+
+#[test]
+fn drift_is_planned_exactly_and_repaired_keeping_unmanaged_keys() {
+    let live = converged();
+    live.cluster
+        .chmod("node2", WORKER_USER, ".ssh", 0o755)
+        .unwrap();
+    let ak = String::from_utf8(
+        live.cluster
+            .read_file("node2", WORKER_USER, ".ssh/authorized_keys")
+            .unwrap(),
+    )
+    .unwrap();
+    let hand = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBobBobBobBobBobBobBobBobBobBobBobBobBobBobBo bob@laptop";
+    let drifted: String = ak
+        .lines()
+        .filter(|l| !l.ends_with("trustmesh:node3"))
+        .map(|l| format!("{l}\n"))
+        .chain(std::iter::once(format!("{hand}\n")))
+        .collect();
+    live.cluster
+        .write_file(
+            "node2",
+            WORKER_USER,
+            ".ssh/authorized_keys",
+            drifted.as_bytes(),
+            0o600,
+        )
+        .unwrap();
+    let out = live.trustmesh(&["plan", "--detailed-exitcode"]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("~ mode ~/.ssh 0755 -> 0700"), "{stdout}");
+    assert!(stdout.contains("trustmesh:node3"), "{stdout}");
+    assert!(
+        stdout.ends_with("Plan: 1 to add, 1 to change, 0 to remove.\n"),
+        "{stdout}"
+    );
+    let out = live.trustmesh(&["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let ak = String::from_utf8(
+        live.cluster
+            .read_file("node2", WORKER_USER, ".ssh/authorized_keys")
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(ak.contains(hand), "the unmanaged key stays: {ak}");
+    assert!(ak.contains("trustmesh:node3"), "{ak}");
+    assert!(can_ssh(&live, "node3", "node2"));
+}
+
+#[test]
+fn a_removed_mesh_pair_prunes_only_its_lines() {
+    let live = converged();
+    let inv = live.inventory(
+        &["node1", "node2", "node3"],
+        "mesh:\n  - [node1, node2]\n",
+        &|_| String::new(),
+    );
+    live.write_inventory(&inv);
+    let out = live.trustmesh(&["plan"]);
+    let (stdout, _) = text(&out);
+    // node3 loses node1 and node2 (2 keys, 2 x 2 host keys); they lose node3 (1 key, 2 host keys each).
+    assert!(
+        stdout.ends_with("Plan: 0 to add, 0 to change, 12 to remove.\n"),
+        "{stdout}"
+    );
+    let out = live.trustmesh(&["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(can_ssh(&live, "node1", "node2") && can_ssh(&live, "node2", "node1"));
+    assert!(!can_ssh(&live, "node1", "node3") && !can_ssh(&live, "node3", "node2"));
+    assert!(
+        can_ssh(&live, "manager", "node3"),
+        "the manager's line is never pruned"
+    );
+}
+
+#[test]
+fn a_file_edited_between_plan_and_apply_is_not_overwritten() {
+    let live = converged();
+    // node3 leaves the mesh: plan removes its lines on node1 and node2.
+    let inv = live.inventory(
+        &["node1", "node2", "node3"],
+        "mesh:\n  - [node1, node2]\n",
+        &|_| String::new(),
+    );
+    live.write_inventory(&inv);
+    let out = live.trustmesh(&["plan", "--out", "saved.json"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    // Someone edits node1's authorized_keys after the plan.
+    let mut ak = live
+        .cluster
+        .read_file("node1", WORKER_USER, ".ssh/authorized_keys")
+        .unwrap();
+    ak.extend_from_slice(b"# added after the plan\n");
+    live.cluster
+        .write_file("node1", WORKER_USER, ".ssh/authorized_keys", &ak, 0o600)
+        .unwrap();
+    let out = live.trustmesh(&["apply", "--plan", "saved.json", "--yes"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("node1: its state changed since the plan was saved"),
+        "{stderr}"
+    );
+    let now = live
+        .cluster
+        .read_file("node1", WORKER_USER, ".ssh/authorized_keys")
+        .unwrap();
+    assert_eq!(now, ak, "the edit made after the plan is kept, untouched");
+    // The other nodes of the saved plan were applied.
+    assert!(!can_ssh(&live, "node3", "node2"));
+}
+
+#[test]
+fn a_host_down_during_apply_fails_only_itself_and_a_rerun_finishes() {
+    let mut live = converged();
+    let inv = live.inventory(
+        &["node1", "node2", "node3"],
+        "reverse: all\nmesh:\n  - [node1, node2, node3]\n",
+        &|_| String::new(),
+    );
+    live.write_inventory(&inv);
+    live.cluster.stop("node3").unwrap();
+    let out = live.trustmesh(&["apply", "--yes", "--timeout", "3"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(can_ssh(&live, "node1", "manager"), "{stdout}");
+    assert!(can_ssh(&live, "node2", "manager"), "{stdout}");
+    live.cluster.restart("node3").unwrap();
+    let out = live.trustmesh(&["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(can_ssh(&live, "node3", "manager"));
+}
