@@ -603,6 +603,37 @@ async fn read_node(
     }
 }
 
+/// Read every node again over the connections already open (after
+/// apply): no new handshakes. Nodes that were not reachable stay as they
+/// were; a node that stops answering is reported unreachable.
+pub async fn reread(
+    inv: &Inventory,
+    g: &mut Gathered,
+    timeout: Duration,
+) -> Result<(), GatherError> {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let mfiles = NodeFiles::of(inv, Inventory::MANAGER);
+    let manager = probe_local(&mfiles, &home, timeout).await?;
+    g.live.nodes[Inventory::MANAGER] = NodeState::Read { account: manager };
+    let tasks = g.hosts.iter().enumerate().skip(1).filter_map(|(id, h)| {
+        let host = h.as_ref()?;
+        if !matches!(g.live.nodes[id], NodeState::Read { .. }) {
+            return None;
+        }
+        let files = NodeFiles::of(inv, id);
+        Some(async move { (id, probe_remote(host, &files, timeout).await) })
+    });
+    for (id, r) in futures::future::join_all(tasks).await {
+        g.live.nodes[id] = match r {
+            Ok(account) => NodeState::Read { account },
+            Err(state) => state,
+        };
+    }
+    Ok(())
+}
+
 async fn probe_remote(
     host: &Host,
     files: &NodeFiles,

@@ -390,7 +390,6 @@ async fn run(
         },
     )
     .await;
-    g.close().await;
     if !ui.quiet || report.failed() {
         println!();
         let _ = render::render_report(&report, ui.color_out, &mut std::io::stdout().lock());
@@ -398,14 +397,14 @@ async fn run(
     for node in report.conflicts() {
         eprintln!("{node}: a file changed since it was read; it was left as it is and the node is re-planned below");
     }
-    // Read everything again: converged only if there is nothing left to do.
-    let quiet_opts = GatherOptions {
-        accept_new_host_keys: false,
-        ..opts.clone()
-    };
-    let Some(after) = read(Ui { quiet: true, ..ui }, inv, &graph, &quiet_opts).await else {
+    // Read everything again over the same connections: converged only if
+    // there is nothing left to do.
+    let mut after = g;
+    if let Err(e) = gather::reread(inv, &mut after, opts.timeout).await {
+        ui.report(&e);
+        after.close().await;
         return 1;
-    };
+    }
     let again = plan::plan(inv, &graph, &after.live, &scope);
     after.close().await;
     println!();
