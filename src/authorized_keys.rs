@@ -432,7 +432,7 @@ fn parse_key(text: &str, at: usize, options: Option<Range<usize>>) -> Option<Key
 /// Padded standard base64, as OpenSSH writes key blobs.
 fn is_base64(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.is_empty() || b.len() % 4 != 0 {
+    if b.is_empty() || !b.len().is_multiple_of(4) {
         return false;
     }
     let pad = b.iter().rev().take_while(|&&c| c == b'=').count();

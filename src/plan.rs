@@ -300,7 +300,7 @@ pub struct PlanScope {
 
 impl PlanScope {
     pub fn contains(&self, id: NodeId) -> bool {
-        id == Inventory::MANAGER || self.limit.as_ref().map_or(true, |l| l.contains(&id))
+        id == Inventory::MANAGER || self.limit.as_ref().is_none_or(|l| l.contains(&id))
     }
 }
 

@@ -267,3 +267,71 @@ fn a_host_down_during_apply_fails_only_itself_and_a_rerun_finishes() {
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     assert!(can_ssh(&live, "node3", "manager"));
 }
+
+/// Every key line of a file is whole: a real key, and managed lines carry
+/// their marker. A torn write would leave a cut line.
+fn whole_lines(text: &str) -> Result<(), String> {
+    if !text.is_empty() && !text.ends_with('\n') {
+        return Err("no final newline".into());
+    }
+    for line in text.lines() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let b64 = fields
+            .iter()
+            .find(|f| f.starts_with("AAAA"))
+            .ok_or(format!("no key in `{line}`"))?;
+        if trustmesh::known_hosts::fingerprint_sha256(b64).is_none() {
+            return Err(format!("cut key in `{line}`"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_killed_apply_leaves_every_file_old_or_new() {
+    let live = start(vec![
+        HostSpec::new("node1", &[WORKER_USER]),
+        HostSpec::new("node2", &[WORKER_USER]),
+        HostSpec::new("node3", &[WORKER_USER]),
+    ]);
+    live.manager_keygen();
+    for w in ["node1", "node2", "node3"] {
+        live.authorize_manager_on(w);
+    }
+    let inv = live.inventory(
+        &["node1", "node2", "node3"],
+        "reverse: all\nmesh:\n  - group: all\n",
+        &|_| String::new(),
+    );
+    live.write_inventory(&inv);
+    let bin = env!("CARGO_BIN_EXE_trustmesh");
+    let files = [".ssh/authorized_keys", ".ssh/known_hosts"];
+    for delay in ["0.3", "0.6", "0.9", "1.2"] {
+        let script = format!(
+            "cd ~ && {{ NO_COLOR=1 '{bin}' apply --yes --accept-new-host-keys >/dev/null 2>&1 & pid=$!; sleep {delay}; kill -9 $pid; wait $pid; }} ; true"
+        );
+        run_as(&live, "manager", MANAGER_USER, &script);
+        for host in ["manager", "node1", "node2", "node3"] {
+            let user = if host == "manager" {
+                MANAGER_USER
+            } else {
+                WORKER_USER
+            };
+            for f in files {
+                if let Some(bytes) = live.cluster.read_file(host, user, f) {
+                    let text = String::from_utf8(bytes).expect("utf-8");
+                    if let Err(e) = whole_lines(&text) {
+                        panic!("after SIGKILL at {delay} s, {host}:{f} is torn: {e}\n{text}");
+                    }
+                }
+            }
+        }
+    }
+    // A run to the end converges from whatever state the killed runs left.
+    let out = live.trustmesh(&["apply", "--yes", "--accept-new-host-keys"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(can_ssh(&live, "node1", "node3") && can_ssh(&live, "node3", "manager"));
+}

@@ -36,10 +36,6 @@ fn edges(name: &str) -> BTreeSet<String> {
     set
 }
 
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| s.to_string()).collect()
-}
-
 fn forward(manager: &str, nodes: &[&str]) -> Vec<String> {
     nodes
         .iter()

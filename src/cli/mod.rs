@@ -169,12 +169,3 @@ pub fn load_inventory(ui: Ui, arg: &InventoryArg) -> Option<trustmesh::Inventory
         }
     }
 }
-
-/// What a command that is not built yet says: plainly, with exit 1.
-pub fn not_built(command: &str) -> i32 {
-    eprintln!(
-        "trustmesh {command}: not built yet in this version. `validate` and `graph` work; \
-         `{command}` will read and change live hosts once it lands."
-    );
-    1
-}

@@ -1,6 +1,18 @@
 //! `trustmesh verify`: try every edge for real.
+//!
+//! Reads every node the way `plan` does (one master connection each), then
+//! has each edge's source run `ssh -o BatchMode=yes ... true` towards its
+//! target over that connection ([`trustmesh::verify`]), prints the matrix
+//! and the failing edges, and closes the connections.
 
-use super::{not_built, InventoryArg, RemoteArgs, Ui};
+use std::io::Write;
+use std::time::Duration;
+
+use super::remote::{progress, runtime, scope};
+use super::{load_inventory, InventoryArg, RemoteArgs, Ui};
+use trustmesh::gather::{self, GatherOptions};
+use trustmesh::verify::{self, TextOptions, VerifyOptions, VerifyReport};
+use trustmesh::TrustGraph;
 
 /// Try every edge for real (`ssh -o BatchMode=yes` from its source) and print
 /// a source x target matrix. Exit 0 only if every edge holds.
@@ -17,6 +29,110 @@ pub struct Args {
     remote: RemoteArgs,
 }
 
-pub fn cmd_verify(_ui: Ui, _args: &Args) -> i32 {
-    not_built("verify")
+pub fn cmd_verify(ui: Ui, args: &Args) -> i32 {
+    let Some(inv) = load_inventory(ui, &args.inventory) else {
+        return 1;
+    };
+    if args.remote.ask_pass {
+        eprintln!(
+            "trustmesh verify: --ask-pass is used by `apply`; verify never logs in with a password"
+        );
+    }
+    let Some((report, notes)) = read_and_verify(ui, &inv, &args.remote) else {
+        return 1;
+    };
+    if !ui.quiet || args.json {
+        for n in &notes {
+            eprintln!("{n}");
+        }
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let written = if args.json {
+        verify::render_json(&report, &mut out)
+    } else {
+        verify::render_text(
+            &report,
+            TextOptions {
+                color: ui.color_out,
+                quiet: ui.quiet,
+            },
+            &mut out,
+        )
+    };
+    if let Err(e) = written.and_then(|_| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("trustmesh verify: cannot write the result: {e}");
+            return 1;
+        }
+    }
+    if report.all_hold() {
+        0
+    } else {
+        1
+    }
+}
+
+/// Read every node, try every edge, close the connections. Prints errors
+/// itself; `None` on a fatal one.
+fn read_and_verify(
+    ui: Ui,
+    inv: &trustmesh::Inventory,
+    args: &RemoteArgs,
+) -> Option<(VerifyReport, Vec<String>)> {
+    let scope = match scope(inv, args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("trustmesh: {e}");
+            return None;
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("trustmesh: cannot start: {e}");
+            return None;
+        }
+    };
+    let graph = TrustGraph::build(inv);
+    let timeout = Duration::from_secs(args.timeout);
+    let gather_opts = GatherOptions {
+        accept_new_host_keys: args.accept_new_host_keys,
+        timeout,
+        concurrency: args.concurrency as usize,
+        scope: scope.clone(),
+    };
+    let verify_opts = VerifyOptions {
+        timeout,
+        concurrency: args.concurrency as usize,
+        scope: scope.clone(),
+    };
+    let edge_count = verify::edges_in_scope(&graph, &scope).len();
+    let result = rt.block_on(async {
+        let bar = progress(ui, inv.nodes.len(), "reading");
+        let on_read = |name: &str| {
+            bar.inc(1);
+            bar.set_message(format!("read {name}"));
+        };
+        let gathered = gather::gather(inv, &graph, &gather_opts, &on_read).await;
+        bar.finish_and_clear();
+        let gathered = gathered?;
+        let bar = progress(ui, edge_count, "trying");
+        let on_edge = |r: &verify::EdgeResult| {
+            bar.inc(1);
+            bar.set_message(format!("{} -> {}", r.source, r.target));
+        };
+        let report = verify::verify(inv, &graph, &gathered, &verify_opts, &on_edge).await;
+        bar.finish_and_clear();
+        let notes = gathered.notes.clone();
+        gathered.close().await;
+        Ok::<_, gather::GatherError>((report, notes))
+    });
+    match result {
+        Ok(r) => Some(r),
+        Err(e) => {
+            ui.report(&e);
+            None
+        }
+    }
 }

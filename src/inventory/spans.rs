@@ -305,7 +305,7 @@ impl MarkedEventReceiver for Receiver<'_> {
 mod tests {
     use super::*;
 
-    fn at<'a>(text: &'a str, s: Span) -> &'a str {
+    fn at(text: &str, s: Span) -> &str {
         &text[s.offset..s.offset + s.len]
     }
 

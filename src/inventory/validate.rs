@@ -387,7 +387,7 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
     let names_of = |role: Option<Role>| -> Vec<&str> {
         nodes
             .iter()
-            .filter(|n| role.map_or(true, |r| n.role == r))
+            .filter(|n| role.is_none_or(|r| n.role == r))
             .map(|n| n.name.as_str())
             .collect()
     };

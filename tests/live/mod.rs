@@ -113,8 +113,7 @@ impl Live {
         let bin = env!("CARGO_BIN_EXE_trustmesh");
         let mut argv = vec!["env", "NO_COLOR=1", "TMPDIR=/tmp", bin];
         argv.extend_from_slice(args);
-        let cmd = format!("cd ~ && exec \"$@\"");
-        let mut full = vec!["sh", "-c", cmd.as_str(), "sh"];
+        let mut full = vec!["sh", "-c", "cd ~ && exec \"$@\"", "sh"];
         full.extend(argv);
         self.cluster
             .exec("manager", MANAGER_USER, &full)

@@ -1,0 +1,203 @@
+//! One host: what is known of it, and the files that make it a fresh
+//! machine (its `/home`, its `/etc/ssh` with new host keys and an
+//! `sshd_config` of its own) before its sshd is started.
+
+use std::fs;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+
+use crate::accounts;
+use crate::sys::{make_dir, ProcId};
+
+/// The shell run (as root, in the new mount and UTS namespaces) to turn a
+/// process into a host: its own `/home` and `/etc/ssh`, its own hostname,
+/// then sshd in the same pid.
+pub(crate) const HOST_SCRIPT: &str = r#"set -e
+mount --bind "$1" /home
+mount --bind "$2" /etc/ssh
+printf '%s' "$3" > /proc/sys/kernel/hostname
+exec /usr/sbin/sshd -D -f /etc/ssh/sshd_config -E "$4""#;
+
+/// One host of a running cluster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Host {
+    /// Its name, also its hostname.
+    pub name: String,
+    /// How the other hosts reach it: its loopback address; for a bastion,
+    /// its address on the veth reachable from the machine; for a host behind
+    /// a bastion, the address the bastion reaches it at.
+    pub address: IpAddr,
+    /// The port its sshd listens on.
+    pub port: u16,
+    /// Its accounts.
+    pub users: Vec<String>,
+    /// The password of its accounts when it accepts password logins.
+    pub password: Option<String>,
+    /// The bastion it hides behind.
+    pub behind: Option<String>,
+    pub(crate) listen: Vec<Ipv4Addr>,
+    pub(crate) netns: Option<String>,
+    pub(crate) dir: PathBuf,
+    pub(crate) process: Option<ProcId>,
+}
+
+impl Host {
+    /// Pid of its sshd (the listener) while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.map(|p| p.pid)
+    }
+
+    /// Its folder on the machine: `home/` (its `/home`), `etc-ssh/` (its
+    /// `/etc/ssh`), `sshd.log`.
+    pub fn state_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where `/home/USER` of this host is on the machine.
+    pub fn home_of(&self, user: &str) -> PathBuf {
+        self.dir.join("home").join(user)
+    }
+
+    /// Its `/etc/ssh` on the machine.
+    pub fn etc_ssh(&self) -> PathBuf {
+        self.dir.join("etc-ssh")
+    }
+
+    /// Its sshd log (`sshd -E`).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("sshd.log")
+    }
+
+    /// Its own network namespace (bastions and hosts behind them).
+    pub fn netns(&self) -> Option<&str> {
+        self.netns.as_deref()
+    }
+
+    /// All addresses its sshd listens on (a bastion also listens on the
+    /// side of each host behind it).
+    pub fn listen_addresses(&self) -> &[Ipv4Addr] {
+        &self.listen
+    }
+
+    /// `address` as written in `known_hosts`: `addr`, or `[addr]:port` when
+    /// the port is not 22.
+    pub fn known_hosts_name(&self) -> String {
+        if self.port == 22 {
+            self.address.to_string()
+        } else {
+            format!("[{}]:{}", self.address, self.port)
+        }
+    }
+}
+
+/// The host's folders and config files, as a fresh install would have them.
+pub(crate) fn prepare_host_dir(h: &Host, key_types: &[String]) -> io::Result<()> {
+    make_dir(&h.dir, 0o755, None)?;
+    make_dir(&h.dir.join("home"), 0o755, None)?;
+    for u in &h.users {
+        make_dir(&h.home_of(u), 0o755, Some(accounts::ids(u)?))?;
+    }
+    let etc = h.etc_ssh();
+    make_dir(&etc, 0o755, None)?;
+    // The client side of a Debian host (ssh_config with its
+    // HashKnownHosts, ssh_config.d) and the DH moduli, when present.
+    for f in ["ssh_config", "moduli"] {
+        let src = Path::new("/etc/ssh").join(f);
+        if src.is_file() {
+            fs::copy(&src, etc.join(f))?;
+        }
+    }
+    let conf_d = Path::new("/etc/ssh/ssh_config.d");
+    if conf_d.is_dir() {
+        make_dir(&etc.join("ssh_config.d"), 0o755, None)?;
+        for e in fs::read_dir(conf_d)?.flatten() {
+            if e.path().is_file() {
+                fs::copy(e.path(), etc.join("ssh_config.d").join(e.file_name()))?;
+            }
+        }
+    }
+    fs::write(etc.join("sshd_config"), sshd_config(h, key_types))
+}
+
+fn sshd_config(h: &Host, key_types: &[String]) -> String {
+    let mut c = format!(
+        "# sshd_config of testbed host {}\nPort {}\nAddressFamily inet\n",
+        h.name, h.port
+    );
+    for a in &h.listen {
+        c.push_str(&format!("ListenAddress {a}\n"));
+    }
+    for t in key_types {
+        c.push_str(&format!("HostKey /etc/ssh/ssh_host_{t}_key\n"));
+    }
+    let password = if h.password.is_some() { "yes" } else { "no" };
+    c.push_str(&format!(
+        "PidFile none\n\
+         UsePAM no\n\
+         PermitRootLogin no\n\
+         StrictModes yes\n\
+         PubkeyAuthentication yes\n\
+         AuthorizedKeysFile .ssh/authorized_keys\n\
+         PasswordAuthentication {password}\n\
+         KbdInteractiveAuthentication no\n\
+         PermitEmptyPasswords no\n\
+         MaxStartups 100:30:200\n\
+         MaxSessions 64\n\
+         UseDNS no\n\
+         PrintMotd no\n\
+         PrintLastLog no\n\
+         AllowTcpForwarding yes\n\
+         Subsystem sftp internal-sftp\n\
+         LogLevel INFO\n"
+    ));
+    c
+}
+
+/// `ssh-keygen -t TYPE` for every host and type, all at once.
+pub(crate) fn generate_host_keys(hosts: &[&Host], types: &[String]) -> io::Result<()> {
+    let mut jobs = Vec::new();
+    for h in hosts {
+        for t in types {
+            let path = h.etc_ssh().join(format!("ssh_host_{t}_key"));
+            let child = Command::new("ssh-keygen")
+                .args([
+                    "-q",
+                    "-t",
+                    t,
+                    "-N",
+                    "",
+                    "-C",
+                    &format!("root@{}", h.name),
+                    "-f",
+                ])
+                .arg(&path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()?;
+            jobs.push((h.name.clone(), t.clone(), child));
+        }
+    }
+    let mut problems = Vec::new();
+    for (name, t, child) in jobs {
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            problems.push(format!(
+                "{name} {t}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "ssh-keygen failed: {}",
+            problems.join("; ")
+        )))
+    }
+}

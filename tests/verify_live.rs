@@ -1,0 +1,406 @@
+//! `verify` against real sshd hosts on the testbed.
+//!
+//! Trust is set up by hand here (keys made with ssh-keygen on each host,
+//! public keys appended to authorized_keys, host keys written into
+//! known_hosts), so these tests depend on nothing but the testbed and
+//! `verify` itself.
+
+mod live;
+
+use std::collections::BTreeMap;
+
+use live::*;
+
+/// The account a test host's edges use.
+fn account(host: &str) -> &'static str {
+    if host == "manager" {
+        MANAGER_USER
+    } else {
+        WORKER_USER
+    }
+}
+
+/// Generate an ed25519 key pair on `host`, return its public line.
+fn keygen(live: &Live, host: &str) -> String {
+    let user = account(host);
+    let out = live
+        .cluster
+        .exec(
+            host,
+            user,
+            &[
+                "sh",
+                "-c",
+                "mkdir -p -m 700 ~/.ssh && { test -f ~/.ssh/id_ed25519 || ssh-keygen -q -t ed25519 -N '' -f ~/.ssh/id_ed25519; } && cat ~/.ssh/id_ed25519.pub",
+            ],
+        )
+        .expect("run ssh-keygen");
+    assert!(
+        out.status.success(),
+        "keygen on {host}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The files that make a set of edges hold, per (host, file).
+#[derive(Default)]
+struct Trust {
+    files: BTreeMap<(String, &'static str), String>,
+    keys: BTreeMap<String, String>,
+}
+
+impl Trust {
+    /// Make `source -> target` hold: the source's key in the target's
+    /// authorized_keys (unless `authorize` is false), the target's host keys
+    /// in the source's known_hosts.
+    fn edge(&mut self, live: &Live, source: &str, target: &str, authorize: bool) {
+        if authorize {
+            let key = match self.keys.get(source) {
+                Some(k) => k.clone(),
+                None => keygen(live, source),
+            };
+            self.keys.insert(source.to_string(), key.clone());
+            self.add(target, ".ssh/authorized_keys", &key);
+        }
+        for line in live.cluster.known_hosts_lines(target).expect("host keys") {
+            self.add(source, ".ssh/known_hosts", &line);
+        }
+    }
+
+    fn add(&mut self, host: &str, file: &'static str, line: &str) {
+        let text = self.files.entry((host.to_string(), file)).or_default();
+        text.push_str(line);
+        text.push('\n');
+    }
+
+    fn write(&self, live: &Live) {
+        for ((host, file), text) in &self.files {
+            live.cluster
+                .write_file(host, account(host), file, text.as_bytes(), 0o600)
+                .expect("write trust file");
+        }
+    }
+}
+
+const WORKERS: [&str; 3] = ["node1", "node2", "node3"];
+
+/// manager, node1, node2 (port 2222), node3; reverse node1 -> manager; a
+/// full mesh of the three: 3 forward + 1 reverse + 6 mesh = 10 edges.
+fn cluster() -> Live {
+    let live = start(vec![
+        HostSpec::new("node1", &[WORKER_USER]),
+        HostSpec::new("node2", &[WORKER_USER]).port(2222),
+        HostSpec::new("node3", &[WORKER_USER]),
+    ]);
+    live.write_inventory(&live.inventory(
+        &WORKERS,
+        "reverse: [node1]\nmesh:\n  - [node1, node2, node3]\n",
+        &|_| String::new(),
+    ));
+    live
+}
+
+/// Every edge of [`cluster`], but `skip_auth` is left out of the target's
+/// authorized_keys.
+fn trust_everything(live: &Live, skip_auth: Option<(&str, &str)>) -> Trust {
+    let mut t = Trust::default();
+    let mut edges = vec![("node1", "manager")];
+    for w in WORKERS {
+        edges.push(("manager", w));
+        for v in WORKERS {
+            if v != w {
+                edges.push((w, v));
+            }
+        }
+    }
+    for (s, d) in edges {
+        t.edge(live, s, d, skip_auth != Some((s, d)));
+    }
+    t
+}
+
+/// Lines that name a failing edge (`a -> b (kind): ...`).
+fn failure_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| l.contains(" -> ") && l.contains("): "))
+        .collect()
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The JSON edge `source -> target`.
+fn json_edge<'a>(doc: &'a serde_json::Value, source: &str, target: &str) -> &'a serde_json::Value {
+    doc["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .find(|e| e["source"] == source && e["target"] == target)
+        .unwrap_or_else(|| panic!("no edge {source} -> {target} in {doc}"))
+}
+
+#[test]
+fn every_edge_holds_and_exit_is_zero() {
+    let live = cluster();
+    trust_everything(&live, None).write(&live);
+
+    let out = live.trustmesh(&["verify", "--timeout", "5"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.ends_with("\nVerify: 10 of 10 edges hold.\n"),
+        "{stdout}"
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0], "         manager  node1  node2  node3",
+        "{stdout}"
+    );
+    assert_eq!(lines[1], "manager  -        ok     ok     ok", "{stdout}");
+    assert_eq!(lines[2], "node1    ok       -      ok     ok", "{stdout}");
+    assert_eq!(lines[3], "node2    -        ok     -      ok", "{stdout}");
+    assert_eq!(lines[4], "node3    -        ok     ok     -", "{stdout}");
+    assert!(failure_lines(&stdout).is_empty(), "{stdout}");
+
+    let out = live.trustmesh(&["verify", "--json", "--timeout", "5"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let doc = json(&out);
+    assert_eq!(doc["format_version"], 1);
+    assert_eq!(
+        doc["summary"],
+        serde_json::json!({"edges": 10, "hold": 10, "fail": 0, "not_tried": 0})
+    );
+    assert!(doc["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["ok"] == true && e["status"] == "ok" && e.get("reason").is_none()));
+    assert_eq!(json_edge(&doc, "node1", "manager")["kind"], "reverse");
+    assert_eq!(json_edge(&doc, "node3", "node2")["kind"], "mesh");
+
+    // --limit: the manager, node1, node2 and the edges between them.
+    let out = live.trustmesh(&["verify", "--limit", "node1,node2"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.ends_with("\nVerify: 5 of 5 edges hold.\n"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("node3"), "{stdout}");
+}
+
+#[test]
+fn a_missing_authorized_key_fails_exactly_that_edge() {
+    let live = cluster();
+    trust_everything(&live, Some(("node3", "node2"))).write(&live);
+
+    let out = live.trustmesh(&["verify", "--timeout", "5"]);
+    let (stdout, stderr) = text(&out);
+    eprintln!("{stdout}\n{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let failing = failure_lines(&stdout);
+    assert_eq!(failing.len(), 1, "{stdout}");
+    assert!(
+        failing[0].starts_with("node3 -> node2 (mesh): the node does not accept the key ("),
+        "{stdout}"
+    );
+    assert!(failing[0].contains("Permission denied"), "{stdout}");
+    assert!(stdout.contains("\n  hint: "), "{stdout}");
+    assert!(
+        stdout.contains("\nnode3    -        ok     FAIL   -\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("\nVerify: 9 of 10 edges hold, 1 fails.\n"),
+        "{stdout}"
+    );
+
+    let out = live.trustmesh(&["verify", "--json", "--timeout", "5"]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let doc = json(&out);
+    let e = json_edge(&doc, "node3", "node2");
+    assert_eq!(e["ok"], false);
+    assert_eq!(e["status"], "fail");
+    assert_eq!(e["failure"], "auth_rejected");
+    assert_eq!(e["kind"], "mesh");
+    assert!(e["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("the node does not accept the key"));
+    let failed: Vec<_> = doc["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ok"] != true)
+        .collect();
+    assert_eq!(failed.len(), 1, "{doc}");
+    assert_eq!(
+        doc["summary"],
+        serde_json::json!({"edges": 10, "hold": 9, "fail": 1, "not_tried": 0})
+    );
+}
+
+#[test]
+fn a_stale_known_hosts_on_a_source_fails_that_edge_on_the_host_key() {
+    let mut live = cluster();
+    let old = live.cluster.known_hosts_lines("node3").unwrap();
+    live.cluster.rekey("node3").unwrap();
+    let mut trust = trust_everything(&live, None);
+    // node2 still trusts node3's key from before the reinstall.
+    let key = (String::from("node2"), ".ssh/known_hosts");
+    let mut kh: String = live
+        .cluster
+        .known_hosts_lines("node1")
+        .unwrap()
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for l in &old {
+        kh.push_str(&format!("{l}\n"));
+    }
+    trust.files.insert(key, kh);
+    trust.write(&live);
+
+    let out = live.trustmesh(&["verify", "--timeout", "5"]);
+    let (stdout, stderr) = text(&out);
+    eprintln!("{stdout}\n{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let failing = failure_lines(&stdout);
+    assert_eq!(failing.len(), 1, "{stdout}");
+    let name = live.cluster.host("node3").known_hosts_name();
+    assert_eq!(
+        failing[0],
+        format!(
+            "node2 -> node3 (mesh): the host key of node3 ({name}) differs from the one in node2's known_hosts"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("`ssh-keygen -R '{name}'`")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("\nVerify: 9 of 10 edges hold, 1 fails.\n"),
+        "{stdout}"
+    );
+
+    let out = live.trustmesh(&["verify", "--json", "--timeout", "5"]);
+    let doc = json(&out);
+    assert_eq!(
+        json_edge(&doc, "node2", "node3")["failure"],
+        "host_key_changed"
+    );
+    assert_eq!(json_edge(&doc, "node1", "node3")["ok"], true);
+}
+
+#[test]
+fn edges_from_an_unreachable_source_are_not_tried() {
+    let live = cluster();
+    trust_everything(&live, None).write(&live);
+    live.cluster.freeze("node3").unwrap();
+    let started = std::time::Instant::now();
+    let out = live.trustmesh(&["verify", "--timeout", "2"]);
+    let took = started.elapsed();
+    live.cluster.thaw("node3").unwrap();
+    let (stdout, stderr) = text(&out);
+    eprintln!("{stdout}\n{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("node3 -> node1 (mesh): not tried: source unreachable (at connect: "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("node3 -> node2 (mesh): not tried: source unreachable"),
+        "{stdout}"
+    );
+    // Edges towards the hung host are tried, and fail in time.
+    for src in ["manager", "node1", "node2"] {
+        let kind = if src == "manager" { "forward" } else { "mesh" };
+        assert!(
+            stdout.contains(&format!("{src} -> node3 ({kind}): ")),
+            "{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("\nnode3    -        ?      ?      -\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("\nVerify: 5 of 10 edges hold, 3 fail, 2 not tried.\n"),
+        "{stdout}"
+    );
+    // Not a timing assertion: a hung host must not hang the run.
+    assert!(took < std::time::Duration::from_secs(60), "{took:?}");
+}
+
+#[test]
+fn a_node_behind_a_bastion_is_verified_through_it() {
+    let live = start(vec![
+        HostSpec::new("gw", &[WORKER_USER]),
+        HostSpec::new("hidden", &[WORKER_USER]).behind("gw"),
+    ]);
+    let mut t = Trust::default();
+    t.edge(&live, "manager", "gw", true);
+    t.edge(&live, "manager", "hidden", true);
+    t.write(&live);
+    let gw = live.cluster.host("gw");
+    let hidden = live.cluster.host("hidden");
+    live.write_inventory(&format!(
+        "version: 1\ndefaults: {{user: {WORKER_USER}}}\nmanager: {{name: manager, address: {}, user: {MANAGER_USER}}}\nbastions:\n  - {{name: gw, address: {}, port: {}}}\nworkers:\n  - {{name: hidden, address: {}, port: {}, jump: gw}}\n",
+        live.addr("manager"),
+        gw.address,
+        gw.port,
+        hidden.address,
+        hidden.port
+    ));
+    let out = live.trustmesh(&["verify", "--timeout", "5"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.ends_with("\nVerify: 2 of 2 edges hold.\n"),
+        "{stdout}"
+    );
+}
+
+/// A full mesh of 5 workers through a window of 3 attempts at once: 25
+/// edges, queued and all tried. (The testbed's sshd allows `MaxStartups
+/// 100:30:200` and `MaxSessions 64`, so the per-target and per-source caps
+/// themselves cannot be shown to matter here.)
+#[test]
+fn a_full_mesh_is_tried_through_a_small_window() {
+    let names: Vec<String> = (1..=5).map(|i| format!("w{i}")).collect();
+    let live = start(
+        names
+            .iter()
+            .map(|n| HostSpec::new(n, &[WORKER_USER]))
+            .collect(),
+    );
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    live.write_inventory(&live.inventory(&refs, "mesh:\n  - group: all\n", &|_| String::new()));
+    let mut t = Trust::default();
+    for w in &refs {
+        t.edge(&live, "manager", w, true);
+        for v in &refs {
+            if v != w {
+                t.edge(&live, w, v, true);
+            }
+        }
+    }
+    t.write(&live);
+    let out = live.trustmesh(&["verify", "--concurrency", "3", "--timeout", "10"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.ends_with("\nVerify: 25 of 25 edges hold.\n"),
+        "{stdout}"
+    );
+}
