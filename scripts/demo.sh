@@ -31,7 +31,9 @@ TESTBED=$TARGET/release/testbed
 TRUSTMESH=$TARGET/release/trustmesh
 INVENTORY=$REPO/inventories/demo.yaml
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Bold headings on a terminal only (and never with NO_COLOR).
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then B=$'\033[1m' R=$'\033[0m'; else B='' R=''; fi
+say() { printf '\n%s== %s%s\n' "$B" "$*" "$R"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run it as root: sudo $0"
@@ -154,7 +156,7 @@ passed=0 failed=0 unbuilt=0
 run() {
     local mode=$1 shown=$2
     shift 2
-    printf '\n\033[1malice@manager:~$ %s\033[0m\n' "$shown"
+    printf '\n%salice@manager:~$ %s%s\n' "$B" "$shown" "$R"
     local log=$WORK/last.log
     on_manager "$@" </dev/null 2>&1 | tee "$log"
     local rc=${PIPESTATUS[0]}
