@@ -335,7 +335,8 @@ fn is_jump_of_scope(inv: &Inventory, scope: &PlanScope, id: NodeId) -> bool {
         .any(|(other, n)| scope.contains(other) && n.jump == Some(id))
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Write a file only the user can read (this run's config and keys).
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()

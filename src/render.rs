@@ -24,12 +24,13 @@ pub struct TextOptions {
     pub verbose: bool,
 }
 
-struct Paint {
-    on: bool,
+/// ANSI colour, or plain text when off.
+pub(crate) struct Paint {
+    pub(crate) on: bool,
 }
 
 impl Paint {
-    fn wrap(&self, code: &str, s: &str) -> String {
+    pub(crate) fn wrap(&self, code: &str, s: &str) -> String {
         if self.on {
             format!("\x1b[{code}m{s}\x1b[0m")
         } else {

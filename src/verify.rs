@@ -31,12 +31,11 @@
 //! [`render_json`] as one JSON document. Both are pure and write into any
 //! `Write`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::task::Poll;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -48,6 +47,7 @@ use crate::inventory::{Inventory, NodeId};
 use crate::known_hosts;
 use crate::plan::{NodeFiles, NodeState, PlanScope};
 use crate::probe::shell_quote;
+use crate::render::Paint;
 use crate::transport::{classify, FailureKind, Host, StepError};
 
 /// Version of the JSON document of `verify --json`.
@@ -496,41 +496,8 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 /// Run `futs` with at most `width` polled at once; outputs in input order.
 /// (The futures borrow the open connections, so they cannot be spawned.)
 async fn run_bounded<'a, T>(futs: Vec<BoxFuture<'a, T>>, width: usize) -> Vec<T> {
-    let width = width.max(1);
-    let mut out: Vec<Option<T>> = (0..futs.len()).map(|_| None).collect();
-    let mut queue: VecDeque<(usize, BoxFuture<'a, T>)> = futs.into_iter().enumerate().collect();
-    let mut running: Vec<(usize, BoxFuture<'a, T>)> = Vec::new();
-    std::future::poll_fn(|cx| loop {
-        while running.len() < width {
-            match queue.pop_front() {
-                Some(f) => running.push(f),
-                None => break,
-            }
-        }
-        let mut finished = false;
-        let mut i = 0;
-        while i < running.len() {
-            if let Poll::Ready(v) = running[i].1.as_mut().poll(cx) {
-                let (idx, _) = running.swap_remove(i);
-                if let Some(slot) = out.get_mut(idx) {
-                    *slot = Some(v);
-                }
-                finished = true;
-            } else {
-                i += 1;
-            }
-        }
-        if running.is_empty() && queue.is_empty() {
-            return Poll::Ready(());
-        }
-        // Every future in the window has been polled (and registered its
-        // waker) unless some finished and new ones are waiting to start.
-        if !finished || queue.is_empty() {
-            return Poll::Pending;
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
+    use futures::stream::{self, StreamExt};
+    stream::iter(futs).buffered(width.max(1)).collect().await
 }
 
 /// One edge, ready to be tried or already decided.
@@ -546,17 +513,6 @@ enum Attempt {
 
 fn not_tried(reason: String, hint: Option<String>) -> Attempt {
     Attempt::Decided(Outcome::NotTried { reason, hint })
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)
 }
 
 /// Try every edge in scope from its source. `on_done` is called as each
@@ -584,9 +540,9 @@ pub async fn verify(
     let mut jump_config_error = None;
     let jump_config = if needs_jump_config {
         let path = gathered.run.path().join("verify_ssh_config");
-        match jump_config_text(secs, identity.as_deref(), kh.as_deref())
-            .and_then(|t| write_private(&path, t.as_bytes()).map_err(|e| e.to_string()))
-        {
+        match jump_config_text(secs, identity.as_deref(), kh.as_deref()).and_then(|t| {
+            crate::gather::write_private(&path, t.as_bytes()).map_err(|e| e.to_string())
+        }) {
             Ok(()) => Some(path),
             Err(e) => {
                 jump_config_error = Some(e);
@@ -850,20 +806,6 @@ pub struct TextOptions {
     pub color: bool,
     /// Only the failing edges and the summary line (`-q`).
     pub quiet: bool,
-}
-
-struct Paint {
-    on: bool,
-}
-
-impl Paint {
-    fn wrap(&self, code: &str, s: &str) -> String {
-        if self.on {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
-    }
 }
 
 /// A matrix cell: the text, and its colour code.

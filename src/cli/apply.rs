@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{remote, InventoryArg, RemoteArgs, Ui};
 use trustmesh::apply::{self, ApplyOptions};
-use trustmesh::gather::{self, GatherOptions, Gathered};
+use trustmesh::gather::{self, Gathered};
 use trustmesh::inventory::Inventory;
 use trustmesh::plan::{self, NodeFiles, NodeStatus, Plan, PlanScope};
 use trustmesh::render::{self, SavedPlan, TextOptions};
@@ -97,44 +97,6 @@ fn read_saved(path: &Path) -> Result<SavedPlan, String> {
         ));
     }
     Ok(saved)
-}
-
-fn options(args: &RemoteArgs, scope: &PlanScope) -> GatherOptions {
-    GatherOptions {
-        accept_new_host_keys: args.accept_new_host_keys,
-        timeout: Duration::from_secs(args.timeout),
-        concurrency: args.concurrency as usize,
-        scope: scope.clone(),
-    }
-}
-
-async fn read(
-    ui: Ui,
-    inv: &Inventory,
-    graph: &TrustGraph,
-    opts: &GatherOptions,
-) -> Option<Gathered> {
-    let bar = remote::progress(ui, inv.nodes.len(), "reading");
-    let on_done = |name: &str| {
-        bar.inc(1);
-        bar.set_message(format!("read {name}"));
-    };
-    let r = gather::gather(inv, graph, opts, &on_done).await;
-    bar.finish_and_clear();
-    match r {
-        Ok(g) => {
-            if !ui.quiet {
-                for n in &g.notes {
-                    eprintln!("{n}");
-                }
-            }
-            Some(g)
-        }
-        Err(e) => {
-            ui.report(&e);
-            None
-        }
-    }
 }
 
 fn show(ui: Ui, plan: &Plan) {
@@ -338,12 +300,12 @@ async fn run(
     saved: Option<SavedPlan>,
 ) -> i32 {
     let graph = TrustGraph::build(inv);
-    let opts = options(&args.remote, &scope);
+    let opts = remote::gather_options(&args.remote, &scope);
     if let Err(e) = manager_key(ui, inv, opts.timeout).await {
         eprintln!("trustmesh apply: manager, generate key: {e}");
         return 1;
     }
-    let Some(mut g) = read(ui, inv, &graph, &opts).await else {
+    let Some(mut g) = remote::read(ui, inv, &graph, &opts).await else {
         return 1;
     };
     if args.remote.ask_pass {
@@ -351,7 +313,7 @@ async fn run(
             Ok(0) => {}
             Ok(_) => {
                 g.close().await;
-                let Some(again) = read(ui, inv, &graph, &opts).await else {
+                let Some(again) = remote::read(ui, inv, &graph, &opts).await else {
                     return 1;
                 };
                 g = again;

@@ -40,14 +40,9 @@ pub fn cmd_plan(ui: Ui, args: &Args) -> i32 {
             "trustmesh plan: --ask-pass is used by `apply`; plan never logs in with a password"
         );
     }
-    let Some((plan, notes)) = super::remote::read_and_plan(ui, &inv, &args.remote) else {
+    let Some(plan) = super::remote::read_and_plan(ui, &inv, &args.remote) else {
         return 1;
     };
-    if !ui.quiet || args.json {
-        for n in &notes {
-            eprintln!("{n}");
-        }
-    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let written = if args.json {

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use super::{RemoteArgs, Ui};
-use trustmesh::gather::{self, GatherOptions};
+use trustmesh::gather::{self, GatherOptions, Gathered};
 use trustmesh::plan::{self, Plan, PlanScope};
 use trustmesh::{Inventory, TrustGraph};
 
@@ -52,8 +52,49 @@ pub fn progress(ui: Ui, len: usize, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// Gathering options from the shared flags.
+pub fn gather_options(args: &RemoteArgs, scope: &PlanScope) -> GatherOptions {
+    GatherOptions {
+        accept_new_host_keys: args.accept_new_host_keys,
+        timeout: Duration::from_secs(args.timeout),
+        concurrency: args.concurrency as usize,
+        scope: scope.clone(),
+    }
+}
+
+/// Read every node with a progress bar; print the run's notes (accepted
+/// host keys) unless quiet. Reports a fatal error itself.
+pub async fn read(
+    ui: Ui,
+    inv: &Inventory,
+    graph: &TrustGraph,
+    opts: &GatherOptions,
+) -> Option<Gathered> {
+    let bar = progress(ui, inv.nodes.len(), "reading");
+    let on_done = |name: &str| {
+        bar.inc(1);
+        bar.set_message(format!("read {name}"));
+    };
+    let r = gather::gather(inv, graph, opts, &on_done).await;
+    bar.finish_and_clear();
+    match r {
+        Ok(g) => {
+            if !ui.quiet {
+                for n in &g.notes {
+                    eprintln!("{n}");
+                }
+            }
+            Some(g)
+        }
+        Err(e) => {
+            ui.report(&e);
+            None
+        }
+    }
+}
+
 /// Read every node and plan. Prints errors itself; `None` on a fatal one.
-pub fn read_and_plan(ui: Ui, inv: &Inventory, args: &RemoteArgs) -> Option<(Plan, Vec<String>)> {
+pub fn read_and_plan(ui: Ui, inv: &Inventory, args: &RemoteArgs) -> Option<Plan> {
     let scope = match scope(inv, args) {
         Ok(s) => s,
         Err(e) => {
@@ -69,30 +110,11 @@ pub fn read_and_plan(ui: Ui, inv: &Inventory, args: &RemoteArgs) -> Option<(Plan
         }
     };
     let graph = TrustGraph::build(inv);
-    let opts = GatherOptions {
-        accept_new_host_keys: args.accept_new_host_keys,
-        timeout: Duration::from_secs(args.timeout),
-        concurrency: args.concurrency as usize,
-        scope: scope.clone(),
-    };
-    let bar = progress(ui, inv.nodes.len(), "reading");
-    let result = rt.block_on(async {
-        let on_done = |name: &str| {
-            bar.inc(1);
-            bar.set_message(format!("read {name}"));
-        };
-        let gathered = gather::gather(inv, &graph, &opts, &on_done).await?;
+    let opts = gather_options(args, &scope);
+    rt.block_on(async {
+        let gathered = read(ui, inv, &graph, &opts).await?;
         let plan = plan::plan(inv, &graph, &gathered.live, &scope);
-        let notes = gathered.notes.clone();
         gathered.close().await;
-        Ok::<_, gather::GatherError>((plan, notes))
-    });
-    bar.finish_and_clear();
-    match result {
-        Ok(r) => Some(r),
-        Err(e) => {
-            ui.report(&e);
-            None
-        }
-    }
+        Some(plan)
+    })
 }

@@ -6,11 +6,9 @@
 //! and the failing edges, and closes the connections.
 
 use std::io::Write;
-use std::time::Duration;
 
 use super::remote::{progress, runtime, scope};
 use super::{load_inventory, InventoryArg, RemoteArgs, Ui};
-use trustmesh::gather::{self, GatherOptions};
 use trustmesh::verify::{self, TextOptions, VerifyOptions, VerifyReport};
 use trustmesh::TrustGraph;
 
@@ -38,14 +36,9 @@ pub fn cmd_verify(ui: Ui, args: &Args) -> i32 {
             "trustmesh verify: --ask-pass is used by `apply`; verify never logs in with a password"
         );
     }
-    let Some((report, notes)) = read_and_verify(ui, &inv, &args.remote) else {
+    let Some(report) = read_and_verify(ui, &inv, &args.remote) else {
         return 1;
     };
-    if !ui.quiet || args.json {
-        for n in &notes {
-            eprintln!("{n}");
-        }
-    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let written = if args.json {
@@ -75,11 +68,7 @@ pub fn cmd_verify(ui: Ui, args: &Args) -> i32 {
 
 /// Read every node, try every edge, close the connections. Prints errors
 /// itself; `None` on a fatal one.
-fn read_and_verify(
-    ui: Ui,
-    inv: &trustmesh::Inventory,
-    args: &RemoteArgs,
-) -> Option<(VerifyReport, Vec<String>)> {
+fn read_and_verify(ui: Ui, inv: &trustmesh::Inventory, args: &RemoteArgs) -> Option<VerifyReport> {
     let scope = match scope(inv, args) {
         Ok(s) => s,
         Err(e) => {
@@ -95,28 +84,15 @@ fn read_and_verify(
         }
     };
     let graph = TrustGraph::build(inv);
-    let timeout = Duration::from_secs(args.timeout);
-    let gather_opts = GatherOptions {
-        accept_new_host_keys: args.accept_new_host_keys,
-        timeout,
-        concurrency: args.concurrency as usize,
-        scope: scope.clone(),
-    };
+    let gather_opts = super::remote::gather_options(args, &scope);
     let verify_opts = VerifyOptions {
-        timeout,
-        concurrency: args.concurrency as usize,
+        timeout: gather_opts.timeout,
+        concurrency: gather_opts.concurrency,
         scope: scope.clone(),
     };
     let edge_count = verify::edges_in_scope(&graph, &scope).len();
-    let result = rt.block_on(async {
-        let bar = progress(ui, inv.nodes.len(), "reading");
-        let on_read = |name: &str| {
-            bar.inc(1);
-            bar.set_message(format!("read {name}"));
-        };
-        let gathered = gather::gather(inv, &graph, &gather_opts, &on_read).await;
-        bar.finish_and_clear();
-        let gathered = gathered?;
+    rt.block_on(async {
+        let gathered = super::remote::read(ui, inv, &graph, &gather_opts).await?;
         let bar = progress(ui, edge_count, "trying");
         let on_edge = |r: &verify::EdgeResult| {
             bar.inc(1);
@@ -124,15 +100,7 @@ fn read_and_verify(
         };
         let report = verify::verify(inv, &graph, &gathered, &verify_opts, &on_edge).await;
         bar.finish_and_clear();
-        let notes = gathered.notes.clone();
         gathered.close().await;
-        Ok::<_, gather::GatherError>((report, notes))
-    });
-    match result {
-        Ok(r) => Some(r),
-        Err(e) => {
-            ui.report(&e);
-            None
-        }
-    }
+        Some(report)
+    })
 }
