@@ -31,82 +31,34 @@
 //! they are [`Annotation`]s, so as not to confuse them with the trustmesh
 //! marker.
 //!
-//! Beside `std` this module uses the `base64`, `hmac`, `sha1` and `ssh-key`
-//! crates only, so it can be tested and moved on its own.
-
-use std::fmt;
+//! Keeping the bytes, the marker and the edit rule are the same for
+//! `authorized_keys`, so they live in [`crate::lines`]; this module says how
+//! a `known_hosts` line is read ([`LineKind`], [`HostEntry`]) and matched.
+//! Beside `std` and that module it uses the `base64`, `hmac`, `sha1` and
+//! `ssh-key` crates only, so the two can be tested and moved together.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 
-/// The word prefix that marks a line as written by trustmesh: the comment of
-/// a managed line holds the word `trustmesh:<node>`, where `<node>` matches
-/// `[A-Za-z0-9][A-Za-z0-9._-]*`.
-pub const MARKER_PREFIX: &str = "trustmesh:";
-
-/// Key types OpenSSH reads in `known_hosts` (plain keys and certificates).
-/// Anything else in the key-type position makes the line unreadable (kept as
-/// opaque text), as do the legacy SSH-1 `bits exponent modulus` lines.
-const KEY_TYPES: &[&str] = &[
-    "ssh-ed25519",
-    "ssh-rsa",
-    "ssh-dss",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "sk-ssh-ed25519@openssh.com",
-    "sk-ecdsa-sha2-nistp256@openssh.com",
-    "ssh-ed25519-cert-v01@openssh.com",
-    "ssh-rsa-cert-v01@openssh.com",
-    "ssh-dss-cert-v01@openssh.com",
-    "ecdsa-sha2-nistp256-cert-v01@openssh.com",
-    "ecdsa-sha2-nistp384-cert-v01@openssh.com",
-    "ecdsa-sha2-nistp521-cert-v01@openssh.com",
-    "sk-ssh-ed25519-cert-v01@openssh.com",
-    "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com",
-];
+use crate::lines::{self, field_end, find_marker, is_space, key_fields, skip_space, Kind};
+pub use crate::lines::{LineEnding, MARKER_PREFIX};
 
 const HASH_MAGIC: &str = "|1|";
 const CA_MARKER: &str = "@cert-authority";
 const REVOKED_MARKER: &str = "@revoked";
 
-/// How one line of the file ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LineEnding {
-    /// `\n`
-    Lf,
-    /// `\r\n`
-    CrLf,
-    /// Nothing: the last line of a file without a final newline.
-    Missing,
-}
-
-impl LineEnding {
-    /// The bytes of this ending.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LineEnding::Lf => "\n",
-            LineEnding::CrLf => "\r\n",
-            LineEnding::Missing => "",
-        }
-    }
-}
-
 /// A parsed `known_hosts` file: its lines, in order, each with the exact
 /// text and ending it had.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KnownHostsFile {
-    lines: Vec<Line>,
-}
+pub type KnownHostsFile = lines::LineFile<LineKind>;
 
 /// One line of the file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Line {
-    text: String,
-    ending: LineEnding,
-    kind: LineKind,
-}
+pub type Line = lines::Line<LineKind>;
+
+/// Why [`KnownHostsFile::apply_edits`] refused an edit. Nothing is changed
+/// when it does. [`BadAddedLine`](lines::EditError::BadAddedLine) means the
+/// new line is not one host key entry carrying the trustmesh marker.
+pub type EditError = lines::EditError<LineKind>;
 
 /// What a line holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,73 +93,27 @@ pub struct HostEntry {
     comment: Option<String>,
 }
 
-/// Why [`KnownHostsFile::apply_edits`] refused an edit. Nothing is changed
-/// when it does.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EditError {
-    /// `remove` named a line index past the end of the file.
-    NoSuchLine(usize),
-    /// `remove` named a line without the trustmesh marker; such lines are
-    /// never changed.
-    Unmanaged(usize),
-    /// `add[i]` is not one host key entry carrying the trustmesh marker.
-    BadAddedLine(usize),
-}
+impl Kind for LineKind {
+    const FILE: &'static str = "known_hosts";
+    const ENTRY: &'static str = "host key entry";
 
-impl fmt::Display for EditError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    fn classify(text: &str) -> Self {
+        parse_line(text)
+    }
+
+    /// A line is managed when it is an entry whose comment has the marker.
+    fn marker(&self) -> Option<&str> {
         match self {
-            EditError::NoSuchLine(i) => write!(f, "known_hosts has no line {}", i + 1),
-            EditError::Unmanaged(i) => write!(
-                f,
-                "refusing to remove line {} of known_hosts: it was not written by trustmesh",
-                i + 1
-            ),
-            EditError::BadAddedLine(i) => write!(
-                f,
-                "new known_hosts line #{} is not a single host key entry carrying a {MARKER_PREFIX} marker",
-                i + 1
-            ),
+            LineKind::Entry(e) => e.marker(),
+            _ => None,
         }
     }
 }
-
-impl std::error::Error for EditError {}
 
 impl KnownHostsFile {
-    /// Reads a file. Never fails: what cannot be read is kept as
-    /// [`LineKind::Invalid`].
-    pub fn parse(text: &str) -> Self {
-        let lines = split_lines(text)
-            .into_iter()
-            .map(|(text, ending)| Line {
-                text: text.to_owned(),
-                ending,
-                kind: parse_line(text),
-            })
-            .collect();
-        KnownHostsFile { lines }
-    }
-
-    /// The file's text, byte for byte what [`parse`](Self::parse) was given.
-    pub fn render(&self) -> String {
-        let mut out = String::with_capacity(self.lines.iter().map(|l| l.text.len() + 2).sum());
-        for line in &self.lines {
-            out.push_str(&line.text);
-            out.push_str(line.ending.as_str());
-        }
-        out
-    }
-
-    /// All lines, in file order; indices into this slice are the line
-    /// indices that [`apply_edits`](Self::apply_edits) takes.
-    pub fn lines(&self) -> &[Line] {
-        &self.lines
-    }
-
     /// The entries with their line indices, in file order.
     pub fn entries(&self) -> impl Iterator<Item = (usize, &HostEntry)> + '_ {
-        self.lines
+        self.lines()
             .iter()
             .enumerate()
             .filter_map(|(i, line)| line.entry().map(|e| (i, e)))
@@ -240,80 +146,15 @@ impl KnownHostsFile {
         }
         keys
     }
-
-    /// The file's text after removing the managed lines at the indices in
-    /// `remove` and appending the lines in `add` (each without its newline).
-    ///
-    /// Every kept line keeps its bytes, its ending and its place. New lines
-    /// go at the end, each ending with the file's dominant line ending (CRLF
-    /// when more lines end in CRLF than in LF, else LF); when the last kept
-    /// line had no newline, it gets one first. Duplicate indices in `remove`
-    /// count once. Errors when an index is out of range or names an
-    /// unmanaged line, or when a line of `add` is not one entry carrying the
-    /// marker (see [`managed_line`]).
-    pub fn apply_edits(&self, remove: &[usize], add: &[String]) -> Result<String, EditError> {
-        let mut removed = vec![false; self.lines.len()];
-        for &i in remove {
-            let line = self.lines.get(i).ok_or(EditError::NoSuchLine(i))?;
-            if line.marker().is_none() {
-                return Err(EditError::Unmanaged(i));
-            }
-            removed[i] = true;
-        }
-        for (i, new) in add.iter().enumerate() {
-            let managed = !new.contains(['\n', '\r'])
-                && matches!(parse_line(new), LineKind::Entry(ref e) if e.marker().is_some());
-            if !managed {
-                return Err(EditError::BadAddedLine(i));
-            }
-        }
-
-        let ending = dominant_ending(self.lines.iter().map(|l| l.ending));
-        let mut out = String::new();
-        let mut last_ending = LineEnding::Lf;
-        for (line, _) in self.lines.iter().zip(&removed).filter(|(_, &gone)| !gone) {
-            out.push_str(&line.text);
-            out.push_str(line.ending.as_str());
-            last_ending = line.ending;
-        }
-        if !add.is_empty() && last_ending == LineEnding::Missing {
-            out.push_str(ending.as_str());
-        }
-        for new in add {
-            out.push_str(new);
-            out.push_str(ending.as_str());
-        }
-        Ok(out)
-    }
 }
 
 impl Line {
-    /// The line's text, without its ending.
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
-    /// How the line ended.
-    pub fn ending(&self) -> LineEnding {
-        self.ending
-    }
-
-    /// What the line holds.
-    pub fn kind(&self) -> &LineKind {
-        &self.kind
-    }
-
     /// The entry, when this line is one.
     pub fn entry(&self) -> Option<&HostEntry> {
-        match &self.kind {
+        match self.kind() {
             LineKind::Entry(e) => Some(e),
             _ => None,
         }
-    }
-
-    /// The node named by the trustmesh marker, when this is a managed line.
-    pub fn marker(&self) -> Option<&str> {
-        self.entry().and_then(HostEntry::marker)
     }
 }
 
@@ -462,65 +303,9 @@ fn certified_key(blob: &[u8]) -> Option<Vec<u8>> {
 // ---------------------------------------------------------------------------
 // Parsing
 
-fn split_lines(text: &str) -> Vec<(&str, LineEnding)> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        match rest.find('\n') {
-            Some(i) => {
-                let line = &rest[..i];
-                match line.strip_suffix('\r') {
-                    Some(body) => out.push((body, LineEnding::CrLf)),
-                    None => out.push((line, LineEnding::Lf)),
-                }
-                rest = &rest[i + 1..];
-            }
-            None => {
-                out.push((rest, LineEnding::Missing));
-                break;
-            }
-        }
-    }
-    out
-}
-
-fn dominant_ending(endings: impl Iterator<Item = LineEnding>) -> LineEnding {
-    let (mut crlf, mut lf) = (0usize, 0usize);
-    for e in endings {
-        match e {
-            LineEnding::CrLf => crlf += 1,
-            LineEnding::Lf => lf += 1,
-            LineEnding::Missing => {}
-        }
-    }
-    if crlf > lf {
-        LineEnding::CrLf
-    } else {
-        LineEnding::Lf
-    }
-}
-
-fn is_space(b: u8) -> bool {
-    b == b' ' || b == b'\t'
-}
-
-/// First index at or after `i` that is not a space or tab.
-fn skip_space(s: &[u8], mut i: usize) -> usize {
-    while i < s.len() && is_space(s[i]) {
-        i += 1;
-    }
-    i
-}
-
-/// First index at or after `i` that is a space or tab (or the end).
-fn field_end(s: &[u8], mut i: usize) -> usize {
-    while i < s.len() && !is_space(s[i]) {
-        i += 1;
-    }
-    i
-}
-
-/// Reads a line as `hostfile.c` does.
+/// Reads a line as `hostfile.c` does. A key type not in OpenSSH's list makes
+/// the line unreadable (kept as opaque text), as do the legacy SSH-1
+/// `bits exponent modulus` lines.
 fn parse_line(text: &str) -> LineKind {
     let s = text.as_bytes();
     let mut i = skip_space(s, 0);
@@ -554,56 +339,16 @@ fn parse_line(text: &str) -> LineKind {
         return LineKind::Invalid;
     }
     let hosts = &text[i..hosts_end];
-    let type_start = skip_space(s, hosts_end);
-    let type_end = field_end(s, type_start);
-    let key_type = &text[type_start..type_end];
-    if !KEY_TYPES.contains(&key_type) {
+    let Some(fields) = key_fields(text, skip_space(s, hosts_end)) else {
         return LineKind::Invalid;
-    }
-    let blob_start = skip_space(s, type_end);
-    let blob_end = field_end(s, blob_start);
-    let base64 = &text[blob_start..blob_end];
-    if blob_start == type_end || !is_base64(base64) {
-        return LineKind::Invalid;
-    }
-    let comment = text[blob_end..]
-        .trim_start_matches([' ', '\t'])
-        .trim_end_matches([' ', '\t', '\r']);
+    };
     LineKind::Entry(HostEntry {
         annotation,
         hosts: hosts.to_owned(),
-        key_type: key_type.to_owned(),
-        base64: base64.to_owned(),
-        comment: (!comment.is_empty()).then(|| comment.to_owned()),
+        key_type: fields.key_type.to_owned(),
+        base64: fields.base64.to_owned(),
+        comment: fields.comment.map(str::to_owned),
     })
-}
-
-/// Padded standard base64, as OpenSSH writes key blobs.
-fn is_base64(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.is_empty() || !b.len().is_multiple_of(4) {
-        return false;
-    }
-    let pad = b.iter().rev().take_while(|&&c| c == b'=').count();
-    pad <= 2
-        && b[..b.len() - pad]
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
-}
-
-fn find_marker(comment: &str) -> Option<&str> {
-    comment
-        .split([' ', '\t'])
-        .filter_map(|word| word.strip_prefix(MARKER_PREFIX))
-        .find(|node| is_node_name(node))
-}
-
-fn is_node_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b[0].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|&c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-')
 }
 
 // ---------------------------------------------------------------------------

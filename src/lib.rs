@@ -12,6 +12,7 @@ pub mod gather;
 pub mod graph;
 pub mod inventory;
 pub mod known_hosts;
+pub mod lines;
 pub mod lock;
 pub mod plan;
 pub mod probe;

@@ -1,0 +1,619 @@
+//! Lossless line-by-line reading and surgical editing of the OpenSSH files
+//! trustmesh writes into, whatever their format.
+//!
+//! `authorized_keys` and `known_hosts` belong to their user first and to
+//! trustmesh second, and trustmesh must treat both the same way: read every
+//! byte back as it was (blank and `#` lines, CRLF and LF mixed line by line,
+//! a missing final newline, lines it cannot read), recognise its own lines by
+//! the `trustmesh:<node>` word in their comment, and change a file only by
+//! removing such lines and appending new ones. Only how one line is read
+//! differs between the two formats. This module holds what is the same, once,
+//! so that the two cannot drift apart:
+//!
+//! * [`LineFile`] is a file as a list of [`Line`]s, each with its exact text
+//!   and [`LineEnding`]; [`LineFile::parse`] never fails and
+//!   [`LineFile::render`] gives back exactly the text it was given.
+//! * A format says how it reads a line by implementing [`Kind`] for the type
+//!   that tells what a line holds; that type also names the node of the
+//!   trustmesh marker of a managed line (see [`find_marker`]).
+//! * [`LineFile::apply_edits`] is the only way to change a file: it removes
+//!   managed lines and appends new managed lines at the end, refuses anything
+//!   else with an [`EditError`], and leaves the bytes of every kept line
+//!   alone.
+//!
+//! Both formats also end a key line the same way, `keytype base64
+//! [comment]` with fields separated by spaces or tabs; the crate-internal
+//! helpers at the end of this module read that part.
+//!
+//! This module uses only `std`.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::marker::PhantomData;
+
+/// The word prefix that marks a line as written by trustmesh: the comment of
+/// a managed line holds the word `trustmesh:<node>`, where `<node>` matches
+/// `[A-Za-z0-9][A-Za-z0-9._-]*`.
+pub const MARKER_PREFIX: &str = "trustmesh:";
+
+/// How one line of the file ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineEnding {
+    /// `\n`
+    Lf,
+    /// `\r\n`
+    CrLf,
+    /// Nothing: the last line of a file without a final newline.
+    Missing,
+}
+
+impl LineEnding {
+    /// The bytes of this ending.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineEnding::Lf => "\n",
+            LineEnding::CrLf => "\r\n",
+            LineEnding::Missing => "",
+        }
+    }
+}
+
+/// What one line of a file format holds, and how a line is read into it.
+///
+/// Implemented by the line kind of each format
+/// ([`authorized_keys::LineKind`](crate::authorized_keys::LineKind),
+/// [`known_hosts::LineKind`](crate::known_hosts::LineKind)).
+pub trait Kind: Sized {
+    /// The file's name in messages, e.g. `authorized_keys`.
+    const FILE: &'static str;
+    /// What a line trustmesh adds is, in messages, e.g. `key line`.
+    const ENTRY: &'static str;
+
+    /// Reads one line, given without its ending. Never fails: what cannot be
+    /// read must still be some kind (kept as opaque text).
+    fn classify(text: &str) -> Self;
+
+    /// The node named by the trustmesh marker when a line of this kind is
+    /// managed, `None` for every other line.
+    fn marker(&self) -> Option<&str>;
+}
+
+/// A parsed file: its lines, in order, each with the exact text and ending
+/// it had.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineFile<K> {
+    lines: Vec<Line<K>>,
+}
+
+/// One line of a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line<K> {
+    text: String,
+    ending: LineEnding,
+    kind: K,
+}
+
+/// Why [`LineFile::apply_edits`] refused an edit. Nothing is changed when it
+/// does. `K` only picks the words of the message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EditError<K> {
+    /// `remove` named a line index past the end of the file.
+    NoSuchLine(usize),
+    /// `remove` named a line without the trustmesh marker; such lines are
+    /// never changed.
+    Unmanaged(usize),
+    /// `add[i]` is not one line carrying the trustmesh marker.
+    BadAddedLine(usize),
+    /// Never made: it only carries `K`.
+    #[doc(hidden)]
+    Never(Infallible, PhantomData<fn() -> K>),
+}
+
+impl<K: Kind> fmt::Display for EditError<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = K::FILE;
+        match self {
+            EditError::NoSuchLine(i) => write!(f, "{file} has no line {}", i + 1),
+            EditError::Unmanaged(i) => write!(
+                f,
+                "refusing to remove line {} of {file}: it was not written by trustmesh",
+                i + 1
+            ),
+            EditError::BadAddedLine(i) => write!(
+                f,
+                "new {file} line #{} is not a single {} carrying a {MARKER_PREFIX} marker",
+                i + 1,
+                K::ENTRY
+            ),
+            EditError::Never(never, _) => match *never {},
+        }
+    }
+}
+
+impl<K: Kind + fmt::Debug> std::error::Error for EditError<K> {}
+
+impl<K: Kind> LineFile<K> {
+    /// Reads a file. Never fails: what cannot be read is kept as whatever
+    /// [`Kind::classify`] makes of it.
+    pub fn parse(text: &str) -> Self {
+        let lines = split_lines(text)
+            .into_iter()
+            .map(|(text, ending)| Line {
+                text: text.to_owned(),
+                ending,
+                kind: K::classify(text),
+            })
+            .collect();
+        LineFile { lines }
+    }
+
+    /// The file's text, byte for byte what [`parse`](Self::parse) was given.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(self.lines.iter().map(|l| l.text.len() + 2).sum());
+        for line in &self.lines {
+            out.push_str(&line.text);
+            out.push_str(line.ending.as_str());
+        }
+        out
+    }
+
+    /// All lines, in file order; indices into this slice are the line
+    /// indices that [`apply_edits`](Self::apply_edits) takes.
+    pub fn lines(&self) -> &[Line<K>] {
+        &self.lines
+    }
+
+    /// The file's text after removing the managed lines at the indices in
+    /// `remove` and appending the lines in `add` (each without its newline).
+    ///
+    /// Every kept line keeps its bytes, its ending and its place. New lines
+    /// go at the end, each ending with the file's dominant line ending (CRLF
+    /// when more lines end in CRLF than in LF, else LF); when the last kept
+    /// line had no newline, it gets one first. Duplicate indices in `remove`
+    /// count once. Errors when an index is out of range or names an
+    /// unmanaged line, or when a line of `add` holds a line break or is not
+    /// a managed line once read ([`Kind::classify`], [`Kind::marker`]).
+    pub fn apply_edits(&self, remove: &[usize], add: &[String]) -> Result<String, EditError<K>> {
+        let mut removed = vec![false; self.lines.len()];
+        for &i in remove {
+            let line = self.lines.get(i).ok_or(EditError::NoSuchLine(i))?;
+            if line.marker().is_none() {
+                return Err(EditError::Unmanaged(i));
+            }
+            removed[i] = true;
+        }
+        for (i, new) in add.iter().enumerate() {
+            let managed = !new.contains(['\n', '\r']) && K::classify(new).marker().is_some();
+            if !managed {
+                return Err(EditError::BadAddedLine(i));
+            }
+        }
+
+        let ending = dominant_ending(self.lines.iter().map(|l| l.ending));
+        let mut out = String::new();
+        let mut last_ending = LineEnding::Lf;
+        for (line, _) in self.lines.iter().zip(&removed).filter(|(_, &gone)| !gone) {
+            out.push_str(&line.text);
+            out.push_str(line.ending.as_str());
+            last_ending = line.ending;
+        }
+        if !add.is_empty() && last_ending == LineEnding::Missing {
+            out.push_str(ending.as_str());
+        }
+        for new in add {
+            out.push_str(new);
+            out.push_str(ending.as_str());
+        }
+        Ok(out)
+    }
+}
+
+impl<K> Line<K> {
+    /// The line's text, without its ending.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// How the line ended.
+    pub fn ending(&self) -> LineEnding {
+        self.ending
+    }
+
+    /// What the line holds.
+    pub fn kind(&self) -> &K {
+        &self.kind
+    }
+}
+
+impl<K: Kind> Line<K> {
+    /// The node named by the trustmesh marker, when this is a managed line.
+    pub fn marker(&self) -> Option<&str> {
+        self.kind.marker()
+    }
+}
+
+/// The node named by a `trustmesh:<node>` word of a comment (words are
+/// separated by spaces and tabs): the first such word whose node name is
+/// valid (see [`is_node_name`]).
+pub fn find_marker(comment: &str) -> Option<&str> {
+    comment
+        .split([' ', '\t'])
+        .filter_map(|word| word.strip_prefix(MARKER_PREFIX))
+        .find(|node| is_node_name(node))
+}
+
+/// Whether `s` can be the node of a marker: `[A-Za-z0-9][A-Za-z0-9._-]*`.
+pub fn is_node_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-')
+}
+
+fn split_lines(text: &str) -> Vec<(&str, LineEnding)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        match rest.find('\n') {
+            Some(i) => {
+                let line = &rest[..i];
+                match line.strip_suffix('\r') {
+                    Some(body) => out.push((body, LineEnding::CrLf)),
+                    None => out.push((line, LineEnding::Lf)),
+                }
+                rest = &rest[i + 1..];
+            }
+            None => {
+                out.push((rest, LineEnding::Missing));
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn dominant_ending(endings: impl Iterator<Item = LineEnding>) -> LineEnding {
+    let (mut crlf, mut lf) = (0usize, 0usize);
+    for e in endings {
+        match e {
+            LineEnding::CrLf => crlf += 1,
+            LineEnding::Lf => lf += 1,
+            LineEnding::Missing => {}
+        }
+    }
+    if crlf > lf {
+        LineEnding::CrLf
+    } else {
+        LineEnding::Lf
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The `keytype base64 [comment]` end of a key line, as both formats write it
+
+/// Key types OpenSSH accepts in `authorized_keys` and `known_hosts` (plain
+/// keys and certificates). Anything else in the key-type position makes the
+/// line unreadable (kept as opaque text).
+pub(crate) const KEY_TYPES: &[&str] = &[
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ssh-dss",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+    "ssh-ed25519-cert-v01@openssh.com",
+    "ssh-rsa-cert-v01@openssh.com",
+    "ssh-dss-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+    "sk-ssh-ed25519-cert-v01@openssh.com",
+    "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com",
+];
+
+/// The fields read by [`key_fields`], borrowed from the line.
+pub(crate) struct KeyFields<'a> {
+    pub(crate) key_type: &'a str,
+    pub(crate) base64: &'a str,
+    /// Everything after the blob, without the surrounding spaces and tabs
+    /// (and a stray trailing `\r`); `None` when empty.
+    pub(crate) comment: Option<&'a str>,
+}
+
+pub(crate) fn is_space(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// First index at or after `i` that is not a space or tab.
+pub(crate) fn skip_space(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && is_space(s[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// First index at or after `i` that is a space or tab (or the end).
+pub(crate) fn field_end(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && !is_space(s[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// Reads `keytype base64 [comment]` starting at byte `at` of `text`: a type
+/// from [`KEY_TYPES`], then at least one space or tab, then padded base64.
+pub(crate) fn key_fields(text: &str, at: usize) -> Option<KeyFields<'_>> {
+    let s = text.as_bytes();
+    let type_end = field_end(s, at);
+    let key_type = &text[at..type_end];
+    if !KEY_TYPES.contains(&key_type) {
+        return None;
+    }
+    let blob_start = skip_space(s, type_end);
+    if blob_start == type_end {
+        return None;
+    }
+    let blob_end = field_end(s, blob_start);
+    let base64 = &text[blob_start..blob_end];
+    if !is_base64(base64) {
+        return None;
+    }
+    let comment = text[blob_end..]
+        .trim_start_matches([' ', '\t'])
+        .trim_end_matches([' ', '\t', '\r']);
+    Some(KeyFields {
+        key_type,
+        base64,
+        comment: (!comment.is_empty()).then_some(comment),
+    })
+}
+
+/// Padded standard base64, as OpenSSH writes key blobs.
+fn is_base64(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.is_empty() || !b.len().is_multiple_of(4) {
+        return false;
+    }
+    let pad = b.iter().rev().take_while(|&&c| c == b'=').count();
+    pad <= 2
+        && b[..b.len() - pad]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A format where every line is opaque text and a line is managed when
+    /// it holds a marker word anywhere.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    struct Text(String);
+
+    impl Kind for Text {
+        const FILE: &'static str = "notes";
+        const ENTRY: &'static str = "note";
+
+        fn classify(text: &str) -> Self {
+            Text(text.to_owned())
+        }
+
+        fn marker(&self) -> Option<&str> {
+            find_marker(&self.0)
+        }
+    }
+
+    fn roundtrip(text: &str) -> LineFile<Text> {
+        let file = LineFile::parse(text);
+        assert_eq!(file.render(), text);
+        file
+    }
+
+    fn add(lines: &[&str]) -> Vec<String> {
+        lines.iter().map(|&l| l.to_owned()).collect()
+    }
+
+    #[test]
+    fn lines_keep_their_endings() {
+        let file = roundtrip("a\r\n\nb\r\r\n \tc");
+        let got: Vec<(&str, LineEnding)> = file
+            .lines()
+            .iter()
+            .map(|l| (l.text(), l.ending()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a", LineEnding::CrLf),
+                ("", LineEnding::Lf),
+                ("b\r", LineEnding::CrLf),
+                (" \tc", LineEnding::Missing),
+            ]
+        );
+        assert_eq!(file.lines()[3].kind(), &Text(" \tc".to_owned()));
+        assert!(roundtrip("").lines().is_empty());
+        assert_eq!(roundtrip("\r").lines()[0].ending(), LineEnding::Missing);
+        assert_eq!(
+            roundtrip("x\n").lines().last().map(Line::ending),
+            Some(LineEnding::Lf)
+        );
+    }
+
+    #[test]
+    fn markers_and_node_names() {
+        // Each node name alone, then as the marker word of a comment.
+        for (node, valid) in [
+            ("a", true),
+            ("9.a_b-c", true),
+            ("N-1", true),
+            ("", false),
+            ("-a", false),
+            ("_a", false),
+            ("a/b", false),
+            ("a:b", false),
+            ("n\u{e9}", false),
+        ] {
+            assert_eq!(is_node_name(node), valid, "{node:?}");
+            let comment = format!("x\t{MARKER_PREFIX}{node} y");
+            assert_eq!(find_marker(&comment), valid.then_some(node), "{comment:?}");
+        }
+        // The first valid marker word counts; the prefix must start a word.
+        assert_eq!(
+            find_marker("trustmesh:-x trustmesh:b trustmesh:c"),
+            Some("b")
+        );
+        assert_eq!(find_marker("xtrustmesh:a TRUSTMESH:b"), None);
+    }
+
+    #[test]
+    fn apply_edits_removes_appends_and_refuses() {
+        let text = "keep\r\nold trustmesh:a\r\nlast trustmesh:b";
+        let file = roundtrip(text);
+        assert_eq!(file.apply_edits(&[], &[]).unwrap(), text);
+        assert_eq!(
+            file.apply_edits(&[1, 1], &add(&["new trustmesh:c"]))
+                .unwrap(),
+            "keep\r\nlast trustmesh:b\r\nnew trustmesh:c\r\n"
+        );
+        assert_eq!(
+            file.apply_edits(&[2], &[]).unwrap(),
+            "keep\r\nold trustmesh:a\r\n"
+        );
+        // A tie in endings goes to LF.
+        assert_eq!(
+            roundtrip("a\r\nb\n")
+                .apply_edits(&[], &add(&["trustmesh:n"]))
+                .unwrap(),
+            "a\r\nb\ntrustmesh:n\n"
+        );
+        assert_eq!(
+            roundtrip("")
+                .apply_edits(&[], &add(&["trustmesh:n"]))
+                .unwrap(),
+            "trustmesh:n\n"
+        );
+
+        assert_eq!(file.apply_edits(&[0], &[]), Err(EditError::Unmanaged(0)));
+        assert_eq!(file.apply_edits(&[3], &[]), Err(EditError::NoSuchLine(3)));
+        for bad in ["no marker", "trustmesh:a\nx", "trustmesh:a\r", ""] {
+            assert_eq!(
+                file.apply_edits(&[], &add(&["ok trustmesh:x", bad])),
+                Err(EditError::BadAddedLine(1)),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn edit_errors_name_the_file() {
+        use crate::{authorized_keys as ak, known_hosts as kh};
+        // The toy format's words, then those of the two real formats, as
+        // they were before this module.
+        let cases = [
+            (
+                EditError::<Text>::NoSuchLine(0).to_string(),
+                "notes has no line 1",
+            ),
+            (
+                EditError::<Text>::Unmanaged(4).to_string(),
+                "refusing to remove line 5 of notes: it was not written by trustmesh",
+            ),
+            (
+                EditError::<Text>::BadAddedLine(1).to_string(),
+                "new notes line #2 is not a single note carrying a trustmesh: marker",
+            ),
+            (
+                ak::EditError::NoSuchLine(2).to_string(),
+                "authorized_keys has no line 3",
+            ),
+            (
+                kh::EditError::Unmanaged(0).to_string(),
+                "refusing to remove line 1 of known_hosts: it was not written by trustmesh",
+            ),
+            (
+                ak::EditError::BadAddedLine(0).to_string(),
+                "new authorized_keys line #1 is not a single key line carrying a trustmesh: marker",
+            ),
+            (
+                kh::EditError::BadAddedLine(1).to_string(),
+                "new known_hosts line #2 is not a single host key entry carrying a trustmesh: marker",
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn key_fields_read_type_blob_and_comment() {
+        const ED: &str = "AAAAC3NzaC1lZDI1NTE5AAAAILR3a5jM8SZ8lYOJdn7V/F7IREASeVBrlnE+CfwVv2LW";
+        let line = format!("x ssh-ed25519\t {ED} \t a  b \r");
+        let f = key_fields(&line, 2).unwrap();
+        assert_eq!(
+            (f.key_type, f.base64, f.comment),
+            ("ssh-ed25519", ED, Some("a  b"))
+        );
+        assert_eq!(
+            key_fields(&format!("ssh-rsa {ED}  "), 0).unwrap().comment,
+            None
+        );
+        for bad in [
+            format!("ssh-foo {ED}"),
+            format!("ssh-ed25519{ED}"),
+            "ssh-ed25519".to_owned(),
+            "ssh-ed25519 ".to_owned(),
+            "ssh-ed25519 AAA".to_owned(),
+            "ssh-ed25519 AA=A".to_owned(),
+            "ssh-ed25519 A===".to_owned(),
+            "ssh-ed25519 AA-_".to_owned(),
+        ] {
+            assert!(key_fields(&bad, 0).is_none(), "{bad:?}");
+        }
+        assert!(is_base64("AA=="));
+        assert!(is_base64("AAA="));
+        assert!(is_base64("+/09"));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_round_trips(text in any::<String>()) {
+            let file = LineFile::<Text>::parse(&text);
+            prop_assert_eq!(file.render(), text.clone());
+            for line in file.lines() {
+                prop_assert!(!line.text().contains('\n'));
+                prop_assert_eq!(&line.kind().0, line.text());
+            }
+        }
+
+        #[test]
+        fn apply_edits_keeps_every_other_byte(
+            text in "(x|trustmesh:n|\r|\n|\r\n| ){0,24}",
+            remove_mask in prop::collection::vec(any::<bool>(), 24),
+            add_nodes in prop::collection::vec("[a-z][a-z0-9]{0,5}", 0..3),
+        ) {
+            let file = LineFile::<Text>::parse(&text);
+            let remove: Vec<usize> = (0..file.lines().len())
+                .filter(|&i| remove_mask[i] && file.lines()[i].marker().is_some())
+                .collect();
+            let add: Vec<String> = add_nodes.iter().map(|n| format!("{MARKER_PREFIX}{n}")).collect();
+            let out = file.apply_edits(&remove, &add).unwrap();
+            // The kept lines, with their bytes and endings, then the new ones.
+            let kept: Vec<&Line<Text>> = file
+                .lines()
+                .iter()
+                .enumerate()
+                .filter_map(|(i, l)| (!remove.contains(&i)).then_some(l))
+                .collect();
+            let kept_text: String = kept.iter().map(|l| [l.text(), l.ending().as_str()].concat()).collect();
+            prop_assert!(out.starts_with(&kept_text));
+            let again = LineFile::<Text>::parse(&out);
+            prop_assert_eq!(again.lines().len(), kept.len() + add.len());
+            let tail: Vec<&str> = again.lines()[kept.len()..].iter().map(Line::text).collect();
+            prop_assert_eq!(tail, add.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+    }
+}
