@@ -335,3 +335,62 @@ fn a_killed_apply_leaves_every_file_old_or_new() {
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     assert!(can_ssh(&live, "node1", "node3") && can_ssh(&live, "node3", "manager"));
 }
+
+#[test]
+fn apply_asks_on_a_terminal_and_a_no_changes_nothing() {
+    let live = start(vec![HostSpec::new("node1", &[WORKER_USER])]);
+    live.manager_keygen();
+    live.authorize_manager_on("node1");
+    live.write_inventory(&live.inventory(&["node1"], "reverse: [node1]\n", &|_| String::new()));
+    let before = live
+        .cluster
+        .read_file("node1", WORKER_USER, ".ssh/authorized_keys");
+    // `script` gives apply a terminal on standard input; the answer is "no".
+    let bin = env!("CARGO_BIN_EXE_trustmesh");
+    let cmd = format!("cd ~ && printf 'no\\n' | script -qec \"NO_COLOR=1 '{bin}' apply --accept-new-host-keys\" /dev/null");
+    let out = run_as(&live, "manager", MANAGER_USER, &cmd);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stdout.contains("Apply these changes? Only 'yes' is accepted"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("Apply cancelled."), "{stdout}\n{stderr}");
+    assert_eq!(
+        live.cluster
+            .read_file("node1", WORKER_USER, ".ssh/authorized_keys"),
+        before
+    );
+    assert!(
+        live.cluster
+            .read_file("node1", WORKER_USER, ".ssh/id_ed25519")
+            .is_none(),
+        "no key was generated"
+    );
+    // Without a terminal it does not ask.
+    let out = live.trustmesh(&["apply", "--accept-new-host-keys"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(!text(&out).0.contains("Apply these changes?"));
+}
+
+#[test]
+fn a_second_apply_of_the_same_inventory_is_refused_with_the_holder() {
+    let live = start(vec![HostSpec::new("node1", &[WORKER_USER])]);
+    live.manager_keygen();
+    live.authorize_manager_on("node1");
+    live.write_inventory(&live.inventory(&["node1"], "", &|_| String::new()));
+    // The first apply hangs on a frozen host while holding the lock.
+    live.cluster.freeze("node1").unwrap();
+    let bin = env!("CARGO_BIN_EXE_trustmesh");
+    let cmd = format!(
+        "cd ~ && {{ '{bin}' apply --yes --accept-new-host-keys --timeout 4 >/dev/null 2>&1 & }}; sleep 1; NO_COLOR=1 '{bin}' apply --yes --accept-new-host-keys; echo \"exit=$?\"; wait"
+    );
+    let out = run_as(&live, "manager", MANAGER_USER, &cmd);
+    live.cluster.thaw("node1").unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.contains("exit=1"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("another trustmesh apply of this inventory is running: pid "),
+        "{stderr}"
+    );
+    assert!(stderr.contains(" since 20"), "{stderr}");
+}
