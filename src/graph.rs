@@ -10,7 +10,6 @@
 //! edges come out in a deterministic order (kind, then source and target in
 //! inventory order), which keeps rendered output and plans stable.
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -61,7 +60,8 @@ pub struct TrustGraph {
 impl TrustGraph {
     /// Build the graph of a validated inventory.
     pub fn build(inv: &Inventory) -> TrustGraph {
-        let mut graph = DiGraph::with_capacity(inv.nodes.len(), inv.nodes.len() * 2);
+        let mut graph =
+            DiGraph::with_capacity(inv.nodes.len(), inv.nodes.len() + inv.reverse.len());
         for id in 0..inv.nodes.len() {
             graph.add_node(id);
         }
@@ -74,19 +74,27 @@ impl TrustGraph {
         for &w in &inv.reverse {
             graph.add_edge(ix(w), ix(Inventory::MANAGER), EdgeKind::Reverse);
         }
-        let mut seen: HashSet<(NodeId, NodeId)> = HashSet::new();
-        let mut pairs = Vec::new();
+        // Every mesh pair once, in order (sorting then dropping repeats is
+        // much cheaper than a set at a million edges).
+        let mut pairs = Vec::with_capacity(
+            inv.mesh
+                .iter()
+                .map(|m| m.len() * m.len().saturating_sub(1) / 2)
+                .sum(),
+        );
         for members in &inv.mesh {
             for (i, &a) in members.iter().enumerate() {
                 for &b in &members[i + 1..] {
                     let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-                    if lo != hi && seen.insert((lo, hi)) {
+                    if lo != hi {
                         pairs.push((lo, hi));
                     }
                 }
             }
         }
         pairs.sort_unstable();
+        pairs.dedup();
+        graph.reserve_edges(2 * pairs.len());
         for (a, b) in pairs {
             graph.add_edge(ix(a), ix(b), EdgeKind::Mesh);
             graph.add_edge(ix(b), ix(a), EdgeKind::Mesh);

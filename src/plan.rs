@@ -14,7 +14,8 @@
 //! (the public half of a key not generated yet) is planned as "known after
 //! apply".
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::authorized_keys::AuthorizedKeysFile;
 use crate::graph::TrustGraph;
 use crate::inventory::{Inventory, NodeId, Os, Role};
-use crate::known_hosts::{self, KnownHostsFile};
+use crate::known_hosts::{self, Annotation, HostEntry, KnownHostsFile};
 use crate::probe::{FileKind, FileStat, LiveAccount};
 
 /// Version of the JSON plan format (`plan --json`, `plan --out`).
@@ -354,6 +355,24 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         .iter()
         .map(|n| Arc::from(n.name.as_str()))
         .collect();
+    // Built once: every node's files look their markers up by name.
+    let by_name: HashMap<&str, NodeId> = inv
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
+    // The known_hosts name of every node with an address, shared by every
+    // line that names it.
+    let host_names: Vec<Option<Arc<str>>> = inv
+        .nodes
+        .iter()
+        .map(|n| {
+            n.address
+                .as_deref()
+                .map(|a| known_hosts::host_name(a, n.port).into())
+        })
+        .collect();
     let ctx = Ctx {
         inv,
         graph,
@@ -364,6 +383,8 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         host_keys: &host_keys,
         names: &names,
         needs_key: &needs_key,
+        by_name: &by_name,
+        host_names: &host_names,
     };
     let nodes: Vec<NodePlan> = (0..n)
         .into_par_iter()
@@ -462,6 +483,10 @@ struct Ctx<'a> {
     host_keys: &'a [HostKeys],
     names: &'a [Arc<str>],
     needs_key: &'a [bool],
+    /// Node names to ids.
+    by_name: &'a HashMap<&'a str, NodeId>,
+    /// [`known_hosts::host_name`] of each node with an address.
+    host_names: &'a [Option<Arc<str>>],
 }
 
 fn target_of(inv: &Inventory, id: NodeId) -> String {
@@ -645,25 +670,39 @@ impl Ctx<'_> {
             content: text.map(str::to_string),
         });
         let file = AuthorizedKeysFile::parse(text.unwrap_or(""));
-        // Wanted: node -> key state, for sources in scope.
-        let mut wanted: BTreeMap<NodeId, &KeyState> = BTreeMap::new();
-        for e in self.graph.incoming(id) {
-            if self.scope.contains(e.source) {
-                wanted.insert(e.source, &self.keys[e.source]);
-            }
-        }
-        let by_name: HashMap<&str, NodeId> = self.index_by_name();
+        // Wanted: (node, key state) for sources in scope, sorted by node,
+        // no repeats.
+        let mut wanted: Vec<(NodeId, &KeyState)> = self
+            .graph
+            .incoming(id)
+            .filter(|e| self.scope.contains(e.source))
+            .map(|e| (e.source, &self.keys[e.source]))
+            .collect();
+        wanted.sort_unstable_by_key(|w| w.0);
+        wanted.dedup_by_key(|w| w.0);
+        let want = |s: NodeId| {
+            wanted
+                .binary_search_by_key(&s, |w| w.0)
+                .ok()
+                .map(|at| (at, wanted[at].1))
+        };
+        // The wanted keys found in a managed line that stays.
+        let mut confirmed = vec![false; wanted.len()];
+        let by_name = self.by_name;
+        // Line indices; their text is copied only if the file is edited.
         let mut remove = Vec::new();
         let mut kept = Vec::new();
         let mut replaced: HashSet<NodeId> = HashSet::new();
         for (i, k) in file.keys() {
             let Some(marker) = k.marker() else { continue };
             let src = by_name.get(marker).copied();
-            let keep = match src {
-                Some(s) if wanted.contains_key(&s) => match wanted[&s] {
+            let keep = match src.map(|s| (s, want(s))) {
+                Some((s, Some((at, state)))) => match state {
                     KeyState::Known { key_type, base64 } => {
                         let same = &**key_type == k.key_type() && &**base64 == k.base64();
-                        if !same {
+                        if same {
+                            confirmed[at] = true;
+                        } else {
                             replaced.insert(s);
                         }
                         same
@@ -675,10 +714,10 @@ impl Ctx<'_> {
                     KeyState::Unknown => true,
                 },
                 // Out of --limit: not ours to judge this run.
-                Some(s) if !self.scope.contains(s) => true,
+                Some((s, None)) if !self.scope.contains(s) => true,
                 // Lockout guard: the line that lets the manager in stays
                 // while it is the manager's current key.
-                Some(s)
+                Some((s, None))
                     if s == Inventory::MANAGER && self.is_manager_key(k.key_type(), k.base64()) =>
                 {
                     true
@@ -686,23 +725,29 @@ impl Ctx<'_> {
                 _ => !self.inv.options.prune,
             };
             if keep {
-                kept.push((i, k_text(&file, i)));
+                kept.push(i);
             } else {
-                remove.push((i, k_text(&file, i)));
+                remove.push(i);
             }
         }
-        // Keys that stay in the file, whoever wrote them.
-        let removed: HashSet<usize> = remove.iter().map(|(i, _)| *i).collect();
-        let present: HashSet<(&str, &str)> = file
-            .keys()
-            .filter(|(i, _)| !removed.contains(i))
-            .map(|(_, k)| k.key_id())
-            .collect();
+        // Keys that stay in the file, whoever wrote them (`remove` is in
+        // file order); built only if a key was not confirmed.
+        let mut present: Option<HashSet<(&str, &str)>> = None;
         let mut add = Vec::new();
-        for (&src, state) in &wanted {
+        for (&(src, state), &confirmed) in wanted.iter().zip(&confirmed) {
             let line = match state {
                 KeyState::Known { key_type, base64 } => {
-                    if present.contains(&(&**key_type, &**base64)) {
+                    // A confirmed key's line stays: it is present.
+                    if confirmed
+                        || present
+                            .get_or_insert_with(|| {
+                                file.keys()
+                                    .filter(|(i, _)| remove.binary_search(i).is_err())
+                                    .map(|(_, k)| k.key_id())
+                                    .collect()
+                            })
+                            .contains(&(&**key_type, &**base64))
+                    {
                         continue;
                     }
                     PlannedLine {
@@ -729,8 +774,8 @@ impl Ctx<'_> {
                 path: path.clone(),
                 file: FileRole::AuthorizedKeys,
                 create: stat.is_none(),
-                kept,
-                remove,
+                kept: kept.into_iter().map(|i| (i, k_text(&file, i))).collect(),
+                remove: remove.into_iter().map(|i| (i, k_text(&file, i))).collect(),
                 add,
             }));
         }
@@ -742,15 +787,6 @@ impl Ctx<'_> {
 
     fn is_manager_key(&self, t: &str, b: &str) -> bool {
         matches!(&self.keys[Inventory::MANAGER], KeyState::Known { key_type, base64 } if &**key_type == t && &**base64 == b)
-    }
-
-    fn index_by_name(&self) -> HashMap<&str, NodeId> {
-        self.inv
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.name.as_str(), i))
-            .collect()
     }
 
     /// The outgoing edges of `id`: whose host keys it must know.
@@ -776,34 +812,46 @@ impl Ctx<'_> {
             .collect();
         targets.sort_unstable();
         targets.dedup();
-        let by_name = self.index_by_name();
+        let by_name = self.by_name;
         // What each target needs: names and keys.
         struct Want<'a> {
             names: Arc<str>,
             keys: Option<&'a [(Arc<str>, Arc<str>)]>,
         }
-        let mut wanted: BTreeMap<NodeId, Want> = BTreeMap::new();
-        for &t in &targets {
-            let node = &self.inv.nodes[t];
-            let Some(addr) = node.address.as_deref() else {
-                continue;
-            };
-            let names: Arc<str> = known_hosts::host_name(addr, node.port).into();
-            let keys = match &self.host_keys[t] {
-                HostKeys::Known(k) => Some(k.as_slice()),
-                HostKeys::Unknown => None,
-            };
-            wanted.insert(t, Want { names, keys });
-        }
+        // Sorted by node, no repeats (as `targets`).
+        let wanted: Vec<(NodeId, Want)> = targets
+            .iter()
+            .filter_map(|&t| {
+                let names = self.host_names[t].clone()?;
+                let keys = match &self.host_keys[t] {
+                    HostKeys::Known(k) => Some(k.as_slice()),
+                    HostKeys::Unknown => None,
+                };
+                Some((t, Want { names, keys }))
+            })
+            .collect();
+        let want = |o: NodeId| {
+            wanted
+                .binary_search_by_key(&o, |(t, _)| *t)
+                .ok()
+                .map(|at| (at, &wanted[at].1))
+        };
+        // Line indices; their text is copied only if the file is edited.
         let mut remove = Vec::new();
         let mut kept = Vec::new();
         let mut replaced: HashSet<NodeId> = HashSet::new();
-        let mut managed_ok: HashSet<(NodeId, &str)> = HashSet::new();
+        // (position in `wanted`, blob) of the managed lines that are right,
+        // sorted below.
+        let mut managed_ok: Vec<(usize, &str)> = Vec::new();
+        let mut has_unmanaged = false;
         for (i, e) in file.entries() {
-            let Some(marker) = e.marker() else { continue };
+            let Some(marker) = e.marker() else {
+                has_unmanaged = true;
+                continue;
+            };
             let owner = by_name.get(marker).copied();
-            let keep = match owner.and_then(|o| wanted.get(&o).map(|w| (o, w))) {
-                Some((o, w)) => match w.keys {
+            let keep = match owner.and_then(|o| want(o).map(|w| (o, w))) {
+                Some((o, (at, w))) => match w.keys {
                     Some(keys) => {
                         let ok = e.annotation().is_none()
                             && e.hosts() == &*w.names
@@ -811,7 +859,7 @@ impl Ctx<'_> {
                                 .iter()
                                 .any(|(t, b)| &**t == e.key_type() && &**b == e.base64());
                         if ok {
-                            managed_ok.insert((o, e.base64()));
+                            managed_ok.push((at, e.base64()));
                         } else {
                             replaced.insert(o);
                         }
@@ -825,19 +873,34 @@ impl Ctx<'_> {
                 },
             };
             if keep {
-                kept.push((i, line_text(&file, i)));
+                kept.push(i);
             } else {
-                remove.push((i, line_text(&file, i)));
+                remove.push(i);
             }
         }
+        // Usually in order already: the lines were written target by target.
+        managed_ok.sort_unstable();
         let mut add = Vec::new();
-        for (&t, w) in &wanted {
+        // Built on first use; reused for every target.
+        let mut index: Option<HostIndex> = None;
+        let (mut candidates, mut trusted) = (Vec::new(), Vec::new());
+        for (at, &(t, ref w)) in wanted.iter().enumerate() {
             let Some(keys) = w.keys else { continue };
+            let ok = |b64: &str| managed_ok.binary_search(&(at, b64)).is_ok();
+            // Every key has its right managed line and no line trustmesh did
+            // not write can name the host: nothing to add, nothing to warn.
+            if !has_unmanaged && keys.iter().all(|(_, b64)| ok(b64)) {
+                continue;
+            }
             let node = &self.inv.nodes[t];
             let addr = node.address.as_deref().unwrap_or_default();
-            let trusted: Vec<(&str, &str)> = file.keys_for(addr, node.port);
+            index
+                .get_or_insert_with(|| HostIndex::new(&file))
+                .candidates(&w.names, &mut candidates);
+            HostIndex::keys_for(&candidates, addr, node.port, &mut trusted);
+            debug_assert_eq!(trusted, file.keys_for(addr, node.port));
             for (kt, b64) in keys {
-                if managed_ok.contains(&(t, &**b64)) {
+                if ok(b64) {
                     continue;
                 }
                 // Already trusted by a line trustmesh did not write.
@@ -856,10 +919,19 @@ impl Ctx<'_> {
             // working with the new line, but a person should clean it up.
             for (ot, ob) in &trusted {
                 let current = keys.iter().any(|(_, b)| b.as_ref() == *ob);
-                let unmanaged = file.entries().any(|(_, e)| {
-                    e.marker().is_none() && e.base64() == *ob && e.matches_host(addr, node.port)
-                });
-                if !current && unmanaged {
+                // Only entries that may match the host can: see HostIndex.
+                let unmanaged = || {
+                    candidates.iter().any(|e| {
+                        e.marker().is_none() && e.base64() == *ob && e.matches_host(addr, node.port)
+                    })
+                };
+                debug_assert_eq!(
+                    unmanaged(),
+                    file.entries().any(|(_, e)| {
+                        e.marker().is_none() && e.base64() == *ob && e.matches_host(addr, node.port)
+                    })
+                );
+                if !current && unmanaged() {
                     plan.warnings.push(format!(
                         "{path} holds an old {ot} host key for {} ({}) that trustmesh did not write; \
                          remove it with `ssh-keygen -R '{}' -f {path}`",
@@ -875,8 +947,11 @@ impl Ctx<'_> {
                 path: path.clone(),
                 file: FileRole::KnownHosts,
                 create: stat.is_none(),
-                kept,
-                remove,
+                kept: kept.into_iter().map(|i| (i, line_text(&file, i))).collect(),
+                remove: remove
+                    .into_iter()
+                    .map(|i| (i, line_text(&file, i)))
+                    .collect(),
                 add,
             }));
         }
@@ -890,6 +965,139 @@ impl Ctx<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The entries of a `known_hosts` file that may match a host name: a
+/// superset of those [`HostEntry::matches_host`] accepts, so that finding
+/// the keys of every target does not match every entry of the file against
+/// every target (a manager's file holds a line per worker).
+///
+/// An entry whose host field is a list of plain names (not hashed, no `*` or
+/// `?`) can only match a name equal, ASCII case aside, to one of its
+/// non-negated names (OpenSSH's `match_pattern_list`); such entries are
+/// found by name. Every other entry is a candidate for every name.
+/// [`HostEntry::matches_host`] still decides.
+struct HostIndex<'f> {
+    /// Lowercased plain name -> (first, last) position in `chain`.
+    plain: HashMap<Cow<'f, str>, (usize, usize)>,
+    /// (line index, entry, next position for the same name), each name's
+    /// entries in file order.
+    chain: Vec<(usize, &'f HostEntry, usize)>,
+    /// Hashed names and patterns: (line index, entry), in file order.
+    other: Vec<(usize, &'f HostEntry)>,
+}
+
+impl<'f> HostIndex<'f> {
+    const END: usize = usize::MAX;
+
+    fn new(file: &'f KnownHostsFile) -> HostIndex<'f> {
+        let mut plain: HashMap<Cow<'f, str>, (usize, usize)> = HashMap::new();
+        let mut chain: Vec<(usize, &HostEntry, usize)> = Vec::new();
+        let mut other = Vec::new();
+        for (i, e) in file.entries() {
+            let hosts = e.hosts();
+            if e.is_hashed() || hosts.contains(['*', '?']) {
+                other.push((i, e));
+                continue;
+            }
+            for pattern in hosts.split(',') {
+                if pattern.starts_with('!') {
+                    continue;
+                }
+                let at = chain.len();
+                match plain.entry(lowercase(pattern)) {
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert((at, at));
+                    }
+                    std::collections::hash_map::Entry::Occupied(mut o) => {
+                        let (_, last) = o.get_mut();
+                        // The same name twice in one line.
+                        if chain[*last].0 == i {
+                            continue;
+                        }
+                        chain[*last].2 = at;
+                        *last = at;
+                    }
+                }
+                chain.push((i, e, Self::END));
+            }
+        }
+        HostIndex {
+            plain,
+            chain,
+            other,
+        }
+    }
+
+    /// The entries that may match `name` (a [`known_hosts::host_name`]), in
+    /// file order, into `out`.
+    fn candidates(&self, name: &str, out: &mut Vec<&'f HostEntry>) {
+        out.clear();
+        let mut at = self
+            .plain
+            .get(&lowercase(name))
+            .map_or(Self::END, |&(first, _)| first);
+        let mut others = self.other.iter().peekable();
+        while at != Self::END {
+            let (line, entry, next) = self.chain[at];
+            while let Some(&&(i, e)) = others.peek() {
+                if i > line {
+                    break;
+                }
+                out.push(e);
+                others.next();
+            }
+            out.push(entry);
+            at = next;
+        }
+        out.extend(others.map(|&(_, e)| e));
+    }
+
+    /// [`KnownHostsFile::keys_for`] (`host` on `port`), on the candidates
+    /// for the host's name, into `keys`.
+    fn keys_for(
+        candidates: &[&'f HostEntry],
+        host: &str,
+        port: u16,
+        keys: &mut Vec<(&'f str, &'f str)>,
+    ) {
+        keys.clear();
+        let mut matching = candidates.iter().filter(|e| e.matches_host(host, port));
+        // The common case: one line for the host.
+        if let (Some(only), None) = (matching.next(), matching.next()) {
+            if only.annotation().is_none() {
+                keys.push(only.key_id());
+            }
+            return;
+        }
+        let matching: Vec<&HostEntry> = candidates
+            .iter()
+            .copied()
+            .filter(|e| e.matches_host(host, port))
+            .collect();
+        let revoked: Vec<&str> = matching
+            .iter()
+            .filter(|e| e.annotation() == Some(Annotation::Revoked))
+            .map(|e| e.base64())
+            .collect();
+        for e in matching {
+            if e.annotation().is_none()
+                && !revoked.contains(&e.base64())
+                && !keys.contains(&e.key_id())
+            {
+                keys.push(e.key_id());
+            }
+        }
+    }
+}
+
+/// `s` with ASCII letters lowercased, borrowed when it has no capitals.
+fn lowercase(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
     }
 }
 
@@ -947,5 +1155,70 @@ fn read_text<'a>(
             format!("{path} is not UTF-8 text"),
             Some("trustmesh edits only text files; check the file by hand".into()),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const BLOBS: [&str; 3] = [
+        "AAAAC3NzaC1lZDI1NTE5AAAAIA==",
+        "AAAAB3NzaC1yc2EAAAAD",
+        "AAAAE2VjZHNh",
+    ];
+    const NAMES: [&str; 12] = [
+        "a", "A", "b", "[a]:2222", "[A]:2222", "10.0.0.1", "a*", "?", "!a", "!b", "*", "[a]:*",
+    ];
+    const HOSTS: [(&str, u16); 5] = [
+        ("a", 22),
+        ("A", 22),
+        ("b", 22),
+        ("a", 2222),
+        ("10.0.0.1", 22),
+    ];
+
+    fn line() -> impl Strategy<Value = String> {
+        let hosts = prop_oneof![
+            prop::collection::vec(prop::sample::select(&NAMES[..]), 1..4).prop_map(|v| v.join(",")),
+            (prop::sample::select(&HOSTS[..]), any::<u8>()).prop_map(|((h, p), s)| {
+                known_hosts::hash_host_name(&known_hosts::host_name(h, p), [s; 20])
+            }),
+        ];
+        (
+            prop::sample::select(&["", "@revoked ", "@cert-authority "][..]),
+            hosts,
+            prop::sample::select(&BLOBS[..]),
+            prop::sample::select(&["", " trustmesh:w1", " root@x"][..]),
+        )
+            .prop_map(|(ann, hosts, blob, comment)| {
+                format!("{ann}{hosts} ssh-ed25519 {blob}{comment}")
+            })
+    }
+
+    proptest! {
+        /// The index finds what `keys_for` and `matches_host` find.
+        #[test]
+        fn host_index_agrees_with_a_full_scan(lines in prop::collection::vec(line(), 0..12)) {
+            let text = lines.join("\n");
+            let file = KnownHostsFile::parse(&text);
+            let index = HostIndex::new(&file);
+            let (mut candidates, mut keys) = (Vec::new(), Vec::new());
+            for (host, port) in HOSTS {
+                index.candidates(&known_hosts::host_name(host, port), &mut candidates);
+                HostIndex::keys_for(&candidates, host, port, &mut keys);
+                prop_assert_eq!(&keys, &file.keys_for(host, port));
+                for blob in BLOBS {
+                    let scan = |e: &HostEntry| {
+                        e.marker().is_none() && e.base64() == blob && e.matches_host(host, port)
+                    };
+                    prop_assert_eq!(
+                        candidates.iter().any(|e| scan(e)),
+                        file.entries().any(|(_, e)| scan(e))
+                    );
+                }
+            }
+        }
     }
 }
