@@ -124,9 +124,15 @@ pub fn fresh_cluster(inv: &Inventory) -> LiveState {
 /// generate keys, then edit files line by line, then fix modes.
 pub fn simulate_apply(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveState {
     let mut live = live.clone();
+    let ids: std::collections::HashMap<&str, NodeId> = inv
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
     // Keys first: every file edit may need one.
     for np in &plan.nodes {
-        let id = inv.find(&np.node).unwrap();
+        let id = ids[np.node.as_str()];
         for c in &np.changes {
             if let (Change::GenerateKey { .. }, NodeState::Read { account }) =
                 (c, &mut live.nodes[id])
@@ -136,7 +142,7 @@ pub fn simulate_apply(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSta
         }
     }
     let pubkey = |live: &LiveState, name: &str| -> (String, String) {
-        let id = inv.find(name).unwrap();
+        let id = ids[name];
         let files = NodeFiles::of(inv, id);
         let NodeState::Read { account } = &live.nodes[id] else {
             panic!("{name} not read")
@@ -150,7 +156,7 @@ pub fn simulate_apply(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSta
     };
     let snapshot = live.clone();
     for np in &plan.nodes {
-        let id = inv.find(&np.node).unwrap();
+        let id = ids[np.node.as_str()];
         let files = NodeFiles::of(inv, id);
         let NodeState::Read { account } = &mut live.nodes[id] else {
             continue;
