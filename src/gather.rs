@@ -431,6 +431,16 @@ fn fingerprints(keys: &[(String, String)]) -> String {
         .join(", ")
 }
 
+/// The host keys the manager's known_hosts trusts for `addr:port`.
+fn trusted_keys(shared: &Shared, addr: &str, port: u16) -> Vec<(String, String)> {
+    shared
+        .manager_kh
+        .keys_for(addr, port)
+        .into_iter()
+        .map(|(t, b)| (t.to_string(), b.to_string()))
+        .collect()
+}
+
 /// Make sure the control channel's host key is trusted before connecting.
 async fn trust_host_key(
     shared: &Shared,
@@ -438,12 +448,7 @@ async fn trust_host_key(
     via: Option<&Host>,
 ) -> Result<(), NodeState> {
     let addr = node.address.as_deref().unwrap_or_default();
-    let known: Vec<(String, String)> = shared
-        .manager_kh
-        .keys_for(addr, node.port)
-        .into_iter()
-        .map(|(t, b)| (t.to_string(), b.to_string()))
-        .collect();
+    let known = trusted_keys(shared, addr, node.port);
     let kh_name = known_hosts::host_name(addr, node.port);
     let timeout = shared.opts.timeout;
     if let Some(pin) = &node.host_key {
@@ -575,12 +580,7 @@ async fn read_node(
                 let f = classify(&text, &target, &shared.known_hosts_display);
                 let mut reason = f.reason;
                 if f.kind == FailureKind::HostKeyChanged {
-                    let known: Vec<(String, String)> = shared
-                        .manager_kh
-                        .keys_for(addr, node.port)
-                        .into_iter()
-                        .map(|(t, b)| (t.to_string(), b.to_string()))
-                        .collect();
+                    let known = trusted_keys(shared, addr, node.port);
                     let now = keyscan(via.as_deref(), addr, node.port, timeout)
                         .await
                         .unwrap_or_default();

@@ -93,8 +93,8 @@ pub async fn read(
     }
 }
 
-/// Read every node and plan. Prints errors itself; `None` on a fatal one.
-pub fn read_and_plan(ui: Ui, inv: &Inventory, args: &RemoteArgs) -> Option<Plan> {
+/// The scope of `--limit` and a runtime, or a printed error.
+pub fn prepare(inv: &Inventory, args: &RemoteArgs) -> Option<(PlanScope, tokio::runtime::Runtime)> {
     let scope = match scope(inv, args) {
         Ok(s) => s,
         Err(e) => {
@@ -102,13 +102,18 @@ pub fn read_and_plan(ui: Ui, inv: &Inventory, args: &RemoteArgs) -> Option<Plan>
             return None;
         }
     };
-    let rt = match runtime() {
-        Ok(rt) => rt,
+    match runtime() {
+        Ok(rt) => Some((scope, rt)),
         Err(e) => {
             eprintln!("trustmesh: cannot start: {e}");
-            return None;
+            None
         }
-    };
+    }
+}
+
+/// Read every node and plan. Prints errors itself; `None` on a fatal one.
+pub fn read_and_plan(ui: Ui, inv: &Inventory, args: &RemoteArgs) -> Option<Plan> {
+    let (scope, rt) = prepare(inv, args)?;
     let graph = TrustGraph::build(inv);
     let opts = gather_options(args, &scope);
     rt.block_on(async {

@@ -7,7 +7,7 @@
 
 use std::io::Write;
 
-use super::remote::{progress, runtime, scope};
+use super::remote::progress;
 use super::{load_inventory, InventoryArg, RemoteArgs, Ui};
 use trustmesh::verify::{self, TextOptions, VerifyOptions, VerifyReport};
 use trustmesh::TrustGraph;
@@ -69,20 +69,7 @@ pub fn cmd_verify(ui: Ui, args: &Args) -> i32 {
 /// Read every node, try every edge, close the connections. Prints errors
 /// itself; `None` on a fatal one.
 fn read_and_verify(ui: Ui, inv: &trustmesh::Inventory, args: &RemoteArgs) -> Option<VerifyReport> {
-    let scope = match scope(inv, args) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("trustmesh: {e}");
-            return None;
-        }
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("trustmesh: cannot start: {e}");
-            return None;
-        }
-    };
+    let (scope, rt) = super::remote::prepare(inv, args)?;
     let graph = TrustGraph::build(inv);
     let gather_opts = super::remote::gather_options(args, &scope);
     let verify_opts = VerifyOptions {
