@@ -266,7 +266,9 @@ fn describe(plan: &Plan, a: &Action) -> String {
     }
 }
 
-fn bits(key_type: &str) -> &'static str {
+/// The `-b` argument of `ssh-keygen` for a key type (`rsa` means 4096
+/// bits; the others take their default).
+pub fn keygen_bits(key_type: &str) -> &'static str {
     if key_type == KeyType::Rsa.keygen_name() {
         "4096"
     } else {
@@ -476,7 +478,7 @@ async fn run_action(
                 &[
                     &scripts::script_path(path),
                     key_type,
-                    bits(key_type),
+                    keygen_bits(key_type),
                     &format!("trustmesh:{node}"),
                 ],
             ),

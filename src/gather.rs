@@ -97,6 +97,16 @@ pub fn expand_home(path: &str, home: &Path) -> PathBuf {
     }
 }
 
+/// The absolute path of one of the manager's [`NodeFiles`] names: relative
+/// to `~/.ssh`, or a path of its own (absolute or from `~`).
+pub fn manager_file(name: &str, home: &Path) -> PathBuf {
+    if name.starts_with('/') || name.starts_with('~') {
+        expand_home(name, home)
+    } else {
+        home.join(".ssh").join(name)
+    }
+}
+
 /// Read every node in scope. `on_done` is called with a node's name as it
 /// finishes (for a progress bar).
 pub async fn gather(
@@ -120,16 +130,8 @@ pub async fn gather(
             });
         }
     }
-    let ssh_dir = home.join(".ssh");
-    let resolve = |name: &str| -> PathBuf {
-        if name.starts_with('/') || name.starts_with('~') {
-            expand_home(name, &home)
-        } else {
-            ssh_dir.join(name)
-        }
-    };
-    let manager_identity = resolve(&mfiles.key);
-    let manager_known_hosts = resolve(&mfiles.known_hosts);
+    let manager_identity = manager_file(&mfiles.key, &home);
+    let manager_known_hosts = manager_file(&mfiles.known_hosts, &home);
     let kh_text = manager_account
         .file(&mfiles.known_hosts)
         .and_then(|f| f.content.as_deref())
@@ -698,12 +700,12 @@ async fn probe_local(
     for name in read.iter().filter(|n| !inside(n)) {
         account
             .files
-            .push(local_file(name, &expand_home(name, home), true));
+            .push(local_file(name, &manager_file(name, home), true));
     }
     for name in stat_only.iter().filter(|n| !inside(n)) {
         account
             .files
-            .push(local_file(name, &expand_home(name, home), false));
+            .push(local_file(name, &manager_file(name, home), false));
     }
     Ok(account)
 }

@@ -38,6 +38,8 @@ pub const KEYGEN: &str = r#"set -u
 umask 077
 cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
 k=$1
+d=$(dirname "$k")
+[ -d "$d" ] || mkdir -p "$d" || { echo "TM-ERR cannot create $d"; exit 3; }
 if [ -e "$k" ] || [ -L "$k" ] || [ -e "$k.pub" ] || [ -L "$k.pub" ]; then
   echo "TM-ERR $k already exists: trustmesh never overwrites a key"; exit 4
 fi

@@ -394,3 +394,47 @@ fn a_second_apply_of_the_same_inventory_is_refused_with_the_holder() {
     );
     assert!(stderr.contains(" since 20"), "{stderr}");
 }
+
+#[test]
+fn a_manager_identity_outside_dot_ssh_is_generated_used_and_verified() {
+    let live = start(vec![
+        HostSpec::new("node1", &[WORKER_USER]).password(PASSWORD)
+    ]);
+    let h = live.cluster.host("node1");
+    let inv = format!(
+        "version: 1\ndefaults: {{user: {WORKER_USER}}}\nmanager:\n  name: manager\n  address: {}\n  user: {MANAGER_USER}\n  identity: ~/keys/cluster_ed25519\n  known_hosts: ~/keys/known_hosts\nworkers:\n  - {{name: node1, address: {}, port: {}}}\nreverse: [node1]\n",
+        live.addr("manager"),
+        h.address,
+        h.port
+    );
+    live.write_inventory(&inv);
+    let out = with_trustmesh_password(
+        &live,
+        &["apply", "--ask-pass", "--accept-new-host-keys", "--yes"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("+ key ~/keys/cluster_ed25519 (ed25519) generated on the manager"),
+        "{stdout}"
+    );
+    assert!(live
+        .cluster
+        .read_file("manager", MANAGER_USER, "keys/cluster_ed25519.pub")
+        .is_some());
+    let kh = String::from_utf8(
+        live.cluster
+            .read_file("manager", MANAGER_USER, "keys/known_hosts")
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(kh.contains("trustmesh:node1"), "{kh}");
+    assert!(
+        live.cluster
+            .read_file("manager", MANAGER_USER, ".ssh/known_hosts")
+            .is_none(),
+        "the default file is not touched"
+    );
+    let out = live.trustmesh(&["verify"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+}

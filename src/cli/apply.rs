@@ -120,11 +120,7 @@ async fn manager_key(ui: Ui, inv: &Inventory, timeout: Duration) -> Result<(), S
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_default();
-    let path = if files.key.contains('/') || files.key.starts_with('~') {
-        gather::expand_home(&files.key, &home)
-    } else {
-        home.join(".ssh").join(&files.key)
-    };
+    let path = gather::manager_file(&files.key, &home);
     if std::fs::symlink_metadata(&path).is_ok() {
         return Ok(());
     }
@@ -148,7 +144,7 @@ async fn manager_key(ui: Ui, inv: &Inventory, timeout: Duration) -> Result<(), S
         &[
             &scripts::script_path(&display),
             key_type,
-            if key_type == "rsa" { "4096" } else { "" },
+            apply::keygen_bits(key_type),
             &format!("trustmesh:{}", inv.manager().name),
         ],
     );
