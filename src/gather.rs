@@ -111,7 +111,7 @@ pub fn manager_file(name: &str, home: &Path) -> PathBuf {
 /// finishes (for a progress bar).
 pub async fn gather(
     inv: &Inventory,
-    _graph: &TrustGraph,
+    graph: &TrustGraph,
     opts: &GatherOptions,
     on_done: &(dyn Fn(&str) + Sync),
 ) -> Result<Gathered, GatherError> {
@@ -184,18 +184,7 @@ pub async fn gather(
     });
 
     // Levels by jump depth: a jump host is connected before what is behind it.
-    let depth = |id: NodeId| -> usize {
-        let mut d = 0;
-        let mut cur = inv.nodes[id].jump;
-        while let Some(j) = cur {
-            d += 1;
-            if d > n {
-                break;
-            }
-            cur = inv.nodes[j].jump;
-        }
-        d
-    };
+    let depth = |id: NodeId| graph.jump_chain(inv, id).len();
     let mut failures: Vec<Option<FailureKind>> = vec![None; n];
     let mut levels: Vec<Vec<NodeId>> = Vec::new();
     for (id, node) in inv.nodes.iter().enumerate().skip(1) {
@@ -236,21 +225,10 @@ pub async fn gather(
             let shared = shared.clone();
             let hosts_arc = hosts_arc.clone();
             let inv_node = inv.nodes[id].clone();
-            let jump_chain: Vec<NodeId> = {
-                let mut c = Vec::new();
-                let mut cur = inv_node.jump;
-                while let Some(j) = cur {
-                    if c.contains(&j) {
-                        break;
-                    }
-                    c.push(j);
-                    cur = inv.nodes[j].jump;
-                }
-                c
-            };
+            let jump_chain = graph.jump_chain(inv, id);
             let alias = transport::sshconfig::alias(inv, id);
             let files = NodeFiles::of(inv, id);
-            // The host a scan goes from: the nearest jump, else the manager.
+            // A node behind a jump host that could not be read is not tried.
             let jump_failed = {
                 let states = &states;
                 jump_chain
@@ -281,19 +259,14 @@ pub async fn gather(
                 (id, state, host, kind)
             }));
         }
-        for t in tasks {
-            match t.await {
-                Ok((id, state, host, kind)) => {
-                    on_done(&inv.nodes[id].name);
-                    states[id] = Some(state);
-                    failures[id] = kind;
-                    hosts_arc.lock().await[id] = host.map(Arc::new);
-                }
-                Err(e) => {
-                    // A task that panicked: report, never take the run down.
-                    let _ = e;
-                }
-            }
+        // A task that panicked leaves its node unread (reported as an
+        // internal error below); the run goes on.
+        for (id, state, host, kind) in futures::future::join_all(tasks).await.into_iter().flatten()
+        {
+            on_done(&inv.nodes[id].name);
+            states[id] = Some(state);
+            failures[id] = kind;
+            hosts_arc.lock().await[id] = host.map(Arc::new);
         }
     }
     for (id, h) in std::mem::take(&mut *hosts_arc.lock().await)
@@ -337,17 +310,18 @@ fn is_jump_of_scope(inv: &Inventory, scope: &PlanScope, id: NodeId) -> bool {
         .any(|(other, n)| scope.contains(other) && n.jump == Some(id))
 }
 
-/// Write a file only the user can read (this run's config and keys).
+/// Write a file only the user can read (this run's config and keys),
+/// atomically: ssh may be reading it at that moment (another node's
+/// connection), and must see the old or the new content, never an empty
+/// file.
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    // tempfile creates the file 0600.
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 struct Shared {

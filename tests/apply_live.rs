@@ -332,7 +332,35 @@ fn a_killed_apply_leaves_every_file_old_or_new() {
     }
     // A run to the end converges from whatever state the killed runs left.
     let out = live.trustmesh(&["apply", "--yes", "--accept-new-host-keys"]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    if out.status.code() != Some(0) {
+        let mut state = String::new();
+        for host in ["node1", "node2", "node3"] {
+            let ls = run_as(
+                &live,
+                host,
+                WORKER_USER,
+                "ls -la ~ ~/.ssh; cat ~/.ssh/authorized_keys",
+            );
+            state.push_str(&format!(
+                "--- {host}\n{}\n",
+                String::from_utf8_lossy(&ls.stdout)
+            ));
+            let log =
+                std::fs::read_to_string(live.cluster.host(host).log_path()).unwrap_or_default();
+            state.push_str(&format!("sshd log:\n{log}\n"));
+        }
+        let m = run_as(
+            &live,
+            "manager",
+            MANAGER_USER,
+            "ls -la ~/.ssh; cat ~/.ssh/id_ed25519.pub",
+        );
+        state.push_str(&format!(
+            "--- manager\n{}\n",
+            String::from_utf8_lossy(&m.stdout)
+        ));
+        panic!("{:?}\n{state}", text(&out));
+    }
     assert!(can_ssh(&live, "node1", "node3") && can_ssh(&live, "node3", "manager"));
 }
 

@@ -366,7 +366,17 @@ async fn run(
     let again = plan::plan(inv, &graph, &after.live, &scope);
     after.close().await;
     println!();
-    if again.is_empty() {
+    let unreached = again
+        .nodes
+        .iter()
+        .filter(|n| {
+            matches!(
+                n.status,
+                NodeStatus::Unreachable { .. } | NodeStatus::Blocked { .. }
+            )
+        })
+        .count();
+    if again.is_empty() && unreached == 0 {
         if !ui.quiet {
             println!("Converged: the state read back matches the inventory.");
         }
