@@ -489,8 +489,12 @@ async fn run_action(
                 return Err("internal: no content for the edit".into());
             };
             let content = e.content?;
+            let sum = scripts::cksum(content.as_bytes());
             (
-                scripts::command_line(scripts::REPLACE_FILE, &[&e.path, &e.expected, &e.mode]),
+                scripts::command_line(
+                    scripts::REPLACE_FILE,
+                    &[&e.path, &e.expected, &e.mode, &sum],
+                ),
                 content.into_bytes(),
             )
         }

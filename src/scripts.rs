@@ -55,7 +55,9 @@ echo TM-PUB-END
 
 /// Replace a file atomically, only if it is still what the plan read.
 /// Args: path, expected `cksum` ("CRC SIZE", or `absent`), mode (octal,
-/// or `keep` to keep the existing file's mode).
+/// or `keep` to keep the existing file's mode), `cksum` of the new content
+/// (checked before the rename, so a content cut short by a dropped
+/// connection never replaces the file).
 /// Standard input: the new content.
 ///
 /// The new content goes to a temporary file in the same folder, gets the
@@ -83,6 +85,10 @@ if [ "$3" = keep ]; then
   cp -p "$f" "$tmp" || { echo "TM-ERR cannot copy the mode of $f"; exit 5; }
 fi
 cat > "$tmp" || { echo "TM-ERR cannot write $tmp"; exit 5; }
+# All or nothing: if the connection dropped while the content was on its
+# way, cat saw an early end of input; such a file is never renamed.
+got=$(cksum < "$tmp" | awk '{print $1" "$2}')
+if [ "$got" != "$4" ]; then echo "TM-ERR the new content arrived incomplete ($got, not $4)"; exit 5; fi
 if [ "$3" != keep ]; then chmod "$3" "$tmp" || { echo "TM-ERR cannot chmod $tmp"; exit 5; }; fi
 sync "$tmp" 2>/dev/null || sync
 now=$(sum)
@@ -309,7 +315,7 @@ mod tests {
                 sh,
                 home.path(),
                 REPLACE_FILE,
-                &[".ssh/authorized_keys", "1 1", "0600"],
+                &[".ssh/authorized_keys", "1 1", "0600", &cksum(b"new\n")],
                 b"new\n",
             );
             assert!(
@@ -323,7 +329,7 @@ mod tests {
                 sh,
                 home.path(),
                 REPLACE_FILE,
-                &[".ssh/authorized_keys", &exp, "0600"],
+                &[".ssh/authorized_keys", &exp, "0600", &cksum(b"new\n")],
                 b"new\n",
             );
             assert_eq!(o, Outcome::Ok, "{sh}");
@@ -339,7 +345,7 @@ mod tests {
                 sh,
                 home.path(),
                 REPLACE_FILE,
-                &[".ssh/authorized_keys", &exp, "keep"],
+                &[".ssh/authorized_keys", &exp, "keep", &cksum(b"newer\n")],
                 b"newer\n",
             );
             assert_eq!(o, Outcome::Ok, "{sh}");
@@ -348,12 +354,45 @@ mod tests {
                 std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
                 0o640
             );
+            // Content cut short (a dropped connection): refused, file kept.
+            let exp = cksum(b"newer\n");
+            let (o, _) = run_in(
+                sh,
+                home.path(),
+                REPLACE_FILE,
+                &[
+                    ".ssh/authorized_keys",
+                    &exp,
+                    "keep",
+                    &cksum(b"complete content\n"),
+                ],
+                b"compl",
+            );
+            assert!(
+                matches!(o, Outcome::Failed(ref w) if w.contains("arrived incomplete")),
+                "{sh}: {o:?}"
+            );
+            assert_eq!(std::fs::read(&f).unwrap(), b"newer\n");
+            let (o, _) = run_in(
+                sh,
+                home.path(),
+                REPLACE_FILE,
+                &[
+                    ".ssh/authorized_keys",
+                    &exp,
+                    "keep",
+                    &cksum(b"complete content\n"),
+                ],
+                b"",
+            );
+            assert!(matches!(o, Outcome::Failed(_)), "{sh}: {o:?}");
+            assert_eq!(std::fs::read(&f).unwrap(), b"newer\n", "never emptied");
             // Creating a missing file.
             let (o, _) = run_in(
                 sh,
                 home.path(),
                 REPLACE_FILE,
-                &[".ssh/known_hosts", "absent", "0644"],
+                &[".ssh/known_hosts", "absent", "0644", &cksum(b"x y z\n")],
                 b"x y z\n",
             );
             assert_eq!(o, Outcome::Ok, "{sh}");
@@ -371,7 +410,7 @@ mod tests {
                 sh,
                 home.path(),
                 REPLACE_FILE,
-                &[".ssh/link", "absent", "0600"],
+                &[".ssh/link", "absent", "0600", &cksum(b"x\n")],
                 b"x\n",
             );
             assert!(
