@@ -309,7 +309,15 @@ fn a_killed_apply_leaves_every_file_old_or_new() {
     live.write_inventory(&inv);
     let bin = env!("CARGO_BIN_EXE_trustmesh");
     let files = [".ssh/authorized_keys", ".ssh/known_hosts"];
-    for delay in ["0.3", "0.6", "0.9", "1.2"] {
+    // Lines trustmesh did not write (the manager's key, put there by hand)
+    // must survive every kill.
+    let manager_key = String::from_utf8(
+        live.cluster
+            .read_file("manager", MANAGER_USER, ".ssh/id_ed25519.pub")
+            .unwrap(),
+    )
+    .unwrap();
+    for delay in ["0.2", "0.4", "0.6", "0.8", "1.0", "1.2"] {
         let script = format!(
             "cd ~ && {{ NO_COLOR=1 '{bin}' apply --yes --accept-new-host-keys >/dev/null 2>&1 & pid=$!; sleep {delay}; kill -9 $pid; wait $pid; }} ; true"
         );
@@ -325,6 +333,12 @@ fn a_killed_apply_leaves_every_file_old_or_new() {
                     let text = String::from_utf8(bytes).expect("utf-8");
                     if let Err(e) = whole_lines(&text) {
                         panic!("after SIGKILL at {delay} s, {host}:{f} is torn: {e}\n{text}");
+                    }
+                    if host != "manager" && f == ".ssh/authorized_keys" {
+                        assert!(
+                            text.contains(manager_key.trim()),
+                            "after SIGKILL at {delay} s, {host}:{f} lost a line trustmesh did not write:\n{text}"
+                        );
                     }
                 }
             }
