@@ -172,8 +172,11 @@ pub struct RunDir {
 impl RunDir {
     pub fn new() -> std::io::Result<RunDir> {
         // Short path: control sockets must fit in sun_path (108 bytes).
+        // 0700: it holds the control sockets of this run's connections.
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::Builder::new()
             .prefix("tm-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(std::env::temp_dir())?;
         Ok(RunDir { dir })
     }
@@ -185,5 +188,21 @@ impl RunDir {
     }
     pub fn accepted_known_hosts(&self) -> PathBuf {
         self.dir.path().join("accepted_known_hosts")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_run_folder_is_private_and_removed() {
+        let run = RunDir::new().unwrap();
+        let path = run.path().to_path_buf();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        drop(run);
+        assert!(!path.exists());
     }
 }
