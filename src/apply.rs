@@ -111,7 +111,7 @@ struct Action {
     kind: Kind,
 }
 
-/// The action DAG of a plan. Public for tests of the ordering.
+/// The action DAG of a plan.
 pub struct ActionGraph {
     graph: DiGraph<Action, ()>,
 }
@@ -236,11 +236,6 @@ impl ActionGraph {
     pub fn is_empty(&self) -> bool {
         self.graph.node_count() == 0
     }
-
-    /// Number of waves (the critical path length), for tests.
-    pub fn depth(&self) -> usize {
-        self.waves().len()
-    }
 }
 
 fn describe(plan: &Plan, a: &Action) -> String {
@@ -266,9 +261,24 @@ fn describe(plan: &Plan, a: &Action) -> String {
     }
 }
 
+/// The command that generates `node`'s key pair at `path` (a plan path such
+/// as `~/.ssh/id_ed25519`) on the node itself, its comment carrying the
+/// marker.
+pub fn keygen_line(path: &str, key_type: &str, node: &str) -> String {
+    scripts::command_line(
+        scripts::KEYGEN,
+        &[
+            &scripts::script_path(path),
+            key_type,
+            keygen_bits(key_type),
+            &format!("trustmesh:{node}"),
+        ],
+    )
+}
+
 /// The `-b` argument of `ssh-keygen` for a key type (`rsa` means 4096
 /// bits; the others take their default).
-pub fn keygen_bits(key_type: &str) -> &'static str {
+fn keygen_bits(key_type: &str) -> &'static str {
     if key_type == KeyType::Rsa.keygen_name() {
         "4096"
     } else {
@@ -472,18 +482,7 @@ async fn run_action(
 ) -> Result<Outcome, String> {
     let (line, stdin) = match &action.kind {
         Kind::MkDir => (scripts::command_line(scripts::MKDIR_SSH, &[]), Vec::new()),
-        Kind::Keygen { path, key_type } => (
-            scripts::command_line(
-                scripts::KEYGEN,
-                &[
-                    &scripts::script_path(path),
-                    key_type,
-                    keygen_bits(key_type),
-                    &format!("trustmesh:{node}"),
-                ],
-            ),
-            Vec::new(),
-        ),
+        Kind::Keygen { path, key_type } => (keygen_line(path, key_type, node), Vec::new()),
         Kind::Edit { .. } => {
             let Some(e) = edit else {
                 return Err("internal: no content for the edit".into());
@@ -520,5 +519,122 @@ async fn run_action(
             out.status.code(),
         )),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{NodePlan, PlannedLine};
+
+    fn node(name: &str, changes: Vec<Change>) -> NodePlan {
+        NodePlan {
+            node: name.into(),
+            target: name.into(),
+            status: NodeStatus::Planned,
+            changes,
+            warnings: Vec::new(),
+            base: Vec::new(),
+        }
+    }
+
+    /// The wave each action of `plan` runs in, by its description.
+    fn wave_of(plan: &Plan) -> HashMap<String, usize> {
+        let ag = ActionGraph::build(plan);
+        let mut at = HashMap::new();
+        for (w, wave) in ag.waves().iter().enumerate() {
+            for ix in wave {
+                let a = &ag.graph[*ix];
+                at.insert(
+                    format!("{} {}", plan.nodes[a.plan_node].node, describe(plan, a)),
+                    w,
+                );
+            }
+        }
+        at
+    }
+
+    #[test]
+    fn keys_come_before_their_lines_and_edits_before_modes() {
+        let pending = PlannedLine {
+            names: None,
+            key_type: "ssh-ed25519".into(),
+            base64: None,
+            node: "a".into(),
+            replaces: false,
+        };
+        let plan = Plan {
+            format_version: 1,
+            nodes: vec![
+                node(
+                    "a",
+                    vec![
+                        Change::CreateDir {
+                            path: "~/.ssh".into(),
+                            mode: 0o700,
+                        },
+                        Change::GenerateKey {
+                            path: "~/.ssh/id_ed25519".into(),
+                            key_type: "ed25519".into(),
+                        },
+                    ],
+                ),
+                node(
+                    "b",
+                    vec![
+                        Change::EditFile(FileEdit {
+                            path: "~/.ssh/authorized_keys".into(),
+                            file: FileRole::AuthorizedKeys,
+                            create: false,
+                            kept: Vec::new(),
+                            remove: Vec::new(),
+                            add: vec![pending],
+                        }),
+                        Change::Mode {
+                            path: "~/.ssh/authorized_keys".into(),
+                            from: 0o644,
+                            to: 0o600,
+                        },
+                        Change::Mode {
+                            path: "~/.ssh".into(),
+                            from: 0o755,
+                            to: 0o700,
+                        },
+                    ],
+                ),
+            ],
+            notes: Vec::new(),
+        };
+        let at = wave_of(&plan);
+        assert_eq!(at.len(), 5, "{at:?}");
+        let mkdir = at["a create ~/.ssh (0700)"];
+        let keygen = at["a generate ~/.ssh/id_ed25519 (ed25519)"];
+        let edit = at["b write ~/.ssh/authorized_keys (1 added)"];
+        let chmod_file = at["b chmod 0600 ~/.ssh/authorized_keys"];
+        let chmod_dir = at["b chmod 0700 ~/.ssh"];
+        assert!(
+            mkdir < keygen && keygen < edit && edit < chmod_file,
+            "{at:?}"
+        );
+        // Independent work does not wait.
+        assert_eq!(chmod_dir, 0, "{at:?}");
+    }
+
+    #[test]
+    fn nodes_not_planned_get_no_actions() {
+        let mut n = node(
+            "c",
+            vec![Change::CreateDir {
+                path: "~/.ssh".into(),
+                mode: 0o700,
+            }],
+        );
+        n.status = NodeStatus::Skipped { reason: "x".into() };
+        let plan = Plan {
+            format_version: 1,
+            nodes: vec![n],
+            notes: Vec::new(),
+        };
+        assert!(ActionGraph::build(&plan).is_empty());
     }
 }

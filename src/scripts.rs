@@ -204,14 +204,31 @@ mod tests {
     use std::io::Write;
     use std::process::{Command, Stdio};
 
-    fn run(
+    /// The shells the scripts are tried under; busybox runs as `busybox sh`.
+    fn shells() -> Vec<&'static str> {
+        let mut s = vec!["sh", "dash", "bash"];
+        if std::path::Path::new("/bin/busybox").exists() {
+            s.push("busybox-sh");
+        }
+        s
+    }
+
+    /// Run `script` under `shell` as `sh -c SCRIPT trustmesh ARGS...`.
+    fn run_in(
         shell: &str,
         home: &std::path::Path,
         script: &str,
         args: &[&str],
         stdin: &[u8],
     ) -> (Outcome, String) {
-        let mut child = Command::new(shell)
+        let mut cmd = if shell == "busybox-sh" {
+            let mut c = Command::new("/bin/busybox");
+            c.arg("sh");
+            c
+        } else {
+            Command::new(shell)
+        };
+        let mut child = cmd
             .arg("-c")
             .arg(script)
             .arg("trustmesh")
@@ -222,60 +239,13 @@ mod tests {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // A script that refuses early does not read its input.
         let _ = child.stdin.take().unwrap().write_all(stdin);
         let out = child.wait_with_output().unwrap();
         (
             outcome(&out.stdout, &out.stderr, out.status.code()),
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
-    }
-
-    fn shells() -> Vec<&'static str> {
-        let mut s = vec!["sh", "dash", "bash"];
-        if std::path::Path::new("/bin/busybox").exists() {
-            s.push("busybox-sh");
-        }
-        s
-    }
-
-    fn shell_cmd(name: &str) -> &str {
-        if name == "busybox-sh" {
-            "/bin/busybox"
-        } else {
-            name
-        }
-    }
-
-    fn run_in(
-        shell: &str,
-        home: &std::path::Path,
-        script: &str,
-        args: &[&str],
-        stdin: &[u8],
-    ) -> (Outcome, String) {
-        if shell == "busybox-sh" {
-            // busybox sh -c SCRIPT NAME ARGS
-            let mut full = vec!["-c"];
-            full.push(script);
-            full.push("trustmesh");
-            full.extend_from_slice(args);
-            let mut child = Command::new(shell_cmd(shell))
-                .arg("sh")
-                .args(&full)
-                .env("HOME", home)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let _ = child.stdin.take().unwrap().write_all(stdin);
-            let out = child.wait_with_output().unwrap();
-            return (
-                outcome(&out.stdout, &out.stderr, out.status.code()),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-            );
-        }
-        run(shell, home, script, args, stdin)
     }
 
     #[test]

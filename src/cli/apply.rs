@@ -139,15 +139,7 @@ async fn manager_key(ui: Ui, inv: &Inventory, timeout: Duration) -> Result<(), S
     {
         return Err(w);
     }
-    let line = scripts::command_line(
-        scripts::KEYGEN,
-        &[
-            &scripts::script_path(&display),
-            key_type,
-            apply::keygen_bits(key_type),
-            &format!("trustmesh:{}", inv.manager().name),
-        ],
-    );
+    let line = apply::keygen_line(&display, key_type, &inv.manager().name);
     let out = host
         .run(&line, b"", timeout)
         .await
