@@ -774,8 +774,8 @@ impl Ctx<'_> {
                 path: path.clone(),
                 file: FileRole::AuthorizedKeys,
                 create: stat.is_none(),
-                kept: kept.into_iter().map(|i| (i, k_text(&file, i))).collect(),
-                remove: remove.into_iter().map(|i| (i, k_text(&file, i))).collect(),
+                kept: kept.into_iter().map(|i| (i, text_at(&file, i))).collect(),
+                remove: remove.into_iter().map(|i| (i, text_at(&file, i))).collect(),
                 add,
             }));
         }
@@ -947,11 +947,8 @@ impl Ctx<'_> {
                 path: path.clone(),
                 file: FileRole::KnownHosts,
                 create: stat.is_none(),
-                kept: kept.into_iter().map(|i| (i, line_text(&file, i))).collect(),
-                remove: remove
-                    .into_iter()
-                    .map(|i| (i, line_text(&file, i)))
-                    .collect(),
+                kept: kept.into_iter().map(|i| (i, text_at(&file, i))).collect(),
+                remove: remove.into_iter().map(|i| (i, text_at(&file, i))).collect(),
                 add,
             }));
         }
@@ -1101,11 +1098,8 @@ fn lowercase(s: &str) -> Cow<'_, str> {
     }
 }
 
-fn k_text(file: &AuthorizedKeysFile, i: usize) -> String {
-    file.lines()[i].text().to_string()
-}
-
-fn line_text(file: &KnownHostsFile, i: usize) -> String {
+/// The text of line `i` of either kind of file, without its ending.
+fn text_at<K: crate::lines::Kind>(file: &crate::lines::LineFile<K>, i: usize) -> String {
     file.lines()[i].text().to_string()
 }
 
