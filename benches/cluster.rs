@@ -113,13 +113,17 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
-    let bin = std::fs::canonicalize(env!("CARGO_BIN_EXE_trustmesh")).unwrap();
-    let bin = bin.display();
     let mut cold = Vec::new();
     let mut noop = Vec::new();
     let mut base = Vec::new();
     for run in 0..runs {
         let c = start();
+        // A copy the manager's account can run, wherever the checkout is.
+        let bin = c
+            .share(std::path::Path::new(env!("CARGO_BIN_EXE_trustmesh")))
+            .and_then(|b| c.check_reachable("manager", MANAGER, &b, true).map(|()| b))
+            .unwrap_or_else(|e| panic!("testbed: {e}"));
+        let bin = bin.display();
         let t = timed(&c, &format!("cd ~ && '{bin}' apply --yes -q >/dev/null"));
         cold.push(t);
         // Converged: the next plan is a no-op.

@@ -121,14 +121,11 @@ if [ ! -x "$TRUSTMESH" ]; then
     exit 0
 fi
 
-# The manager sees the machine's files except /home and /etc/ssh: the binary
-# is used from the target folder when alice can reach it there, else from a
-# copy.
-TM=$TRUSTMESH
-if ! on_manager test -x "$TM" 2>/dev/null; then
-    mkdir -p "$WORK/bin" && cp "$TRUSTMESH" "$WORK/bin/trustmesh" && chmod 755 "$WORK/bin" "$WORK/bin/trustmesh"
-    TM=$WORK/bin/trustmesh
-fi
+# The manager sees the machine's files except /home and /etc/ssh, but alice
+# may not reach into the checkout (a 0700 folder above it): the testbed puts
+# a copy where every account can run it, and checks it.
+TM=$("$TESTBED" share --state "$STATE" "$TRUSTMESH") || die "could not share $TRUSTMESH with the hosts"
+on_manager test -x "$TM" || die "alice cannot run $TM"
 
 say "copying inventories/demo.yaml to alice@manager:~/inventory.yaml"
 on_manager sh -c 'cat > inventory.yaml' <"$INVENTORY" || die "could not copy the inventory"

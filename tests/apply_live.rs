@@ -31,7 +31,7 @@ fn can_ssh(live: &Live, from: &str, to: &str) -> bool {
 }
 
 fn with_trustmesh_password(live: &Live, args: &[&str]) -> std::process::Output {
-    let bin = env!("CARGO_BIN_EXE_trustmesh");
+    let bin = live.bin();
     let mut argv = vec!["sh", "-c", "cd ~ && exec \"$@\"", "sh", "env", "NO_COLOR=1"];
     let pw = format!("TRUSTMESH_PASSWORD={PASSWORD}");
     argv.push(&pw);
@@ -307,7 +307,7 @@ fn a_killed_apply_leaves_every_file_old_or_new() {
         &|_| String::new(),
     );
     live.write_inventory(&inv);
-    let bin = env!("CARGO_BIN_EXE_trustmesh");
+    let bin = live.bin();
     let files = [".ssh/authorized_keys", ".ssh/known_hosts"];
     // Lines trustmesh did not write (the manager's key, put there by hand)
     // must survive every kill.
@@ -388,7 +388,7 @@ fn apply_asks_on_a_terminal_and_a_no_changes_nothing() {
         .cluster
         .read_file("node1", WORKER_USER, ".ssh/authorized_keys");
     // `script` gives apply a terminal on standard input; the answer is "no".
-    let bin = env!("CARGO_BIN_EXE_trustmesh");
+    let bin = live.bin();
     let cmd = format!("cd ~ && printf 'no\\n' | script -qec \"NO_COLOR=1 '{bin}' apply --accept-new-host-keys\" /dev/null");
     let out = run_as(&live, "manager", MANAGER_USER, &cmd);
     let (stdout, stderr) = text(&out);
@@ -422,7 +422,7 @@ fn a_second_apply_of_the_same_inventory_is_refused_with_the_holder() {
     live.write_inventory(&live.inventory(&["node1"], "", &|_| String::new()));
     // The first apply hangs on a frozen host while holding the lock.
     live.cluster.freeze("node1").unwrap();
-    let bin = env!("CARGO_BIN_EXE_trustmesh");
+    let bin = live.bin();
     let cmd = format!(
         "cd ~ && {{ '{bin}' apply --yes --accept-new-host-keys --timeout 4 >/dev/null 2>&1 & }}; sleep 1; NO_COLOR=1 '{bin}' apply --yes --accept-new-host-keys; echo \"exit=$?\"; wait"
     );

@@ -126,12 +126,18 @@ impl Cluster {
         let lock_dir = alloc::lock_dir()?;
         let (slot, lock) = alloc::allocate(&sweep_record)?;
         let state_dir = match dir {
-            None => tempfile::Builder::new()
-                .prefix(&format!("testbed-{slot}-"))
-                .tempdir()?
-                .keep(),
+            None => {
+                let d = tempfile::Builder::new()
+                    .prefix(&format!("testbed-{slot}-"))
+                    .tempdir()?
+                    .keep();
+                // Traversable, not listable: the shared folder inside must
+                // be reachable by the hosts' accounts (see `share`).
+                fs::set_permissions(&d, fs::Permissions::from_mode(0o711))?;
+                d
+            }
             Some(d) => {
-                make_dir(d, 0o755, None)?;
+                make_dir(d, 0o711, None)?;
                 fs::canonicalize(d)?
             }
         };
@@ -692,6 +698,105 @@ impl Cluster {
         let out = child.wait_with_output()?;
         let _ = writer.join();
         Ok(out)
+    }
+
+    // ----- files every account can reach -----
+
+    /// The folder, inside the cluster's state folder, whose files every
+    /// account of every host can read and run (root-owned, 0755; removed
+    /// with the cluster).
+    pub fn shared_dir(&self) -> PathBuf {
+        self.rec.state_dir.join("shared")
+    }
+
+    /// Place a copy of `src` (a binary, an inventory, a script) where every
+    /// account of every host can read it, and run it when `src` is
+    /// executable; return the copy's path.
+    ///
+    /// The hosts see the machine's files (only `/home` and `/etc/ssh` are
+    /// their own), but their accounts are unprivileged: a file inside a
+    /// checkout under a 0700 folder (a `mktemp -d`, a private home) cannot
+    /// be reached there. The copy lives in [`Cluster::shared_dir`]. Fails
+    /// up front, naming the folder and the accounts, when a folder above
+    /// it does not let others through.
+    pub fn share(&self, src: &Path) -> io::Result<PathBuf> {
+        let name = src.file_name().ok_or_else(|| {
+            err(
+                io::ErrorKind::InvalidInput,
+                format!("{} names no file", src.display()),
+            )
+        })?;
+        let dir = self.shared_dir();
+        make_dir(&dir, 0o755, Some((0, 0)))?;
+        self.check_traversable(&dir)?;
+        let executable = fs::metadata(src)
+            .map_err(|e| err(e.kind(), format!("{}: {e}", src.display())))?
+            .permissions()
+            .mode()
+            & 0o111
+            != 0;
+        let dest = dir.join(name);
+        let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+        fs::copy(src, &tmp)
+            .map_err(|e| err(e.kind(), format!("copy {}: {e}", src.display())))?;
+        let mode = if executable { 0o755 } else { 0o644 };
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))?;
+        std::os::unix::fs::chown(&tmp, Some(0), Some(0))?;
+        fs::rename(&tmp, &dest)?;
+        Ok(dest)
+    }
+
+    /// Every folder from `/` down to `dir` must let others through (the
+    /// hosts' accounts are neither owner nor group of a root-made folder).
+    fn check_traversable(&self, dir: &Path) -> io::Result<()> {
+        let mut blocked = None;
+        for a in dir.ancestors() {
+            let mode = fs::metadata(a)?.permissions().mode();
+            if mode & 0o001 == 0 {
+                blocked = Some((a.to_path_buf(), mode & 0o7777));
+            }
+        }
+        let Some((folder, mode)) = blocked else {
+            return Ok(());
+        };
+        let mut accounts: Vec<&str> = self
+            .rec
+            .hosts
+            .iter()
+            .flat_map(|h| h.users.iter().map(String::as_str))
+            .collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        Err(err(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "the hosts' accounts ({}) cannot reach {}: {} is mode {mode:04o}, which lets no \
+                 other account through; start the cluster in a folder every account can \
+                 traverse (TMPDIR, or the folder given to `testbed up --state`)",
+                accounts.join(", "),
+                dir.display(),
+                folder.display()
+            ),
+        ))
+    }
+
+    /// Check that `user` on `host` can read `path` (and run it, when
+    /// `run`); the error names the path, the account and the host.
+    pub fn check_reachable(&self, host: &str, user: &str, path: &Path, run: bool) -> io::Result<()> {
+        let test = if run { "-x" } else { "-r" };
+        let p = path.to_string_lossy();
+        let out = self.exec(host, user, &["test", test, &p])?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let what = if run { "run" } else { "read" };
+        Err(err(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "account {user} on host {host} cannot {what} {p}: a folder above it is closed \
+                 to that account; use Cluster::share (testbed share) to place a copy it can reach"
+            ),
+        ))
     }
 
     // ----- files in homes (drift) -----

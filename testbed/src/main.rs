@@ -13,7 +13,8 @@ usage:
   testbed exec --state DIR HOST USER -- CMD...
                                           run CMD as USER on HOST (stdin passed, exit code returned)
   testbed info --state DIR                list the hosts: name, address, port, pid
-  testbed known-hosts --state DIR HOST... known_hosts lines for the hosts' real keys";
+  testbed known-hosts --state DIR HOST... known_hosts lines for the hosts' real keys
+  testbed share --state DIR FILE          copy FILE where every host's accounts can reach it; print the path";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -126,6 +127,14 @@ fn run(args: &[String]) -> std::io::Result<ExitCode> {
                     println!("{line}");
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        "share" => {
+            let [file] = opts.as_slice() else {
+                return Err(usage_error("share needs one FILE"));
+            };
+            let cluster = Cluster::attach(&state()?)?;
+            println!("{}", cluster.share(std::path::Path::new(file))?.display());
             Ok(ExitCode::SUCCESS)
         }
         "exec" => {

@@ -457,3 +457,52 @@ fn a_failed_start_cleans_up_what_it_made() {
     drop(c);
     assert!(!state.exists());
 }
+
+/// A checkout inside a 0700 folder (a `mktemp -d`, a private home): the
+/// hosts' accounts cannot run a binary from it; a shared copy they can.
+#[test]
+fn files_under_a_closed_folder_are_shared_where_accounts_reach_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let private = tempfile::Builder::new()
+        .prefix("testbed-private-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let tool = private.path().join("tool.sh");
+    std::fs::write(&tool, "#!/bin/sh\necho ran as $(id -un)\n").unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tool_str = tool.to_str().unwrap();
+
+    let c = two_hosts();
+    // As the live tests used to: the account cannot run it in place, and
+    // the up-front check says which account and which path.
+    assert!(!sh(&c, "a", U, tool_str).status.success());
+    let e = c.check_reachable("a", U, &tool, true).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains(U) && msg.contains(tool_str) && msg.contains("host a"),
+        "{msg}"
+    );
+    // The shared copy runs.
+    let shared = c.share(&tool).unwrap();
+    assert!(shared.starts_with(c.state_dir()));
+    c.check_reachable("a", U, &shared, true).unwrap();
+    assert_eq!(ok(&c, "b", U, shared.to_str().unwrap()), format!("ran as {U}\n"));
+    drop(c);
+
+    // A cluster whose own folder sits under the closed one cannot share:
+    // it says so before anything runs, naming the folder and the accounts.
+    let c = Cluster::start_in(
+        ClusterSpec::new(vec![HostSpec::new("a", &[U])]),
+        &private.path().join("state"),
+    )
+    .expect("start cluster");
+    let e = c.share(&tool).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&private.path().display().to_string())
+            && msg.contains("0700")
+            && msg.contains(U),
+        "{msg}"
+    );
+}

@@ -12,6 +12,9 @@ pub const WORKER_USER: &str = "agilab";
 
 pub struct Live {
     pub cluster: Cluster,
+    /// The trustmesh binary, copied where the manager's account can run it
+    /// (the checkout may sit under a folder closed to that account).
+    bin: String,
 }
 
 /// Start `manager` plus the given workers (all with user agilab).
@@ -19,10 +22,23 @@ pub fn start(workers: Vec<HostSpec>) -> Live {
     let mut hosts = vec![HostSpec::new("manager", &[MANAGER_USER])];
     hosts.extend(workers);
     let cluster = Cluster::start(ClusterSpec::new(hosts)).expect("start the testbed cluster");
-    Live { cluster }
+    let bin = cluster
+        .share(std::path::Path::new(env!("CARGO_BIN_EXE_trustmesh")))
+        .and_then(|bin| {
+            cluster.check_reachable("manager", MANAGER_USER, &bin, true)?;
+            Ok(bin)
+        })
+        .unwrap_or_else(|e| panic!("testbed: {e}"));
+    let bin = bin.to_str().expect("a UTF-8 path").to_string();
+    Live { cluster, bin }
 }
 
 impl Live {
+    /// The path of the trustmesh binary as the manager's account runs it.
+    pub fn bin(&self) -> &str {
+        &self.bin
+    }
+
     /// `address` (and `port`) of a host as the inventory should name it.
     pub fn addr(&self, host: &str) -> String {
         self.cluster.host(host).address.to_string()
@@ -110,8 +126,7 @@ impl Live {
 
     /// Run trustmesh on the manager as alice, in her home.
     pub fn trustmesh(&self, args: &[&str]) -> Output {
-        let bin = env!("CARGO_BIN_EXE_trustmesh");
-        let mut argv = vec!["env", "NO_COLOR=1", "TMPDIR=/tmp", bin];
+        let mut argv = vec!["env", "NO_COLOR=1", "TMPDIR=/tmp", self.bin()];
         argv.extend_from_slice(args);
         let mut full = vec!["sh", "-c", "cd ~ && exec \"$@\"", "sh"];
         full.extend(argv);
