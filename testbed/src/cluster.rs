@@ -737,8 +737,7 @@ impl Cluster {
             != 0;
         let dest = dir.join(name);
         let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-        fs::copy(src, &tmp)
-            .map_err(|e| err(e.kind(), format!("copy {}: {e}", src.display())))?;
+        fs::copy(src, &tmp).map_err(|e| err(e.kind(), format!("copy {}: {e}", src.display())))?;
         let mode = if executable { 0o755 } else { 0o644 };
         fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))?;
         std::os::unix::fs::chown(&tmp, Some(0), Some(0))?;
@@ -782,7 +781,13 @@ impl Cluster {
 
     /// Check that `user` on `host` can read `path` (and run it, when
     /// `run`); the error names the path, the account and the host.
-    pub fn check_reachable(&self, host: &str, user: &str, path: &Path, run: bool) -> io::Result<()> {
+    pub fn check_reachable(
+        &self,
+        host: &str,
+        user: &str,
+        path: &Path,
+        run: bool,
+    ) -> io::Result<()> {
         let test = if run { "-x" } else { "-r" };
         let p = path.to_string_lossy();
         let out = self.exec(host, user, &["test", test, &p])?;

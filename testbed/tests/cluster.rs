@@ -487,7 +487,10 @@ fn files_under_a_closed_folder_are_shared_where_accounts_reach_them() {
     let shared = c.share(&tool).unwrap();
     assert!(shared.starts_with(c.state_dir()));
     c.check_reachable("a", U, &shared, true).unwrap();
-    assert_eq!(ok(&c, "b", U, shared.to_str().unwrap()), format!("ran as {U}\n"));
+    assert_eq!(
+        ok(&c, "b", U, shared.to_str().unwrap()),
+        format!("ran as {U}\n")
+    );
     drop(c);
 
     // A cluster whose own folder sits under the closed one cannot share:
