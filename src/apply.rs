@@ -25,7 +25,7 @@ use tokio::sync::Semaphore;
 use crate::authorized_keys::{self, AuthorizedKeysFile};
 use crate::inventory::{Inventory, KeyType};
 use crate::known_hosts::{self, KnownHostsFile};
-use crate::plan::{Change, FileEdit, FileRole, NodeStatus, Plan};
+use crate::plan::{Access, Change, FileEdit, FileRole, NodeStatus, Plan};
 use crate::scripts::{self, Outcome};
 use crate::transport::Host;
 
@@ -170,10 +170,24 @@ impl ActionGraph {
                 }
                 own.push(ix);
             }
+            // The key's folder (made by the keygen when it is missing, as
+            // a custom identity's may be) holds the other files there too.
+            let key_dir = np.changes.iter().find_map(|c| match c {
+                Change::GenerateKey { path, .. } => Some(parent(path)),
+                _ => None,
+            });
+            let keygen = keygen_of.get(np.node.as_str()).copied();
             for &ix in &own {
                 if let Some(m) = mkdir {
                     if m != ix {
                         graph.add_edge(m, ix, ());
+                    }
+                }
+                if let (Some(k), Kind::Edit { change }) = (keygen, &graph[ix].kind) {
+                    if let Change::EditFile(e) = &np.changes[*change] {
+                        if Some(parent(&e.path)) == key_dir {
+                            graph.add_edge(k, ix, ());
+                        }
                     }
                 }
                 // A mode or owner fix comes after the edit of that file.
@@ -238,6 +252,11 @@ impl ActionGraph {
     }
 }
 
+/// The folder of a plan path (`~/keys/id` -> `~/keys`).
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
 fn describe(plan: &Plan, a: &Action) -> String {
     let np = &plan.nodes[a.plan_node];
     match &a.kind {
@@ -252,7 +271,12 @@ fn describe(plan: &Plan, a: &Action) -> String {
                 if !e.remove.is_empty() {
                     parts.push(format!("{} removed", e.remove.len()));
                 }
-                format!("write {} ({})", e.path, parts.join(", "))
+                let write = format!("write {} ({})", e.path, parts.join(", "));
+                if np.access == Access::Password && e.file == FileRole::AuthorizedKeys {
+                    format!("install the manager's key with a password: {write}")
+                } else {
+                    write
+                }
             }
             _ => "edit".to_string(),
         },
@@ -531,6 +555,7 @@ mod tests {
         NodePlan {
             node: name.into(),
             target: name.into(),
+            access: Access::Key,
             status: NodeStatus::Planned,
             changes,
             warnings: Vec::new(),
@@ -618,6 +643,39 @@ mod tests {
         );
         // Independent work does not wait.
         assert_eq!(chmod_dir, 0, "{at:?}");
+    }
+
+    #[test]
+    fn a_file_beside_a_new_key_waits_for_its_folder() {
+        let edit = |path: &str| {
+            Change::EditFile(FileEdit {
+                path: path.into(),
+                file: FileRole::KnownHosts,
+                create: true,
+                kept: Vec::new(),
+                remove: Vec::new(),
+                add: Vec::new(),
+            })
+        };
+        let plan = Plan {
+            format_version: 1,
+            nodes: vec![node(
+                "manager",
+                vec![
+                    Change::GenerateKey {
+                        path: "~/keys/cluster_ed25519".into(),
+                        key_type: "ed25519".into(),
+                    },
+                    edit("~/keys/known_hosts"),
+                    edit("~/.ssh/known_hosts"),
+                ],
+            )],
+            notes: Vec::new(),
+        };
+        let at = wave_of(&plan);
+        let keygen = at["manager generate ~/keys/cluster_ed25519 (ed25519)"];
+        assert!(keygen < at["manager write ~/keys/known_hosts ()"], "{at:?}");
+        assert_eq!(at["manager write ~/.ssh/known_hosts ()"], 0, "{at:?}");
     }
 
     #[test]

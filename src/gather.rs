@@ -18,9 +18,9 @@ use tokio::sync::{Mutex, Semaphore};
 use crate::graph::TrustGraph;
 use crate::inventory::{Inventory, NodeId, Os};
 use crate::known_hosts::{self, KnownHostsFile};
-use crate::plan::{LiveState, NodeFiles, NodeState, PlanScope};
+use crate::plan::{Access, LiveState, NodeFiles, NodeState, PlanScope};
 use crate::probe::{self, shell_quote, FileKind, FileStat, LiveAccount, LiveFile, ProbeRequest};
-use crate::transport::{self, classify, FailureKind, Host, RunDir};
+use crate::transport::{self, classify, FailureKind, Host, PasswordLogin, RunDir, Secret};
 
 /// New connections through (or to) one host at once: below sshd's default
 /// `MaxStartups 10:30:100`.
@@ -33,6 +33,10 @@ pub struct GatherOptions {
     pub timeout: Duration,
     pub concurrency: usize,
     pub scope: PlanScope,
+    /// `--ask-pass`: a node that does not accept the manager's key (or
+    /// every node, while the manager has no key) is read with a password
+    /// login instead. Reading writes nothing.
+    pub password: Option<Secret>,
 }
 
 /// Why a run cannot even start.
@@ -71,8 +75,6 @@ pub struct Gathered {
     pub manager_known_hosts: PathBuf,
     /// The manager's private key (absolute).
     pub manager_identity: PathBuf,
-    /// Why each node that failed to connect failed (for `--ask-pass`).
-    pub failures: Vec<Option<FailureKind>>,
 }
 
 impl Gathered {
@@ -164,6 +166,7 @@ pub async fn gather(
     let mut hosts: Vec<Option<Host>> = (0..n).map(|_| None).collect();
     states[Inventory::MANAGER] = Some(NodeState::Read {
         account: manager_account,
+        access: Access::Key,
     });
     hosts[Inventory::MANAGER] = Some(Host::Local);
     on_done(&manager.name);
@@ -177,6 +180,7 @@ pub async fn gather(
         manager_kh,
         known_hosts_display: manager_known_hosts.display().to_string(),
         opts: opts.clone(),
+        manager_has_key,
         global: Semaphore::new(opts.concurrency.max(1)),
         per_target: (0..n)
             .map(|_| Semaphore::new(PER_TARGET_CONNECTIONS))
@@ -185,7 +189,6 @@ pub async fn gather(
 
     // Levels by jump depth: a jump host is connected before what is behind it.
     let depth = |id: NodeId| graph.jump_chain(inv, id).len();
-    let mut failures: Vec<Option<FailureKind>> = vec![None; n];
     let mut levels: Vec<Vec<NodeId>> = Vec::new();
     for (id, node) in inv.nodes.iter().enumerate().skip(1) {
         if !opts.scope.contains(id) && !is_jump_of_scope(inv, &opts.scope, id) {
@@ -201,11 +204,11 @@ pub async fn gather(
             on_done(&node.name);
             continue;
         }
-        if !manager_has_key {
+        if !manager_has_key && opts.password.is_none() {
             states[id] = Some(NodeState::Unreachable {
                 step: "connect".into(),
                 reason: format!("the manager has no key pair yet ({})", manager_identity.display()),
-                hint: Some("`trustmesh apply` generates it; with --ask-pass it is also installed on the nodes".into()),
+                hint: Some("read the nodes with a password: `trustmesh plan --ask-pass` (nothing is written); `trustmesh apply --ask-pass` then generates the key and installs it".into()),
             });
             on_done(&node.name);
             continue;
@@ -229,43 +232,48 @@ pub async fn gather(
             let alias = transport::sshconfig::alias(inv, id);
             let files = NodeFiles::of(inv, id);
             // A node behind a jump host that could not be read is not tried.
-            let jump_failed = {
-                let states = &states;
-                jump_chain
-                    .iter()
-                    .find(|j| !matches!(states[**j], Some(NodeState::Read { .. })))
-                    .map(|j| inv.nodes[*j].name.clone())
-            };
+            // So is a node behind a jump host reached with a password: a
+            // jump needs the manager's key.
+            let jump_failed = jump_chain.iter().find_map(|j| {
+                let name = &inv.nodes[*j].name;
+                match &states[*j] {
+                    Some(NodeState::Read {
+                        access: Access::Key,
+                        ..
+                    }) => None,
+                    Some(NodeState::Read { .. }) => Some(unreachable(
+                        "connect",
+                        format!("its jump host {name} does not accept the manager's key yet"),
+                        Some(format!(
+                            "install it there first: `trustmesh apply --ask-pass --limit {name}`"
+                        )),
+                    )),
+                    _ => Some(unreachable(
+                        "connect",
+                        format!("its jump host {name} could not be reached"),
+                        Some(format!("fix {name} first: see its own error")),
+                    )),
+                }
+            });
             tasks.push(tokio::spawn(async move {
-                if let Some(j) = jump_failed {
-                    return (
-                        id,
-                        NodeState::Unreachable {
-                            step: "connect".into(),
-                            reason: format!("its jump host {j} could not be reached"),
-                            hint: Some(format!("fix {j} first: see its own error")),
-                        },
-                        None,
-                        None,
-                    );
+                if let Some(state) = jump_failed {
+                    return (id, state, None);
                 }
                 let _g = shared.global.acquire().await;
                 let via = match jump_chain.first() {
                     Some(j) => hosts_arc.lock().await[*j].clone(),
                     None => None,
                 };
-                let (state, host, kind) =
+                let (state, host) =
                     read_node(&shared, &inv_node, id, &alias, &files, via, &jump_chain).await;
-                (id, state, host, kind)
+                (id, state, host)
             }));
         }
         // A task that panicked leaves its node unread (reported as an
         // internal error below); the run goes on.
-        for (id, state, host, kind) in futures::future::join_all(tasks).await.into_iter().flatten()
-        {
+        for (id, state, host) in futures::future::join_all(tasks).await.into_iter().flatten() {
             on_done(&inv.nodes[id].name);
             states[id] = Some(state);
-            failures[id] = kind;
             hosts_arc.lock().await[id] = host.map(Arc::new);
         }
     }
@@ -299,7 +307,6 @@ pub async fn gather(
         run,
         manager_known_hosts,
         manager_identity,
-        failures,
     })
 }
 
@@ -333,6 +340,7 @@ struct Shared {
     manager_kh: KnownHostsFile,
     known_hosts_display: String,
     opts: GatherOptions,
+    manager_has_key: bool,
     global: Semaphore,
     per_target: Vec<Semaphore>,
 }
@@ -514,15 +522,11 @@ async fn read_node(
     files: &NodeFiles,
     via: Option<Arc<Host>>,
     jump_chain: &[NodeId],
-) -> (NodeState, Option<Host>, Option<FailureKind>) {
+) -> (NodeState, Option<Host>) {
     let addr = node.address.as_deref().unwrap_or_default();
-    let target = if addr.contains(':') {
-        format!("[{addr}]:{}", node.port)
-    } else {
-        format!("{addr}:{}", node.port)
-    };
+    let target = transport::target(addr, node.port);
     if let Err(state) = trust_host_key(shared, node, via.as_deref()).await {
-        return (state, None, Some(FailureKind::HostKeyUnknown));
+        return (state, None);
     }
     {
         // Accepted keys must be in the file before ssh reads it.
@@ -536,53 +540,112 @@ async fn read_node(
                     None,
                 ),
                 None,
-                Some(FailureKind::Other),
             );
         }
     }
-    // Cap new connections per target: this node, and every jump on the way.
-    let mut permits = Vec::new();
-    for j in jump_chain.iter().chain(std::iter::once(&id)) {
-        if let Ok(p) = shared.per_target[*j].acquire().await {
-            permits.push(p);
+    let timeout = shared.opts.timeout;
+    if shared.manager_has_key {
+        // Cap new connections per target: this node, and every jump on the way.
+        let mut permits = Vec::new();
+        for j in jump_chain.iter().chain(std::iter::once(&id)) {
+            if let Ok(p) = shared.per_target[*j].acquire().await {
+                permits.push(p);
+            }
+        }
+        let connected =
+            transport::connect(&shared.config, &shared.control, alias, &target, timeout).await;
+        drop(permits);
+        match connected {
+            Ok(host) => {
+                let state = match probe_remote(&host, files, timeout).await {
+                    Ok(account) => NodeState::Read {
+                        account,
+                        access: Access::Key,
+                    },
+                    Err(state) => state,
+                };
+                return (state, Some(host));
+            }
+            Err(text) => {
+                let f = classify(&text, &target, &shared.known_hosts_display);
+                let by_password =
+                    f.kind == FailureKind::AuthRejected && shared.opts.password.is_some();
+                if !by_password {
+                    let reason = if f.kind == FailureKind::HostKeyChanged {
+                        changed_key_reason(shared, node, via.as_deref()).await
+                    } else {
+                        f.reason
+                    };
+                    return (unreachable("connect", reason, f.hint), None);
+                }
+            }
         }
     }
-    let timeout = shared.opts.timeout;
-    let host =
-        match transport::connect(&shared.config, &shared.control, alias, &target, timeout).await {
-            Ok(h) => h,
-            Err(text) => {
-                drop(permits);
-                let f = classify(&text, &target, &shared.known_hosts_display);
-                let mut reason = f.reason;
-                if f.kind == FailureKind::HostKeyChanged {
-                    let known = trusted_keys(shared, addr, node.port);
-                    let now = keyscan(via.as_deref(), addr, node.port, timeout)
-                        .await
-                        .unwrap_or_default();
-                    reason = format!(
-                        "the host key changed: the manager trusts {}, the host now presents {}",
-                        fingerprints(&known),
-                        if now.is_empty() {
-                            "(could not be read)".to_string()
-                        } else {
-                            fingerprints(&now)
-                        }
-                    );
-                }
-                return (unreachable("connect", reason, f.hint), None, Some(f.kind));
-            }
-        };
-    drop(permits);
+    let Some(secret) = shared.opts.password.clone() else {
+        return (
+            unreachable("connect", "the manager has no key pair yet".into(), None),
+            None,
+        );
+    };
+    // The node does not accept the manager's key (yet): read it with a
+    // password login. Nothing is written.
+    let host = Host::Password(PasswordLogin {
+        config: shared.config.clone(),
+        alias: alias.to_string(),
+        secret,
+    });
+    let _permit = shared.per_target[id].acquire().await;
     match probe_remote(&host, files, timeout).await {
-        Ok(account) => (NodeState::Read { account }, Some(host), None),
-        Err(state) => (state, Some(host), Some(FailureKind::Other)),
+        Ok(account) => (
+            NodeState::Read {
+                account,
+                access: Access::Password,
+            },
+            Some(host),
+        ),
+        Err(NodeState::Unreachable { reason, hint, .. }) => {
+            let f = classify(&reason, &target, &shared.known_hosts_display);
+            let (reason, hint) = match f.kind {
+                FailureKind::AuthRejected => (
+                    "the password was refused (or password logins are off on this node)".into(),
+                    Some("check the password, and `PasswordAuthentication yes` in the node's sshd_config".into()),
+                ),
+                FailureKind::Other => (reason, hint),
+                _ => (f.reason, f.hint),
+            };
+            (unreachable("password login", reason, hint), None)
+        }
+        Err(state) => (state, None),
     }
 }
 
+/// What a changed host key looks like: the keys trusted and presented.
+async fn changed_key_reason(
+    shared: &Shared,
+    node: &crate::inventory::Node,
+    via: Option<&Host>,
+) -> String {
+    let addr = node.address.as_deref().unwrap_or_default();
+    let known = trusted_keys(shared, addr, node.port);
+    let now = keyscan(via, addr, node.port, shared.opts.timeout)
+        .await
+        .unwrap_or_default();
+    format!(
+        "the host key changed: the manager trusts {}, the host now presents {}",
+        fingerprints(&known),
+        if now.is_empty() {
+            "(could not be read)".to_string()
+        } else {
+            fingerprints(&now)
+        }
+    )
+}
+
 /// Read every node again over the connections already open (after
-/// apply): no new handshakes. Nodes that were not reachable stay as they
-/// were; a node that stops answering is reported unreachable.
+/// apply): no new handshakes, except for a node read with a password,
+/// which must now accept the manager's key: a fresh key connection proves
+/// it, and is used from then on. Nodes that were not reachable stay as
+/// they were; a node that stops answering is reported unreachable.
 pub async fn reread(
     inv: &Inventory,
     g: &mut Gathered,
@@ -593,18 +656,56 @@ pub async fn reread(
         .unwrap_or_else(|| PathBuf::from("/"));
     let mfiles = NodeFiles::of(inv, Inventory::MANAGER);
     let manager = probe_local(&mfiles, &home, timeout).await?;
-    g.live.nodes[Inventory::MANAGER] = NodeState::Read { account: manager };
-    let tasks = g.hosts.iter().enumerate().skip(1).filter_map(|(id, h)| {
-        let host = h.as_ref()?;
-        if !matches!(g.live.nodes[id], NodeState::Read { .. }) {
-            return None;
-        }
-        let files = NodeFiles::of(inv, id);
-        Some(async move { (id, probe_remote(host, &files, timeout).await) })
-    });
+    g.live.nodes[Inventory::MANAGER] = NodeState::Read {
+        account: manager,
+        access: Access::Key,
+    };
+    let (config, control) = (g.run.config(), g.run.path().to_path_buf());
+    let known_hosts = g.manager_known_hosts.display().to_string();
+    let tasks = g
+        .hosts
+        .iter_mut()
+        .enumerate()
+        .skip(1)
+        .filter_map(|(id, h)| {
+            if !matches!(g.live.nodes[id], NodeState::Read { .. }) {
+                return None;
+            }
+            let files = NodeFiles::of(inv, id);
+            let (config, control, known_hosts) = (&config, &control, &known_hosts);
+            Some(async move {
+                if let Some(Host::Password(_)) = h {
+                    let node = &inv.nodes[id];
+                    let target =
+                        transport::target(node.address.as_deref().unwrap_or_default(), node.port);
+                    let alias = transport::sshconfig::alias(inv, id);
+                    match transport::connect(config, control, &alias, &target, timeout).await {
+                        Ok(host) => *h = Some(host),
+                        Err(text) => {
+                            let f = classify(&text, &target, known_hosts);
+                            return (
+                                id,
+                                Err(unreachable(
+                                    "connect",
+                                    format!("after apply, with the manager's key: {}", f.reason),
+                                    f.hint,
+                                )),
+                            );
+                        }
+                    }
+                }
+                let Some(host) = h.as_ref() else {
+                    return (id, Err(unreachable("read", "no connection".into(), None)));
+                };
+                (id, probe_remote(host, &files, timeout).await)
+            })
+        });
     for (id, r) in futures::future::join_all(tasks).await {
         g.live.nodes[id] = match r {
-            Ok(account) => NodeState::Read { account },
+            Ok(account) => NodeState::Read {
+                account,
+                access: Access::Key,
+            },
             Err(state) => state,
         };
     }

@@ -7,7 +7,6 @@
 
 pub mod apply;
 pub mod authorized_keys;
-pub mod bootstrap;
 pub mod gather;
 pub mod graph;
 pub mod inventory;
@@ -15,6 +14,7 @@ pub mod known_hosts;
 pub mod lines;
 pub mod lock;
 pub mod plan;
+pub mod planfile;
 pub mod probe;
 pub mod render;
 pub mod scripts;

@@ -4,8 +4,8 @@
 mod cli;
 
 fn main() {
-    // ssh runs this binary as its askpass helper during `apply --ask-pass`.
-    if trustmesh::bootstrap::serve_askpass() {
+    // ssh runs this binary as its askpass helper during `--ask-pass`.
+    if trustmesh::transport::password::serve_askpass() {
         return;
     }
     std::process::exit(cli::run());

@@ -35,7 +35,12 @@ pub const FORMAT_VERSION: u32 = 1;
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum NodeState {
     /// The probe ran: the account's files as they are.
-    Read { account: LiveAccount },
+    Read {
+        account: LiveAccount,
+        /// How the node was reached.
+        #[serde(default)]
+        access: Access,
+    },
     /// The node could not be read; its edges are not planned.
     Unreachable {
         step: String,
@@ -44,6 +49,19 @@ pub enum NodeState {
     },
     /// Left out on purpose (`--limit`, an OS not handled yet).
     Skipped { reason: String },
+}
+
+/// How trustmesh reaches a node's account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// With the manager's key (or locally, for the manager).
+    #[default]
+    Key,
+    /// With a password (`--ask-pass`): the node does not accept the
+    /// manager's key yet. Apply's changes there run over password logins,
+    /// the first of them installing the manager's key.
+    Password,
 }
 
 /// The live state of every node, indexed like [`Inventory::nodes`].
@@ -55,7 +73,7 @@ pub struct LiveState {
 impl LiveState {
     pub fn account(&self, id: NodeId) -> Option<&LiveAccount> {
         match self.nodes.get(id) {
-            Some(NodeState::Read { account }) => Some(account),
+            Some(NodeState::Read { account, .. }) => Some(account),
             _ => None,
         }
     }
@@ -166,6 +184,9 @@ pub struct NodePlan {
     pub node: String,
     /// `user@address:port`, or `local` for the manager.
     pub target: String,
+    /// How apply reaches the node.
+    #[serde(default)]
+    pub access: Access,
     #[serde(flatten)]
     pub status: NodeStatus,
     pub changes: Vec<Change>,
@@ -518,13 +539,17 @@ impl Ctx<'_> {
         let mut plan = NodePlan {
             node: node.name.clone(),
             target: target_of(self.inv, id),
+            access: Access::Key,
             status: NodeStatus::Planned,
             changes: Vec::new(),
             warnings: Vec::new(),
             base: Vec::new(),
         };
         let acc = match &self.live.nodes[id] {
-            NodeState::Read { account } => account,
+            NodeState::Read { account, access } => {
+                plan.access = *access;
+                account
+            }
             NodeState::Unreachable { step, reason, hint } => {
                 plan.status = NodeStatus::Unreachable {
                     step: step.clone(),

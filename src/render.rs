@@ -12,7 +12,9 @@ use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
 
 use crate::apply::{ActionResult, ApplyReport};
-use crate::plan::{Change, FileEdit, NodePlan, NodeStatus, Plan, PlannedLine, Summary};
+use crate::plan::{
+    Access, Change, FileEdit, FileRole, NodePlan, NodeStatus, Plan, PlannedLine, Summary,
+};
 
 /// Text rendering options.
 #[derive(Debug, Clone, Copy, Default)]
@@ -187,6 +189,24 @@ fn render_node(
             }
         }
     }
+    if node.access == Access::Password && matches!(node.status, NodeStatus::Planned) {
+        let installs = node
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::EditFile(e) if e.file == FileRole::AuthorizedKeys));
+        if installs {
+            writeln!(
+                out,
+                "  {} authorized_keys: the manager's key, installed with a password",
+                p.add("+")
+            )?;
+        }
+        writeln!(
+            out,
+            "  {}",
+            p.dim("(reached with a password: the changes below are made over password logins)")
+        )?;
+    }
     for c in &node.changes {
         match c {
             Change::CreateDir { path, mode: m } => {
@@ -279,12 +299,6 @@ pub fn render_json(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     write_json(plan, None, out)
 }
 
-/// Render a plan to save for `apply --plan`: the JSON document with the
-/// inventory's path.
-pub fn render_saved(plan: &Plan, inventory: &str, out: &mut dyn Write) -> io::Result<()> {
-    write_json(plan, Some(inventory), out)
-}
-
 fn write_json(plan: &Plan, inventory: Option<&str>, out: &mut dyn Write) -> io::Result<()> {
     let doc = JsonPlan {
         format_version: plan.format_version,
@@ -295,26 +309,6 @@ fn write_json(plan: &Plan, inventory: Option<&str>, out: &mut dyn Write) -> io::
     };
     serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
     writeln!(out)
-}
-
-/// A plan read back from `plan --out`.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct SavedPlan {
-    pub format_version: u32,
-    pub inventory: String,
-    pub nodes: Vec<NodePlan>,
-    #[serde(default)]
-    pub notes: Vec<String>,
-}
-
-impl SavedPlan {
-    pub fn into_plan(self) -> Plan {
-        Plan {
-            format_version: self.format_version,
-            nodes: self.nodes,
-            notes: self.notes,
-        }
-    }
 }
 
 /// Render what apply did, node by node.

@@ -687,7 +687,7 @@ impl Ctx<'_> {
         };
         // One session on a remote source's master connection.
         let _session = match host {
-            Host::Local => None,
+            Host::Local | Host::Password(_) => None,
             Host::Remote { .. } => self.per_source[edge.source].acquire().await.ok(),
         };
         // New connections towards the target and every jump on the way.

@@ -5,6 +5,8 @@ mod live;
 use live::*;
 
 const PASSWORD: &str = "boot-Strap-42";
+/// A key no node of the cluster holds.
+const OUTSIDER: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIOutsiderOutsiderOutsiderOutsiderOutsider1";
 
 fn run_as(live: &Live, host: &str, user: &str, cmd: &str) -> std::process::Output {
     live.cluster.exec(host, user, &["sh", "-c", cmd]).unwrap()
@@ -40,6 +42,52 @@ fn with_trustmesh_password(live: &Live, args: &[&str]) -> std::process::Output {
     live.cluster.exec("manager", MANAGER_USER, &argv).unwrap()
 }
 
+/// Every file and folder in every host's homes: path -> (mode, content,
+/// mtime). The manager's `~/.cache`, where apply keeps its lock, is left
+/// out: the tool's own bookkeeping, not trust state.
+fn snapshot(
+    live: &Live,
+) -> std::collections::BTreeMap<std::path::PathBuf, (u32, Vec<u8>, std::time::SystemTime)> {
+    use std::os::unix::fs::MetadataExt;
+    fn walk(
+        dir: &std::path::Path,
+        out: &mut std::collections::BTreeMap<
+            std::path::PathBuf,
+            (u32, Vec<u8>, std::time::SystemTime),
+        >,
+    ) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.ends_with(".cache") {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let content = if meta.is_file() {
+                std::fs::read(&path).unwrap()
+            } else {
+                Vec::new()
+            };
+            out.insert(
+                path.clone(),
+                (meta.mode(), content, meta.modified().unwrap()),
+            );
+            if meta.is_dir() {
+                walk(&path, out);
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for h in live.cluster.hosts() {
+        for u in &h.users {
+            walk(&h.home_of(u), &mut out);
+        }
+    }
+    out
+}
+
 fn mtime(live: &Live, host: &str, rel: &str) -> std::time::SystemTime {
     std::fs::metadata(live.cluster.host(host).home_of(WORKER_USER).join(rel))
         .unwrap()
@@ -62,6 +110,77 @@ fn fresh_cluster_with_password_bootstrap_converges_and_verifies() {
         &|_| String::new(),
     );
     live.write_inventory(&inv);
+    let untouched = snapshot(&live);
+
+    // The first plan reads every worker with the password and shows it all.
+    let out = with_trustmesh_password(
+        &live,
+        &[
+            "plan",
+            "--ask-pass",
+            "--accept-new-host-keys",
+            "--detailed-exitcode",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("unreachable"), "{stdout}");
+    assert!(
+        stdout.contains("+ key ~/.ssh/id_ed25519 (ed25519)")
+            && stdout.contains("(known after apply)"),
+        "{stdout}"
+    );
+    let json = with_trustmesh_password(
+        &live,
+        &["plan", "--ask-pass", "--accept-new-host-keys", "--json"],
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let nodes = plan["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 4, "{plan:#}");
+    for n in nodes {
+        assert_eq!(n["status"], "planned", "{n:#}");
+        assert!(!n["changes"].as_array().unwrap().is_empty(), "{n:#}");
+        let access = if n["node"] == "manager" {
+            "key"
+        } else {
+            "password"
+        };
+        assert_eq!(n["access"], access, "{n:#}");
+    }
+    assert!(
+        stdout
+            .matches("+ authorized_keys: the manager's key, installed with a password")
+            .count()
+            == 3,
+        "{stdout}"
+    );
+    assert_eq!(snapshot(&live), untouched, "plan changed a file");
+
+    // No consent, no change: "no" on a terminal, and no terminal at all.
+    let cmd = format!(
+        "cd ~ && printf 'no\\n' | TRUSTMESH_PASSWORD={PASSWORD} script -qec \"NO_COLOR=1 '{}' apply --ask-pass --accept-new-host-keys\" /dev/null",
+        live.bin()
+    );
+    let out = run_as(&live, "manager", MANAGER_USER, &cmd);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stdout.contains("Apply these changes?") && stdout.contains("Apply cancelled."),
+        "{stdout}\n{stderr}"
+    );
+    assert_eq!(snapshot(&live), untouched, "a no changed a file");
+    let out = with_trustmesh_password(&live, &["apply", "--ask-pass", "--accept-new-host-keys"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("refused: there is no terminal to ask on and no --yes"),
+        "{stderr}"
+    );
+    assert_eq!(
+        snapshot(&live),
+        untouched,
+        "apply without consent changed a file"
+    );
+
     let out = with_trustmesh_password(
         &live,
         &["apply", "--ask-pass", "--accept-new-host-keys", "--yes"],
@@ -70,8 +189,10 @@ fn fresh_cluster_with_password_bootstrap_converges_and_verifies() {
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("Converged"), "{stdout}");
     assert!(
-        stderr.contains("installed the manager's key on node1 with a password"),
-        "{stderr}"
+        stdout.contains(
+            "done install the manager's key with a password: write ~/.ssh/authorized_keys"
+        ),
+        "{stdout}"
     );
     // Plain ssh works on every wanted edge and on no other.
     let wanted = [
@@ -235,7 +356,8 @@ fn a_file_edited_between_plan_and_apply_is_not_overwritten() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(
-        stderr.contains("node1: its state changed since the plan was saved"),
+        stderr.contains("the saved plan is refused, nothing was changed")
+            && stderr.contains("node1: ~/.ssh/authorized_keys changed since the plan was saved"),
         "{stderr}"
     );
     let now = live
@@ -243,8 +365,129 @@ fn a_file_edited_between_plan_and_apply_is_not_overwritten() {
         .read_file("node1", WORKER_USER, ".ssh/authorized_keys")
         .unwrap();
     assert_eq!(now, ak, "the edit made after the plan is kept, untouched");
-    // The other nodes of the saved plan were applied.
-    assert!(!can_ssh(&live, "node3", "node2"));
+    // A saved plan is approved whole: the other nodes were not changed
+    // either (node3 still reaches node2).
+    assert!(can_ssh(&live, "node3", "node2"));
+}
+
+/// A saved plan is an approval, not a program: edited after `plan --out`
+/// (key material, a path, a mode), it is refused and nothing of the edit
+/// reaches a node; untouched, it applies.
+#[test]
+fn an_edited_saved_plan_is_refused_and_an_untouched_one_applies() {
+    let live = converged();
+    // Changes to approve: node2 gets a reverse edge (a known key added to
+    // the manager's authorized_keys), node1's ~/.ssh drifted to 0755.
+    let inv = live.inventory(
+        &["node1", "node2", "node3"],
+        "reverse: [node2]\nmesh:\n  - [node1, node2, node3]\n",
+        &|_| String::new(),
+    );
+    live.write_inventory(&inv);
+    live.cluster
+        .chmod("node1", WORKER_USER, ".ssh", 0o755)
+        .unwrap();
+    let out = live.trustmesh(&["plan", "--out", "saved.json"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let saved = live
+        .cluster
+        .read_file("manager", MANAGER_USER, "saved.json")
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&saved).unwrap();
+    // Each edit: what it does to the JSON.
+    let edits: [(&str, PlanEdit); 3] = [
+        ("key material", |p| {
+            let line = changes_of(p, "manager")
+                .iter_mut()
+                .find(|c| c["action"] == "edit_file")
+                .unwrap()["add"][0]
+                .as_object_mut()
+                .unwrap();
+            line.insert("base64".into(), OUTSIDER.into());
+        }),
+        ("path", |p| {
+            let edit = changes_of(p, "manager")
+                .iter_mut()
+                .find(|c| c["action"] == "edit_file")
+                .unwrap();
+            edit["path"] = "~/.ssh/rc".into();
+        }),
+        ("mode", |p| {
+            let mode = changes_of(p, "node1")
+                .iter_mut()
+                .find(|c| c["action"] == "mode")
+                .unwrap();
+            mode["path"] = "~/.ssh/authorized_keys".into();
+            mode["to"] = 0o666.into();
+        }),
+    ];
+    let before = snapshot(&live);
+    for (what, edit) in &edits {
+        let mut p = plan.clone();
+        edit(&mut p);
+        live.cluster
+            .write_file(
+                "manager",
+                MANAGER_USER,
+                "edited.json",
+                serde_json::to_string(&p).unwrap().as_bytes(),
+                0o600,
+            )
+            .unwrap();
+        let out = live.trustmesh(&["apply", "--plan", "edited.json"]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{what}: {stdout}\n{stderr}");
+        assert!(
+            stderr.contains("the saved plan is refused, nothing was changed"),
+            "{what}: {stderr}"
+        );
+        let mut now = snapshot(&live);
+        // Only the edited plan file itself differs.
+        now.retain(|path, _| !path.ends_with("edited.json"));
+        let mut was = before.clone();
+        was.retain(|path, _| !path.ends_with("edited.json"));
+        assert_eq!(now, was, "{what}: a node changed");
+    }
+    // A plan file others could have written is refused too.
+    live.cluster
+        .chmod("manager", MANAGER_USER, "saved.json", 0o666)
+        .unwrap();
+    let out = live.trustmesh(&["apply", "--plan", "saved.json"]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("writable by group or others"),
+        "{:?}",
+        text(&out)
+    );
+    live.cluster
+        .chmod("manager", MANAGER_USER, "saved.json", 0o600)
+        .unwrap();
+    // The untouched plan applies, with no question: it is the approval.
+    let out = live.trustmesh(&["apply", "--plan", "saved.json"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Converged"), "{stdout}");
+    assert!(can_ssh(&live, "node2", "manager"));
+    let ak = live
+        .cluster
+        .read_file("manager", MANAGER_USER, ".ssh/authorized_keys")
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&ak).contains("Outsider"));
+}
+
+/// An edit of a saved plan's JSON.
+type PlanEdit = fn(&mut serde_json::Value);
+
+/// The `changes` of one node in a JSON plan.
+fn changes_of<'a>(plan: &'a mut serde_json::Value, node: &str) -> &'a mut Vec<serde_json::Value> {
+    plan["nodes"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|n| n["node"] == node)
+        .unwrap()["changes"]
+        .as_array_mut()
+        .unwrap()
 }
 
 #[test]
@@ -408,10 +651,15 @@ fn apply_asks_on_a_terminal_and_a_no_changes_nothing() {
             .is_none(),
         "no key was generated"
     );
-    // Without a terminal it does not ask.
+    // Without a terminal and without --yes it refuses, before anything.
     let out = live.trustmesh(&["apply", "--accept-new-host-keys"]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
     assert!(!text(&out).0.contains("Apply these changes?"));
+    assert_eq!(
+        live.cluster
+            .read_file("node1", WORKER_USER, ".ssh/authorized_keys"),
+        before
+    );
 }
 
 #[test]
@@ -457,7 +705,8 @@ fn a_manager_identity_outside_dot_ssh_is_generated_used_and_verified() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("+ key ~/keys/cluster_ed25519 (ed25519) generated on the manager"),
+        stdout.contains("+ key ~/keys/cluster_ed25519 (ed25519)")
+            && stdout.contains("done generate ~/keys/cluster_ed25519 (ed25519)"),
         "{stdout}"
     );
     assert!(live

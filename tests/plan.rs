@@ -26,7 +26,7 @@ fn text(p: &Plan) -> String {
 
 fn account(live: &mut LiveState, id: usize) -> &mut trustmesh::probe::LiveAccount {
     match &mut live.nodes[id] {
-        NodeState::Read { account } => account,
+        NodeState::Read { account, .. } => account,
         _ => panic!("not read"),
     }
 }
@@ -79,7 +79,7 @@ fn drift_is_shown_exactly_and_unmanaged_lines_stay() {
     insta::assert_snapshot!("drift", text(&p));
     let after = simulate_apply(&inv, &p, &live);
     let acc = match &after.nodes[node2] {
-        NodeState::Read { account } => account,
+        NodeState::Read { account, .. } => account,
         _ => unreachable!(),
     };
     let ak = content(acc, &files.authorized_keys);

@@ -77,9 +77,11 @@ pub struct RemoteArgs {
     #[arg(long)]
     pub accept_new_host_keys: bool,
 
-    /// Bootstrap: reach a worker that does not accept the manager's key yet
-    /// once with a password (asked once on the terminal; taken from
-    /// $TRUSTMESH_PASSWORD when set), to install the key.
+    /// Bootstrap: reach a node that does not accept the manager's key yet
+    /// with a password (asked once on the terminal; taken from
+    /// $TRUSTMESH_PASSWORD when set). `plan` and `verify` only read with
+    /// it; `apply` installs the manager's key with it, as a planned change,
+    /// after consent.
     #[arg(long)]
     pub ask_pass: bool,
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::{load_inventory, InventoryArg, RemoteArgs, Ui};
 use trustmesh::plan::{NodeStatus, Plan};
+use trustmesh::planfile::SavedPlan;
 use trustmesh::render::{self, TextOptions};
 
 /// Read the live state of every node and print what `apply` would change,
@@ -35,11 +36,6 @@ pub fn cmd_plan(ui: Ui, args: &Args) -> i32 {
     let Some(inv) = load_inventory(ui, &args.inventory) else {
         return 1;
     };
-    if args.remote.ask_pass {
-        eprintln!(
-            "trustmesh plan: --ask-pass is used by `apply`; plan never logs in with a password"
-        );
-    }
     let Some(plan) = super::remote::read_and_plan(ui, &inv, &args.remote) else {
         return 1;
     };
@@ -67,22 +63,14 @@ pub fn cmd_plan(ui: Ui, args: &Args) -> i32 {
         }
     }
     if let Some(path) = &args.out {
-        if let Err(e) = save(&plan, &args.inventory.path(), path) {
-            eprintln!(
-                "trustmesh plan: cannot save the plan to {}: {e}",
-                path.display()
-            );
+        let inventory = args.inventory.path();
+        let inventory = std::fs::canonicalize(&inventory).unwrap_or(inventory);
+        if let Err(e) = SavedPlan::new(&plan, &inventory, &args.remote.limit).save(path) {
+            ui.report(&e);
             return 1;
         }
     }
     exit_code(&plan, args.detailed_exitcode)
-}
-
-fn save(plan: &Plan, inventory: &std::path::Path, path: &std::path::Path) -> std::io::Result<()> {
-    let inventory = std::fs::canonicalize(inventory)?;
-    let mut buf = Vec::new();
-    render::render_saved(plan, &inventory.to_string_lossy(), &mut buf)?;
-    std::fs::write(path, buf)
 }
 
 /// 1 when a node could not be planned; else 0, or 2 for changes with

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::{RemoteArgs, Ui};
 use trustmesh::gather::{self, GatherOptions, Gathered};
 use trustmesh::plan::{self, Plan, PlanScope};
+use trustmesh::transport::password;
 use trustmesh::{Inventory, TrustGraph};
 
 /// Resolve `--limit` names; unknown names are an error.
@@ -52,14 +53,24 @@ pub fn progress(ui: Ui, len: usize, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
-/// Gathering options from the shared flags.
-pub fn gather_options(args: &RemoteArgs, scope: &PlanScope) -> GatherOptions {
-    GatherOptions {
+/// Gathering options from the shared flags; with `--ask-pass`, the
+/// password is taken (from the environment, or asked once) here, before
+/// any host is reached.
+pub fn gather_options(args: &RemoteArgs, scope: &PlanScope) -> Result<GatherOptions, String> {
+    let password = if args.ask_pass {
+        Some(password::ask_password(
+            "Password for the nodes that do not accept the manager's key yet: ",
+        )?)
+    } else {
+        None
+    };
+    Ok(GatherOptions {
         accept_new_host_keys: args.accept_new_host_keys,
         timeout: Duration::from_secs(args.timeout),
         concurrency: args.concurrency as usize,
         scope: scope.clone(),
-    }
+        password,
+    })
 }
 
 /// Read every node with a progress bar; print the run's notes (accepted
@@ -93,17 +104,22 @@ pub async fn read(
     }
 }
 
-/// The scope of `--limit` and a runtime, or a printed error.
-pub fn prepare(inv: &Inventory, args: &RemoteArgs) -> Option<(PlanScope, tokio::runtime::Runtime)> {
-    let scope = match scope(inv, args) {
-        Ok(s) => s,
+/// The scope of `--limit`, the gathering options and a runtime, or a
+/// printed error.
+pub fn prepare(
+    inv: &Inventory,
+    args: &RemoteArgs,
+) -> Option<(GatherOptions, tokio::runtime::Runtime)> {
+    let opts = scope(inv, args).and_then(|scope| gather_options(args, &scope));
+    let opts = match opts {
+        Ok(o) => o,
         Err(e) => {
             eprintln!("trustmesh: {e}");
             return None;
         }
     };
     match runtime() {
-        Ok(rt) => Some((scope, rt)),
+        Ok(rt) => Some((opts, rt)),
         Err(e) => {
             eprintln!("trustmesh: cannot start: {e}");
             None
@@ -113,9 +129,9 @@ pub fn prepare(inv: &Inventory, args: &RemoteArgs) -> Option<(PlanScope, tokio::
 
 /// Read every node and plan. Prints errors itself; `None` on a fatal one.
 pub fn read_and_plan(ui: Ui, inv: &Inventory, args: &RemoteArgs) -> Option<Plan> {
-    let (scope, rt) = prepare(inv, args)?;
+    let (opts, rt) = prepare(inv, args)?;
     let graph = TrustGraph::build(inv);
-    let opts = gather_options(args, &scope);
+    let scope = opts.scope.clone();
     rt.block_on(async {
         let gathered = read(ui, inv, &graph, &opts).await?;
         let plan = plan::plan(inv, &graph, &gathered.live, &scope);

@@ -31,11 +31,6 @@ pub fn cmd_verify(ui: Ui, args: &Args) -> i32 {
     let Some(inv) = load_inventory(ui, &args.inventory) else {
         return 1;
     };
-    if args.remote.ask_pass {
-        eprintln!(
-            "trustmesh verify: --ask-pass is used by `apply`; verify never logs in with a password"
-        );
-    }
     let Some(report) = read_and_verify(ui, &inv, &args.remote) else {
         return 1;
     };
@@ -69,9 +64,9 @@ pub fn cmd_verify(ui: Ui, args: &Args) -> i32 {
 /// Read every node, try every edge, close the connections. Prints errors
 /// itself; `None` on a fatal one.
 fn read_and_verify(ui: Ui, inv: &trustmesh::Inventory, args: &RemoteArgs) -> Option<VerifyReport> {
-    let (scope, rt) = super::remote::prepare(inv, args)?;
+    let (gather_opts, rt) = super::remote::prepare(inv, args)?;
     let graph = TrustGraph::build(inv);
-    let gather_opts = super::remote::gather_options(args, &scope);
+    let scope = gather_opts.scope.clone();
     let verify_opts = VerifyOptions {
         timeout: gather_opts.timeout,
         concurrency: gather_opts.concurrency,

@@ -79,7 +79,7 @@ pub fn classify(stderr: &str, target: &str, known_hosts: &str) -> Failure {
         return Failure {
             kind: FailureKind::AuthRejected,
             reason: format!("the node does not accept the manager's key ({first})"),
-            hint: Some("install it once with a password: `trustmesh apply --ask-pass`".into()),
+            hint: Some("read it with a password: `trustmesh plan --ask-pass` (nothing is written); `trustmesh apply --ask-pass` then installs the manager's key with it".into()),
         };
     }
     if lower.contains("could not resolve hostname") || lower.contains("name or service not known") {

@@ -10,6 +10,7 @@
 //! through [`crate::probe::shell_quote`]; nothing here interpolates.
 
 pub mod errors;
+pub mod password;
 pub mod sshconfig;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 pub use errors::{classify, Failure, FailureKind};
+pub use password::{PasswordLogin, Secret};
 
 /// A host commands can run on.
 #[derive(Debug)]
@@ -31,6 +33,9 @@ pub enum Host {
         /// `addr:port`, for messages.
         target: String,
     },
+    /// A node that does not accept the manager's key yet, reached with a
+    /// password (`--ask-pass`): one login per command.
+    Password(PasswordLogin),
 }
 
 /// Why a step on a host failed.
@@ -51,15 +56,13 @@ impl Host {
         stdin: &[u8],
         timeout: Duration,
     ) -> Result<Output, StepError> {
-        let fut = async {
-            match self {
-                Host::Local => run_local(line, stdin).await,
-                Host::Remote { session, .. } => run_remote(session, line, stdin).await,
+        match self {
+            Host::Local => bounded(timeout, run_local(line, stdin)).await,
+            Host::Remote { session, .. } => {
+                bounded(timeout, run_remote(session, line, stdin)).await
             }
-        };
-        match tokio::time::timeout(timeout, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(StepError::Timeout(timeout.as_secs())),
+            // Bounded by its own timeout: a login comes on top of the step.
+            Host::Password(login) => login.run(line, stdin, timeout).await,
         }
     }
 
@@ -68,6 +71,16 @@ impl Host {
         if let Host::Remote { session, .. } = self {
             let _ = tokio::time::timeout(timeout, session.close()).await;
         }
+    }
+}
+
+async fn bounded(
+    timeout: Duration,
+    fut: impl std::future::Future<Output = Result<Output, StepError>>,
+) -> Result<Output, StepError> {
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(StepError::Timeout(timeout.as_secs())),
     }
 }
 
@@ -112,6 +125,16 @@ async fn run_remote(
         .wait_with_output()
         .await
         .map_err(|e| StepError::Transport(error_text(&e)))
+}
+
+/// `addr:port` of a node for messages and error sorting (`[addr]:port`
+/// for an IPv6 address).
+pub fn target(addr: &str, port: u16) -> String {
+    if addr.contains(':') {
+        format!("[{addr}]:{port}")
+    } else {
+        format!("{addr}:{port}")
+    }
 }
 
 /// The full text of an error and its sources (ssh's message is often in a

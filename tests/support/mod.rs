@@ -112,9 +112,10 @@ pub fn fresh_cluster(inv: &Inventory) -> LiveState {
     let mut nodes: Vec<NodeState> = (0..inv.nodes.len())
         .map(|id| NodeState::Read {
             account: fresh_account(inv, id),
+            access: Default::default(),
         })
         .collect();
-    if let NodeState::Read { account } = &mut nodes[0] {
+    if let NodeState::Read { account, .. } = &mut nodes[0] {
         with_key(inv, 0, account);
     }
     LiveState { nodes }
@@ -134,7 +135,7 @@ pub fn simulate_apply(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSta
     for np in &plan.nodes {
         let id = ids[np.node.as_str()];
         for c in &np.changes {
-            if let (Change::GenerateKey { .. }, NodeState::Read { account }) =
+            if let (Change::GenerateKey { .. }, NodeState::Read { account, .. }) =
                 (c, &mut live.nodes[id])
             {
                 with_key(inv, id, account);
@@ -144,7 +145,7 @@ pub fn simulate_apply(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSta
     let pubkey = |live: &LiveState, name: &str| -> (String, String) {
         let id = ids[name];
         let files = NodeFiles::of(inv, id);
-        let NodeState::Read { account } = &live.nodes[id] else {
+        let NodeState::Read { account, .. } = &live.nodes[id] else {
             panic!("{name} not read")
         };
         let text = content(account, &files.public_key);
@@ -158,7 +159,7 @@ pub fn simulate_apply(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSta
     for np in &plan.nodes {
         let id = ids[np.node.as_str()];
         let files = NodeFiles::of(inv, id);
-        let NodeState::Read { account } = &mut live.nodes[id] else {
+        let NodeState::Read { account, .. } = &mut live.nodes[id] else {
             continue;
         };
         for c in &np.changes {

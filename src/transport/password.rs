@@ -1,0 +1,183 @@
+//! `--ask-pass`: reaching a node that does not accept the manager's key yet.
+//!
+//! The `openssh` crate does key authentication only, so a node reached with
+//! a password gets one plain `ssh` per command, with the run's config (the
+//! same host key checking, jumps and timeouts as every other connection)
+//! and a password allowed. `SSH_ASKPASS_REQUIRE=force` points ssh at
+//! trustmesh itself, which hands the password over from its own
+//! environment ([`serve_askpass`]): the password never reaches a file, an
+//! argument list or a log, and only the `ssh` it serves sees it.
+//!
+//! `plan` uses such a login to read a node (the same probe, nothing
+//! written); `apply` runs the node's planned actions over it, the first of
+//! which installs the manager's key, after the operator agreed.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+
+use super::StepError;
+
+/// Environment variable that makes the trustmesh binary act as ssh's askpass
+/// program.
+pub const ASKPASS_ENV: &str = "TRUSTMESH_ASKPASS";
+/// Where the askpass program finds the password (only in the environment of
+/// the `ssh` it serves).
+pub const SECRET_ENV: &str = "TRUSTMESH_ASKPASS_SECRET";
+/// Where an operator may give the password instead of typing it.
+pub const PASSWORD_ENV: &str = "TRUSTMESH_PASSWORD";
+
+/// Called first thing by the binary: when run as ssh's askpass helper, print
+/// the password and say so (the caller then exits).
+pub fn serve_askpass() -> bool {
+    if std::env::var_os(ASKPASS_ENV).is_none_or(|v| v != "1") {
+        return false;
+    }
+    if let Ok(secret) = std::env::var(SECRET_ENV) {
+        println!("{secret}");
+    }
+    true
+}
+
+/// A password, never printed (`Debug` hides it).
+#[derive(Clone)]
+pub struct Secret(Arc<str>);
+
+impl Secret {
+    pub fn new(s: String) -> Secret {
+        Secret(s.into())
+    }
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// How to log in to one node with a password.
+#[derive(Debug, Clone)]
+pub struct PasswordLogin {
+    /// The run's generated ssh config.
+    pub config: PathBuf,
+    /// The node's `Host` alias in it.
+    pub alias: String,
+    pub secret: Secret,
+}
+
+impl PasswordLogin {
+    /// Run `line` on the node through one password login, `stdin` as its
+    /// input. A refused password is a [`StepError::Transport`] whose text
+    /// ssh wrote (sorted by [`super::classify`] like any other).
+    pub async fn run(
+        &self,
+        line: &str,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, StepError> {
+        let exe = std::env::current_exe().map_err(|e| {
+            StepError::Transport(format!("cannot find the trustmesh binary for askpass: {e}"))
+        })?;
+        let mut cmd = tokio::process::Command::new("ssh");
+        cmd.arg("-F")
+            .arg(&self.config)
+            .args([
+                "-o",
+                "BatchMode=no",
+                "-o",
+                "PubkeyAuthentication=no",
+                "-o",
+                "PasswordAuthentication=yes",
+                "-o",
+                "KbdInteractiveAuthentication=yes",
+                "-o",
+                "PreferredAuthentications=password,keyboard-interactive",
+                "-o",
+                "NumberOfPasswordPrompts=1",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "ControlMaster=no",
+                "-o",
+                "ControlPath=none",
+            ])
+            .arg(&self.alias)
+            .arg(line)
+            .env("SSH_ASKPASS", &exe)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env(
+                "DISPLAY",
+                std::env::var("DISPLAY").unwrap_or_else(|_| ":0".into()),
+            )
+            .env(ASKPASS_ENV, "1")
+            .env(SECRET_ENV, self.secret.expose())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let run = async {
+            let mut child = cmd
+                .spawn()
+                .map_err(|e| StepError::Transport(format!("cannot run ssh: {e}")))?;
+            if let Some(mut input) = child.stdin.take() {
+                // A command that exits without reading its input is not an
+                // error.
+                let _ = input.write_all(stdin).await;
+                let _ = input.shutdown().await;
+            }
+            child
+                .wait_with_output()
+                .await
+                .map_err(|e| StepError::Transport(e.to_string()))
+        };
+        // The handshake and the password exchange come on top of the step.
+        match tokio::time::timeout(timeout * 3, run).await {
+            Ok(Ok(out)) if out.status.code() == Some(255) => Err(StepError::Transport(
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            )),
+            Ok(r) => r,
+            Err(_) => Err(StepError::Timeout((timeout * 3).as_secs())),
+        }
+    }
+}
+
+/// The password for `--ask-pass`: `$TRUSTMESH_PASSWORD`, else asked once on
+/// the terminal.
+pub fn ask_password(prompt: &str) -> Result<Secret, String> {
+    use std::io::IsTerminal;
+    if let Ok(p) = std::env::var(PASSWORD_ENV) {
+        return Ok(Secret::new(p));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(format!(
+            "--ask-pass needs a terminal to ask for the password, or ${PASSWORD_ENV}"
+        ));
+    }
+    rpassword::prompt_password(prompt)
+        .map(Secret::new)
+        .map_err(|e| format!("cannot read the password: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_is_never_printed() {
+        let s = Secret::new("hunter2".into());
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let login = PasswordLogin {
+            config: "/x".into(),
+            alias: "tm-a".into(),
+            secret: s,
+        };
+        assert!(!format!("{login:?}").contains("hunter2"));
+    }
+}
