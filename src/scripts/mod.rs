@@ -1,6 +1,9 @@
 //! The fixed shell scripts `apply` runs on a node.
 //!
-//! Each script is a constant POSIX `sh` text; its data arrives only as
+//! Each script is a POSIX `sh` file beside this one (`src/scripts/*.sh`,
+//! pulled in with `include_str!` and checked by `shellcheck -s sh` in
+//! `scripts/test.sh`) that opens with its arguments and output; the probe's
+//! script, `probe.sh`, lives here too. A script's data arrives only as
 //! positional arguments, each quoted by [`shell_quote`], and file contents
 //! arrive on standard input. Nothing from an inventory is ever spliced into
 //! a script. They run under dash, bash, busybox sh and macOS sh (no GNU-only
@@ -22,113 +25,27 @@ pub fn command_line(script: &str, args: &[&str]) -> String {
     line
 }
 
-/// Create `~/.ssh` (0700) when missing. No arguments.
-pub const MKDIR_SSH: &str = r#"set -u
-cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
-if [ -d .ssh ]; then echo TM-OK; exit 0; fi
-if [ -e .ssh ] || [ -L .ssh ]; then echo "TM-ERR ~/.ssh exists and is not a directory"; exit 3; fi
-mkdir -m 700 .ssh || { echo "TM-ERR cannot create ~/.ssh"; exit 3; }
-echo TM-OK
-"#;
+/// Create `~/.ssh` (0700) when missing. No arguments. See `mkdir_ssh.sh`.
+pub const MKDIR_SSH: &str = include_str!("mkdir_ssh.sh");
 
-/// Generate a key pair on the node and print its public half.
-/// Args: key path, type, bits (empty for the default), comment.
-/// Refuses to overwrite anything.
-pub const KEYGEN: &str = r#"set -u
-umask 077
-cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
-k=$1
-d=$(dirname "$k")
-[ -d "$d" ] || mkdir -p "$d" || { echo "TM-ERR cannot create $d"; exit 3; }
-if [ -e "$k" ] || [ -L "$k" ] || [ -e "$k.pub" ] || [ -L "$k.pub" ]; then
-  echo "TM-ERR $k already exists: trustmesh never overwrites a key"; exit 4
-fi
-if [ -n "$3" ]; then
-  ssh-keygen -q -t "$2" -b "$3" -a 100 -N '' -C "$4" -f "$k" </dev/null >/dev/null 2>&1 || { echo "TM-ERR ssh-keygen failed"; exit 5; }
-else
-  ssh-keygen -q -t "$2" -a 100 -N '' -C "$4" -f "$k" </dev/null >/dev/null 2>&1 || { echo "TM-ERR ssh-keygen failed"; exit 5; }
-fi
-echo TM-PUB-BEGIN
-cat "$k.pub"
-echo TM-PUB-END
-"#;
+/// Generate a key pair on the node and print its public half; never
+/// overwrites. Args: key path, type, bits, comment. See `keygen.sh`.
+pub const KEYGEN: &str = include_str!("keygen.sh");
 
 /// Replace a file atomically, only if it is still what the plan read.
-/// Args: path, expected `cksum` ("CRC SIZE", or `absent`), mode (octal,
-/// or `keep` to keep the existing file's mode), `cksum` of the new content
-/// (checked before the rename, so a content cut short by a dropped
-/// connection never replaces the file).
-/// Standard input: the new content.
-///
-/// The new content goes to a temporary file in the same folder, gets the
-/// mode, is flushed, and is renamed over the file after a second check of
-/// the old content, so the file is always either the old or the new
-/// version, and an edit made by someone else since the plan is never
-/// overwritten.
-pub const REPLACE_FILE: &str = r#"set -u
-cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
-f=$1
-sum() {
-  if [ -e "$f" ] || [ -L "$f" ]; then cksum < "$f" | awk '{print $1" "$2}'; else echo absent; fi
-}
-if [ -L "$f" ]; then echo "TM-ERR $f is a symbolic link"; exit 3; fi
-if [ -e "$f" ]; then
-  owner=$(ls -ldn "$f" | awk '{print $3}')
-  if [ "$owner" != "$(id -u)" ]; then echo "TM-ERR $f is owned by uid $owner, not by this account"; exit 3; fi
-fi
-now=$(sum)
-if [ "$now" != "$2" ]; then echo "TM-CONFLICT $now"; exit 4; fi
-d=$(dirname "$f")
-tmp=$(mktemp "$d/.trustmesh.XXXXXX") || { echo "TM-ERR cannot create a file in $d"; exit 3; }
-trap 'rm -f "$tmp"' EXIT
-if [ "$3" = keep ]; then
-  cp -p "$f" "$tmp" || { echo "TM-ERR cannot copy the mode of $f"; exit 5; }
-fi
-cat > "$tmp" || { echo "TM-ERR cannot write $tmp"; exit 5; }
-# All or nothing: if the connection dropped while the content was on its
-# way, cat saw an early end of input; such a file is never renamed.
-got=$(cksum < "$tmp" | awk '{print $1" "$2}')
-if [ "$got" != "$4" ]; then echo "TM-ERR the new content arrived incomplete ($got, not $4)"; exit 5; fi
-if [ "$3" != keep ]; then chmod "$3" "$tmp" || { echo "TM-ERR cannot chmod $tmp"; exit 5; }; fi
-sync "$tmp" 2>/dev/null || sync
-now=$(sum)
-if [ "$now" != "$2" ]; then echo "TM-CONFLICT $now"; exit 4; fi
-mv -f "$tmp" "$f" || { echo "TM-ERR cannot rename over $f"; exit 5; }
-trap - EXIT
-echo TM-OK
-"#;
+/// Args: path, expected [`cksum`], mode, [`cksum`] of the new content;
+/// the content on standard input. See `replace_file.sh`.
+pub const REPLACE_FILE: &str = include_str!("replace_file.sh");
 
-/// `chmod MODE PATH`. Args: mode (octal), path.
-pub const CHMOD: &str = r#"set -u
-cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
-if [ -L "$2" ]; then echo "TM-ERR $2 is a symbolic link"; exit 3; fi
-chmod "$1" "$2" || { echo "TM-ERR chmod failed"; exit 5; }
-echo TM-OK
-"#;
+/// `chmod MODE PATH`. Args: mode (octal), path. See `chmod.sh`.
+pub const CHMOD: &str = include_str!("chmod.sh");
 
-/// `chown UID PATH`. Args: uid, path.
-pub const CHOWN: &str = r#"set -u
-cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
-if [ -L "$2" ]; then echo "TM-ERR $2 is a symbolic link"; exit 3; fi
-chown "$1" "$2" 2>/dev/null || { echo "TM-ERR chown needs privileges this account does not have: run \`sudo chown $(id -un) ~/$2\` on the node"; exit 5; }
-echo TM-OK
-"#;
+/// `chown UID PATH`. Args: uid, path. See `chown.sh`.
+pub const CHOWN: &str = include_str!("chown.sh");
 
-/// Bootstrap: append one authorized_keys line when it is not there yet.
-/// Args: the line. Used once, over a password login.
-pub const BOOTSTRAP: &str = r#"set -u
-umask 077
-cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
-[ -d .ssh ] || mkdir -m 700 .ssh || { echo "TM-ERR cannot create ~/.ssh"; exit 3; }
-f=.ssh/authorized_keys
-if [ -L "$f" ]; then echo "TM-ERR $f is a symbolic link"; exit 3; fi
-key=$(printf '%s\n' "$1" | awk '{print $2}')
-if [ -f "$f" ] && grep -q -F -e "$key" "$f"; then echo TM-OK; exit 0; fi
-if [ -s "$f" ] && [ "$(tail -c 1 "$f" | od -An -c | tr -d ' ')" != '\n' ]; then printf '\n' >> "$f"; fi
-printf '%s\n' "$1" >> "$f" || { echo "TM-ERR cannot write $f"; exit 5; }
-chmod 600 "$f"
-echo TM-OK
-"#;
+/// Append one authorized_keys line when its key is not there yet (once,
+/// over a password login). Args: the line. See `bootstrap.sh`.
+pub const BOOTSTRAP: &str = include_str!("bootstrap.sh");
 
 /// POSIX `cksum` of some bytes, as `"CRC SIZE"`: what [`REPLACE_FILE`]
 /// compares against.
