@@ -16,6 +16,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::scripts::shell_quote;
+
 /// First line of the probe's report (the script prints a newline before it,
 /// so it starts a line even after noise without a final newline).
 pub const BEGIN_MARKER: &str = "TRUSTMESH-PROBE-BEGIN v1";
@@ -27,23 +29,6 @@ const BEGIN_PREFIX: &str = "TRUSTMESH-PROBE-BEGIN";
 /// the command given by [`ProbeRequest::command_line`] (or run `sh -s --`
 /// with [`ProbeRequest::args`] locally).
 pub const PROBE_SCRIPT: &str = include_str!("scripts/probe.sh");
-
-/// Quote `s` for a POSIX shell: the whole string in single quotes, each `'`
-/// written as `'\''`. The result is always one word, whatever `s` holds
-/// (empty, newlines, `$()`, backticks, a leading dash).
-pub fn shell_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        if c == '\'' {
-            out.push_str("'\\''");
-        } else {
-            out.push(c);
-        }
-    }
-    out.push('\'');
-    out
-}
 
 /// What went wrong building a probe request or reading a probe's report.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -1156,55 +1141,6 @@ mod tests {
                 assert!(f.unreadable, "{shell:?} {}", f.name);
             }
         }
-    }
-
-    #[test]
-    fn shell_quote_cases() {
-        assert_eq!(shell_quote(""), "''");
-        assert_eq!(shell_quote("abc"), "'abc'");
-        assert_eq!(shell_quote("a'b"), "'a'\\''b'");
-        assert_eq!(shell_quote("'"), "''\\'''");
-        assert_eq!(shell_quote("-rf"), "'-rf'");
-        assert_eq!(shell_quote("a\nb"), "'a\nb'");
-    }
-
-    #[test]
-    fn shell_quote_round_trips_through_real_shells() {
-        let nasty = [
-            "",
-            "plain",
-            "with space",
-            "new\nline\n",
-            "$(touch /tmp/trustmesh-pwned)",
-            "`id`",
-            "${HOME}",
-            "-n",
-            "--",
-            "'",
-            "''",
-            "a'b'c",
-            "\\'\\",
-            "\"double\"",
-            "*?[a]",
-            "~root",
-            "semi;colon&amp|pipe>gt<lt",
-            "tab\there",
-            "ünïcødé ✓",
-            "#comment",
-        ];
-        for shell in ["/usr/bin/dash", "/usr/bin/bash", "/bin/busybox"] {
-            for s in nasty {
-                let script = format!("printf '%s' {}", shell_quote(s));
-                let mut cmd = Command::new(shell);
-                if shell.ends_with("busybox") {
-                    cmd.arg("sh");
-                }
-                let out = cmd.arg("-c").arg(&script).output().unwrap();
-                assert!(out.status.success());
-                assert_eq!(String::from_utf8(out.stdout).unwrap(), s, "{shell} {s:?}");
-            }
-        }
-        assert!(!Path::new("/tmp/trustmesh-pwned").exists());
     }
 
     #[test]

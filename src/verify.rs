@@ -46,8 +46,8 @@ use crate::graph::{Edge, EdgeKind, TrustGraph};
 use crate::inventory::{Inventory, NodeId};
 use crate::known_hosts;
 use crate::plan::{NodeFiles, NodeState, PlanScope};
-use crate::probe::shell_quote;
 use crate::render::Paint;
+use crate::scripts::shell_quote;
 use crate::transport::{classify, FailureKind, Host, StepError};
 
 /// Version of the JSON document of `verify --json`.

@@ -13,7 +13,22 @@
 //! absolute. Every script prints `TM-OK` (or its result between markers)
 //! on success and `TM-ERR reason` / `TM-CONFLICT now` otherwise.
 
-use crate::probe::shell_quote;
+/// Quote `s` for a POSIX shell: the whole string in single quotes, each `'`
+/// written as `'\''`. The result is always one word, whatever `s` holds
+/// (empty, newlines, `$()`, backticks, a leading dash).
+pub fn shell_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
 
 /// Build `sh -c 'SCRIPT' trustmesh ARG...` with everything quoted.
 pub fn command_line(script: &str, args: &[&str]) -> String {
@@ -119,6 +134,7 @@ pub fn script_path(display: &str) -> String {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::path::Path;
     use std::process::{Command, Stdio};
 
     /// The shells the scripts are tried under; busybox runs as `busybox sh`.
@@ -373,5 +389,54 @@ mod tests {
         assert_eq!(script_path("~/.ssh/known_hosts"), ".ssh/known_hosts");
         assert_eq!(script_path("/etc/x"), "/etc/x");
         assert!(command_line(CHMOD, &["0700", ".ssh"]).ends_with(" trustmesh '0700' '.ssh'"));
+    }
+
+    #[test]
+    fn shell_quote_cases() {
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("abc"), "'abc'");
+        assert_eq!(shell_quote("a'b"), "'a'\\''b'");
+        assert_eq!(shell_quote("'"), "''\\'''");
+        assert_eq!(shell_quote("-rf"), "'-rf'");
+        assert_eq!(shell_quote("a\nb"), "'a\nb'");
+    }
+
+    #[test]
+    fn shell_quote_round_trips_through_real_shells() {
+        let nasty = [
+            "",
+            "plain",
+            "with space",
+            "new\nline\n",
+            "$(touch /tmp/trustmesh-pwned)",
+            "`id`",
+            "${HOME}",
+            "-n",
+            "--",
+            "'",
+            "''",
+            "a'b'c",
+            "\\'\\",
+            "\"double\"",
+            "*?[a]",
+            "~root",
+            "semi;colon&amp|pipe>gt<lt",
+            "tab\there",
+            "ünïcødé ✓",
+            "#comment",
+        ];
+        for shell in ["/usr/bin/dash", "/usr/bin/bash", "/bin/busybox"] {
+            for s in nasty {
+                let script = format!("printf '%s' {}", shell_quote(s));
+                let mut cmd = Command::new(shell);
+                if shell.ends_with("busybox") {
+                    cmd.arg("sh");
+                }
+                let out = cmd.arg("-c").arg(&script).output().unwrap();
+                assert!(out.status.success());
+                assert_eq!(String::from_utf8(out.stdout).unwrap(), s, "{shell} {s:?}");
+            }
+        }
+        assert!(!Path::new("/tmp/trustmesh-pwned").exists());
     }
 }
