@@ -539,6 +539,7 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scripts::shells::{Applets, Shell, SHELLS};
     use std::fs;
     use std::io::Write;
     use std::os::unix::fs::{symlink, PermissionsExt};
@@ -581,31 +582,10 @@ mod tests {
         cmd_output("id", &["-g"]).parse().unwrap()
     }
 
-    /// A directory of busybox applet symlinks, for a PATH with no GNU tools.
-    fn busybox_path() -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for applet in [
-            "sh", "ls", "cat", "wc", "id", "hostname", "uname", "grep", "pwd", "printf", "test",
-            "[",
-        ] {
-            symlink("/bin/busybox", dir.path().join(applet)).unwrap();
-        }
-        dir
-    }
-
-    #[derive(Clone, Copy, Debug)]
-    enum Shell {
-        Dash,
-        Bash,
-        Busybox,
-        DashWithBusyboxApplets,
-    }
-
-    const SHELLS: [Shell; 4] = [
-        Shell::Dash,
-        Shell::Bash,
-        Shell::Busybox,
-        Shell::DashWithBusyboxApplets,
+    /// The only tools the probe may use (see `src/scripts/probe.sh`): the
+    /// whole PATH of the busybox shells of the matrix.
+    const PROBE_TOOLS: &[&str] = &[
+        "sh", "ls", "cat", "wc", "id", "hostname", "uname", "grep", "pwd", "printf", "test", "[",
     ];
 
     fn run_probe_with(
@@ -614,19 +594,12 @@ mod tests {
         args: &[String],
         wrap: impl FnOnce(Command) -> Command,
     ) -> Vec<u8> {
-        let applets = busybox_path();
-        let (prog, pre): (&str, &[&str]) = match shell {
-            Shell::Dash | Shell::DashWithBusyboxApplets => ("/usr/bin/dash", &[]),
-            Shell::Bash => ("/usr/bin/bash", &[]),
-            Shell::Busybox => ("/bin/busybox", &["sh"]),
-        };
-        let mut cmd = Command::new(prog);
-        cmd.args(pre).arg("-s").arg("--").args(args);
+        let applets = Applets::new(PROBE_TOOLS, &[]);
+        let mut cmd = shell.command();
+        cmd.arg("-s").arg("--").args(args);
         let mut cmd = wrap(cmd);
         cmd.env("HOME", home).current_dir("/");
-        if matches!(shell, Shell::Busybox | Shell::DashWithBusyboxApplets) {
-            cmd.env("PATH", applets.path());
-        }
+        applets.restrict(shell, &mut cmd);
         sh_out(&mut cmd, PROBE_SCRIPT.as_bytes())
     }
 

@@ -13,6 +13,9 @@
 //! absolute. Every script prints `TM-OK` (or its result between markers)
 //! on success and `TM-ERR reason` / `TM-CONFLICT now` otherwise.
 
+#[cfg(test)]
+pub(crate) mod shells;
+
 /// Quote `s` for a POSIX shell: the whole string in single quotes, each `'`
 /// written as `'\''`. The result is always one word, whatever `s` holds
 /// (empty, newlines, `$()`, backticks, a leading dash).
@@ -132,41 +135,38 @@ pub fn script_path(display: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::shells::{Applets, Shell, SHELLS};
     use super::*;
     use std::io::Write;
     use std::path::Path;
     use std::process::{Command, Stdio};
 
-    /// The shells the scripts are tried under; busybox runs as `busybox sh`.
-    fn shells() -> Vec<&'static str> {
-        let mut s = vec!["sh", "dash", "bash"];
-        if std::path::Path::new("/bin/busybox").exists() {
-            s.push("busybox-sh");
-        }
-        s
-    }
+    /// Busybox applets the scripts use, and the programs busybox lacks
+    /// (Debian's busybox has no `cksum`; `ssh-keygen` comes with OpenSSH):
+    /// the whole PATH of the busybox shells of the matrix.
+    const SCRIPT_TOOLS: &[&str] = &[
+        "awk", "cat", "chmod", "chown", "cp", "dirname", "grep", "id", "ls", "mkdir", "mktemp",
+        "mv", "od", "printf", "rm", "sync", "tail", "test", "[", "tr",
+    ];
+    const SCRIPT_SYSTEM_TOOLS: &[&str] = &["/usr/bin/cksum", "/usr/bin/ssh-keygen"];
 
     /// Run `script` under `shell` as `sh -c SCRIPT trustmesh ARGS...`.
     fn run_in(
-        shell: &str,
-        home: &std::path::Path,
+        shell: Shell,
+        home: &Path,
         script: &str,
         args: &[&str],
         stdin: &[u8],
     ) -> (Outcome, String) {
-        let mut cmd = if shell == "busybox-sh" {
-            let mut c = Command::new("/bin/busybox");
-            c.arg("sh");
-            c
-        } else {
-            Command::new(shell)
-        };
-        let mut child = cmd
-            .arg("-c")
+        let applets = Applets::new(SCRIPT_TOOLS, SCRIPT_SYSTEM_TOOLS);
+        let mut cmd = shell.command();
+        cmd.arg("-c")
             .arg(script)
             .arg("trustmesh")
             .args(args)
-            .env("HOME", home)
+            .env("HOME", home);
+        applets.restrict(shell, &mut cmd);
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -205,7 +205,7 @@ mod tests {
 
     #[test]
     fn replace_file_swaps_atomically_and_refuses_a_changed_file() {
-        for sh in shells() {
+        for sh in SHELLS {
             let home = tempfile::tempdir().unwrap();
             let ssh = home.path().join(".ssh");
             std::fs::create_dir(&ssh).unwrap();
@@ -223,7 +223,7 @@ mod tests {
             );
             assert!(
                 matches!(o, Outcome::Conflict(ref now) if *now == cksum(b"old\r\n")),
-                "{sh}: {o:?}"
+                "{sh:?}: {o:?}"
             );
             assert_eq!(std::fs::read(&f).unwrap(), b"old\r\n");
             // Right expectation: replaced, mode set.
@@ -235,7 +235,7 @@ mod tests {
                 &[".ssh/authorized_keys", &exp, "0600", &cksum(b"new\n")],
                 b"new\n",
             );
-            assert_eq!(o, Outcome::Ok, "{sh}");
+            assert_eq!(o, Outcome::Ok, "{sh:?}");
             assert_eq!(std::fs::read(&f).unwrap(), b"new\n");
             assert_eq!(
                 std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
@@ -251,7 +251,7 @@ mod tests {
                 &[".ssh/authorized_keys", &exp, "keep", &cksum(b"newer\n")],
                 b"newer\n",
             );
-            assert_eq!(o, Outcome::Ok, "{sh}");
+            assert_eq!(o, Outcome::Ok, "{sh:?}");
             assert_eq!(std::fs::read(&f).unwrap(), b"newer\n");
             assert_eq!(
                 std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
@@ -273,7 +273,7 @@ mod tests {
             );
             assert!(
                 matches!(o, Outcome::Failed(ref w) if w.contains("arrived incomplete")),
-                "{sh}: {o:?}"
+                "{sh:?}: {o:?}"
             );
             assert_eq!(std::fs::read(&f).unwrap(), b"newer\n");
             let (o, _) = run_in(
@@ -288,7 +288,7 @@ mod tests {
                 ],
                 b"",
             );
-            assert!(matches!(o, Outcome::Failed(_)), "{sh}: {o:?}");
+            assert!(matches!(o, Outcome::Failed(_)), "{sh:?}: {o:?}");
             assert_eq!(std::fs::read(&f).unwrap(), b"newer\n", "never emptied");
             // Creating a missing file.
             let (o, _) = run_in(
@@ -298,7 +298,7 @@ mod tests {
                 &[".ssh/known_hosts", "absent", "0644", &cksum(b"x y z\n")],
                 b"x y z\n",
             );
-            assert_eq!(o, Outcome::Ok, "{sh}");
+            assert_eq!(o, Outcome::Ok, "{sh:?}");
             assert_eq!(std::fs::read(ssh.join("known_hosts")).unwrap(), b"x y z\n");
             // No temporary file left behind.
             let left: Vec<_> = std::fs::read_dir(&ssh)
@@ -306,7 +306,7 @@ mod tests {
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
                 .filter(|n| n.starts_with(".trustmesh"))
                 .collect();
-            assert!(left.is_empty(), "{sh}: {left:?}");
+            assert!(left.is_empty(), "{sh:?}: {left:?}");
             // A symlink is refused.
             std::os::unix::fs::symlink(&f, ssh.join("link")).unwrap();
             let (o, _) = run_in(
@@ -318,14 +318,14 @@ mod tests {
             );
             assert!(
                 matches!(o, Outcome::Failed(ref w) if w.contains("symbolic link")),
-                "{sh}: {o:?}"
+                "{sh:?}: {o:?}"
             );
         }
     }
 
     #[test]
     fn keygen_makes_a_key_and_never_overwrites() {
-        for sh in shells() {
+        for sh in SHELLS {
             let home = tempfile::tempdir().unwrap();
             let (o, _) = run_in(sh, home.path(), MKDIR_SSH, &[], b"");
             assert_eq!(o, Outcome::Ok);
@@ -337,7 +337,7 @@ mod tests {
                 b"",
             );
             let Outcome::PublicKey(k) = o else {
-                panic!("{sh}: {o:?} {out}")
+                panic!("{sh:?}: {o:?} {out}")
             };
             assert!(
                 k.starts_with("ssh-ed25519 AAAA") && k.ends_with(" trustmesh:n1"),
@@ -353,14 +353,14 @@ mod tests {
             );
             assert!(
                 matches!(o, Outcome::Failed(ref w) if w.contains("never overwrites")),
-                "{sh}: {o:?}"
+                "{sh:?}: {o:?}"
             );
         }
     }
 
     #[test]
     fn bootstrap_appends_once_and_keeps_what_is_there() {
-        for sh in shells() {
+        for sh in SHELLS {
             let home = tempfile::tempdir().unwrap();
             std::fs::create_dir(home.path().join(".ssh")).unwrap();
             let f = home.path().join(".ssh/authorized_keys");
@@ -368,12 +368,12 @@ mod tests {
             let line = "ssh-ed25519 AAAAC3Nzmanager trustmesh:manager";
             for _ in 0..2 {
                 let (o, _) = run_in(sh, home.path(), BOOTSTRAP, &[line], b"");
-                assert_eq!(o, Outcome::Ok, "{sh}");
+                assert_eq!(o, Outcome::Ok, "{sh:?}");
             }
             assert_eq!(
                 std::fs::read_to_string(&f).unwrap(),
                 format!("ssh-rsa AAAAother bob\n{line}\n"),
-                "{sh}"
+                "{sh:?}"
             );
         }
     }
@@ -425,16 +425,16 @@ mod tests {
             "ünïcødé ✓",
             "#comment",
         ];
-        for shell in ["/usr/bin/dash", "/usr/bin/bash", "/bin/busybox"] {
+        let applets = Applets::new(&["printf"], &[]);
+        for shell in SHELLS {
             for s in nasty {
                 let script = format!("printf '%s' {}", shell_quote(s));
-                let mut cmd = Command::new(shell);
-                if shell.ends_with("busybox") {
-                    cmd.arg("sh");
-                }
-                let out = cmd.arg("-c").arg(&script).output().unwrap();
+                let mut cmd = shell.command();
+                cmd.arg("-c").arg(&script);
+                applets.restrict(shell, &mut cmd);
+                let out = cmd.output().unwrap();
                 assert!(out.status.success());
-                assert_eq!(String::from_utf8(out.stdout).unwrap(), s, "{shell} {s:?}");
+                assert_eq!(String::from_utf8(out.stdout).unwrap(), s, "{shell:?} {s:?}");
             }
         }
         assert!(!Path::new("/tmp/trustmesh-pwned").exists());
