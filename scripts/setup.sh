@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install what trustmesh's tests and demo need on a fresh Debian machine:
 # openssh (server and client) for the real-sshd testbed, Graphviz for the
-# `graph --format dot` test, busybox and dash for the probe's portability
-# tests, and the Rust linters. Safe to run again: it installs only what is
-# missing. Needs root (the testbed uses Linux namespaces).
+# `graph --format dot` test, busybox and dash for the portability tests of
+# the node scripts, shellcheck for their lint, and the Rust linters. Safe to
+# run again: it installs only what is missing. Needs root (the testbed uses
+# Linux namespaces).
 set -euo pipefail
 
 need=()
@@ -14,6 +15,7 @@ command -v busybox >/dev/null 2>&1 || need+=(busybox)
 command -v dash >/dev/null 2>&1 || need+=(dash)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing ${need[*]}; run as root (sudo) to install them" >&2

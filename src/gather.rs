@@ -19,7 +19,9 @@ use crate::graph::TrustGraph;
 use crate::inventory::{Inventory, NodeId, Os};
 use crate::known_hosts::{self, KnownHostsFile};
 use crate::plan::{Access, LiveState, NodeFiles, NodeState, PlanScope};
-use crate::probe::{self, shell_quote, FileKind, FileStat, LiveAccount, LiveFile, ProbeRequest};
+use crate::probe::{self, ProbeRequest};
+use crate::scripts::shell_quote;
+use crate::state::{FileKind, FileStat, LiveAccount, LiveFile};
 use crate::transport::{self, classify, FailureKind, Host, PasswordLogin, RunDir, Secret};
 
 /// New connections through (or to) one host at once: below sshd's default

@@ -18,6 +18,7 @@ pub mod planfile;
 pub mod probe;
 pub mod render;
 pub mod scripts;
+pub mod state;
 pub mod transport;
 pub mod verify;
 

@@ -25,7 +25,7 @@ use crate::authorized_keys::AuthorizedKeysFile;
 use crate::graph::TrustGraph;
 use crate::inventory::{Inventory, NodeId, Os, Role};
 use crate::known_hosts::{self, Annotation, HostEntry, KnownHostsFile};
-use crate::probe::{FileKind, FileStat, LiveAccount};
+use crate::state::{FileKind, FileStat, LiveAccount};
 
 /// Version of the JSON plan format (`plan --json`, `plan --out`).
 pub const FORMAT_VERSION: u32 = 1;

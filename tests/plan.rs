@@ -5,8 +5,8 @@ mod support;
 use support::*;
 use trustmesh::inventory::Inventory;
 use trustmesh::plan::{self, Change, LiveState, NodeFiles, NodeState, NodeStatus, Plan, PlanScope};
-use trustmesh::probe::FileKind;
 use trustmesh::render::{render_json, render_text, TextOptions};
+use trustmesh::state::FileKind;
 use trustmesh::TrustGraph;
 
 fn demo() -> Inventory {
@@ -24,7 +24,7 @@ fn text(p: &Plan) -> String {
     String::from_utf8(out).unwrap()
 }
 
-fn account(live: &mut LiveState, id: usize) -> &mut trustmesh::probe::LiveAccount {
+fn account(live: &mut LiveState, id: usize) -> &mut trustmesh::state::LiveAccount {
     match &mut live.nodes[id] {
         NodeState::Read { account, .. } => account,
         _ => panic!("not read"),

@@ -7,7 +7,7 @@
 //! so a frozen host costs at most that long and the rest of the run goes on.
 //!
 //! Command lines are built by callers from fixed templates whose data went
-//! through [`crate::probe::shell_quote`]; nothing here interpolates.
+//! through [`crate::scripts::shell_quote`]; nothing here interpolates.
 
 pub mod errors;
 pub mod password;

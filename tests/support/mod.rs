@@ -4,7 +4,7 @@
 
 use trustmesh::inventory::{Inventory, NodeId};
 use trustmesh::plan::{Change, LiveState, NodeFiles, NodeState, Plan};
-use trustmesh::probe::{FileKind, FileStat, LiveAccount, LiveFile};
+use trustmesh::state::{FileKind, FileStat, LiveAccount, LiveFile};
 
 pub const UID: u32 = 1000;
 

@@ -1,6 +1,9 @@
 //! The fixed shell scripts `apply` runs on a node.
 //!
-//! Each script is a constant POSIX `sh` text; its data arrives only as
+//! Each script is a POSIX `sh` file beside this one (`src/scripts/*.sh`,
+//! pulled in with `include_str!` and checked by `shellcheck -s sh` in
+//! `scripts/test.sh`) that opens with its arguments and output; the probe's
+//! script, `probe.sh`, lives here too. A script's data arrives only as
 //! positional arguments, each quoted by [`shell_quote`], and file contents
 //! arrive on standard input. Nothing from an inventory is ever spliced into
 //! a script. They run under dash, bash, busybox sh and macOS sh (no GNU-only
@@ -10,7 +13,25 @@
 //! absolute. Every script prints `TM-OK` (or its result between markers)
 //! on success and `TM-ERR reason` / `TM-CONFLICT now` otherwise.
 
-use crate::probe::shell_quote;
+#[cfg(test)]
+pub(crate) mod shells;
+
+/// Quote `s` for a POSIX shell: the whole string in single quotes, each `'`
+/// written as `'\''`. The result is always one word, whatever `s` holds
+/// (empty, newlines, `$()`, backticks, a leading dash).
+pub fn shell_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
 
 /// Build `sh -c 'SCRIPT' trustmesh ARG...` with everything quoted.
 pub fn command_line(script: &str, args: &[&str]) -> String {
@@ -22,113 +43,23 @@ pub fn command_line(script: &str, args: &[&str]) -> String {
     line
 }
 
-/// Create `~/.ssh` (0700) when missing. No arguments.
-pub const MKDIR_SSH: &str = r#"set -u
-cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
-if [ -d .ssh ]; then echo TM-OK; exit 0; fi
-if [ -e .ssh ] || [ -L .ssh ]; then echo "TM-ERR ~/.ssh exists and is not a directory"; exit 3; fi
-mkdir -m 700 .ssh || { echo "TM-ERR cannot create ~/.ssh"; exit 3; }
-echo TM-OK
-"#;
+/// Create `~/.ssh` (0700) when missing. No arguments. See `mkdir_ssh.sh`.
+pub const MKDIR_SSH: &str = include_str!("mkdir_ssh.sh");
 
-/// Generate a key pair on the node and print its public half.
-/// Args: key path, type, bits (empty for the default), comment.
-/// Refuses to overwrite anything.
-pub const KEYGEN: &str = r#"set -u
-umask 077
-cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
-k=$1
-d=$(dirname "$k")
-[ -d "$d" ] || mkdir -p "$d" || { echo "TM-ERR cannot create $d"; exit 3; }
-if [ -e "$k" ] || [ -L "$k" ] || [ -e "$k.pub" ] || [ -L "$k.pub" ]; then
-  echo "TM-ERR $k already exists: trustmesh never overwrites a key"; exit 4
-fi
-if [ -n "$3" ]; then
-  ssh-keygen -q -t "$2" -b "$3" -a 100 -N '' -C "$4" -f "$k" </dev/null >/dev/null 2>&1 || { echo "TM-ERR ssh-keygen failed"; exit 5; }
-else
-  ssh-keygen -q -t "$2" -a 100 -N '' -C "$4" -f "$k" </dev/null >/dev/null 2>&1 || { echo "TM-ERR ssh-keygen failed"; exit 5; }
-fi
-echo TM-PUB-BEGIN
-cat "$k.pub"
-echo TM-PUB-END
-"#;
+/// Generate a key pair on the node and print its public half; never
+/// overwrites. Args: key path, type, bits, comment. See `keygen.sh`.
+pub const KEYGEN: &str = include_str!("keygen.sh");
 
 /// Replace a file atomically, only if it is still what the plan read.
-/// Args: path, expected `cksum` ("CRC SIZE", or `absent`), mode (octal,
-/// or `keep` to keep the existing file's mode), `cksum` of the new content
-/// (checked before the rename, so a content cut short by a dropped
-/// connection never replaces the file).
-/// Standard input: the new content.
-///
-/// The new content goes to a temporary file in the same folder, gets the
-/// mode, is flushed, and is renamed over the file after a second check of
-/// the old content, so the file is always either the old or the new
-/// version, and an edit made by someone else since the plan is never
-/// overwritten.
-pub const REPLACE_FILE: &str = r#"set -u
-cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
-f=$1
-sum() {
-  if [ -e "$f" ] || [ -L "$f" ]; then cksum < "$f" | awk '{print $1" "$2}'; else echo absent; fi
-}
-if [ -L "$f" ]; then echo "TM-ERR $f is a symbolic link"; exit 3; fi
-if [ -e "$f" ]; then
-  owner=$(ls -ldn "$f" | awk '{print $3}')
-  if [ "$owner" != "$(id -u)" ]; then echo "TM-ERR $f is owned by uid $owner, not by this account"; exit 3; fi
-fi
-now=$(sum)
-if [ "$now" != "$2" ]; then echo "TM-CONFLICT $now"; exit 4; fi
-d=$(dirname "$f")
-tmp=$(mktemp "$d/.trustmesh.XXXXXX") || { echo "TM-ERR cannot create a file in $d"; exit 3; }
-trap 'rm -f "$tmp"' EXIT
-if [ "$3" = keep ]; then
-  cp -p "$f" "$tmp" || { echo "TM-ERR cannot copy the mode of $f"; exit 5; }
-fi
-cat > "$tmp" || { echo "TM-ERR cannot write $tmp"; exit 5; }
-# All or nothing: if the connection dropped while the content was on its
-# way, cat saw an early end of input; such a file is never renamed.
-got=$(cksum < "$tmp" | awk '{print $1" "$2}')
-if [ "$got" != "$4" ]; then echo "TM-ERR the new content arrived incomplete ($got, not $4)"; exit 5; fi
-if [ "$3" != keep ]; then chmod "$3" "$tmp" || { echo "TM-ERR cannot chmod $tmp"; exit 5; }; fi
-sync "$tmp" 2>/dev/null || sync
-now=$(sum)
-if [ "$now" != "$2" ]; then echo "TM-CONFLICT $now"; exit 4; fi
-mv -f "$tmp" "$f" || { echo "TM-ERR cannot rename over $f"; exit 5; }
-trap - EXIT
-echo TM-OK
-"#;
+/// Args: path, expected [`cksum`], mode, [`cksum`] of the new content;
+/// the content on standard input. See `replace_file.sh`.
+pub const REPLACE_FILE: &str = include_str!("replace_file.sh");
 
-/// `chmod MODE PATH`. Args: mode (octal), path.
-pub const CHMOD: &str = r#"set -u
-cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
-if [ -L "$2" ]; then echo "TM-ERR $2 is a symbolic link"; exit 3; fi
-chmod "$1" "$2" || { echo "TM-ERR chmod failed"; exit 5; }
-echo TM-OK
-"#;
+/// `chmod MODE PATH`. Args: mode (octal), path. See `chmod.sh`.
+pub const CHMOD: &str = include_str!("chmod.sh");
 
-/// `chown UID PATH`. Args: uid, path.
-pub const CHOWN: &str = r#"set -u
-cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
-if [ -L "$2" ]; then echo "TM-ERR $2 is a symbolic link"; exit 3; fi
-chown "$1" "$2" 2>/dev/null || { echo "TM-ERR chown needs privileges this account does not have: run \`sudo chown $(id -un) ~/$2\` on the node"; exit 5; }
-echo TM-OK
-"#;
-
-/// Bootstrap: append one authorized_keys line when it is not there yet.
-/// Args: the line. Used once, over a password login.
-pub const BOOTSTRAP: &str = r#"set -u
-umask 077
-cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
-[ -d .ssh ] || mkdir -m 700 .ssh || { echo "TM-ERR cannot create ~/.ssh"; exit 3; }
-f=.ssh/authorized_keys
-if [ -L "$f" ]; then echo "TM-ERR $f is a symbolic link"; exit 3; fi
-key=$(printf '%s\n' "$1" | awk '{print $2}')
-if [ -f "$f" ] && grep -q -F -e "$key" "$f"; then echo TM-OK; exit 0; fi
-if [ -s "$f" ] && [ "$(tail -c 1 "$f" | od -An -c | tr -d ' ')" != '\n' ]; then printf '\n' >> "$f"; fi
-printf '%s\n' "$1" >> "$f" || { echo "TM-ERR cannot write $f"; exit 5; }
-chmod 600 "$f"
-echo TM-OK
-"#;
+/// `chown UID PATH`. Args: uid, path. See `chown.sh`.
+pub const CHOWN: &str = include_str!("chown.sh");
 
 /// POSIX `cksum` of some bytes, as `"CRC SIZE"`: what [`REPLACE_FILE`]
 /// compares against.
@@ -200,40 +131,38 @@ pub fn script_path(display: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::shells::{Applets, Shell, SHELLS};
     use super::*;
     use std::io::Write;
+    use std::path::Path;
     use std::process::{Command, Stdio};
 
-    /// The shells the scripts are tried under; busybox runs as `busybox sh`.
-    fn shells() -> Vec<&'static str> {
-        let mut s = vec!["sh", "dash", "bash"];
-        if std::path::Path::new("/bin/busybox").exists() {
-            s.push("busybox-sh");
-        }
-        s
-    }
+    /// Busybox applets the scripts use, and the programs busybox lacks
+    /// (Debian's busybox has no `cksum`; `ssh-keygen` comes with OpenSSH):
+    /// the whole PATH of the busybox shells of the matrix.
+    const SCRIPT_TOOLS: &[&str] = &[
+        "awk", "cat", "chmod", "chown", "cp", "dirname", "grep", "id", "ls", "mkdir", "mktemp",
+        "mv", "od", "printf", "rm", "sync", "tail", "test", "[", "tr",
+    ];
+    const SCRIPT_SYSTEM_TOOLS: &[&str] = &["/usr/bin/cksum", "/usr/bin/ssh-keygen"];
 
     /// Run `script` under `shell` as `sh -c SCRIPT trustmesh ARGS...`.
     fn run_in(
-        shell: &str,
-        home: &std::path::Path,
+        shell: Shell,
+        home: &Path,
         script: &str,
         args: &[&str],
         stdin: &[u8],
     ) -> (Outcome, String) {
-        let mut cmd = if shell == "busybox-sh" {
-            let mut c = Command::new("/bin/busybox");
-            c.arg("sh");
-            c
-        } else {
-            Command::new(shell)
-        };
-        let mut child = cmd
-            .arg("-c")
+        let applets = Applets::new(SCRIPT_TOOLS, SCRIPT_SYSTEM_TOOLS);
+        let mut cmd = shell.command();
+        cmd.arg("-c")
             .arg(script)
             .arg("trustmesh")
             .args(args)
-            .env("HOME", home)
+            .env("HOME", home);
+        applets.restrict(shell, &mut cmd);
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -272,7 +201,7 @@ mod tests {
 
     #[test]
     fn replace_file_swaps_atomically_and_refuses_a_changed_file() {
-        for sh in shells() {
+        for sh in SHELLS {
             let home = tempfile::tempdir().unwrap();
             let ssh = home.path().join(".ssh");
             std::fs::create_dir(&ssh).unwrap();
@@ -290,7 +219,7 @@ mod tests {
             );
             assert!(
                 matches!(o, Outcome::Conflict(ref now) if *now == cksum(b"old\r\n")),
-                "{sh}: {o:?}"
+                "{sh:?}: {o:?}"
             );
             assert_eq!(std::fs::read(&f).unwrap(), b"old\r\n");
             // Right expectation: replaced, mode set.
@@ -302,7 +231,7 @@ mod tests {
                 &[".ssh/authorized_keys", &exp, "0600", &cksum(b"new\n")],
                 b"new\n",
             );
-            assert_eq!(o, Outcome::Ok, "{sh}");
+            assert_eq!(o, Outcome::Ok, "{sh:?}");
             assert_eq!(std::fs::read(&f).unwrap(), b"new\n");
             assert_eq!(
                 std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
@@ -318,7 +247,7 @@ mod tests {
                 &[".ssh/authorized_keys", &exp, "keep", &cksum(b"newer\n")],
                 b"newer\n",
             );
-            assert_eq!(o, Outcome::Ok, "{sh}");
+            assert_eq!(o, Outcome::Ok, "{sh:?}");
             assert_eq!(std::fs::read(&f).unwrap(), b"newer\n");
             assert_eq!(
                 std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
@@ -340,7 +269,7 @@ mod tests {
             );
             assert!(
                 matches!(o, Outcome::Failed(ref w) if w.contains("arrived incomplete")),
-                "{sh}: {o:?}"
+                "{sh:?}: {o:?}"
             );
             assert_eq!(std::fs::read(&f).unwrap(), b"newer\n");
             let (o, _) = run_in(
@@ -355,7 +284,7 @@ mod tests {
                 ],
                 b"",
             );
-            assert!(matches!(o, Outcome::Failed(_)), "{sh}: {o:?}");
+            assert!(matches!(o, Outcome::Failed(_)), "{sh:?}: {o:?}");
             assert_eq!(std::fs::read(&f).unwrap(), b"newer\n", "never emptied");
             // Creating a missing file.
             let (o, _) = run_in(
@@ -365,7 +294,7 @@ mod tests {
                 &[".ssh/known_hosts", "absent", "0644", &cksum(b"x y z\n")],
                 b"x y z\n",
             );
-            assert_eq!(o, Outcome::Ok, "{sh}");
+            assert_eq!(o, Outcome::Ok, "{sh:?}");
             assert_eq!(std::fs::read(ssh.join("known_hosts")).unwrap(), b"x y z\n");
             // No temporary file left behind.
             let left: Vec<_> = std::fs::read_dir(&ssh)
@@ -373,7 +302,7 @@ mod tests {
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
                 .filter(|n| n.starts_with(".trustmesh"))
                 .collect();
-            assert!(left.is_empty(), "{sh}: {left:?}");
+            assert!(left.is_empty(), "{sh:?}: {left:?}");
             // A symlink is refused.
             std::os::unix::fs::symlink(&f, ssh.join("link")).unwrap();
             let (o, _) = run_in(
@@ -385,14 +314,14 @@ mod tests {
             );
             assert!(
                 matches!(o, Outcome::Failed(ref w) if w.contains("symbolic link")),
-                "{sh}: {o:?}"
+                "{sh:?}: {o:?}"
             );
         }
     }
 
     #[test]
     fn keygen_makes_a_key_and_never_overwrites() {
-        for sh in shells() {
+        for sh in SHELLS {
             let home = tempfile::tempdir().unwrap();
             let (o, _) = run_in(sh, home.path(), MKDIR_SSH, &[], b"");
             assert_eq!(o, Outcome::Ok);
@@ -404,7 +333,7 @@ mod tests {
                 b"",
             );
             let Outcome::PublicKey(k) = o else {
-                panic!("{sh}: {o:?} {out}")
+                panic!("{sh:?}: {o:?} {out}")
             };
             assert!(
                 k.starts_with("ssh-ed25519 AAAA") && k.ends_with(" trustmesh:n1"),
@@ -420,27 +349,7 @@ mod tests {
             );
             assert!(
                 matches!(o, Outcome::Failed(ref w) if w.contains("never overwrites")),
-                "{sh}: {o:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn bootstrap_appends_once_and_keeps_what_is_there() {
-        for sh in shells() {
-            let home = tempfile::tempdir().unwrap();
-            std::fs::create_dir(home.path().join(".ssh")).unwrap();
-            let f = home.path().join(".ssh/authorized_keys");
-            std::fs::write(&f, b"ssh-rsa AAAAother bob").unwrap();
-            let line = "ssh-ed25519 AAAAC3Nzmanager trustmesh:manager";
-            for _ in 0..2 {
-                let (o, _) = run_in(sh, home.path(), BOOTSTRAP, &[line], b"");
-                assert_eq!(o, Outcome::Ok, "{sh}");
-            }
-            assert_eq!(
-                std::fs::read_to_string(&f).unwrap(),
-                format!("ssh-rsa AAAAother bob\n{line}\n"),
-                "{sh}"
+                "{sh:?}: {o:?}"
             );
         }
     }
@@ -456,5 +365,54 @@ mod tests {
         assert_eq!(script_path("~/.ssh/known_hosts"), ".ssh/known_hosts");
         assert_eq!(script_path("/etc/x"), "/etc/x");
         assert!(command_line(CHMOD, &["0700", ".ssh"]).ends_with(" trustmesh '0700' '.ssh'"));
+    }
+
+    #[test]
+    fn shell_quote_cases() {
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("abc"), "'abc'");
+        assert_eq!(shell_quote("a'b"), "'a'\\''b'");
+        assert_eq!(shell_quote("'"), "''\\'''");
+        assert_eq!(shell_quote("-rf"), "'-rf'");
+        assert_eq!(shell_quote("a\nb"), "'a\nb'");
+    }
+
+    #[test]
+    fn shell_quote_round_trips_through_real_shells() {
+        let nasty = [
+            "",
+            "plain",
+            "with space",
+            "new\nline\n",
+            "$(touch /tmp/trustmesh-pwned)",
+            "`id`",
+            "${HOME}",
+            "-n",
+            "--",
+            "'",
+            "''",
+            "a'b'c",
+            "\\'\\",
+            "\"double\"",
+            "*?[a]",
+            "~root",
+            "semi;colon&amp|pipe>gt<lt",
+            "tab\there",
+            "ünïcødé ✓",
+            "#comment",
+        ];
+        let applets = Applets::new(&["printf"], &[]);
+        for shell in SHELLS {
+            for s in nasty {
+                let script = format!("printf '%s' {}", shell_quote(s));
+                let mut cmd = shell.command();
+                cmd.arg("-c").arg(&script);
+                applets.restrict(shell, &mut cmd);
+                let out = cmd.output().unwrap();
+                assert!(out.status.success());
+                assert_eq!(String::from_utf8(out.stdout).unwrap(), s, "{shell:?} {s:?}");
+            }
+        }
+        assert!(!Path::new("/tmp/trustmesh-pwned").exists());
     }
 }

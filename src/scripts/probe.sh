@@ -1,0 +1,213 @@
+# shellcheck shell=sh
+# trustmesh probe v1: read-only report on this account, its ~/.ssh and the
+# host's public host keys. Arguments: --read NAME... --stat NAME...
+# (names relative to ~/.ssh). Only tm_read ever opens a file under ~/.ssh;
+# names given after --stat go to tm_statonly, which only runs ls -ldn.
+#
+# Sent on standard input to `sh -s -- ARGS...`
+# (probe::ProbeRequest::command_line), over ssh for a worker or locally for
+# the manager; its report is read by probe::parse_probe_output. Data
+# reaches it only as arguments. It runs under dash, bash, busybox sh with busybox applets and
+# macOS /bin/sh with BSD tools: it uses only `ls -ldn`, `wc -c`, `cat`,
+# `grep -q`, `id`, `hostname`/`uname -n`, `cd`/`pwd -P`, `printf` and `[`.
+#
+# Arguments:
+# `--read NAME... --stat NAME...`, names relative to `~/.ssh`. Files after
+# `--read` are stat'ed and, when they are regular files (not symlinks),
+# read. Files after `--stat` are only listed with `ls -ldn`: the function
+# that handles them has no path to `cat`, so a private key named there is
+# never opened. As a second guard, a `--read` file that contains a private
+# key header (`PRIVATE KEY-----`, `PuTTY-User-Key-File-`) is refused, not
+# printed.
+#
+# Output (format v1):
+# Anything before the begin marker line or after the end marker line is
+# ignored (motd, `.bashrc` noise). Between them, one record per line:
+#
+# TRUSTMESH-PROBE-BEGIN v1
+# user alice                      (rest of line; may be empty if unknown)
+# uid 1000
+# gid 1000
+# hostname node1                  (rest of line)
+# home /home/alice                (rest of line; from `cd ~ && pwd -P`)
+# home-stat dir 0750 1000 1000    (STAT, see below)
+# ssh-stat dir 0700 1000 1000     (STAT)
+# file read authorized_keys       (one block per requested file, in order;
+# stat file 0600 1000 1000         GROUP is read|stat, NAME is the rest)
+# data 123                        (read group, regular file only: byte count,
+# <exactly 123 raw bytes>          the raw bytes, then a newline and
+# end 0                            `end STATUS`, STATUS = cat's exit status)
+# file read config
+# stat file 0600 0 0
+# unreadable                      (instead of data: could not be read)
+# file read id_rsa
+# stat file 0600 1000 1000
+# refused                         (instead of data: holds a private key)
+# file stat id_ed25519            (stat group: never followed by data)
+# stat file 0600 1000 1000
+# hostkey                         (one per readable /etc/ssh/ssh_host_*_key.pub,
+# data 89                          followed by a data block or `unreadable`)
+# <89 raw bytes>
+# end 0
+# TRUSTMESH-PROBE-END
+#
+# `STAT` is `missing`, `error` (exists or may exist but could not be
+# listed, e.g. `~/.ssh` not searchable) or `KIND MODE UID GID` with KIND
+# one of `file`, `dir`, `symlink`, `other`, MODE four octal digits
+# (setuid/setgid/sticky included) and numeric owner and group, all parsed
+# from `ls -ldn` (which does not follow symlinks). A fatal problem on the
+# node (no home, bad argument) is reported as `error MESSAGE` followed by
+# the end marker.
+set -f
+unset CDPATH
+LC_ALL=C
+export LC_ALL
+tm_nl='
+'
+tm_end() {
+  printf 'TRUSTMESH-PROBE-END\n'
+  exit 0
+}
+tm_fail() {
+  printf 'error %s\n' "$1"
+  tm_end
+}
+tm_kv() {
+  case $2 in *"$tm_nl"*) tm_fail "$1 contains a newline" ;; esac
+  printf '%s %s\n' "$1" "$2"
+}
+tm_perm() {
+  tm_m=$1
+  tm_s=0
+  tm_o=
+  # shellcheck disable=SC2209 # file, dir, ... are words, not commands
+  case $tm_m in
+    -*) tm_k=file ;;
+    d*) tm_k=dir ;;
+    l*) tm_k=symlink ;;
+    *) tm_k=other ;;
+  esac
+  tm_m=${tm_m#?}
+  for tm_b in 4 2 1; do
+    case $tm_m in r*) tm_d=4 ;; -*) tm_d=0 ;; *) return 1 ;; esac
+    tm_m=${tm_m#?}
+    case $tm_m in w*) tm_d=$((tm_d + 2)) ;; -*) ;; *) return 1 ;; esac
+    tm_m=${tm_m#?}
+    case $tm_m in
+      x*) tm_d=$((tm_d + 1)) ;;
+      s* | t*) tm_d=$((tm_d + 1)); tm_s=$((tm_s + tm_b)) ;;
+      S* | T*) tm_s=$((tm_s + tm_b)) ;;
+      -*) ;;
+      *) return 1 ;;
+    esac
+    tm_m=${tm_m#?}
+    tm_o=$tm_o$tm_d
+  done
+  tm_mode=$tm_s$tm_o
+}
+tm_stat() {
+  tm_k=none
+  tm_l=$(ls -ldn "$1" 2>/dev/null)
+  if [ -z "$tm_l" ]; then
+    if [ -e "$1" ] || [ -L "$1" ]; then
+      printf 'error\n'
+    elif [ -d "$2" ] && [ ! -x "$2" ]; then
+      printf 'error\n'
+    else
+      printf 'missing\n'
+    fi
+    return 0
+  fi
+  # shellcheck disable=SC2086 # split into ls's fields on purpose (set -f is on)
+  set -- $tm_l
+  if [ "$#" -lt 4 ] || ! tm_perm "$1"; then
+    tm_k=none
+    printf 'error\n'
+    return 0
+  fi
+  case $3 in '' | *[!0-9]*) tm_k=none; printf 'error\n'; return 0 ;; esac
+  case $4 in '' | *[!0-9]*) tm_k=none; printf 'error\n'; return 0 ;; esac
+  printf '%s %s %s %s\n' "$tm_k" "$tm_mode" "$3" "$4"
+}
+tm_data() {
+  tm_n=$(wc -c 2>/dev/null <"$1") || {
+    printf 'unreadable\n'
+    return 0
+  }
+  # shellcheck disable=SC2086 # drops the padding some wc print (set -f is on)
+  set -- "$1" $tm_n
+  case ${2-} in '' | *[!0-9]*) printf 'unreadable\n'; return 0 ;; esac
+  printf 'data %s\n' "$2"
+  cat "$1" 2>/dev/null
+  printf '\nend %s\n' "$?"
+}
+tm_read() {
+  printf 'file read %s\n' "$1"
+  printf 'stat '
+  tm_stat ".ssh/$1" .ssh
+  if [ "$tm_k" = file ] && [ -f ".ssh/$1" ] && [ ! -L ".ssh/$1" ]; then
+    grep -q -e 'PRIVATE KEY-----' -e 'PuTTY-User-Key-File-' ".ssh/$1" >/dev/null 2>&1
+    case $? in
+      0) printf 'refused\n' ;;
+      1) tm_data ".ssh/$1" ;;
+      *) printf 'unreadable\n' ;;
+    esac
+  fi
+}
+tm_statonly() {
+  printf 'file stat %s\n' "$1"
+  printf 'stat '
+  tm_stat ".ssh/$1" .ssh
+}
+printf '\nTRUSTMESH-PROBE-BEGIN v1\n'
+case ${1-} in
+  '' | --read | --stat) ;;
+  *) tm_fail 'the first argument must be --read or --stat' ;;
+esac
+for tm_a in "$@"; do
+  case $tm_a in
+    --read | --stat) ;;
+    '' | . | */* | *..* | -* | *"$tm_nl"*) tm_fail 'bad file name argument' ;;
+  esac
+done
+tm_v=$(id -un 2>/dev/null) || tm_v=
+[ -n "$tm_v" ] || tm_v=${LOGNAME-${USER-}}
+tm_kv user "$tm_v"
+tm_v=$(id -u 2>/dev/null) || tm_fail 'id -u failed'
+tm_kv uid "$tm_v"
+tm_v=$(id -g 2>/dev/null) || tm_fail 'id -g failed'
+tm_kv gid "$tm_v"
+tm_v=$(hostname 2>/dev/null) || tm_v=
+[ -n "$tm_v" ] || tm_v=$(uname -n 2>/dev/null) || tm_v=
+tm_kv hostname "$tm_v"
+cd ~ 2>/dev/null || tm_fail 'cannot enter the home directory'
+tm_v=$(pwd -P 2>/dev/null) || tm_fail 'cannot resolve the home directory'
+tm_kv home "$tm_v"
+printf 'home-stat '
+tm_stat . .
+printf 'ssh-stat '
+tm_stat .ssh .
+tm_g=
+for tm_a in "$@"; do
+  # shellcheck disable=SC2209 # read and stat are words, not commands
+  case $tm_a in
+    --read) tm_g=read ;;
+    --stat) tm_g=stat ;;
+    *)
+      case $tm_g in
+        read) tm_read "$tm_a" ;;
+        stat) tm_statonly "$tm_a" ;;
+      esac
+      ;;
+  esac
+done
+set +f
+for tm_h in /etc/ssh/ssh_host_*_key.pub; do
+  set -f
+  if [ -f "$tm_h" ] && [ -r "$tm_h" ]; then
+    printf 'hostkey\n'
+    tm_data "$tm_h"
+  fi
+done
+set -f
+tm_end

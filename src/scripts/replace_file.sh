@@ -1,0 +1,61 @@
+# shellcheck shell=sh
+# trustmesh: replace a file atomically, only if it is still what the plan
+# read.
+#
+# Run as `sh -c SCRIPT trustmesh PATH EXPECTED MODE NEWSUM`
+# (scripts::command_line), in the account's home.
+#
+# Arguments: $1 PATH     the file, relative to the home or absolute
+#            $2 EXPECTED `cksum` of the file as the plan read it
+#                        ("CRC SIZE"), or `absent` when it had no file
+#            $3 MODE     octal mode for the new file, or `keep` to keep
+#                        the existing file's mode
+#            $4 NEWSUM   `cksum` of the new content ("CRC SIZE")
+# Standard input: the new content.
+#
+# The new content goes to a temporary file in the same folder, gets the
+# mode, is checked against NEWSUM (so a content cut short by a dropped
+# connection never replaces the file), is flushed, and is renamed over the
+# file after a second check of the old content: the file is always either
+# the old or the new version, and an edit made by someone else since the
+# plan is never overwritten. PATH must not be a symbolic link and must be
+# owned by this account.
+#
+# Output:    `TM-OK` on success;
+#            `TM-CONFLICT NOW` and exit 4 when the file is no longer
+#            EXPECTED (NOW is its `cksum`, or `absent`);
+#            `TM-ERR REASON` and exit 3 (refused: home, symbolic link,
+#            owner, no temporary file) or 5 (writing, mode, incomplete
+#            content, rename).
+set -u
+cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
+f=$1
+sum() {
+  if [ -e "$f" ] || [ -L "$f" ]; then cksum < "$f" | awk '{print $1" "$2}'; else echo absent; fi
+}
+if [ -L "$f" ]; then echo "TM-ERR $f is a symbolic link"; exit 3; fi
+if [ -e "$f" ]; then
+  # shellcheck disable=SC2012 # ls -ldn is the portable way to read the owner (stat(1) differs between GNU, BSD and busybox)
+  owner=$(ls -ldn "$f" | awk '{print $3}')
+  if [ "$owner" != "$(id -u)" ]; then echo "TM-ERR $f is owned by uid $owner, not by this account"; exit 3; fi
+fi
+now=$(sum)
+if [ "$now" != "$2" ]; then echo "TM-CONFLICT $now"; exit 4; fi
+d=$(dirname "$f")
+tmp=$(mktemp "$d/.trustmesh.XXXXXX") || { echo "TM-ERR cannot create a file in $d"; exit 3; }
+trap 'rm -f "$tmp"' EXIT
+if [ "$3" = keep ]; then
+  cp -p "$f" "$tmp" || { echo "TM-ERR cannot copy the mode of $f"; exit 5; }
+fi
+cat > "$tmp" || { echo "TM-ERR cannot write $tmp"; exit 5; }
+# All or nothing: if the connection dropped while the content was on its
+# way, cat saw an early end of input; such a file is never renamed.
+got=$(cksum < "$tmp" | awk '{print $1" "$2}')
+if [ "$got" != "$4" ]; then echo "TM-ERR the new content arrived incomplete ($got, not $4)"; exit 5; fi
+if [ "$3" != keep ]; then chmod "$3" "$tmp" || { echo "TM-ERR cannot chmod $tmp"; exit 5; }; fi
+sync "$tmp" 2>/dev/null || sync
+now=$(sum)
+if [ "$now" != "$2" ]; then echo "TM-CONFLICT $now"; exit 4; fi
+mv -f "$tmp" "$f" || { echo "TM-ERR cannot rename over $f"; exit 5; }
+trap - EXIT
+echo TM-OK

@@ -1,0 +1,66 @@
+//! Live state: what an account on a node looks like right now, as read by
+//! the probe ([`crate::probe`]) over ssh, or locally for the manager.
+//!
+//! One [`LiveAccount`] per node: who the account is, its home and `~/.ssh`
+//! (kind, mode, owner), the files trustmesh manages there with their exact
+//! bytes (or only their stat, for private keys), and the host's public host
+//! keys. These are plain values: the planner compares them with the
+//! inventory without touching a host, and tests build them in memory.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStat {
+    pub kind: FileKind,
+    /// Permission bits including setuid/setgid/sticky (e.g. `0o700`).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveFile {
+    /// Name relative to `~/.ssh`, as requested.
+    pub name: String,
+    /// `None`: missing, or could not be listed (then `unreadable` is set).
+    pub stat: Option<FileStat>,
+    /// Only for files requested to be read that are regular files (not
+    /// symlinks) and could be read: the exact bytes.
+    pub content: Option<Vec<u8>>,
+    /// The file could not be listed or read (permissions, I/O error, or the
+    /// probe refused to print it because it holds a private key).
+    pub unreadable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveAccount {
+    /// Account name from `id -un` (falls back to `$LOGNAME`/`$USER`; may be
+    /// empty if the node cannot name the account).
+    pub user: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Physical path of the home directory (`cd ~ && pwd -P`).
+    pub home: String,
+    pub hostname: String,
+    pub home_stat: Option<FileStat>,
+    pub ssh_dir: Option<FileStat>,
+    /// One per requested file, in request order (read files first).
+    pub files: Vec<LiveFile>,
+    /// Non-empty, non-comment lines of `/etc/ssh/ssh_host_*_key.pub`, trimmed.
+    pub host_keys: Vec<String>,
+}
+
+impl LiveAccount {
+    /// The probed file with this name, if it was requested.
+    pub fn file(&self, name: &str) -> Option<&LiveFile> {
+        self.files.iter().find(|f| f.name == name)
+    }
+}

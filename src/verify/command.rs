@@ -1,0 +1,297 @@
+//! The one fixed ssh command line an edge is tried with, on its source's
+//! host, and the `-F` config of the manager's attempts through jump hosts.
+//! Every inventory value goes through [`shell_quote`].
+
+use std::path::{Path, PathBuf};
+
+use crate::graph::{Edge, TrustGraph};
+use crate::inventory::Inventory;
+use crate::scripts::shell_quote;
+
+/// The line the source's shell prints after ssh, with ssh's exit status.
+pub(super) const EXIT_MARKER: &str = "trustmesh-verify-exit";
+
+/// What the command line of an edge depends on besides the inventory.
+#[derive(Debug, Clone, Default)]
+pub struct CommandSettings {
+    pub connect_timeout_secs: u64,
+    /// The manager's private key, when it is not the default file for its
+    /// key type (absolute).
+    pub manager_identity: Option<PathBuf>,
+    /// The manager's known_hosts, when it is not `~/.ssh/known_hosts`.
+    pub manager_known_hosts: Option<PathBuf>,
+    /// The `-F` file for the manager's attempts through a jump host.
+    pub jump_config: Option<PathBuf>,
+    /// The account a node without `user:` has (the one running trustmesh),
+    /// for attempts from workers; `None` leaves the user out.
+    pub default_user: Option<String>,
+}
+
+/// A path as an ssh option value: `%` is a token there, so it is doubled,
+/// and the value is double-quoted (paths may hold spaces).
+fn ssh_path_value(p: &Path) -> Result<String, String> {
+    let s = p.to_string_lossy();
+    if s.contains('"') || s.contains('\n') || s.contains('\r') {
+        return Err(format!(
+            "the path {s:?} cannot be given to ssh (it holds a quote or a line break)"
+        ));
+    }
+    Ok(format!("\"{}\"", s.replace('%', "%%")))
+}
+
+/// `user@host:port` for `-J`, IPv6 addresses in brackets.
+fn jump_spec(user: Option<&str>, addr: &str, port: u16) -> String {
+    let host = if addr.contains(':') {
+        format!("[{addr}]")
+    } else {
+        addr.to_string()
+    };
+    match user {
+        Some(u) => format!("{u}@{host}:{port}"),
+        None => format!("{host}:{port}"),
+    }
+}
+
+/// The shell line that tries `edge` on its source's host: ssh with the
+/// fixed options, then the exit status after a marker (the remote runner
+/// would take ssh's own 255 for a failure of its own connection).
+pub fn command_line(
+    inv: &Inventory,
+    graph: &TrustGraph,
+    edge: Edge,
+    settings: &CommandSettings,
+) -> Result<String, String> {
+    let target = inv
+        .nodes
+        .get(edge.target)
+        .ok_or_else(|| "the target is not in the inventory".to_string())?;
+    let addr = target.address.as_deref().ok_or_else(|| {
+        format!(
+            "{} has no address in the inventory, so nothing can reach it",
+            target.name
+        )
+    })?;
+    let from_manager = edge.source == Inventory::MANAGER;
+    let mut args: Vec<String> = vec![
+        "ssh".into(),
+        "-o".into(),
+        "BatchMode=yes".into(),
+        "-o".into(),
+        "StrictHostKeyChecking=yes".into(),
+        "-o".into(),
+        format!("ConnectTimeout={}", settings.connect_timeout_secs.max(1)),
+        "-o".into(),
+        "ControlPath=none".into(),
+    ];
+    let user = match (&target.user, from_manager) {
+        (Some(u), _) => Some(u.clone()),
+        // The manager runs as the account a node without `user:` has.
+        (None, true) => None,
+        (None, false) => settings.default_user.clone(),
+    };
+    if from_manager {
+        let chain = graph.jump_chain(inv, edge.target);
+        if !chain.is_empty() {
+            let config = settings
+                .jump_config
+                .as_deref()
+                .ok_or_else(|| "no ssh config for jump hosts in this run".to_string())?;
+            args.push("-F".into());
+            args.push(shell_quote(&config.to_string_lossy()));
+        }
+        if let Some(id) = &settings.manager_identity {
+            args.push("-i".into());
+            args.push(shell_quote(&id.to_string_lossy().replace('%', "%%")));
+            args.push("-o".into());
+            args.push("IdentitiesOnly=yes".into());
+        }
+        if let Some(kh) = &settings.manager_known_hosts {
+            args.push("-o".into());
+            args.push(shell_quote(&format!(
+                "UserKnownHostsFile={}",
+                ssh_path_value(kh)?
+            )));
+        }
+        if !chain.is_empty() {
+            // ssh wants the first hop first: the farthest from the target.
+            let mut hops = Vec::with_capacity(chain.len());
+            for &j in chain.iter().rev() {
+                let jn = &inv.nodes[j];
+                let jaddr = jn
+                    .address
+                    .as_deref()
+                    .ok_or_else(|| format!("the jump host {} has no address", jn.name))?;
+                hops.push(jump_spec(jn.user.as_deref(), jaddr, jn.port));
+            }
+            args.push("-J".into());
+            args.push(shell_quote(&hops.join(",")));
+        }
+    }
+    args.push("-p".into());
+    args.push(shell_quote(&target.port.to_string()));
+    let dest = match user {
+        Some(u) => format!("{u}@{addr}"),
+        None => addr.to_string(),
+    };
+    args.push(shell_quote(&dest));
+    args.push("true".into());
+    Ok(format!(
+        "{} </dev/null; echo \"{EXIT_MARKER} $?\"",
+        args.join(" ")
+    ))
+}
+
+/// The `-F` file for the manager's attempts through jump hosts: the same
+/// strict settings for every hop, the manager's own files only when they
+/// are not the defaults.
+pub fn jump_config_text(
+    connect_timeout_secs: u64,
+    identity: Option<&Path>,
+    known_hosts: Option<&Path>,
+) -> Result<String, String> {
+    let mut s = String::from("# Generated by trustmesh verify for one run.\nHost *\n");
+    s.push_str("  BatchMode yes\n");
+    s.push_str("  StrictHostKeyChecking yes\n");
+    s.push_str(&format!(
+        "  ConnectTimeout {}\n",
+        connect_timeout_secs.max(1)
+    ));
+    s.push_str("  ControlPath none\n");
+    if let Some(id) = identity {
+        s.push_str(&format!("  IdentityFile {}\n", ssh_path_value(id)?));
+        s.push_str("  IdentitiesOnly yes\n");
+    }
+    if let Some(kh) = known_hosts {
+        s.push_str(&format!("  UserKnownHostsFile {}\n", ssh_path_value(kh)?));
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::EdgeKind;
+    use crate::inventory::NodeId;
+
+    fn inv(text: &str) -> Inventory {
+        Inventory::from_str_named("t", text).expect("valid inventory")
+    }
+
+    const CLUSTER: &str = "version: 1\ndefaults: {user: agilab}\nmanager: {name: manager, address: 10.0.0.1, user: alice}\nbastions:\n  - {name: gw, address: gw.example.org, user: jumper, port: 2200}\nworkers:\n  - {name: node1, address: 10.0.0.2}\n  - {name: node2, address: 'fe80::2', port: 2222}\n  - {name: hidden, address: 192.168.1.5, jump: gw}\n  - {name: free, address: 10.0.0.9, user: null}\nreverse: [node1]\nmesh:\n  - [node1, node2]\n";
+
+    fn settings() -> CommandSettings {
+        CommandSettings {
+            connect_timeout_secs: 7,
+            default_user: Some("alice".into()),
+            jump_config: Some("/tmp/tm-x/verify_ssh_config".into()),
+            ..CommandSettings::default()
+        }
+    }
+
+    fn edge(kind: EdgeKind, source: NodeId, target: NodeId) -> Edge {
+        Edge {
+            kind,
+            source,
+            target,
+        }
+    }
+
+    const TAIL: &str = " </dev/null; echo \"trustmesh-verify-exit $?\"";
+
+    #[test]
+    fn worker_to_worker_is_the_plain_command() {
+        let i = inv(CLUSTER);
+        let g = TrustGraph::build(&i);
+        let n1 = i.find("node1").unwrap();
+        let n2 = i.find("node2").unwrap();
+        let line = command_line(&i, &g, edge(EdgeKind::Mesh, n1, n2), &settings()).unwrap();
+        assert_eq!(
+            line,
+            format!("ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=7 -o ControlPath=none -p '2222' 'agilab@fe80::2' true{TAIL}")
+        );
+        let line = command_line(&i, &g, edge(EdgeKind::Reverse, n1, 0), &settings()).unwrap();
+        assert_eq!(
+            line,
+            format!("ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=7 -o ControlPath=none -p '22' 'alice@10.0.0.1' true{TAIL}")
+        );
+        let relaxed = ["stricthostkeychecking", "=no"].concat();
+        assert!(!line.to_lowercase().contains(&relaxed));
+        assert!(!line.contains("accept-new"));
+    }
+
+    #[test]
+    fn a_worker_reaching_a_node_without_user_uses_the_running_account() {
+        let i = inv(CLUSTER);
+        let g = TrustGraph::build(&i);
+        let free = i.find("free").unwrap();
+        let n1 = i.find("node1").unwrap();
+        // `user: null` inherits the default; force None to test the rule.
+        let mut i2 = i.clone();
+        i2.nodes[free].user = None;
+        let line = command_line(&i2, &g, edge(EdgeKind::Mesh, n1, free), &settings()).unwrap();
+        assert!(line.contains(" 'alice@10.0.0.9' true"), "{line}");
+        let line = command_line(&i2, &g, edge(EdgeKind::Forward, 0, free), &settings()).unwrap();
+        assert!(line.contains(" -p '22' '10.0.0.9' true"), "{line}");
+        let mut s = settings();
+        s.default_user = None;
+        let line = command_line(&i2, &g, edge(EdgeKind::Mesh, n1, free), &s).unwrap();
+        assert!(line.contains(" '10.0.0.9' true"), "{line}");
+    }
+
+    #[test]
+    fn the_manager_adds_its_files_only_when_not_default_and_jumps_with_a_config() {
+        let i = inv(CLUSTER);
+        let g = TrustGraph::build(&i);
+        let n1 = i.find("node1").unwrap();
+        let hidden = i.find("hidden").unwrap();
+        let plain = command_line(&i, &g, edge(EdgeKind::Forward, 0, n1), &settings()).unwrap();
+        assert_eq!(
+            plain,
+            format!("ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=7 -o ControlPath=none -p '22' 'agilab@10.0.0.2' true{TAIL}")
+        );
+        let mut s = settings();
+        s.manager_identity = Some("/home/al ice/keys/it's%d".into());
+        s.manager_known_hosts = Some("/home/al ice/kh".into());
+        let line = command_line(&i, &g, edge(EdgeKind::Forward, 0, hidden), &s).unwrap();
+        assert_eq!(
+            line,
+            format!("ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=7 -o ControlPath=none -F '/tmp/tm-x/verify_ssh_config' -i '/home/al ice/keys/it'\\''s%%d' -o IdentitiesOnly=yes -o 'UserKnownHostsFile=\"/home/al ice/kh\"' -J 'jumper@gw.example.org:2200' -p '22' 'agilab@192.168.1.5' true{TAIL}")
+        );
+        // No config, no jump: refused rather than a laxer connection.
+        let mut s = settings();
+        s.jump_config = None;
+        assert!(command_line(&i, &g, edge(EdgeKind::Forward, 0, hidden), &s).is_err());
+    }
+
+    #[test]
+    fn jump_chains_are_given_first_hop_first() {
+        let i = inv("version: 1\nmanager: {name: m}\nbastions:\n  - {name: outer, address: 'fe80::1'}\n  - {name: inner, address: 10.1.0.1, port: 2022, jump: outer, user: j}\nworkers:\n  - {name: w, address: 10.2.0.1, jump: inner}\n");
+        let g = TrustGraph::build(&i);
+        let w = i.find("w").unwrap();
+        let line = command_line(&i, &g, edge(EdgeKind::Forward, 0, w), &settings()).unwrap();
+        assert!(
+            line.contains(" -J '[fe80::1]:22,j@10.1.0.1:2022' -p '22' '10.2.0.1' true"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_target_without_address_is_not_tried() {
+        let i = inv("version: 1\nmanager: {name: m}\nworkers:\n  - {name: w, address: 10.2.0.1}\n");
+        let g = TrustGraph::build(&i);
+        let e = command_line(&i, &g, edge(EdgeKind::Reverse, 1, 0), &settings()).unwrap_err();
+        assert!(e.contains("m has no address"), "{e}");
+    }
+
+    #[test]
+    fn jump_config_is_strict_and_quotes_paths() {
+        let t = jump_config_text(5, Some(Path::new("/k/id %h")), Some(Path::new("/k/kh"))).unwrap();
+        assert_eq!(
+            t,
+            "# Generated by trustmesh verify for one run.\nHost *\n  BatchMode yes\n  StrictHostKeyChecking yes\n  ConnectTimeout 5\n  ControlPath none\n  IdentityFile \"/k/id %%h\"\n  IdentitiesOnly yes\n  UserKnownHostsFile \"/k/kh\"\n"
+        );
+        assert!(jump_config_text(5, Some(Path::new("/k/\"x")), None).is_err());
+        let t = jump_config_text(0, None, None).unwrap();
+        assert!(t.contains("ConnectTimeout 1\n") && !t.contains("IdentityFile"));
+    }
+}

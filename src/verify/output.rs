@@ -1,0 +1,469 @@
+//! `verify`'s output: the source x target matrix (a list by source for
+//! many nodes), one line per failing edge and the summary as text, or one
+//! JSON document. Pure: both write into any `Write`.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::report::{EdgeResult, Outcome, Summary, VerifyReport};
+use crate::graph::EdgeKind;
+use crate::render::Paint;
+use crate::transport::FailureKind;
+
+/// Version of the JSON document of `verify --json`.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Above this many nodes, or this width, the matrix becomes a list.
+const MATRIX_MAX_NODES: usize = 16;
+const MATRIX_MAX_WIDTH: usize = 120;
+
+/// Text rendering options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TextOptions {
+    pub color: bool,
+    /// Only the failing edges and the summary line (`-q`).
+    pub quiet: bool,
+}
+
+/// A matrix cell: the text, and its colour code.
+fn cell(outcome: Option<&Outcome>) -> (&'static str, &'static str) {
+    match outcome {
+        None => ("-", "2"),
+        Some(Outcome::Holds) => ("ok", "32"),
+        Some(Outcome::Fails(_)) => ("FAIL", "1;31"),
+        Some(Outcome::NotTried { .. }) => ("?", "33"),
+    }
+}
+
+/// `Verify: 12 of 12 edges hold.` / `Verify: 10 of 12 edges hold, 2 fail.`
+pub fn summary_line(s: &Summary) -> String {
+    if s.edges == 0 {
+        return "Verify: no edges to try.".to_string();
+    }
+    let mut line = format!(
+        "Verify: {} of {} {} {}",
+        s.hold,
+        s.edges,
+        if s.edges == 1 { "edge" } else { "edges" },
+        if s.edges == 1 { "holds" } else { "hold" },
+    );
+    if s.fail > 0 {
+        line.push_str(&format!(
+            ", {} {}",
+            s.fail,
+            if s.fail == 1 { "fails" } else { "fail" }
+        ));
+    }
+    if s.not_tried > 0 {
+        line.push_str(&format!(", {} not tried", s.not_tried));
+    }
+    line.push('.');
+    line
+}
+
+/// Render the report as text: the matrix (or, for many nodes, a list by
+/// source), one line per failing edge with its hint, and the summary line,
+/// separated by blank lines.
+pub fn render_text(
+    report: &VerifyReport,
+    opts: TextOptions,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let p = Paint { on: opts.color };
+    let mut sections: Vec<String> = Vec::new();
+    if !opts.quiet && !report.edges.is_empty() {
+        sections.push(overview(report, &p));
+    }
+    let failing = failures(report, &p);
+    if !failing.is_empty() {
+        sections.push(failing);
+    }
+    sections.push(format!("{}\n", summary_line(&report.summary())));
+    out.write_all(sections.join("\n").as_bytes())
+}
+
+/// The matrix, or the list by source when the matrix would not be readable.
+fn overview(report: &VerifyReport, p: &Paint) -> String {
+    let cells: HashMap<(&str, &str), &Outcome> = report
+        .edges
+        .iter()
+        .map(|e| ((e.source.as_str(), e.target.as_str()), &e.outcome))
+        .collect();
+    let label_w = report
+        .nodes
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(0);
+    let col_w: Vec<usize> = report
+        .nodes
+        .iter()
+        .map(|n| n.chars().count().max(4))
+        .collect();
+    let width = label_w + col_w.iter().map(|w| w + 2).sum::<usize>();
+    let mut s = String::new();
+    if report.nodes.len() <= MATRIX_MAX_NODES && width <= MATRIX_MAX_WIDTH {
+        let mut header = " ".repeat(label_w);
+        for (name, w) in report.nodes.iter().zip(&col_w) {
+            header.push_str("  ");
+            header.push_str(&pad(name, *w));
+        }
+        s.push_str(header.trim_end());
+        s.push('\n');
+        for src in &report.nodes {
+            let mut row = pad(src, label_w);
+            let mut gap = 0;
+            for (tgt, w) in report.nodes.iter().zip(&col_w) {
+                let (text, code) = cell(cells.get(&(src.as_str(), tgt.as_str())).copied());
+                // Padding goes before the next cell, never after the last.
+                row.push_str(&" ".repeat(gap + 2));
+                row.push_str(&p.wrap(code, text));
+                gap = w.saturating_sub(text.len());
+            }
+            s.push_str(&row);
+            s.push('\n');
+        }
+        s.push_str(&p.wrap(
+            "2",
+            "(rows: source, columns: target; ok holds, FAIL fails, ? not tried, - no edge)",
+        ));
+        s.push('\n');
+        return s;
+    }
+    for src in &report.nodes {
+        let mine: Vec<&EdgeResult> = report.edges.iter().filter(|e| &e.source == src).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let hold = mine.iter().filter(|e| e.outcome.holds()).count();
+        s.push_str(&format!(
+            "{src}: {hold} of {} {}",
+            mine.len(),
+            if mine.len() == 1 { "holds" } else { "hold" }
+        ));
+        let fails: Vec<&str> = mine
+            .iter()
+            .filter(|e| matches!(e.outcome, Outcome::Fails(_)))
+            .map(|e| e.target.as_str())
+            .collect();
+        let untried: Vec<&str> = mine
+            .iter()
+            .filter(|e| matches!(e.outcome, Outcome::NotTried { .. }))
+            .map(|e| e.target.as_str())
+            .collect();
+        if !fails.is_empty() {
+            s.push_str(&format!(
+                "; {} {}",
+                p.wrap("1;31", "FAIL:"),
+                fails.join(", ")
+            ));
+        }
+        if !untried.is_empty() {
+            s.push_str(&format!(
+                "; {} {}",
+                p.wrap("33", "not tried:"),
+                untried.join(", ")
+            ));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// One line per edge that does not hold, with its hint (each hint once:
+/// a node down gives many edges the same advice).
+fn failures(report: &VerifyReport, p: &Paint) -> String {
+    let mut s = String::new();
+    let mut hints_shown: HashSet<&str> = HashSet::new();
+    for e in &report.edges {
+        let (what, hint) = match &e.outcome {
+            Outcome::Holds => continue,
+            Outcome::Fails(f) => (f.reason.clone(), f.hint.as_deref()),
+            Outcome::NotTried { reason, hint } => (format!("not tried: {reason}"), hint.as_deref()),
+        };
+        s.push_str(&format!(
+            "{} -> {} ({}): {what}\n",
+            e.source,
+            e.target,
+            e.edge.kind.as_str()
+        ));
+        if let Some(h) = hint {
+            if hints_shown.insert(h) {
+                s.push_str(&format!("  {} {h}\n", p.wrap("2", "hint:")));
+            }
+        }
+    }
+    s
+}
+
+/// `s` padded with spaces to `w` characters.
+fn pad(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n >= w {
+        s.to_string()
+    } else {
+        format!("{s}{}", " ".repeat(w - n))
+    }
+}
+
+#[derive(Serialize)]
+struct JsonEdge<'a> {
+    source: &'a str,
+    target: &'a str,
+    kind: EdgeKind,
+    ok: bool,
+    /// `ok`, `fail` or `not_tried`.
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure: Option<FailureKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    format_version: u32,
+    nodes: &'a [String],
+    edges: Vec<JsonEdge<'a>>,
+    summary: Summary,
+}
+
+/// Render the report as one JSON document.
+pub fn render_json(report: &VerifyReport, out: &mut dyn Write) -> io::Result<()> {
+    let edges = report
+        .edges
+        .iter()
+        .map(|e| {
+            let (status, failure, reason, hint) = match &e.outcome {
+                Outcome::Holds => ("ok", None, None, None),
+                Outcome::Fails(f) => (
+                    "fail",
+                    Some(f.kind),
+                    Some(f.reason.as_str()),
+                    f.hint.as_deref(),
+                ),
+                Outcome::NotTried { reason, hint } => {
+                    ("not_tried", None, Some(reason.as_str()), hint.as_deref())
+                }
+            };
+            JsonEdge {
+                source: &e.source,
+                target: &e.target,
+                kind: e.edge.kind,
+                ok: e.outcome.holds(),
+                status,
+                failure,
+                reason,
+                hint,
+            }
+        })
+        .collect();
+    let doc = JsonReport {
+        format_version: FORMAT_VERSION,
+        nodes: &report.nodes,
+        edges,
+        summary: report.summary(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Edge;
+    use crate::verify::EdgeFailure;
+
+    fn result(kind: EdgeKind, s: &str, t: &str, outcome: Outcome) -> EdgeResult {
+        EdgeResult {
+            edge: Edge {
+                kind,
+                source: 0,
+                target: 0,
+            },
+            source: s.into(),
+            target: t.into(),
+            outcome,
+        }
+    }
+
+    fn sample() -> VerifyReport {
+        let auth = Outcome::Fails(EdgeFailure {
+            kind: FailureKind::AuthRejected,
+            reason: "the node does not accept the key (agilab@127.0.0.4: Permission denied (publickey).)".into(),
+            hint: Some("`trustmesh plan` shows what is missing".into()),
+        });
+        let down = Outcome::NotTried {
+            reason: "source unreachable (at connect: no answer from 127.0.0.5:22 in time)".into(),
+            hint: Some("check that the host is up".into()),
+        };
+        use EdgeKind::*;
+        VerifyReport {
+            nodes: vec![
+                "manager".into(),
+                "node1".into(),
+                "node2".into(),
+                "node3".into(),
+            ],
+            edges: vec![
+                result(Forward, "manager", "node1", Outcome::Holds),
+                result(Forward, "manager", "node2", Outcome::Holds),
+                result(Forward, "manager", "node3", Outcome::Holds),
+                result(Reverse, "node1", "manager", Outcome::Holds),
+                result(Mesh, "node1", "node2", Outcome::Holds),
+                result(Mesh, "node1", "node3", Outcome::Holds),
+                result(Mesh, "node2", "node1", Outcome::Holds),
+                result(Mesh, "node2", "node3", auth),
+                result(Mesh, "node3", "node1", down.clone()),
+                result(Mesh, "node3", "node2", down),
+            ],
+        }
+    }
+
+    fn text(r: &VerifyReport, opts: TextOptions) -> String {
+        let mut out = Vec::new();
+        render_text(r, opts, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn text_is_a_matrix_then_the_failures_then_the_summary() {
+        assert_eq!(
+            text(&sample(), TextOptions::default()),
+            "         manager  node1  node2  node3
+manager  -        ok     ok     ok
+node1    ok       -      ok     ok
+node2    -        ok     -      FAIL
+node3    -        ?      ?      -
+(rows: source, columns: target; ok holds, FAIL fails, ? not tried, - no edge)
+
+node2 -> node3 (mesh): the node does not accept the key (agilab@127.0.0.4: Permission denied (publickey).)
+  hint: `trustmesh plan` shows what is missing
+node3 -> node1 (mesh): not tried: source unreachable (at connect: no answer from 127.0.0.5:22 in time)
+  hint: check that the host is up
+node3 -> node2 (mesh): not tried: source unreachable (at connect: no answer from 127.0.0.5:22 in time)
+
+Verify: 7 of 10 edges hold, 1 fails, 2 not tried.
+"
+        );
+        assert_eq!(
+            text(
+                &sample(),
+                TextOptions {
+                    quiet: true,
+                    ..TextOptions::default()
+                }
+            )
+            .lines()
+            .next(),
+            Some("node2 -> node3 (mesh): the node does not accept the key (agilab@127.0.0.4: Permission denied (publickey).)")
+        );
+    }
+
+    #[test]
+    fn all_holding_is_one_matrix_and_one_line() {
+        let mut r = sample();
+        for e in &mut r.edges {
+            e.outcome = Outcome::Holds;
+        }
+        let t = text(&r, TextOptions::default());
+        assert!(
+            t.ends_with("- no edge)\n\nVerify: 10 of 10 edges hold.\n"),
+            "{t}"
+        );
+        assert!(r.all_hold());
+        let empty = VerifyReport {
+            nodes: vec!["m".into()],
+            edges: vec![],
+        };
+        assert_eq!(
+            text(&empty, TextOptions::default()),
+            "Verify: no edges to try.\n"
+        );
+        assert!(empty.all_hold());
+    }
+
+    #[test]
+    fn colour_keeps_the_columns_aligned() {
+        let t = text(
+            &sample(),
+            TextOptions {
+                color: true,
+                quiet: false,
+            },
+        );
+        let row = t.lines().nth(3).unwrap();
+        assert_eq!(
+            row,
+            "node2    \x1b[2m-\x1b[0m        \x1b[32mok\x1b[0m     \x1b[2m-\x1b[0m      \x1b[1;31mFAIL\x1b[0m"
+        );
+    }
+
+    #[test]
+    fn many_nodes_fall_back_to_a_list() {
+        let nodes: Vec<String> = (0..20).map(|i| format!("n{i:02}")).collect();
+        let mut edges = Vec::new();
+        for s in &nodes[1..] {
+            edges.push(result(EdgeKind::Reverse, s, "n00", Outcome::Holds));
+        }
+        edges[3].outcome = Outcome::NotTried {
+            reason: "x".into(),
+            hint: None,
+        };
+        let r = VerifyReport { nodes, edges };
+        let t = text(&r, TextOptions::default());
+        assert!(t.starts_with("n01: 1 of 1 holds\n"), "{t}");
+        assert!(t.contains("n04: 0 of 1 holds; not tried: n00\n"), "{t}");
+        assert!(!t.contains("n00:"), "{t}");
+        assert!(
+            t.ends_with("Verify: 18 of 19 edges hold, 1 not tried.\n"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn summary_lines() {
+        let s = |edges, hold, fail, not_tried| {
+            summary_line(&Summary {
+                edges,
+                hold,
+                fail,
+                not_tried,
+            })
+        };
+        assert_eq!(s(12, 12, 0, 0), "Verify: 12 of 12 edges hold.");
+        assert_eq!(s(12, 10, 2, 0), "Verify: 10 of 12 edges hold, 2 fail.");
+        assert_eq!(s(1, 0, 1, 0), "Verify: 0 of 1 edge holds, 1 fails.");
+        assert_eq!(s(3, 1, 0, 2), "Verify: 1 of 3 edges hold, 2 not tried.");
+    }
+
+    #[test]
+    fn json_has_every_edge_and_the_summary() {
+        let mut out = Vec::new();
+        render_json(&sample(), &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["format_version"], 1);
+        assert_eq!(v["edges"].as_array().unwrap().len(), 10);
+        assert_eq!(
+            v["edges"][0],
+            serde_json::json!({"source": "manager", "target": "node1", "kind": "forward", "ok": true, "status": "ok"})
+        );
+        assert_eq!(
+            v["edges"][7],
+            serde_json::json!({"source": "node2", "target": "node3", "kind": "mesh", "ok": false, "status": "fail",
+                "failure": "auth_rejected",
+                "reason": "the node does not accept the key (agilab@127.0.0.4: Permission denied (publickey).)",
+                "hint": "`trustmesh plan` shows what is missing"})
+        );
+        assert_eq!(v["edges"][8]["status"], "not_tried");
+        assert_eq!(v["edges"][8]["ok"], false);
+        assert_eq!(
+            v["summary"],
+            serde_json::json!({"edges": 10, "hold": 7, "fail": 1, "not_tried": 2})
+        );
+    }
+}

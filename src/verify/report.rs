@@ -1,0 +1,85 @@
+//! What `verify` found: one [`Outcome`] per edge, and the counts.
+
+use serde::Serialize;
+
+use crate::graph::Edge;
+use crate::transport::FailureKind;
+
+/// Why an edge failed, sorted from what ssh printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeFailure {
+    pub kind: FailureKind,
+    pub reason: String,
+    pub hint: Option<String>,
+}
+
+/// What came of one edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// `ssh B true` worked from A.
+    Holds,
+    /// It was tried and failed.
+    Fails(EdgeFailure),
+    /// It could not be tried (the source could not be reached, ...). Counts
+    /// as a failure.
+    NotTried {
+        reason: String,
+        hint: Option<String>,
+    },
+}
+
+impl Outcome {
+    pub fn holds(&self) -> bool {
+        matches!(self, Outcome::Holds)
+    }
+}
+
+/// One edge and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeResult {
+    pub edge: Edge,
+    pub source: String,
+    pub target: String,
+    pub outcome: Outcome,
+}
+
+/// Every edge in scope, tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Names of the nodes in scope, in inventory order: the matrix's rows
+    /// and columns.
+    pub nodes: Vec<String>,
+    /// In the trust graph's order (kind, then source, then target).
+    pub edges: Vec<EdgeResult>,
+}
+
+/// Counts for the last line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Summary {
+    pub edges: usize,
+    pub hold: usize,
+    pub fail: usize,
+    pub not_tried: usize,
+}
+
+impl VerifyReport {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary {
+            edges: self.edges.len(),
+            ..Summary::default()
+        };
+        for e in &self.edges {
+            match e.outcome {
+                Outcome::Holds => s.hold += 1,
+                Outcome::Fails(_) => s.fail += 1,
+                Outcome::NotTried { .. } => s.not_tried += 1,
+            }
+        }
+        s
+    }
+
+    /// Whether every edge holds (the exit status of `verify`).
+    pub fn all_hold(&self) -> bool {
+        self.edges.iter().all(|e| e.outcome.holds())
+    }
+}
