@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::inventory::NodeId;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FileKind {
     File,
@@ -62,5 +64,54 @@ impl LiveAccount {
     /// The probed file with this name, if it was requested.
     pub fn file(&self, name: &str) -> Option<&LiveFile> {
         self.files.iter().find(|f| f.name == name)
+    }
+}
+
+/// What the gatherer learnt about one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum NodeState {
+    /// The probe ran: the account's files as they are.
+    Read {
+        account: LiveAccount,
+        /// How the node was reached.
+        #[serde(default)]
+        access: Access,
+    },
+    /// The node could not be read; its edges are not planned.
+    Unreachable {
+        step: String,
+        reason: String,
+        hint: Option<String>,
+    },
+    /// Left out on purpose (`--limit`, an OS not handled yet).
+    Skipped { reason: String },
+}
+
+/// How trustmesh reaches a node's account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// With the manager's key (or locally, for the manager).
+    #[default]
+    Key,
+    /// With a password (`--ask-pass`): the node does not accept the
+    /// manager's key yet. Apply's changes there run over password logins,
+    /// the first of them installing the manager's key.
+    Password,
+}
+
+/// The live state of every node, indexed like [`Inventory::nodes`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveState {
+    pub nodes: Vec<NodeState>,
+}
+
+impl LiveState {
+    pub fn account(&self, id: NodeId) -> Option<&LiveAccount> {
+        match self.nodes.get(id) {
+            Some(NodeState::Read { account, .. }) => Some(account),
+            _ => None,
+        }
     }
 }

@@ -1,0 +1,262 @@
+//! The plan as a value: what `plan` prints and saves, and `apply` carries
+//! out. No logic beyond counting; the planner that makes it is in
+//! [`super`], the files' own planning in [`super::files`].
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::inventory::{Inventory, NodeId};
+use crate::known_hosts;
+use crate::state::Access;
+
+/// Version of the JSON plan format (`plan --json`, `plan --out`).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Where a node's files are, relative to `~/.ssh` (or absolute for a
+/// manager's custom `identity`/`known_hosts` outside it). The gatherer asks
+/// the probe for exactly these names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFiles {
+    /// Private key file.
+    pub key: String,
+    /// Its public half (`key` + `.pub`).
+    pub public_key: String,
+    pub authorized_keys: String,
+    pub known_hosts: String,
+}
+
+impl NodeFiles {
+    pub fn of(inv: &Inventory, id: NodeId) -> NodeFiles {
+        let node = &inv.nodes[id];
+        let key = node
+            .identity
+            .as_deref()
+            .map(ssh_relative)
+            .unwrap_or_else(|| node.key_type.default_file().to_string());
+        let known_hosts = node
+            .known_hosts
+            .as_deref()
+            .map(ssh_relative)
+            .unwrap_or_else(|| "known_hosts".to_string());
+        NodeFiles {
+            public_key: format!("{key}.pub"),
+            key,
+            authorized_keys: "authorized_keys".to_string(),
+            known_hosts,
+        }
+    }
+
+    /// Every file name, for the probe: (read, stat only). The private key
+    /// is only ever stat'ed.
+    pub fn probe_names(&self) -> (Vec<String>, Vec<String>) {
+        (
+            vec![
+                self.authorized_keys.clone(),
+                self.known_hosts.clone(),
+                self.public_key.clone(),
+            ],
+            vec![self.key.clone()],
+        )
+    }
+}
+
+/// `~/.ssh/x` -> `x`; other paths are kept as written.
+fn ssh_relative(path: &str) -> String {
+    for prefix in ["~/.ssh/", "$HOME/.ssh/"] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            if !rest.contains('/') {
+                return rest.to_string();
+            }
+        }
+    }
+    path.to_string()
+}
+
+/// How a file name is shown: `~/.ssh/x`, or the absolute path.
+pub fn display_path(name: &str) -> String {
+    if name.starts_with('/') || name.starts_with('~') {
+        name.to_string()
+    } else {
+        format!("~/.ssh/{name}")
+    }
+}
+
+/// The whole plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    /// One entry per node in scope, in inventory order.
+    pub nodes: Vec<NodePlan>,
+    /// Things the whole run should know (options not handled yet...).
+    pub notes: Vec<String>,
+}
+
+/// Why a node's changes could not be planned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum NodeStatus {
+    Planned,
+    Unreachable {
+        step: String,
+        reason: String,
+        hint: Option<String>,
+    },
+    Skipped {
+        reason: String,
+    },
+    /// Read, but something on it stops trustmesh from changing it safely.
+    Blocked {
+        reason: String,
+        hint: Option<String>,
+    },
+}
+
+/// What is planned on one node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodePlan {
+    pub node: String,
+    /// `user@address:port`, or `local` for the manager.
+    pub target: String,
+    /// How apply reaches the node.
+    #[serde(default)]
+    pub access: Access,
+    #[serde(flatten)]
+    pub status: NodeStatus,
+    pub changes: Vec<Change>,
+    /// Things a person should know that trustmesh will not change.
+    pub warnings: Vec<String>,
+    /// What each file looked like when planned, so apply can refuse to
+    /// overwrite an edit made since (compare-and-swap).
+    pub base: Vec<FileBase>,
+}
+
+/// The state a file was planned from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileBase {
+    pub path: String,
+    /// `None`: the file did not exist.
+    pub content: Option<String>,
+}
+
+/// One change on a node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Change {
+    /// `mkdir -m 0700 ~/.ssh`
+    CreateDir { path: String, mode: u32 },
+    /// `chmod`
+    Mode { path: String, from: u32, to: u32 },
+    /// `chown` to the account (needs privileges the account may not have).
+    Owner { path: String, from: u32, to: u32 },
+    /// `ssh-keygen -t TYPE -a 100 -N '' -C trustmesh:NODE -f PATH`, on the
+    /// node itself.
+    GenerateKey { path: String, key_type: String },
+    /// Managed lines removed from and added to a file.
+    EditFile(FileEdit),
+}
+
+/// The edit of one `authorized_keys` or `known_hosts` file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileEdit {
+    pub path: String,
+    pub file: FileRole,
+    /// The file does not exist yet (created 0600).
+    pub create: bool,
+    /// Managed lines that stay: (line index in the file, text).
+    pub kept: Vec<(usize, String)>,
+    /// Managed lines removed: (line index in the file, text).
+    pub remove: Vec<(usize, String)>,
+    /// Lines appended.
+    pub add: Vec<PlannedLine>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileRole {
+    AuthorizedKeys,
+    KnownHosts,
+}
+
+/// A line to write. Its key may be known only after apply (a key pair not
+/// generated yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedLine {
+    /// known_hosts only: the host names (`addr` or `[addr]:port`).
+    pub names: Option<Arc<str>>,
+    pub key_type: Arc<str>,
+    /// `None`: known after apply.
+    pub base64: Option<Arc<str>>,
+    /// The node the marker names (source of the key, or owner of the host
+    /// key).
+    pub node: Arc<str>,
+    /// Replaces a managed line for the same node (counted as a change).
+    pub replaces: bool,
+}
+
+impl PlannedLine {
+    /// The exact line, when known.
+    pub fn text(&self) -> Option<String> {
+        let b64 = self.base64.as_deref()?;
+        Some(match &self.names {
+            Some(n) => known_hosts::managed_line(n, &self.key_type, b64, &self.node),
+            None => crate::authorized_keys::managed_line(&self.key_type, b64, &self.node),
+        })
+    }
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub remove: usize,
+    pub unreachable: usize,
+    pub blocked: usize,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for n in &self.nodes {
+            match n.status {
+                NodeStatus::Unreachable { .. } => s.unreachable += 1,
+                NodeStatus::Blocked { .. } => s.blocked += 1,
+                _ => {}
+            }
+            for c in &n.changes {
+                match c {
+                    Change::CreateDir { .. } | Change::GenerateKey { .. } => s.add += 1,
+                    Change::Mode { .. } | Change::Owner { .. } => s.change += 1,
+                    Change::EditFile(e) => {
+                        let replaced = e.add.iter().filter(|l| l.replaces).count();
+                        s.change += replaced;
+                        s.add += e.add.len() - replaced;
+                        s.remove += e.remove.len().saturating_sub(replaced);
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    /// True when apply would change nothing.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.iter().all(|n| n.changes.is_empty())
+    }
+}
+
+/// What the planner needs to know besides the inventory and live state.
+#[derive(Debug, Clone, Default)]
+pub struct PlanScope {
+    /// `--limit`: only these nodes (the manager always) and the edges between
+    /// them. `None`: every node.
+    pub limit: Option<HashSet<NodeId>>,
+}
+
+impl PlanScope {
+    pub fn contains(&self, id: NodeId) -> bool {
+        id == Inventory::MANAGER || self.limit.as_ref().is_none_or(|l| l.contains(&id))
+    }
+}
