@@ -163,6 +163,7 @@ fn fresh_cluster_with_password_bootstrap_converges_and_verifies() {
     );
     let out = run_as(&live, "manager", MANAGER_USER, &cmd);
     let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(
         stdout.contains("Apply these changes?") && stdout.contains("Apply cancelled."),
         "{stdout}\n{stderr}"
