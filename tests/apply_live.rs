@@ -673,7 +673,7 @@ fn a_second_apply_of_the_same_inventory_is_refused_with_the_holder() {
     live.cluster.freeze("node1").unwrap();
     let bin = live.bin();
     let cmd = format!(
-        "cd ~ && {{ '{bin}' apply --yes --accept-new-host-keys --timeout 4 >/dev/null 2>&1 & }}; sleep 1; NO_COLOR=1 '{bin}' apply --yes --accept-new-host-keys; echo \"exit=$?\"; wait"
+        "cd ~ && {{ '{bin}' apply --yes --accept-new-host-keys --timeout 4 >/dev/null 2>&1 & }}; n=0; until grep -qs ' since ' ~/.cache/trustmesh/trustmesh-*.lock || [ $n -ge 600 ]; do sleep 0.1; n=$((n+1)); done; NO_COLOR=1 '{bin}' apply --yes --accept-new-host-keys; echo \"exit=$?\"; wait"
     );
     let out = run_as(&live, "manager", MANAGER_USER, &cmd);
     live.cluster.thaw("node1").unwrap();
