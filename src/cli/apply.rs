@@ -3,11 +3,11 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use super::{remote, InventoryArg, RemoteArgs, Ui};
+use super::{remote, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui};
 use trustmesh::apply::{self, ApplyOptions};
 use trustmesh::gather::{self, GatherOptions};
 use trustmesh::inventory::Inventory;
-use trustmesh::plan::{self, NodeStatus, Plan};
+use trustmesh::plan::{self, Plan};
 use trustmesh::planfile::{self, SavedPlan};
 use trustmesh::render::{self, TextOptions};
 use trustmesh::{lock, TrustGraph};
@@ -35,60 +35,42 @@ pub struct Args {
     remote: RemoteArgs,
 }
 
-pub fn cmd_apply(ui: Ui, args: &Args) -> i32 {
+pub fn cmd_apply(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
     // No consent, no change: refused before anything is read or touched.
     if args.plan.is_none() && !args.yes && !std::io::stdin().is_terminal() {
-        eprintln!(
-            "trustmesh apply: refused: there is no terminal to ask on and no --yes; nothing was changed\n  \
-             hint: run it on a terminal to read the plan and answer, pass --yes, or approve a saved plan: \
-             `trustmesh plan --out FILE`, then `trustmesh apply --plan FILE`"
-        );
-        return 1;
+        return Err(CliError::message(
+            "apply refused: there is no terminal to ask on and no --yes; nothing was changed",
+        )
+        .hint(
+            "run it on a terminal to read the plan and answer, pass --yes, or approve a saved plan: \
+             `trustmesh plan --out FILE`, then `trustmesh apply --plan FILE`",
+        ));
     }
-    let saved = match &args.plan {
-        Some(path) => match SavedPlan::load(path) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                ui.report(&e);
-                return 1;
-            }
-        },
-        None => None,
-    };
+    let saved = args.plan.as_deref().map(SavedPlan::load).transpose()?;
     let inv_path = match &saved {
         Some(s) => PathBuf::from(&s.inventory),
         None => args.inventory.path(),
     };
-    let inv = match Inventory::load(&inv_path) {
-        Ok(inv) => inv,
-        Err(e) => {
-            ui.report(&e);
-            return 1;
-        }
-    };
+    let inv = Inventory::load(&inv_path)?;
     // A saved plan is checked against a fresh one of the same scope.
     let mut remote = args.remote.clone();
     if let Some(s) = &saved {
         let limit = s.limit.clone().unwrap_or_default();
         if !remote.limit.is_empty() && remote.limit != limit {
-            eprintln!(
-                "trustmesh apply: --limit differs from the saved plan's ({}); a saved plan is applied with its own scope",
-                if limit.is_empty() { "none".to_string() } else { limit.join(",") }
-            );
-            return 1;
+            return Err(CliError::message(format!(
+                "--limit differs from the saved plan's ({})",
+                if limit.is_empty() {
+                    "none".to_string()
+                } else {
+                    limit.join(",")
+                }
+            ))
+            .hint("a saved plan is applied with its own scope: leave --limit out"));
         }
         remote.limit = limit;
     }
-    let _lock = match lock::ApplyLock::acquire(&lock::lock_path(&inv_path), &inv_path) {
-        Ok(l) => l,
-        Err(e) => {
-            ui.report(&e);
-            return 1;
-        }
-    };
-    let Some((opts, rt)) = remote::prepare(&inv, &remote) else {
-        return 1;
-    };
+    let _lock = lock::ApplyLock::acquire(&lock::lock_path(&inv_path), &inv_path)?;
+    let (opts, rt) = remote::prepare(&inv, &remote)?;
     rt.block_on(run(ui, args.yes, &inv, opts, saved))
 }
 
@@ -120,26 +102,24 @@ async fn run(
     inv: &Inventory,
     opts: GatherOptions,
     saved: Option<SavedPlan>,
-) -> i32 {
+) -> Result<ExitStatus, CliError> {
     let graph = TrustGraph::build(inv);
-    let Some(g) = remote::read(ui, inv, &graph, &opts).await else {
-        return 1;
-    };
+    let g = remote::read(ui, inv, &graph, &opts).await?;
     let fresh = plan::plan(inv, &graph, &g.live, &opts.scope);
     // A saved plan is an approval of exactly these changes, not a program.
     if let Some(saved) = &saved {
         let diffs = planfile::differences(&saved.nodes, &fresh.nodes);
         if !diffs.is_empty() {
-            eprintln!(
-                "trustmesh apply: the saved plan is refused, nothing was changed: a fresh plan differs from it"
-            );
-            for d in &diffs {
-                eprintln!("  {}: {}", d.node, d.what);
-            }
-            eprintln!("  hint: read the fresh plan below; save it again with `trustmesh plan --out FILE` to approve it");
             show(ui, &fresh);
             g.close().await;
-            return 1;
+            let list: String = diffs
+                .iter()
+                .map(|d| format!("\n  {}: {}", d.node, d.what))
+                .collect();
+            return Err(CliError::message(format!(
+                "the saved plan is refused, nothing was changed: a fresh plan differs from it:{list}"
+            ))
+            .hint("read the fresh plan above; save it again with `trustmesh plan --out FILE` to approve it"));
         }
     }
     if !ui.quiet {
@@ -147,12 +127,11 @@ async fn run(
     }
     if fresh.is_empty() {
         g.close().await;
-        return finish(&fresh, false);
+        return Ok(ExitStatus::from_ok(!fresh.incomplete()));
     }
     if saved.is_none() && !yes && !confirm() {
-        eprintln!("Apply cancelled.");
         g.close().await;
-        return 1;
+        return Err(CliError::message("Apply cancelled."));
     }
     let report = apply::apply(
         inv,
@@ -175,14 +154,14 @@ async fn run(
     // there is nothing left to do.
     let mut after = g;
     if let Err(e) = gather::reread(inv, &mut after, opts.timeout).await {
-        ui.report(&e);
         after.close().await;
-        return 1;
+        return Err(e.into());
     }
     let again = plan::plan(inv, &graph, &after.live, &opts.scope);
     after.close().await;
     println!();
-    if again.is_empty() && !unreached(&again) {
+    let converged = again.is_empty() && !again.incomplete();
+    if converged {
         if !ui.quiet {
             println!("Converged: the state read back matches the inventory.");
         }
@@ -190,22 +169,5 @@ async fn run(
         println!("Not converged yet; what is left:");
         show(ui, &again);
     }
-    finish(&again, report.failed())
-}
-
-fn unreached(plan: &Plan) -> bool {
-    plan.nodes.iter().any(|n| {
-        matches!(
-            n.status,
-            NodeStatus::Unreachable { .. } | NodeStatus::Blocked { .. }
-        )
-    })
-}
-
-fn finish(plan: &Plan, failed: bool) -> i32 {
-    if failed || unreached(plan) || !plan.is_empty() {
-        1
-    } else {
-        0
-    }
+    Ok(ExitStatus::from_ok(converged && !report.failed()))
 }

@@ -1,8 +1,6 @@
 //! `trustmesh graph`: print the trust graph.
 
-use std::io::Write;
-
-use super::{load_inventory, InventoryArg, Ui};
+use super::{load_inventory, write_out, CliError, ExitStatus, InventoryArg, Ui};
 use trustmesh::graph::{self, GraphFormat};
 
 /// The trust graph: nodes, edges and their kind (forward, reverse, mesh),
@@ -25,24 +23,14 @@ enum Format {
     Mermaid,
 }
 
-pub fn cmd_graph(ui: Ui, args: &Args) -> i32 {
-    let Some(inv) = load_inventory(ui, &args.inventory) else {
-        return 1;
-    };
+pub fn cmd_graph(_ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
+    let inv = load_inventory(&args.inventory)?;
     let g = trustmesh::TrustGraph::build(&inv);
     let format = match args.format {
         Format::Text => GraphFormat::Text,
         Format::Dot => GraphFormat::Dot,
         Format::Mermaid => GraphFormat::Mermaid,
     };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    match graph::render(&inv, &g, format, &mut out).and_then(|_| out.flush()) {
-        Ok(()) => 0,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
-        Err(e) => {
-            eprintln!("trustmesh graph: cannot write the output: {e}");
-            1
-        }
-    }
+    write_out("the graph", |out| graph::render(&inv, &g, format, out))?;
+    Ok(ExitStatus::Success)
 }

@@ -1,9 +1,12 @@
 //! Flags are parsed here, once; each command gets its own `Args` and runs in
-//! `cli/<command>.rs`. Exit codes are decided in one place ([`run`]): 0 ok,
-//! 1 error (usage errors included, so that `--detailed-exitcode`'s 2 always
-//! means "changes"), 2 only from `plan --detailed-exitcode`.
+//! `cli/<command>.rs`, returning `Result<ExitStatus, CliError>`. Exit codes
+//! and errors are decided in one place ([`run`], with [`error`]): 0 ok, 1
+//! error (usage errors included, so that `--detailed-exitcode`'s 2 always
+//! means "changes"), 2 only from `plan --detailed-exitcode`; a closed pipe
+//! on standard output is not an error.
 
 mod apply;
+mod error;
 mod graph;
 mod plan;
 mod remote;
@@ -14,6 +17,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use error::{CliError, ExitStatus};
 
 /// Declarative SSH trust for clusters: plan, apply and verify passwordless
 /// SSH between a manager and its workers, from one YAML inventory.
@@ -126,48 +131,74 @@ impl Ui {
         }
     }
 
-    /// Print a diagnostic (any miette error) on standard error.
-    pub fn report(&self, diag: &dyn miette::Diagnostic) {
-        let handler = if self.color {
-            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode())
+    /// Print a command's error and its hints on standard error. Messages
+    /// are not wrapped: they hold paths and commands to copy.
+    fn report_error(&self, e: &CliError) {
+        let theme = if self.color {
+            miette::GraphicalTheme::unicode()
         } else {
-            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            miette::GraphicalTheme::unicode_nocolor()
         };
+        let handler = miette::GraphicalReportHandler::new_themed(theme).with_wrap_lines(false);
         let mut out = String::new();
-        if handler.render_report(&mut out, diag).is_err() {
-            out = format!("error: {diag}");
+        if handler.render_report(&mut out, e.diagnostic()).is_err() {
+            out = format!("error: {}\n", e.diagnostic());
         }
-        eprintln!("{out}");
+        for h in e.hints() {
+            out.push_str(&format!("  hint: {h}\n"));
+        }
+        eprint!("{out}");
+        if !out.ends_with('\n') {
+            eprintln!();
+        }
     }
 }
 
-/// Parse the command line, run the command, return the exit code.
+/// Parse the command line, run the command, return the exit code: the one
+/// place where a command's outcome becomes a number.
 pub fn run() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
             let _ = e.print();
-            return code;
+            return if e.use_stderr() {
+                ExitStatus::Failure.code()
+            } else {
+                ExitStatus::Success.code()
+            };
         }
     };
     let ui = Ui::new(&cli);
-    match &cli.command {
+    let result = match &cli.command {
         Command::Validate(args) => validate::cmd_validate(ui, args),
         Command::Graph(args) => graph::cmd_graph(ui, args),
         Command::Plan(args) => plan::cmd_plan(ui, args),
         Command::Apply(args) => apply::cmd_apply(ui, args),
         Command::Verify(args) => verify::cmd_verify(ui, args),
+    };
+    match result {
+        Ok(status) => status.code(),
+        Err(e) if e.is_broken_pipe() => ExitStatus::Success.code(),
+        Err(e) => {
+            ui.report_error(&e);
+            ExitStatus::Failure.code()
+        }
     }
 }
 
-/// Load the inventory or report why not.
-pub fn load_inventory(ui: Ui, arg: &InventoryArg) -> Option<trustmesh::Inventory> {
-    match trustmesh::Inventory::load(&arg.path()) {
-        Ok(inv) => Some(inv),
-        Err(e) => {
-            ui.report(&e);
-            None
-        }
-    }
+/// Load the inventory.
+pub fn load_inventory(arg: &InventoryArg) -> Result<trustmesh::Inventory, CliError> {
+    Ok(trustmesh::Inventory::load(&arg.path())?)
+}
+
+/// Write a command's output and flush it.
+pub fn write_out(
+    what: &str,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), CliError> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    write(&mut out)
+        .and_then(|()| std::io::Write::flush(&mut out))
+        .map_err(|e| CliError::io(what, e))
 }

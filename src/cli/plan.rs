@@ -1,10 +1,9 @@
 //! `trustmesh plan`: read live state, print what apply would change.
 
-use std::io::Write;
 use std::path::PathBuf;
 
-use super::{load_inventory, InventoryArg, RemoteArgs, Ui};
-use trustmesh::plan::{NodeStatus, Plan};
+use super::{load_inventory, write_out, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui};
+use trustmesh::plan::Plan;
 use trustmesh::planfile::SavedPlan;
 use trustmesh::render::{self, TextOptions};
 
@@ -32,61 +31,48 @@ pub struct Args {
     remote: RemoteArgs,
 }
 
-pub fn cmd_plan(ui: Ui, args: &Args) -> i32 {
-    let Some(inv) = load_inventory(ui, &args.inventory) else {
-        return 1;
-    };
-    let Some(plan) = super::remote::read_and_plan(ui, &inv, &args.remote) else {
-        return 1;
-    };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let written = if args.json {
-        render::render_json(&plan, &mut out)
-    } else if ui.quiet {
-        writeln!(out, "{}", render::summary_line(&plan.summary()))
-    } else {
-        render::render_text(
-            &plan,
-            TextOptions {
-                color: ui.color_out,
-                full_keys: ui.verbose > 0,
-                verbose: ui.verbose > 0,
-            },
-            &mut out,
-        )
-    };
-    if let Err(e) = written.and_then(|_| out.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("trustmesh plan: cannot write the plan: {e}");
-            return 1;
+pub fn cmd_plan(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
+    let inv = load_inventory(&args.inventory)?;
+    let plan = super::remote::read_and_plan(ui, &inv, &args.remote)?;
+    let written = write_out("the plan", |out| {
+        if args.json {
+            render::render_json(&plan, out)
+        } else if ui.quiet {
+            writeln!(out, "{}", render::summary_line(&plan.summary()))
+        } else {
+            render::render_text(
+                &plan,
+                TextOptions {
+                    color: ui.color_out,
+                    full_keys: ui.verbose > 0,
+                    verbose: ui.verbose > 0,
+                },
+                out,
+            )
+        }
+    });
+    // A reader that stopped early (`| head`) does not stop the saving.
+    if let Err(e) = written {
+        if !e.is_broken_pipe() {
+            return Err(e);
         }
     }
     if let Some(path) = &args.out {
         let inventory = args.inventory.path();
         let inventory = std::fs::canonicalize(&inventory).unwrap_or(inventory);
-        if let Err(e) = SavedPlan::new(&plan, &inventory, &args.remote.limit).save(path) {
-            ui.report(&e);
-            return 1;
-        }
+        SavedPlan::new(&plan, &inventory, &args.remote.limit).save(path)?;
     }
-    exit_code(&plan, args.detailed_exitcode)
+    Ok(status(&plan, args.detailed_exitcode))
 }
 
-/// 1 when a node could not be planned; else 0, or 2 for changes with
+/// Failure when a node could not be planned; else success, or changes for
 /// `--detailed-exitcode`.
-pub fn exit_code(plan: &Plan, detailed: bool) -> i32 {
-    let failed = plan.nodes.iter().any(|n| {
-        matches!(
-            n.status,
-            NodeStatus::Unreachable { .. } | NodeStatus::Blocked { .. }
-        )
-    });
-    if failed {
-        1
+fn status(plan: &Plan, detailed: bool) -> ExitStatus {
+    if plan.incomplete() {
+        ExitStatus::Failure
     } else if detailed && !plan.is_empty() {
-        2
+        ExitStatus::Changes
     } else {
-        0
+        ExitStatus::Success
     }
 }

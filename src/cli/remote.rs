@@ -5,14 +5,14 @@ use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use super::{RemoteArgs, Ui};
+use super::{CliError, RemoteArgs, Ui};
 use trustmesh::gather::{self, GatherOptions, Gathered};
 use trustmesh::plan::{self, Plan, PlanScope};
 use trustmesh::transport::password;
 use trustmesh::{Inventory, TrustGraph};
 
 /// Resolve `--limit` names; unknown names are an error.
-pub fn scope(inv: &Inventory, args: &RemoteArgs) -> Result<PlanScope, String> {
+pub fn scope(inv: &Inventory, args: &RemoteArgs) -> Result<PlanScope, CliError> {
     if args.limit.is_empty() {
         return Ok(PlanScope::default());
     }
@@ -23,9 +23,10 @@ pub fn scope(inv: &Inventory, args: &RemoteArgs) -> Result<PlanScope, String> {
                 set.insert(id);
             }
             None => {
-                return Err(format!(
+                return Err(CliError::message(format!(
                     "--limit names `{name}`, which is not a node of the inventory"
                 ))
+                .hint("`trustmesh graph` lists the nodes"))
             }
         }
     }
@@ -56,11 +57,14 @@ pub fn progress(ui: Ui, len: usize, what: &str) -> indicatif::ProgressBar {
 /// Gathering options from the shared flags; with `--ask-pass`, the
 /// password is taken (from the environment, or asked once) here, before
 /// any host is reached.
-pub fn gather_options(args: &RemoteArgs, scope: &PlanScope) -> Result<GatherOptions, String> {
+pub fn gather_options(args: &RemoteArgs, scope: &PlanScope) -> Result<GatherOptions, CliError> {
     let password = if args.ask_pass {
-        Some(password::ask_password(
-            "Password for the nodes that do not accept the manager's key yet: ",
-        )?)
+        Some(
+            password::ask_password(
+                "Password for the nodes that do not accept the manager's key yet: ",
+            )
+            .map_err(CliError::message)?,
+        )
     } else {
         None
     };
@@ -74,13 +78,13 @@ pub fn gather_options(args: &RemoteArgs, scope: &PlanScope) -> Result<GatherOpti
 }
 
 /// Read every node with a progress bar; print the run's notes (accepted
-/// host keys) unless quiet. Reports a fatal error itself.
+/// host keys) unless quiet.
 pub async fn read(
     ui: Ui,
     inv: &Inventory,
     graph: &TrustGraph,
     opts: &GatherOptions,
-) -> Option<Gathered> {
+) -> Result<Gathered, CliError> {
     let bar = progress(ui, inv.nodes.len(), "reading");
     let on_done = |name: &str| {
         bar.inc(1);
@@ -88,54 +92,33 @@ pub async fn read(
     };
     let r = gather::gather(inv, graph, opts, &on_done).await;
     bar.finish_and_clear();
-    match r {
-        Ok(g) => {
-            if !ui.quiet {
-                for n in &g.notes {
-                    eprintln!("{n}");
-                }
-            }
-            Some(g)
-        }
-        Err(e) => {
-            ui.report(&e);
-            None
+    let g = r?;
+    if !ui.quiet {
+        for n in &g.notes {
+            eprintln!("{n}");
         }
     }
+    Ok(g)
 }
 
-/// The scope of `--limit`, the gathering options and a runtime, or a
-/// printed error.
+/// The scope of `--limit`, the gathering options and a runtime.
 pub fn prepare(
     inv: &Inventory,
     args: &RemoteArgs,
-) -> Option<(GatherOptions, tokio::runtime::Runtime)> {
-    let opts = scope(inv, args).and_then(|scope| gather_options(args, &scope));
-    let opts = match opts {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("trustmesh: {e}");
-            return None;
-        }
-    };
-    match runtime() {
-        Ok(rt) => Some((opts, rt)),
-        Err(e) => {
-            eprintln!("trustmesh: cannot start: {e}");
-            None
-        }
-    }
+) -> Result<(GatherOptions, tokio::runtime::Runtime), CliError> {
+    let opts = gather_options(args, &scope(inv, args)?)?;
+    let rt = runtime().map_err(|e| CliError::message(format!("cannot start: {e}")))?;
+    Ok((opts, rt))
 }
 
-/// Read every node and plan. Prints errors itself; `None` on a fatal one.
-pub fn read_and_plan(ui: Ui, inv: &Inventory, args: &RemoteArgs) -> Option<Plan> {
+/// Read every node and plan.
+pub fn read_and_plan(ui: Ui, inv: &Inventory, args: &RemoteArgs) -> Result<Plan, CliError> {
     let (opts, rt) = prepare(inv, args)?;
     let graph = TrustGraph::build(inv);
-    let scope = opts.scope.clone();
     rt.block_on(async {
         let gathered = read(ui, inv, &graph, &opts).await?;
-        let plan = plan::plan(inv, &graph, &gathered.live, &scope);
+        let plan = plan::plan(inv, &graph, &gathered.live, &opts.scope);
         gathered.close().await;
-        Some(plan)
+        Ok(plan)
     })
 }

@@ -1,6 +1,6 @@
 //! `trustmesh validate`: parse and check the inventory, no network.
 
-use super::{load_inventory, InventoryArg, Ui};
+use super::{load_inventory, CliError, ExitStatus, InventoryArg, Ui};
 
 /// Parse and check the inventory; no network. Exit 0 when valid, 1 when not
 /// (every problem of the file is reported at once).
@@ -10,10 +10,8 @@ pub struct Args {
     inventory: InventoryArg,
 }
 
-pub fn cmd_validate(ui: Ui, args: &Args) -> i32 {
-    let Some(inv) = load_inventory(ui, &args.inventory) else {
-        return 1;
-    };
+pub fn cmd_validate(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
+    let inv = load_inventory(&args.inventory)?;
     if !ui.quiet {
         let g = trustmesh::TrustGraph::build(&inv);
         let count = |role| inv.nodes.iter().filter(|n| n.role == role).count();
@@ -26,5 +24,5 @@ pub fn cmd_validate(ui: Ui, args: &Args) -> i32 {
             plural(g.edge_count(), "trust edge"),
         );
     }
-    0
+    Ok(ExitStatus::Success)
 }

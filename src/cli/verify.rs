@@ -5,10 +5,8 @@
 //! target over that connection ([`trustmesh::verify`]), prints the matrix
 //! and the failing edges, and closes the connections.
 
-use std::io::Write;
-
 use super::remote::progress;
-use super::{load_inventory, InventoryArg, RemoteArgs, Ui};
+use super::{load_inventory, write_out, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui};
 use trustmesh::verify::{self, TextOptions, VerifyOptions, VerifyReport};
 use trustmesh::TrustGraph;
 
@@ -27,43 +25,32 @@ pub struct Args {
     remote: RemoteArgs,
 }
 
-pub fn cmd_verify(ui: Ui, args: &Args) -> i32 {
-    let Some(inv) = load_inventory(ui, &args.inventory) else {
-        return 1;
-    };
-    let Some(report) = read_and_verify(ui, &inv, &args.remote) else {
-        return 1;
-    };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let written = if args.json {
-        verify::render_json(&report, &mut out)
-    } else {
-        verify::render_text(
-            &report,
-            TextOptions {
-                color: ui.color_out,
-                quiet: ui.quiet,
-            },
-            &mut out,
-        )
-    };
-    if let Err(e) = written.and_then(|_| out.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("trustmesh verify: cannot write the result: {e}");
-            return 1;
+pub fn cmd_verify(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
+    let inv = load_inventory(&args.inventory)?;
+    let report = read_and_verify(ui, &inv, &args.remote)?;
+    write_out("the result", |out| {
+        if args.json {
+            verify::render_json(&report, out)
+        } else {
+            verify::render_text(
+                &report,
+                TextOptions {
+                    color: ui.color_out,
+                    quiet: ui.quiet,
+                },
+                out,
+            )
         }
-    }
-    if report.all_hold() {
-        0
-    } else {
-        1
-    }
+    })?;
+    Ok(ExitStatus::from_ok(report.all_hold()))
 }
 
-/// Read every node, try every edge, close the connections. Prints errors
-/// itself; `None` on a fatal one.
-fn read_and_verify(ui: Ui, inv: &trustmesh::Inventory, args: &RemoteArgs) -> Option<VerifyReport> {
+/// Read every node, try every edge, close the connections.
+fn read_and_verify(
+    ui: Ui,
+    inv: &trustmesh::Inventory,
+    args: &RemoteArgs,
+) -> Result<VerifyReport, CliError> {
     let (gather_opts, rt) = super::remote::prepare(inv, args)?;
     let graph = TrustGraph::build(inv);
     let scope = gather_opts.scope.clone();
@@ -83,6 +70,6 @@ fn read_and_verify(ui: Ui, inv: &trustmesh::Inventory, args: &RemoteArgs) -> Opt
         let report = verify::verify(inv, &graph, &gathered, &verify_opts, &on_edge).await;
         bar.finish_and_clear();
         gathered.close().await;
-        Some(report)
+        Ok(report)
     })
 }

@@ -241,6 +241,17 @@ impl Plan {
         s
     }
 
+    /// True when a node in scope could not be planned (unreachable or
+    /// blocked): the plan is not the whole story.
+    pub fn incomplete(&self) -> bool {
+        self.nodes.iter().any(|n| {
+            matches!(
+                n.status,
+                NodeStatus::Unreachable { .. } | NodeStatus::Blocked { .. }
+            )
+        })
+    }
+
     /// True when apply would change nothing.
     pub fn is_empty(&self) -> bool {
         self.nodes.iter().all(|n| n.changes.is_empty())

@@ -96,7 +96,7 @@ pub async fn verify(
     let jump_config = if needs_jump_config {
         let path = gathered.run.path().join("verify_ssh_config");
         match jump_config_text(secs, identity.as_deref(), kh.as_deref()).and_then(|t| {
-            crate::gather::write_private(&path, t.as_bytes()).map_err(|e| e.to_string())
+            crate::transport::local::write_private(&path, t.as_bytes()).map_err(|e| e.to_string())
         }) {
             Ok(()) => Some(path),
             Err(e) => {

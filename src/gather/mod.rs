@@ -21,8 +21,13 @@ use crate::known_hosts::{self, KnownHostsFile};
 use crate::plan::{Access, LiveState, NodeFiles, NodeState, PlanScope};
 use crate::probe::{self, ProbeRequest};
 use crate::scripts::shell_quote;
-use crate::state::{FileKind, FileStat, LiveAccount, LiveFile};
+use crate::state::LiveAccount;
 use crate::transport::{self, classify, FailureKind, Host, PasswordLogin, RunDir, Secret};
+
+mod hostkeys;
+
+use hostkeys::{changed_key_reason, trust_host_key};
+use transport::local::manager_file;
 
 /// New connections through (or to) one host at once: below sshd's default
 /// `MaxStartups 10:30:100`.
@@ -92,25 +97,6 @@ impl Gathered {
     }
 }
 
-/// Expand a leading `~/` with `home`.
-pub fn expand_home(path: &str, home: &Path) -> PathBuf {
-    match path.strip_prefix("~/") {
-        Some(rest) => home.join(rest),
-        None if path == "~" => home.to_path_buf(),
-        None => PathBuf::from(path),
-    }
-}
-
-/// The absolute path of one of the manager's [`NodeFiles`] names: relative
-/// to `~/.ssh`, or a path of its own (absolute or from `~`).
-pub fn manager_file(name: &str, home: &Path) -> PathBuf {
-    if name.starts_with('/') || name.starts_with('~') {
-        expand_home(name, home)
-    } else {
-        home.join(".ssh").join(name)
-    }
-}
-
 /// Read every node in scope. `on_done` is called with a node's name as it
 /// finishes (for a progress bar).
 pub async fn gather(
@@ -120,9 +106,7 @@ pub async fn gather(
     on_done: &(dyn Fn(&str) + Sync),
 ) -> Result<Gathered, GatherError> {
     let manager = inv.manager();
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"));
+    let home = transport::local::home();
     let mfiles = NodeFiles::of(inv, Inventory::MANAGER);
     let manager_account = probe_local(&mfiles, &home, opts.timeout).await?;
     let running = manager_account.user.clone();
@@ -157,11 +141,11 @@ pub async fn gather(
             running.clone()
         },
     };
-    write_private(
+    transport::local::write_private(
         &run.config(),
         transport::sshconfig::render(inv, &settings).as_bytes(),
     )?;
-    write_private(&run.accepted_known_hosts(), b"")?;
+    transport::local::write_private(&run.accepted_known_hosts(), b"")?;
 
     let n = inv.nodes.len();
     let mut states: Vec<Option<NodeState>> = vec![None; n];
@@ -319,20 +303,6 @@ fn is_jump_of_scope(inv: &Inventory, scope: &PlanScope, id: NodeId) -> bool {
         .any(|(other, n)| scope.contains(other) && n.jump == Some(id))
 }
 
-/// Write a file only the user can read (this run's config and keys),
-/// atomically: ssh may be reading it at that moment (another node's
-/// connection), and must see the old or the new content, never an empty
-/// file.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    // tempfile creates the file 0600.
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
 struct Shared {
     config: PathBuf,
     control: PathBuf,
@@ -355,167 +325,6 @@ fn unreachable(step: &str, reason: String, hint: Option<String>) -> NodeState {
     }
 }
 
-/// Host keys as `(type, base64)` from `ssh-keyscan` output (comment lines,
-/// printed on stdout since OpenSSH 9.8, are skipped).
-pub fn parse_keyscan(out: &str) -> Vec<(String, String)> {
-    let mut keys = Vec::new();
-    for line in out.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut f = line.split_whitespace();
-        let (_host, t, b) = (f.next(), f.next(), f.next());
-        if let (Some(t), Some(b)) = (t, b) {
-            if !keys.iter().any(|(_, ob): &(String, String)| ob == b) {
-                keys.push((t.to_string(), b.to_string()));
-            }
-        }
-    }
-    keys
-}
-
-async fn keyscan(
-    via: Option<&Host>,
-    addr: &str,
-    port: u16,
-    timeout: Duration,
-) -> Result<Vec<(String, String)>, String> {
-    let secs = timeout.as_secs().max(1);
-    let line = format!(
-        "ssh-keyscan -T {} -p {} {}",
-        secs,
-        shell_quote(&port.to_string()),
-        shell_quote(addr)
-    );
-    let host = via.unwrap_or(&Host::Local);
-    match host.run(&line, b"", timeout + Duration::from_secs(2)).await {
-        Ok(out) => {
-            let keys = parse_keyscan(&String::from_utf8_lossy(&out.stdout));
-            if keys.is_empty() {
-                Err(format!(
-                    "ssh-keyscan got no host key from {addr}:{port}: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ))
-            } else {
-                Ok(keys)
-            }
-        }
-        Err(e) => Err(format!("ssh-keyscan: {e}")),
-    }
-}
-
-fn fingerprints(keys: &[(String, String)]) -> String {
-    keys.iter()
-        .map(|(t, b)| {
-            format!(
-                "{} ({t})",
-                known_hosts::fingerprint_sha256(b).unwrap_or_else(|| "unreadable key".into())
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The host keys the manager's known_hosts trusts for `addr:port`.
-fn trusted_keys(shared: &Shared, addr: &str, port: u16) -> Vec<(String, String)> {
-    shared
-        .manager_kh
-        .keys_for(addr, port)
-        .into_iter()
-        .map(|(t, b)| (t.to_string(), b.to_string()))
-        .collect()
-}
-
-/// Make sure the control channel's host key is trusted before connecting.
-async fn trust_host_key(
-    shared: &Shared,
-    node: &crate::inventory::Node,
-    via: Option<&Host>,
-) -> Result<(), NodeState> {
-    let addr = node.address.as_deref().unwrap_or_default();
-    let known = trusted_keys(shared, addr, node.port);
-    let kh_name = known_hosts::host_name(addr, node.port);
-    let timeout = shared.opts.timeout;
-    if let Some(pin) = &node.host_key {
-        if !known.is_empty() {
-            if known
-                .iter()
-                .any(|(_, b)| known_hosts::fingerprint_sha256(b).as_deref() == Some(pin))
-            {
-                return Ok(());
-            }
-            return Err(unreachable(
-                "host key",
-                format!(
-                    "the inventory pins {pin}, but the manager's known_hosts holds {} for {kh_name}",
-                    fingerprints(&known)
-                ),
-                Some(format!(
-                    "check which is right; if the pin is, remove the old key with `ssh-keygen -R '{kh_name}' -f {}`",
-                    shared.known_hosts_display
-                )),
-            ));
-        }
-        let scanned = keyscan(via, addr, node.port, timeout).await.map_err(|e| {
-            unreachable(
-                "host key",
-                e,
-                Some("check that sshd answers on that address and port".into()),
-            )
-        })?;
-        let Some((t, b)) = scanned
-            .iter()
-            .find(|(_, b)| known_hosts::fingerprint_sha256(b).as_deref() == Some(pin))
-        else {
-            return Err(unreachable(
-                "host key",
-                format!("the host presents {}, not the pinned {pin}", fingerprints(&scanned)),
-                Some("if the node was reinstalled, check its new key and update `host_key:` in the inventory".into()),
-            ));
-        };
-        shared
-            .accepted
-            .lock()
-            .await
-            .push(format!("{kh_name} {t} {b}"));
-        return Ok(());
-    }
-    if !known.is_empty() {
-        return Ok(());
-    }
-    let scanned = keyscan(via, addr, node.port, timeout).await.map_err(|e| {
-        unreachable(
-            "host key",
-            e,
-            Some("check that sshd answers on that address and port".into()),
-        )
-    })?;
-    if !shared.opts.accept_new_host_keys {
-        return Err(unreachable(
-            "host key",
-            format!(
-                "the manager has never seen the host key of {kh_name}; it presents {}",
-                fingerprints(&scanned)
-            ),
-            Some(
-                "check the fingerprint, then run again with --accept-new-host-keys, or pin it with `host_key:` in the inventory"
-                    .into(),
-            ),
-        ));
-    }
-    let mut acc = shared.accepted.lock().await;
-    for (t, b) in &scanned {
-        acc.push(format!("{kh_name} {t} {b}"));
-    }
-    shared.notes.lock().await.push(format!(
-        "accepted the new host key of {} ({kh_name}): {}",
-        node.name,
-        fingerprints(&scanned)
-    ));
-    Ok(())
-}
-
 async fn read_node(
     shared: &Shared,
     node: &crate::inventory::Node,
@@ -534,7 +343,7 @@ async fn read_node(
         // Accepted keys must be in the file before ssh reads it.
         let acc = shared.accepted.lock().await;
         let text: String = acc.iter().map(|l| format!("{l}\n")).collect();
-        if let Err(e) = write_private(&shared.accepted_path, text.as_bytes()) {
+        if let Err(e) = transport::local::write_private(&shared.accepted_path, text.as_bytes()) {
             return (
                 unreachable(
                     "host key",
@@ -621,28 +430,6 @@ async fn read_node(
     }
 }
 
-/// What a changed host key looks like: the keys trusted and presented.
-async fn changed_key_reason(
-    shared: &Shared,
-    node: &crate::inventory::Node,
-    via: Option<&Host>,
-) -> String {
-    let addr = node.address.as_deref().unwrap_or_default();
-    let known = trusted_keys(shared, addr, node.port);
-    let now = keyscan(via, addr, node.port, shared.opts.timeout)
-        .await
-        .unwrap_or_default();
-    format!(
-        "the host key changed: the manager trusts {}, the host now presents {}",
-        fingerprints(&known),
-        if now.is_empty() {
-            "(could not be read)".to_string()
-        } else {
-            fingerprints(&now)
-        }
-    )
-}
-
 /// Read every node again over the connections already open (after
 /// apply): no new handshakes, except for a node read with a password,
 /// which must now accept the manager's key: a fresh key connection proves
@@ -653,9 +440,7 @@ pub async fn reread(
     g: &mut Gathered,
     timeout: Duration,
 ) -> Result<(), GatherError> {
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"));
+    let home = transport::local::home();
     let mfiles = NodeFiles::of(inv, Inventory::MANAGER);
     let manager = probe_local(&mfiles, &home, timeout).await?;
     g.live.nodes[Inventory::MANAGER] = NodeState::Read {
@@ -775,51 +560,18 @@ async fn probe_local(
     let mut account = probe::parse_probe_output(&out.stdout)
         .map_err(|e| GatherError::ManagerProbe(e.to_string()))?;
     for name in read.iter().filter(|n| !inside(n)) {
-        account
-            .files
-            .push(local_file(name, &manager_file(name, home), true));
+        account.files.push(transport::local::file_state(
+            name,
+            &manager_file(name, home),
+            true,
+        ));
     }
     for name in stat_only.iter().filter(|n| !inside(n)) {
-        account
-            .files
-            .push(local_file(name, &manager_file(name, home), false));
+        account.files.push(transport::local::file_state(
+            name,
+            &manager_file(name, home),
+            false,
+        ));
     }
     Ok(account)
-}
-
-fn local_file(name: &str, path: &Path, read: bool) -> LiveFile {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return LiveFile {
-            name: name.into(),
-            stat: None,
-            content: None,
-            unreadable: false,
-        };
-    };
-    let kind = if meta.file_type().is_symlink() {
-        FileKind::Symlink
-    } else if meta.is_dir() {
-        FileKind::Dir
-    } else if meta.is_file() {
-        FileKind::File
-    } else {
-        FileKind::Other
-    };
-    let content = if read && kind == FileKind::File {
-        std::fs::read(path).ok()
-    } else {
-        None
-    };
-    LiveFile {
-        name: name.into(),
-        unreadable: read && kind == FileKind::File && content.is_none(),
-        stat: Some(FileStat {
-            kind,
-            mode: meta.mode() & 0o7777,
-            uid: meta.uid(),
-            gid: meta.gid(),
-        }),
-        content,
-    }
 }

@@ -1,0 +1,154 @@
+//! How a command ends: one exit status, one error shape, decided once.
+//!
+//! A command returns `Result<ExitStatus, CliError>`. [`ExitStatus`] is how
+//! it ended when it could tell its story itself (a plan with unreachable
+//! nodes prints them, then ends in [`ExitStatus::Failure`]); [`CliError`]
+//! is a failure nobody printed yet: a diagnostic from the library (an
+//! inventory, a lock, a plan file, the manager's own state) or a message of
+//! the command's own, with hints. [`super::run`] turns either into the
+//! process's exit code and prints the error, so no command picks a number
+//! or prints an error prefix of its own.
+
+use std::fmt;
+
+use miette::Diagnostic;
+
+/// How a command ended. The only place numbers are chosen is
+/// [`ExitStatus::code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: done, or nothing to change.
+    Success,
+    /// 1: something failed, and was reported.
+    Failure,
+    /// 2: `plan --detailed-exitcode` found changes.
+    Changes,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::Changes => 2,
+        }
+    }
+
+    /// Success when `ok`, else Failure.
+    pub fn from_ok(ok: bool) -> ExitStatus {
+        if ok {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Failure
+        }
+    }
+}
+
+/// A failure to report: a diagnostic (with its own code and help) plus
+/// hints the command adds. Printed once, by [`super::run`].
+pub struct CliError {
+    error: Box<dyn Diagnostic + Send + Sync + 'static>,
+    hints: Vec<String>,
+    /// The output went to a closed pipe (`trustmesh plan | head`): not an
+    /// error worth a message, and exit 0 like other tools.
+    broken_pipe: bool,
+}
+
+/// A command's own message, as a diagnostic.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{0}")]
+struct Message(String);
+
+impl CliError {
+    /// A failure the command describes itself.
+    pub fn message(text: impl Into<String>) -> CliError {
+        CliError::from_diagnostic(Message(text.into()))
+    }
+
+    /// Writing `what` failed.
+    pub fn io(what: &str, e: std::io::Error) -> CliError {
+        let broken_pipe = e.kind() == std::io::ErrorKind::BrokenPipe;
+        let mut err = CliError::message(format!("cannot write {what}: {e}"));
+        err.broken_pipe = broken_pipe;
+        err
+    }
+
+    pub fn from_diagnostic(d: impl Diagnostic + Send + Sync + 'static) -> CliError {
+        CliError {
+            error: Box::new(d),
+            hints: Vec::new(),
+            broken_pipe: false,
+        }
+    }
+
+    /// Add a hint: the next thing to try.
+    pub fn hint(mut self, hint: impl Into<String>) -> CliError {
+        self.hints.push(hint.into());
+        self
+    }
+
+    pub fn is_broken_pipe(&self) -> bool {
+        self.broken_pipe
+    }
+
+    pub fn hints(&self) -> &[String] {
+        &self.hints
+    }
+
+    pub fn diagnostic(&self) -> &(dyn Diagnostic + Send + Sync + 'static) {
+        &*self.error
+    }
+}
+
+impl fmt::Debug for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CliError")
+            .field("error", &self.error.to_string())
+            .field("hints", &self.hints)
+            .finish()
+    }
+}
+
+/// Every library error that is a diagnostic converts with `?`.
+macro_rules! from_diagnostics {
+    ($($t:ty),* $(,)?) => {
+        $(impl From<$t> for CliError {
+            fn from(e: $t) -> CliError {
+                CliError::from_diagnostic(e)
+            }
+        })*
+    };
+}
+
+from_diagnostics!(
+    trustmesh::InventoryError,
+    trustmesh::lock::LockError,
+    trustmesh::planfile::PlanFileError,
+    trustmesh::gather::GatherError,
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_decided_here() {
+        assert_eq!(ExitStatus::Success.code(), 0);
+        assert_eq!(ExitStatus::Failure.code(), 1);
+        assert_eq!(ExitStatus::Changes.code(), 2);
+        assert_eq!(ExitStatus::from_ok(false), ExitStatus::Failure);
+    }
+
+    #[test]
+    fn a_closed_pipe_is_not_an_error_message() {
+        let e = CliError::io(
+            "the plan",
+            std::io::Error::from(std::io::ErrorKind::BrokenPipe),
+        );
+        assert!(e.is_broken_pipe());
+        let e = CliError::message("boom").hint("try again");
+        assert!(!e.is_broken_pipe());
+        assert_eq!(e.diagnostic().to_string(), "boom");
+        assert_eq!(e.hints(), ["try again"]);
+    }
+}
