@@ -19,6 +19,7 @@ pub mod probe;
 pub mod render;
 pub mod scripts;
 pub mod state;
+pub mod target;
 pub mod transport;
 pub mod verify;
 

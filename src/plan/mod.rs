@@ -224,21 +224,10 @@ fn target_of(inv: &Inventory, id: NodeId) -> String {
     if n.role == Role::Manager {
         return "local".to_string();
     }
-    let addr = n.address.as_deref().unwrap_or("?");
-    let addr = if addr.contains(':') {
-        format!("[{addr}]")
-    } else {
-        addr.to_string()
-    };
-    let user = n
-        .user
-        .as_deref()
-        .map(|u| format!("{u}@"))
-        .unwrap_or_default();
-    if n.port == 22 {
-        format!("{user}{addr}")
-    } else {
-        format!("{user}{addr}:{}", n.port)
+    let target = crate::target::SshTarget::new(n.address.as_deref().unwrap_or("?"), n.port);
+    match n.user.as_deref() {
+        Some(u) => format!("{u}@{}", target.short()),
+        None => target.short(),
     }
 }
 

@@ -131,11 +131,7 @@ async fn run_remote(
 /// `addr:port` of a node for messages and error sorting (`[addr]:port`
 /// for an IPv6 address).
 pub fn target(addr: &str, port: u16) -> String {
-    if addr.contains(':') {
-        format!("[{addr}]:{port}")
-    } else {
-        format!("{addr}:{port}")
-    }
+    crate::target::SshTarget::new(addr, port).to_string()
 }
 
 /// The full text of an error and its sources (ssh's message is often in a

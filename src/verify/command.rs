@@ -41,14 +41,10 @@ fn ssh_path_value(p: &Path) -> Result<String, String> {
 
 /// `user@host:port` for `-J`, IPv6 addresses in brackets.
 fn jump_spec(user: Option<&str>, addr: &str, port: u16) -> String {
-    let host = if addr.contains(':') {
-        format!("[{addr}]")
-    } else {
-        addr.to_string()
-    };
+    let target = crate::target::SshTarget::new(addr, port);
     match user {
-        Some(u) => format!("{u}@{host}:{port}"),
-        None => format!("{host}:{port}"),
+        Some(u) => format!("{u}@{target}"),
+        None => target.to_string(),
     }
 }
 

@@ -88,11 +88,7 @@ pub fn interpret(exit: Option<i32>, stderr: &str, names: &EdgeNames<'_>) -> Outc
 
 /// ssh's own failure (exit 255), in the words of this edge.
 fn sort_ssh_error(stderr: &str, n: &EdgeNames<'_>) -> EdgeFailure {
-    let target_ap = if n.addr.contains(':') {
-        format!("[{}]:{}", n.addr, n.port)
-    } else {
-        format!("{}:{}", n.addr, n.port)
-    };
+    let target_ap = crate::target::SshTarget::new(n.addr, n.port).to_string();
     let kh_name = known_hosts::host_name(n.addr, n.port);
     let f = classify(
         stderr,
