@@ -22,9 +22,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
 use tokio::sync::Semaphore;
 
-use crate::authorized_keys::{self, AuthorizedKeysFile};
 use crate::inventory::{Inventory, KeyType};
-use crate::known_hosts::{self, KnownHostsFile};
 use crate::plan::{Access, Change, FileEdit, FileRole, NodeStatus, Plan};
 use crate::scripts::{self, Outcome};
 use crate::transport::Host;
@@ -448,39 +446,8 @@ fn edit_content(plan: &Plan, pi: usize, e: &FileEdit, generated: &Generated) -> 
         Some(text) => scripts::cksum(text.as_bytes()),
         None => "absent".to_string(),
     };
-    let text = base.unwrap_or_default();
-    let mut add = Vec::new();
-    let mut missing = Vec::new();
-    for l in &e.add {
-        match l.text() {
-            Some(t) => add.push(t),
-            None => match generated.get(&*l.node) {
-                Some((t, b)) => add.push(match &l.names {
-                    Some(n) => known_hosts::managed_line(n, t, b, &l.node),
-                    None => authorized_keys::managed_line(t, b, &l.node),
-                }),
-                None => missing.push(l.node.to_string()),
-            },
-        }
-    }
-    let remove: Vec<usize> = e.remove.iter().map(|(i, _)| *i).collect();
-    let content = match e.file {
-        FileRole::AuthorizedKeys => AuthorizedKeysFile::parse(&text)
-            .apply_edits(&remove, &add)
-            .map_err(|err| err.to_string()),
-        FileRole::KnownHosts => KnownHostsFile::parse(&text)
-            .apply_edits(&remove, &add)
-            .map_err(|err| err.to_string()),
-    };
-    let content = if !missing.is_empty() && add.is_empty() && remove.is_empty() {
-        Err(format!(
-            "the key of {} was not generated, so there is nothing to write",
-            missing.join(", ")
-        ))
-    } else {
-        // Write what can be written; the missing keys come on the next run.
-        content
-    };
+    let key_of = |node: &str| generated.get(node).cloned();
+    let rendered = e.render(base.as_deref().unwrap_or_default(), &key_of);
     // A mode fix planned for this file is done by its own action; a new
     // file starts at 0600, an existing one keeps its mode.
     let mode = if e.create {
@@ -491,9 +458,9 @@ fn edit_content(plan: &Plan, pi: usize, e: &FileEdit, generated: &Generated) -> 
     EditInput {
         path: scripts::script_path(&e.path),
         expected,
-        content,
+        content: rendered.content,
         mode,
-        missing,
+        missing: rendered.missing,
     }
 }
 

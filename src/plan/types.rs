@@ -172,6 +172,62 @@ pub struct FileEdit {
     pub add: Vec<PlannedLine>,
 }
 
+/// A file's new text, as [`FileEdit::render`] makes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The new text, or why it cannot be made.
+    pub content: Result<String, String>,
+    /// Nodes whose key was to be generated but is not known: their lines
+    /// are left out (they come on the next run).
+    pub missing: Vec<String>,
+}
+
+impl FileEdit {
+    /// The file's new text from `base`, the text it was planned from:
+    /// managed lines removed, planned lines added, a key known only after
+    /// apply taken from `key_of(node)` as `(type, base64)`. Pure: `apply`
+    /// writes exactly this, and the tests' simulated apply uses it too.
+    pub fn render(
+        &self,
+        base: &str,
+        key_of: &dyn Fn(&str) -> Option<(String, String)>,
+    ) -> Rendered {
+        let mut add = Vec::new();
+        let mut missing = Vec::new();
+        for l in &self.add {
+            match l.text() {
+                Some(t) => add.push(t),
+                None => match key_of(&l.node) {
+                    Some((t, b)) => add.push(match &l.names {
+                        Some(n) => known_hosts::managed_line(n, &t, &b, &l.node),
+                        None => crate::authorized_keys::managed_line(&t, &b, &l.node),
+                    }),
+                    None => missing.push(l.node.to_string()),
+                },
+            }
+        }
+        let remove: Vec<usize> = self.remove.iter().map(|(i, _)| *i).collect();
+        let content = if !missing.is_empty() && add.is_empty() && remove.is_empty() {
+            Err(format!(
+                "the key of {} was not generated, so there is nothing to write",
+                missing.join(", ")
+            ))
+        } else {
+            // Write what can be written; the missing keys come on the next
+            // run.
+            match self.file {
+                FileRole::AuthorizedKeys => crate::authorized_keys::AuthorizedKeysFile::parse(base)
+                    .apply_edits(&remove, &add)
+                    .map_err(|err| err.to_string()),
+                FileRole::KnownHosts => known_hosts::KnownHostsFile::parse(base)
+                    .apply_edits(&remove, &add)
+                    .map_err(|err| err.to_string()),
+            }
+        };
+        Rendered { content, missing }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileRole {

@@ -182,27 +182,8 @@ pub fn simulate_apply(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSta
                         files.known_hosts.clone()
                     };
                     let old = content(account, &name).to_string();
-                    let remove: Vec<usize> = e.remove.iter().map(|(i, _)| *i).collect();
-                    let add: Vec<String> = e
-                        .add
-                        .iter()
-                        .map(|l| match l.text() {
-                            Some(t) => t,
-                            None => {
-                                let (t, b) = pubkey(&snapshot, &l.node);
-                                trustmesh::authorized_keys::managed_line(&t, &b, &l.node)
-                            }
-                        })
-                        .collect();
-                    let new = if e.path.ends_with("authorized_keys") {
-                        trustmesh::authorized_keys::AuthorizedKeysFile::parse(&old)
-                            .apply_edits(&remove, &add)
-                            .unwrap()
-                    } else {
-                        trustmesh::known_hosts::KnownHostsFile::parse(&old)
-                            .apply_edits(&remove, &add)
-                            .unwrap()
-                    };
+                    let key_of = |node: &str| Some(pubkey(&snapshot, node));
+                    let new = e.render(&old, &key_of).content.unwrap();
                     let mode = account
                         .file(&name)
                         .and_then(|f| f.stat.as_ref())
