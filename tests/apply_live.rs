@@ -4,89 +4,8 @@ mod live;
 
 use live::*;
 
-const PASSWORD: &str = "boot-Strap-42";
 /// A key no node of the cluster holds.
 const OUTSIDER: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIOutsiderOutsiderOutsiderOutsiderOutsider1";
-
-fn run_as(live: &Live, host: &str, user: &str, cmd: &str) -> std::process::Output {
-    live.cluster.exec(host, user, &["sh", "-c", cmd]).unwrap()
-}
-
-/// Can `from` log in to `to` with plain ssh, BatchMode and strict host keys?
-fn can_ssh(live: &Live, from: &str, to: &str) -> bool {
-    let user_from = if from == "manager" {
-        MANAGER_USER
-    } else {
-        WORKER_USER
-    };
-    let user_to = if to == "manager" {
-        MANAGER_USER
-    } else {
-        WORKER_USER
-    };
-    let h = live.cluster.host(to);
-    let cmd = format!(
-        "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5 -p {} {user_to}@{} true",
-        h.port, h.address
-    );
-    run_as(live, from, user_from, &cmd).status.success()
-}
-
-fn with_trustmesh_password(live: &Live, args: &[&str]) -> std::process::Output {
-    let bin = live.bin();
-    let mut argv = vec!["sh", "-c", "cd ~ && exec \"$@\"", "sh", "env", "NO_COLOR=1"];
-    let pw = format!("TRUSTMESH_PASSWORD={PASSWORD}");
-    argv.push(&pw);
-    argv.push(bin);
-    argv.extend_from_slice(args);
-    live.cluster.exec("manager", MANAGER_USER, &argv).unwrap()
-}
-
-/// Every file and folder in every host's homes: path -> (mode, content,
-/// mtime). The manager's `~/.cache`, where apply keeps its lock, is left
-/// out: the tool's own bookkeeping, not trust state.
-fn snapshot(
-    live: &Live,
-) -> std::collections::BTreeMap<std::path::PathBuf, (u32, Vec<u8>, std::time::SystemTime)> {
-    use std::os::unix::fs::MetadataExt;
-    fn walk(
-        dir: &std::path::Path,
-        out: &mut std::collections::BTreeMap<
-            std::path::PathBuf,
-            (u32, Vec<u8>, std::time::SystemTime),
-        >,
-    ) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let path = e.path();
-            if path.ends_with(".cache") {
-                continue;
-            }
-            let meta = std::fs::symlink_metadata(&path).unwrap();
-            let content = if meta.is_file() {
-                std::fs::read(&path).unwrap()
-            } else {
-                Vec::new()
-            };
-            out.insert(
-                path.clone(),
-                (meta.mode(), content, meta.modified().unwrap()),
-            );
-            if meta.is_dir() {
-                walk(&path, out);
-            }
-        }
-    }
-    let mut out = std::collections::BTreeMap::new();
-    for h in live.cluster.hosts() {
-        for u in &h.users {
-            walk(&h.home_of(u), &mut out);
-        }
-    }
-    out
-}
 
 fn mtime(live: &Live, host: &str, rel: &str) -> std::time::SystemTime {
     std::fs::metadata(live.cluster.host(host).home_of(WORKER_USER).join(rel))
@@ -110,31 +29,27 @@ fn fresh_cluster_with_password_bootstrap_converges_and_verifies() {
         &|_| String::new(),
     );
     live.write_inventory(&inv);
-    let untouched = snapshot(&live);
+    let untouched = live.snapshot();
 
     // The first plan reads every worker with the password and shows it all.
-    let out = with_trustmesh_password(
-        &live,
-        &[
+    let Ran { stdout, .. } = live
+        .run_with_password(&[
             "plan",
             "--ask-pass",
             "--accept-new-host-keys",
             "--detailed-exitcode",
-        ],
-    );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+        ])
+        .expect_exit(2);
     assert!(!stdout.contains("unreachable"), "{stdout}");
     assert!(
         stdout.contains("+ key ~/.ssh/id_ed25519 (ed25519)")
             && stdout.contains("(known after apply)"),
         "{stdout}"
     );
-    let json = with_trustmesh_password(
-        &live,
-        &["plan", "--ask-pass", "--accept-new-host-keys", "--json"],
-    );
-    let plan: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let plan = live
+        .run_with_password(&["plan", "--ask-pass", "--accept-new-host-keys", "--json"])
+        .expect_exit(0)
+        .json();
     let nodes = plan["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 4, "{plan:#}");
     for n in nodes {
@@ -154,40 +69,37 @@ fn fresh_cluster_with_password_bootstrap_converges_and_verifies() {
             == 3,
         "{stdout}"
     );
-    assert_eq!(snapshot(&live), untouched, "plan changed a file");
+    assert_eq!(live.snapshot(), untouched, "plan changed a file");
 
     // No consent, no change: "no" on a terminal, and no terminal at all.
     let cmd = format!(
         "cd ~ && printf 'no\\n' | TRUSTMESH_PASSWORD={PASSWORD} script -qec \"NO_COLOR=1 '{}' apply --ask-pass --accept-new-host-keys\" /dev/null",
         live.bin()
     );
-    let out = run_as(&live, "manager", MANAGER_USER, &cmd);
+    let out = live.run_as("manager", MANAGER_USER, &cmd);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(
         stdout.contains("Apply these changes?") && stdout.contains("Apply cancelled."),
         "{stdout}\n{stderr}"
     );
-    assert_eq!(snapshot(&live), untouched, "a no changed a file");
-    let out = with_trustmesh_password(&live, &["apply", "--ask-pass", "--accept-new-host-keys"]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert_eq!(live.snapshot(), untouched, "a no changed a file");
+    let Ran { stderr, .. } = live
+        .run_with_password(&["apply", "--ask-pass", "--accept-new-host-keys"])
+        .expect_exit(1);
     assert!(
         stderr.contains("refused: there is no terminal to ask on and no --yes"),
         "{stderr}"
     );
     assert_eq!(
-        snapshot(&live),
+        live.snapshot(),
         untouched,
         "apply without consent changed a file"
     );
 
-    let out = with_trustmesh_password(
-        &live,
-        &["apply", "--ask-pass", "--accept-new-host-keys", "--yes"],
-    );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let Ran { stdout, .. } = live
+        .run_with_password(&["apply", "--ask-pass", "--accept-new-host-keys", "--yes"])
+        .expect_exit(0);
     assert!(stdout.contains("Converged"), "{stdout}");
     assert!(
         stdout.contains(
@@ -210,16 +122,14 @@ fn fresh_cluster_with_password_bootstrap_converges_and_verifies() {
                 continue;
             }
             let want = wanted.contains(&(from, to));
-            assert_eq!(can_ssh(&live, from, to), want, "{from} -> {to}");
+            assert_eq!(live.can_ssh(from, to), want, "{from} -> {to}");
         }
     }
     // Plan is empty; a second apply changes nothing (same mtimes).
     let out = live.trustmesh(&["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let before = mtime(&live, "node2", ".ssh/authorized_keys");
-    let out = live.trustmesh(&["apply", "--yes"]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let Ran { stdout, .. } = live.run(&["apply", "--yes"]).expect_exit(0);
     assert!(stdout.contains("No changes"), "{stdout}");
     assert_eq!(before, mtime(&live, "node2", ".ssh/authorized_keys"));
     // Private keys stay where they were made: each worker's key is its own.
@@ -232,28 +142,6 @@ fn fresh_cluster_with_password_bootstrap_converges_and_verifies() {
         .read_file("node2", WORKER_USER, ".ssh/id_ed25519.pub")
         .unwrap();
     assert_ne!(k1, k2);
-}
-
-/// A converged cluster of manager + node1..node3 with a mesh of all three.
-fn converged() -> Live {
-    let live = start(vec![
-        HostSpec::new("node1", &[WORKER_USER]),
-        HostSpec::new("node2", &[WORKER_USER]),
-        HostSpec::new("node3", &[WORKER_USER]),
-    ]);
-    live.manager_keygen();
-    for w in ["node1", "node2", "node3"] {
-        live.authorize_manager_on(w);
-    }
-    let inv = live.inventory(
-        &["node1", "node2", "node3"],
-        "mesh:\n  - [node1, node2, node3]\n",
-        &|_| String::new(),
-    );
-    live.write_inventory(&inv);
-    let out = live.trustmesh(&["apply", "--accept-new-host-keys", "--yes"]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-    live
 }
 
 #[test]
@@ -303,7 +191,7 @@ fn drift_is_planned_exactly_and_repaired_keeping_unmanaged_keys() {
     .unwrap();
     assert!(ak.contains(hand), "the unmanaged key stays: {ak}");
     assert!(ak.contains("trustmesh:node3"), "{ak}");
-    assert!(can_ssh(&live, "node3", "node2"));
+    assert!(live.can_ssh("node3", "node2"));
 }
 
 #[test]
@@ -324,10 +212,10 @@ fn a_removed_mesh_pair_prunes_only_its_lines() {
     );
     let out = live.trustmesh(&["apply", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-    assert!(can_ssh(&live, "node1", "node2") && can_ssh(&live, "node2", "node1"));
-    assert!(!can_ssh(&live, "node1", "node3") && !can_ssh(&live, "node3", "node2"));
+    assert!(live.can_ssh("node1", "node2") && live.can_ssh("node2", "node1"));
+    assert!(!live.can_ssh("node1", "node3") && !live.can_ssh("node3", "node2"));
     assert!(
-        can_ssh(&live, "manager", "node3"),
+        live.can_ssh("manager", "node3"),
         "the manager's line is never pruned"
     );
 }
@@ -353,9 +241,9 @@ fn a_file_edited_between_plan_and_apply_is_not_overwritten() {
     live.cluster
         .write_file("node1", WORKER_USER, ".ssh/authorized_keys", &ak, 0o600)
         .unwrap();
-    let out = live.trustmesh(&["apply", "--plan", "saved.json", "--yes"]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let Ran { stderr, .. } = live
+        .run(&["apply", "--plan", "saved.json", "--yes"])
+        .expect_exit(1);
     assert!(
         stderr.contains("the saved plan is refused, nothing was changed")
             && stderr.contains("node1: ~/.ssh/authorized_keys changed since the plan was saved"),
@@ -368,7 +256,7 @@ fn a_file_edited_between_plan_and_apply_is_not_overwritten() {
     assert_eq!(now, ak, "the edit made after the plan is kept, untouched");
     // A saved plan is approved whole: the other nodes were not changed
     // either (node3 still reaches node2).
-    assert!(can_ssh(&live, "node3", "node2"));
+    assert!(live.can_ssh("node3", "node2"));
 }
 
 /// A saved plan is an approval, not a program: edited after `plan --out`
@@ -422,7 +310,7 @@ fn an_edited_saved_plan_is_refused_and_an_untouched_one_applies() {
             mode["to"] = 0o666.into();
         }),
     ];
-    let before = snapshot(&live);
+    let before = live.snapshot();
     for (what, edit) in &edits {
         let mut p = plan.clone();
         edit(&mut p);
@@ -442,7 +330,7 @@ fn an_edited_saved_plan_is_refused_and_an_untouched_one_applies() {
             stderr.contains("the saved plan is refused, nothing was changed"),
             "{what}: {stderr}"
         );
-        let mut now = snapshot(&live);
+        let mut now = live.snapshot();
         // Only the edited plan file itself differs.
         now.retain(|path, _| !path.ends_with("edited.json"));
         let mut was = before.clone();
@@ -464,11 +352,9 @@ fn an_edited_saved_plan_is_refused_and_an_untouched_one_applies() {
         .chmod("manager", MANAGER_USER, "saved.json", 0o600)
         .unwrap();
     // The untouched plan applies, with no question: it is the approval.
-    let out = live.trustmesh(&["apply", "--plan", "saved.json"]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let Ran { stdout, .. } = live.run(&["apply", "--plan", "saved.json"]).expect_exit(0);
     assert!(stdout.contains("Converged"), "{stdout}");
-    assert!(can_ssh(&live, "node2", "manager"));
+    assert!(live.can_ssh("node2", "manager"));
     let ak = live
         .cluster
         .read_file("manager", MANAGER_USER, ".ssh/authorized_keys")
@@ -501,15 +387,15 @@ fn a_host_down_during_apply_fails_only_itself_and_a_rerun_finishes() {
     );
     live.write_inventory(&inv);
     live.cluster.stop("node3").unwrap();
-    let out = live.trustmesh(&["apply", "--yes", "--timeout", "3"]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    assert!(can_ssh(&live, "node1", "manager"), "{stdout}");
-    assert!(can_ssh(&live, "node2", "manager"), "{stdout}");
+    let Ran { stdout, .. } = live
+        .run(&["apply", "--yes", "--timeout", "3"])
+        .expect_exit(1);
+    assert!(live.can_ssh("node1", "manager"), "{stdout}");
+    assert!(live.can_ssh("node2", "manager"), "{stdout}");
     live.cluster.restart("node3").unwrap();
     let out = live.trustmesh(&["apply", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-    assert!(can_ssh(&live, "node3", "manager"));
+    assert!(live.can_ssh("node3", "manager"));
 }
 
 /// Every key line of a file is whole: a real key, and managed lines carry
@@ -565,7 +451,7 @@ fn a_killed_apply_leaves_every_file_old_or_new() {
         let script = format!(
             "cd ~ && {{ NO_COLOR=1 '{bin}' apply --yes --accept-new-host-keys >/dev/null 2>&1 & pid=$!; sleep {delay}; kill -9 $pid; wait $pid; }} ; true"
         );
-        run_as(&live, "manager", MANAGER_USER, &script);
+        live.run_as("manager", MANAGER_USER, &script);
         for host in ["manager", "node1", "node2", "node3"] {
             let user = if host == "manager" {
                 MANAGER_USER
@@ -593,8 +479,7 @@ fn a_killed_apply_leaves_every_file_old_or_new() {
     if out.status.code() != Some(0) {
         let mut state = String::new();
         for host in ["node1", "node2", "node3"] {
-            let ls = run_as(
-                &live,
+            let ls = live.run_as(
                 host,
                 WORKER_USER,
                 "ls -la ~ ~/.ssh; cat ~/.ssh/authorized_keys",
@@ -607,8 +492,7 @@ fn a_killed_apply_leaves_every_file_old_or_new() {
                 std::fs::read_to_string(live.cluster.host(host).log_path()).unwrap_or_default();
             state.push_str(&format!("sshd log:\n{log}\n"));
         }
-        let m = run_as(
-            &live,
+        let m = live.run_as(
             "manager",
             MANAGER_USER,
             "ls -la ~/.ssh; cat ~/.ssh/id_ed25519.pub",
@@ -619,7 +503,7 @@ fn a_killed_apply_leaves_every_file_old_or_new() {
         ));
         panic!("{:?}\n{state}", text(&out));
     }
-    assert!(can_ssh(&live, "node1", "node3") && can_ssh(&live, "node3", "manager"));
+    assert!(live.can_ssh("node1", "node3") && live.can_ssh("node3", "manager"));
 }
 
 #[test]
@@ -634,7 +518,7 @@ fn apply_asks_on_a_terminal_and_a_no_changes_nothing() {
     // `script` gives apply a terminal on standard input; the answer is "no".
     let bin = live.bin();
     let cmd = format!("cd ~ && printf 'no\\n' | script -qec \"NO_COLOR=1 '{bin}' apply --accept-new-host-keys\" /dev/null");
-    let out = run_as(&live, "manager", MANAGER_USER, &cmd);
+    let out = live.run_as("manager", MANAGER_USER, &cmd);
     let (stdout, stderr) = text(&out);
     assert!(
         stdout.contains("Apply these changes? Only 'yes' is accepted"),
@@ -675,7 +559,7 @@ fn a_second_apply_of_the_same_inventory_is_refused_with_the_holder() {
     let cmd = format!(
         "cd ~ && {{ '{bin}' apply --yes --accept-new-host-keys --timeout 4 >/dev/null 2>&1 & }}; n=0; until grep -qs ' since ' ~/.cache/trustmesh/trustmesh-*.lock || [ $n -ge 600 ]; do sleep 0.1; n=$((n+1)); done; NO_COLOR=1 '{bin}' apply --yes --accept-new-host-keys; echo \"exit=$?\"; wait"
     );
-    let out = run_as(&live, "manager", MANAGER_USER, &cmd);
+    let out = live.run_as("manager", MANAGER_USER, &cmd);
     live.cluster.thaw("node1").unwrap();
     let (stdout, stderr) = text(&out);
     assert!(stdout.contains("exit=1"), "{stdout}\n{stderr}");
@@ -699,12 +583,9 @@ fn a_manager_identity_outside_dot_ssh_is_generated_used_and_verified() {
         h.port
     );
     live.write_inventory(&inv);
-    let out = with_trustmesh_password(
-        &live,
-        &["apply", "--ask-pass", "--accept-new-host-keys", "--yes"],
-    );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let Ran { stdout, .. } = live
+        .run_with_password(&["apply", "--ask-pass", "--accept-new-host-keys", "--yes"])
+        .expect_exit(0);
     assert!(
         stdout.contains("+ key ~/keys/cluster_ed25519 (ed25519)")
             && stdout.contains("done generate ~/keys/cluster_ed25519 (ed25519)"),

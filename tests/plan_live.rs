@@ -26,10 +26,9 @@ fn fresh_cluster_plans_the_full_set_and_changes_nothing() {
                 .read_file(h, WORKER_USER, ".ssh/authorized_keys")
         })
         .collect();
-    let out = live.trustmesh(&["plan", "--accept-new-host-keys", "--detailed-exitcode"]);
-    let (stdout, stderr) = text(&out);
-    eprintln!("{stdout}\n{stderr}");
-    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    let Ran { stdout, stderr, .. } = live
+        .run(&["plan", "--accept-new-host-keys", "--detailed-exitcode"])
+        .expect_exit(2);
     assert!(
         stderr.contains("accepted the new host key of node1"),
         "{stderr}"
@@ -48,32 +47,6 @@ fn fresh_cluster_plans_the_full_set_and_changes_nothing() {
     assert_eq!(before, after, "plan changed a file");
 }
 
-/// Trust every worker's host key in the manager's known_hosts by hand, as a
-/// previous run would have.
-fn trust_all(live: &Live, workers: &[&str]) {
-    let mut kh = String::new();
-    for w in workers {
-        let h = live.cluster.host(w);
-        let name = if h.port == 22 {
-            h.address.to_string()
-        } else {
-            format!("[{}]:{}", h.address, h.port)
-        };
-        for k in live.cluster.host_public_keys(w).unwrap() {
-            kh.push_str(&format!("{name} {k}\n"));
-        }
-    }
-    live.cluster
-        .write_file(
-            "manager",
-            MANAGER_USER,
-            ".ssh/known_hosts",
-            kh.as_bytes(),
-            0o644,
-        )
-        .unwrap();
-}
-
 #[test]
 fn a_frozen_host_is_reported_within_the_timeout_and_the_rest_planned() {
     let live = start(vec![
@@ -83,7 +56,7 @@ fn a_frozen_host_is_reported_within_the_timeout_and_the_rest_planned() {
     live.manager_keygen();
     live.authorize_manager_on("node1");
     live.authorize_manager_on("node2");
-    trust_all(&live, &["node1", "node2"]);
+    live.trust_all_host_keys(&["node1", "node2"]);
     live.write_inventory(&live.inventory(&["node1", "node2"], "", &|_| String::new()));
     live.cluster.freeze("node2").unwrap();
     let started = std::time::Instant::now();
@@ -112,14 +85,14 @@ fn a_rekeyed_host_stops_that_node_with_both_fingerprints() {
     live.manager_keygen();
     live.authorize_manager_on("node1");
     live.authorize_manager_on("node2");
-    trust_all(&live, &["node1", "node2"]);
+    live.trust_all_host_keys(&["node1", "node2"]);
     let old = live.cluster.host_key_fingerprints("node2").unwrap();
     live.cluster.rekey("node2").unwrap();
     let new = live.cluster.host_key_fingerprints("node2").unwrap();
     live.write_inventory(&live.inventory(&["node1", "node2"], "", &|_| String::new()));
-    let out = live.trustmesh(&["plan", "-v", "--accept-new-host-keys"]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let Ran { stdout, .. } = live
+        .run(&["plan", "-v", "--accept-new-host-keys"])
+        .expect_exit(1);
     let line = stdout
         .lines()
         .find(|l| l.starts_with("node2 ("))
@@ -165,9 +138,7 @@ fn a_pinned_host_key_is_checked() {
     });
     live.write_inventory(&inv);
     // No --accept-new-host-keys: the pin alone is trust enough.
-    let out = live.trustmesh(&["plan"]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let Ran { stdout, .. } = live.run(&["plan"]).expect_exit(1);
     assert!(
         !stdout
             .lines()
@@ -201,9 +172,9 @@ fn a_node_behind_a_bastion_is_read_through_it() {
         hidden.port
     );
     live.write_inventory(&inv);
-    let out = live.trustmesh(&["plan", "--accept-new-host-keys", "--timeout", "5"]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let Ran { stdout, stderr, .. } = live
+        .run(&["plan", "--accept-new-host-keys", "--timeout", "5"])
+        .expect_exit(0);
     assert!(
         stderr.contains("accepted the new host key of hidden"),
         "{stderr}"

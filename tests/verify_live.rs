@@ -11,15 +11,6 @@ use std::collections::BTreeMap;
 
 use live::*;
 
-/// The account a test host's edges use.
-fn account(host: &str) -> &'static str {
-    if host == "manager" {
-        MANAGER_USER
-    } else {
-        WORKER_USER
-    }
-}
-
 /// Generate an ed25519 key pair on `host`, return its public line.
 fn keygen(live: &Live, host: &str) -> String {
     let user = account(host);
@@ -128,16 +119,6 @@ fn failure_lines(stdout: &str) -> Vec<&str> {
         .collect()
 }
 
-fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}):\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
 /// The JSON edge `source -> target`.
 fn json_edge<'a>(doc: &'a serde_json::Value, source: &str, target: &str) -> &'a serde_json::Value {
     doc["edges"]
@@ -153,9 +134,7 @@ fn every_edge_holds_and_exit_is_zero() {
     let live = cluster();
     trust_everything(&live, None).write(&live);
 
-    let out = live.trustmesh(&["verify", "--timeout", "5"]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let Ran { stdout, .. } = live.run(&["verify", "--timeout", "5"]).expect_exit(0);
     assert!(
         stdout.ends_with("\nVerify: 10 of 10 edges hold.\n"),
         "{stdout}"
@@ -188,9 +167,9 @@ fn every_edge_holds_and_exit_is_zero() {
     assert_eq!(json_edge(&doc, "node3", "node2")["kind"], "mesh");
 
     // --limit: the manager, node1, node2 and the edges between them.
-    let out = live.trustmesh(&["verify", "--limit", "node1,node2"]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let Ran { stdout, .. } = live
+        .run(&["verify", "--limit", "node1,node2"])
+        .expect_exit(0);
     assert!(
         stdout.ends_with("\nVerify: 5 of 5 edges hold.\n"),
         "{stdout}"
@@ -203,10 +182,7 @@ fn a_missing_authorized_key_fails_exactly_that_edge() {
     let live = cluster();
     trust_everything(&live, Some(("node3", "node2"))).write(&live);
 
-    let out = live.trustmesh(&["verify", "--timeout", "5"]);
-    let (stdout, stderr) = text(&out);
-    eprintln!("{stdout}\n{stderr}");
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let Ran { stdout, .. } = live.run(&["verify", "--timeout", "5"]).expect_exit(1);
     let failing = failure_lines(&stdout);
     assert_eq!(failing.len(), 1, "{stdout}");
     assert!(
@@ -270,10 +246,7 @@ fn a_stale_known_hosts_on_a_source_fails_that_edge_on_the_host_key() {
     trust.files.insert(key, kh);
     trust.write(&live);
 
-    let out = live.trustmesh(&["verify", "--timeout", "5"]);
-    let (stdout, stderr) = text(&out);
-    eprintln!("{stdout}\n{stderr}");
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let Ran { stdout, .. } = live.run(&["verify", "--timeout", "5"]).expect_exit(1);
     let failing = failure_lines(&stdout);
     assert_eq!(failing.len(), 1, "{stdout}");
     let name = live.cluster.host("node3").known_hosts_name();
@@ -362,9 +335,7 @@ fn a_node_behind_a_bastion_is_verified_through_it() {
         hidden.address,
         hidden.port
     ));
-    let out = live.trustmesh(&["verify", "--timeout", "5"]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let Ran { stdout, .. } = live.run(&["verify", "--timeout", "5"]).expect_exit(0);
     assert!(
         stdout.ends_with("\nVerify: 2 of 2 edges hold.\n"),
         "{stdout}"
@@ -396,9 +367,9 @@ fn a_full_mesh_is_tried_through_a_small_window() {
         }
     }
     t.write(&live);
-    let out = live.trustmesh(&["verify", "--concurrency", "3", "--timeout", "10"]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let Ran { stdout, .. } = live
+        .run(&["verify", "--concurrency", "3", "--timeout", "10"])
+        .expect_exit(0);
     assert!(
         stdout.ends_with("\nVerify: 25 of 25 edges hold.\n"),
         "{stdout}"

@@ -3,12 +3,90 @@
 //! trustmesh binary run on the manager as its account.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::Output;
+use std::time::SystemTime;
 
 pub use testbed::{Cluster, ClusterSpec, HostSpec};
 
 pub const MANAGER_USER: &str = "alice";
 pub const WORKER_USER: &str = "agilab";
+/// The password of the testbed hosts that take one.
+pub const PASSWORD: &str = "boot-Strap-42";
+
+/// The account a test host's edges use.
+pub fn account(host: &str) -> &'static str {
+    if host == "manager" {
+        MANAGER_USER
+    } else {
+        WORKER_USER
+    }
+}
+
+/// A trustmesh run: its exit code and output.
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    fn of(out: &Output) -> Ran {
+        let (stdout, stderr) = text(out);
+        Ran {
+            code: out.status.code(),
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Require exit code `code`; on failure, show everything printed.
+    #[track_caller]
+    pub fn expect_exit(self, code: i32) -> Ran {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Standard output as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+    }
+}
+
+/// Every file and folder in a cluster's homes: path -> (mode, content,
+/// mtime).
+pub type Snapshot = BTreeMap<PathBuf, (u32, Vec<u8>, SystemTime)>;
+
+/// A converged cluster of manager + node1..node3 with a mesh of all three.
+pub fn converged() -> Live {
+    let live = start(vec![
+        HostSpec::new("node1", &[WORKER_USER]),
+        HostSpec::new("node2", &[WORKER_USER]),
+        HostSpec::new("node3", &[WORKER_USER]),
+    ]);
+    live.manager_keygen();
+    for w in ["node1", "node2", "node3"] {
+        live.authorize_manager_on(w);
+    }
+    let inv = live.inventory(
+        &["node1", "node2", "node3"],
+        "mesh:\n  - [node1, node2, node3]\n",
+        &|_| String::new(),
+    );
+    live.write_inventory(&inv);
+    live.run(&["apply", "--accept-new-host-keys", "--yes"])
+        .expect_exit(0);
+    live
+}
 
 pub struct Live {
     pub cluster: Cluster,
@@ -124,6 +202,99 @@ impl Live {
         );
     }
 
+    /// Run trustmesh on the manager as alice, with the exit code and output.
+    pub fn run(&self, args: &[&str]) -> Ran {
+        Ran::of(&self.trustmesh(args))
+    }
+
+    /// Like [`Live::run`], with `$TRUSTMESH_PASSWORD` set (for `--ask-pass`).
+    pub fn run_with_password(&self, args: &[&str]) -> Ran {
+        let mut argv = vec!["sh", "-c", "cd ~ && exec \"$@\"", "sh", "env", "NO_COLOR=1"];
+        let pw = format!("TRUSTMESH_PASSWORD={PASSWORD}");
+        argv.push(&pw);
+        argv.push(self.bin());
+        argv.extend_from_slice(args);
+        Ran::of(&self.cluster.exec("manager", MANAGER_USER, &argv).unwrap())
+    }
+
+    /// Run a shell line on `host` as `user`.
+    pub fn run_as(&self, host: &str, user: &str, cmd: &str) -> Output {
+        self.cluster.exec(host, user, &["sh", "-c", cmd]).unwrap()
+    }
+
+    /// Can `from` log in to `to` with plain ssh, BatchMode and strict host
+    /// keys?
+    pub fn can_ssh(&self, from: &str, to: &str) -> bool {
+        let h = self.cluster.host(to);
+        let cmd = format!(
+            "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5 -p {} {}@{} true",
+            h.port,
+            account(to),
+            h.address
+        );
+        self.run_as(from, account(from), &cmd).status.success()
+    }
+
+    /// Every file and folder in every host's homes. The manager's
+    /// `~/.cache`, where apply keeps its lock, is left out: the tool's own
+    /// bookkeeping, not trust state.
+    pub fn snapshot(&self) -> Snapshot {
+        use std::os::unix::fs::MetadataExt;
+        fn walk(dir: &std::path::Path, out: &mut Snapshot) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in entries.flatten() {
+                let path = e.path();
+                if path.ends_with(".cache") {
+                    continue;
+                }
+                let meta = std::fs::symlink_metadata(&path).unwrap();
+                let content = if meta.is_file() {
+                    std::fs::read(&path).unwrap()
+                } else {
+                    Vec::new()
+                };
+                out.insert(
+                    path.clone(),
+                    (meta.mode(), content, meta.modified().unwrap()),
+                );
+                if meta.is_dir() {
+                    walk(&path, out);
+                }
+            }
+        }
+        let mut out = Snapshot::new();
+        for h in self.cluster.hosts() {
+            for u in &h.users {
+                walk(&h.home_of(u), &mut out);
+            }
+        }
+        out
+    }
+
+    /// Trust every worker's host key in the manager's known_hosts by hand,
+    /// as a previous run would have.
+    pub fn trust_all_host_keys(&self, workers: &[&str]) {
+        let mut kh = String::new();
+        for w in workers {
+            let h = self.cluster.host(w);
+            let name = trustmesh::target::SshTarget::new(&h.address.to_string(), h.port).short();
+            for k in self.cluster.host_public_keys(w).unwrap() {
+                kh.push_str(&format!("{name} {k}\n"));
+            }
+        }
+        self.cluster
+            .write_file(
+                "manager",
+                MANAGER_USER,
+                ".ssh/known_hosts",
+                kh.as_bytes(),
+                0o644,
+            )
+            .unwrap();
+    }
+
     /// Run trustmesh on the manager as alice, in her home.
     pub fn trustmesh(&self, args: &[&str]) -> Output {
         let mut argv = vec!["env", "NO_COLOR=1", "TMPDIR=/tmp", self.bin()];
@@ -134,6 +305,12 @@ impl Live {
             .exec("manager", MANAGER_USER, &full)
             .expect("run trustmesh")
     }
+}
+
+/// Standard output of a run as JSON.
+#[track_caller]
+pub fn json(out: &Output) -> serde_json::Value {
+    Ran::of(out).json()
 }
 
 pub fn text(out: &Output) -> (String, String) {
