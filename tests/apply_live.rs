@@ -422,21 +422,7 @@ fn whole_lines(text: &str) -> Result<(), String> {
 
 #[test]
 fn a_killed_apply_leaves_every_file_old_or_new() {
-    let live = start(vec![
-        HostSpec::new("node1", &[WORKER_USER]),
-        HostSpec::new("node2", &[WORKER_USER]),
-        HostSpec::new("node3", &[WORKER_USER]),
-    ]);
-    live.manager_keygen();
-    for w in ["node1", "node2", "node3"] {
-        live.authorize_manager_on(w);
-    }
-    let inv = live.inventory(
-        &["node1", "node2", "node3"],
-        "reverse: all\nmesh:\n  - group: all\n",
-        &|_| String::new(),
-    );
-    live.write_inventory(&inv);
+    let live = provisioned("reverse: all\nmesh:\n  - group: all\n");
     let bin = live.bin();
     let files = [".ssh/authorized_keys", ".ssh/known_hosts"];
     // Lines trustmesh did not write (the manager's key, put there by hand)

@@ -66,8 +66,10 @@ impl Ran {
 /// mtime).
 pub type Snapshot = BTreeMap<PathBuf, (u32, Vec<u8>, SystemTime)>;
 
-/// A converged cluster of manager + node1..node3 with a mesh of all three.
-pub fn converged() -> Live {
+/// Manager + node1..node3, the manager's key made and authorized on each
+/// worker by hand (as a provisioned cluster has it), and an inventory of
+/// the three with `extra` (reverse, mesh...) written.
+pub fn provisioned(extra: &str) -> Live {
     let live = start(vec![
         HostSpec::new("node1", &[WORKER_USER]),
         HostSpec::new("node2", &[WORKER_USER]),
@@ -77,12 +79,14 @@ pub fn converged() -> Live {
     for w in ["node1", "node2", "node3"] {
         live.authorize_manager_on(w);
     }
-    let inv = live.inventory(
-        &["node1", "node2", "node3"],
-        "mesh:\n  - [node1, node2, node3]\n",
-        &|_| String::new(),
-    );
+    let inv = live.inventory(&["node1", "node2", "node3"], extra, &|_| String::new());
     live.write_inventory(&inv);
+    live
+}
+
+/// A converged cluster of manager + node1..node3 with a mesh of all three.
+pub fn converged() -> Live {
+    let live = provisioned("mesh:\n  - [node1, node2, node3]\n");
     live.run(&["apply", "--accept-new-host-keys", "--yes"])
         .expect_exit(0);
     live
