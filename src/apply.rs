@@ -283,17 +283,17 @@ fn describe(plan: &Plan, a: &Action) -> String {
     }
 }
 
-/// The command that generates `node`'s key pair at `path` (a plan path such
-/// as `~/.ssh/id_ed25519`) on the node itself, its comment carrying the
+/// The command that generates a key pair at `path` (a plan path such as
+/// `~/.ssh/id_ed25519`) on its node itself, its comment being the node's
 /// marker.
-pub fn keygen_line(path: &str, key_type: &str, node: &str) -> String {
+pub fn keygen_line(path: &str, key_type: &str, marker: &str) -> String {
     scripts::command_line(
         scripts::KEYGEN,
         &[
             &scripts::script_path(path),
             key_type,
             keygen_bits(key_type),
-            &format!("trustmesh:{node}"),
+            marker,
         ],
     )
 }
@@ -376,10 +376,10 @@ pub async fn apply(
             };
             let sem = sem.clone();
             let timeout = opts.timeout;
-            let node_name = plan.nodes[action.plan_node].node.clone();
+            let marker = inv.marker(&plan.nodes[action.plan_node].node);
             futs.push(async move {
                 let _permit = sem.acquire().await;
-                let r = run_action(host, &node_name, &action, edit_input, timeout).await;
+                let r = run_action(host, &marker, &action, edit_input, timeout).await;
                 (ix, what, r)
             });
         }
@@ -466,14 +466,14 @@ fn edit_content(plan: &Plan, pi: usize, e: &FileEdit, generated: &Generated) -> 
 
 async fn run_action(
     host: &Host,
-    node: &str,
+    marker: &str,
     action: &Action,
     edit: Option<EditInput>,
     timeout: Duration,
 ) -> Result<Outcome, String> {
     let (line, stdin) = match &action.kind {
         Kind::MkDir => (scripts::command_line(scripts::MKDIR_SSH, &[]), Vec::new()),
-        Kind::Keygen { path, key_type } => (keygen_line(path, key_type, node), Vec::new()),
+        Kind::Keygen { path, key_type } => (keygen_line(path, key_type, marker), Vec::new()),
         Kind::Edit { .. } => {
             let Some(e) = edit else {
                 return Err("internal: no content for the edit".into());
@@ -553,6 +553,7 @@ mod tests {
             key_type: "ssh-ed25519".into(),
             base64: None,
             node: "a".into(),
+            marker: "trustmesh:c/a".into(),
             replaces: false,
         };
         let plan = Plan {

@@ -10,9 +10,10 @@
 //!   whatever it holds (blank and `#` lines, CRLF and LF mixed line by line, a
 //!   missing final newline, leading whitespace, lines it cannot read, which
 //!   are kept as opaque text).
-//! * A line is *managed* when it is a key line whose comment holds the word
-//!   `trustmesh:<node>` (see [`MARKER_PREFIX`]), `<node>` being the name of
-//!   the node the key comes from. Every other line is *unmanaged*.
+//! * A line is *managed* when it is a key line whose whole comment is a
+//!   trustmesh marker, `trustmesh:<cluster>/<node>` ([`Marker`]), `<node>`
+//!   being the node the key comes from. Every other line is *unmanaged*,
+//!   a line that merely mentions a marker among other words included.
 //! * [`AuthorizedKeysFile::apply_edits`] is the only way to change a file: it
 //!   removes managed lines and appends new managed lines at the end. It
 //!   refuses to remove an unmanaged line or to add a line without the marker,
@@ -35,7 +36,7 @@ use std::ops::Range;
 // The tests try every key type.
 #[cfg(test)]
 use crate::lines::KEY_TYPES;
-use crate::lines::{self, find_marker, is_space, key_fields, skip_space, Kind};
+use crate::lines::{self, is_space, key_fields, skip_space, Kind, Marker};
 pub use crate::lines::{LineEnding, MARKER_PREFIX};
 
 /// A parsed `authorized_keys` file: its lines, in order, each with the exact
@@ -82,7 +83,7 @@ impl Kind for LineKind {
     }
 
     /// A line is managed when it is a key whose comment has the marker.
-    fn marker(&self) -> Option<&str> {
+    fn marker(&self) -> Option<Marker<'_>> {
         match self {
             LineKind::Key(k) => k.marker(),
             _ => None,
@@ -132,10 +133,9 @@ impl KeyLine {
         self.comment.as_deref()
     }
 
-    /// The node named by a `trustmesh:<node>` word of the comment (the first
-    /// such word whose node name is valid).
-    pub fn marker(&self) -> Option<&str> {
-        find_marker(self.comment.as_deref()?)
+    /// The trustmesh marker this line's whole comment is, if it is one.
+    pub fn marker(&self) -> Option<Marker<'_>> {
+        Marker::parse(self.comment.as_deref()?)
     }
 
     /// `(key_type, base64)`: what identifies the key, whatever its options
@@ -145,10 +145,10 @@ impl KeyLine {
     }
 }
 
-/// The line trustmesh writes for the key of `node`:
-/// `keytype base64 trustmesh:node`.
-pub fn managed_line(key_type: &str, base64: &str, node: &str) -> String {
-    format!("{key_type} {base64} {MARKER_PREFIX}{node}")
+/// The line trustmesh writes for a key: `keytype base64 <marker>`, the
+/// marker (`trustmesh:<cluster>/<node>`) being its whole comment.
+pub fn managed_line(key_type: &str, base64: &str, marker: &str) -> String {
+    format!("{key_type} {base64} {marker}")
 }
 
 // ---------------------------------------------------------------------------
@@ -203,6 +203,7 @@ fn parse_key(text: &str, at: usize, options: Option<Range<usize>>) -> Option<Key
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lines::Marker;
     use proptest::prelude::*;
 
     const ED: &str = "AAAAC3NzaC1lZDI1NTE5AAAAILR3a5jM8SZ8lYOJdn7V/F7IREASeVBrlnE+CfwVv2LW";
@@ -292,18 +293,23 @@ mod tests {
         for line in &l[11..=15] {
             assert_eq!(line.kind(), &LineKind::Invalid, "{:?}", line.text());
         }
-        assert_eq!(l[16].marker(), Some("node1"));
-        assert_eq!(l[17].marker(), Some("node-2.a_b"));
+        // An old marker (before clusters) is still a marker.
+        assert_eq!(
+            l[16].marker().map(|m| (m.cluster, m.node)),
+            Some((None, "node1"))
+        );
+        // A comment that only mentions a marker is not one.
+        assert_eq!(l[17].marker(), None);
         assert_eq!(
             l[17].key().unwrap().comment(),
             Some("user@host trustmesh:node-2.a_b more")
         );
         assert_eq!(l[18].kind(), &LineKind::Comment);
-        assert_eq!(l[19].marker(), Some("last"));
+        assert_eq!(l[19].marker(), None);
         assert_eq!(l[19].ending(), LineEnding::Missing);
         // Only the marked lines are managed.
         let managed: Vec<usize> = (0..l.len()).filter(|&i| l[i].marker().is_some()).collect();
-        assert_eq!(managed, vec![16, 17, 19]);
+        assert_eq!(managed, vec![16]);
     }
 
     #[test]
@@ -342,30 +348,33 @@ mod tests {
 
     #[test]
     fn markers() {
+        // (comment, the node of its marker): a marker is the whole comment.
         let cases = [
+            ("trustmesh:lab/node1", Some("node1")),
+            ("trustmesh:lab/N-1.2_3 \t", Some("N-1.2_3")),
             ("trustmesh:node1", Some("node1")),
-            ("a trustmesh:n b", Some("n")),
-            ("x\ttrustmesh:N-1.2_3", Some("N-1.2_3")),
+            ("a trustmesh:lab/n b", None),
+            ("x\ttrustmesh:lab/n", None),
+            ("alice laptop, set up like trustmesh:w09", None),
             ("trustmesh:", None),
-            ("trustmesh:-node", None),
-            ("trustmesh:.node", None),
-            ("trustmesh:node,x", None),
-            ("trustmesh:nöde", None),
-            ("xtrustmesh:node", None),
-            ("Trustmesh:node", None),
-            ("trustmesh:bad! trustmesh:good", Some("good")),
+            ("trustmesh:lab/-node", None),
+            ("trustmesh:lab/.node", None),
+            ("trustmesh:lab/node,x", None),
+            ("trustmesh:lab/nöde", None),
+            ("xtrustmesh:lab/node", None),
+            ("Trustmesh:lab/node", None),
         ];
         for (comment, want) in cases {
             let k = only_key(&format!("ssh-ed25519 {ED} {comment}"));
-            assert_eq!(k.marker(), want, "{comment:?}");
+            assert_eq!(k.marker().map(|m| m.node), want, "{comment:?}");
         }
         assert_eq!(
-            managed_line("ssh-ed25519", ED, "node1"),
-            format!("ssh-ed25519 {ED} trustmesh:node1")
+            managed_line("ssh-ed25519", ED, "trustmesh:lab/node1"),
+            format!("ssh-ed25519 {ED} trustmesh:lab/node1")
         );
         assert_eq!(
-            only_key(&managed_line("ssh-rsa", RSA, "n")).marker(),
-            Some("n")
+            only_key(&managed_line("ssh-rsa", RSA, "trustmesh:lab/n")).marker(),
+            Some(Marker::new("lab", "n"))
         );
     }
 
@@ -376,12 +385,15 @@ mod tests {
         );
         let file = roundtrip(&text);
         let out = file
-            .apply_edits(&[1, 1], &[managed_line("ssh-ed25519", ED2, "new")])
+            .apply_edits(
+                &[1, 1],
+                &[managed_line("ssh-ed25519", ED2, "trustmesh:c/new")],
+            )
             .unwrap();
         assert_eq!(
             out,
             format!(
-                "# mine\r\nssh-rsa {RSA} me\r\nssh-ed25519 {ED2} trustmesh:keep\r\nssh-ed25519 {ED2} trustmesh:new\r\n"
+                "# mine\r\nssh-rsa {RSA} me\r\nssh-ed25519 {ED2} trustmesh:keep\r\nssh-ed25519 {ED2} trustmesh:c/new\r\n"
             )
         );
         // Nothing to do: same bytes, missing final newline included.
@@ -394,16 +406,16 @@ mod tests {
         // LF dominant.
         let file = roundtrip("a\nb\nc\r\n");
         assert_eq!(
-            file.apply_edits(&[], &[managed_line("ssh-ed25519", ED, "n")])
+            file.apply_edits(&[], &[managed_line("ssh-ed25519", ED, "trustmesh:c/n")])
                 .unwrap(),
-            format!("a\nb\nc\r\nssh-ed25519 {ED} trustmesh:n\n")
+            format!("a\nb\nc\r\nssh-ed25519 {ED} trustmesh:c/n\n")
         );
         // Empty file.
         let file = roundtrip("");
         assert_eq!(
-            file.apply_edits(&[], &[managed_line("ssh-ed25519", ED, "n")])
+            file.apply_edits(&[], &[managed_line("ssh-ed25519", ED, "trustmesh:c/n")])
                 .unwrap(),
-            format!("ssh-ed25519 {ED} trustmesh:n\n")
+            format!("ssh-ed25519 {ED} trustmesh:c/n\n")
         );
     }
 
@@ -426,7 +438,7 @@ mod tests {
             "garbage trustmesh:n".to_owned(),
         ];
         for (i, b) in bad.iter().enumerate() {
-            let add = vec![managed_line("ssh-ed25519", ED, "ok"), b.clone()];
+            let add = vec![managed_line("ssh-ed25519", ED, "trustmesh:c/ok"), b.clone()];
             assert_eq!(
                 file.apply_edits(&[], &add),
                 Err(EditError::BadAddedLine(1)),
@@ -464,11 +476,12 @@ mod tests {
     /// One line of a file, as (text, is_managed).
     fn any_line() -> impl Strategy<Value = (String, bool)> {
         prop_oneof![
-            "[a-z0-9][a-z0-9-]{0,7}".prop_map(|n| (managed_line("ssh-ed25519", ED, &n), true)),
             "[a-z0-9][a-z0-9-]{0,7}".prop_map(|n| (
-                format!("from=\"a,b c\" ssh-rsa {RSA} x trustmesh:{n}"),
+                managed_line("ssh-ed25519", ED, &format!("trustmesh:c/{n}")),
                 true
             )),
+            "[a-z0-9][a-z0-9-]{0,7}"
+                .prop_map(|n| (format!("from=\"a,b c\" ssh-rsa {RSA} trustmesh:{n}"), true)),
             Just((format!("ssh-ed25519 {ED2} user@host"), false)),
             Just((format!("restrict ssh-ed25519 {ED} trustmesh:"), false)),
             Just(("# trustmesh:node1".to_owned(), false)),
@@ -529,7 +542,7 @@ mod tests {
             prop_assert_eq!(file.render(), text.clone());
             prop_assert_eq!(file.lines().len(), lines.len());
             let remove: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].1 && remove_mask[i]).collect();
-            let add: Vec<String> = add_nodes.iter().map(|n| managed_line("ssh-ed25519", ED2, n)).collect();
+            let add: Vec<String> = add_nodes.iter().map(|n| managed_line("ssh-ed25519", ED2, &format!("trustmesh:c/{n}"))).collect();
             let out = file.apply_edits(&remove, &add).unwrap();
 
             // Byte level: the kept lines, untouched and in order, then the new ones.

@@ -15,7 +15,7 @@
 //!   [`LineFile::render`] gives back exactly the text it was given.
 //! * A format says how it reads a line by implementing [`Kind`] for the type
 //!   that tells what a line holds; that type also names the node of the
-//!   trustmesh marker of a managed line (see [`find_marker`]).
+//!   trustmesh marker of a managed line (see [`Marker`]).
 //! * [`LineFile::apply_edits`] is the only way to change a file: it removes
 //!   managed lines and appends new managed lines at the end, refuses anything
 //!   else with an [`EditError`], and leaves the bytes of every kept line
@@ -73,9 +73,57 @@ pub trait Kind: Sized {
     /// read must still be some kind (kept as opaque text).
     fn classify(text: &str) -> Self;
 
-    /// The node named by the trustmesh marker when a line of this kind is
-    /// managed, `None` for every other line.
-    fn marker(&self) -> Option<&str>;
+    /// The trustmesh marker when a line of this kind is one trustmesh
+    /// wrote (its whole comment is a marker), `None` for every other line.
+    fn marker(&self) -> Option<Marker<'_>>;
+}
+
+/// Whose line it is: the whole comment of a line trustmesh wrote,
+/// `trustmesh:<cluster>/<node>`. A comment that only mentions a marker
+/// among other words is not one: such a line is someone else's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Marker<'a> {
+    /// `None`: a marker written before clusters were named
+    /// (`trustmesh:<node>`), migrated by the planner once.
+    pub cluster: Option<&'a str>,
+    pub node: &'a str,
+}
+
+impl<'a> Marker<'a> {
+    pub fn new(cluster: &'a str, node: &'a str) -> Marker<'a> {
+        Marker {
+            cluster: Some(cluster),
+            node,
+        }
+    }
+
+    /// The marker a comment is, if it is one (trailing blanks aside).
+    pub fn parse(comment: &'a str) -> Option<Marker<'a>> {
+        let rest = comment
+            .trim_end_matches([' ', '\t'])
+            .strip_prefix(MARKER_PREFIX)?;
+        match rest.split_once('/') {
+            Some((cluster, node)) => {
+                (is_node_name(cluster) && is_node_name(node)).then_some(Marker {
+                    cluster: Some(cluster),
+                    node,
+                })
+            }
+            None => is_node_name(rest).then_some(Marker {
+                cluster: None,
+                node: rest,
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Marker<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.cluster {
+            Some(c) => write!(f, "{MARKER_PREFIX}{c}/{}", self.node),
+            None => write!(f, "{MARKER_PREFIX}{}", self.node),
+        }
+    }
 }
 
 /// A parsed file: its lines, in order, each with the exact text and ending
@@ -183,7 +231,11 @@ impl<K: Kind> LineFile<K> {
             removed[i] = true;
         }
         for (i, new) in add.iter().enumerate() {
-            let managed = !new.contains(['\n', '\r']) && K::classify(new).marker().is_some();
+            // A line trustmesh adds carries a cluster's marker.
+            let managed = !new.contains(['\n', '\r'])
+                && K::classify(new)
+                    .marker()
+                    .is_some_and(|m| m.cluster.is_some());
             if !managed {
                 return Err(EditError::BadAddedLine(i));
             }
@@ -227,19 +279,9 @@ impl<K> Line<K> {
 
 impl<K: Kind> Line<K> {
     /// The node named by the trustmesh marker, when this is a managed line.
-    pub fn marker(&self) -> Option<&str> {
+    pub fn marker(&self) -> Option<Marker<'_>> {
         self.kind.marker()
     }
-}
-
-/// The node named by a `trustmesh:<node>` word of a comment (words are
-/// separated by spaces and tabs): the first such word whose node name is
-/// valid (see [`is_node_name`]).
-pub fn find_marker(comment: &str) -> Option<&str> {
-    comment
-        .split([' ', '\t'])
-        .filter_map(|word| word.strip_prefix(MARKER_PREFIX))
-        .find(|node| is_node_name(node))
 }
 
 /// Whether `s` can be the node of a marker: `[A-Za-z0-9][A-Za-z0-9._-]*`.
@@ -402,8 +444,9 @@ mod tests {
             Text(text.to_owned())
         }
 
-        fn marker(&self) -> Option<&str> {
-            find_marker(&self.0)
+        /// The toy format's comment is everything after the first word.
+        fn marker(&self) -> Option<Marker<'_>> {
+            Marker::parse(self.0.split_once(' ')?.1)
         }
     }
 
@@ -444,8 +487,7 @@ mod tests {
     }
 
     #[test]
-    fn markers_and_node_names() {
-        // Each node name alone, then as the marker word of a comment.
+    fn markers_are_whole_comments_and_node_names() {
         for (node, valid) in [
             ("a", true),
             ("9.a_b-c", true),
@@ -458,50 +500,84 @@ mod tests {
             ("n\u{e9}", false),
         ] {
             assert_eq!(is_node_name(node), valid, "{node:?}");
-            let comment = format!("x\t{MARKER_PREFIX}{node} y");
-            assert_eq!(find_marker(&comment), valid.then_some(node), "{comment:?}");
+            let comment = format!("{MARKER_PREFIX}lab/{node}");
+            assert_eq!(
+                Marker::parse(&comment),
+                valid.then_some(Marker::new("lab", node)),
+                "{comment:?}"
+            );
         }
-        // The first valid marker word counts; the prefix must start a word.
+        let m = |c: &'static str| Marker::parse(c);
+        assert_eq!(m("trustmesh:lab/n1"), Some(Marker::new("lab", "n1")));
+        assert_eq!(m("trustmesh:lab/n1 \t"), Some(Marker::new("lab", "n1")));
         assert_eq!(
-            find_marker("trustmesh:-x trustmesh:b trustmesh:c"),
-            Some("b")
+            m("trustmesh:lab/n1").unwrap().to_string(),
+            "trustmesh:lab/n1"
         );
-        assert_eq!(find_marker("xtrustmesh:a TRUSTMESH:b"), None);
+        // A marker of trustmesh before clusters were named.
+        let legacy = m("trustmesh:n1").unwrap();
+        assert_eq!((legacy.cluster, legacy.node), (None, "n1"));
+        assert_eq!(legacy.to_string(), "trustmesh:n1");
+        // Anything else is someone else's line: a mention among other
+        // words, another case, a bad cluster or node name.
+        for not in [
+            "alice laptop, set up like trustmesh:w09",
+            "trustmesh:lab/n1 extra",
+            "x trustmesh:lab/n1",
+            "Trustmesh:lab/n1",
+            "trustmesh:lab/",
+            "trustmesh:/n1",
+            "trustmesh:-lab/n1",
+            "trustmesh:lab/n1/x",
+            "trustmesh:",
+            "",
+        ] {
+            assert_eq!(Marker::parse(not), None, "{not:?}");
+        }
     }
 
     #[test]
     fn apply_edits_removes_appends_and_refuses() {
-        let text = "keep\r\nold trustmesh:a\r\nlast trustmesh:b";
+        let text = "keep\r\nold trustmesh:c/a\r\nlast trustmesh:b";
         let file = roundtrip(text);
         assert_eq!(file.apply_edits(&[], &[]).unwrap(), text);
         assert_eq!(
-            file.apply_edits(&[1, 1], &add(&["new trustmesh:c"]))
+            file.apply_edits(&[1, 1], &add(&["new trustmesh:c/c"]))
                 .unwrap(),
-            "keep\r\nlast trustmesh:b\r\nnew trustmesh:c\r\n"
+            "keep\r\nlast trustmesh:b\r\nnew trustmesh:c/c\r\n"
         );
+        // A line with an old marker may be removed (migrated).
         assert_eq!(
             file.apply_edits(&[2], &[]).unwrap(),
-            "keep\r\nold trustmesh:a\r\n"
+            "keep\r\nold trustmesh:c/a\r\n"
         );
         // A tie in endings goes to LF.
         assert_eq!(
             roundtrip("a\r\nb\n")
-                .apply_edits(&[], &add(&["trustmesh:n"]))
+                .apply_edits(&[], &add(&["x trustmesh:c/n"]))
                 .unwrap(),
-            "a\r\nb\ntrustmesh:n\n"
+            "a\r\nb\nx trustmesh:c/n\n"
         );
         assert_eq!(
             roundtrip("")
-                .apply_edits(&[], &add(&["trustmesh:n"]))
+                .apply_edits(&[], &add(&["x trustmesh:c/n"]))
                 .unwrap(),
-            "trustmesh:n\n"
+            "x trustmesh:c/n\n"
         );
 
         assert_eq!(file.apply_edits(&[0], &[]), Err(EditError::Unmanaged(0)));
         assert_eq!(file.apply_edits(&[3], &[]), Err(EditError::NoSuchLine(3)));
-        for bad in ["no marker", "trustmesh:a\nx", "trustmesh:a\r", ""] {
+        for bad in [
+            "no marker",
+            "x trustmesh:c/a\nx",
+            "x trustmesh:c/a\r",
+            "",
+            // Only a cluster's marker is written.
+            "x trustmesh:a",
+            "x trustmesh:c/a more",
+        ] {
             assert_eq!(
-                file.apply_edits(&[], &add(&["ok trustmesh:x", bad])),
+                file.apply_edits(&[], &add(&["ok trustmesh:c/x", bad])),
                 Err(EditError::BadAddedLine(1)),
                 "{bad:?}"
             );
@@ -591,7 +667,7 @@ mod tests {
 
         #[test]
         fn apply_edits_keeps_every_other_byte(
-            text in "(x|trustmesh:n|\r|\n|\r\n| ){0,24}",
+            text in "(x|x trustmesh:n|x trustmesh:c/n|\r|\n|\r\n| ){0,24}",
             remove_mask in prop::collection::vec(any::<bool>(), 24),
             add_nodes in prop::collection::vec("[a-z][a-z0-9]{0,5}", 0..3),
         ) {
@@ -599,7 +675,7 @@ mod tests {
             let remove: Vec<usize> = (0..file.lines().len())
                 .filter(|&i| remove_mask[i] && file.lines()[i].marker().is_some())
                 .collect();
-            let add: Vec<String> = add_nodes.iter().map(|n| format!("{MARKER_PREFIX}{n}")).collect();
+            let add: Vec<String> = add_nodes.iter().map(|n| format!("x {MARKER_PREFIX}c/{n}")).collect();
             let out = file.apply_edits(&remove, &add).unwrap();
             // The kept lines, with their bytes and endings, then the new ones.
             let kept: Vec<&Line<Text>> = file

@@ -92,10 +92,7 @@ fn planned_text(l: &PlannedLine, full: bool) -> String {
                 .as_deref()
                 .map(|n| format!("{n} "))
                 .unwrap_or_default();
-            format!(
-                "{names}{} (known after apply) trustmesh:{}",
-                l.key_type, l.node
-            )
+            format!("{names}{} (known after apply) {}", l.key_type, l.marker)
         }
     }
 }

@@ -159,7 +159,7 @@ fn drift_is_planned_exactly_and_repaired_keeping_unmanaged_keys() {
     let hand = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBobBobBobBobBobBobBobBobBobBobBobBobBobBobBo bob@laptop";
     let drifted: String = ak
         .lines()
-        .filter(|l| !l.ends_with("trustmesh:node3"))
+        .filter(|l| !l.ends_with("trustmesh:manager/node3"))
         .map(|l| format!("{l}\n"))
         .chain(std::iter::once(format!("{hand}\n")))
         .collect();
@@ -176,7 +176,7 @@ fn drift_is_planned_exactly_and_repaired_keeping_unmanaged_keys() {
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
     assert!(stdout.contains("~ mode ~/.ssh 0755 -> 0700"), "{stdout}");
-    assert!(stdout.contains("trustmesh:node3"), "{stdout}");
+    assert!(stdout.contains("trustmesh:manager/node3"), "{stdout}");
     assert!(
         stdout.ends_with("Plan: 1 to add, 1 to change, 0 to remove.\n"),
         "{stdout}"
@@ -190,7 +190,7 @@ fn drift_is_planned_exactly_and_repaired_keeping_unmanaged_keys() {
     )
     .unwrap();
     assert!(ak.contains(hand), "the unmanaged key stays: {ak}");
-    assert!(ak.contains("trustmesh:node3"), "{ak}");
+    assert!(ak.contains("trustmesh:manager/node3"), "{ak}");
     assert!(live.can_ssh("node3", "node2"));
 }
 
@@ -587,7 +587,7 @@ fn a_manager_identity_outside_dot_ssh_is_generated_used_and_verified() {
             .unwrap(),
     )
     .unwrap();
-    assert!(kh.contains("trustmesh:node1"), "{kh}");
+    assert!(kh.contains("trustmesh:manager/node1"), "{kh}");
     assert!(
         live.cluster
             .read_file("manager", MANAGER_USER, ".ssh/known_hosts")

@@ -67,7 +67,7 @@ fn drift_is_shown_exactly_and_unmanaged_lines_stay() {
     let ak = content(acc, &files.authorized_keys).to_string();
     let kept: String = ak
         .lines()
-        .filter(|l| !l.ends_with("trustmesh:node3"))
+        .filter(|l| !l.ends_with("trustmesh:demo/node3"))
         .map(|l| format!("{l}\n"))
         .collect();
     let edited = format!(
@@ -90,7 +90,7 @@ fn drift_is_shown_exactly_and_unmanaged_lines_stay() {
         )),
         "{ak}"
     );
-    assert!(ak.contains("trustmesh:node3"), "{ak}");
+    assert!(ak.contains("trustmesh:demo/node3"), "{ak}");
     assert!(run(&inv, &after).is_empty());
 }
 
@@ -248,7 +248,7 @@ fn json_plan_has_a_format_version() {
     let mut out = Vec::new();
     render_json(&p, &mut out).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["format_version"], 2);
     assert_eq!(v["nodes"][0]["node"], "manager");
     assert_eq!(v["nodes"][1]["status"], "planned");
     assert!(v["summary"]["add"].as_u64().unwrap() > 0);
@@ -265,7 +265,7 @@ fn a_generated_key_is_known_after_apply() {
     assert!(node1.changes.iter().any(|c| matches!(c, Change::GenerateKey { path, key_type } if path == "~/.ssh/id_ed25519" && key_type == "ed25519")));
     let t = text(&p);
     assert!(
-        t.contains("+ ssh-ed25519 (known after apply) trustmesh:node1"),
+        t.contains("+ ssh-ed25519 (known after apply) trustmesh:demo/node1"),
         "{t}"
     );
 }

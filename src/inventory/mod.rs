@@ -89,6 +89,9 @@ impl Node {
 /// The inventory, validated and resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inventory {
+    /// The cluster's name (`cluster:`, else the manager's name): part of
+    /// the marker of every line trustmesh writes.
+    pub cluster: String,
     /// Manager first, then bastions, then workers, in file order.
     pub nodes: Vec<Node>,
     /// Workers with a worker -> manager edge, in file order, no repeats.
@@ -101,6 +104,12 @@ pub struct Inventory {
 
 impl Inventory {
     pub const MANAGER: NodeId = 0;
+
+    /// The marker of the lines trustmesh writes for `node` in this
+    /// cluster: the whole comment of each such line.
+    pub fn marker(&self, node: &str) -> String {
+        crate::lines::Marker::new(&self.cluster, node).to_string()
+    }
 
     pub fn manager(&self) -> &Node {
         &self.nodes[Self::MANAGER]

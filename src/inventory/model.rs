@@ -21,6 +21,12 @@ pub struct InventoryFile {
     /// Format version of this file. Only `1` exists.
     #[schemars(range(min = 1, max = 1))]
     pub version: u32,
+    /// The cluster's name, in the marker of every line trustmesh writes
+    /// (`trustmesh:<cluster>/<node>`), so that two inventories sharing a
+    /// node never touch each other's lines. Defaults to the manager's
+    /// name: set it when two clusters share nodes or a manager name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// Any node field, applied where a node does not set it.
     #[serde(default)]
     pub defaults: Defaults,

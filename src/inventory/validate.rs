@@ -281,6 +281,10 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
     }
     ck.port(dpath.key("port"), d.port);
 
+    if let Some(c) = &file.cluster {
+        ck.name(root.key("cluster"), c);
+    }
+
     // Nodes, with the path each came from.
     let m = &file.manager;
     let mpath = root.key("manager");
@@ -612,6 +616,10 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
         n.jump = j;
     }
     Some(Inventory {
+        cluster: file
+            .cluster
+            .clone()
+            .unwrap_or_else(|| file.manager.name.clone()),
         nodes,
         reverse,
         mesh,

@@ -41,7 +41,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 
-use crate::lines::{self, field_end, find_marker, is_space, key_fields, skip_space, Kind};
+use crate::lines::{self, field_end, is_space, key_fields, skip_space, Kind, Marker};
 pub use crate::lines::{LineEnding, MARKER_PREFIX};
 
 #[cfg(test)]
@@ -105,7 +105,7 @@ impl Kind for LineKind {
     }
 
     /// A line is managed when it is an entry whose comment has the marker.
-    fn marker(&self) -> Option<&str> {
+    fn marker(&self) -> Option<Marker<'_>> {
         match self {
             LineKind::Entry(e) => e.marker(),
             _ => None,
@@ -193,10 +193,9 @@ impl HostEntry {
         self.comment.as_deref()
     }
 
-    /// The node named by a `trustmesh:<node>` word of the comment (the first
-    /// such word whose node name is valid).
-    pub fn marker(&self) -> Option<&str> {
-        find_marker(self.comment.as_deref()?)
+    /// The trustmesh marker this line's whole comment is, if it is one.
+    pub fn marker(&self) -> Option<Marker<'_>> {
+        Marker::parse(self.comment.as_deref()?)
     }
 
     /// `(key_type, base64)`: what identifies the key.
@@ -250,11 +249,12 @@ pub fn hash_host_name(name: &str, salt: [u8; 20]) -> String {
     )
 }
 
-/// The line trustmesh writes for the host key of `node`:
-/// `names keytype base64 trustmesh:node`, where `names` is a host name from
-/// [`host_name`], several joined by commas, or one [`hash_host_name`].
-pub fn managed_line(names: &str, key_type: &str, base64: &str, node: &str) -> String {
-    format!("{names} {key_type} {base64} {MARKER_PREFIX}{node}")
+/// The line trustmesh writes for a host key: `names keytype base64
+/// <marker>`, where `names` is a host name from [`host_name`], several
+/// joined by commas, or one [`hash_host_name`], and the marker
+/// (`trustmesh:<cluster>/<node>`) is the whole comment.
+pub fn managed_line(names: &str, key_type: &str, base64: &str, marker: &str) -> String {
+    format!("{names} {key_type} {base64} {marker}")
 }
 
 /// The SHA-256 fingerprint of a public key blob (the base64 field of a key

@@ -98,7 +98,7 @@ fn hostile_file_round_trips_with_fields() {
     assert_eq!(e.key_id(), ("ecdsa-sha2-nistp256", EC));
     assert_eq!(e.comment(), Some("comment  with spaces"));
     assert_eq!(l[3].ending(), LineEnding::CrLf);
-    assert_eq!(l[4].marker(), Some("node3"));
+    assert_eq!(l[4].marker().map(|m| m.node), Some("node3"));
     assert_eq!(l[4].entry().unwrap().hosts(), "[192.0.2.13]:2222");
     let e = l[5].entry().unwrap();
     assert_eq!(
@@ -112,7 +112,8 @@ fn hostile_file_round_trips_with_fields() {
     );
     let e = l[7].entry().unwrap();
     assert!(e.is_hashed());
-    assert_eq!(e.marker(), Some("node1"));
+    // A comment that only mentions a marker is not one.
+    assert_eq!(e.marker(), None);
     assert_eq!(e.comment(), Some("x trustmesh:node1"));
     let e = l[8].entry().unwrap();
     assert_eq!(e.hosts(), long_hosts);
@@ -120,7 +121,7 @@ fn hostile_file_round_trips_with_fields() {
     for line in &l[9..=16] {
         assert_eq!(line.kind(), &LineKind::Invalid, "{:?}", line.text());
     }
-    assert_eq!(l[17].marker(), Some("z"));
+    assert_eq!(l[17].marker().map(|m| m.node), Some("z"));
     assert_eq!(l[17].ending(), LineEnding::Missing);
 
     assert_eq!(file.keys_for("192.0.2.11", 22), vec![("ssh-ed25519", ED)]);
@@ -156,7 +157,7 @@ fn ssh_keygen_hashed_names_match() {
     );
     assert_eq!(file.keys_for("192.0.2.13", 22), vec![("ssh-rsa", RSA)]);
     assert!(file.keys_for("192.0.2.14", 22).is_empty());
-    assert_eq!(file.lines()[0].marker(), Some("node1"));
+    assert_eq!(file.lines()[0].marker().map(|m| m.node), Some("node1"));
 
     // Our hashing reproduces ssh-keygen's with its salt.
     for (line, name) in file.lines().iter().zip([
@@ -175,12 +176,12 @@ fn ssh_keygen_hashed_names_match() {
         &hash_host_name(&host_name("10.1.2.3", 2200), salt),
         "ssh-ed25519",
         ED,
-        "n1",
+        "trustmesh:lab/n1",
     );
     let e = entry(&line);
     assert!(e.matches_host("10.1.2.3", 2200));
     assert!(!e.matches_host("10.1.2.3", 22));
-    assert_eq!(e.marker(), Some("n1"));
+    assert_eq!(e.marker(), Some(crate::lines::Marker::new("lab", "n1")));
     // Broken hashes never match and never panic.
     for hosts in [
         "|1|",
@@ -287,7 +288,7 @@ fn apply_edits_removes_and_appends() {
         "# mine\r\nhost ssh-ed25519 {ED} trustmesh:old\r\nother ssh-rsa {RSA}\r\nh2 ssh-ed25519 {CA} trustmesh:keep"
     );
     let file = roundtrip(&text);
-    let new = managed_line("192.0.2.9,n9", "ssh-ed25519", CA, "n9");
+    let new = managed_line("192.0.2.9,n9", "ssh-ed25519", CA, "trustmesh:c/n9");
     let out = file.apply_edits(&[1], std::slice::from_ref(&new)).unwrap();
     assert_eq!(
         out,
@@ -343,7 +344,10 @@ fn hostile_text() -> impl Strategy<Value = String> {
 
 fn any_line() -> impl Strategy<Value = (String, bool)> {
     prop_oneof![
-        "[a-z0-9][a-z0-9-]{0,7}".prop_map(|n| (managed_line(&n, "ssh-ed25519", ED, &n), true)),
+        "[a-z0-9][a-z0-9-]{0,7}".prop_map(|n| (
+            managed_line(&n, "ssh-ed25519", ED, &format!("trustmesh:c/{n}")),
+            true
+        )),
         "[a-z0-9][a-z0-9-]{0,7}".prop_map(|n| (
             format!("@cert-authority *.{n} ssh-ed25519 {CA} trustmesh:{n}"),
             true
@@ -393,7 +397,7 @@ proptest! {
 
     #[test]
     fn hashed_names_match_only_their_host(host in "[a-zA-Z0-9.-]{1,20}", other in "[a-z0-9.-]{1,20}", port in any::<u16>(), salt in any::<[u8; 20]>()) {
-        let line = managed_line(&hash_host_name(&host_name(&host, port), salt), "ssh-ed25519", ED, "n");
+        let line = managed_line(&hash_host_name(&host_name(&host, port), salt), "ssh-ed25519", ED, "trustmesh:c/n");
         let e = KnownHostsFile::parse(&line).lines()[0].entry().unwrap().clone();
         prop_assert!(e.matches_host(&host, port));
         prop_assert!(e.matches_host(&host.to_ascii_uppercase(), port));
@@ -421,7 +425,7 @@ proptest! {
         prop_assert_eq!(file.render(), text.clone());
         prop_assert_eq!(file.lines().len(), lines.len());
         let remove: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].0.1 && remove_mask[i]).collect();
-        let add: Vec<String> = add_nodes.iter().map(|n| managed_line(n, "ssh-ed25519", CA, n)).collect();
+        let add: Vec<String> = add_nodes.iter().map(|n| managed_line(n, "ssh-ed25519", CA, &format!("trustmesh:c/{n}"))).collect();
         let out = file.apply_edits(&remove, &add).unwrap();
 
         let mut kept = String::new();

@@ -3,6 +3,7 @@
 //! and the index that finds a host's entries in a large `known_hosts`.
 
 use super::*;
+use crate::lines::Marker;
 
 impl Ctx<'_> {
     /// The incoming edges of `id`: who may log in here.
@@ -38,41 +39,55 @@ impl Ctx<'_> {
         };
         // The wanted keys found in a managed line that stays.
         let mut confirmed = vec![false; wanted.len()];
-        let by_name = self.by_name;
         // Line indices; their text is copied only if the file is edited.
         let mut remove = Vec::new();
         let mut kept = Vec::new();
         let mut replaced: HashSet<NodeId> = HashSet::new();
         for (i, k) in file.keys() {
             let Some(marker) = k.marker() else { continue };
-            let src = by_name.get(marker).copied();
-            let keep = match src.map(|s| (s, want(s))) {
-                Some((s, Some((at, state)))) => match state {
-                    KeyState::Known { key_type, base64 } => {
-                        let same = &**key_type == k.key_type() && &**base64 == k.base64();
-                        if same {
-                            confirmed[at] = true;
-                        } else {
-                            replaced.insert(s);
+            let manager_key = self.is_manager_key(k.key_type(), k.base64());
+            let keep = match self.owner(marker) {
+                // Another cluster's line, or an old marker naming no node
+                // of this inventory: never touched.
+                Owner::Foreign => continue,
+                // A node that left the inventory. Lockout guard: the line
+                // that lets the manager in stays whoever it names.
+                Owner::Retired => manager_key || !self.inv.options.prune,
+                Owner::Node(s, legacy) => match want(s) {
+                    Some((at, state)) => match state {
+                        KeyState::Known { key_type, base64 } => {
+                            let same = &**key_type == k.key_type() && &**base64 == k.base64();
+                            if same && !legacy {
+                                confirmed[at] = true;
+                                true
+                            } else if s == Inventory::MANAGER && !same {
+                                // Another key marked as this cluster's
+                                // manager (a second operator, an older
+                                // key): trustmesh never removes a manager
+                                // key it is not rotating itself.
+                                self.other_manager_key(k.key_type(), k.base64(), &path, plan);
+                                true
+                            } else {
+                                // A changed key, or an old marker to migrate
+                                // (the same key, rewritten in one write).
+                                replaced.insert(s);
+                                false
+                            }
                         }
-                        same
-                    }
-                    KeyState::Pending { .. } => {
-                        replaced.insert(s);
-                        false
-                    }
-                    KeyState::Unknown => true,
+                        KeyState::Pending { .. } if s == Inventory::MANAGER => {
+                            self.other_manager_key(k.key_type(), k.base64(), &path, plan);
+                            true
+                        }
+                        KeyState::Pending { .. } => {
+                            replaced.insert(s);
+                            false
+                        }
+                        KeyState::Unknown => true,
+                    },
+                    // Out of --limit: not ours to judge this run.
+                    None if !self.scope.contains(s) => true,
+                    None => manager_key || !self.inv.options.prune,
                 },
-                // Out of --limit: not ours to judge this run.
-                Some((s, None)) if !self.scope.contains(s) => true,
-                // Lockout guard: the line that lets the manager in stays
-                // while it is the manager's current key.
-                Some((s, None))
-                    if s == Inventory::MANAGER && self.is_manager_key(k.key_type(), k.base64()) =>
-                {
-                    true
-                }
-                _ => !self.inv.options.prune,
             };
             if keep {
                 kept.push(i);
@@ -105,6 +120,7 @@ impl Ctx<'_> {
                         key_type: key_type.clone(),
                         base64: Some(base64.clone()),
                         node: self.names[src].clone(),
+                        marker: self.markers[src].clone(),
                         replaces: replaced.contains(&src),
                     }
                 }
@@ -113,6 +129,7 @@ impl Ctx<'_> {
                     key_type: key_type.clone(),
                     base64: None,
                     node: self.names[src].clone(),
+                    marker: self.markers[src].clone(),
                     replaces: replaced.contains(&src),
                 },
                 KeyState::Unknown => continue,
@@ -133,6 +150,30 @@ impl Ctx<'_> {
             self.fix_mode(acc, &path, s, 0o600, plan);
         }
         Ok(())
+    }
+
+    /// Whose a marked line is, for this cluster.
+    fn owner(&self, m: Marker<'_>) -> Owner {
+        let node = self.by_name.get(m.node).copied();
+        match (m.cluster, node) {
+            (Some(c), Some(id)) if c == self.inv.cluster => Owner::Node(id, false),
+            (Some(c), None) if c == self.inv.cluster => Owner::Retired,
+            // Written before clusters were named, for a node of this
+            // inventory: taken over once (rewritten with the cluster).
+            (None, Some(id)) => Owner::Node(id, true),
+            _ => Owner::Foreign,
+        }
+    }
+
+    /// A line marked as this cluster's manager holds a key that is not the
+    /// manager's: kept, and said so.
+    fn other_manager_key(&self, t: &str, b: &str, path: &str, plan: &mut NodePlan) {
+        let fp =
+            crate::known_hosts::fingerprint_sha256(b).unwrap_or_else(|| "an unreadable key".into());
+        plan.warnings.push(format!(
+            "{path} holds another {t} key ({fp}) marked as this cluster's manager: kept, since trustmesh never \
+             removes a manager key it is not rotating itself; if it is stale, delete that line by hand"
+        ));
     }
 
     fn is_manager_key(&self, t: &str, b: &str) -> bool {
@@ -162,7 +203,6 @@ impl Ctx<'_> {
             .collect();
         targets.sort_unstable();
         targets.dedup();
-        let by_name = self.by_name;
         // What each target needs: names and keys.
         struct Want<'a> {
             names: Arc<str>,
@@ -199,27 +239,46 @@ impl Ctx<'_> {
                 has_unmanaged = true;
                 continue;
             };
-            let owner = by_name.get(marker).copied();
-            let keep = match owner.and_then(|o| want(o).map(|w| (o, w))) {
-                Some((o, (at, w))) => match w.keys {
-                    Some(keys) => {
-                        let ok = e.annotation().is_none()
-                            && e.hosts() == &*w.names
-                            && keys
-                                .iter()
-                                .any(|(t, b)| &**t == e.key_type() && &**b == e.base64());
-                        if ok {
-                            managed_ok.push((at, e.base64()));
-                        } else {
-                            replaced.insert(o);
+            let owner = match self.owner(marker) {
+                // An annotated line (`@revoked`, `@cert-authority`) made out
+                // of a managed one is the admin's now: respected.
+                Owner::Node(..) | Owner::Retired if e.annotation().is_some() => Owner::Foreign,
+                o => o,
+            };
+            let keep = match owner {
+                Owner::Foreign => {
+                    has_unmanaged = true;
+                    continue;
+                }
+                Owner::Retired => !self.inv.options.prune,
+                Owner::Node(o, legacy) => match want(o) {
+                    Some((at, w)) => match w.keys {
+                        Some(keys) => {
+                            let node = &self.inv.nodes[o];
+                            // A hashed managed line holds the host's name
+                            // in its hash.
+                            let names_ok = e.hosts() == &*w.names
+                                || (e.is_hashed()
+                                    && e.matches_host(
+                                        node.address.as_deref().unwrap_or_default(),
+                                        node.port,
+                                    ));
+                            let ok = !legacy
+                                && names_ok
+                                && keys
+                                    .iter()
+                                    .any(|(t, b)| &**t == e.key_type() && &**b == e.base64());
+                            if ok {
+                                managed_ok.push((at, e.base64()));
+                            } else {
+                                replaced.insert(o);
+                            }
+                            ok
                         }
-                        ok
-                    }
-                    None => true,
-                },
-                None => match owner {
-                    Some(o) if !self.scope.contains(o) => true,
-                    _ => !self.inv.options.prune,
+                        None => true,
+                    },
+                    None if !self.scope.contains(o) => true,
+                    None => !self.inv.options.prune,
                 },
             };
             if keep {
@@ -253,8 +312,31 @@ impl Ctx<'_> {
                 if ok(b64) {
                     continue;
                 }
-                // Already trusted by a line trustmesh did not write.
-                if trusted.iter().any(|(a, b)| a == &&**kt && b == &&**b64) {
+                // Already trusted by a line trustmesh did not write (a line
+                // of ours being rewritten does not count).
+                let by_hand = || {
+                    candidates.iter().any(|e| {
+                        e.marker().is_none()
+                            && e.annotation().is_none()
+                            && e.base64() == &**b64
+                            && e.matches_host(addr, node.port)
+                    })
+                };
+                if trusted.iter().any(|(a, b)| a == &&**kt && b == &&**b64) && by_hand() {
+                    continue;
+                }
+                // Refused on purpose: an admin marked it `@revoked`.
+                let revoked = candidates.iter().any(|e| {
+                    e.annotation() == Some(Annotation::Revoked)
+                        && e.base64() == &**b64
+                        && e.matches_host(addr, node.port)
+                });
+                if revoked {
+                    plan.warnings.push(format!(
+                        "{path} marks the {kt} host key of {} as @revoked: it is not added again, and the edge \
+                         to {} holds only through another of its keys; remove the @revoked line if the key is good",
+                        node.name, node.name
+                    ));
                     continue;
                 }
                 add.push(PlannedLine {
@@ -262,6 +344,7 @@ impl Ctx<'_> {
                     key_type: kt.clone(),
                     base64: Some(b64.clone()),
                     node: self.names[t].clone(),
+                    marker: self.markers[t].clone(),
                     replaces: replaced.contains(&t),
                 });
             }

@@ -85,6 +85,12 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         .iter()
         .map(|n| Arc::from(n.name.as_str()))
         .collect();
+    // Each node's marker, shared by every line written for it.
+    let markers: Vec<Arc<str>> = inv
+        .nodes
+        .iter()
+        .map(|n| Arc::from(inv.marker(&n.name)))
+        .collect();
     // Built once: every node's files look their markers up by name.
     let by_name: HashMap<&str, NodeId> = inv
         .nodes
@@ -112,6 +118,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         keys: &keys,
         host_keys: &host_keys,
         names: &names,
+        markers: &markers,
         needs_key: &needs_key,
         by_name: &by_name,
         host_names: &host_names,
@@ -212,11 +219,25 @@ struct Ctx<'a> {
     keys: &'a [KeyState],
     host_keys: &'a [HostKeys],
     names: &'a [Arc<str>],
+    /// [`Inventory::marker`] of each node.
+    markers: &'a [Arc<str>],
     needs_key: &'a [bool],
     /// Node names to ids.
     by_name: &'a HashMap<&'a str, NodeId>,
     /// [`known_hosts::host_name`] of each node with an address.
     host_names: &'a [Option<Arc<str>>],
+}
+
+/// Whose a marked line is, for this cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// A node of this inventory (`true`: an old marker without the
+    /// cluster, to be rewritten).
+    Node(NodeId, bool),
+    /// This cluster's line for a node that left the inventory.
+    Retired,
+    /// Someone else's: never changed or removed.
+    Foreign,
 }
 
 fn target_of(inv: &Inventory, id: NodeId) -> String {

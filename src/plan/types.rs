@@ -12,7 +12,7 @@ use crate::known_hosts;
 use crate::state::Access;
 
 /// Version of the JSON plan format (`plan --json`, `plan --out`).
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Where a node's files are, relative to `~/.ssh` (or absolute for a
 /// manager's custom `identity`/`known_hosts` outside it). The gatherer asks
@@ -199,8 +199,8 @@ impl FileEdit {
                 Some(t) => add.push(t),
                 None => match key_of(&l.node) {
                     Some((t, b)) => add.push(match &l.names {
-                        Some(n) => known_hosts::managed_line(n, &t, &b, &l.node),
-                        None => crate::authorized_keys::managed_line(&t, &b, &l.node),
+                        Some(n) => known_hosts::managed_line(n, &t, &b, &l.marker),
+                        None => crate::authorized_keys::managed_line(&t, &b, &l.marker),
                     }),
                     None => missing.push(l.node.to_string()),
                 },
@@ -247,6 +247,8 @@ pub struct PlannedLine {
     /// The node the marker names (source of the key, or owner of the host
     /// key).
     pub node: Arc<str>,
+    /// The line's whole comment: `trustmesh:<cluster>/<node>`.
+    pub marker: Arc<str>,
     /// Replaces a managed line for the same node (counted as a change).
     pub replaces: bool,
 }
@@ -256,8 +258,8 @@ impl PlannedLine {
     pub fn text(&self) -> Option<String> {
         let b64 = self.base64.as_deref()?;
         Some(match &self.names {
-            Some(n) => known_hosts::managed_line(n, &self.key_type, b64, &self.node),
-            None => crate::authorized_keys::managed_line(&self.key_type, b64, &self.node),
+            Some(n) => known_hosts::managed_line(n, &self.key_type, b64, &self.marker),
+            None => crate::authorized_keys::managed_line(&self.key_type, b64, &self.marker),
         })
     }
 }

@@ -1,0 +1,275 @@
+//! Which lines are trustmesh's: only those whose whole comment is this
+//! cluster's marker. Everything else (a hand-written line that mentions a
+//! marker, another cluster's lines, an admin's `@revoked` made out of a
+//! managed line) is never changed or removed; the manager's keys are never
+//! pruned; markers written before clusters were named are taken over once.
+
+mod support;
+
+use support::*;
+use trustmesh::inventory::Inventory;
+use trustmesh::plan::{self, Change, LiveState, NodeFiles, Plan, PlanScope};
+use trustmesh::render::{render_text, TextOptions};
+use trustmesh::TrustGraph;
+
+const INV: &str = "\
+version: 1
+cluster: lab
+defaults: { user: agilab }
+manager: { name: manager, address: 10.0.0.1, user: alice }
+workers:
+  - { name: w1, address: 10.0.0.11 }
+  - { name: w2, address: 10.0.0.12 }
+reverse: [w1]
+mesh:
+  - [w1, w2]
+";
+
+fn inv(text: &str) -> Inventory {
+    Inventory::from_str_named("inventory.yaml", text).unwrap()
+}
+
+fn run(inv: &Inventory, live: &LiveState) -> Plan {
+    plan::plan(inv, &TrustGraph::build(inv), live, &PlanScope::default())
+}
+
+fn text(p: &Plan) -> String {
+    let mut out = Vec::new();
+    render_text(p, TextOptions::default(), &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// A converged cluster, as trustmesh leaves it.
+fn converged(inv: &Inventory) -> LiveState {
+    let live = fresh_cluster(inv);
+    let live = simulate_apply(inv, &run(inv, &live), &live);
+    assert!(run(inv, &live).is_empty());
+    live
+}
+
+fn read<'a>(
+    live: &'a mut LiveState,
+    inv: &Inventory,
+    node: &str,
+) -> &'a mut trustmesh::state::LiveAccount {
+    match &mut live.nodes[inv.find(node).unwrap()] {
+        trustmesh::plan::NodeState::Read { account, .. } => account,
+        _ => panic!("{node} not read"),
+    }
+}
+
+/// Append `line` to `node`'s file `name` (authorized_keys or known_hosts).
+fn append(
+    live: &mut LiveState,
+    inv: &Inventory,
+    node: &str,
+    which: fn(&NodeFiles) -> &String,
+    line: &str,
+) {
+    let files = NodeFiles::of(inv, inv.find(node).unwrap());
+    let name = which(&files).clone();
+    let acc = read(live, inv, node);
+    let text = format!("{}{line}\n", content(acc, &name));
+    set_file(acc, &name, 0o600, &text);
+}
+
+fn ak(f: &NodeFiles) -> &String {
+    &f.authorized_keys
+}
+
+fn kh(f: &NodeFiles) -> &String {
+    &f.known_hosts
+}
+
+#[test]
+fn lines_are_marked_with_the_cluster() {
+    let inv = inv(INV);
+    let live = converged(&inv);
+    let mut live = live;
+    let acc = read(&mut live, &inv, "w2");
+    let text = content(acc, "authorized_keys");
+    assert!(
+        text.lines()
+            .all(|l| l.ends_with(" trustmesh:lab/manager") || l.ends_with(" trustmesh:lab/w1")),
+        "{text}"
+    );
+    // Without `cluster:`, the manager's name is the cluster.
+    let unnamed = self::inv(&INV.replace("cluster: lab\n", ""));
+    assert_eq!(unnamed.cluster, "manager");
+    assert_eq!(unnamed.marker("w1"), "trustmesh:manager/w1");
+}
+
+#[test]
+fn a_line_that_only_mentions_a_marker_is_never_removed() {
+    let inv = inv(INV);
+    let mut live = converged(&inv);
+    // A key alice added by hand on w2, whose comment mentions a marker, and
+    // a marker-looking comment naming a node that is not in the inventory.
+    let by_hand = format!(
+        "ssh-ed25519 {} alice laptop, set up like trustmesh:w09",
+        fake_key("alice")
+    );
+    let w09 = format!("ssh-ed25519 {} trustmesh:lab/w09 and more", fake_key("w09"));
+    append(&mut live, &inv, "w2", ak, &by_hand);
+    append(&mut live, &inv, "w2", ak, &w09);
+    let p = run(&inv, &live);
+    assert!(p.is_empty(), "{}", text(&p));
+}
+
+#[test]
+fn another_clusters_lines_are_never_touched() {
+    let inv = inv(INV);
+    let mut live = converged(&inv);
+    // Cluster `other` manages w2 too: its manager's key and a host key
+    // line, with the other cluster's markers.
+    let other_manager = format!("ssh-ed25519 {} trustmesh:other/boss", fake_key("boss"));
+    let other_w1 = format!("ssh-ed25519 {} trustmesh:other/w1", fake_key("other-w1"));
+    let other_host = format!(
+        "10.9.9.9 ssh-ed25519 {} trustmesh:other/far",
+        fake_key("far")
+    );
+    append(&mut live, &inv, "w2", ak, &other_manager);
+    append(&mut live, &inv, "w2", ak, &other_w1);
+    append(&mut live, &inv, "w2", kh, &other_host);
+    let p = run(&inv, &live);
+    assert!(p.is_empty(), "{}", text(&p));
+}
+
+#[test]
+fn this_clusters_lines_of_a_retired_node_are_pruned() {
+    let inv_all = inv(INV);
+    let live = converged(&inv_all);
+    // w2 leaves the inventory: its lines on w1 and the manager go.
+    let smaller = inv(&INV
+        .replace("  - { name: w2, address: 10.0.0.12 }\n", "")
+        .replace("  - [w1, w2]\n", "")
+        .replace("mesh:\n", ""));
+    let p = run(&smaller, &live);
+    let removed: usize = p
+        .nodes
+        .iter()
+        .flat_map(|n| &n.changes)
+        .map(|c| match c {
+            Change::EditFile(e) => e.remove.len(),
+            _ => 0,
+        })
+        .sum();
+    // w1: w2's key and w2's host key; manager: w2's host key.
+    assert_eq!(removed, 3, "{}", text(&p));
+    assert!(p.nodes.iter().all(|n| n.node != "w2"));
+}
+
+#[test]
+fn old_markers_are_taken_over_once() {
+    let inv = inv(INV);
+    let live = converged(&inv);
+    // The same cluster, as an earlier trustmesh wrote it: `trustmesh:<node>`.
+    let mut old = live.clone();
+    for node in ["manager", "w1", "w2"] {
+        let files = NodeFiles::of(&inv, inv.find(node).unwrap());
+        let acc = read(&mut old, &inv, node);
+        for name in [&files.authorized_keys, &files.known_hosts] {
+            let t = content(acc, name).replace("trustmesh:lab/", "trustmesh:");
+            set_file(acc, name, 0o600, &t);
+        }
+    }
+    let p = run(&inv, &old);
+    // Every line is rewritten in place, key for key: a change, not a loss.
+    let s = p.summary();
+    assert_eq!((s.add, s.remove), (0, 0), "{}", text(&p));
+    assert!(s.change > 0, "{}", text(&p));
+    let after = simulate_apply(&inv, &p, &old);
+    assert!(run(&inv, &after).is_empty());
+    assert_eq!(
+        after, live,
+        "the migration gives back exactly the converged files"
+    );
+    // An old marker naming a node this inventory does not know is someone
+    // else's: kept.
+    let mut other = live.clone();
+    append(
+        &mut other,
+        &inv,
+        "w2",
+        ak,
+        &format!("ssh-ed25519 {} trustmesh:stranger", fake_key("stranger")),
+    );
+    assert!(run(&inv, &other).is_empty());
+}
+
+#[test]
+fn a_manager_key_is_never_pruned() {
+    let inv = inv(INV);
+    let mut live = converged(&inv);
+    // A second operator's key for this cluster's manager on w2.
+    let second = format!(
+        "ssh-ed25519 {} trustmesh:lab/manager",
+        fake_key("second-operator")
+    );
+    append(&mut live, &inv, "w2", ak, &second);
+    let p = run(&inv, &live);
+    assert!(p.is_empty(), "{}", text(&p));
+    let w2 = p.nodes.iter().find(|n| n.node == "w2").unwrap();
+    assert!(
+        w2.warnings
+            .iter()
+            .any(|w| w.contains("marked as this cluster's manager: kept")),
+        "{:?}",
+        w2.warnings
+    );
+}
+
+#[test]
+fn an_admins_revoked_line_is_respected() {
+    let inv = inv(INV);
+    let mut live = converged(&inv);
+    // On w1, an admin turned the managed line for w2's host key into a
+    // @revoked one.
+    let files = NodeFiles::of(&inv, inv.find("w1").unwrap());
+    let acc = read(&mut live, &inv, "w1");
+    let t = content(acc, &files.known_hosts)
+        .lines()
+        .map(|l| {
+            if l.ends_with("trustmesh:lab/w2") {
+                format!("@revoked {l}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect::<String>();
+    set_file(acc, &files.known_hosts, 0o600, &t);
+    let p = run(&inv, &live);
+    assert!(
+        p.is_empty(),
+        "the @revoked line is not undone:\n{}",
+        text(&p)
+    );
+    let w1 = p.nodes.iter().find(|n| n.node == "w1").unwrap();
+    assert!(
+        w1.warnings.iter().any(|w| w.contains("@revoked")),
+        "{:?}",
+        w1.warnings
+    );
+}
+
+#[test]
+fn a_hashed_managed_line_is_matched_as_such() {
+    let inv = inv(INV);
+    let mut live = converged(&inv);
+    // w1's line for the manager's host key, hashed (as `ssh-keygen -H`
+    // would), keeps its marker.
+    let files = NodeFiles::of(&inv, inv.find("w1").unwrap());
+    let acc = read(&mut live, &inv, "w1");
+    let t = content(acc, &files.known_hosts)
+        .lines()
+        .map(|l| {
+            let mut f = l.splitn(2, ' ');
+            let (host, rest) = (f.next().unwrap(), f.next().unwrap());
+            let hashed = trustmesh::known_hosts::hash_host_name(host, [9u8; 20]);
+            format!("{hashed} {rest}\n")
+        })
+        .collect::<String>();
+    set_file(acc, &files.known_hosts, 0o600, &t);
+    let p = run(&inv, &live);
+    assert!(p.is_empty(), "{}", text(&p));
+}
