@@ -597,3 +597,35 @@ fn a_manager_identity_outside_dot_ssh_is_generated_used_and_verified() {
     let out = live.trustmesh(&["verify"]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
 }
+
+/// sshd with `StrictModes no` would accept keys through a linked `~/.ssh`:
+/// trustmesh itself must refuse to write through it.
+#[test]
+fn a_linked_ssh_folder_is_never_written_through() {
+    let live = start(vec![
+        HostSpec::new("node1", &[WORKER_USER]).sshd_option("StrictModes no")
+    ]);
+    live.manager_keygen();
+    live.authorize_manager_on("node1");
+    // ~/.ssh becomes a link to a folder elsewhere (keys in it still work).
+    let node1 = live.cluster.host("node1").home_of(WORKER_USER);
+    std::fs::rename(node1.join(".ssh"), node1.join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink("elsewhere", node1.join(".ssh")).unwrap();
+    live.write_inventory(&live.inventory(&["node1"], "reverse: [node1]\n", &|_| String::new()));
+    let before = live.snapshot();
+    let Ran { stdout, .. } = live.run(&["plan", "--accept-new-host-keys"]).expect_exit(1);
+    assert!(
+        stdout.contains("node1 (agilab@") && stdout.contains("blocked: ~/.ssh is a symbolic link"),
+        "{stdout}"
+    );
+    live.run(&["apply", "--accept-new-host-keys", "--yes"])
+        .expect_exit(1);
+    // Nothing on node1 changed (the manager may have learnt host keys).
+    let node1_files = |s: &Snapshot| -> Snapshot {
+        s.iter()
+            .filter(|(p, _)| p.starts_with(&node1))
+            .map(|(p, v)| (p.clone(), v.clone()))
+            .collect()
+    };
+    assert_eq!(node1_files(&live.snapshot()), node1_files(&before));
+}

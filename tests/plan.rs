@@ -269,3 +269,46 @@ fn a_generated_key_is_known_after_apply() {
         "{t}"
     );
 }
+
+#[test]
+fn folders_anyone_could_write_and_linked_ssh_folders_are_refused() {
+    let inv = demo();
+    let node2 = inv.find("node2").unwrap();
+    let blocked = |edit: &dyn Fn(&mut trustmesh::state::LiveAccount)| {
+        let mut live = fresh_cluster(&inv);
+        let acc = account(&mut live, node2);
+        acc.ssh_dir = Some(stat(FileKind::Dir, 0o700));
+        edit(acc);
+        let p = run(&inv, &live);
+        let n = p.nodes.iter().find(|n| n.node == "node2").unwrap();
+        (n.status.clone(), n.changes.is_empty(), p.incomplete())
+    };
+    // ~/.ssh is a link: refused, nothing planned there, the plan is not
+    // complete.
+    let (status, empty, incomplete) =
+        blocked(&|a| a.ssh_dir = Some(stat(FileKind::Symlink, 0o777)));
+    assert!(
+        matches!(status, NodeStatus::Blocked { ref reason, .. } if reason.contains("symbolic link")),
+        "{status:?}"
+    );
+    assert!(empty && incomplete);
+    // ~/.ssh or the home writable by every account.
+    let (status, empty, _) = blocked(&|a| a.ssh_dir.as_mut().unwrap().mode = 0o777);
+    assert!(
+        matches!(status, NodeStatus::Blocked { ref reason, .. } if reason.contains("writable by every account")),
+        "{status:?}"
+    );
+    assert!(empty);
+    let (status, empty, _) = blocked(&|a| a.home_stat.as_mut().unwrap().mode = 0o757);
+    assert!(
+        matches!(status, NodeStatus::Blocked { ref reason, .. } if reason.contains("the home")),
+        "{status:?}"
+    );
+    assert!(empty);
+    // Group-writable is fixed (~/.ssh) or warned about (the home), as before.
+    let (status, empty, _) = blocked(&|a| a.ssh_dir.as_mut().unwrap().mode = 0o770);
+    assert_eq!(status, NodeStatus::Planned);
+    assert!(!empty);
+    let (status, _, _) = blocked(&|a| a.home_stat.as_mut().unwrap().mode = 0o775);
+    assert_eq!(status, NodeStatus::Planned);
+}

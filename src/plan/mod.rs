@@ -309,12 +309,27 @@ impl Ctx<'_> {
     }
 
     /// `~/.ssh` itself, and the home's modes (reported, never changed).
+    /// A home or `~/.ssh` that any account may write, or a `~/.ssh` that is
+    /// a symbolic link, is refused for writing: anyone could have put
+    /// anything there, and trustmesh never writes through a link.
     fn ssh_dir(&self, acc: &LiveAccount, plan: &mut NodePlan) -> Result<(), Blocker> {
         if let Some(h) = &acc.home_stat {
-            if h.mode & 0o022 != 0 {
+            if h.mode & 0o002 != 0 {
+                return Err((
+                    format!(
+                        "the home {} is writable by every account ({:04o}): trustmesh does not write under it",
+                        acc.home, h.mode
+                    ),
+                    Some(format!(
+                        "check what is in it, then `chmod o-w {}` on the node and plan again",
+                        acc.home
+                    )),
+                ));
+            }
+            if h.mode & 0o020 != 0 {
                 plan.warnings.push(format!(
-                    "the home {} is writable by group or others ({:04o}): sshd's StrictModes refuses keys there; \
-                     trustmesh does not change a home's mode (run `chmod go-w {}` if that is right for this account)",
+                    "the home {} is writable by its group ({:04o}): sshd's StrictModes refuses keys there; \
+                     trustmesh does not change a home's mode (run `chmod g-w {}` if that is right for this account)",
                     acc.home, h.mode, acc.home
                 ));
             }
@@ -324,14 +339,25 @@ impl Ctx<'_> {
                 path: "~/.ssh".into(),
                 mode: 0o700,
             }),
-            Some(s) if s.kind == FileKind::Dir || s.kind == FileKind::Symlink => {
-                if s.kind == FileKind::Symlink {
-                    plan.warnings
-                        .push("~/.ssh is a symbolic link: its target's mode is not checked".into());
-                } else {
-                    self.fix_mode(acc, "~/.ssh", s, 0o700, plan);
-                }
+            Some(s) if s.kind == FileKind::Symlink => {
+                return Err((
+                    "~/.ssh is a symbolic link: trustmesh does not write through it".into(),
+                    Some(
+                        "make ~/.ssh a real folder (`mv ~/.ssh ~/.ssh.link && mkdir -m 700 ~/.ssh`, then copy what it needs) and plan again"
+                            .into(),
+                    ),
+                ))
             }
+            Some(s) if s.kind == FileKind::Dir && s.mode & 0o002 != 0 => {
+                return Err((
+                    format!(
+                        "~/.ssh is writable by every account ({:04o}): its files may have been changed by anyone",
+                        s.mode
+                    ),
+                    Some("check the files in it, then `chmod 700 ~/.ssh` on the node and plan again".into()),
+                ))
+            }
+            Some(s) if s.kind == FileKind::Dir => self.fix_mode(acc, "~/.ssh", s, 0o700, plan),
             Some(_) => {
                 return Err((
                     "~/.ssh exists but is not a directory".into(),

@@ -229,6 +229,7 @@ impl Cluster {
                 users: h.users.clone(),
                 password: h.password.clone(),
                 behind: h.behind.clone(),
+                sshd_options: h.sshd_options.clone(),
                 listen,
                 netns,
                 dir: hosts_dir.join(&h.name),

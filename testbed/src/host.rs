@@ -39,6 +39,10 @@ pub struct Host {
     pub password: Option<String>,
     /// The bastion it hides behind.
     pub behind: Option<String>,
+    /// Lines put first in its `sshd_config` (sshd keeps the first value of
+    /// a keyword, so these win over the testbed's defaults).
+    #[serde(default)]
+    pub sshd_options: Vec<String>,
     pub(crate) listen: Vec<Ipv4Addr>,
     pub(crate) netns: Option<String>,
     pub(crate) dir: PathBuf,
@@ -128,6 +132,10 @@ fn sshd_config(h: &Host, key_types: &[String]) -> String {
         "# sshd_config of testbed host {}\nPort {}\nAddressFamily inet\n",
         h.name, h.port
     );
+    for o in &h.sshd_options {
+        c.push_str(o);
+        c.push('\n');
+    }
     for a in &h.listen {
         c.push_str(&format!("ListenAddress {a}\n"));
     }

@@ -54,6 +54,10 @@ pub struct HostSpec {
     /// from the cluster's base by position.
     #[serde(default)]
     pub address: Option<Ipv4Addr>,
+    /// `sshd_config` lines that take precedence over the testbed's defaults
+    /// (`StrictModes no`, `ForceCommand internal-sftp`...).
+    #[serde(default)]
+    pub sshd_options: Vec<String>,
 }
 
 fn default_port() -> u16 {
@@ -70,7 +74,15 @@ impl HostSpec {
             password: None,
             behind: None,
             address: None,
+            sshd_options: Vec::new(),
         }
+    }
+
+    /// Put this line first in the host's `sshd_config`: it wins over the
+    /// testbed's own settings (`StrictModes no`, say).
+    pub fn sshd_option(mut self, line: &str) -> HostSpec {
+        self.sshd_options.push(line.to_string());
+        self
     }
 
     /// Listen on this port instead of 22.
@@ -186,6 +198,12 @@ impl ClusterSpec {
         }
         let mut seen = std::collections::HashSet::new();
         for h in &self.hosts {
+            if h.sshd_options.iter().any(|o| o.contains(['\n', '\r'])) {
+                problems.push(format!(
+                    "host {:?}: an sshd option holds a line break",
+                    h.name
+                ));
+            }
             if !valid_name(&h.name, 63) {
                 problems.push(format!(
                     "host name {:?} is not [A-Za-z0-9][A-Za-z0-9._-]* (63 at most)",
