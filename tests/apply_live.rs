@@ -629,3 +629,44 @@ fn a_linked_ssh_folder_is_never_written_through() {
     };
     assert_eq!(node1_files(&live.snapshot()), node1_files(&before));
 }
+
+/// A `.pub` overwritten by a dotfile sync: ssh would offer that key and be
+/// refused everywhere. trustmesh says so and changes nothing (it used to
+/// swap the manager's line on every node for the wrong key); a missing
+/// `.pub` is derived from the private key.
+#[test]
+fn a_stale_manager_pub_file_stops_the_run_and_changes_nothing() {
+    let live = converged();
+    let other =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHBHpURkUw9gnoaV3xeWcKxpTYZpwKh7T2GVYmWsrbNl laptop\n";
+    live.cluster
+        .write_file(
+            "manager",
+            MANAGER_USER,
+            ".ssh/id_ed25519.pub",
+            other.as_bytes(),
+            0o644,
+        )
+        .unwrap();
+    let before = live.snapshot();
+    let Ran { stderr, .. } = live.run(&["plan", "--detailed-exitcode"]).expect_exit(1);
+    assert!(
+        stderr.contains(".ssh/id_ed25519.pub does not match the manager's private key")
+            && stderr.contains("ssh-keygen -y -f"),
+        "{stderr}"
+    );
+    let Ran { stderr, .. } = live
+        .run_with_password(&["apply", "--ask-pass", "--yes"])
+        .expect_exit(1);
+    assert!(stderr.contains("does not match"), "{stderr}");
+    assert_eq!(live.snapshot(), before, "nothing was changed anywhere");
+    // Without its .pub, the key speaks for itself.
+    live.cluster
+        .remove_file("manager", MANAGER_USER, ".ssh/id_ed25519.pub")
+        .unwrap();
+    let Ran { stderr, .. } = live.run(&["plan", "--detailed-exitcode"]).expect_exit(0);
+    assert!(stderr.contains("is missing or unreadable"), "{stderr}");
+    for w in ["node1", "node2", "node3"] {
+        assert!(live.can_ssh("manager", w), "manager -> {w}");
+    }
+}

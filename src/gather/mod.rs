@@ -62,6 +62,16 @@ pub enum GatherError {
         help("check that `sh` works and that the home folder is readable")
     )]
     ManagerProbe(String),
+    #[error("{key}.pub does not match the manager's private key {key}: it holds {holds}, the key is {real}")]
+    #[diagnostic(
+        code(trustmesh::manager::key_mismatch),
+        help("ssh offers the .pub's key and is refused everywhere, so nothing is planned; put the right one back with `ssh-keygen -y -f {key} > {key}.pub`")
+    )]
+    ManagerKeyMismatch {
+        key: String,
+        holds: String,
+        real: String,
+    },
     #[error("cannot prepare this run's folder: {0}")]
     #[diagnostic(
         code(trustmesh::manager::rundir),
@@ -108,7 +118,7 @@ pub async fn gather(
     let manager = inv.manager();
     let home = transport::local::home();
     let mfiles = NodeFiles::of(inv, Inventory::MANAGER);
-    let manager_account = probe_local(&mfiles, &home, opts.timeout).await?;
+    let (manager_account, key_note) = probe_local(&mfiles, &home, opts.timeout).await?;
     let running = manager_account.user.clone();
     if let Some(wanted) = &manager.user {
         if !running.is_empty() && wanted != &running {
@@ -162,7 +172,7 @@ pub async fn gather(
         control: run.path().to_path_buf(),
         accepted_path: run.accepted_known_hosts(),
         accepted: Mutex::new(Vec::new()),
-        notes: Mutex::new(Vec::new()),
+        notes: Mutex::new(key_note.into_iter().collect()),
         manager_kh,
         known_hosts_display: manager_known_hosts.display().to_string(),
         opts: opts.clone(),
@@ -442,7 +452,7 @@ pub async fn reread(
 ) -> Result<(), GatherError> {
     let home = transport::local::home();
     let mfiles = NodeFiles::of(inv, Inventory::MANAGER);
-    let manager = probe_local(&mfiles, &home, timeout).await?;
+    let (manager, _) = probe_local(&mfiles, &home, timeout).await?;
     g.live.nodes[Inventory::MANAGER] = NodeState::Read {
         account: manager,
         access: Access::Key,
@@ -543,7 +553,7 @@ async fn probe_local(
     files: &NodeFiles,
     home: &Path,
     timeout: Duration,
-) -> Result<LiveAccount, GatherError> {
+) -> Result<(LiveAccount, Option<String>), GatherError> {
     let (read, stat_only) = files.probe_names();
     let inside = |n: &String| !n.contains('/') && !n.starts_with('~');
     let req = ProbeRequest {
@@ -573,5 +583,80 @@ async fn probe_local(
             false,
         ));
     }
-    Ok(account)
+    let note = own_public_key(&mut account, files, home, timeout).await?;
+    Ok((account, note))
+}
+
+/// The manager's public key is what its private key says (`ssh-keygen
+/// -y`), not what `<identity>.pub` holds. A missing `.pub` is replaced in
+/// the live state by the derived key, and said so. A `.pub` that differs
+/// (a dotfile sync overwrote it) stops the run: ssh offers the `.pub`'s key
+/// and fails, so no edge from the manager can hold, and trustmesh must not
+/// install or swap anything on the strength of it. A key that cannot be
+/// read without a passphrase keeps its `.pub`, and that is said too.
+async fn own_public_key(
+    account: &mut LiveAccount,
+    files: &NodeFiles,
+    home: &Path,
+    timeout: Duration,
+) -> Result<Option<String>, GatherError> {
+    let Some(key) = account.file(&files.key).and_then(|f| f.stat.as_ref()) else {
+        return Ok(None);
+    };
+    if key.kind != crate::state::FileKind::File {
+        return Ok(None);
+    }
+    let path = manager_file(&files.key, home);
+    let shown = path.display().to_string();
+    let line = format!(
+        "ssh-keygen -y -P '' -f {} </dev/null 2>/dev/null",
+        shell_quote(&shown)
+    );
+    let derived = match Host::Local.run(&line, b"", timeout).await {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        _ => {
+            return Ok(Some(format!(
+                "the manager's key {shown} could not be read without a passphrase: its public half is taken from {shown}.pub"
+            )))
+        }
+    };
+    let fields = |t: &str| -> Option<(String, String)> {
+        let mut f = t.split_whitespace();
+        Some((f.next()?.to_string(), f.next()?.to_string()))
+    };
+    let Some(derived_key) = fields(&derived) else {
+        return Ok(None);
+    };
+    let pub_file = account.file(&files.public_key);
+    let on_disk = pub_file
+        .and_then(|f| f.content.as_deref())
+        .and_then(|c| fields(&String::from_utf8_lossy(c)));
+    let fp = |b: &str| {
+        crate::known_hosts::fingerprint_sha256(b).unwrap_or_else(|| "an unreadable key".into())
+    };
+    match on_disk {
+        Some(k) if k == derived_key => Ok(None),
+        Some((_, b)) => Err(GatherError::ManagerKeyMismatch {
+            key: shown,
+            holds: fp(&b),
+            real: fp(&derived_key.1),
+        }),
+        None => {
+            let note = format!(
+                "{shown}.pub is missing or unreadable: trustmesh uses the key's own public half ({}); \
+                 put it back with `ssh-keygen -y -f {shown} > {shown}.pub`",
+                fp(&derived_key.1)
+            );
+            let stat = pub_file.and_then(|f| f.stat.clone());
+            let name = files.public_key.clone();
+            account.files.retain(|f| f.name != name);
+            account.files.push(crate::state::LiveFile {
+                name,
+                stat,
+                content: Some(format!("{derived}\n").into_bytes()),
+                unreadable: false,
+            });
+            Ok(Some(note))
+        }
+    }
 }
