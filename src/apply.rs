@@ -269,6 +269,12 @@ fn describe(plan: &Plan, a: &Action) -> String {
                 if !e.remove.is_empty() {
                     parts.push(format!("{} removed", e.remove.len()));
                 }
+                if !e.remove_on_request.is_empty() {
+                    parts.push(format!(
+                        "{} stale line(s) written by hand removed on request",
+                        e.remove_on_request.len()
+                    ));
+                }
                 let write = format!("write {} ({})", e.path, parts.join(", "));
                 if np.access == Access::Password && e.file == FileRole::AuthorizedKeys {
                     format!("install the manager's key with a password: {write}")
@@ -581,6 +587,7 @@ mod tests {
                             create: false,
                             kept: Vec::new(),
                             remove: Vec::new(),
+                            remove_on_request: Vec::new(),
                             add: vec![pending],
                         }),
                         Change::Mode {
@@ -622,6 +629,7 @@ mod tests {
                 create: true,
                 kept: Vec::new(),
                 remove: Vec::new(),
+                remove_on_request: Vec::new(),
                 add: Vec::new(),
             })
         };

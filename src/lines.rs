@@ -222,12 +222,28 @@ impl<K: Kind> LineFile<K> {
     /// unmanaged line, or when a line of `add` holds a line break or is not
     /// a managed line once read ([`Kind::classify`], [`Kind::marker`]).
     pub fn apply_edits(&self, remove: &[usize], add: &[String]) -> Result<String, EditError<K>> {
+        self.apply_edits_on_request(remove, &[], add)
+    }
+
+    /// [`apply_edits`](Self::apply_edits), also removing the unmanaged lines
+    /// of `by_request`: only ever lines an operator asked by name to have
+    /// removed (`--remove-stale-host-keys`), each shown in the plan first.
+    pub fn apply_edits_on_request(
+        &self,
+        remove: &[usize],
+        by_request: &[usize],
+        add: &[String],
+    ) -> Result<String, EditError<K>> {
         let mut removed = vec![false; self.lines.len()];
         for &i in remove {
             let line = self.lines.get(i).ok_or(EditError::NoSuchLine(i))?;
             if line.marker().is_none() {
                 return Err(EditError::Unmanaged(i));
             }
+            removed[i] = true;
+        }
+        for &i in by_request {
+            self.lines.get(i).ok_or(EditError::NoSuchLine(i))?;
             removed[i] = true;
         }
         for (i, new) in add.iter().enumerate() {

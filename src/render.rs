@@ -129,7 +129,14 @@ pub fn render_text(plan: &Plan, opts: TextOptions, out: &mut dyn Write) -> io::R
     if !first || !plan.notes.is_empty() {
         writeln!(out)?;
     }
-    if plan.is_empty() {
+    if plan.is_empty() && plan.incomplete() {
+        // Never "no changes" while a node is unread or blocked.
+        writeln!(
+            out,
+            "Nothing to change on the nodes that were read; the nodes above that were not read or are \
+             blocked are not planned, so this plan is not complete."
+        )?;
+    } else if plan.is_empty() {
         writeln!(
             out,
             "No changes: every node in reach matches the inventory."
@@ -258,6 +265,18 @@ fn render_edit(e: &FileEdit, p: &Paint, opts: TextOptions, out: &mut dyn Write) 
             .collect()
     };
     new.extend(e.add.iter().map(|l| planned_text(l, opts.full_keys)));
+    // Lines written by hand that the operator asked to remove: shown with
+    // why, since they are not trustmesh's.
+    for (i, t) in &e.remove_on_request {
+        old.push((
+            *i,
+            format!(
+                "{}  (written by hand; removed on request)",
+                abbreviate(t, opts.full_keys)
+            ),
+        ));
+    }
+    old.sort();
     let old_text: String = old.iter().map(|(_, t)| format!("{t}\n")).collect();
     let new_text: String = new.iter().map(|t| format!("{t}\n")).collect();
     let diff = TextDiff::from_lines(&old_text, &new_text);

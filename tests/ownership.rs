@@ -273,3 +273,98 @@ fn a_hashed_managed_line_is_matched_as_such() {
     let p = run(&inv, &live);
     assert!(p.is_empty(), "{}", text(&p));
 }
+
+/// w2 reinstalled: new host key. Lines trustmesh wrote for it are
+/// replaced everywhere; a line written by hand is reported, and removed
+/// only when the operator names the node.
+#[test]
+fn a_new_host_key_replaces_managed_lines_and_hand_written_ones_on_request() {
+    let inv = inv(INV);
+    let mut live = converged(&inv);
+    let old_key = fake_key("host-w2");
+    let hand = format!("10.0.0.12 ssh-ed25519 {old_key}");
+    let shared = format!("10.0.0.12,w2.lab ssh-ed25519 {old_key}");
+    append(&mut live, &inv, "manager", kh, &hand);
+    append(&mut live, &inv, "manager", kh, &shared);
+    read(&mut live, &inv, "w2").host_keys = vec![format!(
+        "ssh-ed25519 {} root@w2",
+        fake_key("w2-reinstalled")
+    )];
+
+    let p = run(&inv, &live);
+    let edits = |p: &Plan, node: &str| -> Vec<trustmesh::plan::FileEdit> {
+        p.nodes
+            .iter()
+            .find(|n| n.node == node)
+            .unwrap()
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::EditFile(e) if e.path.ends_with("known_hosts") => Some(e.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    // The manager and w1 (mesh) replace their managed line for w2.
+    for node in ["manager", "w1"] {
+        let e = &edits(&p, node)[0];
+        assert_eq!(
+            (e.remove.len(), e.add.len()),
+            (1, 1),
+            "{node}: {}",
+            text(&p)
+        );
+        assert!(e.remove[0].1.contains(&old_key) && e.add[0].replaces);
+        assert!(e.remove_on_request.is_empty());
+    }
+    let manager = p.nodes.iter().find(|n| n.node == "manager").unwrap();
+    assert!(
+        manager
+            .warnings
+            .iter()
+            .any(|w| w.contains("ssh-keygen -R '10.0.0.12'")
+                && w.contains("--remove-stale-host-keys w2")),
+        "{:?}",
+        manager.warnings
+    );
+
+    // Asked by name: the hand-written line about w2 alone goes too, shown
+    // as such; the line that also names another host stays (reported).
+    let scope = PlanScope {
+        remove_stale_host_keys: [inv.find("w2").unwrap()].into_iter().collect(),
+        ..PlanScope::default()
+    };
+    let p = plan::plan(&inv, &TrustGraph::build(&inv), &live, &scope);
+    let e = &edits(&p, "manager")[0];
+    assert_eq!(e.remove_on_request.len(), 1, "{}", text(&p));
+    assert_eq!(e.remove_on_request[0].1, hand);
+    assert!(
+        text(&p).contains("(written by hand; removed on request)"),
+        "{}",
+        text(&p)
+    );
+    let after = simulate_apply(&inv, &p, &live);
+    let acc = match &after.nodes[0] {
+        trustmesh::plan::NodeState::Read { account, .. } => account,
+        _ => unreachable!(),
+    };
+    let now = content(acc, &NodeFiles::of(&inv, 0).known_hosts);
+    assert!(now.lines().all(|l| l != hand), "{now}");
+    assert!(now.contains(&shared), "{now}");
+}
+
+#[test]
+fn a_plan_with_an_unread_node_never_says_no_changes() {
+    let inv = inv(INV);
+    let mut live = converged(&inv);
+    live.nodes[inv.find("w2").unwrap()] = trustmesh::plan::NodeState::Unreachable {
+        step: "connect".into(),
+        reason: "timed out".into(),
+        hint: None,
+    };
+    let p = run(&inv, &live);
+    assert!(p.is_empty() && p.incomplete());
+    let t = text(&p);
+    assert!(!t.contains("No changes"), "{t}");
+    assert!(t.contains("not complete"), "{t}");
+}

@@ -212,6 +212,7 @@ fn manager_key_line_is_never_pruned() {
     // manager's line on node1, and with --limit node1 nothing else is judged.
     let scope = PlanScope {
         limit: Some([inv.find("node1").unwrap()].into_iter().collect()),
+        ..PlanScope::default()
     };
     let p = plan::plan(&inv, &TrustGraph::build(&inv), &live, &scope);
     assert!(p.is_empty(), "{}", text(&p));

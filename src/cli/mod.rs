@@ -102,6 +102,18 @@ pub struct RemoteArgs {
     /// Only these nodes (and the manager, always) and the edges between them.
     #[arg(long, value_name = "NAME[,NAME...]", value_delimiter = ',')]
     pub limit: Vec<String>,
+
+    /// A reinstalled node's new host key, checked out of band: trusted for
+    /// this run like a `host_key:` pin; the plan then replaces the old key
+    /// in every line trustmesh wrote for that node.
+    #[arg(long, value_name = "NODE=SHA256:...")]
+    pub accept_changed_host_key: Vec<String>,
+
+    /// Also remove the stale host keys of these nodes from lines trustmesh
+    /// did not write (otherwise only reported, with the `ssh-keygen -R` to
+    /// run); shown in the plan like every change.
+    #[arg(long, value_name = "NODE[,NODE...]", value_delimiter = ',')]
+    pub remove_stale_host_keys: Vec<String>,
 }
 
 /// Output settings resolved from flags, environment and terminal.

@@ -13,24 +13,27 @@ use trustmesh::{Inventory, TrustGraph};
 
 /// Resolve `--limit` names; unknown names are an error.
 pub fn scope(inv: &Inventory, args: &RemoteArgs) -> Result<PlanScope, CliError> {
-    if args.limit.is_empty() {
-        return Ok(PlanScope::default());
-    }
-    let mut set = HashSet::new();
-    for name in &args.limit {
-        match inv.find(name.trim()) {
-            Some(id) => {
-                set.insert(id);
-            }
-            None => {
-                return Err(CliError::message(format!(
-                    "--limit names `{name}`, which is not a node of the inventory"
-                ))
-                .hint("`trustmesh graph` lists the nodes"))
-            }
-        }
-    }
-    Ok(PlanScope { limit: Some(set) })
+    let nodes = |flag: &str, names: &[String]| -> Result<HashSet<usize>, CliError> {
+        names
+            .iter()
+            .map(|name| {
+                inv.find(name.trim()).ok_or_else(|| {
+                    CliError::message(format!(
+                        "{flag} names `{name}`, which is not a node of the inventory"
+                    ))
+                    .hint("`trustmesh graph` lists the nodes")
+                })
+            })
+            .collect()
+    };
+    Ok(PlanScope {
+        limit: if args.limit.is_empty() {
+            None
+        } else {
+            Some(nodes("--limit", &args.limit)?)
+        },
+        remove_stale_host_keys: nodes("--remove-stale-host-keys", &args.remove_stale_host_keys)?,
+    })
 }
 
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -57,7 +60,11 @@ pub fn progress(ui: Ui, len: usize, what: &str) -> indicatif::ProgressBar {
 /// Gathering options from the shared flags; with `--ask-pass`, the
 /// password is taken (from the environment, or asked once) here, before
 /// any host is reached.
-pub fn gather_options(args: &RemoteArgs, scope: &PlanScope) -> Result<GatherOptions, CliError> {
+pub fn gather_options(
+    inv: &Inventory,
+    args: &RemoteArgs,
+    scope: &PlanScope,
+) -> Result<GatherOptions, CliError> {
     let password = if args.ask_pass {
         Some(
             password::ask_password(
@@ -68,7 +75,24 @@ pub fn gather_options(args: &RemoteArgs, scope: &PlanScope) -> Result<GatherOpti
     } else {
         None
     };
+    let mut accepted_changes = Vec::new();
+    for a in &args.accept_changed_host_key {
+        let (name, fp) = a.split_once('=').unwrap_or((a, ""));
+        let Some(id) = inv.find(name.trim()) else {
+            return Err(CliError::message(format!(
+                "--accept-changed-host-key names `{name}`, which is not a node of the inventory"
+            )));
+        };
+        if !fp.starts_with("SHA256:") || fp.len() < 20 {
+            return Err(CliError::message(format!(
+                "--accept-changed-host-key {a}: give the new key's fingerprint as NODE=SHA256:..."
+            ))
+            .hint("on the node (or from its console): `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`"));
+        }
+        accepted_changes.push((id, fp.to_string()));
+    }
     Ok(GatherOptions {
+        accepted_changes,
         accept_new_host_keys: args.accept_new_host_keys,
         timeout: Duration::from_secs(args.timeout),
         concurrency: args.concurrency as usize,
@@ -106,7 +130,7 @@ pub fn prepare(
     inv: &Inventory,
     args: &RemoteArgs,
 ) -> Result<(GatherOptions, tokio::runtime::Runtime), CliError> {
-    let opts = gather_options(args, &scope(inv, args)?)?;
+    let opts = gather_options(inv, args, &scope(inv, args)?)?;
     let rt = runtime().map_err(|e| CliError::message(format!("cannot start: {e}")))?;
     Ok((opts, rt))
 }

@@ -78,35 +78,24 @@ pub(super) fn trusted_keys(shared: &Shared, addr: &str, port: u16) -> Vec<(Strin
 }
 
 /// Make sure the control channel's host key is trusted before connecting.
+///
+/// A pinned node (`host_key:`, or `--accept-changed-host-key` for this run)
+/// is trusted on its pin alone: its connection reads a known_hosts file
+/// holding only the pinned key, with only that key's algorithms, whatever
+/// the manager's own known_hosts says (a reinstalled node's old key there
+/// is then replaced by the plan, if trustmesh wrote it, or reported).
 pub(super) async fn trust_host_key(
     shared: &Shared,
     node: &crate::inventory::Node,
+    alias: &str,
+    pin: Option<&str>,
     via: Option<&Host>,
 ) -> Result<(), NodeState> {
     let addr = node.address.as_deref().unwrap_or_default();
     let known = trusted_keys(shared, addr, node.port);
     let kh_name = known_hosts::host_name(addr, node.port);
     let timeout = shared.opts.timeout;
-    if let Some(pin) = &node.host_key {
-        if !known.is_empty() {
-            if known
-                .iter()
-                .any(|(_, b)| known_hosts::fingerprint_sha256(b).as_deref() == Some(pin))
-            {
-                return Ok(());
-            }
-            return Err(unreachable(
-                "host key",
-                format!(
-                    "the inventory pins {pin}, but the manager's known_hosts holds {} for {kh_name}",
-                    fingerprints(&known)
-                ),
-                Some(format!(
-                    "check which is right; if the pin is, remove the old key with `ssh-keygen -R '{kh_name}' -f {}`",
-                    shared.known_hosts_display
-                )),
-            ));
-        }
+    if let Some(pin) = pin {
         let scanned = keyscan(via, addr, node.port, timeout).await.map_err(|e| {
             unreachable(
                 "host key",
@@ -121,14 +110,34 @@ pub(super) async fn trust_host_key(
             return Err(unreachable(
                 "host key",
                 format!("the host presents {}, not the pinned {pin}", fingerprints(&scanned)),
-                Some("if the node was reinstalled, check its new key and update `host_key:` in the inventory".into()),
+                Some("if the node was reinstalled, check its new key out of band, then pin it with `host_key:` in the inventory (or `--accept-changed-host-key NODE=SHA256:...` for one run)".into()),
             ));
         };
-        shared
-            .accepted
-            .lock()
-            .await
-            .push(format!("{kh_name} {t} {b}"));
+        let (conf, pinned_kh) = crate::transport::sshconfig::pin_paths(&shared.pin_dir, alias);
+        let written = crate::transport::local::write_private(
+            &pinned_kh,
+            format!("{kh_name} {t} {b}\n").as_bytes(),
+        )
+        .and_then(|()| {
+            crate::transport::local::write_private(
+                &conf,
+                crate::transport::sshconfig::pin_config(&pinned_kh, t).as_bytes(),
+            )
+        });
+        if let Err(e) = written {
+            return Err(unreachable(
+                "host key",
+                format!("cannot write this run's pinned known_hosts: {e}"),
+                None,
+            ));
+        }
+        if !known.is_empty() && !known.iter().any(|(_, kb)| kb == b) {
+            shared.notes.lock().await.push(format!(
+                "{} ({kh_name}) is reached with its pinned host key {pin}; the manager's known_hosts still holds {} for it",
+                node.name,
+                fingerprints(&known)
+            ));
+        }
         return Ok(());
     }
     if !known.is_empty() {

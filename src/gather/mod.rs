@@ -44,6 +44,21 @@ pub struct GatherOptions {
     /// every node, while the manager has no key) is read with a password
     /// login instead. Reading writes nothing.
     pub password: Option<Secret>,
+    /// `--accept-changed-host-key NODE=SHA256:...`: host keys the operator
+    /// checked out of band, pinned for this run like `host_key:`.
+    pub accepted_changes: Vec<(NodeId, String)>,
+}
+
+impl GatherOptions {
+    /// The host key `id` is pinned to in this run, if any: the operator's
+    /// `--accept-changed-host-key` first, else the inventory's `host_key`.
+    pub fn pin<'a>(&'a self, id: NodeId, node: &'a crate::inventory::Node) -> Option<&'a str> {
+        self.accepted_changes
+            .iter()
+            .find(|(n, _)| *n == id)
+            .map(|(_, fp)| fp.as_str())
+            .or(node.host_key.as_deref())
+    }
 }
 
 /// Why a run cannot even start.
@@ -150,6 +165,10 @@ pub async fn gather(
         } else {
             running.clone()
         },
+        pinned: (0..inv.nodes.len())
+            .filter(|&id| opts.pin(id, &inv.nodes[id]).is_some())
+            .collect(),
+        pin_dir: run.pin_dir(),
     };
     transport::local::write_private(
         &run.config(),
@@ -171,6 +190,7 @@ pub async fn gather(
         config: run.config(),
         control: run.path().to_path_buf(),
         accepted_path: run.accepted_known_hosts(),
+        pin_dir: run.pin_dir(),
         accepted: Mutex::new(Vec::new()),
         notes: Mutex::new(key_note.into_iter().collect()),
         manager_kh,
@@ -317,6 +337,7 @@ struct Shared {
     config: PathBuf,
     control: PathBuf,
     accepted_path: PathBuf,
+    pin_dir: PathBuf,
     accepted: Mutex<Vec<String>>,
     notes: Mutex<Vec<String>>,
     manager_kh: KnownHostsFile,
@@ -346,7 +367,8 @@ async fn read_node(
 ) -> (NodeState, Option<Host>) {
     let addr = node.address.as_deref().unwrap_or_default();
     let target = transport::target(addr, node.port);
-    if let Err(state) = trust_host_key(shared, node, via.as_deref()).await {
+    let pin = shared.opts.pin(id, node);
+    if let Err(state) = trust_host_key(shared, node, alias, pin, via.as_deref()).await {
         return (state, None);
     }
     {

@@ -143,6 +143,7 @@ impl Ctx<'_> {
                 create: stat.is_none(),
                 kept: kept.into_iter().map(|i| (i, text_at(&file, i))).collect(),
                 remove: remove.into_iter().map(|i| (i, text_at(&file, i))).collect(),
+                remove_on_request: Vec::new(),
                 add,
             }));
         }
@@ -290,6 +291,8 @@ impl Ctx<'_> {
         // Usually in order already: the lines were written target by target.
         managed_ok.sort_unstable();
         let mut add = Vec::new();
+        // Lines trustmesh did not write, removed on the operator's request.
+        let mut on_request: Vec<usize> = Vec::new();
         // Built on first use; reused for every target.
         let mut index: Option<HostIndex> = None;
         let (mut candidates, mut trusted) = (Vec::new(), Vec::new());
@@ -365,23 +368,50 @@ impl Ctx<'_> {
                     })
                 );
                 if !current && unmanaged() {
-                    plan.warnings.push(format!(
-                        "{path} holds an old {ot} host key for {} ({}) that trustmesh did not write; \
-                         remove it with `ssh-keygen -R '{}' -f {path}`",
-                        node.name,
-                        w.names,
-                        w.names
-                    ));
+                    // Removed only when the operator names the node; and
+                    // only a line about this host alone (another host's
+                    // trust in the same line is not ours to drop).
+                    let lines: Vec<usize> = if self.scope.remove_stale_host_keys.contains(&t) {
+                        file.entries()
+                            .filter(|(_, e)| {
+                                e.marker().is_none()
+                                    && e.annotation().is_none()
+                                    && e.base64() == *ob
+                                    && !e.hosts().contains(',')
+                                    && e.matches_host(addr, node.port)
+                            })
+                            .map(|(i, _)| i)
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    if lines.is_empty() {
+                        plan.warnings.push(format!(
+                            "{path} holds an old {ot} host key for {} ({}) that trustmesh did not write; \
+                             remove it with `ssh-keygen -R '{}' -f {path}` (or plan with --remove-stale-host-keys {})",
+                            node.name,
+                            w.names,
+                            w.names,
+                            node.name
+                        ));
+                    }
+                    on_request.extend(lines);
                 }
             }
         }
-        if !add.is_empty() || !remove.is_empty() {
+        on_request.sort_unstable();
+        on_request.dedup();
+        if !add.is_empty() || !remove.is_empty() || !on_request.is_empty() {
             plan.changes.push(Change::EditFile(FileEdit {
                 path: path.clone(),
                 file: FileRole::KnownHosts,
                 create: stat.is_none(),
                 kept: kept.into_iter().map(|i| (i, text_at(&file, i))).collect(),
                 remove: remove.into_iter().map(|i| (i, text_at(&file, i))).collect(),
+                remove_on_request: on_request
+                    .into_iter()
+                    .map(|i| (i, text_at(&file, i)))
+                    .collect(),
                 add,
             }));
         }

@@ -168,6 +168,10 @@ pub struct FileEdit {
     pub kept: Vec<(usize, String)>,
     /// Managed lines removed: (line index in the file, text).
     pub remove: Vec<(usize, String)>,
+    /// Lines trustmesh did not write, removed because the operator asked
+    /// for it by name (`--remove-stale-host-keys`): (line index, text).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove_on_request: Vec<(usize, String)>,
     /// Lines appended.
     pub add: Vec<PlannedLine>,
 }
@@ -207,7 +211,12 @@ impl FileEdit {
             }
         }
         let remove: Vec<usize> = self.remove.iter().map(|(i, _)| *i).collect();
-        let content = if !missing.is_empty() && add.is_empty() && remove.is_empty() {
+        let by_request: Vec<usize> = self.remove_on_request.iter().map(|(i, _)| *i).collect();
+        let content = if !missing.is_empty()
+            && add.is_empty()
+            && remove.is_empty()
+            && by_request.is_empty()
+        {
             Err(format!(
                 "the key of {} was not generated, so there is nothing to write",
                 missing.join(", ")
@@ -217,10 +226,10 @@ impl FileEdit {
             // run.
             match self.file {
                 FileRole::AuthorizedKeys => crate::authorized_keys::AuthorizedKeysFile::parse(base)
-                    .apply_edits(&remove, &add)
+                    .apply_edits_on_request(&remove, &by_request, &add)
                     .map_err(|err| err.to_string()),
                 FileRole::KnownHosts => known_hosts::KnownHostsFile::parse(base)
-                    .apply_edits(&remove, &add)
+                    .apply_edits_on_request(&remove, &by_request, &add)
                     .map_err(|err| err.to_string()),
             }
         };
@@ -291,7 +300,8 @@ impl Plan {
                         let replaced = e.add.iter().filter(|l| l.replaces).count();
                         s.change += replaced;
                         s.add += e.add.len() - replaced;
-                        s.remove += e.remove.len().saturating_sub(replaced);
+                        s.remove +=
+                            e.remove.len().saturating_sub(replaced) + e.remove_on_request.len();
                     }
                 }
             }
@@ -322,6 +332,9 @@ pub struct PlanScope {
     /// `--limit`: only these nodes (the manager always) and the edges between
     /// them. `None`: every node.
     pub limit: Option<HashSet<NodeId>>,
+    /// `--remove-stale-host-keys`: these nodes' old host keys are removed
+    /// from lines trustmesh did not write too (on request only).
+    pub remove_stale_host_keys: HashSet<NodeId>,
 }
 
 impl PlanScope {

@@ -193,11 +193,14 @@ impl RunDir {
     pub fn new() -> std::io::Result<RunDir> {
         // Short path: control sockets must fit in sun_path (108 bytes).
         // 0700: it holds the control sockets of this run's connections.
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         let dir = tempfile::Builder::new()
             .prefix("tm-")
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(std::env::temp_dir())?;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(dir.path().join("pins"))?;
         Ok(RunDir { dir })
     }
     pub fn path(&self) -> &Path {
@@ -208,6 +211,10 @@ impl RunDir {
     }
     pub fn accepted_known_hosts(&self) -> PathBuf {
         self.dir.path().join("accepted_known_hosts")
+    }
+    /// Where pinned host keys go ([`sshconfig::pin_paths`]).
+    pub fn pin_dir(&self) -> PathBuf {
+        self.dir.path().join("pins")
     }
 }
 

@@ -33,6 +33,37 @@ pub struct ConfigSettings {
     pub connect_timeout_secs: u64,
     /// Account used where a node sets none (the user running trustmesh).
     pub default_user: String,
+    /// Nodes whose host key is pinned in this run (`host_key:` or
+    /// `--accept-changed-host-key`), and the folder of their pin files: such
+    /// a node's block first includes [`pin_paths`]'s config, which makes
+    /// ssh trust the pinned key alone.
+    pub pinned: Vec<NodeId>,
+    pub pin_dir: PathBuf,
+}
+
+/// The two files that pin a node's host key for this run: an ssh config
+/// fragment (included first in the node's block) and the known_hosts file
+/// it names, holding the pinned key alone.
+pub fn pin_paths(pin_dir: &Path, alias: &str) -> (PathBuf, PathBuf) {
+    (
+        pin_dir.join(format!("{alias}.conf")),
+        pin_dir.join(format!("{alias}.known_hosts")),
+    )
+}
+
+/// The config fragment that pins `key_type`: only the pin file is read
+/// (not the manager's known_hosts, not the global files), and only the
+/// pinned key's algorithms are accepted, so an older key of another type
+/// cannot satisfy the pin.
+pub fn pin_config(known_hosts: &Path, key_type: &str) -> String {
+    let algorithms = match key_type {
+        "ssh-rsa" => "rsa-sha2-512,rsa-sha2-256",
+        other => other,
+    };
+    format!(
+        "UserKnownHostsFile {}\nGlobalKnownHostsFile /dev/null\nHostKeyAlgorithms {algorithms}\n",
+        quoted_path(known_hosts)
+    )
 }
 
 /// A value for an ssh_config line: `%` is a token there, so it is doubled,
@@ -58,7 +89,13 @@ pub fn render(inv: &Inventory, settings: &ConfigSettings) -> String {
         let Some(addr) = node.address.as_deref() else {
             continue;
         };
-        let _ = writeln!(s, "\nHost {}", alias(inv, id));
+        let a = alias(inv, id);
+        let _ = writeln!(s, "\nHost {a}");
+        if settings.pinned.contains(&id) {
+            // First: ssh keeps the first value of each option.
+            let (conf, _) = pin_paths(&settings.pin_dir, &a);
+            let _ = writeln!(s, "  Include {}", quoted_path(&conf));
+        }
         let _ = writeln!(s, "  HostName {addr}");
         let _ = writeln!(s, "  Port {}", node.port);
         let _ = writeln!(
@@ -113,10 +150,25 @@ mod tests {
                 ],
                 connect_timeout_secs: 7,
                 default_user: "alice".into(),
+                pinned: vec![2],
+                pin_dir: "/tmp/run/pins".into(),
             },
         );
+        // A pinned node's block includes its pin first.
         assert!(
-            text.contains("Host tm-a\n  HostName 10.0.0.2\n  Port 2222\n  User alice\n"),
+            text.contains(
+                "Host tm-a\n  Include \"/tmp/run/pins/tm-a.conf\"\n  HostName 10.0.0.2\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("pins/tm-gw"), "{text}");
+        let pin = pin_config(Path::new("/tmp/run/pins/tm-a.known_hosts"), "ssh-rsa");
+        assert_eq!(
+            pin,
+            "UserKnownHostsFile \"/tmp/run/pins/tm-a.known_hosts\"\nGlobalKnownHostsFile /dev/null\nHostKeyAlgorithms rsa-sha2-512,rsa-sha2-256\n"
+        );
+        assert!(
+            text.contains("  HostName 10.0.0.2\n  Port 2222\n  User alice\n"),
             "{text}"
         );
         assert!(text.contains("  ProxyJump tm-gw\n"), "{text}");
