@@ -8,5 +8,8 @@ fn main() {
     if trustmesh::transport::password::serve_askpass() {
         return;
     }
+    // Before any thread or child: `$TRUSTMESH_PASSWORD` leaves the
+    // environment, its value kept for `--ask-pass`.
+    trustmesh::transport::password::take_password_env();
     std::process::exit(cli::run());
 }

@@ -375,3 +375,118 @@ fn a_full_mesh_is_tried_through_a_small_window() {
         "{stdout}"
     );
 }
+
+/// Run `argv` on the manager as its account, in its home, under an
+/// ssh-agent (its `SSH_AUTH_SOCK` in the environment) holding the key
+/// `~/agent_key`. The agent lives as long as the command.
+fn under_agent(live: &Live, argv: &[&str]) -> std::process::Output {
+    let mut full = vec![
+        "sh",
+        "-c",
+        "cd ~ && exec ssh-agent sh -c 'ssh-add -q ~/agent_key || exit 97; exec \"$@\"' sh \"$@\"",
+        "sh",
+    ];
+    full.extend_from_slice(argv);
+    live.cluster
+        .exec("manager", MANAGER_USER, &full)
+        .expect("run under ssh-agent")
+}
+
+/// An agent key never makes an edge hold: verify tries each edge with the
+/// source's own key only, the agent switched off, on the jump connection
+/// too. The agent holds a key authorized on node1 and on the bastion gw;
+/// the manager's own key is authorized only on hidden (behind gw).
+#[test]
+fn an_agent_key_does_not_make_an_edge_hold() {
+    let live = start(vec![
+        HostSpec::new("node1", &[WORKER_USER]),
+        HostSpec::new("gw", &[WORKER_USER]),
+        HostSpec::new("hidden", &[WORKER_USER]).behind("gw"),
+    ]);
+    let out = live.run_as(
+        "manager",
+        MANAGER_USER,
+        "ssh-keygen -q -t ed25519 -N '' -C agent-only -f ~/agent_key && cat ~/agent_key.pub",
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let agent_key = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let mut t = Trust::default();
+    t.edge(&live, "manager", "node1", false);
+    t.edge(&live, "manager", "gw", false);
+    t.edge(&live, "manager", "hidden", true);
+    t.add("node1", ".ssh/authorized_keys", &agent_key);
+    t.add("gw", ".ssh/authorized_keys", &agent_key);
+    t.write(&live);
+    let (node1, gw, hidden) = (
+        live.cluster.host("node1"),
+        live.cluster.host("gw"),
+        live.cluster.host("hidden"),
+    );
+    live.write_inventory(&format!(
+        "version: 1\ndefaults: {{user: {WORKER_USER}}}\nmanager: {{name: manager, address: {}, user: {MANAGER_USER}}}\nbastions:\n  - {{name: gw, address: {}, port: {}}}\nworkers:\n  - {{name: node1, address: {}, port: {}}}\n  - {{name: hidden, address: {}, port: {}, jump: gw}}\n",
+        live.addr("manager"),
+        gw.address,
+        gw.port,
+        node1.address,
+        node1.port,
+        hidden.address,
+        hidden.port
+    ));
+
+    // The control: under the agent, a plain ssh gets in to node1 and, through
+    // gw, to hidden.
+    let plain = [
+        "ssh",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "ConnectTimeout=5",
+    ];
+    let node1_dest = format!("{WORKER_USER}@{}", node1.address);
+    let node1_port = node1.port.to_string();
+    let mut argv = plain.to_vec();
+    argv.extend(["-p", &node1_port, &node1_dest, "true"]);
+    let out = under_agent(&live, &argv);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let jump = format!("{WORKER_USER}@{}:{}", gw.address, gw.port);
+    let hidden_dest = format!("{WORKER_USER}@{}", hidden.address);
+    let hidden_port = hidden.port.to_string();
+    let mut argv = plain.to_vec();
+    argv.extend(["-J", &jump, "-p", &hidden_port, &hidden_dest, "true"]);
+    let out = under_agent(&live, &argv);
+    assert!(out.status.success(), "{:?}", text(&out));
+
+    // verify, under the same agent: no edge holds.
+    let out = under_agent(
+        &live,
+        &[
+            "env",
+            "NO_COLOR=1",
+            "TMPDIR=/tmp",
+            live.bin(),
+            "verify",
+            "--json",
+            "--timeout",
+            "5",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let doc = json(&out);
+    for target in ["node1", "gw", "hidden"] {
+        let e = json_edge(&doc, "manager", target);
+        assert_eq!(e["ok"], false, "manager -> {target}: {doc}");
+        assert_eq!(e["status"], "fail", "manager -> {target}: {doc}");
+    }
+    assert_eq!(
+        json_edge(&doc, "manager", "node1")["failure"],
+        "auth_rejected",
+        "{doc}"
+    );
+    assert_eq!(
+        json_edge(&doc, "manager", "gw")["failure"],
+        "auth_rejected",
+        "{doc}"
+    );
+}

@@ -50,7 +50,8 @@ pub const MKDIR_SSH: &str = include_str!("mkdir_ssh.sh");
 /// overwrites. Args: key path, type, bits, comment. See `keygen.sh`.
 pub const KEYGEN: &str = include_str!("keygen.sh");
 
-/// Replace a file atomically, only if it is still what the plan read.
+/// Replace a file atomically, only if it is still what the plan read, and
+/// flush its folder after the rename.
 /// Args: path, expected [`cksum`], mode, [`cksum`] of the new content;
 /// the content on standard input. See `replace_file.sh`.
 pub const REPLACE_FILE: &str = include_str!("replace_file.sh");
@@ -154,6 +155,19 @@ mod tests {
         args: &[&str],
         stdin: &[u8],
     ) -> (Outcome, String) {
+        run_in_with(shell, home, script, args, stdin, None)
+    }
+
+    /// [`run_in`], with `first` (a folder of fake programs) ahead of the
+    /// shell's `PATH` when given.
+    fn run_in_with(
+        shell: Shell,
+        home: &Path,
+        script: &str,
+        args: &[&str],
+        stdin: &[u8],
+        first: Option<&Path>,
+    ) -> (Outcome, String) {
         let applets = Applets::new(SCRIPT_TOOLS, SCRIPT_SYSTEM_TOOLS);
         let mut cmd = shell.command();
         cmd.arg("-c")
@@ -162,6 +176,18 @@ mod tests {
             .args(args)
             .env("HOME", home);
         applets.restrict(shell, &mut cmd);
+        if let Some(first) = first {
+            let rest = cmd
+                .get_envs()
+                .find(|(k, _)| *k == "PATH")
+                .and_then(|(_, v)| v.map(|v| v.to_os_string()))
+                .or_else(|| std::env::var_os("PATH"))
+                .unwrap_or_default();
+            let mut path = first.as_os_str().to_os_string();
+            path.push(":");
+            path.push(rest);
+            cmd.env("PATH", path);
+        }
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -316,6 +342,78 @@ mod tests {
                 matches!(o, Outcome::Failed(ref w) if w.contains("symbolic link")),
                 "{sh:?}: {o:?}"
             );
+        }
+    }
+
+    /// A fake `sync` that logs its arguments and what the target file
+    /// holds at that moment (so the log shows whether the rename is done);
+    /// with `refuse_args`, it fails when given arguments, like a `sync`
+    /// that takes none.
+    fn fake_sync(dir: &Path, log: &Path, refuse_args: bool) {
+        use std::os::unix::fs::PermissionsExt;
+        let refuse = if refuse_args {
+            "[ \"$#\" -eq 0 ] || exit 1\n"
+        } else {
+            ""
+        };
+        let text = format!(
+            "#!/bin/sh\nprintf '%s|%s\\n' \"$*\" \"$(cat .ssh/authorized_keys 2>/dev/null)\" >> '{}'\n{refuse}exit 0\n",
+            log.display()
+        );
+        let prog = dir.join("sync");
+        std::fs::write(&prog, text).unwrap();
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn replace_file_flushes_the_folder_after_the_rename() {
+        for sh in SHELLS {
+            for refuse_args in [false, true] {
+                let home = tempfile::tempdir().unwrap();
+                let ssh = home.path().join(".ssh");
+                std::fs::create_dir(&ssh).unwrap();
+                std::fs::write(ssh.join("authorized_keys"), b"old\n").unwrap();
+                let fakes = tempfile::tempdir().unwrap();
+                let log = fakes.path().join("sync.log");
+                fake_sync(fakes.path(), &log, refuse_args);
+                let (o, _) = run_in_with(
+                    sh,
+                    home.path(),
+                    REPLACE_FILE,
+                    &[
+                        ".ssh/authorized_keys",
+                        &cksum(b"old\n"),
+                        "0600",
+                        &cksum(b"new\n"),
+                    ],
+                    b"new\n",
+                    Some(fakes.path()),
+                );
+                assert_eq!(o, Outcome::Ok, "{sh:?}");
+                let calls = std::fs::read_to_string(&log).unwrap();
+                let calls: Vec<&str> = calls.lines().collect();
+                // The new content is flushed before the rename...
+                assert!(
+                    calls
+                        .first()
+                        .is_some_and(|c| c.starts_with(".ssh/.trustmesh.") && c.ends_with("|old")),
+                    "{sh:?} {refuse_args}: {calls:?}"
+                );
+                // ...and the folder after it (the whole system when this
+                // sync takes no arguments).
+                let after: Vec<&str> = calls
+                    .iter()
+                    .copied()
+                    .filter(|c| c.ends_with("|new"))
+                    .collect();
+                let want: &[&str] = if refuse_args {
+                    &[".ssh|new", "|new"]
+                } else {
+                    &[".ssh|new"]
+                };
+                assert_eq!(after, want, "{sh:?} {refuse_args}: {calls:?}");
+                assert_eq!(calls.last(), want.last(), "{sh:?} {refuse_args}");
+            }
         }
     }
 

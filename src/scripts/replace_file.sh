@@ -18,7 +18,10 @@
 # connection never replaces the file), is flushed, and is renamed over the
 # file after a second check of the old content: the file is always either
 # the old or the new version, and an edit made by someone else since the
-# plan is never overwritten. PATH must not be a symbolic link and must be
+# plan is never overwritten. The folder is flushed after the rename, so
+# the rename itself survives a crash (`sync DIR` fsyncs the folder with
+# GNU coreutils 8.24+ and busybox; BSD and macOS `sync` ignore the operand
+# and sync everything, and a `sync` that fails on one is run without). PATH must not be a symbolic link and must be
 # owned by this account.
 #
 # Output:    `TM-OK` on success;
@@ -58,4 +61,5 @@ now=$(sum)
 if [ "$now" != "$2" ]; then echo "TM-CONFLICT $now"; exit 4; fi
 mv -f "$tmp" "$f" || { echo "TM-ERR cannot rename over $f"; exit 5; }
 trap - EXIT
+sync "$d" 2>/dev/null || sync
 echo TM-OK

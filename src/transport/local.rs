@@ -47,8 +47,21 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The markers the probe refuses a file for (probe.sh's `tm_read`): a
+/// private key (OpenSSH, PEM, PKCS#8) or a PuTTY key file.
+const PRIVATE_KEY_MARKERS: [&[u8]; 2] = [b"PRIVATE KEY-----", b"PuTTY-User-Key-File-"];
+
+/// Whether `bytes` hold a private key, by the probe's rule.
+fn looks_like_private_key(bytes: &[u8]) -> bool {
+    PRIVATE_KEY_MARKERS
+        .iter()
+        .any(|m| bytes.windows(m.len()).any(|w| w == *m))
+}
+
 /// What one of the manager's files looks like (read when `read`), as the
-/// probe would report it.
+/// probe would report it: a file that holds a private key is refused like
+/// the probe refuses it (unreadable, its content dropped at once, never
+/// part of live state or a plan).
 pub fn file_state(name: &str, path: &Path, read: bool) -> LiveFile {
     use std::os::unix::fs::MetadataExt;
     let Ok(meta) = std::fs::symlink_metadata(path) else {
@@ -69,7 +82,9 @@ pub fn file_state(name: &str, path: &Path, read: bool) -> LiveFile {
         FileKind::Other
     };
     let content = if read && kind == FileKind::File {
-        std::fs::read(path).ok()
+        std::fs::read(path)
+            .ok()
+            .filter(|bytes| !looks_like_private_key(bytes))
     } else {
         None
     };
@@ -83,5 +98,64 @@ pub fn file_state(name: &str, path: &Path, read: bool) -> LiveFile {
             gid: meta.gid(),
         }),
         content,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Not a real key: only the header and footer the guard looks for.
+    const SENTINEL: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\ntrustmesh-sentinel-private-key\n-----END OPENSSH PRIVATE KEY-----\n";
+
+    #[test]
+    fn a_private_key_outside_ssh_is_refused_like_the_probe_refuses_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("openssh", SENTINEL.to_string()),
+            (
+                "pem",
+                "-----BEGIN RSA PRIVATE KEY-----\ntrustmesh-sentinel-private-key\n-----END RSA PRIVATE KEY-----\n".to_string(),
+            ),
+            (
+                "putty",
+                "PuTTY-User-Key-File-3: ssh-ed25519\ntrustmesh-sentinel-private-key\n".to_string(),
+            ),
+            (
+                "hidden",
+                format!("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA manager\n{SENTINEL}"),
+            ),
+        ];
+        for (name, text) in cases {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let f = file_state(name, &path, true);
+            assert_eq!(f.name, name);
+            assert!(f.unreadable, "{name}: {f:?}");
+            assert!(f.content.is_none(), "{name}");
+            // Listed like any file, as the probe lists a refused one.
+            let st = f.stat.as_ref().expect("stat of a refused file");
+            assert_eq!((st.kind.clone(), st.mode), (FileKind::File, 0o600));
+            let shown = format!("{f:?}") + &serde_json::to_string(&f).unwrap();
+            assert!(!shown.contains("trustmesh-sentinel"), "{name}: {shown}");
+        }
+    }
+
+    #[test]
+    fn public_files_outside_ssh_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let pubkey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA manager says PRIVATE KEY\n";
+        let path = dir.path().join("kh");
+        std::fs::write(&path, pubkey).unwrap();
+        let f = file_state("kh", &path, true);
+        assert!(!f.unreadable);
+        assert_eq!(f.content.as_deref(), Some(pubkey.as_bytes()));
+        // Stat only: never read.
+        let f = file_state("kh", &path, false);
+        assert!(!f.unreadable && f.content.is_none() && f.stat.is_some());
+        let f = file_state("missing", &dir.path().join("missing"), true);
+        assert!(!f.unreadable && f.stat.is_none() && f.content.is_none());
     }
 }

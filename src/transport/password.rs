@@ -7,6 +7,9 @@
 //! trustmesh itself, which hands the password over from its own
 //! environment ([`serve_askpass`]): the password never reaches a file, an
 //! argument list or a log, and only the `ssh` it serves sees it.
+//! `$TRUSTMESH_PASSWORD` is taken out of the process environment first
+//! thing ([`take_password_env`]), so no other child (ssh masters, the
+//! manager's shell, verify's attempts) inherits it.
 //!
 //! `plan` uses such a login to read a node (the same probe, nothing
 //! written); `apply` runs the node's planned actions over it, the first of
@@ -15,7 +18,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
@@ -41,6 +44,25 @@ pub fn serve_askpass() -> bool {
         println!("{secret}");
     }
     true
+}
+
+/// `$TRUSTMESH_PASSWORD` as it was when [`take_password_env`] took it out
+/// of the environment (`None`: unset, or not UTF-8).
+static TAKEN_PASSWORD: OnceLock<Option<Secret>> = OnceLock::new();
+
+/// Take `$TRUSTMESH_PASSWORD` out of the process environment, keeping its
+/// value for [`ask_password`], so that no child inherits it: only the
+/// password `ssh` gets the secret, as `$TRUSTMESH_ASKPASS_SECRET`.
+///
+/// Called by the binary first thing in `main`, before the runtime or any
+/// thread or child exists: removing a variable is sound only while the
+/// process is single-threaded. Later calls keep the first value.
+pub fn take_password_env() {
+    TAKEN_PASSWORD.get_or_init(|| {
+        let value = std::env::var(PASSWORD_ENV).ok().map(Secret::new);
+        std::env::remove_var(PASSWORD_ENV);
+        value
+    });
 }
 
 /// A password, never printed (`Debug` hides it).
@@ -148,12 +170,19 @@ impl PasswordLogin {
     }
 }
 
-/// The password for `--ask-pass`: `$TRUSTMESH_PASSWORD`, else asked once on
-/// the terminal.
+/// The password for `--ask-pass`: `$TRUSTMESH_PASSWORD` (as
+/// [`take_password_env`] took it, or from the environment when it was not
+/// called), else asked once on the terminal.
 pub fn ask_password(prompt: &str) -> Result<Secret, String> {
     use std::io::IsTerminal;
-    if let Ok(p) = std::env::var(PASSWORD_ENV) {
-        return Ok(Secret::new(p));
+    match TAKEN_PASSWORD.get() {
+        Some(Some(p)) => return Ok(p.clone()),
+        Some(None) => {}
+        None => {
+            if let Ok(p) = std::env::var(PASSWORD_ENV) {
+                return Ok(Secret::new(p));
+            }
+        }
     }
     if !std::io::stdin().is_terminal() {
         return Err(format!(

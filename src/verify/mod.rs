@@ -14,10 +14,13 @@
 //! relaxes host key checking (strict checking only, nothing accepted on
 //! first use) and never offers a password. `ControlPath=none` makes sure each attempt really
 //! authenticates instead of riding on a multiplexed connection the account
-//! may have open. The manager adds its identity and known_hosts only when
-//! the inventory names non-default files, and reaches a node behind a jump
-//! host with `-J` plus a `-F` config of this run (options given with `-o`
-//! do not reach the jump connection; a config file does).
+//! may have open. Every attempt offers the source's own key and nothing
+//! else (`IdentitiesOnly`, no agent, nothing forwarded): a key in the
+//! operator's ssh-agent or another default key never makes an edge hold.
+//! The manager adds its known_hosts only when the inventory names a
+//! non-default file, and reaches a node behind a jump host with `-J` plus a
+//! `-F` config of this run carrying the same settings (options given with
+//! `-o` do not reach the jump connection; a config file does).
 //!
 //! Attempts run concurrently, but at most [`PER_TARGET_ATTEMPTS`] towards one
 //! target at once (sshd's `MaxStartups 10:30:100` drops new connections past

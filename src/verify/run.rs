@@ -85,9 +85,9 @@ pub async fn verify(
     let secs = opts.timeout.as_secs().max(1);
 
     let mfiles = NodeFiles::of(inv, Inventory::MANAGER);
-    let manager = inv.manager();
-    let identity =
-        (mfiles.key != manager.key_type.default_file()).then(|| gathered.manager_identity.clone());
+    // Always the manager's own key, by its full path: never the agent's or
+    // another default key.
+    let identity = gathered.manager_identity.clone();
     let kh = (mfiles.known_hosts != "known_hosts").then(|| gathered.manager_known_hosts.clone());
     let needs_jump_config = edges
         .iter()
@@ -95,7 +95,7 @@ pub async fn verify(
     let mut jump_config_error = None;
     let jump_config = if needs_jump_config {
         let path = gathered.run.path().join("verify_ssh_config");
-        match jump_config_text(secs, identity.as_deref(), kh.as_deref()).and_then(|t| {
+        match jump_config_text(secs, &identity, kh.as_deref()).and_then(|t| {
             crate::transport::local::write_private(&path, t.as_bytes()).map_err(|e| e.to_string())
         }) {
             Ok(()) => Some(path),
@@ -114,7 +114,7 @@ pub async fn verify(
         .filter(|u| !u.is_empty());
     let settings = CommandSettings {
         connect_timeout_secs: secs,
-        manager_identity: identity,
+        manager_identity: Some(identity),
         manager_known_hosts: kh.clone(),
         jump_config,
         default_user,
