@@ -32,6 +32,23 @@ use crate::transport::Host;
 pub struct ApplyOptions {
     pub concurrency: usize,
     pub timeout: Duration,
+    /// How a rotation's proof tries a node (verify's settings: the
+    /// manager's known_hosts, the default account); the key offered is the
+    /// new one.
+    pub prove: crate::verify::CommandSettings,
+    /// A private folder for the proof's ssh config (jumps from the
+    /// manager), when the manager's key is rotated.
+    pub run_dir: Option<std::path::PathBuf>,
+}
+
+/// A rotation's proof, ready to run: the command line, and the edge's
+/// names for reading ssh's answer.
+struct Proof {
+    line: String,
+    source: String,
+    target: String,
+    addr: String,
+    port: u16,
 }
 
 /// What happened to one action.
@@ -96,10 +113,49 @@ impl ApplyReport {
 #[derive(Debug, Clone)]
 enum Kind {
     MkDir,
-    Keygen { path: String, key_type: String },
-    Edit { change: usize },
-    Mode { path: String, to: u32 },
-    Owner { path: String, to: u32 },
+    Keygen {
+        path: String,
+        key_type: String,
+    },
+    Edit {
+        change: usize,
+    },
+    Mode {
+        path: String,
+        to: u32,
+    },
+    Owner {
+        path: String,
+        to: u32,
+    },
+    /// A rotation: a fresh connection from this node to the node of plan
+    /// index `target`, offering the new key at `identity` alone.
+    Prove {
+        target: usize,
+        identity: String,
+    },
+    /// A rotation, once every proof holds: the old pair moved aside, the
+    /// new one put in place.
+    Swap {
+        path: String,
+        new_path: String,
+        aside_path: String,
+    },
+}
+
+impl Kind {
+    /// Runs only when every action it depends on, on any node, succeeded
+    /// (the steps of a rotation); other actions wait only for their own
+    /// node's prerequisites.
+    fn strict(&self, change: Option<&Change>) -> bool {
+        match self {
+            Kind::Prove { .. } | Kind::Swap { .. } => true,
+            Kind::Edit { .. } => {
+                matches!(change, Some(Change::EditFile(e)) if e.after_rotation_of.is_some())
+            }
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +175,11 @@ impl ActionGraph {
         let mut graph = DiGraph::new();
         let mut keygen_of: HashMap<&str, NodeIndex> = HashMap::new();
         let mut pending: Vec<(NodeIndex, Vec<String>)> = Vec::new();
+        // Rotations: node -> (plan index, new key path, swap action, the
+        // nodes the key opens).
+        let mut rotations: HashMap<&str, (usize, String, NodeIndex, &[String])> = HashMap::new();
+        // Edits that wait for a rotation to be in place: (edit, node).
+        let mut after_rotation: Vec<(NodeIndex, &str)> = Vec::new();
         for (pi, np) in plan.nodes.iter().enumerate() {
             if !matches!(np.status, NodeStatus::Planned) {
                 continue;
@@ -131,6 +192,13 @@ impl ActionGraph {
                     Change::CreateDir { .. } => Kind::MkDir,
                     Change::GenerateKey { path, key_type } => Kind::Keygen {
                         path: path.clone(),
+                        key_type: key_type.clone(),
+                    },
+                    // The new key first; its swap is added below.
+                    Change::RotateKey {
+                        new_path, key_type, ..
+                    } => Kind::Keygen {
+                        path: new_path.clone(),
                         key_type: key_type.clone(),
                     },
                     Change::EditFile(_) => Kind::Edit { change: ci },
@@ -152,7 +220,37 @@ impl ActionGraph {
                     Change::GenerateKey { .. } => {
                         keygen_of.insert(np.node.as_str(), ix);
                     }
+                    Change::RotateKey {
+                        path,
+                        new_path,
+                        aside_path,
+                        targets,
+                        ..
+                    } => {
+                        keygen_of.insert(np.node.as_str(), ix);
+                        let swap = graph.add_node(Action {
+                            plan_node: pi,
+                            kind: Kind::Swap {
+                                path: path.clone(),
+                                new_path: new_path.clone(),
+                                aside_path: aside_path.clone(),
+                            },
+                        });
+                        graph.add_edge(ix, swap, ());
+                        own.push(swap);
+                        rotations.insert(
+                            np.node.as_str(),
+                            (pi, new_path.clone(), swap, targets.as_slice()),
+                        );
+                    }
                     Change::EditFile(e) => {
+                        // Two edits of one file run in plan order.
+                        if let Some(&before) = edits.get(e.path.as_str()) {
+                            graph.add_edge(before, ix, ());
+                        }
+                        if let Some(n) = &e.after_rotation_of {
+                            after_rotation.push((ix, n.as_str()));
+                        }
                         edits.insert(e.path.as_str(), ix);
                         let needs: Vec<String> = e
                             .add
@@ -198,11 +296,47 @@ impl ActionGraph {
                 }
             }
         }
-        for (ix, needs) in pending {
+        for (ix, needs) in &pending {
             for n in needs {
                 if let Some(&k) = keygen_of.get(n.as_str()) {
-                    graph.add_edge(k, ix, ());
+                    graph.add_edge(k, *ix, ());
                 }
+            }
+        }
+        // A rotated key is proven on every node it opens, after the edit
+        // that authorizes it there, before it is put in place; a node with
+        // no such edit still gets its proof, which then fails and keeps the
+        // old key.
+        let plan_index: HashMap<&str, usize> = plan
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.node.as_str(), i))
+            .collect();
+        for (node, (pi, new_path, swap, targets)) in &rotations {
+            for t in targets.iter() {
+                let Some(&target) = plan_index.get(t.as_str()) else {
+                    continue;
+                };
+                let prove = graph.add_node(Action {
+                    plan_node: *pi,
+                    kind: Kind::Prove {
+                        target,
+                        identity: new_path.clone(),
+                    },
+                });
+                graph.add_edge(keygen_of[node], prove, ());
+                for (ix, needs) in &pending {
+                    if graph[*ix].plan_node == target && needs.iter().any(|n| n == node) {
+                        graph.add_edge(*ix, prove, ());
+                    }
+                }
+                graph.add_edge(prove, *swap, ());
+            }
+        }
+        for (ix, n) in after_rotation {
+            if let Some((_, _, swap, _)) = rotations.get(n) {
+                graph.add_edge(*swap, ix, ());
             }
         }
         ActionGraph { graph }
@@ -286,6 +420,13 @@ fn describe(plan: &Plan, a: &Action) -> String {
         },
         Kind::Mode { path, to } => format!("chmod {to:04o} {path}"),
         Kind::Owner { path, to } => format!("chown {to} {path}"),
+        Kind::Prove { target, .. } => format!(
+            "prove the new key with a fresh connection to {}",
+            plan.nodes[*target].node
+        ),
+        Kind::Swap {
+            path, aside_path, ..
+        } => format!("put the new key in place as {path}, the old one moved to {aside_path}"),
     }
 }
 
@@ -326,9 +467,13 @@ pub async fn apply(
     opts: &ApplyOptions,
 ) -> ApplyReport {
     let ag = ActionGraph::build(plan);
+    let graph = crate::graph::TrustGraph::build(inv);
     let plan = Arc::new(plan.clone());
     let mut results: Vec<Option<ActionResult>> = vec![None; ag.len()];
     let mut generated: Generated = HashMap::new();
+    // What this run wrote, by (plan node, path): a second edit of a file
+    // compares against it, not against what the plan read.
+    let mut written: HashMap<(usize, String), String> = HashMap::new();
     let sem = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let host_of = |pi: usize| -> Option<&Host> {
         inv.find(&plan.nodes[pi].node)
@@ -339,11 +484,17 @@ pub async fn apply(
         for ix in wave {
             let action = ag.graph[ix].clone();
             let what = describe(&plan, &action);
-            // A failed prerequisite on the same node (its ~/.ssh) skips it.
+            // A failed prerequisite on the same node (its ~/.ssh) skips it;
+            // a rotation's steps wait for every prerequisite.
+            let change = match &action.kind {
+                Kind::Edit { change } => plan.nodes[action.plan_node].changes.get(*change),
+                _ => None,
+            };
+            let strict = action.kind.strict(change);
             let blocked = ag
                 .graph
                 .neighbors_directed(ix, Direction::Incoming)
-                .filter(|d| ag.graph[*d].plan_node == action.plan_node)
+                .filter(|d| strict || ag.graph[*d].plan_node == action.plan_node)
                 .find_map(|d| match &results[d.index()] {
                     Some(ActionResult::Done { .. }) | None => None,
                     Some(_) => Some(describe(&plan, &ag.graph[d])),
@@ -364,9 +515,13 @@ pub async fn apply(
             };
             let edit_input = match &action.kind {
                 Kind::Edit { change } => match &plan.nodes[action.plan_node].changes[*change] {
-                    Change::EditFile(e) => {
-                        Some(edit_content(&plan, action.plan_node, e, &generated))
-                    }
+                    Change::EditFile(e) => Some(edit_content(
+                        &plan,
+                        action.plan_node,
+                        e,
+                        &generated,
+                        written.get(&(action.plan_node, e.path.clone())),
+                    )),
                     _ => None,
                 },
                 _ => None,
@@ -380,16 +535,35 @@ pub async fn apply(
                 }
                 _ => what,
             };
+            let proof = match &action.kind {
+                Kind::Prove { target, identity } => {
+                    match proof(inv, &graph, &plan, &action, *target, identity, opts) {
+                        Ok(p) => Some(p),
+                        Err(reason) => {
+                            results[ix.index()] = Some(ActionResult::Failed { what, reason });
+                            continue;
+                        }
+                    }
+                }
+                _ => None,
+            };
+            // The text an edit writes, remembered once it is written.
+            let text = edit_input
+                .as_ref()
+                .and_then(|e| Some((e.key.clone(), e.content.clone().ok()?)));
             let sem = sem.clone();
             let timeout = opts.timeout;
             let marker = inv.marker(&plan.nodes[action.plan_node].node);
             futs.push(async move {
                 let _permit = sem.acquire().await;
-                let r = run_action(host, &marker, &action, edit_input, timeout).await;
-                (ix, what, r)
+                let r = run_action(host, &marker, &action, edit_input, proof, timeout).await;
+                (ix, what, r, text)
             });
         }
-        for (ix, what, r) in futures::future::join_all(futs).await {
+        for (ix, what, r, text) in futures::future::join_all(futs).await {
+            if let (Ok(Outcome::Ok), Some((key, text))) = (&r, text) {
+                written.insert(key, text);
+            }
             let action = &ag.graph[ix];
             let node_name = plan.nodes[action.plan_node].node.clone();
             let result = match r {
@@ -433,6 +607,8 @@ pub async fn apply(
 
 /// The new text of a file, and its expected current checksum.
 struct EditInput {
+    /// (plan node, path): where [`apply`] remembers what it wrote.
+    key: (usize, String),
     path: String,
     expected: String,
     content: Result<String, String>,
@@ -441,13 +617,22 @@ struct EditInput {
     missing: Vec<String>,
 }
 
-fn edit_content(plan: &Plan, pi: usize, e: &FileEdit, generated: &Generated) -> EditInput {
+fn edit_content(
+    plan: &Plan,
+    pi: usize,
+    e: &FileEdit,
+    generated: &Generated,
+    written: Option<&String>,
+) -> EditInput {
     let np = &plan.nodes[pi];
-    let base = np
-        .base
-        .iter()
-        .find(|b| b.path == e.path)
-        .and_then(|b| b.content.clone());
+    let base = match written {
+        Some(text) => Some(text.clone()),
+        None => np
+            .base
+            .iter()
+            .find(|b| b.path == e.path)
+            .and_then(|b| b.content.clone()),
+    };
     let expected = match &base {
         Some(text) => scripts::cksum(text.as_bytes()),
         None => "absent".to_string(),
@@ -462,6 +647,7 @@ fn edit_content(plan: &Plan, pi: usize, e: &FileEdit, generated: &Generated) -> 
         "keep".to_string()
     };
     EditInput {
+        key: (pi, e.path.clone()),
         path: scripts::script_path(&e.path),
         expected,
         content: rendered.content,
@@ -475,6 +661,7 @@ async fn run_action(
     marker: &str,
     action: &Action,
     edit: Option<EditInput>,
+    proof: Option<Proof>,
     timeout: Duration,
 ) -> Result<Outcome, String> {
     let (line, stdin) = match &action.kind {
@@ -508,6 +695,51 @@ async fn run_action(
             ),
             Vec::new(),
         ),
+        Kind::Swap {
+            path,
+            new_path,
+            aside_path,
+        } => (
+            scripts::command_line(
+                scripts::ROTATE_SWAP,
+                &[
+                    &scripts::script_path(path),
+                    &scripts::script_path(new_path),
+                    &scripts::script_path(aside_path),
+                ],
+            ),
+            Vec::new(),
+        ),
+        Kind::Prove { .. } => {
+            let Some(p) = proof else {
+                return Err("internal: no proof to run".into());
+            };
+            let out = host
+                .run(&p.line, b"", timeout)
+                .await
+                .map_err(|e| e.to_string())?;
+            let names = crate::verify::EdgeNames {
+                source: &p.source,
+                target: &p.target,
+                addr: &p.addr,
+                port: p.port,
+                known_hosts: None,
+            };
+            return Ok(
+                match crate::verify::interpret(
+                    crate::verify::parse_exit(&out.stdout),
+                    &String::from_utf8_lossy(&out.stderr),
+                    &names,
+                ) {
+                    crate::verify::Outcome::Holds => Outcome::Ok,
+                    crate::verify::Outcome::Fails(f) => Outcome::Failed(format!(
+                        "the new key does not open {}: {}; the old key stays in place",
+                        p.target, f.reason
+                    )),
+                    crate::verify::Outcome::NotTried { reason, .. } => Outcome::Failed(reason),
+                },
+            );
+        }
     };
     match host.run(&line, &stdin, timeout).await {
         Ok(out) => Ok(scripts::outcome(
@@ -517,6 +749,56 @@ async fn run_action(
         )),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// The command line that proves `identity` (a rotated key not in place
+/// yet) opens the node of plan index `target` from the action's node.
+fn proof(
+    inv: &Inventory,
+    graph: &crate::graph::TrustGraph,
+    plan: &Plan,
+    action: &Action,
+    target: usize,
+    identity: &str,
+    opts: &ApplyOptions,
+) -> Result<Proof, String> {
+    let source = inv
+        .find(&plan.nodes[action.plan_node].node)
+        .ok_or("the node left the inventory")?;
+    let dst = inv
+        .find(&plan.nodes[target].node)
+        .ok_or("the target left the inventory")?;
+    let edge = graph
+        .outgoing(source)
+        .find(|e| e.target == dst)
+        .ok_or("no edge to prove")?;
+    let mut settings = opts.prove.clone();
+    settings.identity_override = Some(identity.to_string());
+    if source == Inventory::MANAGER && inv.nodes[dst].jump.is_some() {
+        // Through a jump, only the new key too.
+        let dir = opts
+            .run_dir
+            .as_deref()
+            .ok_or("no run folder for the proof")?;
+        let path = dir.join("rotation_ssh_config");
+        let text = crate::verify::jump_config_text(
+            settings.connect_timeout_secs,
+            std::path::Path::new(identity),
+            settings.manager_known_hosts.as_deref(),
+        )?;
+        crate::transport::local::write_private(&path, text.as_bytes())
+            .map_err(|e| e.to_string())?;
+        settings.jump_config = Some(path);
+    }
+    let line = crate::verify::command_line(inv, graph, edge, &settings)?;
+    let node = &inv.nodes[dst];
+    Ok(Proof {
+        line,
+        source: inv.nodes[source].name.clone(),
+        target: node.name.clone(),
+        addr: node.address.clone().unwrap_or_default(),
+        port: node.port,
+    })
 }
 
 #[cfg(test)]
@@ -589,6 +871,7 @@ mod tests {
                             remove: Vec::new(),
                             remove_on_request: Vec::new(),
                             add: vec![pending],
+                            after_rotation_of: None,
                         }),
                         Change::Mode {
                             path: "~/.ssh/authorized_keys".into(),
@@ -631,6 +914,7 @@ mod tests {
                 remove: Vec::new(),
                 remove_on_request: Vec::new(),
                 add: Vec::new(),
+                after_rotation_of: None,
             })
         };
         let plan = Plan {
@@ -652,6 +936,69 @@ mod tests {
         let keygen = at["manager generate ~/keys/cluster_ed25519 (ed25519)"];
         assert!(keygen < at["manager write ~/keys/known_hosts ()"], "{at:?}");
         assert_eq!(at["manager write ~/.ssh/known_hosts ()"], 0, "{at:?}");
+    }
+
+    #[test]
+    fn a_rotation_is_made_before_it_is_broken() {
+        let new_line = PlannedLine {
+            names: None,
+            key_type: "ssh-ed25519".into(),
+            base64: None,
+            node: "a".into(),
+            marker: "trustmesh:c/a".into(),
+            replaces: false,
+        };
+        let edit = |add: Vec<PlannedLine>, remove: Vec<(usize, String)>, after: Option<&str>| {
+            Change::EditFile(FileEdit {
+                path: "~/.ssh/authorized_keys".into(),
+                file: FileRole::AuthorizedKeys,
+                create: false,
+                kept: Vec::new(),
+                remove,
+                remove_on_request: Vec::new(),
+                add,
+                after_rotation_of: after.map(str::to_string),
+            })
+        };
+        let plan = Plan {
+            format_version: 2,
+            nodes: vec![
+                node(
+                    "a",
+                    vec![Change::RotateKey {
+                        path: "~/.ssh/id_ed25519".into(),
+                        key_type: "ed25519".into(),
+                        new_path: "~/.ssh/id_ed25519.trustmesh-new".into(),
+                        aside_path: "~/.ssh/id_ed25519.old-x".into(),
+                        old_fingerprint: "SHA256:x".into(),
+                        targets: vec!["b".into(), "c".into()],
+                    }],
+                ),
+                node(
+                    "b",
+                    vec![
+                        edit(vec![new_line.clone()], Vec::new(), None),
+                        edit(Vec::new(), vec![(0, "old a".into())], Some("a")),
+                    ],
+                ),
+                // c's edit is missing (blocked there, say): its proof is
+                // still made, and fails, keeping the old key.
+                node("c", Vec::new()),
+            ],
+            notes: Vec::new(),
+        };
+        let at = wave_of(&plan);
+        let keygen = at["a generate ~/.ssh/id_ed25519.trustmesh-new (ed25519)"];
+        let add = at["b write ~/.ssh/authorized_keys (1 added)"];
+        let prove_b = at["a prove the new key with a fresh connection to b"];
+        let prove_c = at["a prove the new key with a fresh connection to c"];
+        let swap = at["a put the new key in place as ~/.ssh/id_ed25519, the old one moved to ~/.ssh/id_ed25519.old-x"];
+        let remove = at["b write ~/.ssh/authorized_keys (1 removed)"];
+        assert!(
+            keygen < add && add < prove_b && prove_b < swap && swap < remove,
+            "{at:?}"
+        );
+        assert!(keygen < prove_c && prove_c < swap, "{at:?}");
     }
 
     #[test]

@@ -228,6 +228,20 @@ fn render_node(
             Change::Owner { path, from, to } => {
                 writeln!(out, "  {} owner {path} uid {from} -> {to}", p.chg("~"))?;
             }
+            Change::RotateKey {
+                path,
+                key_type,
+                aside_path,
+                old_fingerprint,
+                ..
+            } => {
+                writeln!(
+                    out,
+                    "  {} rotate key {path} ({key_type}): {old_fingerprint} -> (known after apply); \
+                     the new key is proven on every node it opens before the old one moves to {aside_path}",
+                    p.chg("~")
+                )?;
+            }
             Change::GenerateKey { path, key_type } => {
                 writeln!(out, "  {} key {path} ({key_type})", p.add("+"))?;
             }
@@ -244,7 +258,14 @@ fn render_node(
 }
 
 fn render_edit(e: &FileEdit, p: &Paint, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
-    if e.create {
+    if let Some(node) = &e.after_rotation_of {
+        writeln!(
+            out,
+            "  {} {} once {node}'s new key is proven:",
+            p.chg("~"),
+            e.path
+        )?;
+    } else if e.create {
         writeln!(out, "  {} {} (new file, 0600)", p.add("+"), e.path)?;
     } else {
         writeln!(out, "  {} {}", p.chg("~"), e.path)?;

@@ -260,3 +260,87 @@ fn a_stale_hand_written_host_key_is_reported_then_removed_on_request() {
     assert!(!now.contains(&stale), "{now}");
     assert!(live.can_ssh("manager", "node2"));
 }
+
+fn pub_blob(live: &Live, host: &str) -> String {
+    blob(
+        &String::from_utf8(
+            live.cluster
+                .read_file(host, account(host), ".ssh/id_ed25519.pub")
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+}
+
+/// `--rotate-keys`: a worker's key and the manager's, rotated
+/// make-before-break; every edge works after, the old keys are gone from
+/// every peer and kept aside on their own node only.
+#[test]
+fn keys_are_rotated_make_before_break() {
+    let live = converged();
+    let old_node2 = pub_blob(&live, "node2");
+    let Ran { stdout, .. } = live
+        .run(&["plan", "--rotate-keys", "node2", "--detailed-exitcode"])
+        .expect_exit(2);
+    assert!(
+        stdout.contains("~ rotate key ~/.ssh/id_ed25519 (ed25519): SHA256:"),
+        "{stdout}"
+    );
+    let Ran { stdout, .. } = live
+        .run(&["apply", "--rotate-keys", "node2", "--yes"])
+        .expect_exit(0);
+    for t in ["node1", "node3"] {
+        assert!(
+            stdout.contains(&format!(
+                "done prove the new key with a fresh connection to {t}"
+            )),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("Converged"), "{stdout}");
+    let new_node2 = pub_blob(&live, "node2");
+    assert_ne!(new_node2, old_node2);
+    let left: Vec<String> = lines_holding(&live, &old_node2)
+        .into_iter()
+        .filter(|l| !l.contains("id_ed25519.old-"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the old key of node2 is still somewhere: {left:?}"
+    );
+    let aside = lines_holding(&live, &old_node2);
+    assert!(
+        aside.iter().all(|l| l.contains("/node2/")),
+        "kept aside on node2 only: {aside:?}"
+    );
+    for (from, to) in [
+        ("node2", "node1"),
+        ("node2", "node3"),
+        ("node1", "node2"),
+        ("manager", "node2"),
+    ] {
+        assert!(live.can_ssh(from, to), "{from} -> {to}");
+    }
+
+    // The manager's own key, the one this run connects with.
+    let old_manager = pub_blob(&live, "manager");
+    let Ran { stdout, .. } = live
+        .run(&["apply", "--rotate-keys", "manager", "--yes"])
+        .expect_exit(0);
+    assert!(stdout.contains("Converged"), "{stdout}");
+    assert_ne!(pub_blob(&live, "manager"), old_manager);
+    // Gone from every line trustmesh wrote; the lines an admin wrote by
+    // hand when the nodes were provisioned (`alice@manager`) are theirs.
+    let left: Vec<String> = lines_holding(&live, &old_manager)
+        .into_iter()
+        .filter(|l| !l.contains("id_ed25519.old-") && !l.ends_with(" alice@manager"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the manager's old key is still somewhere: {left:?}"
+    );
+    for w in ["node1", "node2", "node3"] {
+        assert!(live.can_ssh("manager", w), "manager -> {w}");
+    }
+    live.run(&["plan", "--detailed-exitcode"]).expect_exit(0);
+}

@@ -368,3 +368,102 @@ fn a_plan_with_an_unread_node_never_says_no_changes() {
     assert!(!t.contains("No changes"), "{t}");
     assert!(t.contains("not complete"), "{t}");
 }
+
+/// `--rotate-keys w1`: a new key beside the old one, added where the old
+/// one is, the old lines removed last; planned only when every node the key
+/// opens was read.
+#[test]
+fn a_rotation_is_planned_make_before_break() {
+    let inv = inv(INV);
+    let live = converged(&inv);
+    let w1 = inv.find("w1").unwrap();
+    let scope = PlanScope {
+        rotate: [w1].into_iter().collect(),
+        ..PlanScope::default()
+    };
+    let p = plan::plan(&inv, &TrustGraph::build(&inv), &live, &scope);
+    let changes = |node: &str| {
+        p.nodes
+            .iter()
+            .find(|n| n.node == node)
+            .unwrap()
+            .changes
+            .clone()
+    };
+    let Some(Change::RotateKey {
+        targets,
+        new_path,
+        aside_path,
+        ..
+    }) = changes("w1")
+        .into_iter()
+        .find(|c| matches!(c, Change::RotateKey { .. }))
+    else {
+        panic!("no rotation: {}", text(&p))
+    };
+    assert_eq!(targets, vec!["manager".to_string(), "w2".to_string()]);
+    assert_eq!(new_path, "~/.ssh/id_ed25519.trustmesh-new");
+    assert!(
+        aside_path.starts_with("~/.ssh/id_ed25519.old-"),
+        "{aside_path}"
+    );
+    // On each node the key opens: the new key added (the old line kept),
+    // then the old line removed once the rotation is in place.
+    for node in ["manager", "w2"] {
+        let edits: Vec<trustmesh::plan::FileEdit> = changes(node)
+            .into_iter()
+            .filter_map(|c| match c {
+                Change::EditFile(e) if e.path.ends_with("authorized_keys") => Some(e),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(edits.len(), 2, "{node}: {}", text(&p));
+        assert!(
+            edits[0].remove.is_empty()
+                && edits[0]
+                    .add
+                    .iter()
+                    .any(|l| &*l.node == "w1" && l.base64.is_none())
+        );
+        assert_eq!(edits[1].after_rotation_of.as_deref(), Some("w1"));
+        assert_eq!(edits[1].remove.len(), 1);
+        assert!(edits[1].remove[0].1.ends_with("trustmesh:lab/w1"));
+    }
+    let t = text(&p);
+    assert!(
+        t.contains("~ rotate key ~/.ssh/id_ed25519 (ed25519): SHA256:"),
+        "{t}"
+    );
+    assert!(t.contains("once w1's new key is proven"), "{t}");
+    // Carried out, the cluster holds only the new key, and is converged.
+    let after = simulate_apply(&inv, &p, &live);
+    assert!(run(&inv, &after).is_empty(), "{}", text(&run(&inv, &after)));
+    let mut after = after;
+    let manager_ak = content(read(&mut after, &inv, "manager"), "authorized_keys").to_string();
+    assert!(
+        manager_ak.contains(&fake_key("w1-rotated")) && !manager_ak.contains(&fake_key("w1")),
+        "{manager_ak}"
+    );
+
+    // A node the key opens was not read: no rotation, and said so.
+    let mut partial = live.clone();
+    partial.nodes[inv.find("w2").unwrap()] = trustmesh::plan::NodeState::Unreachable {
+        step: "connect".into(),
+        reason: "down".into(),
+        hint: None,
+    };
+    let p = plan::plan(&inv, &TrustGraph::build(&inv), &partial, &scope);
+    let w1_plan = p.nodes.iter().find(|n| n.node == "w1").unwrap();
+    assert!(w1_plan
+        .changes
+        .iter()
+        .all(|c| !matches!(c, Change::RotateKey { .. })));
+    assert!(
+        w1_plan
+            .warnings
+            .iter()
+            .any(|w| w.contains("not rotated in this run")),
+        "{:?}",
+        w1_plan.warnings
+    );
+}

@@ -140,6 +140,8 @@ async fn run(
         &ApplyOptions {
             concurrency: opts.concurrency,
             timeout: opts.timeout,
+            prove: trustmesh::verify::command_settings(inv, &g, opts.timeout.as_secs().max(1)),
+            run_dir: Some(g.run.path().to_path_buf()),
         },
     )
     .await;
@@ -157,7 +159,11 @@ async fn run(
         after.close().await;
         return Err(e.into());
     }
-    let again = plan::plan(inv, &graph, &after.live, &opts.scope);
+    // A rotation is asked for once: the state read back is judged without
+    // it.
+    let mut settled = opts.scope.clone();
+    settled.rotate.clear();
+    let again = plan::plan(inv, &graph, &after.live, &settled);
     after.close().await;
     println!();
     let converged = again.is_empty() && !again.incomplete();

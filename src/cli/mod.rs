@@ -114,6 +114,14 @@ pub struct RemoteArgs {
     /// run); shown in the plan like every change.
     #[arg(long, value_name = "NODE[,NODE...]", value_delimiter = ',')]
     pub remove_stale_host_keys: Vec<String>,
+
+    /// Give these nodes (the manager included) a new key, rotated
+    /// make-before-break: the new key authorized wherever the old one is,
+    /// proven with a fresh connection to each of those nodes, then put in
+    /// place (the old pair moved aside on its node) and the old lines
+    /// removed.
+    #[arg(long, value_name = "NODE[,NODE...]", value_delimiter = ',')]
+    pub rotate_keys: Vec<String>,
 }
 
 /// Output settings resolved from flags, environment and terminal.

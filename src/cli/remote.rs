@@ -33,6 +33,7 @@ pub fn scope(inv: &Inventory, args: &RemoteArgs) -> Result<PlanScope, CliError> 
             Some(nodes("--limit", &args.limit)?)
         },
         remove_stale_host_keys: nodes("--remove-stale-host-keys", &args.remove_stale_host_keys)?,
+        rotate: nodes("--rotate-keys", &args.rotate_keys)?,
     })
 }
 

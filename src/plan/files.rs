@@ -43,6 +43,8 @@ impl Ctx<'_> {
         let mut remove = Vec::new();
         let mut kept = Vec::new();
         let mut replaced: HashSet<NodeId> = HashSet::new();
+        // Lines of keys being rotated: removed last, once the new key holds.
+        let mut rotated_out: Vec<(NodeId, usize)> = Vec::new();
         for (i, k) in file.keys() {
             let Some(marker) = k.marker() else { continue };
             let manager_key = self.is_manager_key(k.key_type(), k.base64());
@@ -59,6 +61,9 @@ impl Ctx<'_> {
                             let same = &**key_type == k.key_type() && &**base64 == k.base64();
                             if same && !legacy {
                                 confirmed[at] = true;
+                                if self.rotating[s] {
+                                    rotated_out.push((s, i));
+                                }
                                 true
                             } else if s == Inventory::MANAGER && !same {
                                 // Another key marked as this cluster's
@@ -100,6 +105,18 @@ impl Ctx<'_> {
         let mut present: Option<HashSet<(&str, &str)>> = None;
         let mut add = Vec::new();
         for (&(src, state), &confirmed) in wanted.iter().zip(&confirmed) {
+            // A rotated key: its new half is added beside the old line
+            // (known after apply).
+            if let (true, KeyState::Known { .. }) = (self.rotating[src], state) {
+                add.push(PlannedLine {
+                    names: None,
+                    key_type: ssh_type(self.inv.nodes[src].key_type).into(),
+                    base64: None,
+                    node: self.names[src].clone(),
+                    marker: self.markers[src].clone(),
+                    replaces: false,
+                });
+            }
             let line = match state {
                 KeyState::Known { key_type, base64 } => {
                     // A confirmed key's line stays: it is present.
@@ -145,6 +162,19 @@ impl Ctx<'_> {
                 remove: remove.into_iter().map(|i| (i, text_at(&file, i))).collect(),
                 remove_on_request: Vec::new(),
                 add,
+                after_rotation_of: None,
+            }));
+        }
+        for (src, i) in rotated_out {
+            plan.changes.push(Change::EditFile(FileEdit {
+                path: path.clone(),
+                file: FileRole::AuthorizedKeys,
+                create: false,
+                kept: Vec::new(),
+                remove: vec![(i, text_at(&file, i))],
+                remove_on_request: Vec::new(),
+                add: Vec::new(),
+                after_rotation_of: Some(self.inv.nodes[src].name.clone()),
             }));
         }
         if let Some(s) = stat {
@@ -413,6 +443,7 @@ impl Ctx<'_> {
                     .map(|i| (i, text_at(&file, i)))
                     .collect(),
                 add,
+                after_rotation_of: None,
             }));
         }
         if let Some(s) = stat {

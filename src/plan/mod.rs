@@ -73,6 +73,19 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         .into_par_iter()
         .map(|id| key_state(inv, live, &files[id], id, needs_key[id]))
         .collect();
+    // Nodes whose key is rotated in this run: only a key that exists, and
+    // only when every node it opens was read (each must prove the new key
+    // before the old one goes).
+    let rotating: Vec<bool> = (0..n)
+        .map(|id| {
+            scope.rotate.contains(&id)
+                && matches!(keys[id], KeyState::Known { .. })
+                && graph
+                    .outgoing(id)
+                    .filter(|e| scope.contains(e.target))
+                    .all(|e| live.account(e.target).is_some())
+        })
+        .collect();
     let host_keys: Vec<HostKeys> = (0..n)
         .into_par_iter()
         .map(|id| match live.account(id) {
@@ -119,6 +132,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         host_keys: &host_keys,
         names: &names,
         markers: &markers,
+        rotating: &rotating,
         needs_key: &needs_key,
         by_name: &by_name,
         host_names: &host_names,
@@ -221,6 +235,8 @@ struct Ctx<'a> {
     names: &'a [Arc<str>],
     /// [`Inventory::marker`] of each node.
     markers: &'a [Arc<str>],
+    /// Whose key is rotated in this run (`--rotate-keys`, a key to rotate).
+    rotating: &'a [bool],
     needs_key: &'a [bool],
     /// Node names to ids.
     by_name: &'a HashMap<&'a str, NodeId>,
@@ -400,9 +416,35 @@ impl Ctx<'_> {
                 path: key_path,
                 key_type: self.inv.nodes[id].key_type.keygen_name().into(),
             }),
-            KeyState::Known { .. } => {
+            KeyState::Known { base64, .. } => {
                 if let Some(s) = acc.file(&files.key).and_then(|f| f.stat.as_ref()) {
                     self.fix_mode(acc, &key_path, s, 0o600, plan);
+                }
+                if self.rotating[id] {
+                    let fp = known_hosts::fingerprint_sha256(base64).unwrap_or_default();
+                    // Named after the old key: the same on every plan of it.
+                    let tag: String = fp
+                        .trim_start_matches("SHA256:")
+                        .chars()
+                        .filter(char::is_ascii_alphanumeric)
+                        .take(8)
+                        .collect();
+                    let mut targets: Vec<String> = self
+                        .graph
+                        .outgoing(id)
+                        .filter(|e| self.scope.contains(e.target))
+                        .map(|e| self.inv.nodes[e.target].name.clone())
+                        .collect();
+                    targets.sort();
+                    targets.dedup();
+                    plan.changes.push(Change::RotateKey {
+                        new_path: format!("{key_path}.trustmesh-new"),
+                        aside_path: format!("{key_path}.old-{tag}"),
+                        path: key_path,
+                        key_type: self.inv.nodes[id].key_type.keygen_name().into(),
+                        old_fingerprint: fp,
+                        targets,
+                    });
                 }
             }
             KeyState::Unknown if self.needs_key[id] => {
@@ -422,6 +464,13 @@ impl Ctx<'_> {
                 plan.warnings.push(why);
             }
             KeyState::Unknown => {}
+        }
+        if self.scope.rotate.contains(&id) && !self.rotating[id] {
+            plan.warnings.push(format!(
+                "--rotate-keys names {}, whose key is not rotated in this run: it has no key yet, or a node \
+                 it opens was not read (each must prove the new key before the old one goes)",
+                self.inv.nodes[id].name
+            ));
         }
     }
 }

@@ -153,6 +153,20 @@ pub enum Change {
     /// `ssh-keygen -t TYPE -a 100 -N '' -C trustmesh:NODE -f PATH`, on the
     /// node itself.
     GenerateKey { path: String, key_type: String },
+    /// `--rotate-keys`: a new key made beside the old one (`new_path`),
+    /// authorized wherever the old one is, proven with a fresh connection
+    /// to each of those nodes, and only then put in place, the old pair
+    /// moved aside to `aside_path` on the node (never copied off it); the
+    /// old lines go last (edits with `after_rotation_of`).
+    RotateKey {
+        path: String,
+        key_type: String,
+        new_path: String,
+        aside_path: String,
+        old_fingerprint: String,
+        /// The nodes the key opens: the new key is proven on each.
+        targets: Vec<String>,
+    },
     /// Managed lines removed from and added to a file.
     EditFile(FileEdit),
 }
@@ -174,6 +188,10 @@ pub struct FileEdit {
     pub remove_on_request: Vec<(usize, String)>,
     /// Lines appended.
     pub add: Vec<PlannedLine>,
+    /// A key rotation's last step: this edit (removing the old key's line)
+    /// waits until that node's new key is proven and in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_rotation_of: Option<String>,
 }
 
 /// A file's new text, as [`FileEdit::render`] makes it.
@@ -295,6 +313,7 @@ impl Plan {
             for c in &n.changes {
                 match c {
                     Change::CreateDir { .. } | Change::GenerateKey { .. } => s.add += 1,
+                    Change::RotateKey { .. } => s.change += 1,
                     Change::Mode { .. } | Change::Owner { .. } => s.change += 1,
                     Change::EditFile(e) => {
                         let replaced = e.add.iter().filter(|l| l.replaces).count();
@@ -335,6 +354,8 @@ pub struct PlanScope {
     /// `--remove-stale-host-keys`: these nodes' old host keys are removed
     /// from lines trustmesh did not write too (on request only).
     pub remove_stale_host_keys: HashSet<NodeId>,
+    /// `--rotate-keys`: these nodes get a new key, rotated make-before-break.
+    pub rotate: HashSet<NodeId>,
 }
 
 impl PlanScope {

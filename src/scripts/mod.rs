@@ -56,6 +56,10 @@ pub const KEYGEN: &str = include_str!("keygen.sh");
 /// the content on standard input. See `replace_file.sh`.
 pub const REPLACE_FILE: &str = include_str!("replace_file.sh");
 
+/// Put a rotated key in place, the old pair moved aside on the node. Args:
+/// key path, new pair's path, aside path. See `rotate_swap.sh`.
+pub const ROTATE_SWAP: &str = include_str!("rotate_swap.sh");
+
 /// `chmod MODE PATH`. Args: mode (octal), path. See `chmod.sh`.
 pub const CHMOD: &str = include_str!("chmod.sh");
 
@@ -449,6 +453,47 @@ mod tests {
                 matches!(o, Outcome::Failed(ref w) if w.contains("never overwrites")),
                 "{sh:?}: {o:?}"
             );
+        }
+    }
+
+    #[test]
+    fn rotate_swap_moves_the_old_pair_aside_and_the_new_in_place() {
+        for sh in SHELLS {
+            let home = tempfile::tempdir().unwrap();
+            let ssh = home.path().join(".ssh");
+            std::fs::create_dir(&ssh).unwrap();
+            for (name, text) in [
+                ("id", "old private"),
+                ("id.pub", "old public"),
+                ("id.new", "new private"),
+                ("id.new.pub", "new public"),
+            ] {
+                std::fs::write(ssh.join(name), text).unwrap();
+            }
+            let args = [".ssh/id", ".ssh/id.new", ".ssh/id.old-abc"];
+            let (o, out) = run_in(sh, home.path(), ROTATE_SWAP, &args, b"");
+            assert_eq!(o, Outcome::Ok, "{sh:?}: {out}");
+            let read = |n: &str| std::fs::read_to_string(ssh.join(n)).ok();
+            assert_eq!(read("id").as_deref(), Some("new private"), "{sh:?}");
+            assert_eq!(read("id.pub").as_deref(), Some("new public"));
+            assert_eq!(read("id.old-abc").as_deref(), Some("old private"));
+            assert_eq!(read("id.old-abc.pub").as_deref(), Some("old public"));
+            assert_eq!(read("id.new"), None);
+            // Again: the new pair is gone, and nothing is moved over the
+            // old pair kept aside.
+            let (o, _) = run_in(sh, home.path(), ROTATE_SWAP, &args, b"");
+            assert!(
+                matches!(o, Outcome::Failed(ref w) if w.contains("missing")),
+                "{sh:?}: {o:?}"
+            );
+            std::fs::write(ssh.join("id.new"), "x").unwrap();
+            std::fs::write(ssh.join("id.new.pub"), "x").unwrap();
+            let (o, _) = run_in(sh, home.path(), ROTATE_SWAP, &args, b"");
+            assert!(
+                matches!(o, Outcome::Failed(ref w) if w.contains("already exists")),
+                "{sh:?}: {o:?}"
+            );
+            assert_eq!(read("id").as_deref(), Some("new private"));
         }
     }
 

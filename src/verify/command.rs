@@ -44,6 +44,9 @@ pub struct CommandSettings {
     /// The account a node without `user:` has (the one running trustmesh),
     /// for attempts from workers; `None` leaves the user out.
     pub default_user: Option<String>,
+    /// The key to offer instead of the source's usual one (a rotated key
+    /// proven before it is put in place).
+    pub identity_override: Option<String>,
 }
 
 /// A path as an ssh option value: `%` is a token there, so it is doubled,
@@ -62,6 +65,9 @@ fn ssh_path_value(p: &Path) -> Result<String, String> {
 /// expands a leading `~` itself): the manager's from `settings`, a worker's
 /// the default file of its key type in `~/.ssh`.
 fn source_key(inv: &Inventory, source: NodeId, settings: &CommandSettings) -> String {
+    if let Some(id) = &settings.identity_override {
+        return id.clone();
+    }
     if source == Inventory::MANAGER {
         if let Some(id) = &settings.manager_identity {
             return id.to_string_lossy().into_owned();

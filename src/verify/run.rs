@@ -70,6 +70,27 @@ fn not_tried(reason: String, hint: Option<String>) -> Attempt {
     Attempt::Decided(Outcome::NotTried { reason, hint })
 }
 
+/// How attempts from this run's nodes are made: always the manager's own
+/// key by its full path (never the agent's or another default key), its
+/// known_hosts when not the default, the account a node without `user:`
+/// has. Also used by apply to prove a rotated key.
+pub fn command_settings(inv: &Inventory, gathered: &Gathered, secs: u64) -> CommandSettings {
+    let mfiles = NodeFiles::of(inv, Inventory::MANAGER);
+    CommandSettings {
+        connect_timeout_secs: secs,
+        manager_identity: Some(gathered.manager_identity.clone()),
+        manager_known_hosts: (mfiles.known_hosts != "known_hosts")
+            .then(|| gathered.manager_known_hosts.clone()),
+        jump_config: None,
+        default_user: gathered
+            .live
+            .account(Inventory::MANAGER)
+            .map(|a| a.user.clone())
+            .filter(|u| !u.is_empty()),
+        identity_override: None,
+    }
+}
+
 /// Try every edge in scope from its source. `on_done` is called as each
 /// edge is decided (for a progress bar). Never fails as a whole: what could
 /// not be tried is reported per edge.
@@ -84,41 +105,24 @@ pub async fn verify(
     let n = inv.nodes.len();
     let secs = opts.timeout.as_secs().max(1);
 
-    let mfiles = NodeFiles::of(inv, Inventory::MANAGER);
-    // Always the manager's own key, by its full path: never the agent's or
-    // another default key.
-    let identity = gathered.manager_identity.clone();
-    let kh = (mfiles.known_hosts != "known_hosts").then(|| gathered.manager_known_hosts.clone());
+    let mut settings = command_settings(inv, gathered, secs);
     let needs_jump_config = edges
         .iter()
         .any(|e| e.source == Inventory::MANAGER && inv.nodes[e.target].jump.is_some());
     let mut jump_config_error = None;
-    let jump_config = if needs_jump_config {
+    if needs_jump_config {
         let path = gathered.run.path().join("verify_ssh_config");
-        match jump_config_text(secs, &identity, kh.as_deref()).and_then(|t| {
-            crate::transport::local::write_private(&path, t.as_bytes()).map_err(|e| e.to_string())
-        }) {
-            Ok(()) => Some(path),
-            Err(e) => {
-                jump_config_error = Some(e);
-                None
-            }
+        let identity = gathered.manager_identity.clone();
+        match jump_config_text(secs, &identity, settings.manager_known_hosts.as_deref()).and_then(
+            |t| {
+                crate::transport::local::write_private(&path, t.as_bytes())
+                    .map_err(|e| e.to_string())
+            },
+        ) {
+            Ok(()) => settings.jump_config = Some(path),
+            Err(e) => jump_config_error = Some(e),
         }
-    } else {
-        None
-    };
-    let default_user = gathered
-        .live
-        .account(Inventory::MANAGER)
-        .map(|a| a.user.clone())
-        .filter(|u| !u.is_empty());
-    let settings = CommandSettings {
-        connect_timeout_secs: secs,
-        manager_identity: Some(identity),
-        manager_known_hosts: kh.clone(),
-        jump_config,
-        default_user,
-    };
+    }
 
     let attempts: Vec<Attempt> = edges
         .iter()
@@ -152,7 +156,10 @@ pub async fn verify(
         per_source: (0..n)
             .map(|_| Semaphore::new(PER_SOURCE_SESSIONS))
             .collect(),
-        manager_known_hosts: kh.as_ref().map(|p| p.display().to_string()),
+        manager_known_hosts: settings
+            .manager_known_hosts
+            .as_ref()
+            .map(|p| p.display().to_string()),
     };
     let mut futs: Vec<BoxFuture<'_, (usize, Outcome)>> = Vec::new();
     for &i in &order {

@@ -135,10 +135,23 @@ pub fn simulate_apply(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSta
     for np in &plan.nodes {
         let id = ids[np.node.as_str()];
         for c in &np.changes {
-            if let (Change::GenerateKey { .. }, NodeState::Read { account, .. }) =
-                (c, &mut live.nodes[id])
-            {
-                with_key(inv, id, account);
+            let NodeState::Read { account, .. } = &mut live.nodes[id] else {
+                continue;
+            };
+            match c {
+                Change::GenerateKey { .. } => with_key(inv, id, account),
+                // The new key ends up in place (proofs hold in memory).
+                Change::RotateKey { .. } => {
+                    let files = NodeFiles::of(inv, id);
+                    let name = &inv.nodes[id].name;
+                    let text = format!(
+                        "ssh-ed25519 {} {}\n",
+                        fake_key(&format!("{name}-rotated")),
+                        inv.marker(name)
+                    );
+                    set_file(account, &files.public_key, 0o644, &text);
+                }
+                _ => {}
             }
         }
     }
@@ -174,7 +187,7 @@ pub fn simulate_apply(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSta
                         f.stat.as_mut().unwrap().mode = *to;
                     }
                 }
-                Change::Owner { .. } | Change::GenerateKey { .. } => {}
+                Change::Owner { .. } | Change::GenerateKey { .. } | Change::RotateKey { .. } => {}
                 Change::EditFile(e) => {
                     let name = if e.path.ends_with("authorized_keys") {
                         files.authorized_keys.clone()

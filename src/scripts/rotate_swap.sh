@@ -1,0 +1,35 @@
+# shellcheck shell=sh
+# trustmesh: put a rotated key in place, once the new key was proven on
+# every node it must open; the old pair is moved aside on the node, never
+# copied off it.
+#
+# Run as `sh -c SCRIPT trustmesh KEY NEW ASIDE` (scripts::command_line), in
+# the account's home.
+#
+# Arguments: $1 KEY    the key's path (relative to the home or absolute)
+#            $2 NEW    the new pair's path (NEW and NEW.pub exist)
+#            $3 ASIDE  where the old pair goes (ASIDE and ASIDE.pub must
+#                      not exist)
+# Refuses when a path is a symbolic link, the new pair is missing, or the
+# aside names are taken. The old pair is moved aside before the new one is
+# moved in, each with a rename in the same folder, so at every moment the
+# key's path holds a whole old pair, a whole new pair, or nothing.
+# Output:    `TM-OK`, or `TM-ERR REASON` and exit 3 (refused) or 5 (a rename
+#            failed).
+set -u
+cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
+k=$1
+n=$2
+a=$3
+for f in "$k" "$k.pub" "$n" "$n.pub" "$a" "$a.pub"; do
+  if [ -L "$f" ]; then echo "TM-ERR $f is a symbolic link"; exit 3; fi
+done
+if [ ! -f "$n" ] || [ ! -f "$n.pub" ]; then echo "TM-ERR the new key $n is missing"; exit 3; fi
+if [ -e "$a" ] || [ -e "$a.pub" ]; then echo "TM-ERR $a already exists: the old key is not moved over it"; exit 3; fi
+if [ -e "$k" ]; then mv "$k" "$a" || { echo "TM-ERR cannot move $k aside"; exit 5; }; fi
+if [ -e "$k.pub" ]; then mv "$k.pub" "$a.pub" || { echo "TM-ERR cannot move $k.pub aside"; exit 5; }; fi
+mv "$n" "$k" || { echo "TM-ERR cannot move $n to $k"; exit 5; }
+mv "$n.pub" "$k.pub" || { echo "TM-ERR cannot move $n.pub to $k.pub"; exit 5; }
+d=$(dirname "$k")
+sync "$d" 2>/dev/null || sync
+echo TM-OK
