@@ -186,3 +186,29 @@ fn a_node_behind_a_bastion_is_read_through_it() {
         "{stdout}"
     );
 }
+
+/// A host key ssh already trusts counts as known: here only the manager's
+/// global /etc/ssh/ssh_known_hosts holds it, and no --accept-new-host-keys
+/// is given.
+#[test]
+fn a_host_key_in_the_global_known_hosts_is_trusted_as_ssh_does() {
+    let live = start(vec![HostSpec::new("node1", &[WORKER_USER])]);
+    live.manager_keygen();
+    live.authorize_manager_on("node1");
+    live.write_inventory(&live.inventory(&["node1"], "", &|_| String::new()));
+    let global: String = live
+        .cluster
+        .known_hosts_lines("node1")
+        .unwrap()
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let etc = live.cluster.host("manager").etc_ssh();
+    std::fs::write(etc.join("ssh_known_hosts"), global).unwrap();
+    let Ran { stdout, stderr, .. } = live.run(&["plan", "--detailed-exitcode"]).expect_exit(2);
+    assert!(!stdout.contains("unreachable"), "{stdout}");
+    assert!(!stderr.contains("accepted the new host key"), "{stderr}");
+    let plan = live.run(&["plan", "--json"]).expect_exit(0).json();
+    assert_eq!(plan["nodes"][1]["node"], "node1");
+    assert_eq!(plan["nodes"][1]["status"], "planned", "{plan:#}");
+}

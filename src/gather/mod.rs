@@ -365,9 +365,21 @@ async fn read_node(
     via: Option<Arc<Host>>,
     jump_chain: &[NodeId],
 ) -> (NodeState, Option<Host>) {
-    let addr = node.address.as_deref().unwrap_or_default();
-    let target = transport::target(addr, node.port);
     let pin = shared.opts.pin(id, node);
+    if pin.is_none() {
+        // Let ssh decide first: the manager's known_hosts, the global
+        // files (/etc/ssh/ssh_known_hosts), @cert-authority lines.
+        let (state, host, kind) = reach(shared, node, id, alias, files, jump_chain).await;
+        match kind {
+            Some(FailureKind::HostKeyUnknown) => {}
+            Some(FailureKind::HostKeyChanged) => {
+                return (changed(shared, node, via.as_deref(), state).await, None)
+            }
+            _ => return (state, host),
+        }
+    }
+    // Pinned, or unknown to ssh: the pin, or trust on first use when the
+    // operator allowed it.
     if let Err(state) = trust_host_key(shared, node, alias, pin, via.as_deref()).await {
         return (state, None);
     }
@@ -386,6 +398,43 @@ async fn read_node(
             );
         }
     }
+    let (state, host, kind) = reach(shared, node, id, alias, files, jump_chain).await;
+    if kind == Some(FailureKind::HostKeyChanged) {
+        return (changed(shared, node, via.as_deref(), state).await, None);
+    }
+    (state, host)
+}
+
+/// A changed host key, said with both fingerprints.
+async fn changed(
+    shared: &Shared,
+    node: &crate::inventory::Node,
+    via: Option<&Host>,
+    state: NodeState,
+) -> NodeState {
+    match state {
+        NodeState::Unreachable { step, hint, .. } => NodeState::Unreachable {
+            step,
+            reason: changed_key_reason(shared, node, via).await,
+            hint,
+        },
+        other => other,
+    }
+}
+
+/// Connect to a node whose host key ssh can check, and read it: with the
+/// manager's key, or (`--ask-pass`) with a password when the key is
+/// refused. The failure's kind comes back for the caller to act on.
+async fn reach(
+    shared: &Shared,
+    node: &crate::inventory::Node,
+    id: NodeId,
+    alias: &str,
+    files: &NodeFiles,
+    jump_chain: &[NodeId],
+) -> (NodeState, Option<Host>, Option<FailureKind>) {
+    let addr = node.address.as_deref().unwrap_or_default();
+    let target = transport::target(addr, node.port);
     let timeout = shared.opts.timeout;
     if shared.manager_has_key {
         // Cap new connections per target: this node, and every jump on the way.
@@ -407,19 +456,14 @@ async fn read_node(
                     },
                     Err(state) => state,
                 };
-                return (state, Some(host));
+                return (state, Some(host), None);
             }
             Err(text) => {
                 let f = classify(&text, &target, &shared.known_hosts_display);
                 let by_password =
                     f.kind == FailureKind::AuthRejected && shared.opts.password.is_some();
                 if !by_password {
-                    let reason = if f.kind == FailureKind::HostKeyChanged {
-                        changed_key_reason(shared, node, via.as_deref()).await
-                    } else {
-                        f.reason
-                    };
-                    return (unreachable("connect", reason, f.hint), None);
+                    return (unreachable("connect", f.reason, f.hint), None, Some(f.kind));
                 }
             }
         }
@@ -427,6 +471,7 @@ async fn read_node(
     let Some(secret) = shared.opts.password.clone() else {
         return (
             unreachable("connect", "the manager has no key pair yet".into(), None),
+            None,
             None,
         );
     };
@@ -445,6 +490,7 @@ async fn read_node(
                 access: Access::Password,
             },
             Some(host),
+            None,
         ),
         Err(NodeState::Unreachable { reason, hint, .. }) => {
             let f = classify(&reason, &target, &shared.known_hosts_display);
@@ -456,9 +502,13 @@ async fn read_node(
                 FailureKind::Other => (reason, hint),
                 _ => (f.reason, f.hint),
             };
-            (unreachable("password login", reason, hint), None)
+            (
+                unreachable("password login", reason, hint),
+                None,
+                Some(f.kind),
+            )
         }
-        Err(state) => (state, None),
+        Err(state) => (state, None, None),
     }
 }
 
