@@ -1,0 +1,210 @@
+//! Carrying out one action on its node: the fixed script it runs and what
+//! it answered; a rotation's proof; the text an edit writes.
+
+use super::*;
+
+/// A rotation's proof, ready to run: the command line, and the edge's
+/// names for reading ssh's answer.
+pub(super) struct Proof {
+    line: String,
+    source: String,
+    target: String,
+    addr: String,
+    port: u16,
+}
+
+/// The new text of a file, and its expected current checksum.
+pub(super) struct EditInput {
+    /// (plan node, path): where [`apply`] remembers what it wrote.
+    pub(super) key: (usize, String),
+    pub(super) path: String,
+    pub(super) expected: String,
+    pub(super) content: Result<String, String>,
+    pub(super) mode: String,
+    /// Sources whose key was to be generated but was not.
+    pub(super) missing: Vec<String>,
+}
+
+pub(super) fn edit_content(
+    plan: &Plan,
+    pi: usize,
+    e: &FileEdit,
+    generated: &Generated,
+    written: Option<&String>,
+) -> EditInput {
+    let np = &plan.nodes[pi];
+    let base = match written {
+        Some(text) => Some(text.clone()),
+        None => np
+            .base
+            .iter()
+            .find(|b| b.path == e.path)
+            .and_then(|b| b.content.clone()),
+    };
+    let expected = match &base {
+        Some(text) => scripts::cksum(text.as_bytes()),
+        None => "absent".to_string(),
+    };
+    let key_of = |node: &str| generated.get(node).cloned();
+    let rendered = e.render(base.as_deref().unwrap_or_default(), &key_of);
+    // A mode fix planned for this file is done by its own action; a new
+    // file starts at 0600, an existing one keeps its mode.
+    let mode = if e.create {
+        "0600".to_string()
+    } else {
+        "keep".to_string()
+    };
+    EditInput {
+        key: (pi, e.path.clone()),
+        path: scripts::script_path(&e.path),
+        expected,
+        content: rendered.content,
+        mode,
+        missing: rendered.missing,
+    }
+}
+
+pub(super) async fn run_action(
+    host: &Host,
+    marker: &str,
+    action: &Action,
+    edit: Option<EditInput>,
+    proof: Option<Proof>,
+    timeout: Duration,
+) -> Result<Outcome, String> {
+    let (line, stdin) = match &action.kind {
+        Kind::MkDir => (scripts::command_line(scripts::MKDIR_SSH, &[]), Vec::new()),
+        Kind::Keygen { path, key_type } => (keygen_line(path, key_type, marker), Vec::new()),
+        Kind::Edit { .. } => {
+            let Some(e) = edit else {
+                return Err("internal: no content for the edit".into());
+            };
+            let content = e.content?;
+            let sum = scripts::cksum(content.as_bytes());
+            (
+                scripts::command_line(
+                    scripts::REPLACE_FILE,
+                    &[&e.path, &e.expected, &e.mode, &sum],
+                ),
+                content.into_bytes(),
+            )
+        }
+        Kind::Mode { path, to } => (
+            scripts::command_line(
+                scripts::CHMOD,
+                &[&format!("{to:04o}"), &scripts::script_path(path)],
+            ),
+            Vec::new(),
+        ),
+        Kind::Owner { path, to } => (
+            scripts::command_line(
+                scripts::CHOWN,
+                &[&to.to_string(), &scripts::script_path(path)],
+            ),
+            Vec::new(),
+        ),
+        Kind::Swap {
+            path,
+            new_path,
+            aside_path,
+        } => (
+            scripts::command_line(
+                scripts::ROTATE_SWAP,
+                &[
+                    &scripts::script_path(path),
+                    &scripts::script_path(new_path),
+                    &scripts::script_path(aside_path),
+                ],
+            ),
+            Vec::new(),
+        ),
+        Kind::Prove { .. } => {
+            let Some(p) = proof else {
+                return Err("internal: no proof to run".into());
+            };
+            let out = host
+                .run(&p.line, b"", timeout)
+                .await
+                .map_err(|e| e.to_string())?;
+            let names = crate::verify::EdgeNames {
+                source: &p.source,
+                target: &p.target,
+                addr: &p.addr,
+                port: p.port,
+                known_hosts: None,
+            };
+            return Ok(
+                match crate::verify::interpret(
+                    crate::verify::parse_exit(&out.stdout),
+                    &String::from_utf8_lossy(&out.stderr),
+                    &names,
+                ) {
+                    crate::verify::Outcome::Holds => Outcome::Ok,
+                    crate::verify::Outcome::Fails(f) => Outcome::Failed(format!(
+                        "the new key does not open {}: {}; the old key stays in place",
+                        p.target, f.reason
+                    )),
+                    crate::verify::Outcome::NotTried { reason, .. } => Outcome::Failed(reason),
+                },
+            );
+        }
+    };
+    match host.run(&line, &stdin, timeout).await {
+        Ok(out) => Ok(scripts::outcome(
+            &out.stdout,
+            &out.stderr,
+            out.status.code(),
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The command line that proves `identity` (a rotated key not in place
+/// yet) opens the node of plan index `target` from the action's node.
+pub(super) fn proof(
+    inv: &Inventory,
+    graph: &crate::graph::TrustGraph,
+    plan: &Plan,
+    action: &Action,
+    target: usize,
+    identity: &str,
+    opts: &ApplyOptions,
+) -> Result<Proof, String> {
+    let source = inv
+        .find(&plan.nodes[action.plan_node].node)
+        .ok_or("the node left the inventory")?;
+    let dst = inv
+        .find(&plan.nodes[target].node)
+        .ok_or("the target left the inventory")?;
+    let edge = graph
+        .outgoing(source)
+        .find(|e| e.target == dst)
+        .ok_or("no edge to prove")?;
+    let mut settings = opts.prove.clone();
+    settings.identity_override = Some(identity.to_string());
+    if source == Inventory::MANAGER && inv.nodes[dst].jump.is_some() {
+        // Through a jump, only the new key too.
+        let dir = opts
+            .run_dir
+            .as_deref()
+            .ok_or("no run folder for the proof")?;
+        let path = dir.join("rotation_ssh_config");
+        let text = crate::verify::jump_config_text(
+            settings.connect_timeout_secs,
+            std::path::Path::new(identity),
+            settings.manager_known_hosts.as_deref(),
+        )?;
+        crate::transport::local::write_private(&path, text.as_bytes())
+            .map_err(|e| e.to_string())?;
+        settings.jump_config = Some(path);
+    }
+    let line = crate::verify::command_line(inv, graph, edge, &settings)?;
+    let node = &inv.nodes[dst];
+    Ok(Proof {
+        line,
+        source: inv.nodes[source].name.clone(),
+        target: node.name.clone(),
+        addr: node.address.clone().unwrap_or_default(),
+        port: node.port,
+    })
+}

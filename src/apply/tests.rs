@@ -1,0 +1,215 @@
+use super::*;
+use crate::plan::{NodePlan, PlannedLine};
+
+fn node(name: &str, changes: Vec<Change>) -> NodePlan {
+    NodePlan {
+        node: name.into(),
+        target: name.into(),
+        access: Access::Key,
+        status: NodeStatus::Planned,
+        changes,
+        warnings: Vec::new(),
+        base: Vec::new(),
+    }
+}
+
+/// The wave each action of `plan` runs in, by its description.
+fn wave_of(plan: &Plan) -> HashMap<String, usize> {
+    let ag = ActionGraph::build(plan);
+    let mut at = HashMap::new();
+    for (w, wave) in ag.waves().iter().enumerate() {
+        for ix in wave {
+            let a = &ag.graph[*ix];
+            at.insert(
+                format!("{} {}", plan.nodes[a.plan_node].node, describe(plan, a)),
+                w,
+            );
+        }
+    }
+    at
+}
+
+#[test]
+fn keys_come_before_their_lines_and_edits_before_modes() {
+    let pending = PlannedLine {
+        names: None,
+        key_type: "ssh-ed25519".into(),
+        base64: None,
+        node: "a".into(),
+        marker: "trustmesh:c/a".into(),
+        replaces: false,
+    };
+    let plan = Plan {
+        format_version: 1,
+        nodes: vec![
+            node(
+                "a",
+                vec![
+                    Change::CreateDir {
+                        path: "~/.ssh".into(),
+                        mode: 0o700,
+                    },
+                    Change::GenerateKey {
+                        path: "~/.ssh/id_ed25519".into(),
+                        key_type: "ed25519".into(),
+                    },
+                ],
+            ),
+            node(
+                "b",
+                vec![
+                    Change::EditFile(FileEdit {
+                        path: "~/.ssh/authorized_keys".into(),
+                        file: FileRole::AuthorizedKeys,
+                        create: false,
+                        kept: Vec::new(),
+                        remove: Vec::new(),
+                        remove_on_request: Vec::new(),
+                        add: vec![pending],
+                        after_rotation_of: None,
+                    }),
+                    Change::Mode {
+                        path: "~/.ssh/authorized_keys".into(),
+                        from: 0o644,
+                        to: 0o600,
+                    },
+                    Change::Mode {
+                        path: "~/.ssh".into(),
+                        from: 0o755,
+                        to: 0o700,
+                    },
+                ],
+            ),
+        ],
+        notes: Vec::new(),
+    };
+    let at = wave_of(&plan);
+    assert_eq!(at.len(), 5, "{at:?}");
+    let mkdir = at["a create ~/.ssh (0700)"];
+    let keygen = at["a generate ~/.ssh/id_ed25519 (ed25519)"];
+    let edit = at["b write ~/.ssh/authorized_keys (1 added)"];
+    let chmod_file = at["b chmod 0600 ~/.ssh/authorized_keys"];
+    let chmod_dir = at["b chmod 0700 ~/.ssh"];
+    assert!(
+        mkdir < keygen && keygen < edit && edit < chmod_file,
+        "{at:?}"
+    );
+    // Independent work does not wait.
+    assert_eq!(chmod_dir, 0, "{at:?}");
+}
+
+#[test]
+fn a_file_beside_a_new_key_waits_for_its_folder() {
+    let edit = |path: &str| {
+        Change::EditFile(FileEdit {
+            path: path.into(),
+            file: FileRole::KnownHosts,
+            create: true,
+            kept: Vec::new(),
+            remove: Vec::new(),
+            remove_on_request: Vec::new(),
+            add: Vec::new(),
+            after_rotation_of: None,
+        })
+    };
+    let plan = Plan {
+        format_version: 1,
+        nodes: vec![node(
+            "manager",
+            vec![
+                Change::GenerateKey {
+                    path: "~/keys/cluster_ed25519".into(),
+                    key_type: "ed25519".into(),
+                },
+                edit("~/keys/known_hosts"),
+                edit("~/.ssh/known_hosts"),
+            ],
+        )],
+        notes: Vec::new(),
+    };
+    let at = wave_of(&plan);
+    let keygen = at["manager generate ~/keys/cluster_ed25519 (ed25519)"];
+    assert!(keygen < at["manager write ~/keys/known_hosts ()"], "{at:?}");
+    assert_eq!(at["manager write ~/.ssh/known_hosts ()"], 0, "{at:?}");
+}
+
+#[test]
+fn a_rotation_is_made_before_it_is_broken() {
+    let new_line = PlannedLine {
+        names: None,
+        key_type: "ssh-ed25519".into(),
+        base64: None,
+        node: "a".into(),
+        marker: "trustmesh:c/a".into(),
+        replaces: false,
+    };
+    let edit = |add: Vec<PlannedLine>, remove: Vec<(usize, String)>, after: Option<&str>| {
+        Change::EditFile(FileEdit {
+            path: "~/.ssh/authorized_keys".into(),
+            file: FileRole::AuthorizedKeys,
+            create: false,
+            kept: Vec::new(),
+            remove,
+            remove_on_request: Vec::new(),
+            add,
+            after_rotation_of: after.map(str::to_string),
+        })
+    };
+    let plan = Plan {
+        format_version: 2,
+        nodes: vec![
+            node(
+                "a",
+                vec![Change::RotateKey {
+                    path: "~/.ssh/id_ed25519".into(),
+                    key_type: "ed25519".into(),
+                    new_path: "~/.ssh/id_ed25519.trustmesh-new".into(),
+                    aside_path: "~/.ssh/id_ed25519.old-x".into(),
+                    old_fingerprint: "SHA256:x".into(),
+                    targets: vec!["b".into(), "c".into()],
+                }],
+            ),
+            node(
+                "b",
+                vec![
+                    edit(vec![new_line.clone()], Vec::new(), None),
+                    edit(Vec::new(), vec![(0, "old a".into())], Some("a")),
+                ],
+            ),
+            // c's edit is missing (blocked there, say): its proof is
+            // still made, and fails, keeping the old key.
+            node("c", Vec::new()),
+        ],
+        notes: Vec::new(),
+    };
+    let at = wave_of(&plan);
+    let keygen = at["a generate ~/.ssh/id_ed25519.trustmesh-new (ed25519)"];
+    let add = at["b write ~/.ssh/authorized_keys (1 added)"];
+    let prove_b = at["a prove the new key with a fresh connection to b"];
+    let prove_c = at["a prove the new key with a fresh connection to c"];
+    let swap = at["a put the new key in place as ~/.ssh/id_ed25519, the old one moved to ~/.ssh/id_ed25519.old-x"];
+    let remove = at["b write ~/.ssh/authorized_keys (1 removed)"];
+    assert!(
+        keygen < add && add < prove_b && prove_b < swap && swap < remove,
+        "{at:?}"
+    );
+    assert!(keygen < prove_c && prove_c < swap, "{at:?}");
+}
+
+#[test]
+fn nodes_not_planned_get_no_actions() {
+    let mut n = node(
+        "c",
+        vec![Change::CreateDir {
+            path: "~/.ssh".into(),
+            mode: 0o700,
+        }],
+    );
+    n.status = NodeStatus::Skipped { reason: "x".into() };
+    let plan = Plan {
+        format_version: 1,
+        nodes: vec![n],
+        notes: Vec::new(),
+    };
+    assert!(ActionGraph::build(&plan).is_empty());
+}
