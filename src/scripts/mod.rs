@@ -229,6 +229,27 @@ mod tests {
         }
     }
 
+    /// The replace script on `path`: expected checksum, mode, checksum of
+    /// the new content, and the content sent (maybe cut short).
+    fn replace(
+        sh: Shell,
+        home: &Path,
+        path: &str,
+        expected: &str,
+        mode: &str,
+        sum: &str,
+        content: &[u8],
+    ) -> Outcome {
+        run_in(
+            sh,
+            home,
+            REPLACE_FILE,
+            &[path, expected, mode, sum],
+            content,
+        )
+        .0
+    }
+
     #[test]
     fn replace_file_swaps_atomically_and_refuses_a_changed_file() {
         for sh in SHELLS {
@@ -240,11 +261,13 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
             // Wrong expectation: refused, file untouched.
-            let (o, _) = run_in(
+            let o = replace(
                 sh,
                 home.path(),
-                REPLACE_FILE,
-                &[".ssh/authorized_keys", "1 1", "0600", &cksum(b"new\n")],
+                ".ssh/authorized_keys",
+                "1 1",
+                "0600",
+                &cksum(b"new\n"),
                 b"new\n",
             );
             assert!(
@@ -252,49 +275,40 @@ mod tests {
                 "{sh:?}: {o:?}"
             );
             assert_eq!(std::fs::read(&f).unwrap(), b"old\r\n");
-            // Right expectation: replaced, mode set.
-            let exp = cksum(b"old\r\n");
-            let (o, _) = run_in(
-                sh,
-                home.path(),
-                REPLACE_FILE,
-                &[".ssh/authorized_keys", &exp, "0600", &cksum(b"new\n")],
-                b"new\n",
-            );
-            assert_eq!(o, Outcome::Ok, "{sh:?}");
-            assert_eq!(std::fs::read(&f).unwrap(), b"new\n");
-            assert_eq!(
-                std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
-                0o600
-            );
-            // `keep` keeps the mode of the file it replaces.
-            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
-            let exp = cksum(b"new\n");
-            let (o, _) = run_in(
-                sh,
-                home.path(),
-                REPLACE_FILE,
-                &[".ssh/authorized_keys", &exp, "keep", &cksum(b"newer\n")],
-                b"newer\n",
-            );
-            assert_eq!(o, Outcome::Ok, "{sh:?}");
-            assert_eq!(std::fs::read(&f).unwrap(), b"newer\n");
-            assert_eq!(
-                std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
-                0o640
-            );
+            // Right expectation: replaced, the mode set, then (`keep`) the
+            // mode of the file it replaces kept.
+            for (old, mode, new, want) in [
+                (&b"old\r\n"[..], "0600", &b"new\n"[..], 0o600),
+                (b"new\n", "keep", b"newer\n", 0o640),
+            ] {
+                if mode == "keep" {
+                    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+                }
+                let o = replace(
+                    sh,
+                    home.path(),
+                    ".ssh/authorized_keys",
+                    &cksum(old),
+                    mode,
+                    &cksum(new),
+                    new,
+                );
+                assert_eq!(o, Outcome::Ok, "{sh:?}");
+                assert_eq!(std::fs::read(&f).unwrap(), new);
+                assert_eq!(
+                    std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
+                    want
+                );
+            }
             // Content cut short (a dropped connection): refused, file kept.
             let exp = cksum(b"newer\n");
-            let (o, _) = run_in(
+            let o = replace(
                 sh,
                 home.path(),
-                REPLACE_FILE,
-                &[
-                    ".ssh/authorized_keys",
-                    &exp,
-                    "keep",
-                    &cksum(b"complete content\n"),
-                ],
+                ".ssh/authorized_keys",
+                &exp,
+                "keep",
+                &cksum(b"complete content\n"),
                 b"compl",
             );
             assert!(
@@ -302,26 +316,25 @@ mod tests {
                 "{sh:?}: {o:?}"
             );
             assert_eq!(std::fs::read(&f).unwrap(), b"newer\n");
-            let (o, _) = run_in(
+            let o = replace(
                 sh,
                 home.path(),
-                REPLACE_FILE,
-                &[
-                    ".ssh/authorized_keys",
-                    &exp,
-                    "keep",
-                    &cksum(b"complete content\n"),
-                ],
+                ".ssh/authorized_keys",
+                &exp,
+                "keep",
+                &cksum(b"complete content\n"),
                 b"",
             );
             assert!(matches!(o, Outcome::Failed(_)), "{sh:?}: {o:?}");
             assert_eq!(std::fs::read(&f).unwrap(), b"newer\n", "never emptied");
             // Creating a missing file.
-            let (o, _) = run_in(
+            let o = replace(
                 sh,
                 home.path(),
-                REPLACE_FILE,
-                &[".ssh/known_hosts", "absent", "0644", &cksum(b"x y z\n")],
+                ".ssh/known_hosts",
+                "absent",
+                "0644",
+                &cksum(b"x y z\n"),
                 b"x y z\n",
             );
             assert_eq!(o, Outcome::Ok, "{sh:?}");
