@@ -242,6 +242,9 @@ fn render_node(
                     p.chg("~")
                 )?;
             }
+            Change::RemoveLeftover { path } => {
+                writeln!(out, "  {} {path} (left by an interrupted run)", p.del("-"))?;
+            }
             Change::GenerateKey { path, key_type } => {
                 writeln!(out, "  {} key {path} ({key_type})", p.add("+"))?;
             }

@@ -58,6 +58,10 @@ pub struct LiveAccount {
     pub files: Vec<LiveFile>,
     /// Non-empty, non-comment lines of `/etc/ssh/ssh_host_*_key.pub`, trimmed.
     pub host_keys: Vec<String>,
+    /// Temporary files an interrupted apply left in `~/.ssh`
+    /// (`.trustmesh.XXXXXX`, ten minutes old or more), by name.
+    #[serde(default)]
+    pub leftovers: Vec<String>,
 }
 
 impl LiveAccount {

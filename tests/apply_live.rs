@@ -670,3 +670,34 @@ fn a_stale_manager_pub_file_stops_the_run_and_changes_nothing() {
         assert!(live.can_ssh("manager", w), "manager -> {w}");
     }
 }
+
+/// A temporary file an interrupted apply left on a node: the next apply
+/// shows it and removes it, and nothing else.
+#[test]
+fn a_killed_applys_temporary_file_is_swept_by_the_next() {
+    let live = converged();
+    let ssh = live.cluster.host("node1").home_of(WORKER_USER).join(".ssh");
+    let leftover = ssh.join(".trustmesh.Zz9Yy8");
+    std::fs::write(&leftover, b"ssh-ed25519 AAAA cut sh").unwrap();
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&leftover)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+    let mut before = live.snapshot();
+    let Ran { stdout, .. } = live.run(&["plan", "--detailed-exitcode"]).expect_exit(2);
+    assert!(
+        stdout.contains("- ~/.ssh/.trustmesh.Zz9Yy8 (left by an interrupted run)"),
+        "{stdout}"
+    );
+    live.run(&["apply", "--yes"]).expect_exit(0);
+    assert!(!leftover.exists());
+    before.remove(&leftover);
+    // The folder's own mtime changed with the removal; nothing else did.
+    let mut after = live.snapshot();
+    before.remove(&ssh);
+    after.remove(&ssh);
+    assert_eq!(after, before);
+}

@@ -467,3 +467,21 @@ fn a_rotation_is_planned_make_before_break() {
         w1_plan.warnings
     );
 }
+
+/// A temporary file a killed apply left in ~/.ssh is removed by the next
+/// apply, shown in the plan first.
+#[test]
+fn leftovers_of_a_killed_apply_are_planned_for_removal() {
+    let inv = inv(INV);
+    let mut live = converged(&inv);
+    read(&mut live, &inv, "w2").leftovers = vec![".trustmesh.AbC123".into()];
+    let p = run(&inv, &live);
+    let t = text(&p);
+    assert!(
+        t.contains("- ~/.ssh/.trustmesh.AbC123 (left by an interrupted run)"),
+        "{t}"
+    );
+    assert_eq!(p.summary().remove, 1, "{t}");
+    let after = simulate_apply(&inv, &p, &live);
+    assert!(run(&inv, &after).is_empty());
+}

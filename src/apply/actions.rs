@@ -103,6 +103,10 @@ pub(super) async fn run_action(
             ),
             Vec::new(),
         ),
+        Kind::RemoveLeftover { path } => (
+            scripts::command_line(scripts::REMOVE_LEFTOVER, &[&scripts::script_path(path)]),
+            Vec::new(),
+        ),
         Kind::Swap {
             path,
             new_path,

@@ -124,6 +124,10 @@ enum Kind {
         path: String,
         to: u32,
     },
+    /// Remove a temporary file an interrupted apply left.
+    RemoveLeftover {
+        path: String,
+    },
     /// A rotation: a fresh connection from this node to the node of plan
     /// index `target`, offering the new key at `identity` alone.
     Prove {
@@ -198,6 +202,7 @@ impl ActionGraph {
                         key_type: key_type.clone(),
                     },
                     Change::EditFile(_) => Kind::Edit { change: ci },
+                    Change::RemoveLeftover { path } => Kind::RemoveLeftover { path: path.clone() },
                     Change::Mode { path, to, .. } => Kind::Mode {
                         path: path.clone(),
                         to: *to,
@@ -416,6 +421,7 @@ fn describe(plan: &Plan, a: &Action) -> String {
         },
         Kind::Mode { path, to } => format!("chmod {to:04o} {path}"),
         Kind::Owner { path, to } => format!("chown {to} {path}"),
+        Kind::RemoveLeftover { path } => format!("remove {path} (left by an interrupted run)"),
         Kind::Prove { target, .. } => format!(
             "prove the new key with a fresh connection to {}",
             plan.nodes[*target].node

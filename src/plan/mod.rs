@@ -311,6 +311,13 @@ impl Ctx<'_> {
             plan.changes.clear();
             return plan;
         }
+        for name in &acc.leftovers {
+            if crate::probe::is_leftover_name(name) {
+                plan.changes.push(Change::RemoveLeftover {
+                    path: format!("~/.ssh/{name}"),
+                });
+            }
+        }
         self.key_pair(id, acc, &mut plan);
         let ak = self.authorized_keys(id, acc, &mut plan);
         let kh = self.known_hosts(id, acc, &mut plan);

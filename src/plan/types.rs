@@ -167,6 +167,8 @@ pub enum Change {
         /// The nodes the key opens: the new key is proven on each.
         targets: Vec<String>,
     },
+    /// Remove a temporary file an interrupted apply left in `~/.ssh`.
+    RemoveLeftover { path: String },
     /// Managed lines removed from and added to a file.
     EditFile(FileEdit),
 }
@@ -314,6 +316,7 @@ impl Plan {
                 match c {
                     Change::CreateDir { .. } | Change::GenerateKey { .. } => s.add += 1,
                     Change::RotateKey { .. } => s.change += 1,
+                    Change::RemoveLeftover { .. } => s.remove += 1,
                     Change::Mode { .. } | Change::Owner { .. } => s.change += 1,
                     Change::EditFile(e) => {
                         let replaced = e.add.iter().filter(|l| l.replaces).count();

@@ -22,7 +22,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use parse::parse_probe_output;
+pub use parse::{is_leftover_name, parse_probe_output};
 
 /// First line of the probe's report (the script prints a newline before it,
 /// so it starts a line even after noise without a final newline).

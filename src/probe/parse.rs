@@ -196,6 +196,7 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
     let mut ssh_dir = None;
     let mut files = Vec::new();
     let mut host_keys = Vec::new();
+    let mut leftovers = Vec::new();
 
     loop {
         let (at, line) = r.record("reading the report (no end marker)")?;
@@ -309,6 +310,13 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
                 }
                 files.push(file);
             }
+            b"leftover" => {
+                let v = text(&r, "leftover name")?;
+                if !is_leftover_name(&v) {
+                    return Err(r.bad(at, "not a trustmesh temporary file name", line));
+                }
+                leftovers.push(v);
+            }
             b"hostkey" => {
                 let (dat, dline) = r.record("reading a host key")?;
                 if dline == b"unreadable" {
@@ -340,6 +348,19 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
         ssh_dir: ssh_dir.ok_or(ProbeError::MissingField("ssh-stat"))?,
         files,
         host_keys,
+        leftovers,
+    })
+}
+
+/// A temporary file name of the replace script: `.trustmesh.` and a few
+/// plain characters, nothing that could name another path.
+pub fn is_leftover_name(name: &str) -> bool {
+    name.strip_prefix(".trustmesh.").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+            && !rest.contains("..")
     })
 }
 

@@ -53,6 +53,7 @@ fn my_gid() -> u32 {
 /// whole PATH of the busybox shells of the matrix.
 const PROBE_TOOLS: &[&str] = &[
     "sh", "ls", "cat", "wc", "id", "hostname", "uname", "grep", "pwd", "printf", "test", "[",
+    "find",
 ];
 
 fn run_probe_with(
@@ -257,6 +258,45 @@ fn probe_runs_under_every_shell() {
     for (shell, _, acct) in &outputs[1..] {
         assert_eq!(acct, &outputs[0].2, "{shell:?} differs from dash");
     }
+}
+
+/// A temporary file an interrupted apply left is reported once it is ten
+/// minutes old; a fresh one (a run in flight) and other names are not.
+#[test]
+fn leftovers_of_an_interrupted_apply_are_reported() {
+    let (_tmp, home) = fixture(0o700);
+    let ssh = home.join(".ssh");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for (name, age) in [
+        (".trustmesh.AbC123", Some(old)),
+        (".trustmesh.Fresh9", None),
+        (".trustmeshy", Some(old)),
+        ("notes.trustmesh.x", Some(old)),
+    ] {
+        let p = ssh.join(name);
+        fs::write(&p, b"cut short").unwrap();
+        if let Some(t) = age {
+            fs::File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+        }
+    }
+    for shell in SHELLS {
+        let out = run_probe(shell, &home, &full_request());
+        let acct = parse_probe_output(&out)
+            .unwrap_or_else(|e| panic!("{shell:?}: {e}\n{}", String::from_utf8_lossy(&out)));
+        assert_eq!(
+            acct.leftovers,
+            vec![".trustmesh.AbC123".to_string()],
+            "{shell:?}"
+        );
+    }
+    // A name that could reach another path is refused by the parser.
+    let bad = b"TRUSTMESH-PROBE-BEGIN v1\nuser u\nuid 1\ngid 2\nhostname h\nhome /h\nhome-stat dir 0755 1 2\nssh-stat missing\nleftover .trustmesh.x/../../y\nTRUSTMESH-PROBE-END\n";
+    assert!(parse_probe_output(bad).is_err());
 }
 
 /// BSD/macOS-flavoured tools: `wc -c` pads its count with spaces, `ls`

@@ -60,6 +60,10 @@ pub const REPLACE_FILE: &str = include_str!("replace_file.sh");
 /// key path, new pair's path, aside path. See `rotate_swap.sh`.
 pub const ROTATE_SWAP: &str = include_str!("rotate_swap.sh");
 
+/// Remove a temporary file an interrupted apply left in `~/.ssh`. Args:
+/// `.ssh/.trustmesh.XXXXXX`. See `remove_leftover.sh`.
+pub const REMOVE_LEFTOVER: &str = include_str!("remove_leftover.sh");
+
 /// `chmod MODE PATH`. Args: mode (octal), path. See `chmod.sh`.
 pub const CHMOD: &str = include_str!("chmod.sh");
 
@@ -507,6 +511,33 @@ mod tests {
                 "{sh:?}: {o:?}"
             );
             assert_eq!(read("id").as_deref(), Some("new private"));
+        }
+    }
+
+    #[test]
+    fn remove_leftover_removes_only_trustmesh_temporary_files() {
+        for sh in SHELLS {
+            let home = tempfile::tempdir().unwrap();
+            let ssh = home.path().join(".ssh");
+            std::fs::create_dir(&ssh).unwrap();
+            std::fs::write(ssh.join(".trustmesh.AbC123"), "half").unwrap();
+            std::fs::write(ssh.join("authorized_keys"), "keep").unwrap();
+            let run = |path: &str| run_in(sh, home.path(), REMOVE_LEFTOVER, &[path], b"").0;
+            assert_eq!(run(".ssh/.trustmesh.AbC123"), Outcome::Ok, "{sh:?}");
+            assert!(!ssh.join(".trustmesh.AbC123").exists());
+            assert_eq!(run(".ssh/.trustmesh.AbC123"), Outcome::Ok, "gone already");
+            for bad in [
+                ".ssh/authorized_keys",
+                ".ssh/.trustmesh.",
+                ".ssh/.trustmesh.x/../authorized_keys",
+                "/etc/passwd",
+            ] {
+                assert!(matches!(run(bad), Outcome::Failed(_)), "{sh:?} {bad}");
+            }
+            assert_eq!(
+                std::fs::read_to_string(ssh.join("authorized_keys")).unwrap(),
+                "keep"
+            );
         }
     }
 

@@ -9,7 +9,8 @@
 # the manager; its report is read by probe::parse_probe_output. Data
 # reaches it only as arguments. It runs under dash, bash, busybox sh with busybox applets and
 # macOS /bin/sh with BSD tools: it uses only `ls -ldn`, `wc -c`, `cat`,
-# `grep -q`, `id`, `hostname`/`uname -n`, `cd`/`pwd -P`, `printf` and `[`.
+# `grep -q`, `id`, `hostname`/`uname -n`, `cd`/`pwd -P`, `printf`, `[` and
+# `find` (`-prune`, `-mmin`: GNU, BSD and busybox have them).
 #
 # Arguments:
 # `--read NAME... --stat NAME...`, names relative to `~/.ssh`. Files after
@@ -49,6 +50,8 @@
 # data 89                          followed by a data block or `unreadable`)
 # <89 raw bytes>
 # end 0
+# leftover .trustmesh.AbC123       (a temporary file of an interrupted apply,
+#                                  ten minutes old or more; name only)
 # TRUSTMESH-PROBE-END
 #
 # `STAT` is `missing`, `error` (exists or may exist but could not be
@@ -210,4 +213,17 @@ for tm_h in /etc/ssh/ssh_host_*_key.pub; do
   fi
 done
 set -f
+# Temporary files an interrupted apply left in ~/.ssh (the replace
+# script's `.trustmesh.XXXXXX`), once they are ten minutes old: a run in
+# flight elsewhere keeps its own.
+if [ -d .ssh ] && [ -x .ssh ]; then
+  find .ssh/. ! -name . -prune -type f -name '.trustmesh.*' -mmin +10 2>/dev/null |
+    while IFS= read -r tm_f; do
+      tm_f=${tm_f##*/}
+      case $tm_f in
+        .trustmesh.*[!A-Za-z0-9._-]*) ;;
+        .trustmesh.?*) printf 'leftover %s\n' "$tm_f" ;;
+      esac
+    done
+fi
 tm_end

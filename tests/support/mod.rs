@@ -69,6 +69,7 @@ pub fn fresh_account(inv: &Inventory, id: NodeId) -> LiveAccount {
             .chain(stat_only.iter())
             .map(|n| missing(n))
             .collect(),
+        leftovers: Vec::new(),
         host_keys: vec![format!(
             "ssh-ed25519 {} root@{}",
             fake_key(&format!("host-{}", node.name)),
@@ -188,6 +189,10 @@ pub fn simulate_apply(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSta
                     }
                 }
                 Change::Owner { .. } | Change::GenerateKey { .. } | Change::RotateKey { .. } => {}
+                Change::RemoveLeftover { path } => {
+                    let name = path.trim_start_matches("~/.ssh/");
+                    account.leftovers.retain(|l| l != name);
+                }
                 Change::EditFile(e) => {
                     let name = if e.path.ends_with("authorized_keys") {
                         files.authorized_keys.clone()
