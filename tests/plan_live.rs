@@ -212,3 +212,37 @@ fn a_host_key_in_the_global_known_hosts_is_trusted_as_ssh_does() {
     assert_eq!(plan["nodes"][1]["node"], "node1");
     assert_eq!(plan["nodes"][1]["status"], "planned", "{plan:#}");
 }
+
+/// On a terminal, a host key accepted on first use in this run is
+/// confirmed before the password goes to that host: "no" sends nothing.
+#[test]
+fn a_host_key_accepted_on_first_use_is_confirmed_before_a_password_is_sent() {
+    let live = start(vec![
+        HostSpec::new("node1", &[WORKER_USER]).password(PASSWORD)
+    ]);
+    live.write_inventory(&live.inventory(&["node1"], "", &|_| String::new()));
+    let log = live.cluster.host("node1").log_path();
+    let on_terminal = |answer: &str| {
+        let cmd = format!(
+            "cd ~ && printf '{answer}\\n' | TRUSTMESH_PASSWORD={PASSWORD} script -qec \"NO_COLOR=1 '{}' plan --ask-pass --accept-new-host-keys\" /dev/null",
+            live.bin()
+        );
+        text(&live.run_as("manager", MANAGER_USER, &cmd)).0
+    };
+    let out = on_terminal("no");
+    assert!(
+        out.contains("Send the password to node1?")
+            && out.contains("not confirmed: no password was sent"),
+        "{out}"
+    );
+    let sshd = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !sshd.contains("password for"),
+        "a password reached node1:\n{sshd}"
+    );
+    let out = on_terminal("yes");
+    assert!(!out.contains("unreachable"), "{out}");
+    assert!(out.contains("node1 (agilab@"), "{out}");
+    let sshd = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(sshd.contains("Accepted password for agilab"), "{sshd}");
+}

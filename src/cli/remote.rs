@@ -92,7 +92,23 @@ pub fn gather_options(
         }
         accepted_changes.push((id, fp.to_string()));
     }
+    // On a terminal, a host key accepted on first use is confirmed before a
+    // password goes to it; without one, the flags given are the consent.
+    let confirm_new_host_key =
+        (args.ask_pass && args.accept_new_host_keys && std::io::stdin().is_terminal()).then(|| {
+            gather::ConfirmHostKey(std::sync::Arc::new(|node: &str, fps: &str| {
+                use std::io::Write;
+                eprint!(
+                    "The host key of {node} was accepted on first use in this run: {fps}\n\
+                 Send the password to {node}? Only 'yes' is accepted: "
+                );
+                let _ = std::io::stderr().flush();
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer).is_ok() && answer.trim() == "yes"
+            }))
+        });
     Ok(GatherOptions {
+        confirm_new_host_key,
         accepted_changes,
         accept_new_host_keys: args.accept_new_host_keys,
         timeout: Duration::from_secs(args.timeout),
@@ -110,7 +126,12 @@ pub async fn read(
     graph: &TrustGraph,
     opts: &GatherOptions,
 ) -> Result<Gathered, CliError> {
-    let bar = progress(ui, inv.nodes.len(), "reading");
+    // No bar over a question to the operator.
+    let bar = if opts.confirm_new_host_key.is_some() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        progress(ui, inv.nodes.len(), "reading")
+    };
     let on_done = |name: &str| {
         bar.inc(1);
         bar.set_message(format!("read {name}"));

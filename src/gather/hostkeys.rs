@@ -90,7 +90,7 @@ pub(super) async fn trust_host_key(
     alias: &str,
     pin: Option<&str>,
     via: Option<&Host>,
-) -> Result<(), NodeState> {
+) -> Result<Option<String>, NodeState> {
     let addr = node.address.as_deref().unwrap_or_default();
     let known = trusted_keys(shared, addr, node.port);
     let kh_name = known_hosts::host_name(addr, node.port);
@@ -138,10 +138,10 @@ pub(super) async fn trust_host_key(
                 fingerprints(&known)
             ));
         }
-        return Ok(());
+        return Ok(None);
     }
     if !known.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let scanned = keyscan(via, addr, node.port, timeout).await.map_err(|e| {
         unreachable(
@@ -172,7 +172,7 @@ pub(super) async fn trust_host_key(
         node.name,
         fingerprints(&scanned)
     ));
-    Ok(())
+    Ok(Some(fingerprints(&scanned)))
 }
 
 /// What a changed host key looks like: the keys trusted and presented.

@@ -47,6 +47,25 @@ pub struct GatherOptions {
     /// `--accept-changed-host-key NODE=SHA256:...`: host keys the operator
     /// checked out of band, pinned for this run like `host_key:`.
     pub accepted_changes: Vec<(NodeId, String)>,
+    /// Asked before a password goes to a host whose key was accepted on
+    /// first use in this run (node, fingerprints): the password is sent
+    /// only on `true`. `None` (no terminal): the flags given are the
+    /// consent.
+    pub confirm_new_host_key: Option<ConfirmHostKey>,
+}
+
+/// A question to the operator: send the password to this node, whose host
+/// key was just accepted on first use?
+#[derive(Clone)]
+pub struct ConfirmHostKey(pub Arc<AskFn>);
+
+/// (node, fingerprints) -> send the password?
+pub type AskFn = dyn Fn(&str, &str) -> bool + Send + Sync;
+
+impl std::fmt::Debug for ConfirmHostKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConfirmHostKey(..)")
+    }
 }
 
 impl GatherOptions {
@@ -197,6 +216,7 @@ pub async fn gather(
         known_hosts_display: manager_known_hosts.display().to_string(),
         opts: opts.clone(),
         manager_has_key,
+        asking: Mutex::new(()),
         global: Semaphore::new(opts.concurrency.max(1)),
         per_target: (0..n)
             .map(|_| Semaphore::new(PER_TARGET_CONNECTIONS))
@@ -344,6 +364,8 @@ struct Shared {
     known_hosts_display: String,
     opts: GatherOptions,
     manager_has_key: bool,
+    /// One question to the operator at a time.
+    asking: Mutex<()>,
     global: Semaphore,
     per_target: Vec<Semaphore>,
 }
@@ -369,7 +391,7 @@ async fn read_node(
     if pin.is_none() {
         // Let ssh decide first: the manager's known_hosts, the global
         // files (/etc/ssh/ssh_known_hosts), @cert-authority lines.
-        let (state, host, kind) = reach(shared, node, id, alias, files, jump_chain).await;
+        let (state, host, kind) = reach(shared, node, id, alias, files, jump_chain, None).await;
         match kind {
             Some(FailureKind::HostKeyUnknown) => {}
             Some(FailureKind::HostKeyChanged) => {
@@ -380,9 +402,10 @@ async fn read_node(
     }
     // Pinned, or unknown to ssh: the pin, or trust on first use when the
     // operator allowed it.
-    if let Err(state) = trust_host_key(shared, node, alias, pin, via.as_deref()).await {
-        return (state, None);
-    }
+    let accepted_now = match trust_host_key(shared, node, alias, pin, via.as_deref()).await {
+        Ok(fps) => fps,
+        Err(state) => return (state, None),
+    };
     {
         // Accepted keys must be in the file before ssh reads it.
         let acc = shared.accepted.lock().await;
@@ -398,7 +421,16 @@ async fn read_node(
             );
         }
     }
-    let (state, host, kind) = reach(shared, node, id, alias, files, jump_chain).await;
+    let (state, host, kind) = reach(
+        shared,
+        node,
+        id,
+        alias,
+        files,
+        jump_chain,
+        accepted_now.as_deref(),
+    )
+    .await;
     if kind == Some(FailureKind::HostKeyChanged) {
         return (changed(shared, node, via.as_deref(), state).await, None);
     }
@@ -424,7 +456,9 @@ async fn changed(
 
 /// Connect to a node whose host key ssh can check, and read it: with the
 /// manager's key, or (`--ask-pass`) with a password when the key is
-/// refused. The failure's kind comes back for the caller to act on.
+/// refused; `accepted_now` holds the fingerprints when the host key was
+/// accepted on first use in this run (the operator confirms them before a
+/// password goes out). The failure's kind comes back for the caller.
 async fn reach(
     shared: &Shared,
     node: &crate::inventory::Node,
@@ -432,6 +466,7 @@ async fn reach(
     alias: &str,
     files: &NodeFiles,
     jump_chain: &[NodeId],
+    accepted_now: Option<&str>,
 ) -> (NodeState, Option<Host>, Option<FailureKind>) {
     let addr = node.address.as_deref().unwrap_or_default();
     let target = transport::target(addr, node.port);
@@ -475,6 +510,26 @@ async fn reach(
             None,
         );
     };
+    // A host key accepted on first use in this run is confirmed before a
+    // password goes to that host.
+    if let (Some(fps), Some(confirm)) = (accepted_now, &shared.opts.confirm_new_host_key) {
+        let (ask, name, fps) = (confirm.0.clone(), node.name.clone(), fps.to_string());
+        let _one_question_at_a_time = shared.asking.lock().await;
+        let yes = tokio::task::spawn_blocking(move || ask(&name, &fps))
+            .await
+            .unwrap_or(false);
+        if !yes {
+            return (
+                unreachable(
+                    "password login",
+                    "its host key was accepted on first use in this run and not confirmed: no password was sent".into(),
+                    Some("check the fingerprint out of band, then pin it with `host_key:` in the inventory (or answer yes)".into()),
+                ),
+                None,
+                None,
+            );
+        }
+    }
     // The node does not accept the manager's key (yet): read it with a
     // password login. Nothing is written.
     let host = Host::Password(PasswordLogin {
