@@ -207,6 +207,44 @@ fn the_benchmark_cluster_is_within_the_limits() {
 }
 
 #[test]
+fn a_byte_order_mark_is_accepted() {
+    let text = "\u{feff}version: 1\nmanager: {name: m}\nworkers:\n  - {name: a, address: h}\n";
+    let inv = Inventory::from_str_named("t.yaml", text).unwrap();
+    assert_eq!(inv.nodes.len(), 2);
+    // Places after it are unchanged.
+    let err = Inventory::from_str_named("t.yaml", &text.replace("h}", "'-h'}")).unwrap_err();
+    assert_eq!((err.problems()[0].line, err.problems()[0].column), (4, 24));
+}
+
+#[test]
+fn a_repeated_key_is_shown_where_it_is_repeated() {
+    let text =
+        "version: 1\nmanager: {name: m}\nworkers:\n  - name: a\n    address: h\n    name: b\n";
+    let err = Inventory::from_str_named("t.yaml", text).unwrap_err();
+    assert_eq!(code(&err), "trustmesh::inventory::syntax");
+    let shown = render(&err);
+    assert!(shown.contains("[t.yaml:6:5]"), "{shown}");
+    assert!(shown.contains("first used on line 4"), "{shown}");
+    let text = "version: 1\nmanager: {name: m}\nversion: 1\n";
+    let shown = render(&Inventory::from_str_named("t.yaml", text).unwrap_err());
+    assert!(shown.contains("[t.yaml:3:1]"), "{shown}");
+}
+
+#[test]
+fn an_ipv6_zone_id_gets_its_own_message() {
+    let text = "version: 1\nmanager: {name: m}\nworkers:\n  - {name: a, address: 'fe80::1%eth0'}\n";
+    let err = Inventory::from_str_named("t.yaml", text).unwrap_err();
+    assert_eq!(codes(&err), ["trustmesh::inventory::address_zone"]);
+    let shown = render(&err);
+    assert!(shown.contains("`%eth0`"), "{shown}");
+    assert!(shown.contains("global or unique-local IPv6"), "{shown}");
+    assert!(!shown.contains("port"), "{shown}");
+    // Without the zone it is an address like any other.
+    let ok = text.replace("%eth0", "");
+    assert!(Inventory::from_str_named("t.yaml", &ok).is_ok());
+}
+
+#[test]
 fn many_bad_names_cost_linear_time() {
     let bad = |n: usize| {
         let mut s = String::from("version: 1\nmanager: {name: m}\nworkers:\n");

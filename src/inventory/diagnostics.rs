@@ -51,8 +51,13 @@ pub enum InventoryError {
 }
 
 impl InventoryError {
-    pub(crate) fn syntax(name: &str, src: Arc<String>, e: &serde_yaml::Error) -> Self {
-        let offset = e.location().map(|l| l.index()).unwrap_or(0).min(src.len());
+    pub(crate) fn syntax(
+        name: &str,
+        src: Arc<String>,
+        e: &serde_yaml::Error,
+        scan: &super::limits::Scan,
+    ) -> Self {
+        let mut offset = e.location().map(|l| l.index()).unwrap_or(0).min(src.len());
         // serde_yaml appends " at line X column Y" to its message: the
         // report shows the position itself.
         let message = e.to_string();
@@ -60,6 +65,17 @@ impl InventoryError {
             Some(i) => message[..i].to_string(),
             None => message,
         };
+        // serde_yaml places a repeated key at the start of its mapping: the
+        // pre-scan knows the repeat itself (the first one at or after that
+        // start, as serde_yaml reports the first in document order).
+        let mut message = message;
+        if message.contains("duplicate entry with key") {
+            if let Some((_, at, first)) = scan.duplicates.iter().find(|(_, at, _)| *at >= offset) {
+                let (line, _) = SourceText::new(src.clone()).line_col(*first);
+                message = format!("{message} (first used on line {})", line + 1);
+                offset = *at;
+            }
+        }
         InventoryError::Syntax {
             name: name.to_string(),
             message: super::limits::shown_message(&message),

@@ -127,6 +127,8 @@ impl Inventory {
                 size: text.len() as u64,
             });
         }
+        // Editors on Windows may start a UTF-8 file with a byte order mark.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let src = Arc::new(text.to_string());
         // Before serde_yaml: its scanner is quadratic in the nesting depth.
         let scan = limits::scan(text);
@@ -135,7 +137,7 @@ impl Inventory {
         }
         let value: serde_yaml::Value = match serde_yaml::from_str(text) {
             Ok(v) => v,
-            Err(e) => return Err(InventoryError::syntax(name, src, &e)),
+            Err(e) => return Err(InventoryError::syntax(name, src, &e, &scan)),
         };
         let mut problems = Vec::new();
         let typed = validate::check_structure(&value, &mut problems);

@@ -228,6 +228,30 @@ impl Checker<'_> {
         if is_valid_address(addr) {
             return;
         }
+        if let Some((ip, zone)) = addr.split_once('%') {
+            if ip.parse::<Ipv6Addr>().is_ok() {
+                // ssh itself takes `fe80::1%eth0`, but the zone names an
+                // interface of the machine that dials: other nodes of the
+                // mesh have other interface names, and known_hosts and
+                // /etc/hosts entries would be written under an address that
+                // means nothing elsewhere.
+                self.problems.push(problem(
+                    p,
+                    "trustmesh::inventory::address_zone",
+                    format!(
+                        "`{}` names a network interface (`%{}`): trustmesh takes addresses every node can use",
+                        shown(addr),
+                        shown(zone)
+                    ),
+                    "an IPv6 address with a zone id",
+                    Some(format!(
+                        "a link-local address with a zone only works from the machine that owns that interface: give a global or unique-local IPv6 address or a host name instead of `{}`",
+                        shown(addr)
+                    )),
+                ));
+                return;
+            }
+        }
         let help = if addr.starts_with('[') && addr.ends_with(']') {
             "write an IPv6 address without brackets: trustmesh adds them where ssh needs them"
                 .to_string()
