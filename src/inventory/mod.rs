@@ -12,6 +12,7 @@
 //!    into labelled byte spans for miette ([`diagnostics`]).
 
 pub mod diagnostics;
+pub mod limits;
 pub mod model;
 pub mod spans;
 pub mod structure;
@@ -129,10 +130,23 @@ impl Inventory {
     /// Parse and validate inventory text. `name` is how the file is named in
     /// messages.
     pub fn from_str_named(name: &str, text: &str) -> Result<Inventory, InventoryError> {
+        if text.len() as u64 > limits::MAX_FILE_BYTES {
+            return Err(InventoryError::TooLarge {
+                path: name.to_string(),
+                size: text.len() as u64,
+            });
+        }
+        // Editors on Windows may start a UTF-8 file with a byte order mark.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let src = Arc::new(text.to_string());
+        // Before serde_yaml: its scanner is quadratic in the nesting depth.
+        let scan = limits::scan(text);
+        if let Some(at) = scan.too_deep {
+            return Err(InventoryError::too_deep(name, src, at));
+        }
         let value: serde_yaml::Value = match serde_yaml::from_str(text) {
             Ok(v) => v,
-            Err(e) => return Err(InventoryError::syntax(name, src, &e)),
+            Err(e) => return Err(InventoryError::syntax(name, src, &e, &scan)),
         };
         let mut problems = Vec::new();
         let typed = validate::check_structure(&value, &mut problems);
@@ -143,12 +157,31 @@ impl Inventory {
         }
     }
 
-    /// Read, parse and validate an inventory file.
+    /// Read, parse and validate an inventory file. A file larger than
+    /// [`limits::MAX_FILE_BYTES`] is refused before it is read whole.
     pub fn load(path: &FsPath) -> Result<Inventory, InventoryError> {
-        let text = std::fs::read(path).map_err(|e| InventoryError::Io {
+        use std::io::Read as _;
+        let io = |e| InventoryError::Io {
             path: path.display().to_string(),
             source: e,
-        })?;
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let too_large = |size| InventoryError::TooLarge {
+            path: path.display().to_string(),
+            size,
+        };
+        if size > limits::MAX_FILE_BYTES {
+            return Err(too_large(size));
+        }
+        // Not trusting the size: a pipe or a growing file has none.
+        let mut text = Vec::new();
+        file.take(limits::MAX_FILE_BYTES + 1)
+            .read_to_end(&mut text)
+            .map_err(io)?;
+        if text.len() as u64 > limits::MAX_FILE_BYTES {
+            return Err(too_large(text.len() as u64));
+        }
         let text = String::from_utf8(text).map_err(|_| InventoryError::NotUtf8 {
             path: path.display().to_string(),
         })?;

@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
+use super::limits::CharOffsets;
+
 /// A byte range in the source text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
@@ -60,8 +62,8 @@ impl std::fmt::Display for Path {
         }
         for (i, seg) in self.0.iter().enumerate() {
             match seg {
-                Seg::Key(k) if i == 0 => write!(f, "{k}")?,
-                Seg::Key(k) => write!(f, ".{k}")?,
+                Seg::Key(k) if i == 0 => write!(f, "{}", super::limits::shown(k))?,
+                Seg::Key(k) => write!(f, ".{}", super::limits::shown(k))?,
                 Seg::Index(n) => write!(f, "[{n}]")?,
             }
         }
@@ -81,7 +83,8 @@ impl SpanIndex {
     /// (every lookup then falls back to the start of the file).
     pub fn build(text: &str) -> SpanIndex {
         let mut recv = Receiver {
-            lines: LineTable::new(text),
+            offsets: CharOffsets::new(text),
+            ends: LineEnds::new(text),
             text,
             stack: Vec::new(),
             index: SpanIndex::default(),
@@ -116,33 +119,30 @@ impl SpanIndex {
     }
 }
 
-/// Byte offsets of line starts, to turn yaml-rust2's (line, char column)
-/// markers into byte offsets.
-struct LineTable {
-    starts: Vec<usize>,
+/// Where each line of the text ends (at a `\n` or `\r`), so finding the
+/// end of a value's line costs a binary search, not a scan of the line.
+struct LineEnds {
+    breaks: Vec<usize>,
+    len: usize,
 }
 
-impl LineTable {
+impl LineEnds {
     fn new(text: &str) -> Self {
-        let mut starts = vec![0];
-        for (i, b) in text.bytes().enumerate() {
-            if b == b'\n' {
-                starts.push(i + 1);
-            }
+        LineEnds {
+            breaks: text
+                .bytes()
+                .enumerate()
+                .filter(|(_, b)| matches!(b, b'\n' | b'\r'))
+                .map(|(i, _)| i)
+                .collect(),
+            len: text.len(),
         }
-        LineTable { starts }
     }
 
-    fn offset(&self, text: &str, mark: &Marker) -> usize {
-        let line = mark.line().max(1) - 1;
-        let Some(&start) = self.starts.get(line) else {
-            return text.len();
-        };
-        let rest = &text[start..];
-        rest.char_indices()
-            .nth(mark.col())
-            .map(|(i, _)| start + i)
-            .unwrap_or(text.len())
+    /// The offset of the first line break at or after `start`.
+    fn end_of(&self, start: usize) -> usize {
+        let i = self.breaks.partition_point(|&b| b < start);
+        self.breaks.get(i).copied().unwrap_or(self.len)
     }
 }
 
@@ -162,7 +162,8 @@ enum Frame {
 }
 
 struct Receiver<'a> {
-    lines: LineTable,
+    offsets: CharOffsets<'a>,
+    ends: LineEnds,
     text: &'a str,
     stack: Vec<Frame>,
     index: SpanIndex,
@@ -185,10 +186,7 @@ impl Receiver<'_> {
     }
 
     fn scalar_span(&self, start: usize, value: &str, style: TScalarStyle) -> Span {
-        let line_end = self.text[start..]
-            .find(['\n', '\r'])
-            .map(|i| start + i)
-            .unwrap_or(self.text.len());
+        let line_end = self.ends.end_of(start);
         let len = match style {
             TScalarStyle::Plain => value.len(),
             TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => value.len() + 2,
@@ -204,10 +202,7 @@ impl Receiver<'_> {
     }
 
     fn line_span(&self, start: usize) -> Span {
-        let end = self.text[start..]
-            .find(['\n', '\r'])
-            .map(|i| start + i)
-            .unwrap_or(self.text.len());
+        let end = self.ends.end_of(start);
         Span {
             offset: start,
             len: end - start,
@@ -220,7 +215,7 @@ impl MarkedEventReceiver for Receiver<'_> {
         if self.root_done {
             return;
         }
-        let at = self.lines.offset(self.text, &mark);
+        let at = self.offsets.byte(mark.index());
         if let Some(Frame::Map { first, .. } | Frame::Seq { first, .. }) = self.stack.last_mut() {
             if matches!(
                 ev,

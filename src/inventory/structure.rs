@@ -13,6 +13,7 @@
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 
+use super::limits::shown;
 use super::spans::{Path, Seg};
 use super::Problem;
 
@@ -94,7 +95,7 @@ fn yaml_to_json_scalar(v: &Yaml) -> Option<Json> {
 
 fn show(v: &Yaml) -> String {
     match v {
-        Yaml::String(s) => format!("`{s}`"),
+        Yaml::String(s) => format!("`{}`", shown(s)),
         Yaml::Number(n) => format!("`{n}`"),
         Yaml::Bool(b) => format!("`{b}`"),
         other => kind_of(other).to_string(),
@@ -194,7 +195,10 @@ impl<'a> Walker<'a> {
                 path: path.clone(),
                 at_key: false,
                 code: "trustmesh::inventory::tag",
-                message: format!("YAML tag `{}` is not supported here", t.tag),
+                message: format!(
+                    "YAML tag `{}` is not supported here",
+                    shown(&t.tag.to_string())
+                ),
                 label: "tagged value".into(),
                 help: Some("remove the `!tag`: the inventory holds plain values".into()),
             });
@@ -393,7 +397,7 @@ impl<'a> Walker<'a> {
                             path: child,
                             at_key: true,
                             code: "trustmesh::inventory::unknown_key",
-                            message: format!("unknown key `{key}` in {}", where_(path)),
+                            message: format!("unknown key `{}` in {}", shown(key), where_(path)),
                             label: "unknown key".into(),
                             help: Some(help),
                         });

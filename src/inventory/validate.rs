@@ -4,12 +4,13 @@
 //! Every check records a [`Problem`] at a YAML path and carries on, so one
 //! run reports everything wrong with a file.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use petgraph::graph::DiGraph;
 use serde_yaml::Value as Yaml;
 
+use super::limits::{shown, thousands, MAX_EDGES, MAX_NODES, MAX_REPORTED};
 use super::model::{Defaults, InventoryFile, MeshEntry, NodeSpec, Reverse};
 use super::spans::{Path, Seg};
 use super::structure::{self, did_you_mean};
@@ -109,7 +110,7 @@ pub fn check_structure(value: &Yaml, problems: &mut Vec<Problem>) -> Option<Inve
 
 fn scalar_text(v: &Yaml) -> String {
     match v {
-        Yaml::String(s) => format!("`{s}`"),
+        Yaml::String(s) => format!("`{}`", shown(s)),
         Yaml::Number(n) => n.to_string(),
         Yaml::Bool(b) => b.to_string(),
         _ => "(not a number)".into(),
@@ -136,7 +137,9 @@ fn remove_key(v: &mut Yaml, path: &Path) -> bool {
     }
     match cur {
         Yaml::Mapping(m) => {
-            m.remove(last.as_str());
+            // Key order does not matter to the typed file, and a shifting
+            // remove would cost the mapping's length for each bad key.
+            m.swap_remove(last.as_str());
             true
         }
         _ => false,
@@ -214,7 +217,7 @@ impl Checker<'_> {
             self.problems.push(problem(
                 p,
                 "trustmesh::inventory::name",
-                format!("`{name}` is not a valid node name"),
+                format!("`{}` is not a valid node name", shown(name)),
                 "not a valid name",
                 Some("a name starts with a letter or digit and holds only letters, digits, `.`, `_` and `-`".into()),
             ));
@@ -224,6 +227,30 @@ impl Checker<'_> {
     fn address(&mut self, p: Path, addr: &str) {
         if is_valid_address(addr) {
             return;
+        }
+        if let Some((ip, zone)) = addr.split_once('%') {
+            if ip.parse::<Ipv6Addr>().is_ok() {
+                // ssh itself takes `fe80::1%eth0`, but the zone names an
+                // interface of the machine that dials: other nodes of the
+                // mesh have other interface names, and known_hosts and
+                // /etc/hosts entries would be written under an address that
+                // means nothing elsewhere.
+                self.problems.push(problem(
+                    p,
+                    "trustmesh::inventory::address_zone",
+                    format!(
+                        "`{}` names a network interface (`%{}`): trustmesh takes addresses every node can use",
+                        shown(addr),
+                        shown(zone)
+                    ),
+                    "an IPv6 address with a zone id",
+                    Some(format!(
+                        "a link-local address with a zone only works from the machine that owns that interface: give a global or unique-local IPv6 address or a host name instead of `{}`",
+                        shown(addr)
+                    )),
+                ));
+                return;
+            }
         }
         let help = if addr.starts_with('[') && addr.ends_with(']') {
             "write an IPv6 address without brackets: trustmesh adds them where ssh needs them"
@@ -239,7 +266,7 @@ impl Checker<'_> {
         self.problems.push(problem(
             p,
             "trustmesh::inventory::address",
-            format!("`{addr}` is not a valid host name or IP address"),
+            format!("`{}` is not a valid host name or IP address", shown(addr)),
             "not a host name or address",
             Some(help),
         ));
@@ -250,7 +277,7 @@ impl Checker<'_> {
             self.problems.push(problem(
                 p,
                 "trustmesh::inventory::user",
-                format!("`{user}` is not a valid account name"),
+                format!("`{}` is not a valid account name", shown(user)),
                 "not a valid account name",
                 Some("an account name holds letters, digits, `_`, `.` and `-`, and does not start with `-`".into()),
             ));
@@ -273,6 +300,26 @@ impl Checker<'_> {
 /// Stage 3: check meaning and resolve into [`Inventory`].
 pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inventory> {
     let root = Path::root();
+    let count = 1 + file.bastions.len() + file.workers.len();
+    if count > MAX_NODES {
+        let key = if file.workers.len() >= file.bastions.len() {
+            "workers"
+        } else {
+            "bastions"
+        };
+        problems.push(problem(
+            root.key(key),
+            "trustmesh::inventory::too_many_nodes",
+            format!(
+                "this inventory has {} nodes; trustmesh manages at most {}",
+                thousands(count),
+                thousands(MAX_NODES)
+            ),
+            "too many nodes",
+            Some("split the cluster into several inventories".into()),
+        ));
+        return None;
+    }
     let mut ck = Checker { problems };
     let d: &Defaults = &file.defaults;
     let dpath = root.key("defaults");
@@ -362,7 +409,7 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
                     "trustmesh::inventory::manager_name",
                     format!(
                         "`{}` is the manager's name; a {} cannot have it",
-                        n.name,
+                        shown(&n.name),
                         role_word(n.role)
                     ),
                     "give this node its own name: the manager is always the local machine",
@@ -370,7 +417,7 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
             } else {
                 (
                     "trustmesh::inventory::duplicate_name",
-                    format!("the name `{}` is used twice", n.name),
+                    format!("the name `{}` is used twice", shown(&n.name)),
                     "names are unique across the manager, bastions and workers: rename one of them",
                 )
             };
@@ -396,6 +443,12 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
             .collect()
     };
 
+    // Suggestions compare a name with every candidate: only made while
+    // the problems found are still shown, so a file full of bad names stays
+    // linear.
+    let suggest = |ck: &Checker| ck.problems.len() < MAX_REPORTED;
+    let jumpable = &names_of(None)[1..];
+
     // Jumps: they must name a bastion or worker, and never loop.
     let mut jump_graph = DiGraph::<NodeId, ()>::new();
     let gidx: Vec<_> = (0..nodes.len()).map(|i| jump_graph.add_node(i)).collect();
@@ -407,7 +460,7 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
             Some(&t) if t == Inventory::MANAGER => ck.problems.push(problem(
                 p.clone(),
                 "trustmesh::inventory::jump",
-                format!("`{}` jumps through the manager", nodes[*id].name),
+                format!("`{}` jumps through the manager", shown(&nodes[*id].name)),
                 "the manager is local",
                 Some("the manager reaches nodes directly: remove `jump`, or name a bastion".into()),
             )),
@@ -416,12 +469,16 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
                 jump_graph.add_edge(gidx[*id], gidx[t], ());
                 jump_paths.insert(*id, p.clone());
             }
-            None => ck.problems.push(unknown_ref(
-                p.clone(),
-                target,
-                "bastion or worker",
-                &names_of(None)[1..],
-            )),
+            None => {
+                let hint = suggest(&ck);
+                ck.problems.push(unknown_ref(
+                    p.clone(),
+                    target,
+                    "bastion or worker",
+                    jumpable,
+                    hint,
+                ))
+            }
         }
     }
     for scc in petgraph::algo::tarjan_scc(&jump_graph) {
@@ -439,11 +496,21 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
             }
             chain.push(next);
         }
-        let text: Vec<&str> = chain
+        // A long cycle is named by its first steps, not in full.
+        const SHOWN: usize = 8;
+        let mut text: Vec<String> = chain
             .iter()
-            .chain([&chain[0]])
-            .map(|i| nodes[*i].name.as_str())
+            .take(SHOWN)
+            .chain(if chain.len() <= SHOWN {
+                Some(&chain[0])
+            } else {
+                None
+            })
+            .map(|i| shown(&nodes[*i].name))
             .collect();
+        if chain.len() > SHOWN {
+            text.push(format!("… ({} nodes in all)", chain.len()));
+        }
         let mut pb = problem(
             jump_paths[&ids[0]].clone(),
             "trustmesh::inventory::jump_cycle",
@@ -454,7 +521,7 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
                     .into(),
             ),
         );
-        for other in &ids[1..] {
+        for other in ids.iter().skip(1).take(SHOWN) {
             pb.extra
                 .push((jump_paths[other].clone(), "part of the cycle".into()));
         }
@@ -470,7 +537,8 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
                     p,
                     "trustmesh::inventory::not_a_worker",
                     format!(
-                        "`{name}` is the {}, not a worker",
+                        "`{}` is the {}, not a worker",
+                        shown(name),
                         role_word(nodes[id].role)
                     ),
                     "not a worker",
@@ -479,7 +547,9 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
                 None
             }
             None => {
-                ck.problems.push(unknown_ref(p, name, "worker", &workers));
+                let hint = suggest(ck);
+                ck.problems
+                    .push(unknown_ref(p, name, "worker", &workers, hint));
                 None
             }
         }
@@ -497,9 +567,10 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
                 .map(|(i, _)| i),
         ),
         Reverse::Some(list) => {
+            let mut seen = HashSet::new();
             for (i, name) in list.iter().enumerate() {
                 if let Some(id) = worker_ref(&mut ck, rpath.index(i), name) {
-                    if !reverse.contains(&id) {
+                    if seen.insert(id) {
                         reverse.push(id);
                     }
                 }
@@ -524,13 +595,14 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
                 ck.problems.push(problem(
                     paths[id].key("groups").index(gi),
                     "trustmesh::inventory::name",
-                    format!("`{g}` is not a valid group name"),
+                    format!("`{}` is not a valid group name", shown(g)),
                     "not a valid name",
                     Some("a group name holds letters, digits, `.`, `_` and `-`".into()),
                 ));
             }
+            // Nodes come in order, so a repeat is always the last member.
             let members = groups.entry(g.as_str()).or_default();
-            if !members.contains(&id) {
+            if members.last() != Some(&id) {
                 members.push(id);
             }
         }
@@ -541,6 +613,35 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
         .filter(|(_, n)| n.role == Role::Worker)
         .map(|(i, _)| i)
         .collect();
+    // Each group's workers and the sorted group names, once: a file may
+    // name the same big group in many entries.
+    let group_workers: HashMap<&str, Vec<NodeId>> = groups
+        .iter()
+        .map(|(g, m)| {
+            let w = m
+                .iter()
+                .copied()
+                .filter(|id| nodes[*id].role == Role::Worker)
+                .collect();
+            (*g, w)
+        })
+        .collect();
+    let mut known_groups: Vec<&str> = groups.keys().copied().collect();
+    known_groups.sort();
+    known_groups.push("all");
+    // Trust edges are counted before any is made: forward and reverse, and
+    // n * (n - 1) for a mesh entry of n workers (pairs repeated across
+    // entries counted each time). Past the limit, entries are checked but
+    // no longer expanded.
+    let mut edges = (nodes.len() - 1).saturating_add(reverse.len());
+    let mut over: Option<Path> = None;
+    let mut count = |n: usize, p: &Path| -> bool {
+        edges = edges.saturating_add(n.saturating_mul(n.saturating_sub(1)));
+        if edges > MAX_EDGES && over.is_none() {
+            over = Some(p.clone());
+        }
+        over.is_none()
+    };
     let mut mesh = Vec::new();
     for (i, entry) in file.mesh.iter().enumerate() {
         let p = root.key("mesh").index(i);
@@ -563,7 +664,7 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
                         ck.problems.push(problem(
                             p.index(j),
                             "trustmesh::inventory::mesh_repeat",
-                            format!("`{name}` appears twice in this mesh entry"),
+                            format!("`{}` appears twice in this mesh entry", shown(name)),
                             "repeated",
                             Some("name each worker once per entry".into()),
                         ));
@@ -573,33 +674,42 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
                         members.push(id);
                     }
                 }
-                mesh.push(members);
+                if count(members.len(), &p) {
+                    mesh.push(members);
+                }
             }
             MeshEntry::Group(g) => {
                 let members = if g.group == "all" {
-                    Some(all_workers.clone())
+                    Some(&all_workers)
                 } else {
-                    groups.get(g.group.as_str()).map(|m| {
-                        m.iter()
-                            .copied()
-                            .filter(|id| nodes[*id].role == Role::Worker)
-                            .collect()
-                    })
+                    group_workers.get(g.group.as_str())
                 };
                 match members {
-                    Some(m) => mesh.push(m),
+                    Some(m) => {
+                        if count(m.len(), &p) {
+                            mesh.push(m.clone());
+                        }
+                    }
                     None => {
-                        let mut known: Vec<&str> = groups.keys().copied().collect();
-                        known.sort();
-                        known.push("all");
-                        let help = match did_you_mean(&g.group, known.iter().copied()) {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None => format!("groups in this inventory: {}", known.join(", ")),
+                        let known = &known_groups;
+                        let guess = if suggest(&ck) {
+                            did_you_mean(&g.group, known.iter().copied())
+                        } else {
+                            None
+                        };
+                        let help = match guess {
+                            Some(s) => format!("did you mean `{}`?", shown(s)),
+                            None if known.len() <= 8 => {
+                                format!("groups in this inventory: {}", known.join(", "))
+                            }
+                            None => {
+                                format!("name one of the {} groups of this inventory", known.len())
+                            }
                         };
                         ck.problems.push(problem(
                             p.key("group"),
                             "trustmesh::inventory::unknown_group",
-                            format!("no worker is in group `{}`", g.group),
+                            format!("no worker is in group `{}`", shown(&g.group)),
                             "unknown group",
                             Some(help),
                         ));
@@ -607,6 +717,20 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
                 }
             }
         }
+    }
+
+    if let Some(p) = over {
+        ck.problems.push(problem(
+            p,
+            "trustmesh::inventory::too_many_edges",
+            format!(
+                "this inventory asks for {} trust edges; trustmesh plans at most {}",
+                thousands(edges),
+                thousands(MAX_EDGES)
+            ),
+            "the edges pass the limit with this entry",
+            Some("a mesh of n workers makes n × (n − 1) edges: mesh smaller groups, or split the cluster into several inventories".into()),
+        ));
     }
 
     if !ck.problems.is_empty() {
@@ -639,7 +763,7 @@ fn node_checks(ck: &mut Checker, p: &Path, spec: &NodeSpec) {
             ck.problems.push(problem(
                 p.key("host_key"),
                 "trustmesh::inventory::fingerprint",
-                format!("`{fp}` is not a SHA256 host key fingerprint"),
+                format!("`{}` is not a SHA256 host key fingerprint", shown(fp)),
                 "not a fingerprint",
                 Some(format!(
                     "copy it from `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on {}: it looks like `SHA256:` and 43 characters",
@@ -658,9 +782,14 @@ fn role_word(role: Role) -> &'static str {
     }
 }
 
-fn unknown_ref(p: Path, name: &str, what: &str, candidates: &[&str]) -> Problem {
-    let help = match did_you_mean(name, candidates.iter().copied()) {
-        Some(s) => format!("did you mean `{s}`?"),
+fn unknown_ref(p: Path, name: &str, what: &str, candidates: &[&str], suggest: bool) -> Problem {
+    let guess = if suggest {
+        did_you_mean(name, candidates.iter().copied())
+    } else {
+        None
+    };
+    let help = match guess {
+        Some(s) => format!("did you mean `{}`?", shown(s)),
         None if candidates.is_empty() => format!("this inventory has no {what}s yet"),
         None if candidates.len() <= 8 => {
             format!("{what}s in this inventory: {}", candidates.join(", "))
@@ -673,7 +802,7 @@ fn unknown_ref(p: Path, name: &str, what: &str, candidates: &[&str]) -> Problem 
     problem(
         p,
         "trustmesh::inventory::unknown_node",
-        format!("no {what} is named `{name}`"),
+        format!("no {what} is named `{}`", shown(name)),
         &format!("no such {what}"),
         Some(help),
     )

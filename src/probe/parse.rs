@@ -82,7 +82,9 @@ impl<'a> Reader<'a> {
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| self.bad(at, "bad byte count", line))?;
         let start = self.pos;
-        if self.buf.len() - start < n + 1 {
+        // Content and its `\n` must fit; written so a huge count cannot
+        // overflow (`n + 1` did, and the slice below panicked).
+        if self.buf.len() - start <= n {
             return Err(ProbeError::Truncated {
                 expecting: "reading a file's content",
             });
@@ -378,6 +380,17 @@ mod tests {
         assert_eq!(acct.ssh_dir, None);
         assert_eq!(acct.files[0].content.as_deref(), Some(&b"x\ny"[..]));
         assert_eq!(acct.host_keys, ["ssh-ed25519 AAAA h"]);
+    }
+
+    #[test]
+    fn a_huge_byte_count_is_truncation_not_a_panic() {
+        for n in [usize::MAX.to_string(), (usize::MAX - 1).to_string()] {
+            let text = format!("TRUSTMESH-PROBE-BEGIN v1\nhostkey\ndata {n}\n");
+            assert!(matches!(
+                parse_probe_output(text.as_bytes()),
+                Err(ProbeError::Truncated { .. })
+            ));
+        }
     }
 
     #[test]
