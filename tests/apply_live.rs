@@ -71,9 +71,11 @@ fn fresh_cluster_with_password_bootstrap_converges_and_verifies() {
     );
     assert_eq!(live.snapshot(), untouched, "plan changed a file");
 
-    // No consent, no change: "no" on a terminal, and no terminal at all.
+    // No consent, no change: "no" on a terminal (after confirming the three
+    // host keys accepted on first use, so that the password may go out to
+    // read), and no terminal at all.
     let cmd = format!(
-        "cd ~ && printf 'no\\n' | TRUSTMESH_PASSWORD={PASSWORD} script -qec \"NO_COLOR=1 '{}' apply --ask-pass --accept-new-host-keys\" /dev/null",
+        "cd ~ && printf 'yes\\nyes\\nyes\\nno\\n' | TRUSTMESH_PASSWORD={PASSWORD} script -qec \"NO_COLOR=1 '{}' apply --ask-pass --accept-new-host-keys\" /dev/null",
         live.bin()
     );
     let out = live.run_as("manager", MANAGER_USER, &cmd);
