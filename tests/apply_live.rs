@@ -703,3 +703,39 @@ fn a_killed_applys_temporary_file_is_swept_by_the_next() {
     after.remove(&ssh);
     assert_eq!(after, before);
 }
+
+/// Lines trustmesh does not own survive an apply on real files byte for
+/// byte: a hand-written line that mentions a marker, another cluster's
+/// line, an old marker naming a node this inventory does not know.
+#[test]
+fn lines_of_others_survive_an_apply_byte_for_byte() {
+    let live = converged();
+    let foreign = format!(
+        "ssh-ed25519 {OUTSIDER} alice laptop, set up like trustmesh:node9\n\
+         ssh-ed25519 {OUTSIDER} trustmesh:othercluster/node1\n\
+         ssh-ed25519 {OUTSIDER} trustmesh:stranger\n"
+    );
+    let mut ak = live
+        .cluster
+        .read_file("node1", WORKER_USER, ".ssh/authorized_keys")
+        .unwrap();
+    ak.extend_from_slice(foreign.as_bytes());
+    live.cluster
+        .write_file("node1", WORKER_USER, ".ssh/authorized_keys", &ak, 0o600)
+        .unwrap();
+    // node2 leaves the mesh: node1's file is edited (prune), the rest stays.
+    live.write_inventory(&live.inventory(
+        &["node1", "node2", "node3"],
+        "mesh:\n  - [node1, node3]\n",
+        &|_| String::new(),
+    ));
+    live.run(&["apply", "--yes"]).expect_exit(0);
+    let now = String::from_utf8(
+        live.cluster
+            .read_file("node1", WORKER_USER, ".ssh/authorized_keys")
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(now.contains(&foreign), "{now}");
+    assert!(!now.contains("trustmesh:manager/node2"), "{now}");
+}
