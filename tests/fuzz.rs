@@ -5,43 +5,14 @@
 //! larger (best of three, ratio under 10: linear gives about 4, quadratic
 //! about 16), never an absolute time, so a loaded machine does not fail it.
 
-use std::time::{Duration, Instant};
+mod render;
 
 use proptest::prelude::*;
+use render::render;
 use trustmesh::authorized_keys::AuthorizedKeysFile;
 use trustmesh::inventory::Inventory;
 use trustmesh::known_hosts::KnownHostsFile;
 use trustmesh::probe::parse_probe_output;
-
-fn render(e: &dyn miette::Diagnostic) -> String {
-    let mut out = String::new();
-    miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-        .render_report(&mut out, e)
-        .unwrap();
-    out
-}
-
-fn best_of(runs: usize, mut f: impl FnMut()) -> Duration {
-    (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .min()
-        .unwrap()
-}
-
-fn assert_linear<T>(what: &str, small: &T, large: &T, f: impl Fn(&T)) {
-    let run = |x: &T| best_of(3, || f(x));
-    run(small);
-    let (a, b) = (run(small), run(large));
-    let ratio = b.as_secs_f64() / a.as_secs_f64().max(1e-6);
-    assert!(
-        ratio < 10.0,
-        "{what}: 4x the input took {ratio:.1}x the time ({a:?} -> {b:?})"
-    );
-}
 
 const KEY: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
 
@@ -158,102 +129,4 @@ proptest! {
     fn inventory_loader_never_panics(text in inventory_text()) {
         let _ = Inventory::from_str_named("fuzz.yaml", &text).map_err(|e| render(&e));
     }
-}
-
-#[test]
-fn authorized_keys_cost_linear_time() {
-    let line = format!(
-        "command=\"{}\" ssh-ed25519 {KEY} c trustmesh:w1\r\n",
-        "a\\\"".repeat(20)
-    );
-    let text = |n: usize| line.repeat(n);
-    assert_linear("authorized_keys lines", &text(2_000), &text(8_000), |t| {
-        std::hint::black_box(AuthorizedKeysFile::parse(t).keys().count());
-    });
-    // One long line of options.
-    let long = |n: usize| format!("{} ssh-ed25519 {KEY}\n", "\"x ".repeat(n));
-    assert_linear("one long line", &long(20_000), &long(80_000), |t| {
-        std::hint::black_box(AuthorizedKeysFile::parse(t).keys().count());
-    });
-}
-
-#[test]
-fn known_hosts_cost_linear_time() {
-    let text = |n: usize| {
-        (0..n)
-            .map(|i| {
-                format!(
-                    "h{i},[h{i}]:2222,10.0.{}.{} ssh-ed25519 {KEY}\n",
-                    i / 256 % 256,
-                    i % 256
-                )
-            })
-            .collect::<String>()
-    };
-    assert_linear("known_hosts lines", &text(2_000), &text(8_000), |t| {
-        std::hint::black_box(KnownHostsFile::parse(t).keys_for("h5", 22).len());
-    });
-    let pattern = |n: usize| format!("{} ssh-ed25519 {KEY}\n", "*,".repeat(n));
-    assert_linear(
-        "one long host list",
-        &pattern(5_000),
-        &pattern(20_000),
-        |t| {
-            std::hint::black_box(KnownHostsFile::parse(t).keys_for("host.example", 22).len());
-        },
-    );
-}
-
-#[test]
-fn probe_output_costs_linear_time() {
-    let report = |n: usize| {
-        let mut s = String::from("TRUSTMESH-PROBE-BEGIN v1\nuser u\nuid 1\ngid 2\nhostname h\nhome /h\nhome-stat dir 0755 1 2\nssh-stat missing\n");
-        for i in 0..n {
-            s.push_str(&format!(
-                "file read f{i}\nstat file 0644 1 2\ndata 3\nx\ny\nend 0\n"
-            ));
-        }
-        s.push_str("TRUSTMESH-PROBE-END\n");
-        s.into_bytes()
-    };
-    assert_linear("probe records", &report(2_000), &report(8_000), |b| {
-        std::hint::black_box(parse_probe_output(b).map(|a| a.files.len()).ok());
-    });
-    // Noise before the marker.
-    let noisy = |n: usize| {
-        let mut b = b"motd line\n".repeat(n);
-        b.extend_from_slice(&report(1));
-        b
-    };
-    assert_linear(
-        "noise before the report",
-        &noisy(20_000),
-        &noisy(80_000),
-        |b| {
-            std::hint::black_box(parse_probe_output(b).is_ok());
-        },
-    );
-}
-
-#[test]
-fn the_inventory_loader_costs_linear_time() {
-    let text = |n: usize| {
-        let mut s = String::from("version: 1\nmanager: {name: m, address: 10.0.0.1}\nworkers:\n");
-        for i in 0..n {
-            s.push_str(&format!(
-                "  - name: w{i}\n    address: 10.0.{}.{}\n    groups: [g{}]\n",
-                i / 256 % 256,
-                i % 256,
-                i / 10
-            ));
-        }
-        s.push_str("reverse: all\nmesh:\n");
-        for g in 0..n / 10 {
-            s.push_str(&format!("  - group: g{g}\n"));
-        }
-        s
-    };
-    assert_linear("a valid inventory", &text(1_000), &text(4_000), |t| {
-        std::hint::black_box(Inventory::from_str_named("t.yaml", t).unwrap().nodes.len());
-    });
 }

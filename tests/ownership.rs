@@ -73,6 +73,24 @@ fn append(
     set_file(acc, &name, 0o600, &text);
 }
 
+/// Rewrite every line of `node`'s file `which`, as an admin would by hand.
+fn rewrite_lines(
+    live: &mut LiveState,
+    inv: &Inventory,
+    node: &str,
+    which: fn(&NodeFiles) -> &String,
+    f: impl Fn(&str) -> String,
+) {
+    let files = NodeFiles::of(inv, inv.find(node).unwrap());
+    let name = which(&files).clone();
+    let acc = read(live, inv, node);
+    let text: String = content(acc, &name)
+        .lines()
+        .map(|l| format!("{}\n", f(l)))
+        .collect();
+    set_file(acc, &name, 0o600, &text);
+}
+
 fn ak(f: &NodeFiles) -> &String {
     &f.authorized_keys
 }
@@ -166,11 +184,10 @@ fn old_markers_are_taken_over_once() {
     // The same cluster, as an earlier trustmesh wrote it: `trustmesh:<node>`.
     let mut old = live.clone();
     for node in ["manager", "w1", "w2"] {
-        let files = NodeFiles::of(&inv, inv.find(node).unwrap());
-        let acc = read(&mut old, &inv, node);
-        for name in [&files.authorized_keys, &files.known_hosts] {
-            let t = content(acc, name).replace("trustmesh:lab/", "trustmesh:");
-            set_file(acc, name, 0o600, &t);
+        for which in [ak, kh] {
+            rewrite_lines(&mut old, &inv, node, which, |l| {
+                l.replace("trustmesh:lab/", "trustmesh:")
+            });
         }
     }
     let p = run(&inv, &old);
@@ -225,19 +242,13 @@ fn an_admins_revoked_line_is_respected() {
     let mut live = converged(&inv);
     // On w1, an admin turned the managed line for w2's host key into a
     // @revoked one.
-    let files = NodeFiles::of(&inv, inv.find("w1").unwrap());
-    let acc = read(&mut live, &inv, "w1");
-    let t = content(acc, &files.known_hosts)
-        .lines()
-        .map(|l| {
-            if l.ends_with("trustmesh:lab/w2") {
-                format!("@revoked {l}\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect::<String>();
-    set_file(acc, &files.known_hosts, 0o600, &t);
+    rewrite_lines(&mut live, &inv, "w1", kh, |l| {
+        if l.ends_with("trustmesh:lab/w2") {
+            format!("@revoked {l}")
+        } else {
+            l.to_string()
+        }
+    });
     let p = run(&inv, &live);
     assert!(
         p.is_empty(),
@@ -256,20 +267,12 @@ fn an_admins_revoked_line_is_respected() {
 fn a_hashed_managed_line_is_matched_as_such() {
     let inv = inv(INV);
     let mut live = converged(&inv);
-    // w1's line for the manager's host key, hashed (as `ssh-keygen -H`
-    // would), keeps its marker.
-    let files = NodeFiles::of(&inv, inv.find("w1").unwrap());
-    let acc = read(&mut live, &inv, "w1");
-    let t = content(acc, &files.known_hosts)
-        .lines()
-        .map(|l| {
-            let mut f = l.splitn(2, ' ');
-            let (host, rest) = (f.next().unwrap(), f.next().unwrap());
-            let hashed = trustmesh::known_hosts::hash_host_name(host, [9u8; 20]);
-            format!("{hashed} {rest}\n")
-        })
-        .collect::<String>();
-    set_file(acc, &files.known_hosts, 0o600, &t);
+    // w1's lines, hashed (as `ssh-keygen -H` would), keep their marker.
+    rewrite_lines(&mut live, &inv, "w1", kh, |l| {
+        let (host, rest) = l.split_once(' ').unwrap();
+        let hashed = trustmesh::known_hosts::hash_host_name(host, [9u8; 20]);
+        format!("{hashed} {rest}")
+    });
     let p = run(&inv, &live);
     assert!(p.is_empty(), "{}", text(&p));
 }
