@@ -9,7 +9,6 @@ mod support;
 use support::*;
 use trustmesh::inventory::Inventory;
 use trustmesh::plan::{self, Change, LiveState, NodeFiles, Plan, PlanScope};
-use trustmesh::render::{render_text, TextOptions};
 use trustmesh::TrustGraph;
 
 const INV: &str = "\
@@ -27,16 +26,6 @@ mesh:
 
 fn inv(text: &str) -> Inventory {
     Inventory::from_str_named("inventory.yaml", text).unwrap()
-}
-
-fn run(inv: &Inventory, live: &LiveState) -> Plan {
-    plan::plan(inv, &TrustGraph::build(inv), live, &PlanScope::default())
-}
-
-fn text(p: &Plan) -> String {
-    let mut out = Vec::new();
-    render_text(p, TextOptions::default(), &mut out).unwrap();
-    String::from_utf8(out).unwrap()
 }
 
 /// A converged cluster, as trustmesh leaves it.

@@ -4,24 +4,14 @@ mod support;
 
 use support::*;
 use trustmesh::inventory::Inventory;
-use trustmesh::plan::{self, Change, LiveState, NodeFiles, NodeState, NodeStatus, Plan, PlanScope};
-use trustmesh::render::{render_json, render_text, TextOptions};
+use trustmesh::plan::{self, Change, LiveState, NodeFiles, NodeState, NodeStatus, PlanScope};
+use trustmesh::render::render_json;
 use trustmesh::state::FileKind;
 use trustmesh::TrustGraph;
 
 fn demo() -> Inventory {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("inventories/demo.yaml");
     Inventory::load(&path).unwrap()
-}
-
-fn run(inv: &Inventory, live: &LiveState) -> Plan {
-    plan::plan(inv, &TrustGraph::build(inv), live, &PlanScope::default())
-}
-
-fn text(p: &Plan) -> String {
-    let mut out = Vec::new();
-    render_text(p, TextOptions::default(), &mut out).unwrap();
-    String::from_utf8(out).unwrap()
 }
 
 fn account(live: &mut LiveState, id: usize) -> &mut trustmesh::state::LiveAccount {

@@ -8,6 +8,23 @@ use trustmesh::state::{FileKind, FileStat, LiveAccount, LiveFile};
 
 pub const UID: u32 = 1000;
 
+/// The plan of `live` for every node in scope.
+pub fn run(inv: &Inventory, live: &LiveState) -> Plan {
+    trustmesh::plan::plan(
+        inv,
+        &trustmesh::TrustGraph::build(inv),
+        live,
+        &trustmesh::plan::PlanScope::default(),
+    )
+}
+
+/// A plan as `trustmesh plan` prints it, without colour.
+pub fn text(p: &Plan) -> String {
+    let mut out = Vec::new();
+    trustmesh::render::render_text(p, trustmesh::render::TextOptions::default(), &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
 /// A deterministic fake key blob for `who` (43-char-ish, starts like a real one).
 pub fn fake_key(who: &str) -> String {
     let mut h: u64 = 0xcbf29ce484222325;
