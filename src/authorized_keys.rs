@@ -151,6 +151,20 @@ pub fn managed_line(key_type: &str, base64: &str, marker: &str) -> String {
     format!("{key_type} {base64} {marker}")
 }
 
+/// [`managed_line`] with an options field in front (see
+/// [`crate::key_options`]).
+pub fn managed_line_with(
+    options: Option<&str>,
+    key_type: &str,
+    base64: &str,
+    marker: &str,
+) -> String {
+    match options {
+        Some(o) => format!("{o} {key_type} {base64} {marker}"),
+        None => managed_line(key_type, base64, marker),
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Parsing
 

@@ -231,9 +231,25 @@ fn render_text(inv: &Inventory, g: &TrustGraph) -> String {
             "{} -> {}",
             inv.nodes[e.source].name, inv.nodes[e.target].name
         );
-        let _ = writeln!(s, "  {pair:<pair_width$}  {}", e.kind.as_str());
+        let _ = writeln!(
+            s,
+            "  {pair:<pair_width$}  {:<7}  {}",
+            e.kind.as_str(),
+            inv.policy(e.source, e.target).describe()
+        );
     }
     s
+}
+
+/// An edge's kind, and its policy when it is not a full edge from anywhere
+/// (`reverse` + `sep` + `sftp-only, from 192.0.2.5`).
+fn edge_label(inv: &Inventory, e: &Edge, sep: &str) -> String {
+    let policy = inv.policy(e.source, e.target);
+    if policy.is_open() {
+        e.kind.as_str().to_string()
+    } else {
+        format!("{}{sep}{}", e.kind.as_str(), policy.describe())
+    }
 }
 
 /// A DOT identifier: always quoted, so any valid name is safe.
@@ -269,7 +285,7 @@ fn render_dot(inv: &Inventory, g: &TrustGraph) -> String {
             "  {} -> {} [label={}, {style}];",
             dot_id(&inv.nodes[e.source].name),
             dot_id(&inv.nodes[e.target].name),
-            e.kind.as_str()
+            dot_id(&edge_label(inv, &e, ", "))
         );
     }
     for &(n, via) in g.jumps() {
@@ -305,7 +321,7 @@ fn render_mermaid(inv: &Inventory, g: &TrustGraph) -> String {
             s,
             "  n{} {arrow}|{}| n{}",
             e.source,
-            e.kind.as_str(),
+            edge_label(inv, &e, ", "),
             e.target
         );
     }

@@ -10,6 +10,7 @@ pub mod authorized_keys;
 pub mod gather;
 pub mod graph;
 pub mod inventory;
+pub mod key_options;
 pub mod known_hosts;
 pub mod lines;
 pub mod lock;

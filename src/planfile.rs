@@ -335,6 +335,7 @@ mod tests {
             format_version: FORMAT_VERSION,
             nodes: vec![node("a")],
             notes: Vec::new(),
+            header: Vec::new(),
         };
         let saved = SavedPlan::new(&plan, Path::new("/inv.yaml"), &[]);
         saved.save(&path).unwrap();

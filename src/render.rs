@@ -104,6 +104,12 @@ fn mode(m: u32) -> String {
 /// Render the plan as text.
 pub fn render_text(plan: &Plan, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
     let p = Paint { on: opts.color };
+    for h in &plan.header {
+        writeln!(out, "{} {h}", p.dim("note:"))?;
+    }
+    if !plan.header.is_empty() {
+        writeln!(out)?;
+    }
     let mut first = true;
     for node in &plan.nodes {
         let interesting = !node.changes.is_empty()
@@ -332,6 +338,8 @@ struct JsonPlan<'a> {
     summary: Summary,
     nodes: &'a [NodePlan],
     notes: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    header: &'a [String],
 }
 
 /// Render the plan as one JSON document.
@@ -346,6 +354,7 @@ fn write_json(plan: &Plan, inventory: Option<&str>, out: &mut dyn Write) -> io::
         summary: plan.summary(),
         nodes: &plan.nodes,
         notes: &plan.notes,
+        header: &plan.header,
     };
     serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
     writeln!(out)

@@ -52,6 +52,11 @@ pub struct LiveAccount {
     /// Physical path of the home directory (`cd ~ && pwd -P`).
     pub home: String,
     pub hostname: String,
+    /// The address the node saw this connection come from (sshd's
+    /// `SSH_CONNECTION`); `None` for the manager's own account, or when
+    /// the node did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_address: Option<String>,
     pub home_stat: Option<FileStat>,
     pub ssh_dir: Option<FileStat>,
     /// One per requested file, in request order (read files first).

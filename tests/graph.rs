@@ -147,18 +147,18 @@ fn text_rendering_is_stable() {
       node3    worker   agilab@127.0.10.13
       node4    worker   agilab@127.0.10.14
     edges (12):
-      manager -> node1  forward
-      manager -> node2  forward
-      manager -> node3  forward
-      manager -> node4  forward
-      node1 -> manager  reverse
-      node3 -> manager  reverse
-      node2 -> node3    mesh
-      node2 -> node4    mesh
-      node3 -> node2    mesh
-      node3 -> node4    mesh
-      node4 -> node2    mesh
-      node4 -> node3    mesh
+      manager -> node1  forward  full
+      manager -> node2  forward  full
+      manager -> node3  forward  full
+      manager -> node4  forward  full
+      node1 -> manager  reverse  full
+      node3 -> manager  reverse  full
+      node2 -> node3    mesh     full
+      node2 -> node4    mesh     full
+      node3 -> node2    mesh     full
+      node3 -> node4    mesh     full
+      node4 -> node2    mesh     full
+      node4 -> node3    mesh     full
     ");
 }
 
@@ -209,6 +209,7 @@ fn mermaid_output_names_every_edge() {
     let text = String::from_utf8(out).unwrap();
     assert!(text.starts_with("flowchart LR\n"));
     assert_eq!(text.matches("-->|forward|").count(), 6);
-    assert_eq!(text.matches("-.->|reverse|").count(), 2);
+    assert_eq!(text.matches("-.->|reverse").count(), 2);
+    assert_eq!(text.matches("-.->|reverse, sftp-only|").count(), 1);
     assert_eq!(text.matches("==>|mesh|").count(), 2);
 }

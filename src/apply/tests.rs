@@ -38,6 +38,7 @@ fn keys_come_before_their_lines_and_edits_before_modes() {
         node: "a".into(),
         marker: "trustmesh:c/a".into(),
         replaces: false,
+        options: None,
     };
     let plan = Plan {
         format_version: 1,
@@ -82,6 +83,7 @@ fn keys_come_before_their_lines_and_edits_before_modes() {
             ),
         ],
         notes: Vec::new(),
+        header: Vec::new(),
     };
     let at = wave_of(&plan);
     assert_eq!(at.len(), 5, "{at:?}");
@@ -126,6 +128,7 @@ fn a_file_beside_a_new_key_waits_for_its_folder() {
             ],
         )],
         notes: Vec::new(),
+        header: Vec::new(),
     };
     let at = wave_of(&plan);
     let keygen = at["manager generate ~/keys/cluster_ed25519 (ed25519)"];
@@ -142,6 +145,7 @@ fn a_rotation_is_made_before_it_is_broken() {
         node: "a".into(),
         marker: "trustmesh:c/a".into(),
         replaces: false,
+        options: None,
     };
     let edit = |add: Vec<PlannedLine>, remove: Vec<(usize, String)>, after: Option<&str>| {
         Change::EditFile(FileEdit {
@@ -181,6 +185,7 @@ fn a_rotation_is_made_before_it_is_broken() {
             node("c", Vec::new()),
         ],
         notes: Vec::new(),
+        header: Vec::new(),
     };
     let at = wave_of(&plan);
     let keygen = at["a generate ~/.ssh/id_ed25519.trustmesh-new (ed25519)"];
@@ -210,6 +215,7 @@ fn nodes_not_planned_get_no_actions() {
         format_version: 1,
         nodes: vec![n],
         notes: Vec::new(),
+        header: Vec::new(),
     };
     assert!(ActionGraph::build(&plan).is_empty());
 }

@@ -14,6 +14,7 @@
 pub mod diagnostics;
 pub mod limits;
 pub mod model;
+pub mod sources;
 pub mod spans;
 pub mod structure;
 pub mod validate;
@@ -74,6 +75,9 @@ pub struct Node {
     pub identity: Option<String>,
     /// Manager only: its known_hosts path (may start with `~`).
     pub known_hosts: Option<String>,
+    /// `source_addresses:` as written (addresses or CIDR ranges); empty
+    /// when not given.
+    pub source_addresses: Vec<String>,
 }
 
 impl Node {
@@ -97,6 +101,8 @@ pub struct Inventory {
     pub nodes: Vec<Node>,
     /// Workers with a worker -> manager edge, in file order, no repeats.
     pub reverse: Vec<NodeId>,
+    /// The workers among `reverse` whose edge is SFTP-only, sorted.
+    pub sftp_only: Vec<NodeId>,
     /// Mesh entries, each the workers among which every pair trusts each
     /// other both ways (groups already expanded).
     pub mesh: Vec<Vec<NodeId>>,

@@ -127,6 +127,10 @@ pub struct ManagerSpec {
     pub identity: Option<String>,
     /// The manager's known_hosts file.
     pub known_hosts: Option<String>,
+    /// With `options.restrict_source`: the addresses (or CIDR ranges)
+    /// workers see the manager's connections come from, when that is not
+    /// `address` (NAT, several interfaces).
+    pub source_addresses: Option<Vec<String>>,
 }
 
 /// A bastion or a worker.
@@ -156,16 +160,58 @@ pub struct NodeSpec {
     /// Groups this node belongs to, for `mesh: - group: NAME`.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// With `options.restrict_source`: the addresses (or CIDR ranges)
+    /// other nodes see this node's connections come from, when that is not
+    /// `address` (NAT, several interfaces, a cloud private network). On a
+    /// jump host: the address the nodes behind it see.
+    pub source_addresses: Option<Vec<String>>,
 }
 
-/// `reverse:` either `all` or a list of worker names.
+/// `reverse:` either `all` or a list of workers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Reverse {
-    /// `all`: every worker.
+    /// `all`: every worker, each with a full (shell) edge.
     All(AllKeyword),
     /// These workers.
-    Some(Vec<String>),
+    Some(Vec<ReverseEntry>),
+}
+
+/// One `reverse:` entry: a worker's name (a full edge), or a worker with
+/// its edge's policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ReverseEntry {
+    /// A worker's name: a full edge (a shell on the manager).
+    Name(String),
+    /// `{ worker: NAME, sftp_only: true }`
+    Detailed(ReverseEdge),
+}
+
+impl ReverseEntry {
+    pub fn worker(&self) -> &str {
+        match self {
+            ReverseEntry::Name(n) => n,
+            ReverseEntry::Detailed(d) => &d.worker,
+        }
+    }
+
+    pub fn sftp_only(&self) -> bool {
+        matches!(self, ReverseEntry::Detailed(d) if d.sftp_only)
+    }
+}
+
+/// `{ worker: NAME, sftp_only: true }`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReverseEdge {
+    /// The worker that may log in to the manager.
+    pub worker: String,
+    /// Allow SFTP only (SSHFS mounts): the manager's `authorized_keys` line
+    /// gets `restrict,command="internal-sftp"`, so sshd runs its own SFTP
+    /// server for that key whatever the client asks, and no shell.
+    #[serde(default)]
+    pub sftp_only: bool,
 }
 
 impl Default for Reverse {
@@ -215,6 +261,11 @@ pub struct Options {
     /// Remove entries this tool wrote earlier whose edge left the inventory.
     #[serde(default = "yes")]
     pub prune: bool,
+    /// Put `from="<source address>"` on every authorized_keys line
+    /// trustmesh writes: a key then opens its target only from the address
+    /// its source node connects from (`address`, or `source_addresses`).
+    #[serde(default)]
+    pub restrict_source: bool,
 }
 
 fn yes() -> bool {
@@ -228,6 +279,7 @@ impl Default for Options {
             hosts_file: false,
             hash_known_hosts: false,
             prune: true,
+            restrict_source: false,
         }
     }
 }

@@ -11,12 +11,12 @@ use petgraph::graph::DiGraph;
 use serde_yaml::Value as Yaml;
 
 use super::limits::{shown, thousands, MAX_EDGES, MAX_NODES, MAX_REPORTED};
-use super::model::{Defaults, InventoryFile, MeshEntry, NodeSpec, Reverse};
+use super::model::{Defaults, InventoryFile, MeshEntry, NodeSpec, Reverse, ReverseEntry};
 use super::spans::{Path, Seg};
 use super::structure::{self, did_you_mean};
 use super::{Inventory, KeyType, Node, NodeId, Os, Problem, Role};
 
-fn problem(
+pub(super) fn problem(
     path: Path,
     code: &'static str,
     message: String,
@@ -362,7 +362,11 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
         groups: Vec::new(),
         identity: m.identity.clone(),
         known_hosts: m.known_hosts.clone(),
+        source_addresses: m.source_addresses.clone().unwrap_or_default(),
     }];
+    if let Some(list) = &m.source_addresses {
+        super::sources::check_list(&mpath.key("source_addresses"), list, ck.problems);
+    }
     let mut paths = vec![mpath.clone()];
     let mut jumps: Vec<(NodeId, Option<(&str, Path)>)> = Vec::new();
     for (role, key, list) in [
@@ -395,7 +399,11 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
                 groups: spec.groups.clone(),
                 identity: None,
                 known_hosts: None,
+                source_addresses: spec.source_addresses.clone().unwrap_or_default(),
             });
+            if let Some(list) = &spec.source_addresses {
+                super::sources::check_list(&p.key("source_addresses"), list, ck.problems);
+            }
             paths.push(p);
         }
     }
@@ -558,6 +566,7 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
     // Reverse edges.
     let rpath = root.key("reverse");
     let mut reverse = Vec::new();
+    let mut sftp_only = Vec::new();
     match &file.reverse {
         Reverse::All(_) => reverse.extend(
             nodes
@@ -568,13 +577,23 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
         ),
         Reverse::Some(list) => {
             let mut seen = HashSet::new();
-            for (i, name) in list.iter().enumerate() {
-                if let Some(id) = worker_ref(&mut ck, rpath.index(i), name) {
+            for (i, entry) in list.iter().enumerate() {
+                let p = match entry {
+                    ReverseEntry::Name(_) => rpath.index(i),
+                    ReverseEntry::Detailed(_) => rpath.index(i).key("worker"),
+                };
+                if let Some(id) = worker_ref(&mut ck, p, entry.worker()) {
                     if seen.insert(id) {
                         reverse.push(id);
                     }
+                    if entry.sftp_only() {
+                        sftp_only.push(id);
+                    }
                 }
             }
+            // Named twice, once SFTP-only: the narrower edge wins.
+            sftp_only.sort_unstable();
+            sftp_only.dedup();
         }
     }
     if !reverse.is_empty() && nodes[0].address.is_none() {
@@ -739,16 +758,24 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
     for (n, j) in nodes.iter_mut().zip(jump_of) {
         n.jump = j;
     }
-    Some(Inventory {
+    let inv = Inventory {
         cluster: file
             .cluster
             .clone()
             .unwrap_or_else(|| file.manager.name.clone()),
         nodes,
         reverse,
+        sftp_only,
         mesh,
         options: file.options.clone(),
-    })
+    };
+    if inv.options.restrict_source {
+        super::sources::check_derivable(&inv, &paths, ck.problems);
+        if !ck.problems.is_empty() {
+            return None;
+        }
+    }
+    Some(inv)
 }
 
 fn node_checks(ck: &mut Checker, p: &Path, spec: &NodeSpec) {

@@ -15,6 +15,7 @@ impl Ctx<'_> {
     ) -> Result<(), Blocker> {
         let name = &self.files[id].authorized_keys;
         let path = display_path(name);
+        self.manager_source_check(id, acc)?;
         let (text, stat) = read_text(acc, name, &path)?;
         plan.base.push(FileBase {
             path: path.clone(),
@@ -43,6 +44,9 @@ impl Ctx<'_> {
         let mut remove = Vec::new();
         let mut kept = Vec::new();
         let mut replaced: HashSet<NodeId> = HashSet::new();
+        // The options of a managed line being rewritten: the admin's ones
+        // among them go on the new line.
+        let mut carried: HashMap<NodeId, &str> = HashMap::new();
         // Lines of keys being rotated: removed last, once the new key holds.
         let mut rotated_out: Vec<(NodeId, usize)> = Vec::new();
         for (i, k) in file.keys() {
@@ -59,7 +63,14 @@ impl Ctx<'_> {
                     Some((at, state)) => match state {
                         KeyState::Known { key_type, base64 } => {
                             let same = &**key_type == k.key_type() && &**base64 == k.base64();
-                            if same && !legacy {
+                            if let Some(o) = k.options() {
+                                carried.insert(s, o);
+                            }
+                            let options_ok = || {
+                                let merged = self.line_options(s, id, k.options());
+                                merged.options.as_deref() == k.options()
+                            };
+                            if same && !legacy && options_ok() {
                                 confirmed[at] = true;
                                 if self.rotating[s] {
                                     rotated_out.push((s, i));
@@ -84,6 +95,9 @@ impl Ctx<'_> {
                             true
                         }
                         KeyState::Pending { .. } => {
+                            if let Some(o) = k.options() {
+                                carried.insert(s, o);
+                            }
                             replaced.insert(s);
                             false
                         }
@@ -105,6 +119,20 @@ impl Ctx<'_> {
         let mut present: Option<HashSet<(&str, &str)>> = None;
         let mut add = Vec::new();
         for (&(src, state), &confirmed) in wanted.iter().zip(&confirmed) {
+            // The options of a line written for `src`: its policy, and the
+            // admin's options of the line it replaces.
+            let mut options = || {
+                let merged = self.line_options(src, id, carried.get(&src).copied());
+                for o in &merged.dropped {
+                    plan.warnings.push(format!(
+                        "{path}: the option `{o}` on {}'s line conflicts with its edge's policy ({}): it is left out \
+                         when the line is rewritten",
+                        self.inv.nodes[src].name,
+                        self.inv.policy(src, id).describe()
+                    ));
+                }
+                merged.options.map(Arc::from)
+            };
             // A rotated key: its new half is added beside the old line
             // (known after apply).
             if let (true, KeyState::Known { .. }) = (self.rotating[src], state) {
@@ -115,6 +143,7 @@ impl Ctx<'_> {
                     node: self.names[src].clone(),
                     marker: self.markers[src].clone(),
                     replaces: false,
+                    options: options(),
                 });
             }
             let line = match state {
@@ -139,6 +168,7 @@ impl Ctx<'_> {
                         node: self.names[src].clone(),
                         marker: self.markers[src].clone(),
                         replaces: replaced.contains(&src),
+                        options: options(),
                     }
                 }
                 KeyState::Pending { key_type } => PlannedLine {
@@ -148,6 +178,7 @@ impl Ctx<'_> {
                     node: self.names[src].clone(),
                     marker: self.markers[src].clone(),
                     replaces: replaced.contains(&src),
+                    options: options(),
                 },
                 KeyState::Unknown => continue,
             };
@@ -181,6 +212,61 @@ impl Ctx<'_> {
             self.fix_mode(acc, &path, s, 0o600, plan);
         }
         Ok(())
+    }
+
+    /// The options of `source`'s line in `target`'s authorized_keys, from
+    /// the options the line has now.
+    fn line_options(
+        &self,
+        source: NodeId,
+        target: NodeId,
+        existing: Option<&str>,
+    ) -> crate::key_options::Merged {
+        let policy = self.inv.policy(source, target);
+        // What trustmesh would write for the edge's source, even with
+        // `restrict_source` off: a `from=` of that value is its own.
+        let derived = match (&policy.from, existing) {
+            (Some(f), _) => Some(f.clone()),
+            (None, Some(_)) => self.inv.seen_from(source, target).ok(),
+            (None, None) => None,
+        };
+        crate::key_options::merge(existing, &policy, derived.as_deref())
+    }
+
+    /// With `restrict_source`, the manager's own line on `id` must let in
+    /// the connection this very plan was read over: one that would not is
+    /// refused before it can lock the manager out.
+    fn manager_source_check(&self, id: NodeId, acc: &LiveAccount) -> Result<(), Blocker> {
+        if id == Inventory::MANAGER || !self.inv.options.restrict_source {
+            return Ok(());
+        }
+        let (Some(seen), Ok(from)) = (
+            acc.client_address.as_deref(),
+            self.inv.seen_from(Inventory::MANAGER, id),
+        ) else {
+            return Ok(());
+        };
+        let patterns: Vec<String> = from.split(',').map(str::to_string).collect();
+        if crate::inventory::sources::covers(&patterns, seen) {
+            return Ok(());
+        }
+        let node = &self.inv.nodes[id];
+        let via = match node.jump {
+            Some(j) => &self.inv.nodes[j].name,
+            None => &self.inv.manager().name,
+        };
+        Err((
+            format!(
+                "restrict_source would write from=\"{from}\" on the manager's line here, but {} sees the \
+                 manager's connections come from {seen}: the manager would lock itself out",
+                node.name
+            ),
+            Some(format!(
+                "add {seen} to `source_addresses` of {via} in the inventory (the addresses {} sees its \
+                 connections come from)",
+                node.name
+            )),
+        ))
     }
 
     /// Whose a marked line is, for this cluster.
@@ -379,6 +465,7 @@ impl Ctx<'_> {
                     node: self.names[t].clone(),
                     marker: self.markers[t].clone(),
                     replaces: replaced.contains(&t),
+                    options: None,
                 });
             }
             // An old key trustmesh did not write still sits there: ssh keeps

@@ -161,10 +161,23 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
             ));
         }
     }
+    let mut header = Vec::new();
+    // Said when lines are written: a plan that writes none has nothing
+    // to qualify.
+    let writes_keys = nodes.iter().flat_map(|p| &p.changes).any(|c| {
+        matches!(c, Change::EditFile(e) if e.file == FileRole::AuthorizedKeys && !e.add.is_empty())
+    });
+    if !o.restrict_source && writes_keys {
+        header.push(
+            "options.restrict_source is off: the authorized_keys lines trustmesh writes let their key in from any address"
+                .to_string(),
+        );
+    }
     Plan {
         format_version: FORMAT_VERSION,
         nodes,
         notes,
+        header,
     }
 }
 

@@ -91,6 +91,10 @@ pub struct Plan {
     pub nodes: Vec<NodePlan>,
     /// Things the whole run should know (options not handled yet...).
     pub notes: Vec<String>,
+    /// Said before everything else: what every edge of this plan allows
+    /// (`options.restrict_source` off...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub header: Vec<String>,
 }
 
 /// Why a node's changes could not be planned.
@@ -224,7 +228,12 @@ impl FileEdit {
                 None => match key_of(&l.node) {
                     Some((t, b)) => add.push(match &l.names {
                         Some(n) => known_hosts::managed_line(n, &t, &b, &l.marker),
-                        None => crate::authorized_keys::managed_line(&t, &b, &l.marker),
+                        None => crate::authorized_keys::managed_line_with(
+                            l.options.as_deref(),
+                            &t,
+                            &b,
+                            &l.marker,
+                        ),
                     }),
                     None => missing.push(l.node.to_string()),
                 },
@@ -280,6 +289,10 @@ pub struct PlannedLine {
     pub marker: Arc<str>,
     /// Replaces a managed line for the same node (counted as a change).
     pub replaces: bool,
+    /// authorized_keys only: the options field (the edge's policy and the
+    /// admin's own options, see [`crate::key_options`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<Arc<str>>,
 }
 
 impl PlannedLine {
@@ -288,7 +301,12 @@ impl PlannedLine {
         let b64 = self.base64.as_deref()?;
         Some(match &self.names {
             Some(n) => known_hosts::managed_line(n, &self.key_type, b64, &self.marker),
-            None => crate::authorized_keys::managed_line(&self.key_type, b64, &self.marker),
+            None => crate::authorized_keys::managed_line_with(
+                self.options.as_deref(),
+                &self.key_type,
+                b64,
+                &self.marker,
+            ),
         })
     }
 }

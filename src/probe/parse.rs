@@ -194,6 +194,7 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
     let mut gid = None;
     let mut home = None;
     let mut hostname = None;
+    let mut client = None;
     let mut home_stat = None;
     let mut ssh_dir = None;
     let mut files = Vec::new();
@@ -229,6 +230,10 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
             b"hostname" => {
                 let v = text(&r, "host name")?;
                 set_once(&r, &mut hostname, v)?;
+            }
+            b"client" => {
+                let v = text(&r, "client address")?;
+                set_once(&r, &mut client, v)?;
             }
             b"home" => {
                 let v = text(&r, "home path")?;
@@ -346,6 +351,7 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
         gid: gid.ok_or(ProbeError::MissingField("gid"))?,
         home: home.ok_or(ProbeError::MissingField("home"))?,
         hostname: hostname.ok_or(ProbeError::MissingField("hostname"))?,
+        client_address: client,
         home_stat: home_stat.ok_or(ProbeError::MissingField("home-stat"))?,
         ssh_dir: ssh_dir.ok_or(ProbeError::MissingField("ssh-stat"))?,
         files,

@@ -30,6 +30,9 @@
 # uid 1000
 # gid 1000
 # hostname node1                  (rest of line)
+# client 192.0.2.10               (optional: the address this connection
+#                                  came from, the first word of sshd's
+#                                  SSH_CONNECTION; absent when not set)
 # home /home/alice                (rest of line; from `cd ~ && pwd -P`)
 # home-stat dir 0750 1000 1000    (STAT, see below)
 # ssh-stat dir 0700 1000 1000     (STAT)
@@ -183,6 +186,11 @@ tm_kv gid "$tm_v"
 tm_v=$(hostname 2>/dev/null) || tm_v=
 [ -n "$tm_v" ] || tm_v=$(uname -n 2>/dev/null) || tm_v=
 tm_kv hostname "$tm_v"
+tm_v=${SSH_CONNECTION-}
+case $tm_v in
+  '' | *[!0-9A-Fa-f.:%\ ]*) ;;
+  *) tm_kv client "${tm_v%% *}" ;;
+esac
 cd ~ 2>/dev/null || tm_fail 'cannot enter the home directory'
 tm_v=$(pwd -P 2>/dev/null) || tm_fail 'cannot resolve the home directory'
 tm_kv home "$tm_v"

@@ -79,6 +79,7 @@ pub fn fresh_account(inv: &Inventory, id: NodeId) -> LiveAccount {
         gid: UID,
         home: format!("/home/{}", node.name),
         hostname: node.name.clone(),
+        client_address: None,
         home_stat: Some(stat(FileKind::Dir, 0o755)),
         ssh_dir: None,
         files: read
