@@ -156,6 +156,18 @@ pub fn merge(existing: Option<&str>, policy: &Policy, derived_from: Option<&str>
             out.push(o.to_string());
         }
     }
+    // The same options in another order: the line is right as it is (an
+    // admin may order them as they like).
+    let mut wanted: Vec<&str> = out.iter().map(String::as_str).collect();
+    let mut have = existing.map(split).unwrap_or_default();
+    wanted.sort_unstable();
+    have.sort_unstable();
+    if dropped.is_empty() && wanted == have {
+        return Merged {
+            options: existing.map(str::to_string),
+            dropped,
+        };
+    }
     Merged {
         options: (!out.is_empty()).then(|| out.join(",")),
         dropped,
@@ -244,6 +256,15 @@ mod tests {
                 assert_eq!(first.options, again.options, "{p:?} {admin:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_order_an_admin_gave_is_kept() {
+        let line = r#"no-pty,from="192.0.2.7""#;
+        assert_eq!(
+            opts(&merge(Some(line), &from("192.0.2.7"), Some("192.0.2.7"))),
+            Some(line)
+        );
     }
 
     #[test]

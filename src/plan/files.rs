@@ -149,16 +149,30 @@ impl Ctx<'_> {
             let line = match state {
                 KeyState::Known { key_type, base64 } => {
                     // A confirmed key's line stays: it is present.
-                    if confirmed
-                        || present
-                            .get_or_insert_with(|| {
-                                file.keys()
-                                    .filter(|(i, _)| remove.binary_search(i).is_err())
-                                    .map(|(_, k)| k.key_id())
-                                    .collect()
-                            })
-                            .contains(&(&**key_type, &**base64))
+                    if confirmed {
+                        continue;
+                    }
+                    if present
+                        .get_or_insert_with(|| {
+                            file.keys()
+                                .filter(|(i, _)| remove.binary_search(i).is_err())
+                                .map(|(_, k)| k.key_id())
+                                .collect()
+                        })
+                        .contains(&(&**key_type, &**base64))
                     {
+                        // Let in by a line trustmesh did not write: never
+                        // touched, but it may grant more than the edge's
+                        // policy.
+                        let policy = self.inv.policy(src, id);
+                        if !policy.is_open() {
+                            plan.warnings.push(format!(
+                                "{path}: {}'s key is let in by a line trustmesh did not write, so the edge's \
+                                 policy ({}) is not on it; remove that line by hand and trustmesh writes its own",
+                                self.inv.nodes[src].name,
+                                policy.describe()
+                            ));
+                        }
                         continue;
                     }
                     PlannedLine {
@@ -262,7 +276,7 @@ impl Ctx<'_> {
                 node.name
             ),
             Some(format!(
-                "add {seen} to `source_addresses` of {via} in the inventory (the addresses {} sees its \
+                "add {seen} to `source_addresses:` of {via} in the inventory (where {} sees {via}'s \
                  connections come from)",
                 node.name
             )),

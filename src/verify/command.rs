@@ -20,6 +20,9 @@ use crate::scripts::shell_quote;
 /// The line the source's shell prints after ssh, with ssh's exit status.
 pub(super) const EXIT_MARKER: &str = "trustmesh-verify-exit";
 
+/// What an SFTP-only edge's shell check prints if a shell opened.
+pub(super) const SHELL_MARKER: &str = "trustmesh-verify-shell-opened";
+
 /// The options that keep an attempt to the source's own key: every attempt
 /// gets them with `-o`, and the jump hosts' `-F` config repeats them (`-o`
 /// does not reach a `ProxyJump` connection).
@@ -168,14 +171,24 @@ pub fn command_line(
             args.push(shell_quote(&hops.join(",")));
         }
     }
-    args.push("-p".into());
-    args.push(shell_quote(&target.port.to_string()));
     let dest = match user {
         Some(u) => format!("{u}@{addr}"),
         None => addr.to_string(),
     };
-    args.push(shell_quote(&dest));
-    args.push("true".into());
+    let port = shell_quote(&target.port.to_string());
+    let dest = shell_quote(&dest);
+    if inv.is_sftp_only(edge.source, edge.target) {
+        // An SFTP-only edge holds when a listing works over sftp, and
+        // only then if a shell is refused: the forced internal-sftp runs
+        // instead of `echo`, so the marker never comes back.
+        let options = args[1..].join(" ");
+        return Ok(format!(
+            "printf 'ls\\n' | sftp -b - {options} -P {port} {dest} >/dev/null; tm_s=$?; \
+             ssh {options} -p {port} {dest} echo {SHELL_MARKER} </dev/null 2>/dev/null; \
+             echo \"{EXIT_MARKER} $tm_s\""
+        ));
+    }
+    args.extend(["-p".into(), port, dest, "true".into()]);
     Ok(format!(
         "{} </dev/null; echo \"{EXIT_MARKER} $?\"",
         args.join(" ")
@@ -265,6 +278,33 @@ mod tests {
         let relaxed = ["stricthostkeychecking", "=no"].concat();
         assert!(!line.to_lowercase().contains(&relaxed));
         assert!(!line.contains("accept-new"));
+    }
+
+    #[test]
+    fn an_sftp_only_edge_is_a_listing_then_a_shell_that_must_not_open() {
+        let i = inv(&CLUSTER.replace(
+            "reverse: [node1]",
+            "reverse: [{worker: node1, sftp_only: true}]",
+        ));
+        let g = TrustGraph::build(&i);
+        let n1 = i.find("node1").unwrap();
+        let line = command_line(&i, &g, edge(EdgeKind::Reverse, n1, 0), &settings()).unwrap();
+        let opts = format!(
+            "{} -o 'IdentityFile=\"~/.ssh/id_ed25519\"' {ISOLATED}",
+            HEAD.strip_prefix("ssh ").unwrap()
+        );
+        assert_eq!(
+            line,
+            format!(
+                "printf 'ls\\n' | sftp -b - {opts} -P '22' 'alice@10.0.0.1' >/dev/null; tm_s=$?; \
+                 ssh {opts} -p '22' 'alice@10.0.0.1' echo trustmesh-verify-shell-opened </dev/null 2>/dev/null; \
+                 echo \"trustmesh-verify-exit $tm_s\""
+            )
+        );
+        // The other edges are tried as before.
+        let n2 = i.find("node2").unwrap();
+        let line = command_line(&i, &g, edge(EdgeKind::Mesh, n1, n2), &settings()).unwrap();
+        assert!(line.starts_with("ssh ") && line.ends_with(TAIL), "{line}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use super::command::{command_line, jump_config_text, CommandSettings};
+use super::command::{command_line, jump_config_text, CommandSettings, SHELL_MARKER};
 use super::interpret::{interpret, parse_exit, EdgeNames};
 use super::report::{EdgeFailure, EdgeResult, Outcome, VerifyReport};
 use crate::gather::Gathered;
@@ -276,11 +276,18 @@ impl Ctx<'_> {
             },
         };
         match result {
-            Ok(out) => interpret(
-                parse_exit(&out.stdout),
-                &String::from_utf8_lossy(&out.stderr),
-                &names,
-            ),
+            Ok(out) => {
+                let outcome = interpret(
+                    parse_exit(&out.stdout),
+                    &String::from_utf8_lossy(&out.stderr),
+                    &names,
+                );
+                if inv.is_sftp_only(edge.source, edge.target) {
+                    sftp_only_outcome(outcome, &out.stdout, &names)
+                } else {
+                    outcome
+                }
+            }
             Err(StepError::Timeout(_)) => Outcome::Fails(EdgeFailure {
                 kind: FailureKind::Timeout,
                 reason: format!(
@@ -301,6 +308,28 @@ impl Ctx<'_> {
                 )),
             },
         }
+    }
+}
+
+/// An SFTP-only edge holds when its listing worked and no shell opened.
+fn sftp_only_outcome(outcome: Outcome, stdout: &[u8], names: &EdgeNames<'_>) -> Outcome {
+    let opened = String::from_utf8_lossy(stdout)
+        .lines()
+        .any(|l| l.trim() == SHELL_MARKER);
+    match outcome {
+        Outcome::Holds if opened => Outcome::Fails(EdgeFailure {
+            kind: FailureKind::Other,
+            reason: format!(
+                "the edge is SFTP-only, yet {}'s key opened a shell on {}",
+                names.source, names.target
+            ),
+            hint: Some(format!(
+                "{}'s line in {}'s authorized_keys must start with restrict,command=\"internal-sftp\": run \
+                 `trustmesh plan` to see what differs",
+                names.source, names.target
+            )),
+        }),
+        o => o,
     }
 }
 
