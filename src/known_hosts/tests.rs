@@ -231,7 +231,10 @@ fn managed_hashed_names_are_found_by_ssh_keygen() {
     for (host, port, kt, b64) in hosts {
         let name = host_name(host, port);
         let hashed = managed_hashed_name(&name, kt, b64);
-        assert!(hashed.starts_with("|1|") && !hashed.contains(host), "{hashed}");
+        assert!(
+            hashed.starts_with("|1|") && !hashed.contains(host),
+            "{hashed}"
+        );
         // Deterministic: the same name and key give the same line.
         assert_eq!(hashed, managed_hashed_name(&name, kt, b64));
         let line = managed_line(&hashed, kt, b64, "trustmesh:lab/n");
@@ -255,7 +258,11 @@ fn managed_hashed_names_are_found_by_ssh_keygen() {
         );
     }
     assert_eq!(keygen_find(&path, "192.0.2.99"), None);
-    assert_eq!(keygen_find(&path, "192.0.2.12"), None, "port 22 is another name");
+    assert_eq!(
+        keygen_find(&path, "192.0.2.12"),
+        None,
+        "port 22 is another name"
+    );
     // ssh-keygen -H of the clear lines gives other salts, and the same
     // lookups: our matching agrees with its hashing.
     let clear: String = hosts
@@ -274,7 +281,11 @@ fn managed_hashed_names_are_found_by_ssh_keygen() {
     assert!(status.success());
     let hashed = KnownHostsFile::parse(&std::fs::read_to_string(&clear_path).unwrap());
     for (host, port, kt, b64) in hosts {
-        assert_eq!(hashed.keys_for(host, port), vec![(kt, b64)], "{host}:{port}");
+        assert_eq!(
+            hashed.keys_for(host, port),
+            vec![(kt, b64)],
+            "{host}:{port}"
+        );
     }
 }
 
