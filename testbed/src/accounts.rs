@@ -50,12 +50,7 @@ pub(crate) fn home(user: &str) -> io::Result<String> {
         .map(|line| line.split(':').collect::<Vec<&str>>())
         .find(|f| f.len() >= 6 && f[0] == user)
         .map(|f| f[5].to_string())
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("no account {user:?}"),
-            )
-        })
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no account {user:?}")))
 }
 
 /// The home a new account gets: `/Users/USER` for macOS-like homes,

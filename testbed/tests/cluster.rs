@@ -72,14 +72,22 @@ fn a_mac_like_host_has_its_homes_under_users() {
     .expect("start cluster");
     let home = format!("/Users/{MAC}");
     assert_eq!(
-        ok(&c, "mac", MAC, "echo \"$HOME\"; pwd -P; stat -c '%U %a' ~; getent passwd \"$(id -un)\" | cut -d: -f6"),
+        ok(
+            &c,
+            "mac",
+            MAC,
+            "echo \"$HOME\"; pwd -P; stat -c '%U %a' ~; getent passwd \"$(id -un)\" | cut -d: -f6"
+        ),
         format!("{home}\n{home}\n{MAC} 755\n{home}\n")
     );
     assert!(c.host("mac").home_of(MAC).ends_with(format!("Users/{MAC}")));
-    c.write_file("mac", MAC, "only-on-mac", b"m", 0o644).unwrap();
+    c.write_file("mac", MAC, "only-on-mac", b"m", 0o644)
+        .unwrap();
     assert_eq!(ok(&c, "mac", MAC, "cat /Users/*/only-on-mac"), "m");
     // Another host does not see it: /Users is the mac host's own.
-    assert!(!sh(&c, "a", U, &format!("test -e {home}/only-on-mac")).status.success());
+    assert!(!sh(&c, "a", U, &format!("test -e {home}/only-on-mac"))
+        .status
+        .success());
     // A key login lands in the /Users home.
     keygen(&c, "a", U);
     trust_host_keys(&c, "a", U, "mac");
