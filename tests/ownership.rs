@@ -262,7 +262,7 @@ fn a_hashed_managed_line_is_matched_as_such() {
     rewrite_lines(&mut live, &inv, "w1", kh, |l| {
         let (hashed_by_us, rest) = l.split_once(' ').unwrap();
         assert!(hashed_by_us.starts_with("|1|"), "{l}");
-        let host = match rest.split(' ').last().unwrap() {
+        let host = match rest.split(' ').next_back().unwrap() {
             "trustmesh:lab/manager" => "10.0.0.1",
             "trustmesh:lab/w2" => "10.0.0.12",
             other => panic!("{other}"),
