@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install what trustmesh's tests and demo need on a fresh Debian machine:
 # openssh (server and client) for the real-sshd testbed, Graphviz for the
-# `graph --format dot` test, busybox and dash for the portability tests of
-# the node scripts, shellcheck for their lint, and the Rust linters. Safe to
+# `graph --format dot` test, busybox, dash and original-awk (BWK awk, the
+# awk macOS ships) for the portability tests of the node scripts,
+# shellcheck for their lint, and the Rust linters. Safe to
 # run again: it installs only what is missing. Needs root (the testbed uses
 # Linux namespaces).
 set -euo pipefail
@@ -13,6 +14,7 @@ command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 command -v dot >/dev/null 2>&1 || need+=(graphviz)
 command -v busybox >/dev/null 2>&1 || need+=(busybox)
 command -v dash >/dev/null 2>&1 || need+=(dash)
+command -v original-awk >/dev/null 2>&1 || need+=(original-awk)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)

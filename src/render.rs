@@ -84,6 +84,15 @@ fn abbreviate(line: &str, full: bool) -> String {
 }
 
 fn planned_text(l: &PlannedLine, full: bool) -> String {
+    let text = planned_line(l, full);
+    match &l.clear_name {
+        // A hashed name: the name it holds, beside it.
+        Some(name) => format!("{text}  (hashed: {name})"),
+        None => text,
+    }
+}
+
+fn planned_line(l: &PlannedLine, full: bool) -> String {
     match l.text() {
         Some(t) => abbreviate(&t, full),
         None => {

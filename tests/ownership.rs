@@ -254,11 +254,19 @@ fn an_admins_revoked_line_is_respected() {
 
 #[test]
 fn a_hashed_managed_line_is_matched_as_such() {
-    let inv = inv(INV);
+    // With hashed names asked for (tests/hash_known_hosts.rs has the
+    // switching; with the option off, managed lines are written in clear).
+    let inv = inv(&format!("{INV}options: {{ hash_known_hosts: true }}\n"));
     let mut live = converged(&inv);
     // w1's lines, hashed (as `ssh-keygen -H` would), keep their marker.
     rewrite_lines(&mut live, &inv, "w1", kh, |l| {
-        let (host, rest) = l.split_once(' ').unwrap();
+        let (hashed_by_us, rest) = l.split_once(' ').unwrap();
+        assert!(hashed_by_us.starts_with("|1|"), "{l}");
+        let host = match rest.split(' ').next_back().unwrap() {
+            "trustmesh:lab/manager" => "10.0.0.1",
+            "trustmesh:lab/w2" => "10.0.0.12",
+            other => panic!("{other}"),
+        };
         let hashed = trustmesh::known_hosts::hash_host_name(host, [9u8; 20]);
         format!("{hashed} {rest}")
     });

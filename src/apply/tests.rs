@@ -33,6 +33,7 @@ fn wave_of(plan: &Plan) -> HashMap<String, usize> {
 fn keys_come_before_their_lines_and_edits_before_modes() {
     let pending = PlannedLine {
         names: None,
+        clear_name: None,
         key_type: "ssh-ed25519".into(),
         base64: None,
         node: "a".into(),
@@ -140,6 +141,7 @@ fn a_file_beside_a_new_key_waits_for_its_folder() {
 fn a_rotation_is_made_before_it_is_broken() {
     let new_line = PlannedLine {
         names: None,
+        clear_name: None,
         key_type: "ssh-ed25519".into(),
         base64: None,
         node: "a".into(),

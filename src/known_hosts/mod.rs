@@ -249,6 +249,44 @@ pub fn hash_host_name(name: &str, salt: [u8; 20]) -> String {
     )
 }
 
+/// The hashed name trustmesh writes for `name` (from [`host_name`]) on the
+/// line of the host key `key_type base64`, when `options.hash_known_hosts`
+/// is on: [`hash_host_name`] with the salt [`managed_salt`] gives. Read back
+/// by `ssh` and `ssh-keygen -F` as any hashed name is.
+pub fn managed_hashed_name(name: &str, key_type: &str, base64: &str) -> String {
+    hash_host_name(name, managed_salt(name, key_type, base64))
+}
+
+/// The salt of a managed hashed name: SHA-1 of a fixed label, the
+/// lowercased name, the key type and the key's base64, so the same line
+/// comes out of every plan (the planner is pure: no randomness, no clock;
+/// a saved plan must equal a fresh one; and a re-plan of a converged
+/// cluster must show nothing).
+///
+/// Why a salt derived from the name is safe here. `ssh-keygen -H` hashes
+/// names so that someone who reads the file cannot list the hosts it
+/// trusts; the salt is printed in the line itself, so its only work is to
+/// stop one computation from serving many lines (a table of precomputed
+/// hashes, or one guess tested against every line at once). A derived salt
+/// keeps that: it depends on the host's own key, which no one can know
+/// before reading the line, so nothing can be precomputed, and testing a
+/// guessed name still costs one hash per guess per line, as with a random
+/// salt. What it gives away: two lines with the same name and the same key
+/// (in two accounts' files) are equal, but the key is in clear in both lines
+/// already and names the host just as well. The name is also as hard to
+/// find from the salt as from the hash (both are hashes of it).
+pub fn managed_salt(name: &str, key_type: &str, base64: &str) -> [u8; 20] {
+    use sha1::Digest as _;
+    let mut h = sha1::Sha1::new();
+    h.update(b"trustmesh known_hosts salt v1\0");
+    h.update(name.to_ascii_lowercase().as_bytes());
+    h.update(b"\0");
+    h.update(key_type.as_bytes());
+    h.update(b"\0");
+    h.update(base64.as_bytes());
+    h.finalize().into()
+}
+
 /// The line trustmesh writes for a host key: `names keytype base64
 /// <marker>`, where `names` is a host name from [`host_name`], several
 /// joined by commas, or one [`hash_host_name`], and the marker

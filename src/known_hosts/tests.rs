@@ -197,6 +197,117 @@ fn ssh_keygen_hashed_names_match() {
     }
 }
 
+/// `ssh-keygen -F name -f file`: the lines it finds (without its
+/// `# Host ... found` comments), or `None` when it finds none.
+fn keygen_find(file: &std::path::Path, name: &str) -> Option<Vec<String>> {
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-F")
+        .arg(name)
+        .arg("-f")
+        .arg(file)
+        .output()
+        .expect("run ssh-keygen");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    (out.status.success() && !lines.is_empty()).then_some(lines)
+}
+
+#[test]
+fn managed_hashed_names_are_found_by_ssh_keygen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("known_hosts");
+    let hosts = [
+        ("192.0.2.11", 22, "ssh-ed25519", ED),
+        ("192.0.2.12", 2222, "ecdsa-sha2-nistp256", EC),
+        ("Node3.Example.org", 22, "ssh-rsa", RSA),
+        ("2001:db8::5", 2200, "ssh-ed25519", ED),
+    ];
+    let mut text = format!("# a comment\n198.51.100.1 ssh-ed25519 {CA}\n");
+    let mut ours = Vec::new();
+    for (host, port, kt, b64) in hosts {
+        let name = host_name(host, port);
+        let hashed = managed_hashed_name(&name, kt, b64);
+        assert!(
+            hashed.starts_with("|1|") && !hashed.contains(host),
+            "{hashed}"
+        );
+        // Deterministic: the same name and key give the same line.
+        assert_eq!(hashed, managed_hashed_name(&name, kt, b64));
+        let line = managed_line(&hashed, kt, b64, "trustmesh:lab/n");
+        // We find it as ssh would.
+        let e = entry(&line);
+        assert!(e.is_hashed() && e.matches_host(host, port), "{line}");
+        assert!(!e.matches_host(host, if port == 22 { 2222 } else { 22 }));
+        text.push_str(&line);
+        text.push('\n');
+        ours.push((name, line));
+    }
+    std::fs::write(&path, &text).unwrap();
+    for (name, line) in &ours {
+        // ssh lowercases a name before looking it up, and hashes it so;
+        // `ssh-keygen -F` looks up the name as given.
+        let asked = name.to_ascii_lowercase();
+        assert_eq!(
+            keygen_find(&path, &asked),
+            Some(vec![line.clone()]),
+            "ssh-keygen -F {asked}"
+        );
+    }
+    assert_eq!(keygen_find(&path, "192.0.2.99"), None);
+    assert_eq!(
+        keygen_find(&path, "192.0.2.12"),
+        None,
+        "port 22 is another name"
+    );
+    // ssh-keygen -H of the clear lines gives other salts, and the same
+    // lookups: our matching agrees with its hashing.
+    let clear: String = hosts
+        .iter()
+        .map(|(h, p, kt, b64)| format!("{} {kt} {b64}\n", host_name(h, *p)))
+        .collect();
+    let clear_path = dir.path().join("clear");
+    std::fs::write(&clear_path, clear).unwrap();
+    let status = std::process::Command::new("ssh-keygen")
+        .arg("-H")
+        .arg("-f")
+        .arg(&clear_path)
+        .output()
+        .unwrap()
+        .status;
+    assert!(status.success());
+    let hashed = KnownHostsFile::parse(&std::fs::read_to_string(&clear_path).unwrap());
+    for (host, port, kt, b64) in hosts {
+        assert_eq!(
+            hashed.keys_for(host, port),
+            vec![(kt, b64)],
+            "{host}:{port}"
+        );
+    }
+}
+
+#[test]
+fn managed_salts_depend_on_name_and_key() {
+    let a = managed_salt("192.0.2.11", "ssh-ed25519", ED);
+    assert_eq!(a, managed_salt("192.0.2.11", "ssh-ed25519", ED));
+    // ssh lowercases names: so does the salt.
+    assert_eq!(
+        managed_salt("HOST.example", "ssh-ed25519", ED),
+        managed_salt("host.example", "ssh-ed25519", ED)
+    );
+    for other in [
+        managed_salt("192.0.2.12", "ssh-ed25519", ED),
+        managed_salt("[192.0.2.11]:2222", "ssh-ed25519", ED),
+        managed_salt("192.0.2.11", "ssh-rsa", RSA),
+        managed_salt("192.0.2.11", "ssh-ed25519", CA),
+    ] {
+        assert_ne!(a, other);
+    }
+}
+
 #[test]
 fn pattern_matching_like_openssh() {
     let cases: &[(&str, &str, u16, bool)] = &[

@@ -138,6 +138,7 @@ impl Ctx<'_> {
             if let (true, KeyState::Known { .. }) = (self.rotating[src], state) {
                 add.push(PlannedLine {
                     names: None,
+                    clear_name: None,
                     key_type: ssh_type(self.inv.nodes[src].key_type).into(),
                     base64: None,
                     node: self.names[src].clone(),
@@ -177,6 +178,7 @@ impl Ctx<'_> {
                     }
                     PlannedLine {
                         names: None,
+                        clear_name: None,
                         key_type: key_type.clone(),
                         base64: Some(base64.clone()),
                         node: self.names[src].clone(),
@@ -187,6 +189,7 @@ impl Ctx<'_> {
                 }
                 KeyState::Pending { key_type } => PlannedLine {
                     names: None,
+                    clear_name: None,
                     key_type: key_type.clone(),
                     base64: None,
                     node: self.names[src].clone(),
@@ -365,6 +368,7 @@ impl Ctx<'_> {
         // sorted below.
         let mut managed_ok: Vec<(usize, &str)> = Vec::new();
         let mut has_unmanaged = false;
+        let hash = self.inv.options.hash_known_hosts;
         for (i, e) in file.entries() {
             let Some(marker) = e.marker() else {
                 has_unmanaged = true;
@@ -386,14 +390,20 @@ impl Ctx<'_> {
                     Some((at, w)) => match w.keys {
                         Some(keys) => {
                             let node = &self.inv.nodes[o];
-                            // A hashed managed line holds the host's name
-                            // in its hash.
-                            let names_ok = e.hosts() == &*w.names
-                                || (e.is_hashed()
+                            // The names as `options.hash_known_hosts`
+                            // wants them: in clear, or hashed. A hashed
+                            // managed line holds the host's name in its
+                            // hash, whatever its salt (one we wrote, or
+                            // `ssh-keygen -H`'s): kept as it is.
+                            let names_ok = if hash {
+                                e.is_hashed()
                                     && e.matches_host(
                                         node.address.as_deref().unwrap_or_default(),
                                         node.port,
-                                    ));
+                                    )
+                            } else {
+                                e.hosts() == &*w.names
+                            };
                             let ok = !legacy
                                 && names_ok
                                 && keys
@@ -472,8 +482,15 @@ impl Ctx<'_> {
                     ));
                     continue;
                 }
+                let (names, clear_name) = if hash {
+                    let hashed = known_hosts::managed_hashed_name(&w.names, kt, b64);
+                    (Arc::from(hashed), Some(w.names.clone()))
+                } else {
+                    (w.names.clone(), None)
+                };
                 add.push(PlannedLine {
-                    names: Some(w.names.clone()),
+                    names: Some(names),
+                    clear_name,
                     key_type: kt.clone(),
                     base64: Some(b64.clone()),
                     node: self.names[t].clone(),

@@ -150,10 +150,6 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
             "options.ssh_config (Host aliases in ~/.ssh/config)",
         ),
         (o.hosts_file, "options.hosts_file (a block in /etc/hosts)"),
-        (
-            o.hash_known_hosts,
-            "options.hash_known_hosts (hashed known_hosts names)",
-        ),
     ] {
         if on {
             notes.push(format!(

@@ -277,8 +277,13 @@ pub enum FileRole {
 /// generated yet).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedLine {
-    /// known_hosts only: the host names (`addr` or `[addr]:port`).
+    /// known_hosts only: the host names as written in the line (`addr` or
+    /// `[addr]:port`, or its hashed form `|1|salt|hash`).
     pub names: Option<Arc<str>>,
+    /// known_hosts only, when `names` is hashed: the name it holds, shown
+    /// beside the line in the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clear_name: Option<Arc<str>>,
     pub key_type: Arc<str>,
     /// `None`: known after apply.
     pub base64: Option<Arc<str>>,

@@ -6,7 +6,9 @@
 //! `sh -s -- ARGS...` (see [`ProbeRequest::command_line`]), over ssh for a
 //! worker or locally for the manager. Data reaches it only as arguments,
 //! never by editing the script text. It runs under dash, bash, busybox sh
-//! with busybox applets and macOS `/bin/sh` with BSD tools: it uses only
+//! with busybox applets, `bash --posix` (macOS's `/bin/sh`) with BWK awk,
+//! all tested (`src/scripts/shells.rs`), and is meant for macOS's BSD
+//! tools, which are not at hand to test: it uses only
 //! `ls -ldn`, `wc -c`, `cat`, `grep -q`, `id`, `hostname`/`uname -n`,
 //! `cd`/`pwd -P`, `printf` and `[`.
 //!

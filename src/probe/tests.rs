@@ -302,6 +302,7 @@ fn leftovers_of_an_interrupted_apply_are_reported() {
 /// BSD/macOS-flavoured tools: `wc -c` pads its count with spaces, `ls`
 /// puts `@` (extended attributes) after the mode string; no `hostname`
 /// (falls back to `uname -n`); `id -un` fails (falls back to $LOGNAME).
+/// Under dash, bash and `bash --posix` (macOS's `/bin/sh`).
 #[test]
 fn bsd_flavoured_tools() {
     let (_tmp, home) = fixture(0o700);
@@ -327,8 +328,8 @@ fn bsd_flavoured_tools() {
         r#"[ "$1" = -un ] && exit 1; exec /bin/busybox id "$@""#,
     );
     let reference = parse_probe_output(&run_probe(Shell::Dash, &home, &full_request())).unwrap();
-    for shell in ["/usr/bin/dash", "/usr/bin/bash"] {
-        let mut cmd = Command::new(shell);
+    for shell in [Shell::Dash, Shell::Bash, Shell::MacLike] {
+        let mut cmd = shell.command();
         cmd.arg("-s")
             .arg("--")
             .args(full_request().args().unwrap())
@@ -349,7 +350,7 @@ fn bsd_flavoured_tools() {
                 ..acct
             },
             reference,
-            "{shell}"
+            "{shell:?}"
         );
     }
 }

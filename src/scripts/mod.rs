@@ -7,7 +7,9 @@
 //! positional arguments, each quoted by [`shell_quote`], and file contents
 //! arrive on standard input. Nothing from an inventory is ever spliced into
 //! a script. They run under dash, bash, busybox sh and macOS sh (no GNU-only
-//! flags), locally for the manager and over SSH for every other node.
+//! flags; tested under the matrix of `shells.rs`, where `bash --posix` with
+//! BWK awk stands in for macOS), locally for the manager and over SSH for
+//! every other node.
 //!
 //! Paths are relative to the account's home (`.ssh/authorized_keys`) or
 //! absolute. Every script prints `TM-OK` (or its result between markers)

@@ -8,7 +8,7 @@
 # (probe::ProbeRequest::command_line), over ssh for a worker or locally for
 # the manager; its report is read by probe::parse_probe_output. Data
 # reaches it only as arguments. It runs under dash, bash, busybox sh with busybox applets and
-# macOS /bin/sh with BSD tools: it uses only `ls -ldn`, `wc -c`, `cat`,
+# macOS /bin/sh (bash --posix) with BSD tools: it uses only `ls -ldn`, `wc -c`, `cat`,
 # `grep -q`, `id`, `hostname`/`uname -n`, `cd`/`pwd -P`, `printf`, `[` and
 # `find` (`-prune`, `-mmin`: GNU, BSD and busybox have them).
 #

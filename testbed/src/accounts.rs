@@ -1,7 +1,9 @@
 //! Accounts. The password database is the machine's own and is shared by
 //! every host (only homes are per host), so an account is created once,
-//! with `useradd -M -d /home/USER -s /bin/bash USER`, and kept: creating it
-//! again is a no-op. Changes are serialised across processes with a lock
+//! with `useradd -M -d /home/USER -s /bin/bash USER` (`-d /Users/USER` for
+//! an account of a host with macOS-like homes), and kept: creating it
+//! again is a no-op, and an account that exists with another home is
+//! refused (it may be in use by another cluster). Changes are serialised across processes with a lock
 //! file, since `useradd` and `chpasswd` refuse to run concurrently.
 //!
 //! sshd refuses a key login to a locked account (`!` in the shadow file):
@@ -40,6 +42,34 @@ pub(crate) fn ids(user: &str) -> io::Result<(u32, u32)> {
     ))
 }
 
+/// The home of an account, from `/etc/passwd`.
+pub(crate) fn home(user: &str) -> io::Result<String> {
+    let passwd = fs::read_to_string("/etc/passwd")?;
+    passwd
+        .lines()
+        .map(|line| line.split(':').collect::<Vec<&str>>())
+        .find(|f| f.len() >= 6 && f[0] == user)
+        .map(|f| f[5].to_string())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no account {user:?}")))
+}
+
+/// The home a new account gets: `/Users/USER` for macOS-like homes,
+/// `/home/USER` otherwise.
+pub(crate) fn home_for(user: &str, mac_homes: bool) -> String {
+    if mac_homes {
+        format!("/Users/{user}")
+    } else {
+        format!("/home/{user}")
+    }
+}
+
+/// What an account must be: its password (`None`: keys only) and home.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Wanted {
+    pub(crate) password: Option<String>,
+    pub(crate) home: String,
+}
+
 fn shadow_hash(user: &str) -> io::Result<Option<String>> {
     let shadow = fs::read_to_string("/etc/shadow")?;
     Ok(shadow.lines().find_map(|line| {
@@ -48,23 +78,27 @@ fn shadow_hash(user: &str) -> io::Result<Option<String>> {
     }))
 }
 
-/// Make sure every account exists and can log in: `users` maps each account
-/// to the password it needs (`None`: keys only).
-pub(crate) fn ensure(users: &BTreeMap<String, Option<String>>, lock_dir: &Path) -> io::Result<()> {
+/// Make sure every account exists with its home and can log in.
+pub(crate) fn ensure(users: &BTreeMap<String, Wanted>, lock_dir: &Path) -> io::Result<()> {
     let _lock = FileLock::acquire(&lock_dir.join("accounts.lock"))?;
-    for (user, password) in users {
+    for (user, wanted) in users {
+        let password = &wanted.password;
         if ids(user).is_err() {
             run(
                 "useradd",
-                &[
-                    "-M",
-                    "-d",
-                    &format!("/home/{user}"),
-                    "-s",
-                    "/bin/bash",
-                    user,
-                ],
+                &["-M", "-d", &wanted.home, "-s", "/bin/bash", user],
             )?;
+        }
+        let has = home(user)?;
+        if has != wanted.home {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "account {user} exists with the home {has}, not {}: the password file is shared \
+                     by every cluster on this machine, so give this host another account name",
+                    wanted.home
+                ),
+            ));
         }
         match password {
             Some(pw) => {

@@ -242,10 +242,16 @@ impl Cluster {
         }
 
         // Accounts, homes, /etc/ssh.
-        let mut users: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut users: BTreeMap<String, accounts::Wanted> = BTreeMap::new();
         for h in &spec.hosts {
             for u in &h.users {
-                let entry = users.entry(u.clone()).or_insert(None);
+                let entry = &mut users
+                    .entry(u.clone())
+                    .or_insert_with(|| accounts::Wanted {
+                        password: None,
+                        home: accounts::home_for(u, h.mac_homes),
+                    })
+                    .password;
                 if let Some(pw) = &h.password {
                     match entry {
                         Some(other) if other != pw => {
@@ -263,6 +269,10 @@ impl Cluster {
         make_dir(Path::new("/run/sshd"), 0o755, None)?;
         if !Path::new("/home").exists() {
             make_dir(Path::new("/home"), 0o755, None)?;
+        }
+        // Hosts with macOS-like homes get their own folder over `/Users`.
+        if spec.hosts.iter().any(|h| h.mac_homes) && !Path::new("/Users").exists() {
+            make_dir(Path::new("/Users"), 0o755, None)?;
         }
         for host in &self.rec.hosts {
             prepare_host_dir(host, &self.rec.key_types)?;
@@ -426,6 +436,12 @@ impl Cluster {
         .arg(host.etc_ssh())
         .arg(&host.name)
         .arg(host.log_path())
+        // Its own `/Users` when an account of it has its home there.
+        .arg(if host.has_mac_homes() {
+            host.dir.join("Users")
+        } else {
+            PathBuf::new()
+        })
         .stdin(Stdio::null())
         .stdout(start_log.try_clone()?)
         .stderr(start_log)
@@ -628,10 +644,11 @@ impl Cluster {
                 "no command to run".to_string(),
             ));
         }
+        // The account's own home, as sshd would give it.
         let home = if user == "root" {
             "/root".to_string()
         } else {
-            format!("/home/{user}")
+            accounts::home(user)?
         };
         let mut cmd = Command::new("nsenter");
         cmd.args([

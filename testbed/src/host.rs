@@ -14,11 +14,13 @@ use crate::accounts;
 use crate::sys::{make_dir, ProcId};
 
 /// The shell run (as root, in the new mount and UTS namespaces) to turn a
-/// process into a host: its own `/home` and `/etc/ssh`, its own hostname,
-/// then sshd in the same pid.
+/// process into a host: its own `/home` and `/etc/ssh` (and `/Users`, for
+/// accounts with macOS-like homes, when `$5` names a folder), its own
+/// hostname, then sshd in the same pid.
 pub(crate) const HOST_SCRIPT: &str = r#"set -e
 mount --bind "$1" /home
 mount --bind "$2" /etc/ssh
+if [ -n "$5" ]; then mount --bind "$5" /Users; fi
 printf '%s' "$3" > /proc/sys/kernel/hostname
 exec /usr/sbin/sshd -D -f /etc/ssh/sshd_config -E "$4""#;
 
@@ -61,9 +63,21 @@ impl Host {
         &self.dir
     }
 
-    /// Where `/home/USER` of this host is on the machine.
+    /// Where the home of `user` on this host is on the machine: its
+    /// `/home/USER`, or `/Users/USER` for an account with a macOS-like
+    /// home (the home is the account's, from `/etc/passwd`).
     pub fn home_of(&self, user: &str) -> PathBuf {
-        self.dir.join("home").join(user)
+        match accounts::home(user) {
+            Ok(h) if h.starts_with("/Users/") => self.dir.join("Users").join(user),
+            _ => self.dir.join("home").join(user),
+        }
+    }
+
+    /// Whether an account of this host has its home under `/Users`.
+    pub(crate) fn has_mac_homes(&self) -> bool {
+        self.users
+            .iter()
+            .any(|u| accounts::home(u).is_ok_and(|h| h.starts_with("/Users/")))
     }
 
     /// Its `/etc/ssh` on the machine.
@@ -102,6 +116,9 @@ impl Host {
 pub(crate) fn prepare_host_dir(h: &Host, key_types: &[String]) -> io::Result<()> {
     make_dir(&h.dir, 0o755, None)?;
     make_dir(&h.dir.join("home"), 0o755, None)?;
+    if h.has_mac_homes() {
+        make_dir(&h.dir.join("Users"), 0o755, None)?;
+    }
     for u in &h.users {
         make_dir(&h.home_of(u), 0o755, Some(accounts::ids(u)?))?;
     }

@@ -12,7 +12,9 @@
 //! A host is one `sshd -D` started as
 //! `unshare --mount --uts --propagation private`, after bind-mounting a
 //! folder of its own over `/home` and another over `/etc/ssh` (fresh host
-//! keys, an `sshd_config` of its own) and setting its hostname. Every
+//! keys, an `sshd_config` of its own), and one over `/Users` when an
+//! account of it has a macOS-like home (`HostSpec::mac_homes`), and
+//! setting its hostname. Every
 //! session that sshd opens inherits those namespaces, so a login to a host
 //! sees that host's `~/.ssh`, and an `ssh` run there uses that host's
 //! files. The pid we spawn execs into sshd, so it *is* the listener: the
@@ -46,7 +48,8 @@
 //! ```
 //!
 //! The accounts live in the machine's own `/etc/passwd` (homes are per
-//! host), so one user name has one password on the whole machine. Running
+//! host), so one user name has one password and one home path
+//! (`/home/USER`, or `/Users/USER`) on the whole machine. Running
 //! a host needs root, `unshare`, `nsenter`, `runuser`, `ip` and
 //! `/usr/sbin/sshd`.
 

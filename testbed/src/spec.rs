@@ -12,7 +12,8 @@
 //!     { "name": "node2", "users": ["agilab"], "address": "127.0.10.12", "port": 2222 },
 //!     { "name": "node3", "users": ["agilab"], "password": "demo-pass" },
 //!     { "name": "gw", "users": ["agilab"] },
-//!     { "name": "hidden", "users": ["agilab"], "behind": "gw" }
+//!     { "name": "hidden", "users": ["agilab"], "behind": "gw" },
+//!     { "name": "mac1", "users": ["macuser"], "mac_homes": true }
 //!   ]
 //! }
 //! ```
@@ -58,6 +59,12 @@ pub struct HostSpec {
     /// (`StrictModes no`, `ForceCommand internal-sftp`...).
     #[serde(default)]
     pub sshd_options: Vec<String>,
+    /// The accounts of this host have their homes under `/Users` (as on
+    /// macOS: `/Users/USER`) instead of `/home`. The password file is
+    /// shared, so such an account must not also be on a host without this,
+    /// and an account that exists already must have that home.
+    #[serde(default)]
+    pub mac_homes: bool,
 }
 
 fn default_port() -> u16 {
@@ -75,7 +82,14 @@ impl HostSpec {
             behind: None,
             address: None,
             sshd_options: Vec::new(),
+            mac_homes: false,
         }
+    }
+
+    /// Give this host's accounts homes under `/Users`, as on macOS.
+    pub fn mac_homes(mut self) -> HostSpec {
+        self.mac_homes = true;
+        self
     }
 
     /// Put this line first in the host's `sshd_config`: it wins over the
@@ -265,6 +279,23 @@ impl ClusterSpec {
                 }
             }
         }
+        // The password file is shared: an account has one home.
+        let mut homes = std::collections::HashMap::new();
+        for h in &self.hosts {
+            for u in &h.users {
+                if let Some(&(mac, other)) = homes.get(u.as_str()) {
+                    if mac != h.mac_homes {
+                        problems.push(format!(
+                            "user {u} is on host {other} and on host {}, one with mac_homes and one \
+                             without: an account has one home (the password file is shared)",
+                            h.name
+                        ));
+                    }
+                } else {
+                    homes.insert(u.as_str(), (h.mac_homes, h.name.as_str()));
+                }
+            }
+        }
         // Two loopback hosts on the same address and port cannot both listen.
         let mut endpoints = std::collections::HashMap::new();
         for (i, h) in self.hosts.iter().enumerate() {
@@ -363,6 +394,15 @@ mod tests {
         assert!(err.contains("used twice"), "{err}");
         assert!(err.contains("nowhere"), "{err}");
         assert!(err.contains("behind itself"), "{err}");
+        let homes = ClusterSpec::new(vec![
+            HostSpec::new("a", &["u"]).mac_homes(),
+            HostSpec::new("b", &["u"]),
+        ]);
+        assert!(homes
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("an account has one home"));
         let clash = ClusterSpec::new(vec![
             HostSpec::new("a", &["u"]).address("127.0.10.2".parse().unwrap()),
             HostSpec::new("b", &["u"]),

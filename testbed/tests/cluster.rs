@@ -60,6 +60,44 @@ fn hosts_have_their_own_hostname_home_and_host_keys() {
     );
 }
 
+/// A host whose account has its home under `/Users`, as on macOS: the
+/// account's home from `/etc/passwd`, that host's own, reached by key.
+#[test]
+fn a_mac_like_host_has_its_homes_under_users() {
+    const MAC: &str = "tbmacuser";
+    let c = Cluster::start(ClusterSpec::new(vec![
+        HostSpec::new("a", &[U]),
+        HostSpec::new("mac", &[MAC]).mac_homes(),
+    ]))
+    .expect("start cluster");
+    let home = format!("/Users/{MAC}");
+    assert_eq!(
+        ok(
+            &c,
+            "mac",
+            MAC,
+            "echo \"$HOME\"; pwd -P; stat -c '%U %a' ~; getent passwd \"$(id -un)\" | cut -d: -f6"
+        ),
+        format!("{home}\n{home}\n{MAC} 755\n{home}\n")
+    );
+    assert!(c.host("mac").home_of(MAC).ends_with(format!("Users/{MAC}")));
+    c.write_file("mac", MAC, "only-on-mac", b"m", 0o644)
+        .unwrap();
+    assert_eq!(ok(&c, "mac", MAC, "cat /Users/*/only-on-mac"), "m");
+    // Another host does not see it: /Users is the mac host's own.
+    assert!(!sh(&c, "a", U, &format!("test -e {home}/only-on-mac"))
+        .status
+        .success());
+    // A key login lands in the /Users home.
+    keygen(&c, "a", U);
+    trust_host_keys(&c, "a", U, "mac");
+    let public = c.read_file("a", U, ".ssh/id_ed25519.pub").unwrap();
+    c.write_file("mac", MAC, ".ssh/authorized_keys", &public, 0o600)
+        .unwrap();
+    let login = ssh_cmd(&c, "mac", MAC, "", "pwd");
+    assert_eq!(ok(&c, "a", U, &login), format!("{home}\n"));
+}
+
 #[test]
 fn key_login_works_only_once_the_key_is_installed() {
     let c = two_hosts();
