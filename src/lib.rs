@@ -7,8 +7,10 @@
 
 pub mod apply;
 pub mod authorized_keys;
+pub mod block;
 pub mod gather;
 pub mod graph;
+pub mod hosts_file;
 pub mod inventory;
 pub mod known_hosts;
 pub mod lines;
@@ -18,6 +20,7 @@ pub mod planfile;
 pub mod probe;
 pub mod render;
 pub mod scripts;
+pub mod ssh_config;
 pub mod state;
 pub mod target;
 pub mod transport;

@@ -141,6 +141,7 @@ fn full_request() -> ProbeRequest {
             "subdir",
         ]),
         stat_only: s(&["id_ed25519", "secret_plain", "suid", "nope2"]),
+        ..Default::default()
     }
 }
 
@@ -360,6 +361,7 @@ fn private_key_asked_for_reading_is_refused() {
     let req = ProbeRequest {
         read: vec!["id_ed25519".into()],
         stat_only: vec![],
+        ..Default::default()
     };
     for shell in SHELLS {
         let out = run_probe(shell, &home, &req);
@@ -434,6 +436,7 @@ fn ssh_path_that_is_a_file_or_symlink() {
     let req = ProbeRequest {
         read: vec!["authorized_keys".into()],
         stat_only: vec![],
+        ..Default::default()
     };
     let acct = parse_probe_output(&run_probe(Shell::Dash, tmp.path(), &req)).unwrap();
     assert_eq!(acct.ssh_dir.unwrap().kind, FileKind::File);
@@ -553,6 +556,7 @@ fn unreadable_files_are_reported() {
             "config".into(),
         ],
         stat_only: vec!["id_ed25519".into()],
+        ..Default::default()
     };
     if my_uid() != 0 {
         let (_tmp, home) = fixture(0o700);
@@ -627,6 +631,7 @@ fn args_layout_and_validation() {
     let req = ProbeRequest {
         read: vec!["authorized_keys".into(), "known_hosts".into()],
         stat_only: vec!["id_ed25519".into()],
+        ..Default::default()
     };
     assert_eq!(
         req.args().unwrap(),
@@ -664,10 +669,12 @@ fn args_layout_and_validation() {
             ProbeRequest {
                 read: vec![bad.into()],
                 stat_only: vec![],
+                ..Default::default()
             },
             ProbeRequest {
                 read: vec![],
                 stat_only: vec![bad.into()],
+                ..Default::default()
             },
         ] {
             assert!(
@@ -680,11 +687,13 @@ fn args_layout_and_validation() {
     let both = ProbeRequest {
         read: vec!["id".into()],
         stat_only: vec!["id".into()],
+        ..Default::default()
     };
     assert_eq!(both.args(), Err(ProbeError::ReadAndStatOnly("id".into())));
     let dup = ProbeRequest {
         read: vec!["a".into(), "a".into()],
         stat_only: vec![],
+        ..Default::default()
     };
     assert_eq!(dup.args(), Err(ProbeError::DuplicateName("a".into())));
     // Odd but legal names pass.
@@ -696,6 +705,7 @@ fn args_layout_and_validation() {
             ".hidden".into(),
         ],
         stat_only: vec![],
+        ..Default::default()
     };
     assert!(ok.args().is_ok());
 }
@@ -716,6 +726,7 @@ fn mode_strings_with_special_bits() {
     let req = ProbeRequest {
         read: vec![],
         stat_only: modes.iter().map(|m| format!("m{m:o}")).collect(),
+        ..Default::default()
     };
     for shell in SHELLS {
         let acct = parse_probe_output(&run_probe(shell, dir.path(), &req)).unwrap();

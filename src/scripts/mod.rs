@@ -64,6 +64,14 @@ pub const ROTATE_SWAP: &str = include_str!("rotate_swap.sh");
 /// `.ssh/.trustmesh.XXXXXX`. See `remove_leftover.sh`.
 pub const REMOVE_LEFTOVER: &str = include_str!("remove_leftover.sh");
 
+/// Create a private folder directly under `~/.ssh` (`~/.ssh/config.d`),
+/// 0700, when missing. Args: `.ssh/NAME`. See `mkdir_private.sh`.
+pub const MKDIR_PRIVATE: &str = include_str!("mkdir_private.sh");
+
+/// Remove a file trustmesh owns, only if it is still what the plan read.
+/// Args: path, expected [`cksum`]. See `remove_file.sh`.
+pub const REMOVE_FILE: &str = include_str!("remove_file.sh");
+
 /// `chmod MODE PATH`. Args: mode (octal), path. See `chmod.sh`.
 pub const CHMOD: &str = include_str!("chmod.sh");
 
