@@ -426,6 +426,17 @@ impl Cluster {
         .arg(host.etc_ssh())
         .arg(&host.name)
         .arg(host.log_path())
+        .arg(host.etc_hosts_copy())
+        .arg(if host.has_root() {
+            host.etc_overlay()
+        } else {
+            PathBuf::new()
+        })
+        .arg(if host.has_root() {
+            host.home_of("root")
+        } else {
+            PathBuf::new()
+        })
         .stdin(Stdio::null())
         .stdout(start_log.try_clone()?)
         .stderr(start_log)
