@@ -20,6 +20,8 @@ use crate::scripts::shell_quote;
 
 mod parse;
 #[cfg(test)]
+mod options_tests;
+#[cfg(test)]
 mod tests;
 
 pub use parse::{is_leftover_name, parse_probe_output};

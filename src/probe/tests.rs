@@ -41,7 +41,7 @@ fn cmd_output(prog: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-fn my_uid() -> u32 {
+pub(super) fn my_uid() -> u32 {
     cmd_output("id", &["-u"]).parse().unwrap()
 }
 
@@ -56,7 +56,7 @@ const PROBE_TOOLS: &[&str] = &[
     "find",
 ];
 
-fn run_probe_with(
+pub(super) fn run_probe_with(
     shell: Shell,
     home: &Path,
     args: &[String],
@@ -71,16 +71,16 @@ fn run_probe_with(
     sh_out(&mut cmd, PROBE_SCRIPT.as_bytes())
 }
 
-fn run_probe(shell: Shell, home: &Path, req: &ProbeRequest) -> Vec<u8> {
+pub(super) fn run_probe(shell: Shell, home: &Path, req: &ProbeRequest) -> Vec<u8> {
     run_probe_with(shell, home, &req.args().unwrap(), |c| c)
 }
 
-fn chmod(p: &Path, mode: u32) {
+pub(super) fn chmod(p: &Path, mode: u32) {
     fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// A home with a crafted ~/.ssh. Returns (tempdir, home path).
-fn fixture(ssh_mode: u32) -> (tempfile::TempDir, PathBuf) {
+pub(super) fn fixture(ssh_mode: u32) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home dir");
     fs::create_dir(&home).unwrap();
@@ -125,7 +125,7 @@ fn fixture(ssh_mode: u32) -> (tempfile::TempDir, PathBuf) {
     (tmp, home)
 }
 
-fn full_request() -> ProbeRequest {
+pub(super) fn full_request() -> ProbeRequest {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     ProbeRequest {
         read: s(&[
@@ -735,3 +735,4 @@ fn mode_strings_with_special_bits() {
         }
     }
 }
+

@@ -550,6 +550,89 @@ mod tests {
     }
 
     #[test]
+    fn mkdir_private_makes_a_0700_folder_directly_under_ssh() {
+        use std::os::unix::fs::PermissionsExt;
+        for sh in SHELLS {
+            let home = tempfile::tempdir().unwrap();
+            std::fs::create_dir(home.path().join(".ssh")).unwrap();
+            let run = |p: &str| run_in(sh, home.path(), MKDIR_PRIVATE, &[p], b"").0;
+            assert_eq!(run(".ssh/config.d"), Outcome::Ok, "{sh:?}");
+            let d = home.path().join(".ssh/config.d");
+            assert_eq!(
+                std::fs::metadata(&d).unwrap().permissions().mode() & 0o7777,
+                0o700
+            );
+            assert_eq!(run(".ssh/config.d"), Outcome::Ok, "there already");
+            for bad in [".ssh/", ".ssh/a/b", "x", "/tmp/x", ".ssh/../x"] {
+                assert!(matches!(run(bad), Outcome::Failed(_)), "{sh:?} {bad}");
+            }
+            std::fs::write(home.path().join(".ssh/file"), "x").unwrap();
+            assert!(matches!(run(".ssh/file"), Outcome::Failed(_)), "{sh:?}");
+        }
+    }
+
+    #[test]
+    fn remove_file_removes_only_what_the_plan_read() {
+        for sh in SHELLS {
+            let home = tempfile::tempdir().unwrap();
+            let d = home.path().join(".ssh/config.d");
+            std::fs::create_dir_all(&d).unwrap();
+            let f = d.join("trustmesh-lab");
+            std::fs::write(&f, "ours\n").unwrap();
+            let run = |sum: &str| {
+                run_in(
+                    sh,
+                    home.path(),
+                    REMOVE_FILE,
+                    &[".ssh/config.d/trustmesh-lab", sum],
+                    b"",
+                )
+                .0
+            };
+            // Changed since the plan: kept.
+            assert!(
+                matches!(run(&cksum(b"other\n")), Outcome::Conflict(ref now) if *now == cksum(b"ours\n")),
+                "{sh:?}"
+            );
+            assert!(f.exists());
+            assert_eq!(run(&cksum(b"ours\n")), Outcome::Ok, "{sh:?}");
+            assert!(!f.exists());
+            assert_eq!(run(&cksum(b"ours\n")), Outcome::Ok, "gone already");
+            std::os::unix::fs::symlink("/etc/hostname", &f).unwrap();
+            assert!(matches!(run(&cksum(b"x")), Outcome::Failed(_)), "{sh:?}");
+        }
+    }
+
+    /// An absolute path (`/etc/hosts` under `sudo -n`, whose HOME may not
+    /// be a folder) is written without entering the home; mode and owner
+    /// kept.
+    #[test]
+    fn replace_file_takes_an_absolute_path_without_a_home() {
+        use std::os::unix::fs::PermissionsExt;
+        for sh in SHELLS {
+            let dir = tempfile::tempdir().unwrap();
+            let f = dir.path().join("hosts");
+            std::fs::write(&f, b"127.0.0.1 localhost\n").unwrap();
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let new = b"127.0.0.1 localhost\n10.0.0.1 n1\n";
+            let path = f.to_str().unwrap();
+            let (o, out) = run_in(
+                sh,
+                &dir.path().join("no such home"),
+                REPLACE_FILE,
+                &[path, &cksum(b"127.0.0.1 localhost\n"), "keep", &cksum(new)],
+                new,
+            );
+            assert_eq!(o, Outcome::Ok, "{sh:?}: {out}");
+            assert_eq!(std::fs::read(&f).unwrap(), new);
+            assert_eq!(
+                std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
+                0o644
+            );
+        }
+    }
+
+    #[test]
     fn noise_around_the_result_is_ignored() {
         assert_eq!(outcome(b"motd\nTM-OK\n", b"", Some(0)), Outcome::Ok);
         assert_eq!(
