@@ -39,14 +39,28 @@ pub enum BlockError {
 impl fmt::Display for BlockError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BlockError::Unclosed(l) => write!(f, "line {l} begins trustmesh's block, which never ends"),
-            BlockError::Unopened(l) => write!(f, "line {l} ends a trustmesh block that never began"),
+            BlockError::Unclosed(l) => {
+                write!(f, "line {l} begins trustmesh's block, which never ends")
+            }
+            BlockError::Unopened(l) => {
+                write!(f, "line {l} ends a trustmesh block that never began")
+            }
             BlockError::Twice(l) => write!(f, "line {l} begins trustmesh's block a second time"),
         }
     }
 }
 
 impl std::error::Error for BlockError {}
+
+/// One line: (text without its ending, the ending: `\n`, `\r\n` or ``).
+pub type Line<'a> = (&'a str, &'a str);
+
+/// Where a new block goes, given the file's lines (without the block).
+pub type Place<'f> = &'f dyn Fn(&[Line<'_>]) -> usize;
+
+/// Whether an existing block may stay where it is, given the lines and the
+/// index of its BEGIN line.
+pub type KeepAt<'f> = &'f dyn Fn(&[Line<'_>], usize) -> bool;
 
 /// A file as lines: (text without ending, ending: `\n`, `\r\n` or ``).
 pub fn split(text: &str) -> Vec<(&str, &str)> {
@@ -128,8 +142,8 @@ pub fn set(
     text: &str,
     marker: &str,
     inner: Option<&[String]>,
-    place: &dyn Fn(&[(&str, &str)]) -> usize,
-    keep_at: &dyn Fn(&[(&str, &str)], usize) -> bool,
+    place: Place<'_>,
+    keep_at: KeepAt<'_>,
 ) -> Result<String, BlockError> {
     let lines = split(text);
     let eol = dominant(&lines);
@@ -209,7 +223,10 @@ mod tests {
     #[test]
     fn a_new_block_goes_at_the_end_with_the_files_endings() {
         let t = set("a\r\nb\r\nc", M, Some(&lines(&["x"])), &end, &anywhere).unwrap();
-        assert_eq!(t, "a\r\nb\r\nc\r\n# BEGIN trustmesh:lab/n1\r\nx\r\n# END trustmesh:lab/n1\r\n");
+        assert_eq!(
+            t,
+            "a\r\nb\r\nc\r\n# BEGIN trustmesh:lab/n1\r\nx\r\n# END trustmesh:lab/n1\r\n"
+        );
         let t = set("", M, Some(&lines(&["x"])), &end, &anywhere).unwrap();
         assert_eq!(t, "# BEGIN trustmesh:lab/n1\nx\n# END trustmesh:lab/n1\n");
     }
@@ -218,7 +235,10 @@ mod tests {
     fn an_existing_block_is_replaced_in_place_and_removed_cleanly() {
         let old = "a\n# BEGIN trustmesh:lab/n1\nold\n# END trustmesh:lab/n1\r\nb";
         let t = set(old, M, Some(&lines(&["new", "two"])), &end, &anywhere).unwrap();
-        assert_eq!(t, "a\n# BEGIN trustmesh:lab/n1\nnew\ntwo\n# END trustmesh:lab/n1\nb");
+        assert_eq!(
+            t,
+            "a\n# BEGIN trustmesh:lab/n1\nnew\ntwo\n# END trustmesh:lab/n1\nb"
+        );
         assert_eq!(content(&t, M).unwrap(), Some(lines(&["new", "two"])));
         assert_eq!(set(old, M, None, &end, &anywhere).unwrap(), "a\nb");
         // Nothing to remove: the text comes back as it was.
@@ -248,6 +268,9 @@ mod tests {
     fn a_block_in_the_wrong_place_is_moved() {
         let old = "Host a\n# BEGIN trustmesh:lab/n1\nx\n# END trustmesh:lab/n1\n";
         let t = set(old, M, Some(&lines(&["x"])), &|_| 0, &|_, b| b == 0).unwrap();
-        assert_eq!(t, "# BEGIN trustmesh:lab/n1\nx\n# END trustmesh:lab/n1\nHost a\n");
+        assert_eq!(
+            t,
+            "# BEGIN trustmesh:lab/n1\nx\n# END trustmesh:lab/n1\nHost a\n"
+        );
     }
 }

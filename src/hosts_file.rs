@@ -42,7 +42,11 @@ pub fn block_of(text: &str, marker: &str) -> Result<Option<Vec<String>>, BlockEr
 
 /// `text` with the block of `marker` holding `inner` (`None`: removed); a
 /// new block goes at the end, an existing one is replaced in place.
-pub fn with_block(text: &str, marker: &str, inner: Option<&[String]>) -> Result<String, BlockError> {
+pub fn with_block(
+    text: &str,
+    marker: &str,
+    inner: Option<&[String]>,
+) -> Result<String, BlockError> {
     block::set(text, marker, inner, &|l| l.len(), &|_, _| true)
 }
 
@@ -98,7 +102,8 @@ mod tests {
     use super::*;
 
     const M: &str = "trustmesh:lab/node1";
-    const ETC: &str = "127.0.0.1\tlocalhost\n::1 localhost ip6-localhost\n# comment\n10.0.0.9 node2 # by hand\n";
+    const ETC: &str =
+        "127.0.0.1\tlocalhost\n::1 localhost ip6-localhost\n# comment\n10.0.0.9 node2 # by hand\n";
 
     #[test]
     fn the_block_holds_ip_literals_only() {

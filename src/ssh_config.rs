@@ -213,7 +213,10 @@ mod tests {
     fn an_existing_block_is_kept_in_place_or_moved_above_host_lines() {
         let t = "Compression yes\n# BEGIN trustmesh:lab/manager\nInclude old\n# END trustmesh:lab/manager\nHost a\n";
         let out = with_include(t, M, Some(&inc())).unwrap();
-        assert_eq!(out, t.replace("Include old", "Include config.d/trustmesh-lab"));
+        assert_eq!(
+            out,
+            t.replace("Include old", "Include config.d/trustmesh-lab")
+        );
         let late = "Host a\n  Port 2\n# BEGIN trustmesh:lab/manager\nInclude config.d/trustmesh-lab\n# END trustmesh:lab/manager\n";
         let out = with_include(late, M, Some(&inc())).unwrap();
         assert_eq!(
@@ -223,7 +226,10 @@ mod tests {
         // Another cluster's block is someone else's.
         let other = "# BEGIN trustmesh:x/manager\nInclude config.d/trustmesh-x\n# END trustmesh:x/manager\nHost a\n";
         let out = with_include(other, M, Some(&inc())).unwrap();
-        assert!(out.ends_with(other) && out.starts_with("# BEGIN trustmesh:lab/"), "{out}");
+        assert!(
+            out.ends_with(other) && out.starts_with("# BEGIN trustmesh:lab/"),
+            "{out}"
+        );
     }
 
     #[test]

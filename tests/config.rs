@@ -83,24 +83,45 @@ fn aliases_and_hosts_are_planned_applied_and_then_nothing_changes() {
     let t = text(&p);
     // The manager: the aliases file (after its folder), the Include.
     assert!(t.contains("+ dir ~/.ssh/config.d (0700)"), "{t}");
-    assert!(t.contains("+ ~/.ssh/config.d/trustmesh-rack (new file, 0600: ssh aliases)"), "{t}");
+    assert!(
+        t.contains("+ ~/.ssh/config.d/trustmesh-rack (new file, 0600: ssh aliases)"),
+        "{t}"
+    );
     assert!(t.contains("+ Host pi1\n"), "{t}");
-    assert!(t.contains("~ ~/.ssh/config (the Include of the aliases)"), "{t}");
+    assert!(
+        t.contains("~ ~/.ssh/config (the Include of the aliases)"),
+        "{t}"
+    );
     assert!(t.contains("+ Include config.d/trustmesh-rack"), "{t}");
     assert_eq!(
         blocks(&p, "laptop"),
-        [(BlockRole::SshConfigFile, false), (BlockRole::SshConfigInclude, false)]
+        [
+            (BlockRole::SshConfigFile, false),
+            (BlockRole::SshConfigInclude, false)
+        ]
     );
     // Root writes /etc/hosts itself, sudo -n for pi2, pi3 gets the command.
-    assert_eq!(blocks(&p, "pi1").last(), Some(&(BlockRole::HostsBlock, false)));
-    assert_eq!(blocks(&p, "pi2").last(), Some(&(BlockRole::HostsBlock, true)));
+    assert_eq!(
+        blocks(&p, "pi1").last(),
+        Some(&(BlockRole::HostsBlock, false))
+    );
+    assert_eq!(
+        blocks(&p, "pi2").last(),
+        Some(&(BlockRole::HostsBlock, true))
+    );
     assert!(!blocks(&p, "pi3").contains(&(BlockRole::HostsBlock, false)));
-    assert!(t.contains("/etc/hosts is not written here: pi is not root"), "{t}");
+    assert!(
+        t.contains("/etc/hosts is not written here: pi is not root"),
+        "{t}"
+    );
     assert!(t.contains("sudo tee -a /etc/hosts"), "{t}");
     assert!(t.contains("10.42.0.13 pi3"), "{t}");
     // A host name address is not written, and said so.
     assert!(t.contains("far has a host name for address"), "{t}");
-    assert!(!t.contains(" far\n") || !t.contains("far.example.org far"), "{t}");
+    assert!(
+        !t.contains(" far\n") || !t.contains("far.example.org far"),
+        "{t}"
+    );
     // pi1's aliases: its mesh peers only.
     let live = converge(&inv, live);
     let pi1 = match &live.nodes[1] {
@@ -109,9 +130,15 @@ fn aliases_and_hosts_are_planned_applied_and_then_nothing_changes() {
     };
     let aliases = content(pi1, "config.d/trustmesh-rack");
     assert!(aliases.contains("Host pi2\n    HostName 10.42.0.12\n    Port 22\n    User pi\n    IdentityFile ~/.ssh/id_ed25519\n    IdentitiesOnly yes\n"), "{aliases}");
-    assert!(!aliases.contains("Host laptop"), "no edge to the manager: {aliases}");
+    assert!(
+        !aliases.contains("Host laptop"),
+        "no edge to the manager: {aliases}"
+    );
     let hosts = content(pi1, "/etc/hosts");
-    assert!(hosts.starts_with(ETC_HOSTS), "the rest is kept byte for byte: {hosts:?}");
+    assert!(
+        hosts.starts_with(ETC_HOSTS),
+        "the rest is kept byte for byte: {hosts:?}"
+    );
     assert!(hosts.ends_with("# BEGIN trustmesh:rack/pi1\r\n10.42.0.1 laptop\r\n10.42.0.11 pi1\r\n10.42.0.12 pi2\r\n10.42.0.13 pi3\r\n# END trustmesh:rack/pi1\r\n"), "{hosts:?}");
     let laptop = match &live.nodes[0] {
         NodeState::Read { account, .. } => account,
@@ -128,11 +155,17 @@ fn aliases_and_hosts_are_planned_applied_and_then_nothing_changes() {
     let off = pi_rack("ssh_config: false, hosts_file: false");
     let p = run(&off, &live);
     let t = text(&p);
-    assert!(t.contains("- ~/.ssh/config.d/trustmesh-rack (file removed: ssh aliases)"), "{t}");
+    assert!(
+        t.contains("- ~/.ssh/config.d/trustmesh-rack (file removed: ssh aliases)"),
+        "{t}"
+    );
     assert!(t.contains("~/.ssh/config (block removed"), "{t}");
     assert_eq!(
         blocks(&p, "laptop"),
-        [(BlockRole::SshConfigInclude, false), (BlockRole::SshConfigFile, false)],
+        [
+            (BlockRole::SshConfigInclude, false),
+            (BlockRole::SshConfigFile, false)
+        ],
         "the Include goes first"
     );
     let live = converge(&off, live);
@@ -153,14 +186,30 @@ fn aliases_and_hosts_are_planned_applied_and_then_nothing_changes() {
 fn a_file_not_written_by_trustmesh_and_a_broken_block_are_left_alone() {
     let inv = pi_rack("ssh_config: true");
     let mut live = fresh_cluster(&inv);
-    set_file(acc(&mut live, 0), "config.d/trustmesh-rack", 0o600, "Host mine\n");
-    set_file(acc(&mut live, 1), "config", 0o600, "# BEGIN trustmesh:rack/pi1\nInclude x\n");
+    set_file(
+        acc(&mut live, 0),
+        "config.d/trustmesh-rack",
+        0o600,
+        "Host mine\n",
+    );
+    set_file(
+        acc(&mut live, 1),
+        "config",
+        0o600,
+        "# BEGIN trustmesh:rack/pi1\nInclude x\n",
+    );
     let p = run(&inv, &live);
     let t = text(&p);
     assert!(blocks(&p, "laptop").is_empty(), "{t}");
-    assert!(t.contains("~/.ssh/config.d/trustmesh-rack exists and was not written by trustmesh"), "{t}");
+    assert!(
+        t.contains("~/.ssh/config.d/trustmesh-rack exists and was not written by trustmesh"),
+        "{t}"
+    );
     assert!(blocks(&p, "pi1").is_empty(), "{t}");
-    assert!(t.contains("line 1 begins trustmesh's block, which never ends"), "{t}");
+    assert!(
+        t.contains("line 1 begins trustmesh's block, which never ends"),
+        "{t}"
+    );
 }
 
 #[test]
@@ -174,13 +223,19 @@ fn a_node_behind_a_jump_gets_proxyjump_or_is_left_out_with_a_warning() {
     let live = converge(&inv, fresh_cluster(&inv));
     let p = run(&inv, &live);
     let t = text(&p);
-    assert!(t.contains("no ssh alias for hidden: it is reached through gw, and w1 has no edge to it"), "{t}");
+    assert!(
+        t.contains("no ssh alias for hidden: it is reached through gw, and w1 has no edge to it"),
+        "{t}"
+    );
     let m = match &live.nodes[0] {
         NodeState::Read { account, .. } => account,
         _ => unreachable!(),
     };
     let aliases = content(m, "config.d/trustmesh-g");
-    assert!(aliases.contains("Host gw\n    HostName 10.0.0.2\n    Port 2200\n"), "{aliases}");
+    assert!(
+        aliases.contains("Host gw\n    HostName 10.0.0.2\n    Port 2200\n"),
+        "{aliases}"
+    );
     assert!(aliases.contains("Host hidden\n    HostName 198.18.0.2\n    Port 22\n    User u\n    IdentityFile ~/.ssh/id_ed25519\n    IdentitiesOnly yes\n    ProxyJump gw\n"), "{aliases}");
     let w1 = match &live.nodes[3] {
         NodeState::Read { account, .. } => account,

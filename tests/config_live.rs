@@ -89,11 +89,17 @@ fn ssh_by_name_from_the_manager_through_the_bastion_and_from_a_mesh_node() {
         assert_eq!(out.trim(), name);
         let g = on_manager(&format!("ssh -G {name}"));
         assert!(g.contains(&format!("\nport {port}\n")), "{name}: {g}");
-        assert!(g.contains(&format!("\nuser {WORKER_USER}\n")), "{name}: {g}");
+        assert!(
+            g.contains(&format!("\nuser {WORKER_USER}\n")),
+            "{name}: {g}"
+        );
         assert!(g.contains("\nidentitiesonly yes\n"), "{name}: {g}");
     }
     let g = on_manager("ssh -G behind");
-    assert!(g.contains(&format!("\nhostname {}\n", behind.address)), "{g}");
+    assert!(
+        g.contains(&format!("\nhostname {}\n", behind.address)),
+        "{g}"
+    );
     assert!(g.contains("\nproxyjump gw\n"), "{g}");
     // The user's config: their bytes, our block above their Host *.
     let config = live
@@ -106,7 +112,10 @@ fn ssh_by_name_from_the_manager_through_the_bastion_and_from_a_mesh_node() {
     );
     // What the user's Host * still says for a host of their own.
     let g = on_manager("ssh -G elsewhere");
-    assert!(g.contains("\nport 1\n") && g.contains("\nuser nobody\n"), "{g}");
+    assert!(
+        g.contains("\nport 1\n") && g.contains("\nuser nobody\n"),
+        "{g}"
+    );
 
     // From a mesh node, by name.
     let out = ok(&live.run_as(
@@ -171,7 +180,11 @@ fn etc_hosts_is_written_as_root_and_a_command_is_printed_elsewhere() {
         live.cluster.host("node2").clone(),
     );
     let etc_hosts = |host: &str, user: &str| {
-        ok(&live.run_as(host, user, "ls -ln /etc/hosts | awk '{print $1, $3, $4}'; cat /etc/hosts"))
+        ok(&live.run_as(
+            host,
+            user,
+            "ls -ln /etc/hosts | awk '{print $1, $3, $4}'; cat /etc/hosts",
+        ))
     };
     let before_r1 = etc_hosts("r1", "root");
     let before_node2 = etc_hosts("node2", WORKER_USER);
@@ -190,7 +203,10 @@ fn etc_hosts_is_written_as_root_and_a_command_is_printed_elsewhere() {
         .run(&["plan", "--accept-new-host-keys"])
         .expect_exit(0)
         .stdout;
-    assert!(plan.contains("~ /etc/hosts (the cluster's names)"), "{plan}");
+    assert!(
+        plan.contains("~ /etc/hosts (the cluster's names)"),
+        "{plan}"
+    );
     assert!(
         plan.contains(&format!("+ {} node2", node2.address)),
         "{plan}"

@@ -227,7 +227,10 @@ fn windows_nodes_and_unhandled_options_are_said_plainly() {
     let t = text(&run(&inv, &fresh_cluster(&inv)));
     // Handled now: planned, not noted.
     assert!(!t.contains("is not handled yet"), "{t}");
-    assert!(t.contains("~/.ssh/config.d/trustmesh-pi-rack (new file, 0600: ssh aliases)"), "{t}");
+    assert!(
+        t.contains("~/.ssh/config.d/trustmesh-pi-rack (new file, 0600: ssh aliases)"),
+        "{t}"
+    );
 }
 
 #[test]

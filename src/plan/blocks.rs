@@ -230,9 +230,8 @@ impl Ctx<'_> {
             Ok((t, s)) => (t, s.is_some()),
             Err((reason, _)) => {
                 if o.hosts_file {
-                    plan.warnings.push(format!(
-                        "options.hosts_file is not applied here: {reason}"
-                    ));
+                    plan.warnings
+                        .push(format!("options.hosts_file is not applied here: {reason}"));
                 }
                 return;
             }

@@ -265,9 +265,7 @@ impl BlockWrite {
             BlockRole::SshConfigFile => {
                 return Ok(new.map(crate::ssh_config::file_text));
             }
-            BlockRole::SshConfigInclude => {
-                crate::ssh_config::with_include(base, &self.marker, new)
-            }
+            BlockRole::SshConfigInclude => crate::ssh_config::with_include(base, &self.marker, new),
             BlockRole::HostsBlock => crate::hosts_file::with_block(base, &self.marker, new),
         };
         text.map(Some).map_err(|e| format!("{}: {e}", self.path))

@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::scripts::shell_quote;
 
-mod parse;
 #[cfg(test)]
 mod options_tests;
+mod parse;
 #[cfg(test)]
 mod tests;
 

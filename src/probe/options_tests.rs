@@ -65,7 +65,9 @@ fn config_d_etc_hosts_and_privilege_are_reported() {
     for (sudo_exit, want) in [(0, Privilege::Sudo), (1, Privilege::None)] {
         put(
             "sudo",
-            &format!("#!/bin/sh\n[ \"$1\" = -n ] && [ \"$2\" = true ] || exit 9\nexit {sudo_exit}\n"),
+            &format!(
+                "#!/bin/sh\n[ \"$1\" = -n ] && [ \"$2\" = true ] || exit 9\nexit {sudo_exit}\n"
+            ),
         );
         for shell in [Shell::Dash, Shell::Bash] {
             let path = format!(
@@ -78,7 +80,11 @@ fn config_d_etc_hosts_and_privilege_are_reported() {
                 c
             });
             let acct = parse_probe_output(&out).unwrap();
-            assert_eq!(acct.privilege, Some(want), "{shell:?} sudo exits {sudo_exit}");
+            assert_eq!(
+                acct.privilege,
+                Some(want),
+                "{shell:?} sudo exits {sudo_exit}"
+            );
         }
     }
     // Only one folder, one level deep.

@@ -735,4 +735,3 @@ fn mode_strings_with_special_bits() {
         }
     }
 }
-
