@@ -140,7 +140,7 @@ pub(super) async fn run_action(
                 )
             };
             let line = if e.sudo {
-                format!("sudo -n {line}")
+                scripts::with_sudo(&line)
             } else {
                 line
             };

@@ -43,6 +43,13 @@ pub fn command_line(script: &str, args: &[&str]) -> String {
     line
 }
 
+/// `line` (a [`command_line`]) run as root with `sudo -n`: never a
+/// password prompt, a refusal instead. The script's standard input goes
+/// through sudo unchanged.
+pub fn with_sudo(line: &str) -> String {
+    format!("sudo -n {line}")
+}
+
 /// Create `~/.ssh` (0700) when missing. No arguments. See `mkdir_ssh.sh`.
 pub const MKDIR_SSH: &str = include_str!("mkdir_ssh.sh");
 
@@ -630,6 +637,46 @@ mod tests {
                 0o644
             );
         }
+    }
+
+    /// The sudo wrapping keeps every argument and the content whole (a
+    /// fake `sudo` that checks `-n` and runs the rest).
+    #[test]
+    fn a_script_under_sudo_gets_its_arguments_and_input() {
+        use std::os::unix::fs::PermissionsExt;
+        let fakes = tempfile::tempdir().unwrap();
+        let sudo = fakes.path().join("sudo");
+        std::fs::write(
+            &sudo,
+            "#!/bin/sh\n[ \"$1\" = -n ] || { echo 'TM-ERR no -n'; exit 1; }\nshift\nexec \"$@\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&sudo, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("it's hosts");
+        std::fs::write(&f, b"old\n").unwrap();
+        let new = b"old\n10.0.0.1 n1 $(id)\n";
+        let line = with_sudo(&command_line(
+            REPLACE_FILE,
+            &[f.to_str().unwrap(), &cksum(b"old\n"), "keep", &cksum(new)],
+        ));
+        let path = format!(
+            "{}:{}",
+            fakes.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&line)
+            .env("PATH", path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(new).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(outcome(&out.stdout, b"", out.status.code()), Outcome::Ok);
+        assert_eq!(std::fs::read(&f).unwrap(), new);
     }
 
     #[test]
