@@ -164,7 +164,7 @@ impl Ctx<'_> {
                 marker: marker.to_string(),
                 create: !mexists,
                 old: mtext.map(lines_of).unwrap_or_default(),
-                new: wanted.clone(),
+                new: wanted.as_deref().map(Arc::from),
                 sudo: false,
             })
         });
@@ -175,7 +175,7 @@ impl Ctx<'_> {
                 marker: marker.to_string(),
                 create: !cexists,
                 old: now_block.clone().unwrap_or_default(),
-                new: include.clone(),
+                new: include.as_deref().map(Arc::from),
                 sudo: false,
             })
         });
@@ -224,7 +224,7 @@ impl Ctx<'_> {
         }
         let o = &self.inv.options;
         let marker = &*self.markers[id];
-        let want = o.hosts_file.then_some(self.hosts_lines);
+        let want: Option<&[String]> = o.hosts_file.then_some(&self.hosts_lines[..]);
         let path = hosts_file::PATH;
         let (text, exists) = match read_text(acc, path, path) {
             Ok((t, s)) => (t, s.is_some()),
@@ -289,7 +289,7 @@ impl Ctx<'_> {
                 marker: marker.to_string(),
                 create: !exists,
                 old: now.unwrap_or_default(),
-                new: want.map(<[String]>::to_vec),
+                new: want.map(|_| self.hosts_lines.clone()),
                 sudo: !root,
             }));
             return;

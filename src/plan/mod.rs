@@ -124,14 +124,15 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         })
         .collect();
     // options.hosts_file: every name whose address is an IP literal.
-    let hosts_lines: Vec<String> = if inv.options.hosts_file {
+    let hosts_lines: Arc<[String]> = if inv.options.hosts_file {
         crate::hosts_file::block_lines(
             inv.nodes
                 .iter()
                 .filter_map(|n| Some((n.name.as_str(), n.address.as_deref()?))),
         )
+        .into()
     } else {
-        Vec::new()
+        Arc::from(Vec::new())
     };
     let ctx = Ctx {
         hosts_lines: &hosts_lines,
@@ -267,7 +268,7 @@ struct Ctx<'a> {
     /// [`known_hosts::host_name`] of each node with an address.
     host_names: &'a [Option<Arc<str>>],
     /// options.hosts_file: the block's lines (the same on every node).
-    hosts_lines: &'a [String],
+    hosts_lines: &'a Arc<[String]>,
 }
 
 /// Whose a marked line is, for this cluster.

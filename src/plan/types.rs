@@ -248,7 +248,8 @@ pub struct BlockWrite {
     /// The managed lines as they are (the diff's old side).
     pub old: Vec<String>,
     /// The managed lines planned; `None`: the block (or the file) goes.
-    pub new: Option<Vec<String>>,
+    /// Shared: every node's `/etc/hosts` block holds the same lines.
+    pub new: Option<Arc<[String]>>,
     /// Written with `sudo -n` (the account is not root).
     #[serde(default)]
     pub sudo: bool,
