@@ -199,8 +199,9 @@ fn etc_hosts_is_written_as_root_and_a_command_is_printed_elsewhere() {
         node2.port,
     );
     live.write_inventory(&inv);
+    // Planned, saved, and applied from the saved plan.
     let plan = live
-        .run(&["plan", "--accept-new-host-keys"])
+        .run(&["plan", "--accept-new-host-keys", "--out", "hosts.plan"])
         .expect_exit(0)
         .stdout;
     assert!(
@@ -217,7 +218,7 @@ fn etc_hosts_is_written_as_root_and_a_command_is_printed_elsewhere() {
         "{plan}"
     );
     assert!(plan.contains("# BEGIN trustmesh:lab/node2"), "{plan}");
-    live.run(&["apply", "--accept-new-host-keys", "--yes"])
+    live.run(&["apply", "--accept-new-host-keys", "--plan", "hosts.plan"])
         .expect_exit(0);
 
     // r1 resolves its peers by name; its /etc/hosts is the old one, mode
