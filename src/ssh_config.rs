@@ -14,7 +14,9 @@
 //! ssh keeps the first value it reads for each option, so the block goes
 //! before the first `Host` or `Match` line (and before any other option
 //! line: a `User` at the top of the file would win over the alias's too);
-//! a block at the end would lose to the user's `Host *`. After an
+//! a block at the end would lose to the user's `Host *`. An alias without
+//! a jump says `ProxyCommand none`, so that a proxy of the user's `Host *`
+//! does not catch it either. After an
 //! `Include`, ssh restores the including file's `Host`/`Match` state, so
 //! the user's lines that follow keep their meaning. Every other line of
 //! `~/.ssh/config` stays byte for byte ([`crate::block`]).
@@ -92,8 +94,12 @@ pub fn file_lines(marker: &str, aliases: &[Alias]) -> Vec<String> {
         }
         l(format!("IdentityFile {}", value(&a.identity)));
         l("IdentitiesOnly yes".into());
-        if let Some(j) = &a.proxy_jump {
-            l(format!("ProxyJump {j}"));
+        // A proxy of the user's `Host *` must not catch the alias: the
+        // first value wins, and `ProxyCommand none` (known to every
+        // OpenSSH, unlike `ProxyJump none`) stops both.
+        match &a.proxy_jump {
+            Some(j) => l(format!("ProxyJump {j}")),
+            None => l("ProxyCommand none".into()),
         }
         if let Some(k) = &a.known_hosts {
             l(format!("UserKnownHostsFile {}", value(k)));
@@ -261,7 +267,7 @@ mod tests {
         assert!(!is_ours(&text, "trustmesh:other/manager"));
         assert_eq!(
             text,
-            "# trustmesh:lab/manager: written by trustmesh; edits here are overwritten\n\nHost w1\n    HostName 10.0.0.1\n    Port 2222\n    User agilab\n    IdentityFile ~/.ssh/id_ed25519\n    IdentitiesOnly yes\n    UserKnownHostsFile \"/home/a b/kh%%\"\n\nHost hidden\n    HostName fd00::5\n    Port 22\n    IdentityFile ~/.ssh/id_ed25519\n    IdentitiesOnly yes\n    ProxyJump gw\n"
+            "# trustmesh:lab/manager: written by trustmesh; edits here are overwritten\n\nHost w1\n    HostName 10.0.0.1\n    Port 2222\n    User agilab\n    IdentityFile ~/.ssh/id_ed25519\n    IdentitiesOnly yes\n    ProxyCommand none\n    UserKnownHostsFile \"/home/a b/kh%%\"\n\nHost hidden\n    HostName fd00::5\n    Port 22\n    IdentityFile ~/.ssh/id_ed25519\n    IdentitiesOnly yes\n    ProxyJump gw\n"
         );
     }
 }

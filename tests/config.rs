@@ -129,7 +129,7 @@ fn aliases_and_hosts_are_planned_applied_and_then_nothing_changes() {
         _ => unreachable!(),
     };
     let aliases = content(pi1, "config.d/trustmesh-rack");
-    assert!(aliases.contains("Host pi2\n    HostName 10.42.0.12\n    Port 22\n    User pi\n    IdentityFile ~/.ssh/id_ed25519\n    IdentitiesOnly yes\n"), "{aliases}");
+    assert!(aliases.contains("Host pi2\n    HostName 10.42.0.12\n    Port 22\n    User pi\n    IdentityFile ~/.ssh/id_ed25519\n    IdentitiesOnly yes\n    ProxyCommand none\n"), "{aliases}");
     assert!(
         !aliases.contains("Host laptop"),
         "no edge to the manager: {aliases}"

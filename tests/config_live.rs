@@ -10,8 +10,9 @@ mod live;
 use live::*;
 
 /// The manager's own config: a `Host *` that would send every connection
-/// to port 1 as nobody if it won.
-const USER_CONFIG: &str = "# my own settings\nHost *\n    User nobody\n    Port 1\n\nHost elsewhere\n    HostName 192.0.2.1\n";
+/// to port 1 as nobody, through a jump host that does not exist, if it
+/// won.
+const USER_CONFIG: &str = "# my own settings\nHost *\n    User nobody\n    Port 1\n    ProxyJump nobody@192.0.2.9:1\n\nHost elsewhere\n    HostName 192.0.2.1\n";
 
 fn ok(out: &std::process::Output) -> String {
     assert!(
@@ -94,6 +95,10 @@ fn ssh_by_name_from_the_manager_through_the_bastion_and_from_a_mesh_node() {
             "{name}: {g}"
         );
         assert!(g.contains("\nidentitiesonly yes\n"), "{name}: {g}");
+        if name != "behind" {
+            // The user's jump does not catch it.
+            assert!(!g.contains("\nproxyjump "), "{name}: {g}");
+        }
     }
     let g = on_manager("ssh -G behind");
     assert!(
@@ -113,7 +118,9 @@ fn ssh_by_name_from_the_manager_through_the_bastion_and_from_a_mesh_node() {
     // What the user's Host * still says for a host of their own.
     let g = on_manager("ssh -G elsewhere");
     assert!(
-        g.contains("\nport 1\n") && g.contains("\nuser nobody\n"),
+        g.contains("\nport 1\n")
+            && g.contains("\nuser nobody\n")
+            && g.contains("\nproxyjump nobody@[192.0.2.9]:1\n"),
         "{g}"
     );
 
