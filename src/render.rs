@@ -372,6 +372,14 @@ fn render_block(b: &BlockWrite, p: &Paint, out: &mut dyn Write) -> io::Result<()
         s
     };
     let new_text = framed(b.new.as_deref().unwrap_or_default());
+    if b.new.as_deref() == Some(&b.old[..]) {
+        // The same lines: only where they are, or their bytes, change.
+        let why = match b.role {
+            BlockRole::SshConfigInclude => "moved above the first Host or Match line",
+            _ => "the same lines, rewritten (line endings)",
+        };
+        return writeln!(out, "      {}", p.dim(&format!("({why})")));
+    }
     write_diff(&framed(&b.old), &new_text, p, out)
 }
 

@@ -249,3 +249,27 @@ fn a_node_behind_a_jump_gets_proxyjump_or_is_left_out_with_a_warning() {
     };
     assert!(content(hidden, "config.d/trustmesh-g").contains("Host w1\n"));
 }
+
+#[test]
+fn an_include_block_after_a_host_line_is_moved_up_and_said_so() {
+    let inv = pi_rack("ssh_config: true");
+    let live = converge(&inv, fresh_cluster(&inv));
+    let mut live = live;
+    let late = "Host a\n    Port 2\n# BEGIN trustmesh:rack/laptop\nInclude config.d/trustmesh-rack\n# END trustmesh:rack/laptop\n";
+    set_file(acc(&mut live, 0), "config", 0o600, late);
+    let p = run(&inv, &live);
+    let t = text(&p);
+    assert!(
+        t.contains("~ ~/.ssh/config (the Include of the aliases)\n      (moved above the first Host or Match line)"),
+        "{t}"
+    );
+    let live = converge(&inv, live);
+    let laptop = match &live.nodes[0] {
+        NodeState::Read { account, .. } => account,
+        _ => unreachable!(),
+    };
+    assert_eq!(
+        content(laptop, "config"),
+        "# BEGIN trustmesh:rack/laptop\nInclude config.d/trustmesh-rack\n# END trustmesh:rack/laptop\nHost a\n    Port 2\n"
+    );
+}

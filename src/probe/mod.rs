@@ -8,7 +8,8 @@
 //! never by editing the script text. It runs under dash, bash, busybox sh
 //! with busybox applets and macOS `/bin/sh` with BSD tools: it uses only
 //! `ls -ldn`, `wc -c`, `cat`, `grep -q`, `id`, `hostname`/`uname -n`,
-//! `cd`/`pwd -P`, `printf` and `[`.
+//! `cd`/`pwd -P`, `printf`, `[` and `find`; with `--privilege`, `sudo -n
+//! true` (never a password prompt).
 //!
 //! The arguments (`--read NAME... --stat NAME...`) and the report format
 //! (v1) are written at the top of the script, `src/scripts/probe.sh`;

@@ -10,7 +10,8 @@
 # reaches it only as arguments. It runs under dash, bash, busybox sh with busybox applets and
 # macOS /bin/sh with BSD tools: it uses only `ls -ldn`, `wc -c`, `cat`,
 # `grep -q`, `id`, `hostname`/`uname -n`, `cd`/`pwd -P`, `printf`, `[` and
-# `find` (`-prune`, `-mmin`: GNU, BSD and busybox have them).
+# `find` (`-prune`, `-mmin`: GNU, BSD and busybox have them); with
+# `--privilege`, `command -v sudo` and `sudo -n true` (never a prompt).
 #
 # Arguments:
 # `--read NAME... --stat NAME... [--etc-hosts] [--privilege]`, names
