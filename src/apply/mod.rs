@@ -604,6 +604,7 @@ pub async fn apply(
             // The text an edit writes, remembered once it is written.
             let text = edit_input
                 .as_ref()
+                .filter(|e| !e.remove)
                 .and_then(|e| Some((e.key.clone(), e.content.clone().ok()?)));
             let sem = sem.clone();
             let timeout = opts.timeout;
