@@ -210,6 +210,25 @@ fn a_file_not_written_by_trustmesh_and_a_broken_block_are_left_alone() {
         t.contains("line 1 begins trustmesh's block, which never ends"),
         "{t}"
     );
+    // A config.d that is a link is not written through.
+    let mut live = fresh_cluster(&inv);
+    let a = acc(&mut live, 2);
+    a.files.retain(|f| f.name != "config.d");
+    a.files.push(trustmesh::state::LiveFile {
+        name: "config.d".into(),
+        stat: Some(trustmesh::state::FileStat {
+            kind: trustmesh::state::FileKind::Symlink,
+            mode: 0o777,
+            uid: UID,
+            gid: UID,
+        }),
+        content: None,
+        unreadable: false,
+    });
+    let p = run(&inv, &live);
+    let t = text(&p);
+    assert!(blocks(&p, "pi2").is_empty(), "{t}");
+    assert!(t.contains("~/.ssh/config.d is not a folder"), "{t}");
 }
 
 #[test]

@@ -182,6 +182,27 @@ impl Ctx<'_> {
         if file_change.is_none() && include_change.is_none() {
             return;
         }
+        // The folder of the file, made when missing; never written through
+        // a link or something else.
+        let mut make_dir = None;
+        if wanted.is_some() && file_change.is_some() {
+            match acc.file(&cf.dir).and_then(|f| f.stat.as_ref()) {
+                None => {
+                    make_dir = Some(Change::CreateDir {
+                        path: display_path(&cf.dir),
+                        mode: 0o700,
+                    })
+                }
+                Some(s) if s.kind != FileKind::Dir => {
+                    plan.warnings.push(format!(
+                        "{} is not a folder: options.ssh_config is not applied here",
+                        display_path(&cf.dir)
+                    ));
+                    return;
+                }
+                Some(_) => {}
+            }
+        }
         plan.base.push(FileBase {
             path: cpath.clone(),
             content: ctext.map(str::to_string),
@@ -192,22 +213,7 @@ impl Ctx<'_> {
         });
         if wanted.is_some() {
             // The folder, the file, then the Include that names it.
-            let dir = acc.file(&cf.dir).and_then(|f| f.stat.as_ref());
-            match dir {
-                None if file_change.is_some() => plan.changes.push(Change::CreateDir {
-                    path: display_path(&cf.dir),
-                    mode: 0o700,
-                }),
-                Some(s) if s.kind != FileKind::Dir => {
-                    plan.warnings.push(format!(
-                        "{} is not a folder: options.ssh_config is not applied here",
-                        display_path(&cf.dir)
-                    ));
-                    plan.base.truncate(plan.base.len() - 2);
-                    return;
-                }
-                _ => {}
-            }
+            plan.changes.extend(make_dir);
             plan.changes.extend(file_change);
             plan.changes.extend(include_change);
         } else {
