@@ -7,8 +7,10 @@
 
 pub mod apply;
 pub mod authorized_keys;
+pub mod block;
 pub mod gather;
 pub mod graph;
+pub mod hosts_file;
 pub mod inventory;
 pub mod key_options;
 pub mod known_hosts;
@@ -19,6 +21,7 @@ pub mod planfile;
 pub mod probe;
 pub mod render;
 pub mod scripts;
+pub mod ssh_config;
 pub mod state;
 pub mod target;
 pub mod transport;

@@ -13,7 +13,8 @@ use similar::{ChangeTag, TextDiff};
 
 use crate::apply::{ActionResult, ApplyReport};
 use crate::plan::{
-    Access, Change, FileEdit, FileRole, NodePlan, NodeStatus, Plan, PlannedLine, Summary,
+    Access, BlockRole, BlockWrite, Change, FileEdit, FileRole, NodePlan, NodeStatus, Plan,
+    PlannedLine, Summary,
 };
 
 /// Text rendering options.
@@ -264,6 +265,7 @@ fn render_node(
                 writeln!(out, "  {} key {path} ({key_type})", p.add("+"))?;
             }
             Change::EditFile(e) => render_edit(e, p, opts, out)?,
+            Change::WriteBlock(b) => render_block(b, p, out)?,
         }
     }
     for w in &node.warnings {
@@ -318,7 +320,12 @@ fn render_edit(e: &FileEdit, p: &Paint, opts: TextOptions, out: &mut dyn Write) 
     old.sort();
     let old_text: String = old.iter().map(|(_, t)| format!("{t}\n")).collect();
     let new_text: String = new.iter().map(|t| format!("{t}\n")).collect();
-    let diff = TextDiff::from_lines(&old_text, &new_text);
+    write_diff(&old_text, &new_text, p, out)
+}
+
+/// A unified diff of managed lines, with one line of context.
+fn write_diff(old_text: &str, new_text: &str, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
+    let diff = TextDiff::from_lines(old_text, new_text);
     for (i, group) in diff.grouped_ops(1).iter().enumerate() {
         if i > 0 {
             writeln!(out, "      {}", p.dim("..."))?;
@@ -335,6 +342,60 @@ fn render_edit(e: &FileEdit, p: &Paint, opts: TextOptions, out: &mut dyn Write) 
         }
     }
     Ok(())
+}
+
+/// A block or file trustmesh owns: its head, then the diff of its lines
+/// (the marker lines of a block included).
+fn render_block(b: &BlockWrite, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
+    let what = match b.role {
+        BlockRole::SshConfigFile => "ssh aliases".to_string(),
+        BlockRole::SshConfigInclude => "the Include of the aliases".to_string(),
+        BlockRole::HostsBlock => "the cluster's names".to_string(),
+    };
+    let how = if b.sudo { ", with sudo -n" } else { "" };
+    let removed = b.new.is_none();
+    let whole = b.role == BlockRole::SshConfigFile;
+    let head = match (removed, b.create) {
+        (true, _) if whole => format!("{} {} (file removed: {what})", p.del("-"), b.path),
+        (true, _) => format!("{} {} (block removed: {what}{how})", p.chg("~"), b.path),
+        (false, true) => format!(
+            "{} {} (new file, {:04o}: {what}{how})",
+            p.add("+"),
+            b.path,
+            b.create_mode()
+        ),
+        (false, false) => format!("{} {} ({what}{how})", p.chg("~"), b.path),
+    };
+    writeln!(out, "  {head}")?;
+    let framed = |lines: &[String]| -> String {
+        if lines.is_empty() {
+            return String::new();
+        }
+        let mut s = String::new();
+        if !whole {
+            s.push_str(&crate::block::begin_line(&b.marker));
+            s.push('\n');
+        }
+        for l in lines {
+            s.push_str(l);
+            s.push('\n');
+        }
+        if !whole {
+            s.push_str(&crate::block::end_line(&b.marker));
+            s.push('\n');
+        }
+        s
+    };
+    let new_text = framed(b.new.as_deref().unwrap_or_default());
+    if b.new.as_deref() == Some(&b.old[..]) {
+        // The same lines: only where they are, or their bytes, change.
+        let why = match b.role {
+            BlockRole::SshConfigInclude => "moved above the first Host or Match line",
+            _ => "the same lines, rewritten (line endings)",
+        };
+        return writeln!(out, "      {}", p.dim(&format!("({why})")));
+    }
+    write_diff(&framed(&b.old), &new_text, p, out)
 }
 
 /// The JSON document of `plan --json` and `plan --out`.

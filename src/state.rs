@@ -67,6 +67,22 @@ pub struct LiveAccount {
     /// (`.trustmesh.XXXXXX`, ten minutes old or more), by name.
     #[serde(default)]
     pub leftovers: Vec<String>,
+    /// Whether the account may write system files (`/etc/hosts`): asked
+    /// only when `options.hosts_file` is on; `None` when not asked.
+    #[serde(default)]
+    pub privilege: Option<Privilege>,
+}
+
+/// What an account may do beyond its home.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Privilege {
+    /// It is root.
+    Root,
+    /// `sudo -n true` works: passwordless sudo, never a prompt.
+    Sudo,
+    /// Neither.
+    None,
 }
 
 impl LiveAccount {

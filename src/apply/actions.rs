@@ -23,6 +23,49 @@ pub(super) struct EditInput {
     pub(super) mode: String,
     /// Sources whose key was to be generated but was not.
     pub(super) missing: Vec<String>,
+    /// The file is removed (`content` is then empty).
+    pub(super) remove: bool,
+    /// Run with `sudo -n`.
+    pub(super) sudo: bool,
+}
+
+/// The text a block write makes of the file the plan read (or of what this
+/// run wrote there already).
+pub(super) fn block_content(
+    plan: &Plan,
+    pi: usize,
+    b: &crate::plan::BlockWrite,
+    written: Option<&String>,
+) -> EditInput {
+    let np = &plan.nodes[pi];
+    let base = match written {
+        Some(text) => Some(text.clone()),
+        None => np
+            .base
+            .iter()
+            .find(|f| f.path == b.path)
+            .and_then(|f| f.content.clone()),
+    };
+    let expected = match &base {
+        Some(text) => scripts::cksum(text.as_bytes()),
+        None => "absent".to_string(),
+    };
+    let rendered = b.render(base.as_deref());
+    let remove = matches!(rendered, Ok(None));
+    EditInput {
+        key: (pi, b.path.clone()),
+        path: scripts::script_path(&b.path),
+        expected,
+        content: rendered.map(Option::unwrap_or_default),
+        mode: if b.create {
+            format!("{:04o}", b.create_mode())
+        } else {
+            "keep".to_string()
+        },
+        missing: Vec::new(),
+        remove,
+        sudo: b.sudo,
+    }
 }
 
 pub(super) fn edit_content(
@@ -61,6 +104,8 @@ pub(super) fn edit_content(
         content: rendered.content,
         mode,
         missing: rendered.missing,
+        remove: false,
+        sudo: false,
     }
 }
 
@@ -73,7 +118,34 @@ pub(super) async fn run_action(
     timeout: Duration,
 ) -> Result<Outcome, String> {
     let (line, stdin) = match &action.kind {
-        Kind::MkDir => (scripts::command_line(scripts::MKDIR_SSH, &[]), Vec::new()),
+        Kind::MkDir { path } if path == "~/.ssh" => {
+            (scripts::command_line(scripts::MKDIR_SSH, &[]), Vec::new())
+        }
+        Kind::MkDir { path } => (
+            scripts::command_line(scripts::MKDIR_PRIVATE, &[&scripts::script_path(path)]),
+            Vec::new(),
+        ),
+        Kind::Block { .. } => {
+            let Some(e) = edit else {
+                return Err("internal: no content for the write".into());
+            };
+            let content = e.content?;
+            let line = if e.remove {
+                scripts::command_line(scripts::REMOVE_FILE, &[&e.path, &e.expected])
+            } else {
+                let sum = scripts::cksum(content.as_bytes());
+                scripts::command_line(
+                    scripts::REPLACE_FILE,
+                    &[&e.path, &e.expected, &e.mode, &sum],
+                )
+            };
+            let line = if e.sudo {
+                scripts::with_sudo(&line)
+            } else {
+                line
+            };
+            (line, content.into_bytes())
+        }
         Kind::Keygen { path, key_type } => (keygen_line(path, key_type, marker), Vec::new()),
         Kind::Edit { .. } => {
             let Some(e) = edit else {

@@ -31,7 +31,7 @@ mod actions;
 #[cfg(test)]
 mod tests;
 
-use actions::{edit_content, proof, run_action};
+use actions::{block_content, edit_content, proof, run_action};
 
 /// How to apply.
 #[derive(Debug, Clone)]
@@ -108,12 +108,19 @@ impl ApplyReport {
 
 #[derive(Debug, Clone)]
 enum Kind {
-    MkDir,
+    /// `~/.ssh`, or a folder in it (`~/.ssh/config.d`).
+    MkDir {
+        path: String,
+    },
     Keygen {
         path: String,
         key_type: String,
     },
     Edit {
+        change: usize,
+    },
+    /// A [`crate::plan::BlockWrite`]: a block or a file trustmesh owns.
+    Block {
         change: usize,
     },
     Mode {
@@ -185,11 +192,16 @@ impl ActionGraph {
                 continue;
             }
             let mut mkdir = None;
+            // Folders inside ~/.ssh made in this run, by path.
+            let mut subdirs: HashMap<&str, NodeIndex> = HashMap::new();
+            // Blocks are written in plan order (a file before the Include
+            // that names it; the Include removed before the file).
+            let mut last_block: Option<NodeIndex> = None;
             let mut edits: HashMap<&str, NodeIndex> = HashMap::new();
             let mut own: Vec<NodeIndex> = Vec::new();
             for (ci, c) in np.changes.iter().enumerate() {
                 let kind = match c {
-                    Change::CreateDir { .. } => Kind::MkDir,
+                    Change::CreateDir { path, .. } => Kind::MkDir { path: path.clone() },
                     Change::GenerateKey { path, key_type } => Kind::Keygen {
                         path: path.clone(),
                         key_type: key_type.clone(),
@@ -202,6 +214,7 @@ impl ActionGraph {
                         key_type: key_type.clone(),
                     },
                     Change::EditFile(_) => Kind::Edit { change: ci },
+                    Change::WriteBlock(_) => Kind::Block { change: ci },
                     Change::RemoveLeftover { path } => Kind::RemoveLeftover { path: path.clone() },
                     Change::Mode { path, to, .. } => Kind::Mode {
                         path: path.clone(),
@@ -217,7 +230,23 @@ impl ActionGraph {
                     kind,
                 });
                 match c {
-                    Change::CreateDir { .. } => mkdir = Some(ix),
+                    Change::CreateDir { path, .. } if path == "~/.ssh" => mkdir = Some(ix),
+                    Change::CreateDir { path, .. } => {
+                        subdirs.insert(path.as_str(), ix);
+                    }
+                    Change::WriteBlock(b) => {
+                        if let Some(&before) = edits.get(b.path.as_str()) {
+                            graph.add_edge(before, ix, ());
+                        }
+                        if let Some(before) = last_block {
+                            graph.add_edge(before, ix, ());
+                        }
+                        if let Some(&dir) = subdirs.get(parent(&b.path)) {
+                            graph.add_edge(dir, ix, ());
+                        }
+                        last_block = Some(ix);
+                        edits.insert(b.path.as_str(), ix);
+                    }
                     Change::GenerateKey { .. } => {
                         keygen_of.insert(np.node.as_str(), ix);
                     }
@@ -393,7 +422,21 @@ fn parent(path: &str) -> &str {
 fn describe(plan: &Plan, a: &Action) -> String {
     let np = &plan.nodes[a.plan_node];
     match &a.kind {
-        Kind::MkDir => "create ~/.ssh (0700)".to_string(),
+        Kind::MkDir { path } => format!("create {path} (0700)"),
+        Kind::Block { change } => match &np.changes[*change] {
+            Change::WriteBlock(b) => {
+                let sudo = if b.sudo { " with sudo -n" } else { "" };
+                match (&b.new, b.role) {
+                    (None, crate::plan::BlockRole::SshConfigFile) => format!("remove {}", b.path),
+                    (None, _) => format!("remove trustmesh's block from {}{sudo}", b.path),
+                    (Some(_), crate::plan::BlockRole::SshConfigFile) => {
+                        format!("write {}", b.path)
+                    }
+                    (Some(_), _) => format!("write trustmesh's block in {}{sudo}", b.path),
+                }
+            }
+            _ => "write".to_string(),
+        },
         Kind::Keygen { path, key_type } => format!("generate {path} ({key_type})"),
         Kind::Edit { change } => match &np.changes[*change] {
             Change::EditFile(e) => {
@@ -526,6 +569,15 @@ pub async fn apply(
                     )),
                     _ => None,
                 },
+                Kind::Block { change } => match &plan.nodes[action.plan_node].changes[*change] {
+                    Change::WriteBlock(b) => Some(block_content(
+                        &plan,
+                        action.plan_node,
+                        b,
+                        written.get(&(action.plan_node, b.path.clone())),
+                    )),
+                    _ => None,
+                },
                 _ => None,
             };
             let what = match &edit_input {
@@ -552,6 +604,7 @@ pub async fn apply(
             // The text an edit writes, remembered once it is written.
             let text = edit_input
                 .as_ref()
+                .filter(|e| !e.remove)
                 .and_then(|e| Some((e.key.clone(), e.content.clone().ok()?)));
             let sem = sem.clone();
             let timeout = opts.timeout;

@@ -221,3 +221,71 @@ fn nodes_not_planned_get_no_actions() {
     };
     assert!(ActionGraph::build(&plan).is_empty());
 }
+
+/// options.ssh_config: `~/.ssh`, then `~/.ssh/config.d`, then the aliases
+/// file, then the Include that names it; when the option goes off, the
+/// Include goes before the file.
+#[test]
+fn the_aliases_file_comes_before_its_include_and_goes_after_it() {
+    use crate::plan::{BlockRole, BlockWrite};
+    let block = |path: &str, role, new: Option<Vec<String>>| {
+        Change::WriteBlock(BlockWrite {
+            path: path.into(),
+            role,
+            marker: "trustmesh:c/a".into(),
+            create: true,
+            old: Vec::new(),
+            new: new.map(|v| v.into()),
+            sudo: false,
+        })
+    };
+    let on = Some(vec!["x".to_string()]);
+    let plan = Plan {
+        format_version: 1,
+        nodes: vec![
+            node(
+                "a",
+                vec![
+                    Change::CreateDir {
+                        path: "~/.ssh".into(),
+                        mode: 0o700,
+                    },
+                    Change::CreateDir {
+                        path: "~/.ssh/config.d".into(),
+                        mode: 0o700,
+                    },
+                    block(
+                        "~/.ssh/config.d/trustmesh-c",
+                        BlockRole::SshConfigFile,
+                        on.clone(),
+                    ),
+                    block("~/.ssh/config", BlockRole::SshConfigInclude, on.clone()),
+                    block("/etc/hosts", BlockRole::HostsBlock, on),
+                ],
+            ),
+            node(
+                "b",
+                vec![
+                    block("~/.ssh/config", BlockRole::SshConfigInclude, None),
+                    block(
+                        "~/.ssh/config.d/trustmesh-c",
+                        BlockRole::SshConfigFile,
+                        None,
+                    ),
+                ],
+            ),
+        ],
+        notes: Vec::new(),
+        header: Vec::new(),
+    };
+    let at = wave_of(&plan);
+    let ssh = at["a create ~/.ssh (0700)"];
+    let dir = at["a create ~/.ssh/config.d (0700)"];
+    let file = at["a write ~/.ssh/config.d/trustmesh-c"];
+    let include = at["a write trustmesh's block in ~/.ssh/config"];
+    assert!(ssh < dir && dir < file && file < include, "{at:?}");
+    assert!(at.contains_key("a write trustmesh's block in /etc/hosts"));
+    let gone_include = at["b remove trustmesh's block from ~/.ssh/config"];
+    let gone_file = at["b remove ~/.ssh/config.d/trustmesh-c"];
+    assert!(gone_include < gone_file, "{at:?}");
+}

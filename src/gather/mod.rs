@@ -641,8 +641,7 @@ async fn probe_remote(
     files: &NodeFiles,
     timeout: Duration,
 ) -> Result<LiveAccount, NodeState> {
-    let (read, stat_only) = files.probe_names();
-    let req = ProbeRequest { read, stat_only };
+    let req = files.probe_request();
     let line = req
         .command_line()
         .map_err(|e| unreachable("probe", e.to_string(), None))?;
@@ -681,11 +680,13 @@ async fn probe_local(
     home: &Path,
     timeout: Duration,
 ) -> Result<(LiveAccount, Option<String>), GatherError> {
-    let (read, stat_only) = files.probe_names();
+    let all = files.probe_request();
+    let (read, stat_only) = (&all.read, &all.stat_only);
     let inside = |n: &String| !n.contains('/') && !n.starts_with('~');
     let req = ProbeRequest {
         read: read.iter().filter(|n| inside(n)).cloned().collect(),
         stat_only: stat_only.iter().filter(|n| inside(n)).cloned().collect(),
+        ..all.clone()
     };
     let line = req
         .command_line()

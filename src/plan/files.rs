@@ -717,7 +717,7 @@ fn text_at<K: crate::lines::Kind>(file: &crate::lines::LineFile<K>, i: usize) ->
 
 /// The text of a probed file: `None` when it does not exist. A file that
 /// cannot be edited safely blocks the node.
-fn read_text<'a>(
+pub(super) fn read_text<'a>(
     acc: &'a LiveAccount,
     name: &str,
     path: &str,

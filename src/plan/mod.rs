@@ -17,6 +17,7 @@
 //! The plan types are in `types.rs`; the planning of each managed file
 //! (`authorized_keys`, `known_hosts`) in `files.rs`.
 
+mod blocks;
 mod files;
 mod types;
 
@@ -122,7 +123,19 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
                 .map(|a| known_hosts::host_name(a, n.port).into())
         })
         .collect();
+    // options.hosts_file: every name whose address is an IP literal.
+    let hosts_lines: Arc<[String]> = if inv.options.hosts_file {
+        crate::hosts_file::block_lines(
+            inv.nodes
+                .iter()
+                .filter_map(|n| Some((n.name.as_str(), n.address.as_deref()?))),
+        )
+        .into()
+    } else {
+        Arc::from(Vec::new())
+    };
     let ctx = Ctx {
+        hosts_lines: &hosts_lines,
         inv,
         graph,
         live,
@@ -144,16 +157,22 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         .collect();
     let mut notes = Vec::new();
     let o = &inv.options;
-    for (on, what) in [
-        (
-            o.ssh_config,
-            "options.ssh_config (Host aliases in ~/.ssh/config)",
-        ),
-        (o.hosts_file, "options.hosts_file (a block in /etc/hosts)"),
-    ] {
-        if on {
+    if o.hosts_file {
+        let named: Vec<&str> = inv
+            .nodes
+            .iter()
+            .filter(|n| {
+                n.address
+                    .as_deref()
+                    .is_some_and(|a| !crate::hosts_file::is_ip(a))
+            })
+            .map(|n| n.name.as_str())
+            .collect();
+        if !named.is_empty() {
             notes.push(format!(
-                "{what} is not handled yet by this version: nothing is planned for it"
+                "options.hosts_file: {} {} a host name for address, not an IP address: not written to /etc/hosts",
+                named.join(", "),
+                if named.len() == 1 { "has" } else { "have" }
             ));
         }
     }
@@ -251,6 +270,8 @@ struct Ctx<'a> {
     by_name: &'a HashMap<&'a str, NodeId>,
     /// [`known_hosts::host_name`] of each node with an address.
     host_names: &'a [Option<Arc<str>>],
+    /// options.hosts_file: the block's lines (the same on every node).
+    hosts_lines: &'a Arc<[String]>,
 }
 
 /// Whose a marked line is, for this cluster.
@@ -337,6 +358,8 @@ impl Ctx<'_> {
                 return plan;
             }
         }
+        self.ssh_config(id, acc, &mut plan);
+        self.hosts_file(id, acc, &mut plan);
         plan
     }
 

@@ -25,6 +25,25 @@ pub struct NodeFiles {
     pub public_key: String,
     pub authorized_keys: String,
     pub known_hosts: String,
+    /// `config` (`~/.ssh/config`), its folder `config.d` and trustmesh's
+    /// file there (options.ssh_config): read whenever the option is on or
+    /// prune may have to remove them.
+    pub ssh_config: Option<SshConfigFiles>,
+    /// Read `/etc/hosts` (options.hosts_file on, or prune).
+    pub etc_hosts: bool,
+    /// Ask whether the account is root or has `sudo -n` (options.hosts_file).
+    pub privilege: bool,
+}
+
+/// The files of options.ssh_config, relative to `~/.ssh`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshConfigFiles {
+    /// `config`
+    pub config: String,
+    /// `config.d`
+    pub dir: String,
+    /// `config.d/trustmesh-<cluster>`
+    pub managed: String,
 }
 
 impl NodeFiles {
@@ -40,25 +59,54 @@ impl NodeFiles {
             .as_deref()
             .map(ssh_relative)
             .unwrap_or_else(|| "known_hosts".to_string());
+        let o = &inv.options;
         NodeFiles {
             public_key: format!("{key}.pub"),
             key,
             authorized_keys: "authorized_keys".to_string(),
             known_hosts,
+            ssh_config: (o.ssh_config || o.prune).then(|| SshConfigFiles {
+                config: "config".to_string(),
+                dir: "config.d".to_string(),
+                managed: crate::ssh_config::managed_name(&inv.cluster),
+            }),
+            etc_hosts: o.hosts_file || o.prune,
+            privilege: o.hosts_file,
+        }
+    }
+
+    /// The probe's request for these files.
+    pub fn probe_request(&self) -> crate::probe::ProbeRequest {
+        let (read, stat_only) = self.probe_names();
+        crate::probe::ProbeRequest {
+            read,
+            stat_only,
+            etc_hosts: self.etc_hosts,
+            privilege: self.privilege,
         }
     }
 
     /// Every file name, for the probe: (read, stat only). The private key
     /// is only ever stat'ed.
     pub fn probe_names(&self) -> (Vec<String>, Vec<String>) {
-        (
-            vec![
-                self.authorized_keys.clone(),
-                self.known_hosts.clone(),
-                self.public_key.clone(),
-            ],
-            vec![self.key.clone()],
-        )
+        let mut read = vec![
+            self.authorized_keys.clone(),
+            self.known_hosts.clone(),
+            self.public_key.clone(),
+        ];
+        let mut stat = vec![self.key.clone()];
+        if let Some(c) = &self.ssh_config {
+            // A custom identity or known_hosts named `config` is read once.
+            for name in [&c.config, &c.managed] {
+                if !read.contains(name) && !stat.contains(name) {
+                    read.push(name.clone());
+                }
+            }
+            if !read.contains(&c.dir) && !stat.contains(&c.dir) {
+                stat.push(c.dir.clone());
+            }
+        }
+        (read, stat)
     }
 }
 
@@ -175,6 +223,66 @@ pub enum Change {
     RemoveLeftover { path: String },
     /// Managed lines removed from and added to a file.
     EditFile(FileEdit),
+    /// A marked block, or a whole file, that trustmesh owns
+    /// (options.ssh_config, options.hosts_file).
+    WriteBlock(BlockWrite),
+}
+
+/// What a [`BlockWrite`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockRole {
+    /// `~/.ssh/config.d/trustmesh-<cluster>`: the whole file.
+    SshConfigFile,
+    /// The `Include` block in `~/.ssh/config`.
+    SshConfigInclude,
+    /// The block in `/etc/hosts`.
+    HostsBlock,
+}
+
+/// A block (or a whole file) trustmesh owns, set to `new`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockWrite {
+    pub path: String,
+    pub role: BlockRole,
+    /// The block's `trustmesh:<cluster>/<node>`.
+    pub marker: String,
+    /// The file does not exist yet.
+    pub create: bool,
+    /// The managed lines as they are (the diff's old side).
+    pub old: Vec<String>,
+    /// The managed lines planned; `None`: the block (or the file) goes.
+    /// Shared: every node's `/etc/hosts` block holds the same lines.
+    pub new: Option<Arc<[String]>>,
+    /// Written with `sudo -n` (the account is not root).
+    #[serde(default)]
+    pub sudo: bool,
+}
+
+impl BlockWrite {
+    /// The file's new text from `base` (what the plan read; `None`: no
+    /// file), or `None` when the file itself is removed. Pure: apply
+    /// writes exactly this.
+    pub fn render(&self, base: Option<&str>) -> Result<Option<String>, String> {
+        let base = base.unwrap_or_default();
+        let new = self.new.as_deref();
+        let text = match self.role {
+            BlockRole::SshConfigFile => {
+                return Ok(new.map(crate::ssh_config::file_text));
+            }
+            BlockRole::SshConfigInclude => crate::ssh_config::with_include(base, &self.marker, new),
+            BlockRole::HostsBlock => crate::hosts_file::with_block(base, &self.marker, new),
+        };
+        text.map(Some).map_err(|e| format!("{}: {e}", self.path))
+    }
+
+    /// The mode a new file gets.
+    pub fn create_mode(&self) -> u32 {
+        match self.role {
+            BlockRole::HostsBlock => 0o644,
+            _ => 0o600,
+        }
+    }
 }
 
 /// The edit of one `authorized_keys` or `known_hosts` file.
@@ -341,6 +449,12 @@ impl Plan {
                     Change::RotateKey { .. } => s.change += 1,
                     Change::RemoveLeftover { .. } => s.remove += 1,
                     Change::Mode { .. } | Change::Owner { .. } => s.change += 1,
+                    Change::WriteBlock(b) => match (&b.new, b.old.is_empty() && b.create) {
+                        (None, _) => s.remove += 1,
+                        (Some(_), true) => s.add += 1,
+                        (Some(_), false) if b.old.is_empty() => s.add += 1,
+                        (Some(_), false) => s.change += 1,
+                    },
                     Change::EditFile(e) => {
                         let replaced = e.add.iter().filter(|l| l.replaces).count();
                         s.change += replaced;

@@ -10,7 +10,8 @@
 //! all tested (`src/scripts/shells.rs`), and is meant for macOS's BSD
 //! tools, which are not at hand to test: it uses only
 //! `ls -ldn`, `wc -c`, `cat`, `grep -q`, `id`, `hostname`/`uname -n`,
-//! `cd`/`pwd -P`, `printf` and `[`.
+//! `cd`/`pwd -P`, `printf`, `[` and `find`; with `--privilege`, `sudo -n
+//! true` (never a password prompt).
 //!
 //! The arguments (`--read NAME... --stat NAME...`) and the report format
 //! (v1) are written at the top of the script, `src/scripts/probe.sh`;
@@ -20,6 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::scripts::shell_quote;
 
+#[cfg(test)]
+mod options_tests;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -69,6 +72,9 @@ pub enum ProbeError {
     Unstatable(&'static str),
 }
 
+/// The one folder under `~/.ssh` whose files may be probed.
+pub const SUBDIR: &str = "config.d/";
+
 /// Which files under `~/.ssh` to probe. Names are relative to `~/.ssh`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeRequest {
@@ -76,6 +82,13 @@ pub struct ProbeRequest {
     pub read: Vec<String>,
     /// Stat only, never read (private keys).
     pub stat_only: Vec<String>,
+    /// Also read `/etc/hosts` (reported as the file `/etc/hosts`).
+    #[serde(default)]
+    pub etc_hosts: bool,
+    /// Also say whether the account is root or has a passwordless
+    /// `sudo -n` (the `privilege` record).
+    #[serde(default)]
+    pub privilege: bool,
 }
 
 fn validate_name(name: &str) -> Result<(), ProbeError> {
@@ -91,8 +104,10 @@ fn validate_name(name: &str) -> Result<(), ProbeError> {
     if name == "." {
         return bad("must not be `.`");
     }
-    if name.contains('/') {
-        return bad("must not contain `/`");
+    // One folder is allowed: `config.d/NAME` (options.ssh_config).
+    let base = name.strip_prefix(SUBDIR).unwrap_or(name);
+    if base.contains('/') || base.is_empty() {
+        return bad("must not contain `/` (except as `config.d/NAME`)");
     }
     if name.contains("..") {
         return bad("must not contain `..`");
@@ -111,7 +126,8 @@ fn validate_name(name: &str) -> Result<(), ProbeError> {
 
 impl ProbeRequest {
     /// The script's arguments, validated, unquoted:
-    /// `--read NAME... --stat NAME...` (both markers always present).
+    /// `--read NAME... --stat NAME... [--etc-hosts] [--privilege]` (both
+    /// markers always present).
     pub fn args(&self) -> Result<Vec<String>, ProbeError> {
         let mut seen = std::collections::HashSet::new();
         for name in &self.read {
@@ -135,6 +151,12 @@ impl ProbeRequest {
         args.extend(self.read.iter().cloned());
         args.push("--stat".to_string());
         args.extend(self.stat_only.iter().cloned());
+        if self.etc_hosts {
+            args.push("--etc-hosts".to_string());
+        }
+        if self.privilege {
+            args.push("--privilege".to_string());
+        }
         Ok(args)
     }
 

@@ -3,7 +3,7 @@
 //! that is not exactly the format is an error that says where.
 
 use super::{ProbeError, BEGIN_MARKER, BEGIN_PREFIX, END_MARKER};
-use crate::state::{FileKind, FileStat, LiveAccount, LiveFile};
+use crate::state::{FileKind, FileStat, LiveAccount, LiveFile, Privilege};
 
 /// A cursor over the probe's stdout, line by line, with raw byte blocks.
 struct Reader<'a> {
@@ -200,6 +200,7 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
     let mut files = Vec::new();
     let mut host_keys = Vec::new();
     let mut leftovers = Vec::new();
+    let mut privilege = None;
 
     loop {
         let (at, line) = r.record("reading the report (no end marker)")?;
@@ -317,6 +318,18 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
                 }
                 files.push(file);
             }
+            b"privilege" => {
+                let v = match rest {
+                    b"root" => Privilege::Root,
+                    b"sudo" => Privilege::Sudo,
+                    b"none" => Privilege::None,
+                    _ => return Err(r.bad(at, "privilege is root, sudo or none", line)),
+                };
+                if privilege.is_some() {
+                    return Err(r.bad(at, "duplicate record", line));
+                }
+                privilege = Some(v);
+            }
             b"leftover" => {
                 let v = text(&r, "leftover name")?;
                 if !is_leftover_name(&v) {
@@ -357,6 +370,7 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
         files,
         host_keys,
         leftovers,
+        privilege,
     })
 }
 

@@ -41,7 +41,7 @@ fn cmd_output(prog: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-fn my_uid() -> u32 {
+pub(super) fn my_uid() -> u32 {
     cmd_output("id", &["-u"]).parse().unwrap()
 }
 
@@ -56,7 +56,7 @@ const PROBE_TOOLS: &[&str] = &[
     "find",
 ];
 
-fn run_probe_with(
+pub(super) fn run_probe_with(
     shell: Shell,
     home: &Path,
     args: &[String],
@@ -71,16 +71,16 @@ fn run_probe_with(
     sh_out(&mut cmd, PROBE_SCRIPT.as_bytes())
 }
 
-fn run_probe(shell: Shell, home: &Path, req: &ProbeRequest) -> Vec<u8> {
+pub(super) fn run_probe(shell: Shell, home: &Path, req: &ProbeRequest) -> Vec<u8> {
     run_probe_with(shell, home, &req.args().unwrap(), |c| c)
 }
 
-fn chmod(p: &Path, mode: u32) {
+pub(super) fn chmod(p: &Path, mode: u32) {
     fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// A home with a crafted ~/.ssh. Returns (tempdir, home path).
-fn fixture(ssh_mode: u32) -> (tempfile::TempDir, PathBuf) {
+pub(super) fn fixture(ssh_mode: u32) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home dir");
     fs::create_dir(&home).unwrap();
@@ -125,7 +125,7 @@ fn fixture(ssh_mode: u32) -> (tempfile::TempDir, PathBuf) {
     (tmp, home)
 }
 
-fn full_request() -> ProbeRequest {
+pub(super) fn full_request() -> ProbeRequest {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     ProbeRequest {
         read: s(&[
@@ -141,6 +141,7 @@ fn full_request() -> ProbeRequest {
             "subdir",
         ]),
         stat_only: s(&["id_ed25519", "secret_plain", "suid", "nope2"]),
+        ..Default::default()
     }
 }
 
@@ -361,6 +362,7 @@ fn private_key_asked_for_reading_is_refused() {
     let req = ProbeRequest {
         read: vec!["id_ed25519".into()],
         stat_only: vec![],
+        ..Default::default()
     };
     for shell in SHELLS {
         let out = run_probe(shell, &home, &req);
@@ -435,6 +437,7 @@ fn ssh_path_that_is_a_file_or_symlink() {
     let req = ProbeRequest {
         read: vec!["authorized_keys".into()],
         stat_only: vec![],
+        ..Default::default()
     };
     let acct = parse_probe_output(&run_probe(Shell::Dash, tmp.path(), &req)).unwrap();
     assert_eq!(acct.ssh_dir.unwrap().kind, FileKind::File);
@@ -554,6 +557,7 @@ fn unreadable_files_are_reported() {
             "config".into(),
         ],
         stat_only: vec!["id_ed25519".into()],
+        ..Default::default()
     };
     if my_uid() != 0 {
         let (_tmp, home) = fixture(0o700);
@@ -628,6 +632,7 @@ fn args_layout_and_validation() {
     let req = ProbeRequest {
         read: vec!["authorized_keys".into(), "known_hosts".into()],
         stat_only: vec!["id_ed25519".into()],
+        ..Default::default()
     };
     assert_eq!(
         req.args().unwrap(),
@@ -665,10 +670,12 @@ fn args_layout_and_validation() {
             ProbeRequest {
                 read: vec![bad.into()],
                 stat_only: vec![],
+                ..Default::default()
             },
             ProbeRequest {
                 read: vec![],
                 stat_only: vec![bad.into()],
+                ..Default::default()
             },
         ] {
             assert!(
@@ -681,11 +688,13 @@ fn args_layout_and_validation() {
     let both = ProbeRequest {
         read: vec!["id".into()],
         stat_only: vec!["id".into()],
+        ..Default::default()
     };
     assert_eq!(both.args(), Err(ProbeError::ReadAndStatOnly("id".into())));
     let dup = ProbeRequest {
         read: vec!["a".into(), "a".into()],
         stat_only: vec![],
+        ..Default::default()
     };
     assert_eq!(dup.args(), Err(ProbeError::DuplicateName("a".into())));
     // Odd but legal names pass.
@@ -697,6 +706,7 @@ fn args_layout_and_validation() {
             ".hidden".into(),
         ],
         stat_only: vec![],
+        ..Default::default()
     };
     assert!(ok.args().is_ok());
 }
@@ -717,6 +727,7 @@ fn mode_strings_with_special_bits() {
     let req = ProbeRequest {
         read: vec![],
         stat_only: modes.iter().map(|m| format!("m{m:o}")).collect(),
+        ..Default::default()
     };
     for shell in SHELLS {
         let acct = parse_probe_output(&run_probe(shell, dir.path(), &req)).unwrap();

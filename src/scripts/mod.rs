@@ -45,6 +45,13 @@ pub fn command_line(script: &str, args: &[&str]) -> String {
     line
 }
 
+/// `line` (a [`command_line`]) run as root with `sudo -n`: never a
+/// password prompt, a refusal instead. The script's standard input goes
+/// through sudo unchanged.
+pub fn with_sudo(line: &str) -> String {
+    format!("sudo -n {line}")
+}
+
 /// Create `~/.ssh` (0700) when missing. No arguments. See `mkdir_ssh.sh`.
 pub const MKDIR_SSH: &str = include_str!("mkdir_ssh.sh");
 
@@ -65,6 +72,14 @@ pub const ROTATE_SWAP: &str = include_str!("rotate_swap.sh");
 /// Remove a temporary file an interrupted apply left in `~/.ssh`. Args:
 /// `.ssh/.trustmesh.XXXXXX`. See `remove_leftover.sh`.
 pub const REMOVE_LEFTOVER: &str = include_str!("remove_leftover.sh");
+
+/// Create a private folder directly under `~/.ssh` (`~/.ssh/config.d`),
+/// 0700, when missing. Args: `.ssh/NAME`. See `mkdir_private.sh`.
+pub const MKDIR_PRIVATE: &str = include_str!("mkdir_private.sh");
+
+/// Remove a file trustmesh owns, only if it is still what the plan read.
+/// Args: path, expected [`cksum`]. See `remove_file.sh`.
+pub const REMOVE_FILE: &str = include_str!("remove_file.sh");
 
 /// `chmod MODE PATH`. Args: mode (octal), path. See `chmod.sh`.
 pub const CHMOD: &str = include_str!("chmod.sh");
@@ -541,6 +556,129 @@ mod tests {
                 "keep"
             );
         }
+    }
+
+    #[test]
+    fn mkdir_private_makes_a_0700_folder_directly_under_ssh() {
+        use std::os::unix::fs::PermissionsExt;
+        for sh in SHELLS {
+            let home = tempfile::tempdir().unwrap();
+            std::fs::create_dir(home.path().join(".ssh")).unwrap();
+            let run = |p: &str| run_in(sh, home.path(), MKDIR_PRIVATE, &[p], b"").0;
+            assert_eq!(run(".ssh/config.d"), Outcome::Ok, "{sh:?}");
+            let d = home.path().join(".ssh/config.d");
+            assert_eq!(
+                std::fs::metadata(&d).unwrap().permissions().mode() & 0o7777,
+                0o700
+            );
+            assert_eq!(run(".ssh/config.d"), Outcome::Ok, "there already");
+            for bad in [".ssh/", ".ssh/a/b", "x", "/tmp/x", ".ssh/../x"] {
+                assert!(matches!(run(bad), Outcome::Failed(_)), "{sh:?} {bad}");
+            }
+            std::fs::write(home.path().join(".ssh/file"), "x").unwrap();
+            assert!(matches!(run(".ssh/file"), Outcome::Failed(_)), "{sh:?}");
+        }
+    }
+
+    #[test]
+    fn remove_file_removes_only_what_the_plan_read() {
+        for sh in SHELLS {
+            let home = tempfile::tempdir().unwrap();
+            let d = home.path().join(".ssh/config.d");
+            std::fs::create_dir_all(&d).unwrap();
+            let f = d.join("trustmesh-lab");
+            std::fs::write(&f, "ours\n").unwrap();
+            let run = |sum: &str| {
+                run_in(
+                    sh,
+                    home.path(),
+                    REMOVE_FILE,
+                    &[".ssh/config.d/trustmesh-lab", sum],
+                    b"",
+                )
+                .0
+            };
+            // Changed since the plan: kept.
+            assert!(
+                matches!(run(&cksum(b"other\n")), Outcome::Conflict(ref now) if *now == cksum(b"ours\n")),
+                "{sh:?}"
+            );
+            assert!(f.exists());
+            assert_eq!(run(&cksum(b"ours\n")), Outcome::Ok, "{sh:?}");
+            assert!(!f.exists());
+            assert_eq!(run(&cksum(b"ours\n")), Outcome::Ok, "gone already");
+            std::os::unix::fs::symlink("/etc/hostname", &f).unwrap();
+            assert!(matches!(run(&cksum(b"x")), Outcome::Failed(_)), "{sh:?}");
+        }
+    }
+
+    /// An absolute path (`/etc/hosts` under `sudo -n`, whose HOME may not
+    /// be a folder) is written without entering the home; mode and owner
+    /// kept.
+    #[test]
+    fn replace_file_takes_an_absolute_path_without_a_home() {
+        use std::os::unix::fs::PermissionsExt;
+        for sh in SHELLS {
+            let dir = tempfile::tempdir().unwrap();
+            let f = dir.path().join("hosts");
+            std::fs::write(&f, b"127.0.0.1 localhost\n").unwrap();
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let new = b"127.0.0.1 localhost\n10.0.0.1 n1\n";
+            let path = f.to_str().unwrap();
+            let (o, out) = run_in(
+                sh,
+                &dir.path().join("no such home"),
+                REPLACE_FILE,
+                &[path, &cksum(b"127.0.0.1 localhost\n"), "keep", &cksum(new)],
+                new,
+            );
+            assert_eq!(o, Outcome::Ok, "{sh:?}: {out}");
+            assert_eq!(std::fs::read(&f).unwrap(), new);
+            assert_eq!(
+                std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
+                0o644
+            );
+        }
+    }
+
+    /// The sudo wrapping keeps every argument and the content whole (a
+    /// fake `sudo` that checks `-n` and runs the rest).
+    #[test]
+    fn a_script_under_sudo_gets_its_arguments_and_input() {
+        use std::os::unix::fs::PermissionsExt;
+        let fakes = tempfile::tempdir().unwrap();
+        let sudo = fakes.path().join("sudo");
+        std::fs::write(
+            &sudo,
+            "#!/bin/sh\n[ \"$1\" = -n ] || { echo 'TM-ERR no -n'; exit 1; }\nshift\nexec \"$@\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&sudo, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("it's hosts");
+        std::fs::write(&f, b"old\n").unwrap();
+        let new = b"old\n10.0.0.1 n1 $(id)\n";
+        let line = with_sudo(&command_line(
+            REPLACE_FILE,
+            &[f.to_str().unwrap(), &cksum(b"old\n"), "keep", &cksum(new)],
+        ));
+        let path = format!(
+            "{}:{}",
+            fakes.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&line)
+            .env("PATH", path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(new).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(outcome(&out.stdout, b"", out.status.code()), Outcome::Ok);
+        assert_eq!(std::fs::read(&f).unwrap(), new);
     }
 
     #[test]

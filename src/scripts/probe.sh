@@ -10,16 +10,21 @@
 # reaches it only as arguments. It runs under dash, bash, busybox sh with busybox applets and
 # macOS /bin/sh (bash --posix) with BSD tools: it uses only `ls -ldn`, `wc -c`, `cat`,
 # `grep -q`, `id`, `hostname`/`uname -n`, `cd`/`pwd -P`, `printf`, `[` and
-# `find` (`-prune`, `-mmin`: GNU, BSD and busybox have them).
+# `find` (`-prune`, `-mmin`: GNU, BSD and busybox have them); with
+# `--privilege`, `command -v sudo` and `sudo -n true` (never a prompt).
 #
 # Arguments:
-# `--read NAME... --stat NAME...`, names relative to `~/.ssh`. Files after
+# `--read NAME... --stat NAME... [--etc-hosts] [--privilege]`, names
+# relative to `~/.ssh`, with no `/` except as `config.d/NAME` (the one
+# folder trustmesh writes in, for options.ssh_config). Files after
 # `--read` are stat'ed and, when they are regular files (not symlinks),
 # read. Files after `--stat` are only listed with `ls -ldn`: the function
 # that handles them has no path to `cat`, so a private key named there is
 # never opened. As a second guard, a `--read` file that contains a private
 # key header (`PRIVATE KEY-----`, `PuTTY-User-Key-File-`) is refused, not
-# printed.
+# printed. `--etc-hosts` adds a `file read /etc/hosts` block (read like a
+# `--read` file); `--privilege` adds the `privilege` record (root, a
+# passwordless `sudo -n true`, never a password prompt, or none).
 #
 # Output (format v1):
 # Anything before the begin marker line or after the end marker line is
@@ -53,6 +58,8 @@
 # data 89                          followed by a data block or `unreadable`)
 # <89 raw bytes>
 # end 0
+# file read /etc/hosts            (--etc-hosts: a file block as above)
+# privilege sudo                  (--privilege: root | sudo | none)
 # leftover .trustmesh.AbC123       (a temporary file of an interrupted apply,
 #                                  ten minutes old or more; name only)
 # TRUSTMESH-PROBE-END
@@ -147,10 +154,14 @@ tm_data() {
   cat "$1" 2>/dev/null
   printf '\nend %s\n' "$?"
 }
+tm_parent() {
+  case $1 in */*) tm_p=.ssh/${1%/*} ;; *) tm_p=.ssh ;; esac
+}
 tm_read() {
   printf 'file read %s\n' "$1"
   printf 'stat '
-  tm_stat ".ssh/$1" .ssh
+  tm_parent "$1"
+  tm_stat ".ssh/$1" "$tm_p"
   if [ "$tm_k" = file ] && [ -f ".ssh/$1" ] && [ ! -L ".ssh/$1" ]; then
     grep -q -e 'PRIVATE KEY-----' -e 'PuTTY-User-Key-File-' ".ssh/$1" >/dev/null 2>&1
     case $? in
@@ -163,7 +174,8 @@ tm_read() {
 tm_statonly() {
   printf 'file stat %s\n' "$1"
   printf 'stat '
-  tm_stat ".ssh/$1" .ssh
+  tm_parent "$1"
+  tm_stat ".ssh/$1" "$tm_p"
 }
 printf '\nTRUSTMESH-PROBE-BEGIN v1\n'
 case ${1-} in
@@ -172,8 +184,11 @@ case ${1-} in
 esac
 for tm_a in "$@"; do
   case $tm_a in
-    --read | --stat) ;;
-    '' | . | */* | *..* | -* | *"$tm_nl"*) tm_fail 'bad file name argument' ;;
+    --read | --stat | --etc-hosts | --privilege) ;;
+    '' | . | *..* | -* | *"$tm_nl"*) tm_fail 'bad file name argument' ;;
+    config.d/ | config.d/*/*) tm_fail 'bad file name argument' ;;
+    config.d/*) ;;
+    */*) tm_fail 'bad file name argument' ;;
   esac
 done
 tm_v=$(id -un 2>/dev/null) || tm_v=
@@ -199,11 +214,15 @@ tm_stat . .
 printf 'ssh-stat '
 tm_stat .ssh .
 tm_g=
+tm_eh=
+tm_pv=
 for tm_a in "$@"; do
   # shellcheck disable=SC2209 # read and stat are words, not commands
   case $tm_a in
     --read) tm_g=read ;;
     --stat) tm_g=stat ;;
+    --etc-hosts) tm_eh=1 ;;
+    --privilege) tm_pv=1 ;;
     *)
       case $tm_g in
         read) tm_read "$tm_a" ;;
@@ -212,6 +231,23 @@ for tm_a in "$@"; do
       ;;
   esac
 done
+if [ -n "$tm_eh" ]; then
+  printf 'file read /etc/hosts\n'
+  printf 'stat '
+  tm_stat /etc/hosts /etc
+  if [ "$tm_k" = file ] && [ -f /etc/hosts ] && [ ! -L /etc/hosts ]; then
+    tm_data /etc/hosts
+  fi
+fi
+if [ -n "$tm_pv" ]; then
+  if [ "$(id -u 2>/dev/null)" = 0 ]; then
+    tm_kv privilege root
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true </dev/null >/dev/null 2>&1; then
+    tm_kv privilege sudo
+  else
+    tm_kv privilege none
+  fi
+fi
 set +f
 for tm_h in /etc/ssh/ssh_host_*_key.pub; do
   set -f

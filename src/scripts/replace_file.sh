@@ -3,7 +3,9 @@
 # read.
 #
 # Run as `sh -c SCRIPT trustmesh PATH EXPECTED MODE NEWSUM`
-# (scripts::command_line), in the account's home.
+# (scripts::command_line), in the account's home; for /etc/hosts
+# (options.hosts_file) as root, or as `sudo -n sh -c ...`. With `keep`,
+# the file's mode and (for root) its owner are kept (`cp -p`).
 #
 # Arguments: $1 PATH     the file, relative to the home or absolute
 #            $2 EXPECTED `cksum` of the file as the plan read it
@@ -31,7 +33,12 @@
 #            owner, no temporary file) or 5 (writing, mode, incomplete
 #            content, rename).
 set -u
-cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
+# An absolute PATH (/etc/hosts, maybe under `sudo -n`, whose HOME may not
+# be the account's) does not need the home.
+case $1 in
+  /*) cd ~ 2>/dev/null || cd / ;;
+  *) cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; } ;;
+esac
 f=$1
 sum() {
   if [ -e "$f" ] || [ -L "$f" ]; then cksum < "$f" | awk '{print $1" "$2}'; else echo absent; fi

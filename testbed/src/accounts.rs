@@ -82,6 +82,11 @@ fn shadow_hash(user: &str) -> io::Result<Option<String>> {
 pub(crate) fn ensure(users: &BTreeMap<String, Wanted>, lock_dir: &Path) -> io::Result<()> {
     let _lock = FileLock::acquire(&lock_dir.join("accounts.lock"))?;
     for (user, wanted) in users {
+        // The machine's root exists; its password state is not ours to
+        // change (a host's root logs in with keys only).
+        if user == "root" {
+            continue;
+        }
         let password = &wanted.password;
         if ids(user).is_err() {
             run(

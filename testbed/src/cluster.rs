@@ -436,6 +436,17 @@ impl Cluster {
         .arg(host.etc_ssh())
         .arg(&host.name)
         .arg(host.log_path())
+        .arg(host.etc_hosts_copy())
+        .arg(if host.has_root() {
+            host.etc_overlay()
+        } else {
+            PathBuf::new()
+        })
+        .arg(if host.has_root() {
+            host.home_of("root")
+        } else {
+            PathBuf::new()
+        })
         // Its own `/Users` when an account of it has its home there.
         .arg(if host.has_mac_homes() {
             host.dir.join("Users")

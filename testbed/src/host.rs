@@ -14,13 +14,28 @@ use crate::accounts;
 use crate::sys::{make_dir, ProcId};
 
 /// The shell run (as root, in the new mount and UTS namespaces) to turn a
-/// process into a host: its own `/home` and `/etc/ssh` (and `/Users`, for
-/// accounts with macOS-like homes, when `$5` names a folder), its own
-/// hostname, then sshd in the same pid.
+/// process into a host: its own `/home`, `/etc/hosts` and `/etc/ssh` (and
+/// `/Users`, for accounts with macOS-like homes), its own hostname, then
+/// sshd in the same pid. Arguments: home, etc-ssh, hostname, log,
+/// etc-hosts copy, for a host with a `root` account its `/etc` overlay
+/// folder and its `/root`, and its `/Users` folder (or empty).
+///
+/// `/etc/hosts` is a copy of the machine's, bind-mounted; a host with a
+/// root account gets an overlay over the whole `/etc` instead (writes go
+/// to its own folder), since a file that is a mount point cannot be
+/// replaced by a rename, which is how `/etc/hosts` is written atomically.
+/// Its `/root` is its own too, so nothing a test does as root reaches the
+/// machine's.
 pub(crate) const HOST_SCRIPT: &str = r#"set -e
 mount --bind "$1" /home
+if [ -n "$6" ]; then
+  mount -t overlay overlay -o "lowerdir=/etc,upperdir=$6/upper,workdir=$6/work" /etc
+else
+  mount --bind "$5" /etc/hosts
+fi
+if [ -n "$7" ]; then mount --bind "$7" /root; fi
 mount --bind "$2" /etc/ssh
-if [ -n "$5" ]; then mount --bind "$5" /Users; fi
+if [ -n "$8" ]; then mount --bind "$8" /Users; fi
 printf '%s' "$3" > /proc/sys/kernel/hostname
 exec /usr/sbin/sshd -D -f /etc/ssh/sshd_config -E "$4""#;
 
@@ -64,9 +79,12 @@ impl Host {
     }
 
     /// Where the home of `user` on this host is on the machine: its
-    /// `/home/USER`, or `/Users/USER` for an account with a macOS-like
-    /// home (the home is the account's, from `/etc/passwd`).
+    /// `/home/USER`, `/root` for root, or `/Users/USER` for an account with
+    /// a macOS-like home (the home is the account's, from `/etc/passwd`).
     pub fn home_of(&self, user: &str) -> PathBuf {
+        if user == "root" {
+            return self.dir.join("root");
+        }
         match accounts::home(user) {
             Ok(h) if h.starts_with("/Users/") => self.dir.join("Users").join(user),
             _ => self.dir.join("home").join(user),
@@ -78,6 +96,23 @@ impl Host {
         self.users
             .iter()
             .any(|u| accounts::home(u).is_ok_and(|h| h.starts_with("/Users/")))
+    }
+
+    /// Whether the host has a `root` account (then its `/etc` is an
+    /// overlay of its own, see [`Host::etc_overlay`]).
+    pub fn has_root(&self) -> bool {
+        self.users.iter().any(|u| u == "root")
+    }
+
+    /// The copy of `/etc/hosts` bind-mounted on a host without root.
+    pub fn etc_hosts_copy(&self) -> PathBuf {
+        self.dir.join("etc-hosts")
+    }
+
+    /// The overlay folder of `/etc` on a host with root (`upper/` holds
+    /// what the host changed, e.g. `upper/hosts`).
+    pub fn etc_overlay(&self) -> PathBuf {
+        self.dir.join("etc-overlay")
     }
 
     /// Its `/etc/ssh` on the machine.
@@ -120,7 +155,14 @@ pub(crate) fn prepare_host_dir(h: &Host, key_types: &[String]) -> io::Result<()>
         make_dir(&h.dir.join("Users"), 0o755, None)?;
     }
     for u in &h.users {
-        make_dir(&h.home_of(u), 0o755, Some(accounts::ids(u)?))?;
+        let mode = if u == "root" { 0o700 } else { 0o755 };
+        make_dir(&h.home_of(u), mode, Some(accounts::ids(u)?))?;
+    }
+    fs::copy("/etc/hosts", h.etc_hosts_copy())?;
+    if h.has_root() {
+        make_dir(&h.etc_overlay(), 0o755, None)?;
+        make_dir(&h.etc_overlay().join("upper"), 0o755, None)?;
+        make_dir(&h.etc_overlay().join("work"), 0o755, None)?;
     }
     let etc = h.etc_ssh();
     make_dir(&etc, 0o755, None)?;
@@ -160,10 +202,15 @@ fn sshd_config(h: &Host, key_types: &[String]) -> String {
         c.push_str(&format!("HostKey /etc/ssh/ssh_host_{t}_key\n"));
     }
     let password = if h.password.is_some() { "yes" } else { "no" };
+    let root = if h.has_root() {
+        "prohibit-password"
+    } else {
+        "no"
+    };
     c.push_str(&format!(
         "PidFile none\n\
          UsePAM no\n\
-         PermitRootLogin no\n\
+         PermitRootLogin {root}\n\
          StrictModes yes\n\
          PubkeyAuthentication yes\n\
          AuthorizedKeysFile .ssh/authorized_keys\n\

@@ -12,9 +12,12 @@
 //! A host is one `sshd -D` started as
 //! `unshare --mount --uts --propagation private`, after bind-mounting a
 //! folder of its own over `/home` and another over `/etc/ssh` (fresh host
-//! keys, an `sshd_config` of its own), and one over `/Users` when an
-//! account of it has a macOS-like home (`HostSpec::mac_homes`), and
-//! setting its hostname. Every
+//! keys, an `sshd_config` of its own), a copy of the machine's
+//! `/etc/hosts` over `/etc/hosts` (for a host with a `root` account: an
+//! overlay over the whole `/etc`, so that root can replace `/etc/hosts`
+//! by a rename, and a folder of its own over `/root`; such a host lets
+//! root in with keys), one over `/Users` when an account of it has a
+//! macOS-like home (`HostSpec::mac_homes`), and setting its hostname. Every
 //! session that sshd opens inherits those namespaces, so a login to a host
 //! sees that host's `~/.ssh`, and an `ssh` run there uses that host's
 //! files. The pid we spawn execs into sshd, so it *is* the listener: the

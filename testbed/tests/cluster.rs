@@ -98,6 +98,55 @@ fn a_mac_like_host_has_its_homes_under_users() {
     assert_eq!(ok(&c, "a", U, &login), format!("{home}\n"));
 }
 
+/// A host with a root account has its own `/root` and `/etc` (an overlay):
+/// root replaces `/etc/hosts` there by a rename, and neither the machine's
+/// files nor another host's see it. Other hosts have a copy of
+/// `/etc/hosts` of their own.
+#[test]
+fn a_root_host_has_its_own_root_home_and_etc_hosts() {
+    let c = Cluster::start(ClusterSpec::new(vec![
+        HostSpec::new("r", &["root"]),
+        HostSpec::new("b", &[U]),
+    ]))
+    .expect("start cluster");
+    let machine_hosts = std::fs::read("/etc/hosts").unwrap();
+    let machine_root: Vec<_> = std::fs::read_dir("/root")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    c.write_file("r", "root", ".ssh/marker", b"x", 0o600)
+        .unwrap();
+    assert_eq!(ok(&c, "r", "root", "cat /root/.ssh/marker"), "x");
+    ok(
+        &c,
+        "r",
+        "root",
+        "cp -p /etc/hosts /etc/.tb && echo '192.0.2.7 seven' >> /etc/.tb && mv /etc/.tb /etc/hosts",
+    );
+    assert_eq!(
+        ok(&c, "r", "root", "getent hosts seven"),
+        "192.0.2.7       seven\n"
+    );
+    assert!(!sh(&c, "b", U, "getent hosts seven").status.success());
+    assert_eq!(std::fs::read("/etc/hosts").unwrap(), machine_hosts);
+    assert_eq!(
+        ok(&c, "b", U, "cat /etc/hosts").into_bytes(),
+        std::fs::read(c.host("b").etc_hosts_copy()).unwrap()
+    );
+    let now: Vec<_> = std::fs::read_dir("/root")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(now, machine_root, "the machine's /root is untouched");
+    let config = ok(&c, "r", "root", "cat /etc/ssh/sshd_config");
+    assert!(
+        config.contains("PermitRootLogin prohibit-password"),
+        "{config}"
+    );
+}
+
 #[test]
 fn key_login_works_only_once_the_key_is_installed() {
     let c = two_hosts();

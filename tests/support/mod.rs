@@ -88,6 +88,7 @@ pub fn fresh_account(inv: &Inventory, id: NodeId) -> LiveAccount {
             .map(|n| missing(n))
             .collect(),
         leftovers: Vec::new(),
+        privilege: None,
         host_keys: vec![format!(
             "ssh-ed25519 {} root@{}",
             fake_key(&format!("host-{}", node.name)),
@@ -196,7 +197,30 @@ pub fn simulate_apply(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSta
         };
         for c in &np.changes {
             match c {
-                Change::CreateDir { .. } => account.ssh_dir = Some(stat(FileKind::Dir, 0o700)),
+                Change::CreateDir { path, .. } if path == "~/.ssh" => {
+                    account.ssh_dir = Some(stat(FileKind::Dir, 0o700))
+                }
+                Change::CreateDir { path, .. } => {
+                    let name = path.trim_start_matches("~/.ssh/").to_string();
+                    account.files.retain(|f| f.name != name);
+                    account.files.push(LiveFile {
+                        name,
+                        stat: Some(stat(FileKind::Dir, 0o700)),
+                        content: None,
+                        unreadable: false,
+                    });
+                }
+                Change::WriteBlock(b) => {
+                    let name = b.path.trim_start_matches("~/.ssh/").to_string();
+                    let old = account
+                        .file(&name)
+                        .and_then(|f| f.content.as_deref())
+                        .map(|c| String::from_utf8(c.to_vec()).unwrap());
+                    match b.render(old.as_deref()).unwrap() {
+                        Some(new) => set_file(account, &name, b.create_mode(), &new),
+                        None => account.files.retain(|f| f.name != name),
+                    }
+                }
                 Change::Mode { path, to, .. } => {
                     if path == "~/.ssh" {
                         account.ssh_dir.as_mut().unwrap().mode = *to;
