@@ -240,7 +240,7 @@ fn json_plan_has_a_format_version() {
     let mut out = Vec::new();
     render_json(&p, &mut out).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(v["format_version"], 2);
+    assert_eq!(v["format_version"], 3);
     assert_eq!(v["nodes"][0]["node"], "manager");
     assert_eq!(v["nodes"][1]["status"], "planned");
     assert!(v["summary"]["add"].as_u64().unwrap() > 0);

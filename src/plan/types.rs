@@ -11,8 +11,11 @@ use crate::inventory::{Inventory, NodeId};
 use crate::known_hosts;
 use crate::state::Access;
 
-/// Version of the JSON plan format (`plan --json`, `plan --out`).
-pub const FORMAT_VERSION: u32 = 2;
+/// Version of the JSON plan format (`plan --json`, `plan --out`). 3 added
+/// the `write_block` action (ssh_config, /etc/hosts), the `options` of
+/// authorized_keys lines, the `clear_name` of hashed known_hosts lines and
+/// the plan's `header`; a plan saved by an older trustmesh is refused.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Where a node's files are, relative to `~/.ssh` (or absolute for a
 /// manager's custom `identity`/`known_hosts` outside it). The gatherer asks
