@@ -17,6 +17,7 @@ pub mod model;
 pub mod sources;
 pub mod spans;
 pub mod structure;
+pub mod typed;
 pub mod validate;
 
 use std::path::Path as FsPath;
@@ -155,7 +156,7 @@ impl Inventory {
             Err(e) => return Err(InventoryError::syntax(name, src, &e, &scan)),
         };
         let mut problems = Vec::new();
-        let typed = validate::check_structure(&value, &mut problems);
+        let typed = typed::check_structure(&value, &mut problems);
         let inventory = typed.and_then(|file| validate::resolve(&file, &mut problems));
         match inventory {
             Some(inv) if problems.is_empty() => Ok(inv),

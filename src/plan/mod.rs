@@ -14,11 +14,14 @@
 //! (the public half of a key not generated yet) is planned as "known after
 //! apply".
 //!
-//! The plan types are in `types.rs`; the planning of each managed file
-//! (`authorized_keys`, `known_hosts`) in `files.rs`.
+//! The plan types are in `types.rs`; the planning of each managed file in
+//! its own module: `authorized_keys` (with an edge's options) in
+//! `files.rs`, `known_hosts` in `hosts.rs`, the marked blocks of
+//! `~/.ssh/config` and `/etc/hosts` in `blocks.rs`.
 
 mod blocks;
 mod files;
+mod hosts;
 mod types;
 
 pub use crate::state::{Access, LiveState, NodeState};
