@@ -62,6 +62,10 @@ pub struct LiveAccount {
     /// (`.trustmesh.XXXXXX`, ten minutes old or more), by name.
     #[serde(default)]
     pub leftovers: Vec<String>,
+    /// Windows only: the account is an administrator, whose keys sshd
+    /// reads from `C:\ProgramData\ssh\administrators_authorized_keys`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub windows_admin: bool,
 }
 
 impl LiveAccount {

@@ -351,6 +351,7 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
         files,
         host_keys,
         leftovers,
+        windows_admin: false,
     })
 }
 

@@ -10,6 +10,7 @@
 //! through [`crate::scripts::shell_quote`]; nothing here interpolates.
 
 pub mod errors;
+pub mod files;
 pub mod local;
 pub mod password;
 pub mod sshconfig;

@@ -87,6 +87,7 @@ pub fn fresh_account(inv: &Inventory, id: NodeId) -> LiveAccount {
             .map(|n| missing(n))
             .collect(),
         leftovers: Vec::new(),
+        windows_admin: false,
         host_keys: vec![format!(
             "ssh-ed25519 {} root@{}",
             fake_key(&format!("host-{}", node.name)),
