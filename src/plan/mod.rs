@@ -64,7 +64,12 @@ type Blocker = (String, Option<String>);
 /// The planner. Pure: no I/O, no clock, no randomness.
 pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanScope) -> Plan {
     let n = inv.nodes.len();
-    let files: Vec<NodeFiles> = (0..n).map(|id| NodeFiles::of(inv, id)).collect();
+    let files: Vec<NodeFiles> = (0..n)
+        .map(|id| {
+            NodeFiles::of(inv, id)
+                .for_windows_admin(live.account(id).is_some_and(|a| a.windows_admin))
+        })
+        .collect();
     let needs_key: Vec<bool> = (0..n)
         .map(|id| graph.outgoing(id).any(|e| scope.contains(e.target)))
         .collect();
@@ -79,6 +84,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
     let rotating: Vec<bool> = (0..n)
         .map(|id| {
             scope.rotate.contains(&id)
+                && has_shell(&inv.nodes[id])
                 && matches!(keys[id], KeyState::Known { .. })
                 && graph
                     .outgoing(id)
@@ -168,6 +174,35 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
     }
 }
 
+/// Can trustmesh run its shell scripts on this node?
+fn has_shell(node: &crate::inventory::Node) -> bool {
+    node.access == crate::inventory::Access::Shell && node.os != Os::Windows
+}
+
+/// Can a key pair be generated there: with a shell, or Windows' own
+/// command line ([`crate::windows::keygen_command`]).
+fn can_generate_keys(node: &crate::inventory::Node) -> bool {
+    has_shell(node) || node.os == Os::Windows
+}
+
+/// After a write of a Windows administrator's `administrators_authorized_keys`,
+/// the ACL sshd demands.
+fn windows_acl(plan: &mut NodePlan) {
+    let admin = crate::windows::ADMIN_AUTHORIZED_KEYS;
+    let writes = plan
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::EditFile(e) if e.path == admin));
+    if writes {
+        if let Ok(command) = crate::windows::acl_command(admin) {
+            plan.changes.push(Change::SetAcl {
+                path: admin.to_string(),
+                command,
+            });
+        }
+    }
+}
+
 fn parse_host_keys(lines: &[String]) -> Vec<(Arc<str>, Arc<str>)> {
     let mut out: Vec<(Arc<str>, Arc<str>)> = Vec::new();
     for line in lines {
@@ -214,6 +249,9 @@ fn key_state(
             key_type: t.into(),
             base64: b.into(),
         },
+        // Without a shell (and not Windows, which has its own command
+        // line), no key can be generated there: blocked, said in the plan.
+        (None, None) if needed && !can_generate_keys(&inv.nodes[id]) => KeyState::Unknown,
         (None, None) if needed => KeyState::Pending {
             key_type: ssh_type(inv.nodes[id].key_type).into(),
         },
@@ -300,12 +338,6 @@ impl Ctx<'_> {
                 return plan;
             }
         };
-        if node.os == Os::Windows {
-            plan.status = NodeStatus::Skipped {
-                reason: "Windows nodes are not handled yet by this version".into(),
-            };
-            return plan;
-        }
         if let Err((reason, hint)) = self.ssh_dir(acc, &mut plan) {
             plan.status = NodeStatus::Blocked { reason, hint };
             plan.changes.clear();
@@ -320,6 +352,9 @@ impl Ctx<'_> {
         }
         self.key_pair(id, acc, &mut plan);
         let ak = self.authorized_keys(id, acc, &mut plan);
+        if acc.windows_admin {
+            windows_acl(&mut plan);
+        }
         let kh = self.known_hosts(id, acc, &mut plan);
         for r in [ak, kh] {
             if let Err((reason, hint)) = r {
@@ -399,6 +434,14 @@ impl Ctx<'_> {
         want: u32,
         plan: &mut NodePlan,
     ) {
+        // Windows has ACLs, not modes (its SFTP server makes modes up).
+        let node = self
+            .by_name
+            .get(plan.node.as_str())
+            .map(|&id| &self.inv.nodes[id]);
+        if node.is_some_and(|n| n.os == Os::Windows) {
+            return;
+        }
         if s.mode & MODE_GO != 0 {
             plan.changes.push(Change::Mode {
                 path: path.to_string(),
@@ -465,6 +508,12 @@ impl Ctx<'_> {
                     (None, Some(_)) => format!(
                         "{} exists without its private key {key_path}: trustmesh does not replace it; move it away to get a new key",
                         display_path(&files.public_key)
+                    ),
+                    (None, None) if !can_generate_keys(&self.inv.nodes[id]) => format!(
+                        "blocked: {key_path} cannot be generated on {}: it is reached over SFTP only \
+                         (access: sftp), and generating a key needs a shell there; its edges are not planned \
+                         (make a key pair on the node by other means, or drop its outgoing edges)",
+                        self.inv.nodes[id].name
                     ),
                     _ => format!("{key_path} could not be read: its edges are not planned"),
                 };
