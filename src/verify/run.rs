@@ -330,6 +330,27 @@ fn prepare(
     if let Some(NodeState::Skipped { reason }) = gathered.live.nodes.get(edge.target) {
         return not_tried(format!("target skipped ({reason})"), None);
     }
+    // `ssh TARGET true` cannot work into an account that serves SFTP only,
+    // and no command runs from one.
+    let sftp_only = |id: NodeId| inv.nodes[id].access == crate::inventory::Access::Sftp;
+    if sftp_only(edge.target) {
+        return not_tried(
+            format!(
+                "{} is reached over SFTP only (access: sftp): `ssh true` cannot run there",
+                inv.nodes[edge.target].name
+            ),
+            Some("check this edge with `sftp -b` (BatchMode, strict host key checking)".into()),
+        );
+    }
+    if sftp_only(edge.source) {
+        return not_tried(
+            format!(
+                "{} is reached over SFTP only (access: sftp): no command runs there to try the edge",
+                inv.nodes[edge.source].name
+            ),
+            None,
+        );
+    }
     let chain = if edge.source == Inventory::MANAGER {
         graph.jump_chain(inv, edge.target)
     } else {
