@@ -213,3 +213,43 @@ fn nodes_not_planned_get_no_actions() {
     };
     assert!(ActionGraph::build(&plan).is_empty());
 }
+
+#[test]
+fn a_windows_acl_is_set_after_the_write_of_its_file() {
+    let admin = crate::windows::ADMIN_AUTHORIZED_KEYS;
+    let line = PlannedLine {
+        names: None,
+        key_type: "ssh-ed25519".into(),
+        base64: Some("AAAA".into()),
+        node: "manager".into(),
+        marker: "trustmesh:c/manager".into(),
+        replaces: false,
+    };
+    let plan = Plan {
+        format_version: 1,
+        nodes: vec![node(
+            "win1",
+            vec![
+                Change::EditFile(FileEdit {
+                    path: admin.into(),
+                    file: FileRole::AuthorizedKeys,
+                    create: true,
+                    kept: Vec::new(),
+                    remove: Vec::new(),
+                    remove_on_request: Vec::new(),
+                    add: vec![line],
+                    after_rotation_of: None,
+                }),
+                Change::SetAcl {
+                    path: admin.into(),
+                    command: crate::windows::acl_command(admin).unwrap(),
+                },
+            ],
+        )],
+        notes: Vec::new(),
+    };
+    let at = wave_of(&plan);
+    let edit = at[&format!("win1 write {admin} (1 added)")];
+    let acl = at[&format!("win1 set the ACL of {admin} (SYSTEM and Administrators only)")];
+    assert!(edit < acl, "{at:?}");
+}

@@ -371,6 +371,28 @@ impl Ctx<'_> {
     /// a symbolic link, is refused for writing: anyone could have put
     /// anything there, and trustmesh never writes through a link.
     fn ssh_dir(&self, acc: &LiveAccount, plan: &mut NodePlan) -> Result<(), Blocker> {
+        // Windows has ACLs, not modes (its SFTP server makes the bits up):
+        // only the folder's existence and kind count there.
+        let windows = self
+            .by_name
+            .get(plan.node.as_str())
+            .is_some_and(|&id| self.inv.nodes[id].os == Os::Windows);
+        if windows {
+            match &acc.ssh_dir {
+                None => plan.changes.push(Change::CreateDir {
+                    path: "~/.ssh".into(),
+                    mode: 0o700,
+                }),
+                Some(s) if s.kind == FileKind::Dir => {}
+                Some(_) => {
+                    return Err((
+                        "~/.ssh exists but is not a folder".into(),
+                        Some("move it away and plan again".into()),
+                    ))
+                }
+            }
+            return Ok(());
+        }
         if let Some(h) = &acc.home_stat {
             if h.mode & 0o002 != 0 {
                 return Err((

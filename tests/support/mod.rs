@@ -190,10 +190,10 @@ pub fn simulate_apply(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSta
     let snapshot = live.clone();
     for np in &plan.nodes {
         let id = ids[np.node.as_str()];
-        let files = NodeFiles::of(inv, id);
         let NodeState::Read { account, .. } = &mut live.nodes[id] else {
             continue;
         };
+        let files = NodeFiles::of(inv, id).for_windows_admin(account.windows_admin);
         for c in &np.changes {
             match c {
                 Change::CreateDir { .. } => account.ssh_dir = Some(stat(FileKind::Dir, 0o700)),
@@ -206,7 +206,10 @@ pub fn simulate_apply(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSta
                         f.stat.as_mut().unwrap().mode = *to;
                     }
                 }
-                Change::Owner { .. } | Change::GenerateKey { .. } | Change::RotateKey { .. } => {}
+                Change::Owner { .. }
+                | Change::GenerateKey { .. }
+                | Change::RotateKey { .. }
+                | Change::SetAcl { .. } => {}
                 Change::RemoveLeftover { path } => {
                     let name = path.trim_start_matches("~/.ssh/");
                     account.leftovers.retain(|l| l != name);
