@@ -230,6 +230,22 @@ fn an_sftp_only_account_is_planned_applied_cut_and_converged() {
     live.run(&["apply", "--yes"]).expect_exit(0);
     assert_eq!(locked_keys(&live), once);
 
+    // The temporary files the cut left are swept once ten minutes old,
+    // over SFTP too.
+    for (name, _) in &left {
+        let out = live.run_as(
+            "locked",
+            WORKER_USER,
+            &format!("touch -d '-11 minutes' ~/.ssh/{name}"),
+        );
+        assert!(out.status.success(), "{}", text(&out).1);
+    }
+    let swept = live.run(&["plan"]).expect_exit(0).stdout;
+    assert!(swept.contains("(left by an interrupted run)"), "{swept}");
+    live.run(&["apply", "--yes"]).expect_exit(0);
+    assert!(leftovers(&live).is_empty());
+    assert_eq!(locked_keys(&live), once);
+
     // verify says why `ssh true` is not tried into it.
     let v = live.run(&["verify"]);
     assert!(

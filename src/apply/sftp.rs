@@ -155,3 +155,95 @@ async fn file_action<F: RemoteFiles>(
         _ => Outcome::Failed("not possible over SFTP".into()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::files::tests::{block_on, Mem};
+
+    fn action(kind: Kind) -> Action {
+        Action { plan_node: 0, kind }
+    }
+
+    #[test]
+    fn files_are_made_written_chmoded_and_swept_without_a_shell() {
+        let mut m = Mem::new();
+        let run = |m: &mut Mem, kind: Kind, edit: Option<EditInput>| {
+            block_on(file_action(m, false, &action(kind), edit)).unwrap()
+        };
+        assert_eq!(run(&mut m, Kind::MkDir, None), Outcome::Ok);
+        assert_eq!(m.stat(".ssh").unwrap().mode, 0o700);
+        // Made already: nothing to do.
+        assert_eq!(run(&mut m, Kind::MkDir, None), Outcome::Ok);
+        let edit = |expected: &str, content: &str| EditInput {
+            key: (0, "~/.ssh/authorized_keys".into()),
+            path: ".ssh/authorized_keys".into(),
+            expected: expected.into(),
+            content: Ok(content.into()),
+            mode: "0600".into(),
+            missing: Vec::new(),
+        };
+        let out = run(
+            &mut m,
+            Kind::Edit { change: 0 },
+            Some(edit("absent", "a\n")),
+        );
+        assert_eq!(out, Outcome::Ok);
+        assert_eq!(m.content(".ssh/authorized_keys"), Some(&b"a\n"[..]));
+        assert_eq!(m.stat(".ssh/authorized_keys").unwrap().mode, 0o600);
+        // Planned from another text: a conflict, nothing written.
+        let out = run(
+            &mut m,
+            Kind::Edit { change: 0 },
+            Some(edit("absent", "b\n")),
+        );
+        assert_eq!(out, Outcome::Conflict(scripts::cksum(b"a\n")));
+        assert_eq!(m.content(".ssh/authorized_keys"), Some(&b"a\n"[..]));
+        let chmod = Kind::Mode {
+            path: "~/.ssh/authorized_keys".into(),
+            to: 0o640,
+        };
+        assert_eq!(run(&mut m, chmod, None), Outcome::Ok);
+        assert_eq!(m.stat(".ssh/authorized_keys").unwrap().mode, 0o640);
+        // Only trustmesh's own temporary files are removed.
+        m.put(".ssh/.trustmesh.Ab12Cd", 0o600, b"half");
+        let sweep = |p: &str| Kind::RemoveLeftover { path: p.into() };
+        assert_eq!(
+            run(&mut m, sweep("~/.ssh/.trustmesh.Ab12Cd"), None),
+            Outcome::Ok
+        );
+        assert!(m.temps().is_empty());
+        assert!(matches!(
+            run(&mut m, sweep("~/.ssh/authorized_keys"), None),
+            Outcome::Failed(_)
+        ));
+        assert!(m.content(".ssh/authorized_keys").is_some());
+    }
+
+    #[test]
+    fn a_windows_administrators_file_is_written_at_its_sftp_path() {
+        let mut m = Mem::new();
+        m.put_dir("/C:/ProgramData/ssh", 0o777);
+        let admin = crate::windows::ADMIN_AUTHORIZED_KEYS;
+        let e = EditInput {
+            key: (0, admin.into()),
+            path: scripts::script_path(admin),
+            expected: "absent".into(),
+            content: Ok("k\r\n".into()),
+            mode: "0600".into(),
+            missing: Vec::new(),
+        };
+        let out = block_on(file_action(
+            &mut m,
+            true,
+            &action(Kind::Edit { change: 0 }),
+            Some(e),
+        ))
+        .unwrap();
+        assert_eq!(out, Outcome::Ok);
+        assert_eq!(
+            m.content("/C:/ProgramData/ssh/administrators_authorized_keys"),
+            Some(&b"k\r\n"[..])
+        );
+    }
+}

@@ -344,4 +344,4 @@ pub fn temp_name() -> String {
 
 #[cfg(test)]
 #[path = "files_tests.rs"]
-mod tests;
+pub(crate) mod tests;

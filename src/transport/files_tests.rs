@@ -14,18 +14,18 @@ struct Entry {
 /// A file tree keyed by server path; the home is `/home/u` (relative paths
 /// resolve there).
 #[derive(Default)]
-struct Mem {
+pub(crate) struct Mem {
     files: BTreeMap<String, Entry>,
     /// `create_new` writes this many bytes, then the "connection" drops:
     /// every later call fails.
-    cut_after: Option<usize>,
+    pub(crate) cut_after: Option<usize>,
     dead: bool,
     posix_rename: bool,
 }
 
-const HOME: &str = "/home/u";
+pub(crate) const HOME: &str = "/home/u";
 
-fn abs(p: &str) -> String {
+pub(crate) fn abs(p: &str) -> String {
     if p.starts_with('/') {
         p.to_string()
     } else if p == "." {
@@ -46,7 +46,7 @@ fn st(kind: FileKind, mode: u32, uid: u32) -> Stat {
 }
 
 impl Mem {
-    fn new() -> Mem {
+    pub(crate) fn new() -> Mem {
         let mut m = Mem {
             posix_rename: true,
             ..Mem::default()
@@ -54,7 +54,7 @@ impl Mem {
         m.put_dir(HOME, 0o755);
         m
     }
-    fn put_dir(&mut self, p: &str, mode: u32) {
+    pub(crate) fn put_dir(&mut self, p: &str, mode: u32) {
         self.files.insert(
             abs(p),
             Entry {
@@ -63,7 +63,7 @@ impl Mem {
             },
         );
     }
-    fn put(&mut self, p: &str, mode: u32, content: &[u8]) {
+    pub(crate) fn put(&mut self, p: &str, mode: u32, content: &[u8]) {
         self.files.insert(
             abs(p),
             Entry {
@@ -79,10 +79,13 @@ impl Mem {
             Ok(())
         }
     }
-    fn content(&self, p: &str) -> Option<&[u8]> {
+    pub(crate) fn content(&self, p: &str) -> Option<&[u8]> {
         self.files.get(&abs(p)).map(|e| e.content.as_slice())
     }
-    fn temps(&self) -> Vec<String> {
+    pub(crate) fn stat(&self, p: &str) -> Option<&Stat> {
+        self.files.get(&abs(p)).map(|e| &e.stat)
+    }
+    pub(crate) fn temps(&self) -> Vec<String> {
         self.files
             .keys()
             .filter(|k| k.contains("/.trustmesh."))
@@ -176,7 +179,7 @@ impl RemoteFiles for Mem {
     }
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap()
