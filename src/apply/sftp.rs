@@ -61,7 +61,7 @@ pub(super) async fn run_action(
         return Err("no connection".into());
     };
     let work = async {
-        let mut fs = transport_sftp::open(session).await?;
+        let mut fs = transport_sftp::open(session).await.map_err(|e| e.0)?;
         let r = file_action(&mut fs, windows, action, edit).await;
         fs.close().await;
         r

@@ -78,7 +78,7 @@ async fn read_sftp(
     let mut fs = sftp::open(session).await.map_err(|e| {
         unreachable(
             "read over sftp",
-            e,
+            e.to_string(),
             Some(
                 "the node must serve the sftp subsystem (`Subsystem sftp` in its sshd_config)"
                     .into(),

@@ -31,7 +31,7 @@ pub struct SftpFiles<'s> {
 }
 
 /// Start the `sftp` subsystem over `session`.
-pub async fn open(session: &openssh::Session) -> Result<SftpFiles<'_>, String> {
+pub async fn open(session: &openssh::Session) -> Result<SftpFiles<'_>, FsError> {
     let mut child = session
         .subsystem("sftp")
         .stdin(openssh::Stdio::piped())
@@ -39,17 +39,22 @@ pub async fn open(session: &openssh::Session) -> Result<SftpFiles<'_>, String> {
         .stderr(openssh::Stdio::null())
         .spawn()
         .await
-        .map_err(|e| format!("cannot start the sftp subsystem: {}", super::error_text(&e)))?;
+        .map_err(|e| {
+            FsError(format!(
+                "cannot start the sftp subsystem: {}",
+                super::error_text(&e)
+            ))
+        })?;
     let (Some(stdin), Some(stdout)) = (child.stdin().take(), child.stdout().take()) else {
-        return Err("the sftp subsystem has no pipes".into());
+        return Err(FsError("the sftp subsystem has no pipes".into()));
     };
     let sftp = Sftp::new(stdin, stdout, SftpOptions::default())
         .await
         .map_err(|e| {
-            format!(
+            FsError(format!(
                 "the sftp subsystem does not answer: {}",
                 super::error_text(&e)
-            )
+            ))
         })?;
     let posix_rename = sftp.support_posix_rename();
     let cut_after = std::env::var(CUT_AFTER_ENV)
