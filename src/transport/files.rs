@@ -271,6 +271,12 @@ pub async fn replace_file<F: RemoteFiles>(fs: &mut F, r: &Replace<'_>) -> Outcom
         Some((dir, _)) => format!("{dir}/{}", r.temp_name),
         None => r.temp_name.to_string(),
     };
+    // A name taken already is not ours: never written, never removed.
+    match fs.lstat(&tmp).await {
+        Ok(None) => {}
+        Ok(Some(_)) => return Outcome::Failed(format!("{tmp} exists already")),
+        Err(e) => return Outcome::Failed(format!("cannot stat {tmp}: {e}")),
+    }
     // From here on, a failure removes the temporary file (when the
     // connection still allows it; else the next run sweeps it).
     let result: Result<Outcome, String> = async {

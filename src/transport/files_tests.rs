@@ -335,6 +335,20 @@ fn links_foreign_owners_and_servers_without_posix_rename_are_refused() {
 }
 
 #[test]
+fn a_temporary_name_taken_already_is_left_alone() {
+    let mut m = with_keys();
+    m.put(".ssh/.trustmesh.AbC123", 0o600, b"someone's");
+    let expected = cksum(OLD);
+    let out = block_on(replace_file(&mut m, &replace(&expected, NEW)));
+    assert!(
+        matches!(out, Outcome::Failed(ref w) if w.contains("exists already")),
+        "{out:?}"
+    );
+    assert_eq!(m.content(".ssh/.trustmesh.AbC123"), Some(&b"someone's"[..]));
+    assert_eq!(m.content(".ssh/authorized_keys"), Some(OLD));
+}
+
+#[test]
 fn the_account_reads_like_the_probe_reports_it() {
     let mut m = with_keys();
     m.put(".ssh/id_ed25519", 0o600, b"PRIVATE");
