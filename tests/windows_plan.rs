@@ -162,4 +162,27 @@ fn a_linux_account_without_a_shell_gets_no_key_but_its_files_are_planned() {
         })
         .unwrap();
     assert_eq!(edit.add.len(), 2);
+
+    // A key whose proof would need `ssh NODE true` on an SFTP-only node
+    // is not rotated: said, not tried.
+    let mut live = live(&inv);
+    let win1 = inv.find("win1").unwrap();
+    if let NodeState::Read { account, .. } = &mut live.nodes[win1] {
+        with_key(&inv, win1, account);
+    }
+    let scope = trustmesh::plan::PlanScope {
+        rotate: [win1].into_iter().collect(),
+        ..Default::default()
+    };
+    let p = trustmesh::plan::plan(&inv, &trustmesh::TrustGraph::build(&inv), &live, &scope);
+    let w = p.nodes.iter().find(|n| n.node == "win1").unwrap();
+    assert!(!w
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::RotateKey { .. })));
+    assert!(
+        w.warnings.iter().any(|x| x.contains("SFTP only")),
+        "{:?}",
+        w.warnings
+    );
 }

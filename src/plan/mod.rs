@@ -89,7 +89,8 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
                 && graph
                     .outgoing(id)
                     .filter(|e| scope.contains(e.target))
-                    .all(|e| live.account(e.target).is_some())
+                    // The proof is `ssh NODE true`: not on an SFTP-only node.
+                    .all(|e| live.account(e.target).is_some() && has_shell(&inv.nodes[e.target]))
         })
         .collect();
     let host_keys: Vec<HostKeys> = (0..n)
@@ -545,8 +546,9 @@ impl Ctx<'_> {
         }
         if self.scope.rotate.contains(&id) && !self.rotating[id] {
             plan.warnings.push(format!(
-                "--rotate-keys names {}, whose key is not rotated in this run: it has no key yet, or a node \
-                 it opens was not read (each must prove the new key before the old one goes)",
+                "--rotate-keys names {}, whose key is not rotated in this run: it has no key yet, a node \
+                 it opens was not read (each must prove the new key before the old one goes), or it or such a \
+                 node is reached over SFTP only (the proof needs a shell)",
                 self.inv.nodes[id].name
             ));
         }
