@@ -8,6 +8,10 @@
 //!
 //! Command lines are built by callers from fixed templates whose data went
 //! through [`crate::scripts::shell_quote`]; nothing here interpolates.
+//!
+//! A node without a POSIX shell (`access: sftp`, Windows) is a remote host
+//! whose files are reached over the SFTP subsystem of the same master
+//! connection instead ([`sftp`], on the sequences of [`files`]).
 
 pub mod errors;
 pub mod files;
