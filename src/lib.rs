@@ -26,6 +26,7 @@ pub mod state;
 pub mod target;
 pub mod transport;
 pub mod verify;
+pub mod windows;
 
 pub use graph::{Edge, EdgeKind, TrustGraph};
 pub use inventory::{Inventory, InventoryError};

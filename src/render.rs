@@ -264,6 +264,13 @@ fn render_node(
             Change::GenerateKey { path, key_type } => {
                 writeln!(out, "  {} key {path} ({key_type})", p.add("+"))?;
             }
+            Change::SetAcl { path, command } => {
+                writeln!(
+                    out,
+                    "  {} acl {path}: SYSTEM and Administrators only ({command})",
+                    p.chg("~")
+                )?;
+            }
             Change::EditFile(e) => render_edit(e, p, opts, out)?,
             Change::WriteBlock(b) => render_block(b, p, out)?,
         }

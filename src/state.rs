@@ -71,6 +71,10 @@ pub struct LiveAccount {
     /// only when `options.hosts_file` is on; `None` when not asked.
     #[serde(default)]
     pub privilege: Option<Privilege>,
+    /// Windows only: the account is an administrator, whose keys sshd
+    /// reads from `C:\ProgramData\ssh\administrators_authorized_keys`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub windows_admin: bool,
 }
 
 /// What an account may do beyond its home.

@@ -20,7 +20,14 @@ fn trustmesh(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn validate_accepts_every_example() {
-    for name in ["agilab", "pi-rack", "grid5000", "cloud-hpc", "demo"] {
+    for name in [
+        "agilab",
+        "pi-rack",
+        "grid5000",
+        "cloud-hpc",
+        "demo",
+        "sftp-windows",
+    ] {
         let path = format!("inventories/{name}.yaml");
         let (code, out, err) = trustmesh(&["validate", &path]);
         assert_eq!(code, 0, "{path}: {err}");

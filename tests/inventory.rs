@@ -328,3 +328,18 @@ proptest! {
         let _ = Inventory::from_str_named("fuzz.yaml", &text).map_err(|e| render(&e));
     }
 }
+
+#[test]
+fn access_is_shell_by_default_sftp_on_request_and_always_on_windows() {
+    use trustmesh::inventory::Access;
+    let text = "version: 1\nmanager: { name: m }\ndefaults: { access: sftp }\nworkers:\n  - { name: a, address: 192.0.2.1, access: shell }\n  - { name: b, address: 192.0.2.2 }\n  - { name: w, address: 192.0.2.3, os: windows }\n";
+    let inv = Inventory::from_str_named("a.yaml", text).unwrap();
+    let access = |n: &str| inv.nodes[inv.find(n).unwrap()].access;
+    assert_eq!(access("m"), Access::Shell);
+    assert_eq!(access("a"), Access::Shell);
+    assert_eq!(access("b"), Access::Sftp);
+    assert_eq!(access("w"), Access::Sftp);
+    // A Windows node has no POSIX shell: asking for one is a mistake, placed.
+    let bad = "version: 1\nmanager: { name: m }\nworkers:\n  - name: w\n    address: 192.0.2.3\n    os: windows\n    access: shell\n";
+    assert_eq!(problems(bad), vec![("access".to_string(), 7, 13)]);
+}

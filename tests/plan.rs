@@ -213,13 +213,17 @@ fn manager_key_line_is_never_pruned() {
 }
 
 #[test]
-fn windows_nodes_and_unhandled_options_are_said_plainly() {
+fn windows_nodes_are_planned_and_unhandled_options_are_said_plainly() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("inventories/agilab.yaml");
     let inv = Inventory::load(&path).unwrap();
     let p = run(&inv, &fresh_cluster(&inv));
     let t = text(&p);
+    // Windows nodes are planned (over SFTP; see tests/windows_plan.rs).
+    assert!(!t.contains("skipped"), "{t}");
     assert!(
-        t.contains("win1 (Administrator@192.0.2.30): skipped: Windows nodes are not handled yet"),
+        p.nodes
+            .iter()
+            .any(|n| n.node == "win1" && n.status == NodeStatus::Planned),
         "{t}"
     );
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("inventories/pi-rack.yaml");

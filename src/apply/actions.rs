@@ -179,6 +179,11 @@ pub(super) async fn run_action(
             scripts::command_line(scripts::REMOVE_LEFTOVER, &[&scripts::script_path(path)]),
             Vec::new(),
         ),
+        Kind::SetAcl { .. } => {
+            return Ok(Outcome::Failed(
+                "an ACL is set on Windows nodes only".into(),
+            ))
+        }
         Kind::Swap {
             path,
             new_path,

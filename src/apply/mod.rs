@@ -28,6 +28,7 @@ use crate::scripts::{self, Outcome};
 use crate::transport::Host;
 
 mod actions;
+mod sftp;
 #[cfg(test)]
 mod tests;
 
@@ -135,6 +136,11 @@ enum Kind {
     RemoveLeftover {
         path: String,
     },
+    /// Windows: set the ACL sshd demands on a file.
+    SetAcl {
+        path: String,
+        command: String,
+    },
     /// A rotation: a fresh connection from this node to the node of plan
     /// index `target`, offering the new key at `identity` alone.
     Prove {
@@ -216,6 +222,10 @@ impl ActionGraph {
                     Change::EditFile(_) => Kind::Edit { change: ci },
                     Change::WriteBlock(_) => Kind::Block { change: ci },
                     Change::RemoveLeftover { path } => Kind::RemoveLeftover { path: path.clone() },
+                    Change::SetAcl { path, command } => Kind::SetAcl {
+                        path: path.clone(),
+                        command: command.clone(),
+                    },
                     Change::Mode { path, to, .. } => Kind::Mode {
                         path: path.clone(),
                         to: *to,
@@ -316,9 +326,11 @@ impl ActionGraph {
                         }
                     }
                 }
-                // A mode or owner fix comes after the edit of that file.
+                // A mode, owner or ACL fix comes after the edit of that file.
                 let path = match &graph[ix].kind {
-                    Kind::Mode { path, .. } | Kind::Owner { path, .. } => Some(path.clone()),
+                    Kind::Mode { path, .. }
+                    | Kind::Owner { path, .. }
+                    | Kind::SetAcl { path, .. } => Some(path.clone()),
                     _ => None,
                 };
                 if let Some(e) = path.and_then(|p| edits.get(p.as_str()).copied()) {
@@ -465,6 +477,9 @@ fn describe(plan: &Plan, a: &Action) -> String {
         Kind::Mode { path, to } => format!("chmod {to:04o} {path}"),
         Kind::Owner { path, to } => format!("chown {to} {path}"),
         Kind::RemoveLeftover { path } => format!("remove {path} (left by an interrupted run)"),
+        Kind::SetAcl { path, .. } => {
+            format!("set the ACL of {path} (SYSTEM and Administrators only)")
+        }
         Kind::Prove { target, .. } => format!(
             "prove the new key with a fresh connection to {}",
             plan.nodes[*target].node
@@ -609,9 +624,16 @@ pub async fn apply(
             let sem = sem.clone();
             let timeout = opts.timeout;
             let marker = inv.marker(&plan.nodes[action.plan_node].node);
+            let windows = inv
+                .find(&plan.nodes[action.plan_node].node)
+                .is_some_and(|id| inv.nodes[id].os == crate::inventory::Os::Windows);
             futs.push(async move {
                 let _permit = sem.acquire().await;
-                let r = run_action(host, &marker, &action, edit_input, proof, timeout).await;
+                let r = if host.is_sftp() {
+                    sftp::run_action(host, windows, &marker, &action, edit_input, timeout).await
+                } else {
+                    run_action(host, &marker, &action, edit_input, proof, timeout).await
+                };
                 (ix, what, r, text)
             });
         }

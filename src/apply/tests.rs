@@ -289,3 +289,46 @@ fn the_aliases_file_comes_before_its_include_and_goes_after_it() {
     let gone_file = at["b remove ~/.ssh/config.d/trustmesh-c"];
     assert!(gone_include < gone_file, "{at:?}");
 }
+
+#[test]
+fn a_windows_acl_is_set_after_the_write_of_its_file() {
+    let admin = crate::windows::ADMIN_AUTHORIZED_KEYS;
+    let line = PlannedLine {
+        names: None,
+        key_type: "ssh-ed25519".into(),
+        base64: Some("AAAA".into()),
+        node: "manager".into(),
+        marker: "trustmesh:c/manager".into(),
+        replaces: false,
+        options: None,
+        clear_name: None,
+    };
+    let plan = Plan {
+        format_version: 1,
+        nodes: vec![node(
+            "win1",
+            vec![
+                Change::EditFile(FileEdit {
+                    path: admin.into(),
+                    file: FileRole::AuthorizedKeys,
+                    create: true,
+                    kept: Vec::new(),
+                    remove: Vec::new(),
+                    remove_on_request: Vec::new(),
+                    add: vec![line],
+                    after_rotation_of: None,
+                }),
+                Change::SetAcl {
+                    path: admin.into(),
+                    command: crate::windows::acl_command(admin).unwrap(),
+                },
+            ],
+        )],
+        notes: Vec::new(),
+        header: Vec::new(),
+    };
+    let at = wave_of(&plan);
+    let edit = at[&format!("win1 write {admin} (1 added)")];
+    let acl = at[&format!("win1 set the ACL of {admin} (SYSTEM and Administrators only)")];
+    assert!(edit < acl, "{at:?}");
+}

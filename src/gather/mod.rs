@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::graph::TrustGraph;
-use crate::inventory::{Inventory, NodeId, Os};
+use crate::inventory::{Inventory, NodeId};
 use crate::known_hosts::{self, KnownHostsFile};
 use crate::plan::{Access, LiveState, NodeFiles, NodeState, PlanScope};
 use crate::probe::{self, ProbeRequest};
@@ -25,6 +25,7 @@ use crate::state::LiveAccount;
 use crate::transport::{self, classify, FailureKind, Host, PasswordLogin, RunDir, Secret};
 
 mod hostkeys;
+mod sftp;
 
 use hostkeys::{changed_key_reason, trust_host_key};
 use transport::local::manager_file;
@@ -231,13 +232,6 @@ pub async fn gather(
             states[id] = Some(NodeState::Skipped {
                 reason: "not in --limit".into(),
             });
-            continue;
-        }
-        if node.os == Os::Windows {
-            states[id] = Some(NodeState::Skipped {
-                reason: "Windows nodes are not handled yet by this version".into(),
-            });
-            on_done(&node.name);
             continue;
         }
         if !manager_has_key && opts.password.is_none() {
@@ -484,19 +478,24 @@ async fn reach(
         drop(permits);
         match connected {
             Ok(host) => {
-                let state = match probe_remote(&host, files, timeout).await {
-                    Ok(account) => NodeState::Read {
-                        account,
-                        access: Access::Key,
-                    },
+                let host = host.with_sftp(sftp::uses_sftp(node));
+                let state = match sftp::read_remote(&host, node, files, timeout).await {
+                    Ok(mut account) => {
+                        sftp::verified_host_keys(shared, node, &mut account).await;
+                        NodeState::Read {
+                            account,
+                            access: Access::Key,
+                        }
+                    }
                     Err(state) => state,
                 };
                 return (state, Some(host), None);
             }
             Err(text) => {
                 let f = classify(&text, &target, &shared.known_hosts_display);
-                let by_password =
-                    f.kind == FailureKind::AuthRejected && shared.opts.password.is_some();
+                let by_password = f.kind == FailureKind::AuthRejected
+                    && shared.opts.password.is_some()
+                    && !sftp::uses_sftp(node);
                 if !by_password {
                     return (unreachable("connect", f.reason, f.hint), None, Some(f.kind));
                 }
@@ -621,22 +620,34 @@ pub async fn reread(
                 let Some(host) = h.as_ref() else {
                     return (id, Err(unreachable("read", "no connection".into(), None)));
                 };
-                (id, probe_remote(host, &files, timeout).await)
+                (
+                    id,
+                    sftp::read_remote(host, &inv.nodes[id], &files, timeout).await,
+                )
             })
         });
     for (id, r) in futures::future::join_all(tasks).await {
         g.live.nodes[id] = match r {
-            Ok(account) => NodeState::Read {
-                account,
-                access: Access::Key,
-            },
+            Ok(mut account) => {
+                // Host keys taken from the manager's connection (an SFTP
+                // account that cannot read /etc/ssh) stay.
+                if account.host_keys.is_empty() {
+                    if let Some(old) = g.live.account(id) {
+                        account.host_keys = old.host_keys.clone();
+                    }
+                }
+                NodeState::Read {
+                    account,
+                    access: Access::Key,
+                }
+            }
             Err(state) => state,
         };
     }
     Ok(())
 }
 
-async fn probe_remote(
+pub(super) async fn probe_remote(
     host: &Host,
     files: &NodeFiles,
     timeout: Duration,

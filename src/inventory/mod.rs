@@ -19,12 +19,13 @@ pub mod spans;
 pub mod structure;
 pub mod typed;
 pub mod validate;
+pub mod values;
 
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
 pub use diagnostics::InventoryError;
-pub use model::{InventoryFile, KeyType, Options, Os};
+pub use model::{Access, InventoryFile, KeyType, Options, Os};
 use spans::Path;
 
 /// A mistake in an inventory, located by its YAML path.
@@ -66,6 +67,8 @@ pub struct Node {
     pub user: Option<String>,
     pub port: u16,
     pub os: Os,
+    /// How its files are reached (`sftp` for every Windows node).
+    pub access: Access,
     pub key_type: KeyType,
     /// Pinned host key fingerprint (`SHA256:...`).
     pub host_key: Option<String>,

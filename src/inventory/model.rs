@@ -60,6 +60,21 @@ pub enum Os {
     Windows,
 }
 
+/// How trustmesh reaches a node's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// A POSIX `sh` on the node runs trustmesh's fixed scripts (the default
+    /// for Linux and macOS).
+    #[default]
+    Shell,
+    /// Only the SFTP subsystem: for accounts without a POSIX shell
+    /// (`ForceCommand internal-sftp`, Windows). Files are read and replaced
+    /// over SFTP; a key pair cannot be generated there (except on Windows,
+    /// which has its own command line).
+    Sftp,
+}
+
 /// Type of the key pair generated on a node (`rsa` means 4096 bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -100,6 +115,9 @@ pub struct Defaults {
     pub port: Option<u16>,
     /// Operating system of the node.
     pub os: Option<Os>,
+    /// How the node's files are reached: `shell` (default) or `sftp`
+    /// (`os: windows` implies `sftp`).
+    pub access: Option<Access>,
     /// Type of key pair generated on the node.
     pub key_type: Option<KeyType>,
     /// Bastion (or worker) every node is reached through.
@@ -149,6 +167,10 @@ pub struct NodeSpec {
     pub port: Option<u16>,
     /// Operating system.
     pub os: Option<Os>,
+    /// How the node's files are reached: `shell` (default: trustmesh's
+    /// scripts run in a POSIX `sh`) or `sftp` (only the SFTP subsystem, for
+    /// accounts without a shell; `os: windows` implies it).
+    pub access: Option<Access>,
     /// Type of the key pair generated on the node.
     pub key_type: Option<KeyType>,
     /// Pin of the host key fingerprint, as `ssh-keygen -lf` prints it

@@ -5,7 +5,7 @@
 //! run reports everything wrong with a file.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 
 use petgraph::graph::DiGraph;
 
@@ -13,7 +13,8 @@ use super::limits::{shown, thousands, MAX_EDGES, MAX_NODES, MAX_REPORTED};
 use super::model::{Defaults, InventoryFile, MeshEntry, NodeSpec, Reverse, ReverseEntry};
 use super::spans::Path;
 use super::structure::did_you_mean;
-use super::{Inventory, KeyType, Node, NodeId, Os, Problem, Role};
+pub use super::values::{is_valid_address, is_valid_fingerprint, is_valid_name, is_valid_user};
+use super::{Access, Inventory, KeyType, Node, NodeId, Os, Problem, Role};
 
 pub(super) fn problem(
     path: Path,
@@ -31,53 +32,6 @@ pub(super) fn problem(
         help,
         extra: Vec::new(),
     }
-}
-
-/// `[A-Za-z0-9][A-Za-z0-9._-]*`
-pub fn is_valid_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
-
-/// An account name that is safe everywhere: letters, digits, `_`, `.`, `-`,
-/// not starting with `-` or `.`, at most 64 characters.
-pub fn is_valid_user(s: &str) -> bool {
-    let mut chars = s.chars();
-    s.len() <= 64
-        && matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
-
-/// A DNS host name, an IPv4 or an IPv6 address.
-pub fn is_valid_address(s: &str) -> bool {
-    if s.parse::<Ipv4Addr>().is_ok() || s.parse::<Ipv6Addr>().is_ok() {
-        return true;
-    }
-    let name = s.strip_suffix('.').unwrap_or(s);
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        })
-        // All-numeric dotted names are mistyped IPv4 addresses, not names.
-        && !name.split('.').all(|l| l.chars().all(|c| c.is_ascii_digit()))
-}
-
-/// `SHA256:` and 43 characters of unpadded base64 (32 bytes), as
-/// `ssh-keygen -lf` prints.
-pub fn is_valid_fingerprint(s: &str) -> bool {
-    let Some(b64) = s.strip_prefix("SHA256:") else {
-        return false;
-    };
-    b64.len() == 43
-        && b64.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
-        // The last character carries 4 bits: only these are canonical.
-        && b64.ends_with(|c: char| "AEIMQUYcgkosw048".contains(c))
 }
 
 fn check_path_value(p: &Path, value: &str, what: &str, problems: &mut Vec<Problem>) {
@@ -243,6 +197,7 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
         user: m.user.clone(),
         port: m.port.or(d.port).unwrap_or(22),
         os: m.os.or(d.os).unwrap_or(Os::Linux),
+        access: Access::Shell,
         key_type: m.key_type.or(d.key_type).unwrap_or(KeyType::Ed25519),
         host_key: None,
         jump: None,
@@ -280,6 +235,7 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
                 user: spec.user.clone().or_else(|| d.user.clone()),
                 port: spec.port.or(d.port).unwrap_or(22),
                 os: spec.os.or(d.os).unwrap_or(Os::Linux),
+                access: node_access(spec.os.or(d.os), spec.access.or(d.access)),
                 key_type: spec.key_type.or(d.key_type).unwrap_or(KeyType::Ed25519),
                 host_key: spec.host_key.clone(),
                 jump: None,
@@ -672,6 +628,15 @@ fn node_checks(ck: &mut Checker, p: &Path, spec: &NodeSpec) {
         ck.user(p.key("user"), u);
     }
     ck.port(p.key("port"), spec.port);
+    if spec.os == Some(Os::Windows) && spec.access == Some(Access::Shell) {
+        ck.problems.push(problem(
+            p.key("access"),
+            "trustmesh::inventory::access",
+            format!("{} is a Windows node: it has no POSIX shell", spec.name),
+            "not on Windows",
+            Some("remove `access: shell` (`os: windows` uses `sftp`)".into()),
+        ));
+    }
     if let Some(fp) = &spec.host_key {
         if !is_valid_fingerprint(fp) {
             ck.problems.push(problem(
@@ -685,6 +650,16 @@ fn node_checks(ck: &mut Checker, p: &Path, spec: &NodeSpec) {
                 )),
             ));
         }
+    }
+}
+
+/// `os: windows` implies `sftp`; otherwise what the node (or `defaults`)
+/// says, `shell` when nothing does.
+fn node_access(os: Option<Os>, access: Option<Access>) -> Access {
+    if os == Some(Os::Windows) {
+        Access::Sftp
+    } else {
+        access.unwrap_or_default()
     }
 }
 

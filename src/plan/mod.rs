@@ -68,7 +68,12 @@ type Blocker = (String, Option<String>);
 /// The planner. Pure: no I/O, no clock, no randomness.
 pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanScope) -> Plan {
     let n = inv.nodes.len();
-    let files: Vec<NodeFiles> = (0..n).map(|id| NodeFiles::of(inv, id)).collect();
+    let files: Vec<NodeFiles> = (0..n)
+        .map(|id| {
+            NodeFiles::of(inv, id)
+                .for_windows_admin(live.account(id).is_some_and(|a| a.windows_admin))
+        })
+        .collect();
     let needs_key: Vec<bool> = (0..n)
         .map(|id| graph.outgoing(id).any(|e| scope.contains(e.target)))
         .collect();
@@ -83,11 +88,13 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
     let rotating: Vec<bool> = (0..n)
         .map(|id| {
             scope.rotate.contains(&id)
+                && has_shell(&inv.nodes[id])
                 && matches!(keys[id], KeyState::Known { .. })
                 && graph
                     .outgoing(id)
                     .filter(|e| scope.contains(e.target))
-                    .all(|e| live.account(e.target).is_some())
+                    // The proof is `ssh NODE true`: not on an SFTP-only node.
+                    .all(|e| live.account(e.target).is_some() && has_shell(&inv.nodes[e.target]))
         })
         .collect();
     let host_keys: Vec<HostKeys> = (0..n)
@@ -199,6 +206,35 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
     }
 }
 
+/// Can trustmesh run its shell scripts on this node?
+fn has_shell(node: &crate::inventory::Node) -> bool {
+    node.access == crate::inventory::Access::Shell && node.os != Os::Windows
+}
+
+/// Can a key pair be generated there: with a shell, or Windows' own
+/// command line ([`crate::windows::keygen_command`]).
+fn can_generate_keys(node: &crate::inventory::Node) -> bool {
+    has_shell(node) || node.os == Os::Windows
+}
+
+/// After a write of a Windows administrator's `administrators_authorized_keys`,
+/// the ACL sshd demands.
+fn windows_acl(plan: &mut NodePlan) {
+    let admin = crate::windows::ADMIN_AUTHORIZED_KEYS;
+    let writes = plan
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::EditFile(e) if e.path == admin));
+    if writes {
+        if let Ok(command) = crate::windows::acl_command(admin) {
+            plan.changes.push(Change::SetAcl {
+                path: admin.to_string(),
+                command,
+            });
+        }
+    }
+}
+
 fn parse_host_keys(lines: &[String]) -> Vec<(Arc<str>, Arc<str>)> {
     let mut out: Vec<(Arc<str>, Arc<str>)> = Vec::new();
     for line in lines {
@@ -245,6 +281,9 @@ fn key_state(
             key_type: t.into(),
             base64: b.into(),
         },
+        // Without a shell (and not Windows, which has its own command
+        // line), no key can be generated there: blocked, said in the plan.
+        (None, None) if needed && !can_generate_keys(&inv.nodes[id]) => KeyState::Unknown,
         (None, None) if needed => KeyState::Pending {
             key_type: ssh_type(inv.nodes[id].key_type).into(),
         },
@@ -333,12 +372,6 @@ impl Ctx<'_> {
                 return plan;
             }
         };
-        if node.os == Os::Windows {
-            plan.status = NodeStatus::Skipped {
-                reason: "Windows nodes are not handled yet by this version".into(),
-            };
-            return plan;
-        }
         if let Err((reason, hint)) = self.ssh_dir(acc, &mut plan) {
             plan.status = NodeStatus::Blocked { reason, hint };
             plan.changes.clear();
@@ -353,6 +386,9 @@ impl Ctx<'_> {
         }
         self.key_pair(id, acc, &mut plan);
         let ak = self.authorized_keys(id, acc, &mut plan);
+        if acc.windows_admin {
+            windows_acl(&mut plan);
+        }
         let kh = self.known_hosts(id, acc, &mut plan);
         for r in [ak, kh] {
             if let Err((reason, hint)) = r {
@@ -361,8 +397,20 @@ impl Ctx<'_> {
                 return plan;
             }
         }
-        self.ssh_config(id, acc, &mut plan);
-        self.hosts_file(id, acc, &mut plan);
+        let o = &self.inv.options;
+        if self.inv.nodes[id].access == crate::inventory::model::Access::Sftp {
+            // Blocks are written by the shell scripts only.
+            if o.ssh_config || o.hosts_file {
+                plan.warnings.push(
+                    "options.ssh_config and options.hosts_file are not managed on a node reached over SFTP: \
+                     nothing is written to its ~/.ssh/config or /etc/hosts"
+                        .into(),
+                );
+            }
+        } else {
+            self.ssh_config(id, acc, &mut plan);
+            self.hosts_file(id, acc, &mut plan);
+        }
         plan
     }
 
@@ -371,6 +419,28 @@ impl Ctx<'_> {
     /// a symbolic link, is refused for writing: anyone could have put
     /// anything there, and trustmesh never writes through a link.
     fn ssh_dir(&self, acc: &LiveAccount, plan: &mut NodePlan) -> Result<(), Blocker> {
+        // Windows has ACLs, not modes (its SFTP server makes the bits up):
+        // only the folder's existence and kind count there.
+        let windows = self
+            .by_name
+            .get(plan.node.as_str())
+            .is_some_and(|&id| self.inv.nodes[id].os == Os::Windows);
+        if windows {
+            match &acc.ssh_dir {
+                None => plan.changes.push(Change::CreateDir {
+                    path: "~/.ssh".into(),
+                    mode: 0o700,
+                }),
+                Some(s) if s.kind == FileKind::Dir => {}
+                Some(_) => {
+                    return Err((
+                        "~/.ssh exists but is not a folder".into(),
+                        Some("move it away and plan again".into()),
+                    ))
+                }
+            }
+            return Ok(());
+        }
         if let Some(h) = &acc.home_stat {
             if h.mode & 0o002 != 0 {
                 return Err((
@@ -434,6 +504,14 @@ impl Ctx<'_> {
         want: u32,
         plan: &mut NodePlan,
     ) {
+        // Windows has ACLs, not modes (its SFTP server makes modes up).
+        let node = self
+            .by_name
+            .get(plan.node.as_str())
+            .map(|&id| &self.inv.nodes[id]);
+        if node.is_some_and(|n| n.os == Os::Windows) {
+            return;
+        }
         if s.mode & MODE_GO != 0 {
             plan.changes.push(Change::Mode {
                 path: path.to_string(),
@@ -501,6 +579,12 @@ impl Ctx<'_> {
                         "{} exists without its private key {key_path}: trustmesh does not replace it; move it away to get a new key",
                         display_path(&files.public_key)
                     ),
+                    (None, None) if !can_generate_keys(&self.inv.nodes[id]) => format!(
+                        "blocked: {key_path} cannot be generated on {}: it is reached over SFTP only \
+                         (access: sftp), and generating a key needs a shell there; its edges are not planned \
+                         (make a key pair on the node by other means, or drop its outgoing edges)",
+                        self.inv.nodes[id].name
+                    ),
                     _ => format!("{key_path} could not be read: its edges are not planned"),
                 };
                 plan.warnings.push(why);
@@ -509,8 +593,9 @@ impl Ctx<'_> {
         }
         if self.scope.rotate.contains(&id) && !self.rotating[id] {
             plan.warnings.push(format!(
-                "--rotate-keys names {}, whose key is not rotated in this run: it has no key yet, or a node \
-                 it opens was not read (each must prove the new key before the old one goes)",
+                "--rotate-keys names {}, whose key is not rotated in this run: it has no key yet, a node \
+                 it opens was not read (each must prove the new key before the old one goes), or it or such a \
+                 node is reached over SFTP only (the proof needs a shell)",
                 self.inv.nodes[id].name
             ));
         }

@@ -89,6 +89,15 @@ impl NodeFiles {
         }
     }
 
+    /// The files of a Windows administrator: sshd reads its keys from
+    /// [`crate::windows::ADMIN_AUTHORIZED_KEYS`], not `~/.ssh`.
+    pub fn for_windows_admin(mut self, admin: bool) -> NodeFiles {
+        if admin {
+            self.authorized_keys = crate::windows::ADMIN_AUTHORIZED_KEYS.to_string();
+        }
+        self
+    }
+
     /// Every file name, for the probe: (read, stat only). The private key
     /// is only ever stat'ed.
     pub fn probe_names(&self) -> (Vec<String>, Vec<String>) {
@@ -127,7 +136,7 @@ fn ssh_relative(path: &str) -> String {
 
 /// How a file name is shown: `~/.ssh/x`, or the absolute path.
 pub fn display_path(name: &str) -> String {
-    if name.starts_with('/') || name.starts_with('~') {
+    if name.starts_with('/') || name.starts_with('~') || crate::windows::is_drive_path(name) {
         name.to_string()
     } else {
         format!("~/.ssh/{name}")
@@ -224,6 +233,11 @@ pub enum Change {
     },
     /// Remove a temporary file an interrupted apply left in `~/.ssh`.
     RemoveLeftover { path: String },
+    /// Windows: the ACL sshd demands on a file (SYSTEM and Administrators
+    /// only, inheritance removed), set by `command` (`icacls ...`) after
+    /// every write of it: a file renamed into place carries the folder's
+    /// inherited ACL.
+    SetAcl { path: String, command: String },
     /// Managed lines removed from and added to a file.
     EditFile(FileEdit),
     /// A marked block, or a whole file, that trustmesh owns
@@ -451,7 +465,9 @@ impl Plan {
                     Change::CreateDir { .. } | Change::GenerateKey { .. } => s.add += 1,
                     Change::RotateKey { .. } => s.change += 1,
                     Change::RemoveLeftover { .. } => s.remove += 1,
-                    Change::Mode { .. } | Change::Owner { .. } => s.change += 1,
+                    Change::Mode { .. } | Change::Owner { .. } | Change::SetAcl { .. } => {
+                        s.change += 1
+                    }
                     Change::WriteBlock(b) => match (&b.new, b.old.is_empty() && b.create) {
                         (None, _) => s.remove += 1,
                         (Some(_), true) => s.add += 1,

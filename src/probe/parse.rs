@@ -371,6 +371,7 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
         host_keys,
         leftovers,
         privilege,
+        windows_admin: false,
     })
 }
 

@@ -8,10 +8,16 @@
 //!
 //! Command lines are built by callers from fixed templates whose data went
 //! through [`crate::scripts::shell_quote`]; nothing here interpolates.
+//!
+//! A node without a POSIX shell (`access: sftp`, Windows) is a remote host
+//! whose files are reached over the SFTP subsystem of the same master
+//! connection instead ([`sftp`], on the sequences of [`files`]).
 
 pub mod errors;
+pub mod files;
 pub mod local;
 pub mod password;
+pub mod sftp;
 pub mod sshconfig;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +39,9 @@ pub enum Host {
         session: openssh::Session,
         /// `addr:port`, for messages.
         target: String,
+        /// Its files are reached over SFTP (`access: sftp`, Windows), not
+        /// with scripts in a POSIX shell.
+        sftp: bool,
     },
     /// A node that does not accept the manager's key yet, reached with a
     /// password (`--ask-pass`): one login per command.
@@ -64,6 +73,33 @@ impl Host {
             }
             // Bounded by its own timeout: a login comes on top of the step.
             Host::Password(login) => login.run(line, stdin, timeout).await,
+        }
+    }
+
+    /// The same host, its files reached over SFTP when `on`.
+    pub fn with_sftp(self, on: bool) -> Host {
+        match self {
+            Host::Remote {
+                session, target, ..
+            } => Host::Remote {
+                session,
+                target,
+                sftp: on,
+            },
+            other => other,
+        }
+    }
+
+    /// Are this host's files reached over SFTP?
+    pub fn is_sftp(&self) -> bool {
+        matches!(self, Host::Remote { sftp: true, .. })
+    }
+
+    /// The master connection, for a remote host.
+    pub fn session(&self) -> Option<&openssh::Session> {
+        match self {
+            Host::Remote { session, .. } => Some(session),
+            _ => None,
         }
     }
 
@@ -173,6 +209,7 @@ pub async fn connect(
         Ok(Ok(session)) => Ok(Host::Remote {
             session,
             target: target.to_string(),
+            sftp: false,
         }),
         Ok(Err(e)) => Err(error_text(&e)),
         Err(_) => Err(format!(

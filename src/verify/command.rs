@@ -177,15 +177,22 @@ pub fn command_line(
     };
     let port = shell_quote(&target.port.to_string());
     let dest = shell_quote(&dest);
-    if inv.is_sftp_only(edge.source, edge.target) {
-        // An SFTP-only edge holds when a listing works over sftp, and
-        // only then if a shell is refused: the forced internal-sftp runs
-        // instead of `echo`, so the marker never comes back.
+    let sftp_only = inv.is_sftp_only(edge.source, edge.target);
+    if sftp_only || target.access == crate::inventory::Access::Sftp {
+        // An edge into an account that serves SFTP only (`access: sftp`),
+        // or an SFTP-only edge, holds when a listing works over sftp; an
+        // SFTP-only edge then only if a shell is refused too: the forced
+        // internal-sftp runs instead of `echo`, so the marker never comes
+        // back.
         let options = args[1..].join(" ");
+        let shell_check = if sftp_only {
+            format!("ssh {options} -p {port} {dest} echo {SHELL_MARKER} </dev/null 2>/dev/null; ")
+        } else {
+            String::new()
+        };
         return Ok(format!(
             "printf 'ls\\n' | sftp -b - {options} -P {port} {dest} >/dev/null; tm_s=$?; \
-             ssh {options} -p {port} {dest} echo {SHELL_MARKER} </dev/null 2>/dev/null; \
-             echo \"{EXIT_MARKER} $tm_s\""
+             {shell_check}echo \"{EXIT_MARKER} $tm_s\""
         ));
     }
     args.extend(["-p".into(), port, dest, "true".into()]);

@@ -359,6 +359,17 @@ fn prepare(
     if let Some(NodeState::Skipped { reason }) = gathered.live.nodes.get(edge.target) {
         return not_tried(format!("target skipped ({reason})"), None);
     }
+    // No command runs from an account that serves SFTP only (an edge into
+    // one is tried with an `sftp -b` listing: see `command_line`).
+    if inv.nodes[edge.source].access == crate::inventory::Access::Sftp {
+        return not_tried(
+            format!(
+                "{} is reached over SFTP only (access: sftp): no command runs there to try the edge",
+                inv.nodes[edge.source].name
+            ),
+            None,
+        );
+    }
     let chain = if edge.source == Inventory::MANAGER {
         graph.jump_chain(inv, edge.target)
     } else {

@@ -89,6 +89,7 @@ pub fn fresh_account(inv: &Inventory, id: NodeId) -> LiveAccount {
             .collect(),
         leftovers: Vec::new(),
         privilege: None,
+        windows_admin: false,
         host_keys: vec![format!(
             "ssh-ed25519 {} root@{}",
             fake_key(&format!("host-{}", node.name)),
@@ -191,10 +192,10 @@ pub fn simulate_apply(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSta
     let snapshot = live.clone();
     for np in &plan.nodes {
         let id = ids[np.node.as_str()];
-        let files = NodeFiles::of(inv, id);
         let NodeState::Read { account, .. } = &mut live.nodes[id] else {
             continue;
         };
+        let files = NodeFiles::of(inv, id).for_windows_admin(account.windows_admin);
         for c in &np.changes {
             match c {
                 Change::CreateDir { path, .. } if path == "~/.ssh" => {
@@ -230,7 +231,10 @@ pub fn simulate_apply(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSta
                         f.stat.as_mut().unwrap().mode = *to;
                     }
                 }
-                Change::Owner { .. } | Change::GenerateKey { .. } | Change::RotateKey { .. } => {}
+                Change::Owner { .. }
+                | Change::GenerateKey { .. }
+                | Change::RotateKey { .. }
+                | Change::SetAcl { .. } => {}
                 Change::RemoveLeftover { path } => {
                     let name = path.trim_start_matches("~/.ssh/");
                     account.leftovers.retain(|l| l != name);

@@ -1,0 +1,124 @@
+//! Reading a node that has no POSIX shell (`access: sftp`, Windows): its
+//! files over SFTP ([`crate::transport::files::read_account`]), so the
+//! planner gets the same [`LiveAccount`] the shell probe gives. A Windows
+//! account is first asked whether it is an administrator (one fixed
+//! command, [`crate::windows::ADMIN_CHECK`]): its keys are then in
+//! `administrators_authorized_keys`.
+
+use std::time::{Duration, SystemTime};
+
+use crate::inventory::{Access as Reach, Node, Os};
+use crate::plan::{NodeFiles, NodeState};
+use crate::state::LiveAccount;
+use crate::transport::files::{read_account, AccountRequest};
+use crate::transport::{sftp, Host};
+
+use super::unreachable;
+
+/// Does trustmesh reach this node's files over SFTP?
+pub(super) fn uses_sftp(node: &Node) -> bool {
+    node.access == Reach::Sftp || node.os == Os::Windows
+}
+
+/// Read a node over SFTP (or with the probe, for a shell node).
+pub(super) async fn read_remote(
+    host: &Host,
+    node: &Node,
+    files: &NodeFiles,
+    timeout: Duration,
+) -> Result<LiveAccount, NodeState> {
+    if !host.is_sftp() {
+        return super::probe_remote(host, files, timeout).await;
+    }
+    let stopped = || {
+        unreachable(
+            "read over sftp",
+            format!("no answer within {} s", timeout.as_secs()),
+            Some("the host stopped answering; check it and raise --timeout for slow hosts".into()),
+        )
+    };
+    match tokio::time::timeout(timeout * 2, read_sftp(host, node, files, timeout)).await {
+        Ok(r) => r,
+        Err(_) => Err(stopped()),
+    }
+}
+
+async fn read_sftp(
+    host: &Host,
+    node: &Node,
+    files: &NodeFiles,
+    timeout: Duration,
+) -> Result<LiveAccount, NodeState> {
+    let Some(session) = host.session() else {
+        return Err(unreachable("read over sftp", "no connection".into(), None));
+    };
+    let windows = node.os == Os::Windows;
+    let admin = if windows {
+        let out = host
+            .run(crate::windows::ADMIN_CHECK, b"", timeout)
+            .await
+            .map_err(|e| unreachable("administrator check", e.to_string(), None))?;
+        crate::windows::is_admin(&String::from_utf8_lossy(&out.stdout))
+    } else {
+        false
+    };
+    let files = files.clone().for_windows_admin(admin);
+    let (read, stat_only) = files.probe_names();
+    let req = AccountRequest {
+        read,
+        stat_only,
+        user: node.user.clone().unwrap_or_default(),
+        host_key_dirs: if windows {
+            vec!["/C:/ProgramData/ssh".into()]
+        } else {
+            vec!["/etc/ssh".into()]
+        },
+        now: SystemTime::now(),
+    };
+    let mut fs = sftp::open(session).await.map_err(|e| {
+        unreachable(
+            "read over sftp",
+            e.to_string(),
+            Some(
+                "the node must serve the sftp subsystem (`Subsystem sftp` in its sshd_config)"
+                    .into(),
+            ),
+        )
+    })?;
+    let read = read_account(&mut fs, &req).await;
+    fs.close().await;
+    let mut account = read.map_err(|e| unreachable("read over sftp", e.to_string(), None))?;
+    if windows {
+        account.home = crate::windows::home_from_sftp(&account.home);
+        account.windows_admin = admin;
+    }
+    Ok(account)
+}
+
+/// An account whose host keys could not be read (`/etc/ssh` closed to it,
+/// or a chroot) takes the ones the manager's connection verified: in the
+/// manager's known_hosts, or accepted on first use in this run.
+pub(super) async fn verified_host_keys(
+    shared: &super::Shared,
+    node: &Node,
+    account: &mut LiveAccount,
+) {
+    if !account.host_keys.is_empty() {
+        return;
+    }
+    let addr = node.address.as_deref().unwrap_or_default();
+    let name = crate::known_hosts::host_name(addr, node.port);
+    let mut keys: Vec<String> = super::hostkeys::trusted_keys(shared, addr, node.port)
+        .into_iter()
+        .map(|(t, b)| format!("{t} {b}"))
+        .collect();
+    for line in shared.accepted.lock().await.iter() {
+        let mut f = line.split_whitespace();
+        if let (Some(n), Some(t), Some(b)) = (f.next(), f.next(), f.next()) {
+            if n == name {
+                keys.push(format!("{t} {b}"));
+            }
+        }
+    }
+    account.host_keys = keys;
+}

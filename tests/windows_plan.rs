@@ -1,0 +1,188 @@
+//! The plan for Windows workers, on live state as gather gives it (read
+//! over SFTP, the administrator check done): the files, the key
+//! generation and the ACL step. No Windows machine runs here: this is the
+//! planner's side, exactly.
+
+mod support;
+
+use support::*;
+use trustmesh::inventory::Inventory;
+use trustmesh::plan::{Change, LiveState, NodeFiles, NodeState, NodeStatus};
+use trustmesh::state::FileKind;
+
+const INVENTORY: &str = "version: 1
+cluster: lab
+defaults:
+  user: agilab
+manager:
+  name: manager
+  address: 192.0.2.10
+workers:
+  - name: node1
+    address: 192.0.2.11
+  - name: win1
+    address: 192.0.2.30
+    os: windows
+    user: Administrator
+  - name: win2
+    address: 192.0.2.31
+    os: windows
+mesh:
+  - [node1, win1]
+";
+
+/// The live state gather gives: win1 an administrator, win2 not; both
+/// read over SFTP, whose Windows server makes mode bits up (0777).
+fn live(inv: &Inventory) -> LiveState {
+    let mut live = fresh_cluster(inv);
+    for (name, admin) in [("win1", true), ("win2", false)] {
+        let id = inv.find(name).unwrap();
+        let NodeState::Read { account, .. } = &mut live.nodes[id] else {
+            panic!()
+        };
+        let files = NodeFiles::of(inv, id).for_windows_admin(admin);
+        let (read, stat_only) = files.probe_names();
+        account.files = read.iter().chain(&stat_only).map(|n| missing(n)).collect();
+        account.windows_admin = admin;
+        account.home = format!("C:\\Users\\{name}");
+        account.home_stat = Some(stat(FileKind::Dir, 0o777));
+        account.ssh_dir = Some(stat(FileKind::Dir, 0o777));
+    }
+    live
+}
+
+#[test]
+fn a_windows_plan_names_the_files_the_key_generation_and_the_acl_step() {
+    let inv = Inventory::from_str_named("windows.yaml", INVENTORY).unwrap();
+    let live = live(&inv);
+    let p = run(&inv, &live);
+    let out = text(&p);
+    let win1 = p.nodes.iter().find(|n| n.node == "win1").unwrap();
+    assert_eq!(win1.status, NodeStatus::Planned, "{out}");
+    let admin_file = r"C:\ProgramData\ssh\administrators_authorized_keys";
+    // The key, generated on the node (its mesh edge to node1 needs it).
+    assert!(
+        win1.changes.iter().any(|c| matches!(c,
+            Change::GenerateKey { path, key_type } if path == "~/.ssh/id_ed25519" && key_type == "ed25519")),
+        "{out}"
+    );
+    // The administrators' file, not ~/.ssh/authorized_keys: the manager's
+    // and node1's keys.
+    let edit = win1
+        .changes
+        .iter()
+        .find_map(|c| match c {
+            Change::EditFile(e) if e.path == admin_file => Some(e),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(edit.add.len(), 2, "{out}");
+    assert!(!win1
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::EditFile(e) if e.path == "~/.ssh/authorized_keys")));
+    // Then its ACL, right after the write.
+    let acl = r#"icacls "C:\ProgramData\ssh\administrators_authorized_keys" /inheritance:r /grant SYSTEM:F /grant Administrators:F"#;
+    let at = |f: &dyn Fn(&Change) -> bool| win1.changes.iter().position(f).unwrap();
+    let acl_at = at(
+        &|c| matches!(c, Change::SetAcl { path, command } if path == admin_file && command == acl),
+    );
+    let edit_at = at(&|c| matches!(c, Change::EditFile(e) if e.path == admin_file));
+    assert_eq!(acl_at, edit_at + 1, "{out}");
+    // No chmod on Windows: its modes are made up.
+    assert!(
+        !p.nodes
+            .iter()
+            .filter(|n| n.node.starts_with("win"))
+            .flat_map(|n| &n.changes)
+            .any(|c| matches!(c, Change::Mode { .. } | Change::Owner { .. })),
+        "{out}"
+    );
+    // As the operator reads it.
+    assert!(out.contains("+ key ~/.ssh/id_ed25519 (ed25519)"), "{out}");
+    assert!(out.contains(admin_file), "{out}");
+    assert!(
+        out.contains(&format!(
+            "~ acl {admin_file}: SYSTEM and Administrators only ({acl})"
+        )),
+        "{out}"
+    );
+
+    // A user that is not an administrator: its own ~/.ssh/authorized_keys,
+    // no ACL step.
+    let win2 = p.nodes.iter().find(|n| n.node == "win2").unwrap();
+    assert!(win2
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::EditFile(e) if e.path == "~/.ssh/authorized_keys")));
+    assert!(!win2
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::SetAcl { .. } | Change::GenerateKey { .. })));
+
+    // Once applied, nothing is left to do (the ACL step comes only with a
+    // write of the file).
+    let after = simulate_apply(&inv, &p, &live);
+    let again = run(&inv, &after);
+    assert!(again.is_empty(), "{}", text(&again));
+}
+
+#[test]
+fn a_linux_account_without_a_shell_gets_no_key_but_its_files_are_planned() {
+    let inv = Inventory::from_str_named(
+        "sftp.yaml",
+        &INVENTORY.replace(
+            "  - name: node1\n    address: 192.0.2.11\n",
+            "  - name: node1\n    address: 192.0.2.11\n    access: sftp\n",
+        ),
+    )
+    .unwrap();
+    let p = run(&inv, &live(&inv));
+    let node1 = p.nodes.iter().find(|n| n.node == "node1").unwrap();
+    assert_eq!(node1.status, NodeStatus::Planned);
+    assert!(!node1
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::GenerateKey { .. })));
+    assert!(
+        node1
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("blocked:") && w.contains("access: sftp")),
+        "{:?}",
+        node1.warnings
+    );
+    // The manager's key and win1's still go into its authorized_keys.
+    let edit = node1
+        .changes
+        .iter()
+        .find_map(|c| match c {
+            Change::EditFile(e) if e.path == "~/.ssh/authorized_keys" => Some(e),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(edit.add.len(), 2);
+
+    // A key whose proof would need `ssh NODE true` on an SFTP-only node
+    // is not rotated: said, not tried.
+    let mut live = live(&inv);
+    let win1 = inv.find("win1").unwrap();
+    if let NodeState::Read { account, .. } = &mut live.nodes[win1] {
+        with_key(&inv, win1, account);
+    }
+    let scope = trustmesh::plan::PlanScope {
+        rotate: [win1].into_iter().collect(),
+        ..Default::default()
+    };
+    let p = trustmesh::plan::plan(&inv, &trustmesh::TrustGraph::build(&inv), &live, &scope);
+    let w = p.nodes.iter().find(|n| n.node == "win1").unwrap();
+    assert!(!w
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::RotateKey { .. })));
+    assert!(
+        w.warnings.iter().any(|x| x.contains("SFTP only")),
+        "{:?}",
+        w.warnings
+    );
+}
