@@ -77,37 +77,38 @@ pub struct KeyLine {
 impl Kind for LineKind {
     const FILE: &'static str = "authorized_keys";
     const ENTRY: &'static str = "key line";
+    type Record = KeyLine;
 
     fn classify(text: &str) -> Self {
         parse_line(text)
     }
 
     /// A line is managed when it is a key whose comment has the marker.
-    fn marker(&self) -> Option<Marker<'_>> {
+    fn record(&self) -> Option<&KeyLine> {
         match self {
-            LineKind::Key(k) => k.marker(),
+            LineKind::Key(k) => Some(k),
             _ => None,
         }
+    }
+}
+
+impl lines::Record for KeyLine {
+    fn comment(&self) -> Option<&str> {
+        self.comment()
     }
 }
 
 impl AuthorizedKeysFile {
     /// The key lines with their line indices, in file order.
     pub fn keys(&self) -> impl Iterator<Item = (usize, &KeyLine)> + '_ {
-        self.lines()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, line)| line.key().map(|k| (i, k)))
+        self.records()
     }
 }
 
 impl Line {
     /// The key, when this is a key line.
     pub fn key(&self) -> Option<&KeyLine> {
-        match self.kind() {
-            LineKind::Key(k) => Some(k),
-            _ => None,
-        }
+        self.kind().record()
     }
 }
 
@@ -135,7 +136,7 @@ impl KeyLine {
 
     /// The trustmesh marker this line's whole comment is, if it is one.
     pub fn marker(&self) -> Option<Marker<'_>> {
-        Marker::parse(self.comment.as_deref()?)
+        lines::Record::marker(self)
     }
 
     /// `(key_type, base64)`: what identifies the key, whatever its options
@@ -464,27 +465,15 @@ mod tests {
 
     /// Text made of the pieces that make parsers stumble.
     fn hostile_text() -> impl Strategy<Value = String> {
-        let piece = prop_oneof![
-            Just("ssh-ed25519".to_owned()),
-            Just("ssh-rsa".to_owned()),
-            Just(" ".to_owned()),
-            Just("\t".to_owned()),
-            Just("\n".to_owned()),
-            Just("\r\n".to_owned()),
-            Just("\r".to_owned()),
-            Just("\"".to_owned()),
-            Just("\\\"".to_owned()),
-            Just(",".to_owned()),
-            Just("#".to_owned()),
-            Just("=".to_owned()),
-            Just(ED.to_owned()),
-            Just("AAAA".to_owned()),
-            Just("trustmesh:node1".to_owned()),
-            Just("command=\"a b,c\"".to_owned()),
-            "[a-zA-Z0-9+/=._-]{0,6}",
-            any::<char>().prop_map(String::from),
-        ];
-        prop::collection::vec(piece, 0..48).prop_map(|v| v.concat())
+        crate::lines::testing::hostile_text(&[
+            "ssh-rsa",
+            "\"",
+            "\\\"",
+            "=",
+            ED,
+            "AAAA",
+            "command=\"a b,c\"",
+        ])
     }
 
     /// One line of a file, as (text, is_managed).

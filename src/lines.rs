@@ -69,13 +69,35 @@ pub trait Kind: Sized {
     /// What a line trustmesh adds is, in messages, e.g. `key line`.
     const ENTRY: &'static str;
 
+    /// What a readable line of this format holds (a key line, a host key
+    /// entry).
+    type Record: Record;
+
     /// Reads one line, given without its ending. Never fails: what cannot be
     /// read must still be some kind (kept as opaque text).
     fn classify(text: &str) -> Self;
 
+    /// The record, when this line holds one.
+    fn record(&self) -> Option<&Self::Record>;
+
     /// The trustmesh marker when a line of this kind is one trustmesh
     /// wrote (its whole comment is a marker), `None` for every other line.
-    fn marker(&self) -> Option<Marker<'_>>;
+    fn marker(&self) -> Option<Marker<'_>> {
+        self.record().and_then(Record::marker)
+    }
+}
+
+/// A line's record: it may end in a comment, and a line is trustmesh's
+/// when that whole comment is a marker.
+pub trait Record {
+    /// Everything after the record's last field, trimmed; `None` when
+    /// empty.
+    fn comment(&self) -> Option<&str>;
+
+    /// The trustmesh marker this record's whole comment is, if it is one.
+    fn marker(&self) -> Option<Marker<'_>> {
+        Marker::parse(self.comment()?)
+    }
 }
 
 /// Whose line it is: the whole comment of a line trustmesh wrote,
@@ -181,6 +203,14 @@ impl<K: Kind> fmt::Display for EditError<K> {
 impl<K: Kind + fmt::Debug> std::error::Error for EditError<K> {}
 
 impl<K: Kind> LineFile<K> {
+    /// The lines holding a record, with their indices, in file order.
+    pub fn records(&self) -> impl Iterator<Item = (usize, &K::Record)> + '_ {
+        self.lines()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, line)| line.kind().record().map(|r| (i, r)))
+    }
+
     /// Reads a file. Never fails: what cannot be read is kept as whatever
     /// [`Kind::classify`] makes of it.
     pub fn parse(text: &str) -> Self {
@@ -442,6 +472,39 @@ fn is_base64(s: &str) -> bool {
             .all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
 }
 
+/// Proptest strategies shared by the tests of every line format.
+#[cfg(test)]
+pub(crate) mod testing {
+    use proptest::prelude::*;
+
+    /// Text made of the pieces that make line parsers stumble (line
+    /// endings, blanks, separators, comment signs, a key type, a marker),
+    /// with `extra`, a format's own pieces.
+    pub(crate) fn hostile_text(extra: &[&str]) -> impl Strategy<Value = String> {
+        let fixed: Vec<String> = [
+            "ssh-ed25519",
+            " ",
+            "\t",
+            "\n",
+            "\r\n",
+            "\r",
+            ",",
+            "#",
+            "trustmesh:node1",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect();
+        let piece = prop_oneof![
+            8 => prop::sample::select(fixed),
+            1 => "[a-zA-Z0-9+/=._-]{0,6}",
+            1 => any::<char>().prop_map(String::from),
+        ];
+        prop::collection::vec(piece, 0..48).prop_map(|v| v.concat())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,14 +518,21 @@ mod tests {
     impl Kind for Text {
         const FILE: &'static str = "notes";
         const ENTRY: &'static str = "note";
+        type Record = Text;
 
         fn classify(text: &str) -> Self {
             Text(text.to_owned())
         }
 
+        fn record(&self) -> Option<&Text> {
+            Some(self)
+        }
+    }
+
+    impl Record for Text {
         /// The toy format's comment is everything after the first word.
-        fn marker(&self) -> Option<Marker<'_>> {
-            Marker::parse(self.0.split_once(' ')?.1)
+        fn comment(&self) -> Option<&str> {
+            Some(self.0.split_once(' ')?.1)
         }
     }
 

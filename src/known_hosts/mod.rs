@@ -99,27 +99,31 @@ pub struct HostEntry {
 impl Kind for LineKind {
     const FILE: &'static str = "known_hosts";
     const ENTRY: &'static str = "host key entry";
+    type Record = HostEntry;
 
     fn classify(text: &str) -> Self {
         parse_line(text)
     }
 
     /// A line is managed when it is an entry whose comment has the marker.
-    fn marker(&self) -> Option<Marker<'_>> {
+    fn record(&self) -> Option<&HostEntry> {
         match self {
-            LineKind::Entry(e) => e.marker(),
+            LineKind::Entry(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl lines::Record for HostEntry {
+    fn comment(&self) -> Option<&str> {
+        self.comment()
     }
 }
 
 impl KnownHostsFile {
     /// The entries with their line indices, in file order.
     pub fn entries(&self) -> impl Iterator<Item = (usize, &HostEntry)> + '_ {
-        self.lines()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, line)| line.entry().map(|e| (i, e)))
+        self.records()
     }
 
     /// The `(key_type, base64)` of every key `ssh` would accept as the plain
@@ -154,10 +158,7 @@ impl KnownHostsFile {
 impl Line {
     /// The entry, when this line is one.
     pub fn entry(&self) -> Option<&HostEntry> {
-        match self.kind() {
-            LineKind::Entry(e) => Some(e),
-            _ => None,
-        }
+        self.kind().record()
     }
 }
 
@@ -195,7 +196,7 @@ impl HostEntry {
 
     /// The trustmesh marker this line's whole comment is, if it is one.
     pub fn marker(&self) -> Option<Marker<'_>> {
-        Marker::parse(self.comment.as_deref()?)
+        lines::Record::marker(self)
     }
 
     /// `(key_type, base64)`: what identifies the key.
