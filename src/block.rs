@@ -64,25 +64,10 @@ pub type KeepAt<'f> = &'f dyn Fn(&[Line<'_>], usize) -> bool;
 
 /// A file as lines: (text without ending, ending: `\n`, `\r\n` or ``).
 pub fn split(text: &str) -> Vec<(&str, &str)> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        match rest.find('\n') {
-            Some(i) => {
-                let line = &rest[..i];
-                match line.strip_suffix('\r') {
-                    Some(body) => out.push((body, "\r\n")),
-                    None => out.push((line, "\n")),
-                }
-                rest = &rest[i + 1..];
-            }
-            None => {
-                out.push((rest, ""));
-                break;
-            }
-        }
-    }
-    out
+    crate::lines::split_lines(text)
+        .into_iter()
+        .map(|(line, ending)| (line, ending.as_str()))
+        .collect()
 }
 
 /// The ending most lines have (`\n` when tied or none).

@@ -339,7 +339,8 @@ pub fn is_node_name(s: &str) -> bool {
             .all(|&c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-')
 }
 
-fn split_lines(text: &str) -> Vec<(&str, LineEnding)> {
+/// A file as lines, each without its ending, and the ending.
+pub(crate) fn split_lines(text: &str) -> Vec<(&str, LineEnding)> {
     let mut out = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {

@@ -29,6 +29,30 @@ pub(super) struct EditInput {
     pub(super) sudo: bool,
 }
 
+/// The text a file is written from: what this run wrote there already,
+/// else what the plan read (`None`: it did not exist); and its checksum as
+/// the replace script compares it (`absent` for no file).
+fn base_of(
+    plan: &Plan,
+    pi: usize,
+    path: &str,
+    written: Option<&String>,
+) -> (Option<String>, String) {
+    let base = match written {
+        Some(text) => Some(text.clone()),
+        None => plan.nodes[pi]
+            .base
+            .iter()
+            .find(|f| f.path == path)
+            .and_then(|f| f.content.clone()),
+    };
+    let expected = match &base {
+        Some(text) => scripts::cksum(text.as_bytes()),
+        None => "absent".to_string(),
+    };
+    (base, expected)
+}
+
 /// The text a block write makes of the file the plan read (or of what this
 /// run wrote there already).
 pub(super) fn block_content(
@@ -37,19 +61,7 @@ pub(super) fn block_content(
     b: &crate::plan::BlockWrite,
     written: Option<&String>,
 ) -> EditInput {
-    let np = &plan.nodes[pi];
-    let base = match written {
-        Some(text) => Some(text.clone()),
-        None => np
-            .base
-            .iter()
-            .find(|f| f.path == b.path)
-            .and_then(|f| f.content.clone()),
-    };
-    let expected = match &base {
-        Some(text) => scripts::cksum(text.as_bytes()),
-        None => "absent".to_string(),
-    };
+    let (base, expected) = base_of(plan, pi, &b.path, written);
     let rendered = b.render(base.as_deref());
     let remove = matches!(rendered, Ok(None));
     EditInput {
@@ -75,19 +87,7 @@ pub(super) fn edit_content(
     generated: &Generated,
     written: Option<&String>,
 ) -> EditInput {
-    let np = &plan.nodes[pi];
-    let base = match written {
-        Some(text) => Some(text.clone()),
-        None => np
-            .base
-            .iter()
-            .find(|b| b.path == e.path)
-            .and_then(|b| b.content.clone()),
-    };
-    let expected = match &base {
-        Some(text) => scripts::cksum(text.as_bytes()),
-        None => "absent".to_string(),
-    };
+    let (base, expected) = base_of(plan, pi, &e.path, written);
     let key_of = |node: &str| generated.get(node).cloned();
     let rendered = e.render(base.as_deref().unwrap_or_default(), &key_of);
     // A mode fix planned for this file is done by its own action; a new

@@ -74,6 +74,21 @@ impl InventoryArg {
     }
 }
 
+/// What the commands that read the cluster and report on it (`plan`,
+/// `verify`) take: the inventory, how to reach the nodes, and the output.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArg,
+
+    /// Print the report as one JSON document (with a `format_version`).
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
 /// Flags shared by the commands that talk to hosts.
 #[derive(Debug, Args, Clone)]
 pub struct RemoteArgs {

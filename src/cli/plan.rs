@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{load_inventory, write_out, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui};
+use super::{load_inventory, write_out, CliError, ExitStatus, ReportArgs, Ui};
 use trustmesh::plan::Plan;
 use trustmesh::planfile::SavedPlan;
 use trustmesh::render::{self, TextOptions};
@@ -12,11 +12,7 @@ use trustmesh::render::{self, TextOptions};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    inventory: InventoryArg,
-
-    /// Print the plan as one JSON document (with a `format_version`).
-    #[arg(long)]
-    json: bool,
+    report: ReportArgs,
 
     /// Save the plan to this file, for `apply --plan`.
     #[arg(long, value_name = "PLANFILE")]
@@ -26,16 +22,13 @@ pub struct Args {
     /// error.
     #[arg(long)]
     detailed_exitcode: bool,
-
-    #[command(flatten)]
-    remote: RemoteArgs,
 }
 
 pub fn cmd_plan(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
-    let inv = load_inventory(&args.inventory)?;
-    let plan = super::remote::read_and_plan(ui, &inv, &args.remote)?;
+    let inv = load_inventory(&args.report.inventory)?;
+    let plan = super::remote::read_and_plan(ui, &inv, &args.report.remote)?;
     let written = write_out("the plan", |out| {
-        if args.json {
+        if args.report.json {
             render::render_json(&plan, out)
         } else if ui.quiet {
             writeln!(out, "{}", render::summary_line(&plan.summary()))
@@ -58,9 +51,9 @@ pub fn cmd_plan(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
         }
     }
     if let Some(path) = &args.out {
-        let inventory = args.inventory.path();
+        let inventory = args.report.inventory.path();
         let inventory = std::fs::canonicalize(&inventory).unwrap_or(inventory);
-        SavedPlan::new(&plan, &inventory, &args.remote.limit).save(path)?;
+        SavedPlan::new(&plan, &inventory, &args.report.remote.limit).save(path)?;
     }
     Ok(status(&plan, args.detailed_exitcode))
 }

@@ -6,7 +6,7 @@
 //! and the failing edges, and closes the connections.
 
 use super::remote::progress;
-use super::{load_inventory, write_out, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui};
+use super::{load_inventory, write_out, CliError, ExitStatus, RemoteArgs, ReportArgs, Ui};
 use trustmesh::verify::{self, TextOptions, VerifyOptions, VerifyReport};
 use trustmesh::TrustGraph;
 
@@ -15,21 +15,14 @@ use trustmesh::TrustGraph;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    inventory: InventoryArg,
-
-    /// Print the result as JSON.
-    #[arg(long)]
-    json: bool,
-
-    #[command(flatten)]
-    remote: RemoteArgs,
+    report: ReportArgs,
 }
 
 pub fn cmd_verify(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
-    let inv = load_inventory(&args.inventory)?;
-    let report = read_and_verify(ui, &inv, &args.remote)?;
+    let inv = load_inventory(&args.report.inventory)?;
+    let report = read_and_verify(ui, &inv, &args.report.remote)?;
     write_out("the result", |out| {
-        if args.json {
+        if args.report.json {
             verify::render_json(&report, out)
         } else {
             verify::render_text(

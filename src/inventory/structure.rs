@@ -221,23 +221,16 @@ impl<'a> Walker<'a> {
                 .filter(|t| **t != "null")
                 .map(|t| type_word(t))
                 .collect();
-            errs.push(Problem {
-                extra: Vec::new(),
-                path: path.clone(),
-                at_key: false,
-                code: "trustmesh::inventory::type",
-                message: format!(
-                    "`{}` must be {}, found {}",
-                    path,
-                    want.join(" or "),
-                    kind_of(v)
-                ),
-                label: format!("expected {}", want.join(" or ")),
-                help: schema
+            errs.push(wrong_type(
+                path,
+                v,
+                &want.join(" or "),
+                format!("expected {}", want.join(" or ")),
+                schema
                     .get("description")
                     .and_then(Json::as_str)
                     .map(|d| format!("`{}`: {}", last_key(path), d)),
-            });
+            ));
             return;
         }
         if let Some(allowed) = schema.get("enum").and_then(Json::as_array) {
@@ -305,20 +298,13 @@ impl<'a> Walker<'a> {
             .filter(|b| types_of(self.shape_of(b)) != ["null"])
             .map(|b| self.describe(b))
             .collect();
-        errs.push(Problem {
-            extra: Vec::new(),
-            path: path.clone(),
-            at_key: false,
-            code: "trustmesh::inventory::type",
-            message: format!(
-                "`{}` must be {}, found {}",
-                path,
-                wants.join(", or "),
-                kind_of(v)
-            ),
-            label: format!("found {}", kind_of(v)),
-            help: Some(format!("write {}", wants.join(", or "))),
-        });
+        errs.push(wrong_type(
+            path,
+            v,
+            &wants.join(", or "),
+            format!("found {}", kind_of(v)),
+            Some(format!("write {}", wants.join(", or "))),
+        ));
     }
 
     fn check_range(
@@ -431,6 +417,19 @@ impl<'a> Walker<'a> {
                 }
             }
         }
+    }
+}
+
+/// "`PATH` must be WANT, found KIND".
+fn wrong_type(path: &Path, v: &Yaml, want: &str, label: String, help: Option<String>) -> Problem {
+    Problem {
+        extra: Vec::new(),
+        path: path.clone(),
+        at_key: false,
+        code: "trustmesh::inventory::type",
+        message: format!("`{path}` must be {want}, found {}", kind_of(v)),
+        label,
+        help,
     }
 }
 
