@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod authorized_keys;
 pub mod block;
+pub mod finding;
 pub mod gather;
 pub mod graph;
 pub mod hosts_file;

@@ -105,7 +105,7 @@ impl Ctx<'_> {
         let (mpath, cpath) = (display_path(&cf.managed), display_path(&cf.config));
         let read = |name: &str, path: &str, plan: &mut NodePlan| match read_text(acc, name, path) {
             Ok((text, stat)) => Some((text, stat.is_some())),
-            Err((reason, hint)) => {
+            Err(Finding { reason, hint }) => {
                 if o.ssh_config {
                     plan.warnings.push(format!(
                         "options.ssh_config is not applied here: {reason}{}",
@@ -234,7 +234,7 @@ impl Ctx<'_> {
         let path = hosts_file::PATH;
         let (text, exists) = match read_text(acc, path, path) {
             Ok((t, s)) => (t, s.is_some()),
-            Err((reason, _)) => {
+            Err(Finding { reason, .. }) => {
                 if o.hosts_file {
                     plan.warnings
                         .push(format!("options.hosts_file is not applied here: {reason}"));

@@ -34,6 +34,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::authorized_keys::AuthorizedKeysFile;
+use crate::finding::Finding;
 use crate::graph::TrustGraph;
 use crate::inventory::{Inventory, NodeId, Os, Role};
 use crate::known_hosts::{self, Annotation, HostEntry, KnownHostsFile};
@@ -63,7 +64,7 @@ enum HostKeys {
 const MODE_GO: u32 = 0o077;
 
 /// Why a node cannot be changed safely, and what to do about it.
-type Blocker = (String, Option<String>);
+type Blocker = Finding;
 
 /// The planner. Pure: no I/O, no clock, no randomness.
 pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanScope) -> Plan {
@@ -372,7 +373,7 @@ impl Ctx<'_> {
                 return plan;
             }
         };
-        if let Err((reason, hint)) = self.ssh_dir(acc, &mut plan) {
+        if let Err(Finding { reason, hint }) = self.ssh_dir(acc, &mut plan) {
             plan.status = NodeStatus::Blocked { reason, hint };
             plan.changes.clear();
             return plan;
@@ -391,7 +392,7 @@ impl Ctx<'_> {
         }
         let kh = self.known_hosts(id, acc, &mut plan);
         for r in [ak, kh] {
-            if let Err((reason, hint)) = r {
+            if let Err(Finding { reason, hint }) = r {
                 plan.status = NodeStatus::Blocked { reason, hint };
                 plan.changes.clear();
                 return plan;
@@ -433,7 +434,7 @@ impl Ctx<'_> {
                 }),
                 Some(s) if s.kind == FileKind::Dir => {}
                 Some(_) => {
-                    return Err((
+                    return Err(Finding::new(
                         "~/.ssh exists but is not a folder".into(),
                         Some("move it away and plan again".into()),
                     ))
@@ -443,7 +444,7 @@ impl Ctx<'_> {
         }
         if let Some(h) = &acc.home_stat {
             if h.mode & 0o002 != 0 {
-                return Err((
+                return Err(Finding::new(
                     format!(
                         "the home {} is writable by every account ({:04o}): trustmesh does not write under it",
                         acc.home, h.mode
@@ -468,7 +469,7 @@ impl Ctx<'_> {
                 mode: 0o700,
             }),
             Some(s) if s.kind == FileKind::Symlink => {
-                return Err((
+                return Err(Finding::new(
                     "~/.ssh is a symbolic link: trustmesh does not write through it".into(),
                     Some(
                         "make ~/.ssh a real folder (`mv ~/.ssh ~/.ssh.link && mkdir -m 700 ~/.ssh`, then copy what it needs) and plan again"
@@ -477,7 +478,7 @@ impl Ctx<'_> {
                 ))
             }
             Some(s) if s.kind == FileKind::Dir && s.mode & 0o002 != 0 => {
-                return Err((
+                return Err(Finding::new(
                     format!(
                         "~/.ssh is writable by every account ({:04o}): its files may have been changed by anyone",
                         s.mode
@@ -487,7 +488,7 @@ impl Ctx<'_> {
             }
             Some(s) if s.kind == FileKind::Dir => self.fix_mode(acc, "~/.ssh", s, 0o700, plan),
             Some(_) => {
-                return Err((
+                return Err(Finding::new(
                     "~/.ssh exists but is not a directory".into(),
                     Some("move it away (`mv ~/.ssh ~/.ssh.old`) and plan again".into()),
                 ))
