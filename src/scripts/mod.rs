@@ -157,7 +157,7 @@ pub fn script_path(display: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::shells::{Applets, Shell, SHELLS};
+    use super::shells::{prepend_path, Applets, Shell, SHELLS};
     use super::*;
     use std::io::Write;
     use std::path::Path;
@@ -202,16 +202,7 @@ mod tests {
             .env("HOME", home);
         applets.restrict(shell, &mut cmd);
         if let Some(first) = first {
-            let rest = cmd
-                .get_envs()
-                .find(|(k, _)| *k == "PATH")
-                .and_then(|(_, v)| v.map(|v| v.to_os_string()))
-                .or_else(|| std::env::var_os("PATH"))
-                .unwrap_or_default();
-            let mut path = first.as_os_str().to_os_string();
-            path.push(":");
-            path.push(rest);
-            cmd.env("PATH", path);
+            prepend_path(&mut cmd, first);
         }
         let mut child = cmd
             .stdin(Stdio::piped())
