@@ -218,6 +218,7 @@ fn parse_key(text: &str, at: usize, options: Option<Range<usize>>) -> Option<Key
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lines::testing::{self, any_file, check_edit, check_never_touches_unmanaged};
     use crate::lines::Marker;
     use proptest::prelude::*;
 
@@ -227,18 +228,11 @@ mod tests {
     const RSA: &str = "AAAAB3NzaC1yc2EAAAADAQABAAAAgQDFk76p7DRI+svLhLRUxDHIEITLy9uHF0s+3O6h/BJXHzZz2omj7XKrmhHO8gEQ8hzTWj0bflA2IWKtvajgbI8iIJ9RY18DvhiuW6+f/ilIQ6pHupWHBDn2LK7UtBVeCNxJFmCygAYm/BtAJzA70mdnnplxF1bXtrmhBUhoV/KHNQ==";
 
     fn roundtrip(text: &str) -> AuthorizedKeysFile {
-        let file = AuthorizedKeysFile::parse(text);
-        assert_eq!(file.render(), text);
-        file
+        testing::roundtrip(text)
     }
 
     fn only_key(text: &str) -> KeyLine {
-        let file = roundtrip(text);
-        assert_eq!(file.lines().len(), 1, "{text:?}");
-        file.lines()[0]
-            .key()
-            .unwrap_or_else(|| panic!("not a key: {text:?}"))
-            .clone()
+        testing::only_record::<LineKind>(text)
     }
 
     #[test]
@@ -498,17 +492,6 @@ mod tests {
         ]
     }
 
-    fn any_file() -> impl Strategy<Value = (Vec<(String, bool, &'static str)>, bool)> {
-        (
-            prop::collection::vec(
-                (any_line(), prop_oneof![Just("\n"), Just("\r\n")])
-                    .prop_map(|((t, m), e)| (t, m, e)),
-                0..20,
-            ),
-            any::<bool>(),
-        )
-    }
-
     proptest! {
         #[test]
         fn arbitrary_text_round_trips(text in any::<String>()) {
@@ -528,36 +511,12 @@ mod tests {
 
         #[test]
         fn apply_edits_keeps_unmanaged_lines(
-            (lines, last_newline) in any_file(),
+            (text, managed) in any_file(any_line()),
             remove_mask in prop::collection::vec(any::<bool>(), 20),
             add_nodes in prop::collection::vec("[a-z][a-z0-9]{0,5}", 0..4),
         ) {
-            // An empty last line without a newline is no line at all.
-            let last_newline = last_newline || lines.last().is_some_and(|l| l.0.is_empty());
-            let mut text = String::new();
-            for (i, (t, _, e)) in lines.iter().enumerate() {
-                text.push_str(t);
-                if last_newline || i + 1 < lines.len() {
-                    text.push_str(e);
-                }
-            }
-            let file = AuthorizedKeysFile::parse(&text);
-            prop_assert_eq!(file.render(), text.clone());
-            prop_assert_eq!(file.lines().len(), lines.len());
-            let remove: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].1 && remove_mask[i]).collect();
             let add: Vec<String> = add_nodes.iter().map(|n| managed_line("ssh-ed25519", ED2, &format!("trustmesh:c/{n}"))).collect();
-            let out = file.apply_edits(&remove, &add).unwrap();
-
-            // Byte level: the kept lines, untouched and in order, then the new ones.
-            let mut kept = String::new();
-            for (i, l) in file.lines().iter().enumerate() {
-                if !remove.contains(&i) {
-                    kept.push_str(l.text());
-                    kept.push_str(l.ending().as_str());
-                }
-            }
-            prop_assert!(out.starts_with(&kept));
-            let again = AuthorizedKeysFile::parse(&out);
+            let (file, again) = check_edit::<LineKind>(&text, &managed, &remove_mask, &add)?;
             let unmanaged = |f: &AuthorizedKeysFile| -> Vec<String> {
                 f.lines().iter().filter(|l| l.marker().is_none()).map(|l| l.text().to_owned()).collect()
             };
@@ -569,9 +528,6 @@ mod tests {
                 if b.ends_with('\r') { b.pop(); if a.ends_with('\r') { a.pop(); } }
             }
             prop_assert_eq!(before, after);
-            let tail: Vec<&str> = again.lines()[again.lines().len() - add.len()..]
-                .iter().map(|l| l.text()).collect();
-            prop_assert_eq!(tail, add.iter().map(String::as_str).collect::<Vec<_>>());
             for l in &again.lines()[again.lines().len() - add.len()..] {
                 prop_assert!(l.ending() != LineEnding::Missing);
             }
@@ -579,13 +535,7 @@ mod tests {
 
         #[test]
         fn apply_edits_never_touches_unmanaged(text in hostile_text(), idx in 0usize..64) {
-            let file = AuthorizedKeysFile::parse(&text);
-            let res = file.apply_edits(&[idx], &[]);
-            match file.lines().get(idx) {
-                None => prop_assert_eq!(res, Err(EditError::NoSuchLine(idx))),
-                Some(l) if l.marker().is_none() => prop_assert_eq!(res, Err(EditError::Unmanaged(idx))),
-                Some(_) => prop_assert!(res.is_ok()),
-            }
+            check_never_touches_unmanaged::<LineKind>(&text, idx)?;
         }
     }
 }

@@ -168,43 +168,41 @@ mod tests {
         Action { plan_node: 0, kind }
     }
 
-    #[test]
-    fn files_are_made_written_chmoded_and_swept_without_a_shell() {
-        let mut m = Mem::new();
-        let run = |m: &mut Mem, kind: Kind, edit: Option<EditInput>| {
-            block_on(file_action(m, false, &action(kind), edit)).unwrap()
-        };
-        assert_eq!(
-            run(
-                &mut m,
-                Kind::MkDir {
-                    path: "~/.ssh".into()
-                },
-                None
-            ),
-            Outcome::Ok
-        );
-        assert_eq!(m.stat(".ssh").unwrap().mode, 0o700);
-        // Made already: nothing to do.
-        assert_eq!(
-            run(
-                &mut m,
-                Kind::MkDir {
-                    path: "~/.ssh".into()
-                },
-                None
-            ),
-            Outcome::Ok
-        );
-        let edit = |expected: &str, content: &str| EditInput {
-            key: (0, "~/.ssh/authorized_keys".into()),
-            path: ".ssh/authorized_keys".into(),
+    /// The input of an edit that writes `content` (mode 0600) to `path`,
+    /// planned from a file whose checksum was `expected`.
+    fn edit_input(display: &str, path: &str, expected: &str, content: &str) -> EditInput {
+        EditInput {
+            key: (0, display.into()),
+            path: path.into(),
             expected: expected.into(),
             content: Ok(content.into()),
             mode: "0600".into(),
             missing: Vec::new(),
             remove: false,
             sudo: false,
+        }
+    }
+
+    #[test]
+    fn files_are_made_written_chmoded_and_swept_without_a_shell() {
+        let mut m = Mem::new();
+        let run = |m: &mut Mem, kind: Kind, edit: Option<EditInput>| {
+            block_on(file_action(m, false, &action(kind), edit)).unwrap()
+        };
+        let mkdir = || Kind::MkDir {
+            path: "~/.ssh".into(),
+        };
+        assert_eq!(run(&mut m, mkdir(), None), Outcome::Ok);
+        assert_eq!(m.stat(".ssh").unwrap().mode, 0o700);
+        // Made already: nothing to do.
+        assert_eq!(run(&mut m, mkdir(), None), Outcome::Ok);
+        let edit = |expected: &str, content: &str| {
+            edit_input(
+                "~/.ssh/authorized_keys",
+                ".ssh/authorized_keys",
+                expected,
+                content,
+            )
         };
         let out = run(
             &mut m,
@@ -248,16 +246,7 @@ mod tests {
         let mut m = Mem::new();
         m.put_dir("/C:/ProgramData/ssh", 0o777);
         let admin = crate::windows::ADMIN_AUTHORIZED_KEYS;
-        let e = EditInput {
-            key: (0, admin.into()),
-            path: scripts::script_path(admin),
-            expected: "absent".into(),
-            content: Ok("k\r\n".into()),
-            mode: "0600".into(),
-            missing: Vec::new(),
-            remove: false,
-            sudo: false,
-        };
+        let e = edit_input(admin, &scripts::script_path(admin), "absent", "k\r\n");
         let out = block_on(file_action(
             &mut m,
             true,

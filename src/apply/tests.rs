@@ -13,6 +13,60 @@ fn node(name: &str, changes: Vec<Change>) -> NodePlan {
     }
 }
 
+/// A plan of `nodes`, in format `version`.
+fn plan(version: u32, nodes: Vec<NodePlan>) -> Plan {
+    Plan {
+        format_version: version,
+        nodes,
+        notes: Vec::new(),
+        header: Vec::new(),
+    }
+}
+
+/// A line for `node`'s ed25519 key, `base64` when the key is known.
+fn line(node: &str, base64: Option<&str>) -> PlannedLine {
+    PlannedLine {
+        names: None,
+        clear_name: None,
+        key_type: "ssh-ed25519".into(),
+        base64: base64.map(Arc::from),
+        node: node.into(),
+        marker: format!("trustmesh:c/{node}").into(),
+        replaces: false,
+        options: None,
+    }
+}
+
+/// An edit of `path` that adds and removes nothing (yet).
+fn file_edit(path: &str, file: FileRole, create: bool) -> FileEdit {
+    FileEdit {
+        path: path.into(),
+        file,
+        create,
+        kept: Vec::new(),
+        remove: Vec::new(),
+        remove_on_request: Vec::new(),
+        add: Vec::new(),
+        after_rotation_of: None,
+    }
+}
+
+/// Make the folder `path`, 0700.
+fn mkdir(path: &str) -> Change {
+    Change::CreateDir {
+        path: path.into(),
+        mode: 0o700,
+    }
+}
+
+/// Generate an ed25519 key at `path`.
+fn keygen(path: &str) -> Change {
+    Change::GenerateKey {
+        path: path.into(),
+        key_type: "ed25519".into(),
+    }
+}
+
 /// The wave each action of `plan` runs in, by its description.
 fn wave_of(plan: &Plan) -> HashMap<String, usize> {
     let ag = ActionGraph::build(plan);
@@ -31,61 +85,24 @@ fn wave_of(plan: &Plan) -> HashMap<String, usize> {
 
 #[test]
 fn keys_come_before_their_lines_and_edits_before_modes() {
-    let pending = PlannedLine {
-        names: None,
-        clear_name: None,
-        key_type: "ssh-ed25519".into(),
-        base64: None,
-        node: "a".into(),
-        marker: "trustmesh:c/a".into(),
-        replaces: false,
-        options: None,
+    let a = node("a", vec![mkdir("~/.ssh"), keygen("~/.ssh/id_ed25519")]);
+    let chmod = |path: &str, from, to| Change::Mode {
+        path: path.into(),
+        from,
+        to,
     };
-    let plan = Plan {
-        format_version: 1,
-        nodes: vec![
-            node(
-                "a",
-                vec![
-                    Change::CreateDir {
-                        path: "~/.ssh".into(),
-                        mode: 0o700,
-                    },
-                    Change::GenerateKey {
-                        path: "~/.ssh/id_ed25519".into(),
-                        key_type: "ed25519".into(),
-                    },
-                ],
-            ),
-            node(
-                "b",
-                vec![
-                    Change::EditFile(FileEdit {
-                        path: "~/.ssh/authorized_keys".into(),
-                        file: FileRole::AuthorizedKeys,
-                        create: false,
-                        kept: Vec::new(),
-                        remove: Vec::new(),
-                        remove_on_request: Vec::new(),
-                        add: vec![pending],
-                        after_rotation_of: None,
-                    }),
-                    Change::Mode {
-                        path: "~/.ssh/authorized_keys".into(),
-                        from: 0o644,
-                        to: 0o600,
-                    },
-                    Change::Mode {
-                        path: "~/.ssh".into(),
-                        from: 0o755,
-                        to: 0o700,
-                    },
-                ],
-            ),
+    let b = node(
+        "b",
+        vec![
+            Change::EditFile(FileEdit {
+                add: vec![line("a", None)],
+                ..file_edit("~/.ssh/authorized_keys", FileRole::AuthorizedKeys, false)
+            }),
+            chmod("~/.ssh/authorized_keys", 0o644, 0o600),
+            chmod("~/.ssh", 0o755, 0o700),
         ],
-        notes: Vec::new(),
-        header: Vec::new(),
-    };
+    );
+    let plan = plan(1, vec![a, b]);
     let at = wave_of(&plan);
     assert_eq!(at.len(), 5, "{at:?}");
     let mkdir = at["a create ~/.ssh (0700)"];
@@ -103,34 +120,18 @@ fn keys_come_before_their_lines_and_edits_before_modes() {
 
 #[test]
 fn a_file_beside_a_new_key_waits_for_its_folder() {
-    let edit = |path: &str| {
-        Change::EditFile(FileEdit {
-            path: path.into(),
-            file: FileRole::KnownHosts,
-            create: true,
-            kept: Vec::new(),
-            remove: Vec::new(),
-            remove_on_request: Vec::new(),
-            add: Vec::new(),
-            after_rotation_of: None,
-        })
-    };
-    let plan = Plan {
-        format_version: 1,
-        nodes: vec![node(
+    let edit = |path: &str| Change::EditFile(file_edit(path, FileRole::KnownHosts, true));
+    let plan = plan(
+        1,
+        vec![node(
             "manager",
             vec![
-                Change::GenerateKey {
-                    path: "~/keys/cluster_ed25519".into(),
-                    key_type: "ed25519".into(),
-                },
+                keygen("~/keys/cluster_ed25519"),
                 edit("~/keys/known_hosts"),
                 edit("~/.ssh/known_hosts"),
             ],
         )],
-        notes: Vec::new(),
-        header: Vec::new(),
-    };
+    );
     let at = wave_of(&plan);
     let keygen = at["manager generate ~/keys/cluster_ed25519 (ed25519)"];
     assert!(keygen < at["manager write ~/keys/known_hosts ()"], "{at:?}");
@@ -139,31 +140,17 @@ fn a_file_beside_a_new_key_waits_for_its_folder() {
 
 #[test]
 fn a_rotation_is_made_before_it_is_broken() {
-    let new_line = PlannedLine {
-        names: None,
-        clear_name: None,
-        key_type: "ssh-ed25519".into(),
-        base64: None,
-        node: "a".into(),
-        marker: "trustmesh:c/a".into(),
-        replaces: false,
-        options: None,
-    };
     let edit = |add: Vec<PlannedLine>, remove: Vec<(usize, String)>, after: Option<&str>| {
         Change::EditFile(FileEdit {
-            path: "~/.ssh/authorized_keys".into(),
-            file: FileRole::AuthorizedKeys,
-            create: false,
-            kept: Vec::new(),
             remove,
-            remove_on_request: Vec::new(),
             add,
             after_rotation_of: after.map(str::to_string),
+            ..file_edit("~/.ssh/authorized_keys", FileRole::AuthorizedKeys, false)
         })
     };
-    let plan = Plan {
-        format_version: 2,
-        nodes: vec![
+    let plan = plan(
+        2,
+        vec![
             node(
                 "a",
                 vec![Change::RotateKey {
@@ -178,7 +165,7 @@ fn a_rotation_is_made_before_it_is_broken() {
             node(
                 "b",
                 vec![
-                    edit(vec![new_line.clone()], Vec::new(), None),
+                    edit(vec![line("a", None)], Vec::new(), None),
                     edit(Vec::new(), vec![(0, "old a".into())], Some("a")),
                 ],
             ),
@@ -186,9 +173,7 @@ fn a_rotation_is_made_before_it_is_broken() {
             // still made, and fails, keeping the old key.
             node("c", Vec::new()),
         ],
-        notes: Vec::new(),
-        header: Vec::new(),
-    };
+    );
     let at = wave_of(&plan);
     let keygen = at["a generate ~/.ssh/id_ed25519.trustmesh-new (ed25519)"];
     let add = at["b write ~/.ssh/authorized_keys (1 added)"];
@@ -205,21 +190,9 @@ fn a_rotation_is_made_before_it_is_broken() {
 
 #[test]
 fn nodes_not_planned_get_no_actions() {
-    let mut n = node(
-        "c",
-        vec![Change::CreateDir {
-            path: "~/.ssh".into(),
-            mode: 0o700,
-        }],
-    );
+    let mut n = node("c", vec![mkdir("~/.ssh")]);
     n.status = NodeStatus::Skipped { reason: "x".into() };
-    let plan = Plan {
-        format_version: 1,
-        nodes: vec![n],
-        notes: Vec::new(),
-        header: Vec::new(),
-    };
-    assert!(ActionGraph::build(&plan).is_empty());
+    assert!(ActionGraph::build(&plan(1, vec![n])).is_empty());
 }
 
 /// options.ssh_config: `~/.ssh`, then `~/.ssh/config.d`, then the aliases
@@ -240,44 +213,25 @@ fn the_aliases_file_comes_before_its_include_and_goes_after_it() {
         })
     };
     let on = Some(vec!["x".to_string()]);
-    let plan = Plan {
-        format_version: 1,
-        nodes: vec![
-            node(
-                "a",
-                vec![
-                    Change::CreateDir {
-                        path: "~/.ssh".into(),
-                        mode: 0o700,
-                    },
-                    Change::CreateDir {
-                        path: "~/.ssh/config.d".into(),
-                        mode: 0o700,
-                    },
-                    block(
-                        "~/.ssh/config.d/trustmesh-c",
-                        BlockRole::SshConfigFile,
-                        on.clone(),
-                    ),
-                    block("~/.ssh/config", BlockRole::SshConfigInclude, on.clone()),
-                    block("/etc/hosts", BlockRole::HostsBlock, on),
-                ],
-            ),
-            node(
-                "b",
-                vec![
-                    block("~/.ssh/config", BlockRole::SshConfigInclude, None),
-                    block(
-                        "~/.ssh/config.d/trustmesh-c",
-                        BlockRole::SshConfigFile,
-                        None,
-                    ),
-                ],
-            ),
+    let aliases = "~/.ssh/config.d/trustmesh-c";
+    let a = node(
+        "a",
+        vec![
+            mkdir("~/.ssh"),
+            mkdir("~/.ssh/config.d"),
+            block(aliases, BlockRole::SshConfigFile, on.clone()),
+            block("~/.ssh/config", BlockRole::SshConfigInclude, on.clone()),
+            block("/etc/hosts", BlockRole::HostsBlock, on),
         ],
-        notes: Vec::new(),
-        header: Vec::new(),
-    };
+    );
+    let b = node(
+        "b",
+        vec![
+            block("~/.ssh/config", BlockRole::SshConfigInclude, None),
+            block(aliases, BlockRole::SshConfigFile, None),
+        ],
+    );
+    let plan = plan(1, vec![a, b]);
     let at = wave_of(&plan);
     let ssh = at["a create ~/.ssh (0700)"];
     let dir = at["a create ~/.ssh/config.d (0700)"];
@@ -293,30 +247,14 @@ fn the_aliases_file_comes_before_its_include_and_goes_after_it() {
 #[test]
 fn a_windows_acl_is_set_after_the_write_of_its_file() {
     let admin = crate::windows::ADMIN_AUTHORIZED_KEYS;
-    let line = PlannedLine {
-        names: None,
-        key_type: "ssh-ed25519".into(),
-        base64: Some("AAAA".into()),
-        node: "manager".into(),
-        marker: "trustmesh:c/manager".into(),
-        replaces: false,
-        options: None,
-        clear_name: None,
-    };
-    let plan = Plan {
-        format_version: 1,
-        nodes: vec![node(
+    let plan = plan(
+        1,
+        vec![node(
             "win1",
             vec![
                 Change::EditFile(FileEdit {
-                    path: admin.into(),
-                    file: FileRole::AuthorizedKeys,
-                    create: true,
-                    kept: Vec::new(),
-                    remove: Vec::new(),
-                    remove_on_request: Vec::new(),
-                    add: vec![line],
-                    after_rotation_of: None,
+                    add: vec![line("manager", Some("AAAA"))],
+                    ..file_edit(admin, FileRole::AuthorizedKeys, true)
                 }),
                 Change::SetAcl {
                     path: admin.into(),
@@ -324,9 +262,7 @@ fn a_windows_acl_is_set_after_the_write_of_its_file() {
                 },
             ],
         )],
-        notes: Vec::new(),
-        header: Vec::new(),
-    };
+    );
     let at = wave_of(&plan);
     let edit = at[&format!("win1 write {admin} (1 added)")];
     let acl = at[&format!("win1 set the ACL of {admin} (SYSTEM and Administrators only)")];

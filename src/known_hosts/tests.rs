@@ -2,6 +2,7 @@
 //! against what OpenSSH does (keys and fingerprints made with ssh-keygen).
 
 use super::*;
+use crate::lines::testing::{self, any_file, check_edit, check_never_touches_unmanaged};
 use proptest::prelude::*;
 
 // Keys made with ssh-keygen 9.2p1; fingerprints from `ssh-keygen -lf`.
@@ -40,18 +41,11 @@ fn keygen_hashed() -> String {
 }
 
 fn roundtrip(text: &str) -> KnownHostsFile {
-    let file = KnownHostsFile::parse(text);
-    assert_eq!(file.render(), text);
-    file
+    testing::roundtrip(text)
 }
 
 fn entry(line: &str) -> HostEntry {
-    let file = roundtrip(line);
-    assert_eq!(file.lines().len(), 1);
-    file.lines()[0]
-        .entry()
-        .unwrap_or_else(|| panic!("not an entry: {line:?}"))
-        .clone()
+    testing::only_record::<LineKind>(line)
 }
 
 #[test]
@@ -507,42 +501,16 @@ proptest! {
 
     #[test]
     fn apply_edits_keeps_unmanaged_lines(
-        lines in prop::collection::vec((any_line(), prop_oneof![Just("\n"), Just("\r\n")]), 0..20),
-        last_newline in any::<bool>(),
+        (text, managed) in any_file(any_line()),
         remove_mask in prop::collection::vec(any::<bool>(), 20),
         add_nodes in prop::collection::vec("[a-z][a-z0-9]{0,5}", 0..4),
     ) {
-        let last_newline = last_newline || lines.last().is_some_and(|l| l.0.0.is_empty());
-        let mut text = String::new();
-        for (i, ((t, _), e)) in lines.iter().enumerate() {
-            text.push_str(t);
-            if last_newline || i + 1 < lines.len() {
-                text.push_str(e);
-            }
-        }
-        let file = KnownHostsFile::parse(&text);
-        prop_assert_eq!(file.render(), text.clone());
-        prop_assert_eq!(file.lines().len(), lines.len());
-        let remove: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].0.1 && remove_mask[i]).collect();
         let add: Vec<String> = add_nodes.iter().map(|n| managed_line(n, "ssh-ed25519", CA, &format!("trustmesh:c/{n}"))).collect();
-        let out = file.apply_edits(&remove, &add).unwrap();
-
-        let mut kept = String::new();
-        for (i, l) in file.lines().iter().enumerate() {
-            if !remove.contains(&i) {
-                kept.push_str(l.text());
-                kept.push_str(l.ending().as_str());
-            }
-        }
-        prop_assert!(out.starts_with(&kept));
-        let again = KnownHostsFile::parse(&out);
+        let (file, again) = check_edit::<LineKind>(&text, &managed, &remove_mask, &add)?;
         let unmanaged = |f: &KnownHostsFile| -> Vec<String> {
             f.lines().iter().filter(|l| l.marker().is_none()).map(|l| l.text().trim_end_matches('\r').to_owned()).collect()
         };
         prop_assert_eq!(unmanaged(&file), unmanaged(&again));
-        let n = again.lines().len();
-        let tail: Vec<&str> = again.lines()[n - add.len()..].iter().map(|l| l.text()).collect();
-        prop_assert_eq!(tail, add.iter().map(String::as_str).collect::<Vec<_>>());
         for n in &add_nodes {
             prop_assert!(again.keys_for(n, 22).contains(&("ssh-ed25519", CA)));
         }
@@ -550,12 +518,6 @@ proptest! {
 
     #[test]
     fn apply_edits_never_touches_unmanaged(text in hostile_text(), idx in 0usize..64) {
-        let file = KnownHostsFile::parse(&text);
-        let res = file.apply_edits(&[idx], &[]);
-        match file.lines().get(idx) {
-            None => prop_assert_eq!(res, Err(EditError::NoSuchLine(idx))),
-            Some(l) if l.marker().is_none() => prop_assert_eq!(res, Err(EditError::Unmanaged(idx))),
-            Some(_) => prop_assert!(res.is_ok()),
-        }
+        check_never_touches_unmanaged::<LineKind>(&text, idx)?;
     }
 }

@@ -157,10 +157,10 @@ pub fn script_path(display: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::shells::{Applets, Shell, SHELLS};
+    use super::shells::{prepend_path, Applets, Shell, SHELLS};
     use super::*;
     use std::io::Write;
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
     use std::process::{Command, Stdio};
 
     /// Busybox applets the scripts use, and the programs busybox lacks
@@ -202,30 +202,30 @@ mod tests {
             .env("HOME", home);
         applets.restrict(shell, &mut cmd);
         if let Some(first) = first {
-            let rest = cmd
-                .get_envs()
-                .find(|(k, _)| *k == "PATH")
-                .and_then(|(_, v)| v.map(|v| v.to_os_string()))
-                .or_else(|| std::env::var_os("PATH"))
-                .unwrap_or_default();
-            let mut path = first.as_os_str().to_os_string();
-            path.push(":");
-            path.push(rest);
-            cmd.env("PATH", path);
+            prepend_path(&mut cmd, first);
         }
+        // A script that refuses early does not read its input.
+        let (out, _) = output_with_input(&mut cmd, stdin);
+        (
+            outcome(&out.stdout, &out.stderr, out.status.code()),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    /// Run `cmd` with `stdin` as its input and its output captured; beside
+    /// the output, how writing the input went.
+    fn output_with_input(
+        cmd: &mut Command,
+        stdin: &[u8],
+    ) -> (std::process::Output, std::io::Result<()>) {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        // A script that refuses early does not read its input.
-        let _ = child.stdin.take().unwrap().write_all(stdin);
-        let out = child.wait_with_output().unwrap();
-        (
-            outcome(&out.stdout, &out.stderr, out.status.code()),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
+        let written = child.stdin.take().unwrap().write_all(stdin);
+        (child.wait_with_output().unwrap(), written)
     }
 
     #[test]
@@ -237,60 +237,78 @@ mod tests {
             &[0u8; 300][..],
             &vec![7u8; 70000][..],
         ] {
-            let mut child = Command::new("cksum")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
-            child.stdin.take().unwrap().write_all(data).unwrap();
-            let out = child.wait_with_output().unwrap();
+            let (out, written) = output_with_input(&mut Command::new("cksum"), data);
+            written.unwrap();
             let text = String::from_utf8_lossy(&out.stdout);
             let sys: Vec<&str> = text.split_whitespace().take(2).collect();
             assert_eq!(cksum(data), sys.join(" "), "for {} bytes", data.len());
         }
     }
 
-    /// The replace script on `path`: expected checksum, mode, checksum of
-    /// the new content, and the content sent (maybe cut short).
-    fn replace(
+    /// A temporary home for running scripts under `sh`, with a `~/.ssh`
+    /// folder.
+    struct Home {
         sh: Shell,
-        home: &Path,
-        path: &str,
-        expected: &str,
-        mode: &str,
-        sum: &str,
-        content: &[u8],
-    ) -> Outcome {
-        run_in(
-            sh,
-            home,
-            REPLACE_FILE,
-            &[path, expected, mode, sum],
-            content,
-        )
-        .0
+        dir: tempfile::TempDir,
+        ssh: PathBuf,
+    }
+
+    impl Home {
+        /// A home whose `~/.ssh` holds `files` (name, content).
+        fn new(sh: Shell, files: &[(&str, &[u8])]) -> Home {
+            let home = Home::empty(sh);
+            std::fs::create_dir(&home.ssh).unwrap();
+            for (name, content) in files {
+                std::fs::write(home.ssh.join(name), content).unwrap();
+            }
+            home
+        }
+
+        /// A home with no `~/.ssh` yet.
+        fn empty(sh: Shell) -> Home {
+            let dir = tempfile::tempdir().unwrap();
+            let ssh = dir.path().join(".ssh");
+            Home { sh, dir, ssh }
+        }
+
+        fn path(&self) -> &Path {
+            self.dir.path()
+        }
+
+        /// Run `script` in this home under its shell.
+        fn run(&self, script: &str, args: &[&str], stdin: &[u8]) -> (Outcome, String) {
+            run_in(self.sh, self.path(), script, args, stdin)
+        }
+
+        /// The replace script on `path`: expected checksum, mode, checksum
+        /// of the new content, and the content sent (maybe cut short).
+        fn replace(&self, path: &str, [expected, mode, sum]: [&str; 3], content: &[u8]) -> Outcome {
+            self.run(REPLACE_FILE, &[path, expected, mode, sum], content)
+                .0
+        }
+    }
+
+    fn set_mode(f: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// The permission bits of `f`.
+    fn mode_of(f: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(f).unwrap().permissions().mode() & 0o7777
     }
 
     #[test]
     fn replace_file_swaps_atomically_and_refuses_a_changed_file() {
         for sh in SHELLS {
-            let home = tempfile::tempdir().unwrap();
-            let ssh = home.path().join(".ssh");
-            std::fs::create_dir(&ssh).unwrap();
+            let home = Home::new(sh, &[("authorized_keys", b"old\r\n")]);
+            let ssh = &home.ssh;
             let f = ssh.join("authorized_keys");
-            std::fs::write(&f, b"old\r\n").unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+            set_mode(&f, 0o640);
+            let keys = ".ssh/authorized_keys";
             // Wrong expectation: refused, file untouched.
-            let o = replace(
-                sh,
-                home.path(),
-                ".ssh/authorized_keys",
-                "1 1",
-                "0600",
-                &cksum(b"new\n"),
-                b"new\n",
-            );
+            let o = home.replace(keys, ["1 1", "0600", &cksum(b"new\n")], b"new\n");
             assert!(
                 matches!(o, Outcome::Conflict(ref now) if *now == cksum(b"old\r\n")),
                 "{sh:?}: {o:?}"
@@ -303,65 +321,32 @@ mod tests {
                 (b"new\n", "keep", b"newer\n", 0o640),
             ] {
                 if mode == "keep" {
-                    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+                    set_mode(&f, 0o640);
                 }
-                let o = replace(
-                    sh,
-                    home.path(),
-                    ".ssh/authorized_keys",
-                    &cksum(old),
-                    mode,
-                    &cksum(new),
-                    new,
-                );
+                let o = home.replace(keys, [&cksum(old), mode, &cksum(new)], new);
                 assert_eq!(o, Outcome::Ok, "{sh:?}");
                 assert_eq!(std::fs::read(&f).unwrap(), new);
-                assert_eq!(
-                    std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
-                    want
-                );
+                assert_eq!(mode_of(&f), want);
             }
             // Content cut short (a dropped connection): refused, file kept.
             let exp = cksum(b"newer\n");
-            let o = replace(
-                sh,
-                home.path(),
-                ".ssh/authorized_keys",
-                &exp,
-                "keep",
-                &cksum(b"complete content\n"),
-                b"compl",
-            );
+            let whole = cksum(b"complete content\n");
+            let o = home.replace(keys, [&exp, "keep", &whole], b"compl");
             assert!(
                 matches!(o, Outcome::Failed(ref w) if w.contains("arrived incomplete")),
                 "{sh:?}: {o:?}"
             );
             assert_eq!(std::fs::read(&f).unwrap(), b"newer\n");
-            let o = replace(
-                sh,
-                home.path(),
-                ".ssh/authorized_keys",
-                &exp,
-                "keep",
-                &cksum(b"complete content\n"),
-                b"",
-            );
+            let o = home.replace(keys, [&exp, "keep", &whole], b"");
             assert!(matches!(o, Outcome::Failed(_)), "{sh:?}: {o:?}");
             assert_eq!(std::fs::read(&f).unwrap(), b"newer\n", "never emptied");
             // Creating a missing file.
-            let o = replace(
-                sh,
-                home.path(),
-                ".ssh/known_hosts",
-                "absent",
-                "0644",
-                &cksum(b"x y z\n"),
-                b"x y z\n",
-            );
+            let sum = cksum(b"x y z\n");
+            let o = home.replace(".ssh/known_hosts", ["absent", "0644", &sum], b"x y z\n");
             assert_eq!(o, Outcome::Ok, "{sh:?}");
             assert_eq!(std::fs::read(ssh.join("known_hosts")).unwrap(), b"x y z\n");
             // No temporary file left behind.
-            let left: Vec<_> = std::fs::read_dir(&ssh)
+            let left: Vec<_> = std::fs::read_dir(ssh)
                 .unwrap()
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
                 .filter(|n| n.starts_with(".trustmesh"))
@@ -369,13 +354,7 @@ mod tests {
             assert!(left.is_empty(), "{sh:?}: {left:?}");
             // A symlink is refused.
             std::os::unix::fs::symlink(&f, ssh.join("link")).unwrap();
-            let (o, _) = run_in(
-                sh,
-                home.path(),
-                REPLACE_FILE,
-                &[".ssh/link", "absent", "0600", &cksum(b"x\n")],
-                b"x\n",
-            );
+            let o = home.replace(".ssh/link", ["absent", "0600", &cksum(b"x\n")], b"x\n");
             assert!(
                 matches!(o, Outcome::Failed(ref w) if w.contains("symbolic link")),
                 "{sh:?}: {o:?}"
@@ -388,7 +367,6 @@ mod tests {
     /// with `refuse_args`, it fails when given arguments, like a `sync`
     /// that takes none.
     fn fake_sync(dir: &Path, log: &Path, refuse_args: bool) {
-        use std::os::unix::fs::PermissionsExt;
         let refuse = if refuse_args {
             "[ \"$#\" -eq 0 ] || exit 1\n"
         } else {
@@ -400,17 +378,14 @@ mod tests {
         );
         let prog = dir.join("sync");
         std::fs::write(&prog, text).unwrap();
-        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        set_mode(&prog, 0o755);
     }
 
     #[test]
     fn replace_file_flushes_the_folder_after_the_rename() {
         for sh in SHELLS {
             for refuse_args in [false, true] {
-                let home = tempfile::tempdir().unwrap();
-                let ssh = home.path().join(".ssh");
-                std::fs::create_dir(&ssh).unwrap();
-                std::fs::write(ssh.join("authorized_keys"), b"old\n").unwrap();
+                let home = Home::new(sh, &[("authorized_keys", b"old\n")]);
                 let fakes = tempfile::tempdir().unwrap();
                 let log = fakes.path().join("sync.log");
                 fake_sync(fakes.path(), &log, refuse_args);
@@ -458,16 +433,11 @@ mod tests {
     #[test]
     fn keygen_makes_a_key_and_never_overwrites() {
         for sh in SHELLS {
-            let home = tempfile::tempdir().unwrap();
-            let (o, _) = run_in(sh, home.path(), MKDIR_SSH, &[], b"");
+            let home = Home::empty(sh);
+            let (o, _) = home.run(MKDIR_SSH, &[], b"");
             assert_eq!(o, Outcome::Ok);
-            let (o, out) = run_in(
-                sh,
-                home.path(),
-                KEYGEN,
-                &[".ssh/id_ed25519", "ed25519", "", "trustmesh:n1"],
-                b"",
-            );
+            let args = [".ssh/id_ed25519", "ed25519", "", "trustmesh:n1"];
+            let (o, out) = home.run(KEYGEN, &args, b"");
             let Outcome::PublicKey(k) = o else {
                 panic!("{sh:?}: {o:?} {out}")
             };
@@ -476,13 +446,7 @@ mod tests {
                 "{k}"
             );
             assert!(!out.contains("PRIVATE"), "the private key is never printed");
-            let (o, _) = run_in(
-                sh,
-                home.path(),
-                KEYGEN,
-                &[".ssh/id_ed25519", "ed25519", "", "trustmesh:n1"],
-                b"",
-            );
+            let (o, _) = home.run(KEYGEN, &args, b"");
             assert!(
                 matches!(o, Outcome::Failed(ref w) if w.contains("never overwrites")),
                 "{sh:?}: {o:?}"
@@ -493,19 +457,18 @@ mod tests {
     #[test]
     fn rotate_swap_moves_the_old_pair_aside_and_the_new_in_place() {
         for sh in SHELLS {
-            let home = tempfile::tempdir().unwrap();
-            let ssh = home.path().join(".ssh");
-            std::fs::create_dir(&ssh).unwrap();
-            for (name, text) in [
-                ("id", "old private"),
-                ("id.pub", "old public"),
-                ("id.new", "new private"),
-                ("id.new.pub", "new public"),
-            ] {
-                std::fs::write(ssh.join(name), text).unwrap();
-            }
+            let home = Home::new(
+                sh,
+                &[
+                    ("id", b"old private"),
+                    ("id.pub", b"old public"),
+                    ("id.new", b"new private"),
+                    ("id.new.pub", b"new public"),
+                ],
+            );
+            let ssh = &home.ssh;
             let args = [".ssh/id", ".ssh/id.new", ".ssh/id.old-abc"];
-            let (o, out) = run_in(sh, home.path(), ROTATE_SWAP, &args, b"");
+            let (o, out) = home.run(ROTATE_SWAP, &args, b"");
             assert_eq!(o, Outcome::Ok, "{sh:?}: {out}");
             let read = |n: &str| std::fs::read_to_string(ssh.join(n)).ok();
             assert_eq!(read("id").as_deref(), Some("new private"), "{sh:?}");
@@ -515,14 +478,14 @@ mod tests {
             assert_eq!(read("id.new"), None);
             // Again: the new pair is gone, and nothing is moved over the
             // old pair kept aside.
-            let (o, _) = run_in(sh, home.path(), ROTATE_SWAP, &args, b"");
+            let (o, _) = home.run(ROTATE_SWAP, &args, b"");
             assert!(
                 matches!(o, Outcome::Failed(ref w) if w.contains("missing")),
                 "{sh:?}: {o:?}"
             );
             std::fs::write(ssh.join("id.new"), "x").unwrap();
             std::fs::write(ssh.join("id.new.pub"), "x").unwrap();
-            let (o, _) = run_in(sh, home.path(), ROTATE_SWAP, &args, b"");
+            let (o, _) = home.run(ROTATE_SWAP, &args, b"");
             assert!(
                 matches!(o, Outcome::Failed(ref w) if w.contains("already exists")),
                 "{sh:?}: {o:?}"
@@ -534,12 +497,12 @@ mod tests {
     #[test]
     fn remove_leftover_removes_only_trustmesh_temporary_files() {
         for sh in SHELLS {
-            let home = tempfile::tempdir().unwrap();
-            let ssh = home.path().join(".ssh");
-            std::fs::create_dir(&ssh).unwrap();
-            std::fs::write(ssh.join(".trustmesh.AbC123"), "half").unwrap();
-            std::fs::write(ssh.join("authorized_keys"), "keep").unwrap();
-            let run = |path: &str| run_in(sh, home.path(), REMOVE_LEFTOVER, &[path], b"").0;
+            let home = Home::new(
+                sh,
+                &[(".trustmesh.AbC123", b"half"), ("authorized_keys", b"keep")],
+            );
+            let ssh = &home.ssh;
+            let run = |path: &str| home.run(REMOVE_LEFTOVER, &[path], b"").0;
             assert_eq!(run(".ssh/.trustmesh.AbC123"), Outcome::Ok, "{sh:?}");
             assert!(!ssh.join(".trustmesh.AbC123").exists());
             assert_eq!(run(".ssh/.trustmesh.AbC123"), Outcome::Ok, "gone already");
@@ -560,17 +523,12 @@ mod tests {
 
     #[test]
     fn mkdir_private_makes_a_0700_folder_directly_under_ssh() {
-        use std::os::unix::fs::PermissionsExt;
         for sh in SHELLS {
-            let home = tempfile::tempdir().unwrap();
-            std::fs::create_dir(home.path().join(".ssh")).unwrap();
-            let run = |p: &str| run_in(sh, home.path(), MKDIR_PRIVATE, &[p], b"").0;
+            let home = Home::new(sh, &[]);
+            let run = |p: &str| home.run(MKDIR_PRIVATE, &[p], b"").0;
             assert_eq!(run(".ssh/config.d"), Outcome::Ok, "{sh:?}");
             let d = home.path().join(".ssh/config.d");
-            assert_eq!(
-                std::fs::metadata(&d).unwrap().permissions().mode() & 0o7777,
-                0o700
-            );
+            assert_eq!(mode_of(&d), 0o700);
             assert_eq!(run(".ssh/config.d"), Outcome::Ok, "there already");
             for bad in [".ssh/", ".ssh/a/b", "x", "/tmp/x", ".ssh/../x"] {
                 assert!(matches!(run(bad), Outcome::Failed(_)), "{sh:?} {bad}");
@@ -583,20 +541,14 @@ mod tests {
     #[test]
     fn remove_file_removes_only_what_the_plan_read() {
         for sh in SHELLS {
-            let home = tempfile::tempdir().unwrap();
-            let d = home.path().join(".ssh/config.d");
-            std::fs::create_dir_all(&d).unwrap();
+            let home = Home::new(sh, &[]);
+            let d = home.ssh.join("config.d");
+            std::fs::create_dir(&d).unwrap();
             let f = d.join("trustmesh-lab");
             std::fs::write(&f, "ours\n").unwrap();
             let run = |sum: &str| {
-                run_in(
-                    sh,
-                    home.path(),
-                    REMOVE_FILE,
-                    &[".ssh/config.d/trustmesh-lab", sum],
-                    b"",
-                )
-                .0
+                home.run(REMOVE_FILE, &[".ssh/config.d/trustmesh-lab", sum], b"")
+                    .0
             };
             // Changed since the plan: kept.
             assert!(
@@ -617,12 +569,11 @@ mod tests {
     /// kept.
     #[test]
     fn replace_file_takes_an_absolute_path_without_a_home() {
-        use std::os::unix::fs::PermissionsExt;
         for sh in SHELLS {
             let dir = tempfile::tempdir().unwrap();
             let f = dir.path().join("hosts");
             std::fs::write(&f, b"127.0.0.1 localhost\n").unwrap();
-            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+            set_mode(&f, 0o644);
             let new = b"127.0.0.1 localhost\n10.0.0.1 n1\n";
             let path = f.to_str().unwrap();
             let (o, out) = run_in(
@@ -634,10 +585,7 @@ mod tests {
             );
             assert_eq!(o, Outcome::Ok, "{sh:?}: {out}");
             assert_eq!(std::fs::read(&f).unwrap(), new);
-            assert_eq!(
-                std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
-                0o644
-            );
+            assert_eq!(mode_of(&f), 0o644);
         }
     }
 
@@ -645,7 +593,6 @@ mod tests {
     /// fake `sudo` that checks `-n` and runs the rest).
     #[test]
     fn a_script_under_sudo_gets_its_arguments_and_input() {
-        use std::os::unix::fs::PermissionsExt;
         let fakes = tempfile::tempdir().unwrap();
         let sudo = fakes.path().join("sudo");
         std::fs::write(
@@ -653,7 +600,7 @@ mod tests {
             "#!/bin/sh\n[ \"$1\" = -n ] || { echo 'TM-ERR no -n'; exit 1; }\nshift\nexec \"$@\"\n",
         )
         .unwrap();
-        std::fs::set_permissions(&sudo, std::fs::Permissions::from_mode(0o755)).unwrap();
+        set_mode(&sudo, 0o755);
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("it's hosts");
         std::fs::write(&f, b"old\n").unwrap();
@@ -662,21 +609,11 @@ mod tests {
             REPLACE_FILE,
             &[f.to_str().unwrap(), &cksum(b"old\n"), "keep", &cksum(new)],
         ));
-        let path = format!(
-            "{}:{}",
-            fakes.path().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(&line)
-            .env("PATH", path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(new).unwrap();
-        let out = child.wait_with_output().unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(&line);
+        prepend_path(&mut cmd, fakes.path());
+        let (out, written) = output_with_input(&mut cmd, new);
+        written.unwrap();
         assert_eq!(outcome(&out.stdout, b"", out.status.code()), Outcome::Ok);
         assert_eq!(std::fs::read(&f).unwrap(), new);
     }

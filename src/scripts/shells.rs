@@ -91,18 +91,24 @@ impl Applets {
             cmd.env("PATH", self.0.path());
         }
         if let Shell::MacLike = shell {
-            let rest = cmd
-                .get_envs()
-                .find(|(k, _)| *k == "PATH")
-                .and_then(|(_, v)| v.map(|v| v.to_os_string()))
-                .or_else(|| std::env::var_os("PATH"))
-                .unwrap_or_default();
-            let mut path = self.0.path().join("bwk").into_os_string();
-            path.push(":");
-            path.push(rest);
-            cmd.env("PATH", path);
+            prepend_path(cmd, &self.0.path().join("bwk"));
         }
     }
+}
+
+/// Put `first` ahead of the `PATH` `cmd` runs with (the one set on it, or
+/// else this process's).
+pub(crate) fn prepend_path(cmd: &mut Command, first: &Path) {
+    let rest = cmd
+        .get_envs()
+        .find(|(k, _)| *k == "PATH")
+        .and_then(|(_, v)| v.map(|v| v.to_os_string()))
+        .or_else(|| std::env::var_os("PATH"))
+        .unwrap_or_default();
+    let mut path = first.as_os_str().to_os_string();
+    path.push(":");
+    path.push(rest);
+    cmd.env("PATH", path);
 }
 
 #[cfg(test)]
