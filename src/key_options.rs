@@ -54,6 +54,9 @@ pub struct Merged {
     pub options: Option<String>,
     /// Admin options left out, as written.
     pub dropped: Vec<String>,
+    /// Restrictions trustmesh wrote that the policy no longer asks for,
+    /// taken away (the plan says so: the edge grants more from now on).
+    pub lifted: Vec<String>,
 }
 
 const SFTP_COMMAND: &str = "command=\"internal-sftp\"";
@@ -121,6 +124,7 @@ pub fn merge(existing: Option<&str>, policy: &Policy, derived_from: Option<&str>
         return Merged {
             options: None,
             dropped: Vec::new(),
+            lifted: Vec::new(),
         };
     }
     let current = existing.map(split).unwrap_or_default();
@@ -137,6 +141,15 @@ pub fn merge(existing: Option<&str>, policy: &Policy, derived_from: Option<&str>
         out.push(from_option(f));
     }
     let mut dropped = Vec::new();
+    let mut lifted = Vec::new();
+    if ours_sftp && !policy.sftp_only {
+        lifted.push(format!("restrict,{SFTP_COMMAND}"));
+    }
+    if let Some(f) = &ours_from {
+        if policy.from.is_none() && current.contains(&f.as_str()) {
+            lifted.push(f.clone());
+        }
+    }
     for o in current {
         let n = name(o);
         // trustmesh's own options: rewritten from the policy above.
@@ -166,11 +179,13 @@ pub fn merge(existing: Option<&str>, policy: &Policy, derived_from: Option<&str>
         return Merged {
             options: existing.map(str::to_string),
             dropped,
+            lifted,
         };
     }
     Merged {
         options: (!out.is_empty()).then(|| out.join(",")),
         dropped,
+        lifted,
     }
 }
 
@@ -272,6 +287,10 @@ mod tests {
         let line = r#"restrict,command="internal-sftp",from="192.0.2.7",no-pty"#;
         let m = merge(Some(line), &Policy::default(), Some("192.0.2.7"));
         assert_eq!(opts(&m), Some("no-pty"));
+        assert_eq!(
+            m.lifted,
+            vec![r#"restrict,command="internal-sftp""#, r#"from="192.0.2.7""#]
+        );
         // A from= of another value is the admin's: kept.
         let m = merge(
             Some(r#"from="10.9.9.9",no-pty"#),

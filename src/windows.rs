@@ -26,7 +26,7 @@
 //!   PowerShell would pass it the same way). Values reach the script as
 //!   PowerShell single-quoted strings (`'` doubled), never interpreted.
 //! - **The ACL sshd demands** on `administrators_authorized_keys`:
-//!   `icacls "PATH" /inheritance:r /grant SYSTEM:F /grant Administrators:F`.
+//!   `icacls "PATH" /inheritance:r /grant *S-1-5-18:F /grant *S-1-5-32-544:F`.
 //!   The path is double-quoted, which both shells read the same way as
 //!   long as it holds none of `"`, `%`, `$`, `` ` `` or a control
 //!   character: such a path is refused ([`WindowsError::Unquotable`]).
@@ -199,11 +199,14 @@ pub fn keygen_command(
 }
 
 /// The ACL sshd demands on `path` (SYSTEM and Administrators only,
-/// inheritance removed).
+/// inheritance removed). The groups are named by their SIDs (`*S-1-5-18`
+/// is SYSTEM, `*S-1-5-32-544` Administrators), which every language of
+/// Windows knows: the English names fail on a localised Windows, after
+/// `/inheritance:r` took the inherited rights away.
 pub fn acl_command(path: &str) -> Result<String, WindowsError> {
     check("the path", path, &['"', '%', '$', '`'])?;
     Ok(format!(
-        "icacls \"{path}\" /inheritance:r /grant SYSTEM:F /grant Administrators:F"
+        "icacls \"{path}\" /inheritance:r /grant *S-1-5-18:F /grant *S-1-5-32-544:F"
     ))
 }
 
@@ -261,7 +264,7 @@ mod tests {
     fn the_acl_command_is_pinned() {
         assert_eq!(
             acl_command(ADMIN_AUTHORIZED_KEYS).unwrap(),
-            r#"icacls "C:\ProgramData\ssh\administrators_authorized_keys" /inheritance:r /grant SYSTEM:F /grant Administrators:F"#
+            r#"icacls "C:\ProgramData\ssh\administrators_authorized_keys" /inheritance:r /grant *S-1-5-18:F /grant *S-1-5-32-544:F"#
         );
         for hostile in [
             r#"C:\x" & del C:\y"#,

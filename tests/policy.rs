@@ -296,3 +296,37 @@ fn restrict_source_needs_an_address_each_edge_can_be_restricted_to() {
         .replace("address: 10.0.0.13", "address: w03.lab.example.org")
         .replace("options: { restrict_source: true }", ""));
 }
+
+#[test]
+fn the_managers_line_on_an_sftp_node_gets_no_from_and_the_plan_says_why() {
+    let i = inv(&INV.replace(
+        "  - { name: w04,",
+        "  - { name: w05, address: 10.0.0.15, access: sftp }\n  - { name: w04,",
+    ));
+    let mut live = converged(&i);
+    let w05 = authorized_keys(&mut live, &i, "w05");
+    assert!(
+        line_of(&w05, "manager").starts_with("ssh-ed25519 "),
+        "{w05}"
+    );
+    let shown = text(&run(&i, &fresh_cluster(&i)));
+    assert!(
+        shown.contains("the manager's own line on w05 gets no from="),
+        "{shown}"
+    );
+    // The other nodes' manager lines are restricted as before.
+    let w01 = authorized_keys(&mut live, &i, "w01");
+    assert!(line_of(&w01, "manager").starts_with("from="), "{w01}");
+}
+
+#[test]
+fn a_restriction_taken_away_is_said_in_the_plan() {
+    let i = inv(INV);
+    let live = converged(&i);
+    let full = inv(&INV.replace("{ worker: w02, sftp_only: true }", "w02"));
+    let shown = text(&run(&full, &live));
+    assert!(
+        shown.contains(r#"w02's line loses `restrict,command="internal-sftp"`"#),
+        "{shown}"
+    );
+}

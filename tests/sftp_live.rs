@@ -63,16 +63,39 @@ fn an_sftp_only_account_is_planned_applied_cut_and_converged() {
     live.manager_keygen();
     live.authorize_manager_on("node1");
     live.authorize_manager_on("locked");
-    // The account really has no shell.
+    // The account really has no shell (its host key from the testbed, in
+    // a file of the test's own, checked strictly).
     let h = live.cluster.host("locked");
+    let name = trustmesh::target::SshTarget::new(&h.address.to_string(), h.port).short();
+    let known: String = live
+        .cluster
+        .host_public_keys("locked")
+        .unwrap()
+        .iter()
+        .map(|k| format!("{name} {k}\n"))
+        .collect();
+    live.cluster
+        .write_file(
+            "manager",
+            MANAGER_USER,
+            "test_known_hosts",
+            known.as_bytes(),
+            0o644,
+        )
+        .unwrap();
     let ssh_true = live.run_as(
         "manager",
         MANAGER_USER,
         &format!(
-            "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+            "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=~/test_known_hosts \
              -p {} {WORKER_USER}@{} 'echo shell-ran'",
             h.port, h.address
         ),
+    );
+    assert!(
+        ssh_true.status.success(),
+        "the login itself must work: {}",
+        String::from_utf8_lossy(&ssh_true.stderr)
     );
     assert!(
         !String::from_utf8_lossy(&ssh_true.stdout).contains("shell-ran"),

@@ -82,7 +82,7 @@ fn a_windows_plan_names_the_files_the_key_generation_and_the_acl_step() {
         .iter()
         .any(|c| matches!(c, Change::EditFile(e) if e.path == "~/.ssh/authorized_keys")));
     // Then its ACL, right after the write.
-    let acl = r#"icacls "C:\ProgramData\ssh\administrators_authorized_keys" /inheritance:r /grant SYSTEM:F /grant Administrators:F"#;
+    let acl = r#"icacls "C:\ProgramData\ssh\administrators_authorized_keys" /inheritance:r /grant *S-1-5-18:F /grant *S-1-5-32-544:F"#;
     let at = |f: &dyn Fn(&Change) -> bool| win1.changes.iter().position(f).unwrap();
     let acl_at = at(
         &|c| matches!(c, Change::SetAcl { path, command } if path == admin_file && command == acl),

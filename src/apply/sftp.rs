@@ -104,13 +104,12 @@ async fn file_action<F: RemoteFiles>(
                 return Err("internal: no content for the edit".into());
             };
             let content = e.content?;
-            // The account's uid is its home's owner's (SFTP has no `id`);
+            // The account's uid as SFTP can tell it (SFTP has no `id`);
             // owners mean nothing on Windows.
             let owner = if windows {
                 None
             } else {
-                let home = fs.realpath(".").await.map_err(|e| e.0)?;
-                fs.lstat(&home).await.map_err(|e| e.0)?.map(|s| s.uid)
+                Some(files::account_owner(fs).await.map_err(|e| e.0)?.0)
             };
             let path = crate::windows::sftp_path(&e.path);
             let temp = files::temp_name();

@@ -55,15 +55,27 @@ impl Inventory {
     }
 
     /// What the authorized_keys line of the edge `source -> target` allows.
+    ///
+    /// The manager's own line on a node reached over SFTP gets no `from=`:
+    /// there trustmesh cannot see where the node sees the manager come
+    /// from (a shell's `SSH_CONNECTION`), so it could not refuse a `from=`
+    /// that would lock the manager out (see [`Self::unchecked_source`]).
     pub fn policy(&self, source: NodeId, target: NodeId) -> Policy {
         Policy {
             sftp_only: self.is_sftp_only(source, target),
-            from: if self.options.restrict_source {
+            from: if self.options.restrict_source && !self.unchecked_source(source, target) {
                 self.seen_from(source, target).ok()
             } else {
                 None
             },
         }
+    }
+
+    /// With `restrict_source`: the manager's line on `target` cannot be
+    /// checked against the address `target` sees (a node reached over
+    /// SFTP), so it is left without `from=`.
+    pub fn unchecked_source(&self, source: NodeId, target: NodeId) -> bool {
+        source == Inventory::MANAGER && self.nodes[target].access == super::Access::Sftp
     }
 
     /// The addresses `target` sees the connections of `source` come from,

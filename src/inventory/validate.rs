@@ -35,12 +35,14 @@ pub(super) fn problem(
 }
 
 fn check_path_value(p: &Path, value: &str, what: &str, problems: &mut Vec<Problem>) {
-    if value.is_empty() || value.contains(['\n', '\r', '\0']) {
+    // A double quote cannot be written in an ssh config (the aliases of
+    // options.ssh_config, verify's -F file) nor given to ssh with -o.
+    if value.is_empty() || value.contains(['\n', '\r', '\0', '"']) {
         problems.push(problem(
             p.clone(),
             "trustmesh::inventory::path",
             format!("`{p}` is not a usable path"),
-            "empty or contains a line break",
+            "empty, or holds a line break or a double quote",
             Some(format!(
                 "write the {what} path on one line, e.g. `~/.ssh/id_ed25519`"
             )),

@@ -79,9 +79,13 @@ impl Ctx<'_> {
                 port: node.port,
                 user: node.user.clone().or_else(|| running.clone()),
                 identity: identity.clone(),
+                // With restrict_source, a worker's edges go direct, as
+                // the from= on their lines expects (through a jump host
+                // the target would see the jump host's address).
                 proxy_jump: node
                     .jump
                     .filter(|&j| j != id)
+                    .filter(|_| id == Inventory::MANAGER || !self.inv.options.restrict_source)
                     .map(|j| self.inv.nodes[j].name.clone()),
                 known_hosts: known_hosts.clone(),
             });
@@ -316,10 +320,24 @@ impl Ctx<'_> {
                 )
             })
             .unwrap_or_default();
+        let account = if acc.user.is_empty() {
+            "the account"
+        } else {
+            &acc.user
+        };
+        // With hosts_file off, `sudo -n true` is not even tried (it is
+        // logged on the node): the block stays until removed by hand.
+        let why = match acc.privilege {
+            Some(_) => {
+                format!("{account} is not root and has no passwordless sudo (`sudo -n true` fails)")
+            }
+            None => format!(
+                "{account} is not root, and sudo is not tried while options.hosts_file is off"
+            ),
+        };
         plan.warnings.push(format!(
-            "{path} is not written here: {} is not root and has no passwordless sudo (`sudo -n true` fails); \
+            "{path} is not written here: {why}; \
              to {what}, run on {} as an account that may:{lines}\n      the command:\n        {}",
-            if acc.user.is_empty() { "the account" } else { &acc.user },
             self.inv.nodes[id].name,
             cmd.trim_end().replace('\n', "\n        ")
         ));

@@ -16,7 +16,7 @@ impl Ctx<'_> {
     ) -> Result<(), Blocker> {
         let name = &self.files[id].authorized_keys;
         let path = display_path(name);
-        self.manager_source_check(id, acc)?;
+        self.manager_source_check(id, acc, plan)?;
         let (text, stat) = read_text(acc, name, &path)?;
         plan.base.push(FileBase {
             path: path.clone(),
@@ -124,6 +124,14 @@ impl Ctx<'_> {
             // admin's options of the line it replaces.
             let mut options = || {
                 let merged = self.line_options(src, id, carried.get(&src).copied());
+                for o in &merged.lifted {
+                    plan.warnings.push(format!(
+                        "{path}: {}'s line loses `{o}`, which trustmesh wrote for a policy the inventory no \
+                         longer asks for: the edge grants more from now on ({})",
+                        self.inv.nodes[src].name,
+                        self.inv.policy(src, id).describe()
+                    ));
+                }
                 for o in &merged.dropped {
                     plan.warnings.push(format!(
                         "{path}: the option `{o}` on {}'s line conflicts with its edge's policy ({}): it is left out \
@@ -254,8 +262,21 @@ impl Ctx<'_> {
     /// With `restrict_source`, the manager's own line on `id` must let in
     /// the connection this very plan was read over: one that would not is
     /// refused before it can lock the manager out.
-    fn manager_source_check(&self, id: NodeId, acc: &LiveAccount) -> Result<(), Blocker> {
+    fn manager_source_check(
+        &self,
+        id: NodeId,
+        acc: &LiveAccount,
+        plan: &mut NodePlan,
+    ) -> Result<(), Blocker> {
         if id == Inventory::MANAGER || !self.inv.options.restrict_source {
+            return Ok(());
+        }
+        if self.inv.unchecked_source(Inventory::MANAGER, id) {
+            plan.warnings.push(format!(
+                "restrict_source: the manager's own line on {} gets no from=: over SFTP trustmesh cannot see \
+                 where {} sees the manager's connections come from, so a wrong from= could lock the manager out",
+                self.inv.nodes[id].name, self.inv.nodes[id].name
+            ));
             return Ok(());
         }
         let (Some(seen), Ok(from)) = (

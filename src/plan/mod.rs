@@ -521,6 +521,16 @@ impl Ctx<'_> {
             });
         }
         if s.uid != acc.uid {
+            // Over SFTP the account's uid is only inferred (the owner of
+            // `~/.ssh` or the home): said, never chown'ed on a guess.
+            if node.is_some_and(|n| n.access == crate::inventory::Access::Sftp) {
+                plan.warnings.push(format!(
+                    "{path} is owned by uid {}, not by uid {} (which owns ~/.ssh or the home); over SFTP \
+                     trustmesh does not change owners: check it on the node",
+                    s.uid, acc.uid
+                ));
+                return;
+            }
             plan.changes.push(Change::Owner {
                 path: path.to_string(),
                 from: s.uid,

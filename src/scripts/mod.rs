@@ -115,7 +115,8 @@ pub enum Outcome {
 /// Read a script's output (noise from login shells outside the markers is
 /// ignored).
 pub fn outcome(stdout: &[u8], stderr: &[u8], status: Option<i32>) -> Outcome {
-    let text = String::from_utf8_lossy(stdout);
+    // Windows PowerShell ends its lines with CRLF.
+    let text = String::from_utf8_lossy(stdout).replace("\r\n", "\n");
     if let (Some(b), Some(e)) = (text.find("TM-PUB-BEGIN\n"), text.find("TM-PUB-END")) {
         if b < e {
             return Outcome::PublicKey(text[b + "TM-PUB-BEGIN\n".len()..e].trim().to_string());
@@ -626,6 +627,16 @@ mod tests {
             Outcome::Conflict("1 2".into())
         );
         assert!(matches!(outcome(b"", b"boom", Some(1)), Outcome::Failed(w) if w.contains("boom")));
+        // Windows PowerShell's output: CRLF line ends.
+        assert_eq!(
+            outcome(
+                b"TM-PUB-BEGIN\r\nssh-ed25519 AAAA trustmesh:c/win1\r\nTM-PUB-END\r\n",
+                b"",
+                Some(0)
+            ),
+            Outcome::PublicKey("ssh-ed25519 AAAA trustmesh:c/win1".into())
+        );
+        assert_eq!(outcome(b"TM-OK\r\n", b"", Some(0)), Outcome::Ok);
         assert_eq!(script_path("~/.ssh/known_hosts"), ".ssh/known_hosts");
         assert_eq!(script_path("/etc/x"), "/etc/x");
         assert!(command_line(CHMOD, &["0700", ".ssh"]).ends_with(" trustmesh '0700' '.ssh'"));

@@ -101,9 +101,27 @@ pub fn server_path(name: &str) -> String {
     }
 }
 
+/// The account's uid and gid as SFTP can tell them (it has no `id`): the
+/// owner of `~/.ssh` when it is a folder, else of the home. A home owned
+/// by root is common for SFTP-only and chrooted accounts (sshd's
+/// StrictModes allows it), so `~/.ssh`, which the account made, says more.
+pub async fn account_owner<F: RemoteFiles>(fs: &mut F) -> Result<(u32, u32), FsError> {
+    if let Some(s) = fs.lstat(".ssh").await? {
+        if s.kind == FileKind::Dir {
+            return Ok((s.uid, s.gid));
+        }
+    }
+    let home = fs.realpath(".").await?;
+    Ok(fs
+        .lstat(&home)
+        .await?
+        .map(|s| (s.uid, s.gid))
+        .unwrap_or_default())
+}
+
 /// The live state of the account, as the shell probe reports it. The
-/// account's uid and gid are its home's owner's (SFTP has no `id`); the
-/// host name is not known (left empty).
+/// account's uid and gid are from [`account_owner`]; the host name is not
+/// known (left empty).
 pub async fn read_account<F: RemoteFiles>(
     fs: &mut F,
     req: &AccountRequest,
@@ -111,10 +129,7 @@ pub async fn read_account<F: RemoteFiles>(
     let home = fs.realpath(".").await?;
     let home_stat = fs.lstat(&home).await?;
     let ssh_dir = fs.lstat(".ssh").await?;
-    let (uid, gid) = home_stat
-        .as_ref()
-        .map(|s| (s.uid, s.gid))
-        .unwrap_or_default();
+    let (uid, gid) = account_owner(fs).await?;
     let mut files = Vec::new();
     for (name, read) in req
         .read
@@ -203,6 +218,10 @@ async fn read_one<F: RemoteFiles>(fs: &mut F, name: &str, read: bool) -> LiveFil
             // never a private key (`read` is false for those).
             if read && s.kind == FileKind::File {
                 match fs.read(&path).await {
+                    // A private key where a public file should be is
+                    // refused as the probe refuses it: dropped at once,
+                    // never part of live state or a plan.
+                    Ok(Some(c)) if super::local::looks_like_private_key(&c) => f.unreadable = true,
                     Ok(Some(c)) => f.content = Some(c),
                     _ => f.unreadable = true,
                 }

@@ -401,12 +401,21 @@ fn the_account_reads_like_the_probe_reports_it() {
     // Younger than ten minutes: not a leftover yet.
     let young = AccountRequest {
         now: SystemTime::UNIX_EPOCH + Duration::from_secs(1_000 + 599),
-        ..req
+        ..req.clone()
     };
     assert!(block_on(read_account(&mut m, &young))
         .unwrap()
         .leftovers
         .is_empty());
+    // A private key where a public file should be is refused, not read.
+    m.put(
+        ".ssh/id_ed25519.pub",
+        0o644,
+        b"-----BEGIN OPENSSH PRIVATE KEY-----\nSECRET\n",
+    );
+    let a = block_on(read_account(&mut m, &req)).unwrap();
+    let misplaced = a.file("id_ed25519.pub").unwrap();
+    assert!(misplaced.unreadable && misplaced.content.is_none());
 }
 
 #[test]

@@ -52,7 +52,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 const PRIVATE_KEY_MARKERS: [&[u8]; 2] = [b"PRIVATE KEY-----", b"PuTTY-User-Key-File-"];
 
 /// Whether `bytes` hold a private key, by the probe's rule.
-fn looks_like_private_key(bytes: &[u8]) -> bool {
+pub(crate) fn looks_like_private_key(bytes: &[u8]) -> bool {
     PRIVATE_KEY_MARKERS
         .iter()
         .any(|m| bytes.windows(m.len()).any(|w| w == *m))

@@ -171,12 +171,20 @@ pub fn command_line(
             args.push(shell_quote(&hops.join(",")));
         }
     }
-    let dest = match user {
-        Some(u) => format!("{u}@{addr}"),
-        None => addr.to_string(),
+    // sftp splits its destination at a colon: an IPv6 address goes in
+    // brackets there (ssh takes it bare).
+    let sftp_addr = if addr.contains(':') {
+        format!("[{addr}]")
+    } else {
+        addr.to_string()
+    };
+    let (dest, sftp_dest) = match &user {
+        Some(u) => (format!("{u}@{addr}"), format!("{u}@{sftp_addr}")),
+        None => (addr.to_string(), sftp_addr),
     };
     let port = shell_quote(&target.port.to_string());
     let dest = shell_quote(&dest);
+    let sftp_dest = shell_quote(&sftp_dest);
     let sftp_only = inv.is_sftp_only(edge.source, edge.target);
     if sftp_only || target.access == crate::inventory::Access::Sftp {
         // An edge into an account that serves SFTP only (`access: sftp`),
@@ -191,7 +199,7 @@ pub fn command_line(
             String::new()
         };
         return Ok(format!(
-            "printf 'ls\\n' | sftp -b - {options} -P {port} {dest} >/dev/null; tm_s=$?; \
+            "printf 'ls\\n' | sftp -b - {options} -P {port} {sftp_dest} >/dev/null; tm_s=$?; \
              {shell_check}echo \"{EXIT_MARKER} $tm_s\""
         ));
     }
@@ -308,6 +316,24 @@ mod tests {
                  echo \"trustmesh-verify-exit $tm_s\""
             )
         );
+        // sftp takes an IPv6 address in brackets, ssh bare.
+        let v6 = inv(&CLUSTER
+            .replace(
+                "reverse: [node1]",
+                "reverse: [{worker: node2, sftp_only: true}]",
+            )
+            .replace(
+                "address: 10.0.0.1, user: alice",
+                "address: 'fd00::1', user: alice",
+            ));
+        let g6 = TrustGraph::build(&v6);
+        let n2 = v6.find("node2").unwrap();
+        let line = command_line(&v6, &g6, edge(EdgeKind::Reverse, n2, 0), &settings()).unwrap();
+        assert!(
+            line.contains(" -P '22' 'alice@[fd00::1]' >/dev/null"),
+            "{line}"
+        );
+        assert!(line.contains(" -p '22' 'alice@fd00::1' echo "), "{line}");
         // The other edges are tried as before.
         let n2 = i.find("node2").unwrap();
         let line = command_line(&i, &g, edge(EdgeKind::Mesh, n1, n2), &settings()).unwrap();
