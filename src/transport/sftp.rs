@@ -19,7 +19,8 @@ use crate::state::FileKind;
 
 /// Test hook: `TRUSTMESH_TEST_SFTP_CUT_AFTER=N` makes every upload stop
 /// after N bytes and kill its SFTP session, as a dropped connection would.
-/// The live tests use it to cut a real transfer half way.
+/// The live tests use it to cut a real transfer half way. Read by debug
+/// builds only (the tests' binary): a release build ignores it.
 pub const CUT_AFTER_ENV: &str = "TRUSTMESH_TEST_SFTP_CUT_AFTER";
 
 /// One SFTP session on a node.
@@ -57,9 +58,13 @@ pub async fn open(session: &openssh::Session) -> Result<SftpFiles<'_>, FsError> 
             ))
         })?;
     let posix_rename = sftp.support_posix_rename();
-    let cut_after = std::env::var(CUT_AFTER_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok());
+    let cut_after = if cfg!(debug_assertions) {
+        std::env::var(CUT_AFTER_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+    } else {
+        None
+    };
     Ok(SftpFiles {
         sftp: Some(sftp),
         child: Some(child),
