@@ -292,3 +292,37 @@ fn an_include_block_after_a_host_line_is_moved_up_and_said_so() {
         "# BEGIN trustmesh:rack/laptop\nInclude config.d/trustmesh-rack\n# END trustmesh:rack/laptop\nHost a\n    Port 2\n"
     );
 }
+
+/// Under restrict_source a worker's edges go direct, as the from= on the
+/// target's line expects: its alias for a node behind a jump worker has
+/// no ProxyJump (through the jump the target would see the jump's
+/// address). The manager's alias still goes through the jump.
+#[test]
+fn worker_aliases_go_direct_under_restrict_source() {
+    let text = |restrict: bool| {
+        format!(
+            "version: 1\ncluster: g\ndefaults: {{user: u}}\nmanager: {{name: m, address: 10.0.0.1}}\n\
+             workers:\n  - {{name: gwk, address: 10.0.0.2, source_addresses: [10.0.0.2, 198.18.0.1]}}\n  \
+             - {{name: hidden, address: 198.18.0.2, jump: gwk}}\n  - {{name: w1, address: 10.0.0.3}}\n\
+             mesh:\n  - [hidden, w1, gwk]\noptions: {{ssh_config: true, restrict_source: {restrict}}}\n"
+        )
+    };
+    let aliases = |restrict: bool, node: usize| {
+        let inv = load(&text(restrict));
+        let live = converge(&inv, fresh_cluster(&inv));
+        match &live.nodes[node] {
+            NodeState::Read { account, .. } => content(account, "config.d/trustmesh-g").to_string(),
+            _ => unreachable!(),
+        }
+    };
+    let hidden_block = |a: &str| {
+        let start = a.find("Host hidden\n").unwrap_or_else(|| panic!("{a}"));
+        a[start..].split("\nHost ").next().unwrap().to_string()
+    };
+    // w1 (node 3) reaches hidden through gwk without the option, direct with it.
+    assert!(hidden_block(&aliases(false, 3)).contains("ProxyJump gwk"));
+    let direct = hidden_block(&aliases(true, 3));
+    assert!(!direct.contains("ProxyJump"), "{direct}");
+    // The manager (node 0) goes through the jump either way.
+    assert!(hidden_block(&aliases(true, 0)).contains("ProxyJump gwk"));
+}
