@@ -150,10 +150,26 @@ pub fn place(lines: &[(&str, &str)]) -> usize {
     at
 }
 
+/// The options an alias sets: a global line setting one of them above the
+/// Include would win over the alias's value (ssh keeps the first). Not
+/// `Include`: another cluster's block above this one must not make the two
+/// clusters move their blocks above each other on every run.
+const ALIAS_KEYWORDS: [&str; 8] = [
+    "hostname",
+    "port",
+    "user",
+    "identityfile",
+    "identitiesonly",
+    "proxyjump",
+    "proxycommand",
+    "userknownhostsfile",
+];
+
 /// `text` (`~/.ssh/config`, empty when missing) with the Include block of
 /// `marker` set to `inner` (`None`: removed). An existing block stays where
-/// it is when it comes before the first `Host`/`Match` line; after one it
-/// would be conditional, so it is moved up.
+/// it is when it comes before the first `Host`/`Match` line and after no
+/// global line setting what an alias sets; otherwise (conditional, or
+/// overridden) it is moved up to where a new block goes.
 pub fn with_include(
     text: &str,
     marker: &str,
@@ -161,6 +177,9 @@ pub fn with_include(
 ) -> Result<String, BlockError> {
     block::set(text, marker, inner, &place, &|lines, begin| {
         first_section(lines).is_none_or(|s| begin < s)
+            && !lines[..begin]
+                .iter()
+                .any(|(t, _)| keyword(t).is_some_and(|k| ALIAS_KEYWORDS.contains(&k.as_str())))
     })
 }
 
@@ -228,6 +247,14 @@ mod tests {
         assert_eq!(
             out,
             "# BEGIN trustmesh:lab/manager\nInclude config.d/trustmesh-lab\n# END trustmesh:lab/manager\nHost a\n  Port 2\n"
+        );
+        // A global option the aliases set, added above the block later,
+        // would win over them: the block moves above it.
+        let beaten = "User nobody\n# BEGIN trustmesh:lab/manager\nInclude config.d/trustmesh-lab\n# END trustmesh:lab/manager\n";
+        let out = with_include(beaten, M, Some(&inc())).unwrap();
+        assert_eq!(
+            out,
+            "# BEGIN trustmesh:lab/manager\nInclude config.d/trustmesh-lab\n# END trustmesh:lab/manager\nUser nobody\n"
         );
         // Another cluster's block is someone else's.
         let other = "# BEGIN trustmesh:x/manager\nInclude config.d/trustmesh-x\n# END trustmesh:x/manager\nHost a\n";
