@@ -164,6 +164,18 @@ fn sftp_only_and_source_restricted_edges_hold_and_nothing_more() {
 
     let report = live.run(&["verify", "--json"]).expect_exit(0).json();
     assert_eq!(report["summary"]["fail"], 0, "{report}");
+    let w02_edge = report["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["source"] == "w02" && e["target"] == "manager")
+        .unwrap();
+    assert_eq!(
+        w02_edge["policy"],
+        format!("sftp-only, from {}", live.addr("w02")),
+        "{w02_edge}"
+    );
+    assert_eq!(w02_edge["status"], "ok", "{w02_edge}");
 
     // An admin hardens w01's line by hand; then restrict_source goes off.
     let w01_line = line_of(&manager_keys, "w01");

@@ -213,6 +213,9 @@ struct JsonEdge<'a> {
     source: &'a str,
     target: &'a str,
     kind: EdgeKind,
+    /// What the edge allows: `full`, `sftp-only`, and `, from ADDRESSES`
+    /// when restricted.
+    policy: &'a str,
     ok: bool,
     /// `ok`, `fail` or `not_tried`.
     status: &'static str,
@@ -254,6 +257,7 @@ pub fn render_json(report: &VerifyReport, out: &mut dyn Write) -> io::Result<()>
                 source: &e.source,
                 target: &e.target,
                 kind: e.edge.kind,
+                policy: &e.policy,
                 ok: e.outcome.holds(),
                 status,
                 failure,
@@ -287,6 +291,7 @@ mod tests {
             },
             source: s.into(),
             target: t.into(),
+            policy: "full".into(),
             outcome,
         }
     }
@@ -450,11 +455,11 @@ Verify: 7 of 10 edges hold, 1 fails, 2 not tried.
         assert_eq!(v["edges"].as_array().unwrap().len(), 10);
         assert_eq!(
             v["edges"][0],
-            serde_json::json!({"source": "manager", "target": "node1", "kind": "forward", "ok": true, "status": "ok"})
+            serde_json::json!({"source": "manager", "target": "node1", "kind": "forward", "policy": "full", "ok": true, "status": "ok"})
         );
         assert_eq!(
             v["edges"][7],
-            serde_json::json!({"source": "node2", "target": "node3", "kind": "mesh", "ok": false, "status": "fail",
+            serde_json::json!({"source": "node2", "target": "node3", "kind": "mesh", "policy": "full", "ok": false, "status": "fail",
                 "failure": "auth_rejected",
                 "reason": "the node does not accept the key (agilab@127.0.0.4: Permission denied (publickey).)",
                 "hint": "`trustmesh plan` shows what is missing"})

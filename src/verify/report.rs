@@ -40,6 +40,9 @@ pub struct EdgeResult {
     pub edge: Edge,
     pub source: String,
     pub target: String,
+    /// What the edge allows (`full`, `sftp-only`, `from ...`), as `graph`
+    /// shows it.
+    pub policy: String,
     pub outcome: Outcome,
 }
 

@@ -179,6 +179,7 @@ pub async fn verify(
                 edge,
                 source: inv.nodes[edge.source].name.clone(),
                 target: inv.nodes[edge.target].name.clone(),
+                policy: inv.policy(edge.source, edge.target).describe(),
                 outcome: outcome.clone(),
             });
             (i, outcome)
@@ -198,6 +199,7 @@ pub async fn verify(
             edge,
             source: inv.nodes[edge.source].name.clone(),
             target: inv.nodes[edge.target].name.clone(),
+            policy: inv.policy(edge.source, edge.target).describe(),
             outcome: o.unwrap_or(Outcome::NotTried {
                 reason: "internal error: the attempt did not finish".into(),
                 hint: None,
