@@ -7,7 +7,7 @@ mod support;
 use support::*;
 use trustmesh::inventory::Inventory;
 use trustmesh::plan::{BlockRole, Change, LiveState, NodeState};
-use trustmesh::state::{LiveAccount, Privilege};
+use trustmesh::state::Privilege;
 
 const ETC_HOSTS: &str = "127.0.0.1\tlocalhost\r\n# by hand\r\n10.9.9.9 printer\r\n";
 const USER_CONFIG: &str = "# mine\nHost *\n    User nobody\n    Port 1\n";
@@ -22,13 +22,6 @@ fn pi_rack(options: &str) -> Inventory {
          workers:\n  - {{name: pi1, address: 10.42.0.11}}\n  - {{name: pi2, address: 10.42.0.12}}\n  - {{name: pi3, address: 10.42.0.13}}\n  - {{name: far, address: far.example.org}}\n\
          mesh:\n  - [pi1, pi2, pi3]\noptions: {{{options}}}\n"
     ))
-}
-
-fn acc(live: &mut LiveState, id: usize) -> &mut LiveAccount {
-    match &mut live.nodes[id] {
-        NodeState::Read { account, .. } => account,
-        _ => panic!("not read"),
-    }
 }
 
 /// Converge by simulated applies (at most three rounds: keys come first).
@@ -51,13 +44,13 @@ fn converge(inv: &Inventory, mut live: LiveState) -> LiveState {
 fn rack_live(inv: &Inventory) -> LiveState {
     let mut live = fresh_cluster(inv);
     for id in 0..inv.nodes.len() {
-        let a = acc(&mut live, id);
+        let a = account_at(&mut live, id);
         set_file(a, "/etc/hosts", 0o644, ETC_HOSTS);
         a.privilege = Some(Privilege::None);
     }
-    acc(&mut live, 1).privilege = Some(Privilege::Root);
-    acc(&mut live, 2).privilege = Some(Privilege::Sudo);
-    set_file(acc(&mut live, 0), "config", 0o600, USER_CONFIG);
+    account_at(&mut live, 1).privilege = Some(Privilege::Root);
+    account_at(&mut live, 2).privilege = Some(Privilege::Sudo);
+    set_file(account_at(&mut live, 0), "config", 0o600, USER_CONFIG);
     live
 }
 
@@ -187,13 +180,13 @@ fn a_file_not_written_by_trustmesh_and_a_broken_block_are_left_alone() {
     let inv = pi_rack("ssh_config: true");
     let mut live = fresh_cluster(&inv);
     set_file(
-        acc(&mut live, 0),
+        account_at(&mut live, 0),
         "config.d/trustmesh-rack",
         0o600,
         "Host mine\n",
     );
     set_file(
-        acc(&mut live, 1),
+        account_at(&mut live, 1),
         "config",
         0o600,
         "# BEGIN trustmesh:rack/pi1\nInclude x\n",
@@ -212,7 +205,7 @@ fn a_file_not_written_by_trustmesh_and_a_broken_block_are_left_alone() {
     );
     // A config.d that is a link is not written through.
     let mut live = fresh_cluster(&inv);
-    let a = acc(&mut live, 2);
+    let a = account_at(&mut live, 2);
     a.files.retain(|f| f.name != "config.d");
     a.files.push(trustmesh::state::LiveFile {
         name: "config.d".into(),
@@ -275,7 +268,7 @@ fn an_include_block_after_a_host_line_is_moved_up_and_said_so() {
     let live = converge(&inv, fresh_cluster(&inv));
     let mut live = live;
     let late = "Host a\n    Port 2\n# BEGIN trustmesh:rack/laptop\nInclude config.d/trustmesh-rack\n# END trustmesh:rack/laptop\n";
-    set_file(acc(&mut live, 0), "config", 0o600, late);
+    set_file(account_at(&mut live, 0), "config", 0o600, late);
     let p = run(&inv, &live);
     let t = text(&p);
     assert!(

@@ -29,17 +29,6 @@ fn inv(hash: bool) -> Inventory {
     Inventory::from_str_named("inventory.yaml", &text).unwrap()
 }
 
-fn account<'a>(
-    live: &'a mut LiveState,
-    inv: &Inventory,
-    node: &str,
-) -> &'a mut trustmesh::state::LiveAccount {
-    match &mut live.nodes[inv.find(node).unwrap()] {
-        NodeState::Read { account, .. } => account,
-        _ => panic!("{node} not read"),
-    }
-}
-
 /// Every node's known_hosts text, by node name.
 fn known_hosts(inv: &Inventory, live: &LiveState) -> Vec<(String, String)> {
     inv.nodes
@@ -71,15 +60,6 @@ fn host_key(inv: &Inventory, node: &str) -> (String, String) {
     )
 }
 
-/// A cluster converged under `inv`.
-fn converged(inv: &Inventory) -> LiveState {
-    let live = fresh_cluster(inv);
-    let live = simulate_apply(inv, &run(inv, &live), &live);
-    let again = run(inv, &live);
-    assert!(again.is_empty(), "not converged:\n{}", text(&again));
-    live
-}
-
 /// Lines trustmesh did not write, in every file: a hand-written clear
 /// line, a hand-hashed line, another cluster's line, a comment.
 fn add_foreign_lines(inv: &Inventory, live: &mut LiveState) -> Vec<String> {
@@ -96,7 +76,7 @@ fn add_foreign_lines(inv: &Inventory, live: &mut LiveState) -> Vec<String> {
     for n in ["manager", "w1", "w2", "w3"] {
         let id = inv.find(n).unwrap();
         let name = NodeFiles::of(inv, id).known_hosts;
-        let acc = account(live, inv, n);
+        let acc = account_of(live, inv, n);
         let old = content(acc, &name).to_string();
         // Foreign lines before and after the managed ones.
         let text = format!(
@@ -285,7 +265,7 @@ fn a_hashed_managed_line_is_kept_only_for_its_own_name_and_key() {
     // The manager's lines, each re-hashed with another salt (as
     // `ssh-keygen -H` would): kept as they are. Then w1's line hashed with
     // w2's name, and w2's line with w1's key: both replaced.
-    let acc = account(&mut live, &inv, "manager");
+    let acc = account_of(&mut live, &inv, "manager");
     let rehashed: String = content(acc, &kh)
         .lines()
         .map(|l| {
@@ -317,7 +297,7 @@ fn a_hashed_managed_line_is_kept_only_for_its_own_name_and_key() {
         .filter(|l| l.ends_with("/w3"))
         .map(|l| format!("{l}\n"))
         .collect();
-    let acc = account(&mut live, &inv, "manager");
+    let acc = account_of(&mut live, &inv, "manager");
     set_file(acc, &kh, 0o600, &format!("{keep_w3}{wrong}"));
     let p = run(&inv, &live);
     let s = p.summary();

@@ -28,25 +28,6 @@ fn inv(text: &str) -> Inventory {
     Inventory::from_str_named("inventory.yaml", text).unwrap()
 }
 
-/// A converged cluster, as trustmesh leaves it.
-fn converged(inv: &Inventory) -> LiveState {
-    let live = fresh_cluster(inv);
-    let live = simulate_apply(inv, &run(inv, &live), &live);
-    assert!(run(inv, &live).is_empty());
-    live
-}
-
-fn read<'a>(
-    live: &'a mut LiveState,
-    inv: &Inventory,
-    node: &str,
-) -> &'a mut trustmesh::state::LiveAccount {
-    match &mut live.nodes[inv.find(node).unwrap()] {
-        trustmesh::plan::NodeState::Read { account, .. } => account,
-        _ => panic!("{node} not read"),
-    }
-}
-
 /// Append `line` to `node`'s file `name` (authorized_keys or known_hosts).
 fn append(
     live: &mut LiveState,
@@ -57,7 +38,7 @@ fn append(
 ) {
     let files = NodeFiles::of(inv, inv.find(node).unwrap());
     let name = which(&files).clone();
-    let acc = read(live, inv, node);
+    let acc = account_of(live, inv, node);
     let text = format!("{}{line}\n", content(acc, &name));
     set_file(acc, &name, 0o600, &text);
 }
@@ -72,7 +53,7 @@ fn rewrite_lines(
 ) {
     let files = NodeFiles::of(inv, inv.find(node).unwrap());
     let name = which(&files).clone();
-    let acc = read(live, inv, node);
+    let acc = account_of(live, inv, node);
     let text: String = content(acc, &name)
         .lines()
         .map(|l| format!("{}\n", f(l)))
@@ -93,7 +74,7 @@ fn lines_are_marked_with_the_cluster() {
     let inv = inv(INV);
     let live = converged(&inv);
     let mut live = live;
-    let acc = read(&mut live, &inv, "w2");
+    let acc = account_of(&mut live, &inv, "w2");
     let text = content(acc, "authorized_keys");
     assert!(
         text.lines()
@@ -286,7 +267,7 @@ fn a_new_host_key_replaces_managed_lines_and_hand_written_ones_on_request() {
     let shared = format!("10.0.0.12,w2.lab ssh-ed25519 {old_key}");
     append(&mut live, &inv, "manager", kh, &hand);
     append(&mut live, &inv, "manager", kh, &shared);
-    read(&mut live, &inv, "w2").host_keys = vec![format!(
+    account_of(&mut live, &inv, "w2").host_keys = vec![format!(
         "ssh-ed25519 {} root@w2",
         fake_key("w2-reinstalled")
     )];
@@ -439,7 +420,8 @@ fn a_rotation_is_planned_make_before_break() {
     let after = simulate_apply(&inv, &p, &live);
     assert!(run(&inv, &after).is_empty(), "{}", text(&run(&inv, &after)));
     let mut after = after;
-    let manager_ak = content(read(&mut after, &inv, "manager"), "authorized_keys").to_string();
+    let manager_ak =
+        content(account_of(&mut after, &inv, "manager"), "authorized_keys").to_string();
     assert!(
         manager_ak.contains(&fake_key("w1-rotated")) && !manager_ak.contains(&fake_key("w1")),
         "{manager_ak}"
@@ -474,7 +456,7 @@ fn a_rotation_is_planned_make_before_break() {
 fn leftovers_of_a_killed_apply_are_planned_for_removal() {
     let inv = inv(INV);
     let mut live = converged(&inv);
-    read(&mut live, &inv, "w2").leftovers = vec![".trustmesh.AbC123".into()];
+    account_of(&mut live, &inv, "w2").leftovers = vec![".trustmesh.AbC123".into()];
     let p = run(&inv, &live);
     let t = text(&p);
     assert!(

@@ -4,7 +4,7 @@ mod support;
 
 use support::*;
 use trustmesh::inventory::Inventory;
-use trustmesh::plan::{self, Change, LiveState, NodeFiles, NodeState, NodeStatus, PlanScope};
+use trustmesh::plan::{self, Change, NodeFiles, NodeState, NodeStatus, PlanScope};
 use trustmesh::render::render_json;
 use trustmesh::state::FileKind;
 use trustmesh::TrustGraph;
@@ -12,13 +12,6 @@ use trustmesh::TrustGraph;
 fn demo() -> Inventory {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("inventories/demo.yaml");
     Inventory::load(&path).unwrap()
-}
-
-fn account(live: &mut LiveState, id: usize) -> &mut trustmesh::state::LiveAccount {
-    match &mut live.nodes[id] {
-        NodeState::Read { account, .. } => account,
-        _ => panic!("not read"),
-    }
 }
 
 #[test]
@@ -51,7 +44,7 @@ fn drift_is_shown_exactly_and_unmanaged_lines_stay() {
     let mut live = simulate_apply(&inv, &run(&inv, &live), &live);
     let node2 = inv.find("node2").unwrap();
     let files = NodeFiles::of(&inv, node2);
-    let acc = account(&mut live, node2);
+    let acc = account_at(&mut live, node2);
     acc.ssh_dir.as_mut().unwrap().mode = 0o755;
     // Delete the managed line of node3, add a key by hand.
     let ak = content(acc, &files.authorized_keys).to_string();
@@ -152,7 +145,7 @@ fn stale_host_key_written_by_hand_is_warned_not_removed() {
     let mut live = fresh_cluster(&inv);
     let files = NodeFiles::of(&inv, 0);
     set_file(
-        account(&mut live, 0),
+        account_at(&mut live, 0),
         &files.known_hosts,
         0o644,
         &format!("127.0.10.11 ssh-ed25519 {}\n", fake_key("old-node1-host")),
@@ -177,7 +170,7 @@ fn symlinked_authorized_keys_blocks_the_node() {
     let inv = demo();
     let mut live = fresh_cluster(&inv);
     let id = inv.find("node1").unwrap();
-    let acc = account(&mut live, id);
+    let acc = account_at(&mut live, id);
     acc.ssh_dir = Some(stat(FileKind::Dir, 0o700));
     let f = acc
         .files
@@ -272,7 +265,7 @@ fn folders_anyone_could_write_and_linked_ssh_folders_are_refused() {
     let node2 = inv.find("node2").unwrap();
     let blocked = |edit: &dyn Fn(&mut trustmesh::state::LiveAccount)| {
         let mut live = fresh_cluster(&inv);
-        let acc = account(&mut live, node2);
+        let acc = account_at(&mut live, node2);
         acc.ssh_dir = Some(stat(FileKind::Dir, 0o700));
         edit(acc);
         let p = run(&inv, &live);

@@ -30,33 +30,14 @@ fn inv(text: &str) -> Inventory {
     Inventory::from_str_named("inventory.yaml", text).unwrap()
 }
 
-fn converged(inv: &Inventory) -> LiveState {
-    let live = fresh_cluster(inv);
-    let live = simulate_apply(inv, &run(inv, &live), &live);
-    let again = run(inv, &live);
-    assert!(again.is_empty(), "{}", text(&again));
-    live
-}
-
-fn account<'a>(
-    live: &'a mut LiveState,
-    inv: &Inventory,
-    node: &str,
-) -> &'a mut trustmesh::state::LiveAccount {
-    match &mut live.nodes[inv.find(node).unwrap()] {
-        trustmesh::plan::NodeState::Read { account, .. } => account,
-        _ => panic!("{node} not read"),
-    }
-}
-
 fn authorized_keys(live: &mut LiveState, inv: &Inventory, node: &str) -> String {
     let name = NodeFiles::of(inv, inv.find(node).unwrap()).authorized_keys;
-    content(account(live, inv, node), &name).to_string()
+    content(account_of(live, inv, node), &name).to_string()
 }
 
 fn set_authorized_keys(live: &mut LiveState, inv: &Inventory, node: &str, text: &str) {
     let name = NodeFiles::of(inv, inv.find(node).unwrap()).authorized_keys;
-    set_file(account(live, inv, node), &name, 0o600, text);
+    set_file(account_of(live, inv, node), &name, 0o600, text);
 }
 
 /// The line of `source`'s key in `text`.
@@ -219,10 +200,10 @@ fn an_edge_turned_sftp_only_and_back_rewrites_only_its_line() {
 fn a_from_that_would_shut_the_manager_out_is_refused() {
     let i = inv(INV);
     let mut live = converged(&i);
-    account(&mut live, &i, "w01").client_address = Some("10.0.0.1".into());
+    account_of(&mut live, &i, "w01").client_address = Some("10.0.0.1".into());
     assert!(run(&i, &live).is_empty());
     // The worker sees the manager's connections come from elsewhere (NAT).
-    account(&mut live, &i, "w01").client_address = Some("172.16.0.9".into());
+    account_of(&mut live, &i, "w01").client_address = Some("172.16.0.9".into());
     let p = run(&i, &live);
     let w01 = &p.nodes[i.find("w01").unwrap()];
     match &w01.status {

@@ -18,6 +18,37 @@ pub fn run(inv: &Inventory, live: &LiveState) -> Plan {
     )
 }
 
+/// A converged cluster, as trustmesh leaves it: a fresh cluster applied
+/// (simulated) until its plan is empty, at most three rounds (keys come
+/// first).
+pub fn converged(inv: &Inventory) -> LiveState {
+    let mut live = fresh_cluster(inv);
+    for _ in 0..3 {
+        let p = run(inv, &live);
+        if p.is_empty() {
+            return live;
+        }
+        live = simulate_apply(inv, &p, &live);
+    }
+    let again = run(inv, &live);
+    assert!(again.is_empty(), "not converged:\n{}", text(&again));
+    live
+}
+
+/// The account of node `id`, to change what the planner sees.
+pub fn account_at(live: &mut LiveState, id: NodeId) -> &mut LiveAccount {
+    match &mut live.nodes[id] {
+        NodeState::Read { account, .. } => account,
+        _ => panic!("node {id} was not read"),
+    }
+}
+
+/// The account of the node named `node`.
+pub fn account_of<'a>(live: &'a mut LiveState, inv: &Inventory, node: &str) -> &'a mut LiveAccount {
+    let id = inv.find(node).unwrap_or_else(|| panic!("no node {node}"));
+    account_at(live, id)
+}
+
 /// A plan as `trustmesh plan` prints it, without colour.
 pub fn text(p: &Plan) -> String {
     let mut out = Vec::new();
