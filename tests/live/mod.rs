@@ -338,24 +338,27 @@ impl Live {
 /// Node `name` of a `plan --json` document.
 #[track_caller]
 pub fn plan_node<'a>(plan: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    plan["nodes"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no nodes in {plan:#}"))
-        .iter()
-        .find(|n| n["node"] == name)
-        .unwrap_or_else(|| panic!("no node {name} in {plan:#}"))
+    // `match`, not `unwrap_or_else`: a panic shows the test's line.
+    let Some(nodes) = plan["nodes"].as_array() else {
+        panic!("no nodes in {plan:#}")
+    };
+    match nodes.iter().find(|n| n["node"] == name) {
+        Some(n) => n,
+        None => panic!("no node {name} in {plan:#}"),
+    }
 }
 
 /// The changes of node `name` of a `plan --json` document.
 #[track_caller]
 pub fn plan_changes<'a>(plan: &'a serde_json::Value, name: &str) -> &'a [serde_json::Value] {
-    plan_node(plan, name)["changes"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no changes for {name} in {plan:#}"))
+    match plan_node(plan, name)["changes"].as_array() {
+        Some(c) => c,
+        None => panic!("no changes for {name} in {plan:#}"),
+    }
 }
 
 /// The change of node `name` with this `action` on this `path`, in a
-/// `plan --json` document.
+/// `plan --json` document; a panic when there is none.
 #[track_caller]
 pub fn plan_change<'a>(
     plan: &'a serde_json::Value,
@@ -363,10 +366,13 @@ pub fn plan_change<'a>(
     action: &str,
     path: &str,
 ) -> &'a serde_json::Value {
-    plan_changes(plan, name)
+    let found = plan_changes(plan, name)
         .iter()
-        .find(|c| c["action"] == action && c["path"] == path)
-        .unwrap_or_else(|| panic!("no {action} of {path} on {name} in {plan:#}"))
+        .find(|c| c["action"] == action && c["path"] == path);
+    match found {
+        Some(c) => c,
+        None => panic!("no {action} of {path} on {name} in {plan:#}"),
+    }
 }
 
 /// Standard output of a run as JSON.
