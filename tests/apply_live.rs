@@ -23,32 +23,23 @@ fn fresh_cluster_with_password_bootstrap_converges_and_verifies() {
             .port(2222),
         HostSpec::new("node3", &[WORKER_USER]).password(PASSWORD),
     ]);
-    let inv = live.inventory(
+    live.write_inventory_of(
         &["node1", "node2", "node3"],
         "reverse: [node1]\nmesh:\n  - [node2, node3]\n",
-        &|_| String::new(),
     );
-    live.write_inventory(&inv);
     let untouched = live.snapshot();
 
-    // The first plan reads every worker with the password and shows it all.
-    let Ran { stdout, .. } = live
+    // The first plan reads every worker with the password and shows it all:
+    // every node planned (none unreachable), with changes.
+    let plan = live
         .run_with_password(&[
             "plan",
             "--ask-pass",
             "--accept-new-host-keys",
             "--detailed-exitcode",
+            "--json",
         ])
-        .expect_exit(2);
-    assert!(!stdout.contains("unreachable"), "{stdout}");
-    assert!(
-        stdout.contains("+ key ~/.ssh/id_ed25519 (ed25519)")
-            && stdout.contains("(known after apply)"),
-        "{stdout}"
-    );
-    let plan = live
-        .run_with_password(&["plan", "--ask-pass", "--accept-new-host-keys", "--json"])
-        .expect_exit(0)
+        .expect_exit(2)
         .json();
     let nodes = plan["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 4, "{plan:#}");
@@ -62,13 +53,20 @@ fn fresh_cluster_with_password_bootstrap_converges_and_verifies() {
         };
         assert_eq!(n["access"], access, "{n:#}");
     }
-    assert!(
-        stdout
-            .matches("+ authorized_keys: the manager's key, installed with a password")
-            .count()
-            == 3,
-        "{stdout}"
-    );
+    // The manager's key is made, and installed with a password on each of
+    // the three workers: its line there is known after apply.
+    let key = plan_change(&plan, "manager", "generate_key", "~/.ssh/id_ed25519");
+    assert_eq!(key["key_type"], "ed25519", "{plan:#}");
+    for w in ["node1", "node2", "node3"] {
+        let ak = plan_change(&plan, w, "edit_file", "~/.ssh/authorized_keys");
+        let line = ak["add"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["node"] == "manager")
+            .unwrap_or_else(|| panic!("no manager's line on {w}: {plan:#}"));
+        assert!(line["base64"].is_null(), "known after apply: {plan:#}");
+    }
     assert_eq!(live.snapshot(), untouched, "plan changed a file");
 
     // No consent, no change: "no" on a terminal (after confirming the three
@@ -128,8 +126,7 @@ fn fresh_cluster_with_password_bootstrap_converges_and_verifies() {
         }
     }
     // Plan is empty; a second apply changes nothing (same mtimes).
-    let out = live.trustmesh(&["plan", "--detailed-exitcode"]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    live.run(&["plan", "--detailed-exitcode"]).expect_exit(0);
     let before = mtime(&live, "node2", ".ssh/authorized_keys");
     let Ran { stdout, .. } = live.run(&["apply", "--yes"]).expect_exit(0);
     assert!(stdout.contains("No changes"), "{stdout}");
@@ -174,17 +171,31 @@ fn drift_is_planned_exactly_and_repaired_keeping_unmanaged_keys() {
             0o600,
         )
         .unwrap();
-    let out = live.trustmesh(&["plan", "--detailed-exitcode"]);
-    let (stdout, _) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stdout}");
-    assert!(stdout.contains("~ mode ~/.ssh 0755 -> 0700"), "{stdout}");
-    assert!(stdout.contains("trustmesh:manager/node3"), "{stdout}");
-    assert!(
-        stdout.ends_with("Plan: 1 to add, 1 to change, 0 to remove.\n"),
-        "{stdout}"
+    let plan = live
+        .run(&["plan", "--detailed-exitcode", "--json"])
+        .expect_exit(2)
+        .json();
+    let mode = plan_change(&plan, "node2", "mode", "~/.ssh");
+    assert_eq!(
+        (mode["from"].as_u64(), mode["to"].as_u64()),
+        (Some(0o755), Some(0o700)),
+        "{plan:#}"
     );
-    let out = live.trustmesh(&["apply", "--yes"]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let edit = plan_change(&plan, "node2", "edit_file", "~/.ssh/authorized_keys");
+    assert!(
+        edit["add"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["marker"] == "trustmesh:manager/node3"),
+        "{plan:#}"
+    );
+    assert_eq!(
+        plan["summary"],
+        serde_json::json!({"add": 1, "change": 1, "remove": 0, "unreachable": 0, "blocked": 0}),
+        "{plan:#}"
+    );
+    live.run(&["apply", "--yes"]).expect_exit(0);
     let ak = String::from_utf8(
         live.cluster
             .read_file("node2", WORKER_USER, ".ssh/authorized_keys")
@@ -199,21 +210,15 @@ fn drift_is_planned_exactly_and_repaired_keeping_unmanaged_keys() {
 #[test]
 fn a_removed_mesh_pair_prunes_only_its_lines() {
     let live = converged();
-    let inv = live.inventory(
-        &["node1", "node2", "node3"],
-        "mesh:\n  - [node1, node2]\n",
-        &|_| String::new(),
-    );
-    live.write_inventory(&inv);
-    let out = live.trustmesh(&["plan"]);
-    let (stdout, _) = text(&out);
+    live.write_inventory_of(&["node1", "node2", "node3"], "mesh:\n  - [node1, node2]\n");
+    let plan = live.run(&["plan", "--json"]).expect_exit(0).json();
     // node3 loses node1 and node2 (2 keys, 2 x 2 host keys); they lose node3 (1 key, 2 host keys each).
-    assert!(
-        stdout.ends_with("Plan: 0 to add, 0 to change, 12 to remove.\n"),
-        "{stdout}"
+    assert_eq!(
+        plan["summary"],
+        serde_json::json!({"add": 0, "change": 0, "remove": 12, "unreachable": 0, "blocked": 0}),
+        "{plan:#}"
     );
-    let out = live.trustmesh(&["apply", "--yes"]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    live.run(&["apply", "--yes"]).expect_exit(0);
     assert!(live.can_ssh("node1", "node2") && live.can_ssh("node2", "node1"));
     assert!(!live.can_ssh("node1", "node3") && !live.can_ssh("node3", "node2"));
     assert!(
@@ -226,14 +231,8 @@ fn a_removed_mesh_pair_prunes_only_its_lines() {
 fn a_file_edited_between_plan_and_apply_is_not_overwritten() {
     let live = converged();
     // node3 leaves the mesh: plan removes its lines on node1 and node2.
-    let inv = live.inventory(
-        &["node1", "node2", "node3"],
-        "mesh:\n  - [node1, node2]\n",
-        &|_| String::new(),
-    );
-    live.write_inventory(&inv);
-    let out = live.trustmesh(&["plan", "--out", "saved.json"]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    live.write_inventory_of(&["node1", "node2", "node3"], "mesh:\n  - [node1, node2]\n");
+    live.run(&["plan", "--out", "saved.json"]).expect_exit(0);
     // Someone edits node1's authorized_keys after the plan.
     let mut ak = live
         .cluster
@@ -269,17 +268,14 @@ fn an_edited_saved_plan_is_refused_and_an_untouched_one_applies() {
     let live = converged();
     // Changes to approve: node2 gets a reverse edge (a known key added to
     // the manager's authorized_keys), node1's ~/.ssh drifted to 0755.
-    let inv = live.inventory(
+    live.write_inventory_of(
         &["node1", "node2", "node3"],
         "reverse: [node2]\nmesh:\n  - [node1, node2, node3]\n",
-        &|_| String::new(),
     );
-    live.write_inventory(&inv);
     live.cluster
         .chmod("node1", WORKER_USER, ".ssh", 0o755)
         .unwrap();
-    let out = live.trustmesh(&["plan", "--out", "saved.json"]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    live.run(&["plan", "--out", "saved.json"]).expect_exit(0);
     let saved = live
         .cluster
         .read_file("manager", MANAGER_USER, "saved.json")
@@ -325,9 +321,12 @@ fn an_edited_saved_plan_is_refused_and_an_untouched_one_applies() {
                 0o600,
             )
             .unwrap();
-        let out = live.trustmesh(&["apply", "--plan", "edited.json"]);
-        let (stdout, stderr) = text(&out);
-        assert_eq!(out.status.code(), Some(1), "{what}: {stdout}\n{stderr}");
+        let Ran {
+            code,
+            stdout,
+            stderr,
+        } = live.run(&["apply", "--plan", "edited.json"]);
+        assert_eq!(code, Some(1), "{what}: {stdout}\n{stderr}");
         assert!(
             stderr.contains("the saved plan is refused, nothing was changed"),
             "{what}: {stderr}"
@@ -343,13 +342,8 @@ fn an_edited_saved_plan_is_refused_and_an_untouched_one_applies() {
     live.cluster
         .chmod("manager", MANAGER_USER, "saved.json", 0o666)
         .unwrap();
-    let out = live.trustmesh(&["apply", "--plan", "saved.json"]);
-    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
-    assert!(
-        text(&out).1.contains("writable by group or others"),
-        "{:?}",
-        text(&out)
-    );
+    let Ran { stderr, .. } = live.run(&["apply", "--plan", "saved.json"]).expect_exit(1);
+    assert!(stderr.contains("writable by group or others"), "{stderr}");
     live.cluster
         .chmod("manager", MANAGER_USER, "saved.json", 0o600)
         .unwrap();
@@ -382,12 +376,10 @@ fn changes_of<'a>(plan: &'a mut serde_json::Value, node: &str) -> &'a mut Vec<se
 #[test]
 fn a_host_down_during_apply_fails_only_itself_and_a_rerun_finishes() {
     let mut live = converged();
-    let inv = live.inventory(
+    live.write_inventory_of(
         &["node1", "node2", "node3"],
         "reverse: all\nmesh:\n  - [node1, node2, node3]\n",
-        &|_| String::new(),
     );
-    live.write_inventory(&inv);
     live.cluster.stop("node3").unwrap();
     let Ran { stdout, .. } = live
         .run(&["apply", "--yes", "--timeout", "3"])
@@ -395,8 +387,7 @@ fn a_host_down_during_apply_fails_only_itself_and_a_rerun_finishes() {
     assert!(live.can_ssh("node1", "manager"), "{stdout}");
     assert!(live.can_ssh("node2", "manager"), "{stdout}");
     live.cluster.restart("node3").unwrap();
-    let out = live.trustmesh(&["apply", "--yes"]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    live.run(&["apply", "--yes"]).expect_exit(0);
     assert!(live.can_ssh("node3", "manager"));
 }
 
@@ -496,10 +487,7 @@ fn a_killed_apply_leaves_every_file_old_or_new() {
 
 #[test]
 fn apply_asks_on_a_terminal_and_a_no_changes_nothing() {
-    let live = start(vec![HostSpec::new("node1", &[WORKER_USER])]);
-    live.manager_keygen();
-    live.authorize_manager_on("node1");
-    live.write_inventory(&live.inventory(&["node1"], "reverse: [node1]\n", &|_| String::new()));
+    let live = provisioned_with(vec![worker("node1")], "reverse: [node1]\n");
     let before = live
         .cluster
         .read_file("node1", WORKER_USER, ".ssh/authorized_keys");
@@ -525,9 +513,10 @@ fn apply_asks_on_a_terminal_and_a_no_changes_nothing() {
         "no key was generated"
     );
     // Without a terminal and without --yes it refuses, before anything.
-    let out = live.trustmesh(&["apply", "--accept-new-host-keys"]);
-    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
-    assert!(!text(&out).0.contains("Apply these changes?"));
+    let Ran { stdout, .. } = live
+        .run(&["apply", "--accept-new-host-keys"])
+        .expect_exit(1);
+    assert!(!stdout.contains("Apply these changes?"), "{stdout}");
     assert_eq!(
         live.cluster
             .read_file("node1", WORKER_USER, ".ssh/authorized_keys"),
@@ -537,10 +526,7 @@ fn apply_asks_on_a_terminal_and_a_no_changes_nothing() {
 
 #[test]
 fn a_second_apply_of_the_same_inventory_is_refused_with_the_holder() {
-    let live = start(vec![HostSpec::new("node1", &[WORKER_USER])]);
-    live.manager_keygen();
-    live.authorize_manager_on("node1");
-    live.write_inventory(&live.inventory(&["node1"], "", &|_| String::new()));
+    let live = provisioned_with(vec![worker("node1")], "");
     // The first apply hangs on a frozen host while holding the lock.
     live.cluster.freeze("node1").unwrap();
     let bin = live.bin();
@@ -596,29 +582,41 @@ fn a_manager_identity_outside_dot_ssh_is_generated_used_and_verified() {
             .is_none(),
         "the default file is not touched"
     );
-    let out = live.trustmesh(&["verify"]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    live.run(&["verify"]).expect_exit(0);
 }
 
 /// sshd with `StrictModes no` would accept keys through a linked `~/.ssh`:
 /// trustmesh itself must refuse to write through it.
 #[test]
 fn a_linked_ssh_folder_is_never_written_through() {
-    let live = start(vec![
-        HostSpec::new("node1", &[WORKER_USER]).sshd_option("StrictModes no")
-    ]);
-    live.manager_keygen();
-    live.authorize_manager_on("node1");
+    let live = provisioned_with(
+        vec![worker("node1").sshd_option("StrictModes no")],
+        "reverse: [node1]\n",
+    );
     // ~/.ssh becomes a link to a folder elsewhere (keys in it still work).
     let node1 = live.cluster.host("node1").home_of(WORKER_USER);
     std::fs::rename(node1.join(".ssh"), node1.join("elsewhere")).unwrap();
     std::os::unix::fs::symlink("elsewhere", node1.join(".ssh")).unwrap();
-    live.write_inventory(&live.inventory(&["node1"], "reverse: [node1]\n", &|_| String::new()));
     let before = live.snapshot();
-    let Ran { stdout, .. } = live.run(&["plan", "--accept-new-host-keys"]).expect_exit(1);
+    let plan = live
+        .run(&["plan", "--json", "--accept-new-host-keys"])
+        .expect_exit(1)
+        .json();
+    let n = plan_node(&plan, "node1");
     assert!(
-        stdout.contains("node1 (agilab@") && stdout.contains("blocked: ~/.ssh is a symbolic link"),
-        "{stdout}"
+        n["target"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("agilab@"),
+        "{plan:#}"
+    );
+    assert_eq!(n["status"], "blocked", "{plan:#}");
+    assert!(
+        n["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("~/.ssh is a symbolic link"),
+        "{plan:#}"
     );
     live.run(&["apply", "--accept-new-host-keys", "--yes"])
         .expect_exit(1);
@@ -689,10 +687,16 @@ fn a_killed_applys_temporary_file_is_swept_by_the_next() {
         .set_modified(hour_ago)
         .unwrap();
     let mut before = live.snapshot();
-    let Ran { stdout, .. } = live.run(&["plan", "--detailed-exitcode"]).expect_exit(2);
-    assert!(
-        stdout.contains("- ~/.ssh/.trustmesh.Zz9Yy8 (left by an interrupted run)"),
-        "{stdout}"
+    let plan = live
+        .run(&["plan", "--detailed-exitcode", "--json"])
+        .expect_exit(2)
+        .json();
+    // Shown as a leftover to remove (panics when it is not).
+    plan_change(
+        &plan,
+        "node1",
+        "remove_leftover",
+        "~/.ssh/.trustmesh.Zz9Yy8",
     );
     live.run(&["apply", "--yes"]).expect_exit(0);
     assert!(!leftover.exists());
@@ -724,11 +728,7 @@ fn lines_of_others_survive_an_apply_byte_for_byte() {
         .write_file("node1", WORKER_USER, ".ssh/authorized_keys", &ak, 0o600)
         .unwrap();
     // node2 leaves the mesh: node1's file is edited (prune), the rest stays.
-    live.write_inventory(&live.inventory(
-        &["node1", "node2", "node3"],
-        "mesh:\n  - [node1, node3]\n",
-        &|_| String::new(),
-    ));
+    live.write_inventory_of(&["node1", "node2", "node3"], "mesh:\n  - [node1, node3]\n");
     live.run(&["apply", "--yes"]).expect_exit(0);
     let now = String::from_utf8(
         live.cluster

@@ -107,11 +107,10 @@ fn the_password_reaches_only_the_password_logins() {
         HostSpec::new("node1", &[WORKER_USER]).password(PASSWORD),
         HostSpec::new("node2", &[WORKER_USER]).password(PASSWORD),
     ]);
-    live.write_inventory(&live.inventory(
+    live.write_inventory_of(
         &["node1", "node2"],
         "reverse: [node1]\nmesh:\n  - [node1, node2]\n",
-        &|_| String::new(),
-    ));
+    );
     let first = install_fake_ssh(&live);
 
     let (code, stdout, stderr) = run_with_fake_ssh(

@@ -35,9 +35,7 @@ fn cluster() -> Live {
         HostSpec::new("node2", &[WORKER_USER]),
         HostSpec::new("node3", &[WORKER_USER]).password(PASSWORD),
     ]);
-    live.manager_keygen();
-    live.authorize_manager_on("node1");
-    live.authorize_manager_on("node2");
+    live.manager_key_on(&["node1", "node2"]);
     live.write_inventory(&inventory(&live, None));
     live.run_with_password(&["apply", "--ask-pass", "--accept-new-host-keys", "--yes"])
         .expect_exit(0);
@@ -92,23 +90,36 @@ fn a_reinstalled_node_comes_back_with_one_apply() {
     // Checked out of band, pinned in the inventory.
     live.write_inventory(&inventory(&live, Some(&new_fp)));
 
-    let Ran { stdout, stderr, .. } = live
-        .run_with_password(&["plan", "--ask-pass", "--detailed-exitcode"])
+    let ran = live
+        .run_with_password(&["plan", "--ask-pass", "--detailed-exitcode", "--json"])
         .expect_exit(2);
     assert!(
-        stderr.contains(&format!("reached with its pinned host key {new_fp}")),
-        "{stderr}"
+        ran.stderr
+            .contains(&format!("reached with its pinned host key {new_fp}")),
+        "{}",
+        ran.stderr
     );
+    let plan = ran.json();
     // The manager and node2 replace node3's host key in the lines
     // trustmesh wrote; node1 and node2 replace its user key.
     for node in ["manager", "node2"] {
-        let at = stdout.find(&format!("{node} (")).unwrap();
-        let section = &stdout[at..];
-        let section = &section[..section.find("\n\n").unwrap_or(section.len())];
-        assert!(section.contains("~/.ssh/known_hosts"), "{node}: {stdout}");
+        plan_change(&plan, node, "edit_file", "~/.ssh/known_hosts");
     }
-    assert!(stdout.contains("node3 (agilab@"), "{stdout}");
-    assert!(!stdout.contains("unreachable"), "{stdout}");
+    // node3 itself is read and planned (its ~/.ssh is made again).
+    let node3 = plan_node(&plan, "node3");
+    assert!(
+        node3["target"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("agilab@"),
+        "{plan:#}"
+    );
+    assert_eq!(node3["status"], "planned", "{plan:#}");
+    assert!(!node3["changes"].as_array().unwrap().is_empty(), "{plan:#}");
+    for n in plan["nodes"].as_array().unwrap() {
+        assert_ne!(n["status"], "unreachable", "{plan:#}");
+    }
+    assert_eq!(plan["summary"]["unreachable"], 0, "{plan:#}");
 
     let Ran { stdout, .. } = live
         .run_with_password(&["apply", "--ask-pass", "--yes"])
@@ -154,11 +165,7 @@ fn a_retired_node_disappears_from_every_peer() {
         .collect();
     // node3 is gone for good (it may be switched off).
     live.cluster.stop("node3").unwrap();
-    live.write_inventory(
-        &live.inventory(&["node1", "node2"], "reverse: [node1]\n", &|_| {
-            String::new()
-        }),
-    );
+    live.write_inventory_of(&["node1", "node2"], "reverse: [node1]\n");
     let before = live.snapshot();
     let Ran { stdout, .. } = live.run(&["apply", "--yes"]).expect_exit(0);
     assert!(
@@ -224,11 +231,19 @@ fn a_stale_hand_written_host_key_is_reported_then_removed_on_request() {
     live.cluster
         .write_file("manager", MANAGER_USER, ".ssh/known_hosts", &kh, 0o600)
         .unwrap();
-    let Ran { stdout, .. } = live.run(&["plan", "--detailed-exitcode"]).expect_exit(0);
+    let plan = live
+        .run(&["plan", "--detailed-exitcode", "--json"])
+        .expect_exit(0)
+        .json();
+    let remove = format!("ssh-keygen -R '{}'", h.address);
     assert!(
-        stdout.contains(&format!("ssh-keygen -R '{}'", h.address))
-            && stdout.contains("--remove-stale-host-keys node2"),
-        "{stdout}"
+        plan_node(&plan, "manager")["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|w| w.as_str())
+            .any(|w| w.contains(&remove) && w.contains("--remove-stale-host-keys node2")),
+        "{plan:#}"
     );
     live.run(&["apply", "--yes"]).expect_exit(0);
     let now = live
@@ -237,17 +252,25 @@ fn a_stale_hand_written_host_key_is_reported_then_removed_on_request() {
         .unwrap();
     assert!(String::from_utf8_lossy(&now).contains(&stale), "kept");
 
-    let Ran { stdout, .. } = live
+    let plan = live
         .run(&[
             "plan",
             "--detailed-exitcode",
+            "--json",
             "--remove-stale-host-keys",
             "node2",
         ])
-        .expect_exit(2);
+        .expect_exit(2)
+        .json();
+    // The line written by hand, removed on request.
+    let edit = plan_change(&plan, "manager", "edit_file", "~/.ssh/known_hosts");
     assert!(
-        stdout.contains("(written by hand; removed on request)"),
-        "{stdout}"
+        edit["remove_on_request"]
+            .as_array()
+            .unwrap_or_else(|| panic!("nothing removed on request: {plan:#}"))
+            .iter()
+            .any(|l| l[1] == stale.as_str()),
+        "{plan:#}"
     );
     live.run(&["apply", "--yes", "--remove-stale-host-keys", "node2"])
         .expect_exit(0);
@@ -279,12 +302,24 @@ fn pub_blob(live: &Live, host: &str) -> String {
 fn keys_are_rotated_make_before_break() {
     let live = converged();
     let old_node2 = pub_blob(&live, "node2");
-    let Ran { stdout, .. } = live
-        .run(&["plan", "--rotate-keys", "node2", "--detailed-exitcode"])
-        .expect_exit(2);
+    let plan = live
+        .run(&[
+            "plan",
+            "--rotate-keys",
+            "node2",
+            "--detailed-exitcode",
+            "--json",
+        ])
+        .expect_exit(2)
+        .json();
+    let rotate = plan_change(&plan, "node2", "rotate_key", "~/.ssh/id_ed25519");
+    assert_eq!(rotate["key_type"], "ed25519", "{plan:#}");
     assert!(
-        stdout.contains("~ rotate key ~/.ssh/id_ed25519 (ed25519): SHA256:"),
-        "{stdout}"
+        rotate["old_fingerprint"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("SHA256:"),
+        "{plan:#}"
     );
     let Ran { stdout, .. } = live
         .run(&["apply", "--rotate-keys", "node2", "--yes"])

@@ -84,11 +84,10 @@ fn cluster() -> Live {
         HostSpec::new("node2", &[WORKER_USER]).port(2222),
         HostSpec::new("node3", &[WORKER_USER]),
     ]);
-    live.write_inventory(&live.inventory(
+    live.write_inventory_of(
         &WORKERS,
         "reverse: [node1]\nmesh:\n  - [node1, node2, node3]\n",
-        &|_| String::new(),
-    ));
+    );
     live
 }
 
@@ -129,6 +128,34 @@ fn json_edge<'a>(doc: &'a serde_json::Value, source: &str, target: &str) -> &'a 
         .unwrap_or_else(|| panic!("no edge {source} -> {target} in {doc}"))
 }
 
+/// Is there an edge `source -> target` in the JSON report?
+fn has_edge(doc: &serde_json::Value, source: &str, target: &str) -> bool {
+    doc["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .any(|e| e["source"] == source && e["target"] == target)
+}
+
+/// The JSON edges that do not hold, as `(source, target)`.
+fn not_holding(doc: &serde_json::Value) -> Vec<(String, String)> {
+    doc["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .filter(|e| e["ok"] != true)
+        .map(|e| {
+            let name = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+            (name("source"), name("target"))
+        })
+        .collect()
+}
+
+/// The JSON summary of a report with these counts.
+fn summary(edges: u32, hold: u32, fail: u32, not_tried: u32) -> serde_json::Value {
+    serde_json::json!({"edges": edges, "hold": hold, "fail": fail, "not_tried": not_tried})
+}
+
 #[test]
 fn every_edge_holds_and_exit_is_zero() {
     let live = cluster();
@@ -150,14 +177,12 @@ fn every_edge_holds_and_exit_is_zero() {
     assert_eq!(lines[4], "node3    -        ok     ok     -", "{stdout}");
     assert!(failure_lines(&stdout).is_empty(), "{stdout}");
 
-    let out = live.trustmesh(&["verify", "--json", "--timeout", "5"]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-    let doc = json(&out);
+    let doc = live
+        .run(&["verify", "--json", "--timeout", "5"])
+        .expect_exit(0)
+        .json();
     assert_eq!(doc["format_version"], 1);
-    assert_eq!(
-        doc["summary"],
-        serde_json::json!({"edges": 10, "hold": 10, "fail": 0, "not_tried": 0})
-    );
+    assert_eq!(doc["summary"], summary(10, 10, 0, 0), "{doc:#}");
     assert!(doc["edges"]
         .as_array()
         .unwrap()
@@ -167,14 +192,24 @@ fn every_edge_holds_and_exit_is_zero() {
     assert_eq!(json_edge(&doc, "node3", "node2")["kind"], "mesh");
 
     // --limit: the manager, node1, node2 and the edges between them.
-    let Ran { stdout, .. } = live
-        .run(&["verify", "--limit", "node1,node2"])
-        .expect_exit(0);
-    assert!(
-        stdout.ends_with("\nVerify: 5 of 5 edges hold.\n"),
-        "{stdout}"
+    let doc = live
+        .run(&["verify", "--json", "--limit", "node1,node2"])
+        .expect_exit(0)
+        .json();
+    assert_eq!(doc["summary"], summary(5, 5, 0, 0), "{doc:#}");
+    assert_eq!(
+        doc["nodes"],
+        serde_json::json!(["manager", "node1", "node2"]),
+        "{doc:#}"
     );
-    assert!(!stdout.contains("node3"), "{stdout}");
+    assert!(
+        doc["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["source"] != "node3" && e["target"] != "node3"),
+        "{doc:#}"
+    );
 }
 
 #[test]
@@ -182,47 +217,34 @@ fn a_missing_authorized_key_fails_exactly_that_edge() {
     let live = cluster();
     trust_everything(&live, Some(("node3", "node2"))).write(&live);
 
-    let Ran { stdout, .. } = live.run(&["verify", "--timeout", "5"]).expect_exit(1);
-    let failing = failure_lines(&stdout);
-    assert_eq!(failing.len(), 1, "{stdout}");
-    assert!(
-        failing[0].starts_with("node3 -> node2 (mesh): the node does not accept the key ("),
-        "{stdout}"
+    let doc = live
+        .run(&["verify", "--json", "--timeout", "5"])
+        .expect_exit(1)
+        .json();
+    assert_eq!(
+        not_holding(&doc),
+        [("node3".to_string(), "node2".to_string())],
+        "{doc:#}"
     );
-    assert!(failing[0].contains("Permission denied"), "{stdout}");
-    assert!(stdout.contains("\n  hint: "), "{stdout}");
-    assert!(
-        stdout.contains("\nnode3    -        ok     FAIL   -\n"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.ends_with("\nVerify: 9 of 10 edges hold, 1 fails.\n"),
-        "{stdout}"
-    );
-
-    let out = live.trustmesh(&["verify", "--json", "--timeout", "5"]);
-    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
-    let doc = json(&out);
     let e = json_edge(&doc, "node3", "node2");
     assert_eq!(e["ok"], false);
     assert_eq!(e["status"], "fail");
     assert_eq!(e["failure"], "auth_rejected");
     assert_eq!(e["kind"], "mesh");
-    assert!(e["reason"]
-        .as_str()
-        .unwrap()
-        .starts_with("the node does not accept the key"));
-    let failed: Vec<_> = doc["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["ok"] != true)
-        .collect();
-    assert_eq!(failed.len(), 1, "{doc}");
-    assert_eq!(
-        doc["summary"],
-        serde_json::json!({"edges": 10, "hold": 9, "fail": 1, "not_tried": 0})
+    let reason = e["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("the node does not accept the key ("),
+        "{doc:#}"
     );
+    assert!(reason.contains("Permission denied"), "{doc:#}");
+    assert!(
+        !e["hint"].as_str().unwrap_or_default().is_empty(),
+        "{doc:#}"
+    );
+    // node3's row: no edge to the manager, node1 holds, node2 fails.
+    assert!(!has_edge(&doc, "node3", "manager"), "{doc:#}");
+    assert_eq!(json_edge(&doc, "node3", "node1")["status"], "ok", "{doc:#}");
+    assert_eq!(doc["summary"], summary(10, 9, 1, 0), "{doc:#}");
 }
 
 #[test]
@@ -246,32 +268,33 @@ fn a_stale_known_hosts_on_a_source_fails_that_edge_on_the_host_key() {
     trust.files.insert(key, kh);
     trust.write(&live);
 
-    let Ran { stdout, .. } = live.run(&["verify", "--timeout", "5"]).expect_exit(1);
-    let failing = failure_lines(&stdout);
-    assert_eq!(failing.len(), 1, "{stdout}");
+    let doc = live
+        .run(&["verify", "--json", "--timeout", "5"])
+        .expect_exit(1)
+        .json();
+    assert_eq!(
+        not_holding(&doc),
+        [("node2".to_string(), "node3".to_string())],
+        "{doc:#}"
+    );
     let name = live.cluster.host("node3").known_hosts_name();
+    let e = json_edge(&doc, "node2", "node3");
+    assert_eq!(e["kind"], "mesh", "{doc:#}");
+    assert_eq!(e["status"], "fail", "{doc:#}");
+    assert_eq!(e["failure"], "host_key_changed", "{doc:#}");
     assert_eq!(
-        failing[0],
-        format!(
-            "node2 -> node3 (mesh): the host key of node3 ({name}) differs from the one in node2's known_hosts"
-        ),
-        "{stdout}"
+        e["reason"],
+        format!("the host key of node3 ({name}) differs from the one in node2's known_hosts"),
+        "{doc:#}"
     );
     assert!(
-        stdout.contains(&format!("`ssh-keygen -R '{name}'`")),
-        "{stdout}"
+        e["hint"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("`ssh-keygen -R '{name}'`")),
+        "{doc:#}"
     );
-    assert!(
-        stdout.ends_with("\nVerify: 9 of 10 edges hold, 1 fails.\n"),
-        "{stdout}"
-    );
-
-    let out = live.trustmesh(&["verify", "--json", "--timeout", "5"]);
-    let doc = json(&out);
-    assert_eq!(
-        json_edge(&doc, "node2", "node3")["failure"],
-        "host_key_changed"
-    );
+    assert_eq!(doc["summary"], summary(10, 9, 1, 0), "{doc:#}");
     assert_eq!(json_edge(&doc, "node1", "node3")["ok"], true);
 }
 
@@ -281,36 +304,32 @@ fn edges_from_an_unreachable_source_are_not_tried() {
     trust_everything(&live, None).write(&live);
     live.cluster.freeze("node3").unwrap();
     let started = std::time::Instant::now();
-    let out = live.trustmesh(&["verify", "--timeout", "2"]);
+    let ran = live.run(&["verify", "--json", "--timeout", "2"]);
     let took = started.elapsed();
     live.cluster.thaw("node3").unwrap();
-    let (stdout, stderr) = text(&out);
-    eprintln!("{stdout}\n{stderr}");
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("node3 -> node1 (mesh): not tried: source unreachable (at connect: "),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("node3 -> node2 (mesh): not tried: source unreachable"),
-        "{stdout}"
-    );
+    let doc = ran.expect_exit(1).json();
+    for (target, reason) in [
+        ("node1", "source unreachable (at connect: "),
+        ("node2", "source unreachable"),
+    ] {
+        let e = json_edge(&doc, "node3", target);
+        assert_eq!(e["kind"], "mesh", "{doc:#}");
+        assert_eq!(e["status"], "not_tried", "{doc:#}");
+        assert!(
+            e["reason"].as_str().unwrap_or_default().starts_with(reason),
+            "{doc:#}"
+        );
+    }
+    // node3 has no edge to the manager.
+    assert!(!has_edge(&doc, "node3", "manager"), "{doc:#}");
     // Edges towards the hung host are tried, and fail in time.
     for src in ["manager", "node1", "node2"] {
         let kind = if src == "manager" { "forward" } else { "mesh" };
-        assert!(
-            stdout.contains(&format!("{src} -> node3 ({kind}): ")),
-            "{stdout}"
-        );
+        let e = json_edge(&doc, src, "node3");
+        assert_eq!(e["kind"], kind, "{doc:#}");
+        assert_eq!(e["status"], "fail", "{doc:#}");
     }
-    assert!(
-        stdout.contains("\nnode3    -        ?      ?      -\n"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.ends_with("\nVerify: 5 of 10 edges hold, 3 fail, 2 not tried.\n"),
-        "{stdout}"
-    );
+    assert_eq!(doc["summary"], summary(10, 5, 3, 2), "{doc:#}");
     // Not a timing assertion: a hung host must not hang the run.
     assert!(took < std::time::Duration::from_secs(60), "{took:?}");
 }
@@ -335,11 +354,11 @@ fn a_node_behind_a_bastion_is_verified_through_it() {
         hidden.address,
         hidden.port
     ));
-    let Ran { stdout, .. } = live.run(&["verify", "--timeout", "5"]).expect_exit(0);
-    assert!(
-        stdout.ends_with("\nVerify: 2 of 2 edges hold.\n"),
-        "{stdout}"
-    );
+    let doc = live
+        .run(&["verify", "--json", "--timeout", "5"])
+        .expect_exit(0)
+        .json();
+    assert_eq!(doc["summary"], summary(2, 2, 0, 0), "{doc:#}");
 }
 
 /// A full mesh of 5 workers through a window of 3 attempts at once: 25
@@ -356,7 +375,7 @@ fn a_full_mesh_is_tried_through_a_small_window() {
             .collect(),
     );
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    live.write_inventory(&live.inventory(&refs, "mesh:\n  - group: all\n", &|_| String::new()));
+    live.write_inventory_of(&refs, "mesh:\n  - group: all\n");
     let mut t = Trust::default();
     for w in &refs {
         t.edge(&live, "manager", w, true);
@@ -367,13 +386,11 @@ fn a_full_mesh_is_tried_through_a_small_window() {
         }
     }
     t.write(&live);
-    let Ran { stdout, .. } = live
-        .run(&["verify", "--concurrency", "3", "--timeout", "10"])
-        .expect_exit(0);
-    assert!(
-        stdout.ends_with("\nVerify: 25 of 25 edges hold.\n"),
-        "{stdout}"
-    );
+    let doc = live
+        .run(&["verify", "--json", "--concurrency", "3", "--timeout", "10"])
+        .expect_exit(0)
+        .json();
+    assert_eq!(doc["summary"], summary(25, 25, 0, 0), "{doc:#}");
 }
 
 /// Run `argv` on the manager as its account, in its home, under an

@@ -66,21 +66,30 @@ impl Ran {
 /// mtime).
 pub type Snapshot = BTreeMap<PathBuf, (u32, Vec<u8>, SystemTime)>;
 
+/// A worker with the worker account and the testbed's defaults.
+pub fn worker(name: &str) -> HostSpec {
+    HostSpec::new(name, &[WORKER_USER])
+}
+
 /// Manager + node1..node3, the manager's key made and authorized on each
 /// worker by hand (as a provisioned cluster has it), and an inventory of
 /// the three with `extra` (reverse, mesh...) written.
 pub fn provisioned(extra: &str) -> Live {
-    let live = start(vec![
-        HostSpec::new("node1", &[WORKER_USER]),
-        HostSpec::new("node2", &[WORKER_USER]),
-        HostSpec::new("node3", &[WORKER_USER]),
-    ]);
-    live.manager_keygen();
-    for w in ["node1", "node2", "node3"] {
-        live.authorize_manager_on(w);
-    }
-    let inv = live.inventory(&["node1", "node2", "node3"], extra, &|_| String::new());
-    live.write_inventory(&inv);
+    provisioned_with(
+        vec![worker("node1"), worker("node2"), worker("node3")],
+        extra,
+    )
+}
+
+/// The manager plus `workers`, the manager's key made and authorized on
+/// each of them by hand, and an inventory of them all with `extra`
+/// written.
+pub fn provisioned_with(workers: Vec<HostSpec>, extra: &str) -> Live {
+    let names: Vec<String> = workers.iter().map(|h| h.name.clone()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let live = start(workers);
+    live.manager_key_on(&names);
+    live.write_inventory_of(&names, extra);
     live
 }
 
@@ -150,6 +159,12 @@ impl Live {
         s
     }
 
+    /// Write the inventory of `workers` with `extra` (reverse, mesh...),
+    /// nothing more on any worker's entry.
+    pub fn write_inventory_of(&self, workers: &[&str], extra: &str) {
+        self.write_inventory(&self.inventory(workers, extra, &|_| String::new()));
+    }
+
     pub fn write_inventory(&self, text: &str) {
         self.cluster
             .write_file(
@@ -181,6 +196,15 @@ impl Live {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// Generate the manager's key pair and install its public key on each
+    /// of `workers` by hand, as a provisioned cluster has it.
+    pub fn manager_key_on(&self, workers: &[&str]) {
+        self.manager_keygen();
+        for w in workers {
+            self.authorize_manager_on(w);
+        }
     }
 
     /// Install the manager's public key on a worker by hand (what the
@@ -308,6 +332,46 @@ impl Live {
         self.cluster
             .exec("manager", MANAGER_USER, &full)
             .expect("run trustmesh")
+    }
+}
+
+/// Node `name` of a `plan --json` document.
+#[track_caller]
+pub fn plan_node<'a>(plan: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    // `match`, not `unwrap_or_else`: a panic shows the test's line.
+    let Some(nodes) = plan["nodes"].as_array() else {
+        panic!("no nodes in {plan:#}")
+    };
+    match nodes.iter().find(|n| n["node"] == name) {
+        Some(n) => n,
+        None => panic!("no node {name} in {plan:#}"),
+    }
+}
+
+/// The changes of node `name` of a `plan --json` document.
+#[track_caller]
+pub fn plan_changes<'a>(plan: &'a serde_json::Value, name: &str) -> &'a [serde_json::Value] {
+    match plan_node(plan, name)["changes"].as_array() {
+        Some(c) => c,
+        None => panic!("no changes for {name} in {plan:#}"),
+    }
+}
+
+/// The change of node `name` with this `action` on this `path`, in a
+/// `plan --json` document; a panic when there is none.
+#[track_caller]
+pub fn plan_change<'a>(
+    plan: &'a serde_json::Value,
+    name: &str,
+    action: &str,
+    path: &str,
+) -> &'a serde_json::Value {
+    let found = plan_changes(plan, name)
+        .iter()
+        .find(|c| c["action"] == action && c["path"] == path);
+    match found {
+        Some(c) => c,
+        None => panic!("no {action} of {path} on {name} in {plan:#}"),
     }
 }
 
