@@ -25,6 +25,7 @@ use crate::state::LiveAccount;
 use crate::transport::{self, classify, FailureKind, Host, PasswordLogin, RunDir, Secret};
 
 mod hostkeys;
+mod manager;
 mod sftp;
 
 use hostkeys::{changed_key_reason, trust_host_key};
@@ -153,7 +154,7 @@ pub async fn gather(
     let manager = inv.manager();
     let home = transport::local::home();
     let mfiles = NodeFiles::of(inv, Inventory::MANAGER);
-    let (manager_account, key_note) = probe_local(&mfiles, &home, opts.timeout).await?;
+    let (manager_account, key_note) = manager::probe_local(&mfiles, &home, opts.timeout).await?;
     let running = manager_account.user.clone();
     if let Some(wanted) = &manager.user {
         if !running.is_empty() && wanted != &running {
@@ -578,7 +579,7 @@ pub async fn reread(
 ) -> Result<(), GatherError> {
     let home = transport::local::home();
     let mfiles = NodeFiles::of(inv, Inventory::MANAGER);
-    let (manager, _) = probe_local(&mfiles, &home, timeout).await?;
+    let (manager, _) = manager::probe_local(&mfiles, &home, timeout).await?;
     g.live.nodes[Inventory::MANAGER] = NodeState::Read {
         account: manager,
         access: Access::Key,
@@ -682,120 +683,4 @@ pub(super) async fn probe_remote(
             ),
         )
     })
-}
-
-/// Probe the manager locally. Files outside `~/.ssh` (a custom identity or
-/// known_hosts) are read directly.
-async fn probe_local(
-    files: &NodeFiles,
-    home: &Path,
-    timeout: Duration,
-) -> Result<(LiveAccount, Option<String>), GatherError> {
-    let all = files.probe_request();
-    let (read, stat_only) = (&all.read, &all.stat_only);
-    let inside = |n: &String| !n.contains('/') && !n.starts_with('~');
-    let req = ProbeRequest {
-        read: read.iter().filter(|n| inside(n)).cloned().collect(),
-        stat_only: stat_only.iter().filter(|n| inside(n)).cloned().collect(),
-        ..all.clone()
-    };
-    let line = req
-        .command_line()
-        .map_err(|e| GatherError::ManagerProbe(e.to_string()))?;
-    let out = Host::Local
-        .run(&line, probe::PROBE_SCRIPT.as_bytes(), timeout)
-        .await
-        .map_err(|e| GatherError::ManagerProbe(e.to_string()))?;
-    let mut account = probe::parse_probe_output(&out.stdout)
-        .map_err(|e| GatherError::ManagerProbe(e.to_string()))?;
-    for name in read.iter().filter(|n| !inside(n)) {
-        account.files.push(transport::local::file_state(
-            name,
-            &manager_file(name, home),
-            true,
-        ));
-    }
-    for name in stat_only.iter().filter(|n| !inside(n)) {
-        account.files.push(transport::local::file_state(
-            name,
-            &manager_file(name, home),
-            false,
-        ));
-    }
-    let note = own_public_key(&mut account, files, home, timeout).await?;
-    Ok((account, note))
-}
-
-/// The manager's public key is what its private key says (`ssh-keygen
-/// -y`), not what `<identity>.pub` holds. A missing `.pub` is replaced in
-/// the live state by the derived key, and said so. A `.pub` that differs
-/// (a dotfile sync overwrote it) stops the run: ssh offers the `.pub`'s key
-/// and fails, so no edge from the manager can hold, and trustmesh must not
-/// install or swap anything on the strength of it. A key that cannot be
-/// read without a passphrase keeps its `.pub`, and that is said too.
-async fn own_public_key(
-    account: &mut LiveAccount,
-    files: &NodeFiles,
-    home: &Path,
-    timeout: Duration,
-) -> Result<Option<String>, GatherError> {
-    let Some(key) = account.file(&files.key).and_then(|f| f.stat.as_ref()) else {
-        return Ok(None);
-    };
-    if key.kind != crate::state::FileKind::File {
-        return Ok(None);
-    }
-    let path = manager_file(&files.key, home);
-    let shown = path.display().to_string();
-    let line = format!(
-        "ssh-keygen -y -P '' -f {} </dev/null 2>/dev/null",
-        shell_quote(&shown)
-    );
-    let derived = match Host::Local.run(&line, b"", timeout).await {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        _ => {
-            return Ok(Some(format!(
-                "the manager's key {shown} could not be read without a passphrase: its public half is taken from {shown}.pub"
-            )))
-        }
-    };
-    let fields = |t: &str| -> Option<(String, String)> {
-        let mut f = t.split_whitespace();
-        Some((f.next()?.to_string(), f.next()?.to_string()))
-    };
-    let Some(derived_key) = fields(&derived) else {
-        return Ok(None);
-    };
-    let pub_file = account.file(&files.public_key);
-    let on_disk = pub_file
-        .and_then(|f| f.content.as_deref())
-        .and_then(|c| fields(&String::from_utf8_lossy(c)));
-    let fp = |b: &str| {
-        crate::known_hosts::fingerprint_sha256(b).unwrap_or_else(|| "an unreadable key".into())
-    };
-    match on_disk {
-        Some(k) if k == derived_key => Ok(None),
-        Some((_, b)) => Err(GatherError::ManagerKeyMismatch {
-            key: shown,
-            holds: fp(&b),
-            real: fp(&derived_key.1),
-        }),
-        None => {
-            let note = format!(
-                "{shown}.pub is missing or unreadable: trustmesh uses the key's own public half ({}); \
-                 put it back with `ssh-keygen -y -f {shown} > {shown}.pub`",
-                fp(&derived_key.1)
-            );
-            let stat = pub_file.and_then(|f| f.stat.clone());
-            let name = files.public_key.clone();
-            account.files.retain(|f| f.name != name);
-            account.files.push(crate::state::LiveFile {
-                name,
-                stat,
-                content: Some(format!("{derived}\n").into_bytes()),
-                unreadable: false,
-            });
-            Ok(Some(note))
-        }
-    }
 }
