@@ -207,6 +207,77 @@ fn the_inventory_loader_costs_linear_time() {
     });
 }
 
+/// The files this round added: a long `~/.ssh/config` with the Include
+/// block set into it, an `/etc/hosts` with the block, and a long options
+/// field merged with an edge's policy.
+fn blocks_and_options_cost_linear_time() {
+    let config = |n: usize| {
+        let mut s = String::new();
+        for i in 0..n {
+            let _ = write!(
+                s,
+                "# note {i}\nHost h{i}\n    HostName 10.0.{}.{}\n    User u{i}\n",
+                i / 250,
+                i % 250
+            );
+        }
+        s
+    };
+    let include = vec!["Include config.d/trustmesh-lab".to_string()];
+    assert_linear(
+        "a long ~/.ssh/config",
+        &config(2_000),
+        &config(8_000),
+        |t| {
+            std::hint::black_box(
+                trustmesh::ssh_config::with_include(t, "trustmesh:lab/manager", Some(&include))
+                    .map(|s| s.len()),
+            );
+        },
+    );
+    let hosts = |n: usize| {
+        let mut s = String::from("127.0.0.1 localhost\n");
+        for i in 0..n {
+            let _ = writeln!(s, "10.1.{}.{} node{i}", i / 250, i % 250);
+        }
+        s
+    };
+    let lines: Vec<String> = vec!["10.0.0.1 manager".into()];
+    assert_linear("a long /etc/hosts", &hosts(4_000), &hosts(16_000), |t| {
+        std::hint::black_box(
+            trustmesh::hosts_file::with_block(t, "trustmesh:lab/manager", Some(&lines))
+                .map(|s| s.len()),
+        );
+        std::hint::black_box(trustmesh::hosts_file::names_outside(
+            t,
+            "trustmesh:lab/manager",
+            &["manager"],
+        ));
+    });
+    let options = |n: usize| {
+        (0..n)
+            .map(|i| format!("environment=\"V{i}=a,b\""))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let policy = trustmesh::key_options::Policy {
+        sftp_only: true,
+        from: Some("10.0.0.0/8".into()),
+    };
+    assert_linear(
+        "a long options field",
+        &options(2_000),
+        &options(8_000),
+        |t| {
+            std::hint::black_box(
+                trustmesh::key_options::merge(Some(t), &policy, Some("10.0.0.0/8"))
+                    .options
+                    .map(|o| o.len()),
+            );
+        },
+    );
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         println!("scaling: bench");
@@ -220,4 +291,5 @@ fn main() {
     known_hosts_cost_linear_time();
     probe_output_costs_linear_time();
     the_inventory_loader_costs_linear_time();
+    blocks_and_options_cost_linear_time();
 }
