@@ -229,7 +229,7 @@ fn blocks_and_options_cost_linear_time() {
         &config(2_000),
         &config(8_000),
         |t| {
-            std::hint::black_box(
+            let _ = std::hint::black_box(
                 trustmesh::ssh_config::with_include(t, "trustmesh:lab/manager", Some(&include))
                     .map(|s| s.len()),
             );
@@ -244,7 +244,7 @@ fn blocks_and_options_cost_linear_time() {
     };
     let lines: Vec<String> = vec!["10.0.0.1 manager".into()];
     assert_linear("a long /etc/hosts", &hosts(4_000), &hosts(16_000), |t| {
-        std::hint::black_box(
+        let _ = std::hint::black_box(
             trustmesh::hosts_file::with_block(t, "trustmesh:lab/manager", Some(&lines))
                 .map(|s| s.len()),
         );
