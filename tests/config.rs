@@ -55,10 +55,7 @@ fn rack_live(inv: &Inventory) -> LiveState {
 }
 
 fn blocks(p: &trustmesh::plan::Plan, node: &str) -> Vec<(BlockRole, bool)> {
-    p.nodes
-        .iter()
-        .find(|n| n.node == node)
-        .unwrap()
+    node_plan(p, node)
         .changes
         .iter()
         .filter_map(|c| match c {

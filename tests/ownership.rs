@@ -274,10 +274,7 @@ fn a_new_host_key_replaces_managed_lines_and_hand_written_ones_on_request() {
 
     let p = run(&inv, &live);
     let edits = |p: &Plan, node: &str| -> Vec<trustmesh::plan::FileEdit> {
-        p.nodes
-            .iter()
-            .find(|n| n.node == node)
-            .unwrap()
+        node_plan(p, node)
             .changes
             .iter()
             .filter_map(|c| match c {
@@ -363,14 +360,7 @@ fn a_rotation_is_planned_make_before_break() {
         ..PlanScope::default()
     };
     let p = plan::plan(&inv, &TrustGraph::build(&inv), &live, &scope);
-    let changes = |node: &str| {
-        p.nodes
-            .iter()
-            .find(|n| n.node == node)
-            .unwrap()
-            .changes
-            .clone()
-    };
+    let changes = |node: &str| node_plan(&p, node).changes.clone();
     let Some(Change::RotateKey {
         targets,
         new_path,

@@ -36,14 +36,14 @@ pub fn parse_pattern(s: &str) -> Option<IpNet> {
 }
 
 /// Whether `addr` is covered by one of `patterns` (addresses or CIDR
-/// ranges, as `source_addresses` holds them).
-pub fn covers(patterns: &[String], addr: &str) -> bool {
+/// ranges, as `source_addresses` holds them and `from=` lists them).
+pub fn covers<'a>(patterns: impl IntoIterator<Item = &'a str>, addr: &str) -> bool {
     let Ok(ip) = addr.parse::<IpAddr>() else {
         return false;
     };
     patterns
-        .iter()
-        .filter_map(|p| parse_pattern(p))
+        .into_iter()
+        .filter_map(parse_pattern)
         .any(|net| net.contains(&ip))
 }
 

@@ -285,8 +285,7 @@ impl Ctx<'_> {
         ) else {
             return Ok(());
         };
-        let patterns: Vec<String> = from.split(',').map(str::to_string).collect();
-        if crate::inventory::sources::covers(&patterns, seen) {
+        if crate::inventory::sources::covers(from.split(','), seen) {
             return Ok(());
         }
         let node = &self.inv.nodes[id];

@@ -49,6 +49,14 @@ pub fn account_of<'a>(live: &'a mut LiveState, inv: &Inventory, node: &str) -> &
     account_at(live, id)
 }
 
+/// The plan of the node named `node`.
+pub fn node_plan<'p>(p: &'p Plan, node: &str) -> &'p trustmesh::plan::NodePlan {
+    p.nodes
+        .iter()
+        .find(|n| n.node == node)
+        .unwrap_or_else(|| panic!("no {node} in the plan"))
+}
+
 /// A plan as `trustmesh plan` prints it, without colour.
 pub fn text(p: &Plan) -> String {
     let mut out = Vec::new();
