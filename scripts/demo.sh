@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The trustmesh demo on one machine: `sudo scripts/demo.sh`.
+# The trustmesh demo on one machine: `scripts/demo.sh` (as root; run by
+# another user, it asks sudo for root itself).
 #
 # Starts a real cluster with the testbed (a manager and four workers, each a
 # real sshd with its own homes, host keys and hostname, on its own loopback
@@ -36,7 +37,10 @@ if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then B=$'\033[1m' R=$'\033[0m'; else B=''
 say() { printf '\n%s== %s%s\n' "$B" "$*" "$R"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
-[ "$(id -u)" = 0 ] || die "run it as root: sudo $0"
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null 2>&1 || die "needs root (namespaces, accounts): run it as root"
+  exec sudo -- "$0" "$@"
+fi
 
 # --- what the machine needs -------------------------------------------------
 missing=()

@@ -2,9 +2,13 @@
 # The whole test suite, as CI runs it: set-up, formatting, lints (shellcheck
 # for the node scripts too), then every test (unit, property, snapshot, and
 # the integration tests against real sshd hosts on loopback). Run as root
-# on Debian: `sudo scripts/test.sh`.
+# on Debian: `scripts/test.sh` (run by another user, it asks sudo for root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "test.sh: needs root (the live tests start sshd hosts): run it as root" >&2; exit 1; }
+  exec sudo -- "$0" "$@"
+fi
 scripts/setup.sh
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
