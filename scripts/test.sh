@@ -17,4 +17,4 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== shellcheck"
 shellcheck -s sh src/scripts/*.sh
 echo "== cargo test"
-cargo test --workspace --locked
+cargo test --workspace --locked --features live

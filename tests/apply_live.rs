@@ -1,4 +1,5 @@
 //! `apply` against real sshd hosts on the testbed.
+#![cfg(feature = "live")]
 
 mod live;
 

@@ -4,6 +4,7 @@
 //! over the aliases, `/etc/hosts` gets the cluster's names on a node whose
 //! account is root and a command to run elsewhere, a saved plan is applied
 //! as planned, and a second apply changes nothing.
+#![cfg(feature = "live")]
 
 mod live;
 

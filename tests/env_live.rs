@@ -1,6 +1,7 @@
 //! What the ssh processes trustmesh starts on the manager see in their
 //! environment, on the testbed: a fake `ssh` first on `PATH` records each
 //! call's arguments and environment, then runs the real one.
+#![cfg(feature = "live")]
 
 mod live;
 

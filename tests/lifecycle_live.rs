@@ -1,6 +1,7 @@
 //! A cluster's life on the testbed: a reinstalled node, a retired node,
 //! stale host keys written by hand. Each is done by editing the inventory
 //! (or naming a node on the command line), then plan and apply.
+#![cfg(feature = "live")]
 
 mod live;
 

@@ -4,6 +4,7 @@
 //! apply and verify converge. (The BSD userland is not at hand: see the
 //! README's list; the node scripts run under `bash --posix` with BWK awk
 //! in the unit tests' shell matrix.)
+#![cfg(feature = "live")]
 
 mod live;
 

@@ -9,6 +9,7 @@
 //! interface does without being told), and the manager, whose tool runs
 //! its ssh with a config of its own, says in the inventory that workers
 //! see it as 127.0.0.1.
+#![cfg(feature = "live")]
 
 mod live;
 

@@ -1,6 +1,7 @@
 //! A node whose account has no shell, only SFTP (`ForceCommand
 //! internal-sftp`, as locked-down accounts and, in effect, Windows
 //! workers have): read, written, cut half way and re-run on real sshd.
+#![cfg(feature = "live")]
 
 mod live;
 

@@ -4,6 +4,7 @@
 //! public keys appended to authorized_keys, host keys written into
 //! known_hosts), so these tests depend on nothing but the testbed and
 //! `verify` itself.
+#![cfg(feature = "live")]
 
 mod live;
 

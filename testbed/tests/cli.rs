@@ -1,6 +1,7 @@
 //! The `testbed` binary as the demo script uses it: `up` leaves a cluster
 //! running after the command exits, `exec` runs in it (stdin passed, exit
 //! code returned), `down` stops it by the recorded pids.
+#![cfg(feature = "live")]
 
 use std::io::Write;
 use std::path::Path;

@@ -1,6 +1,7 @@
 //! The testbed proves itself: each test starts a small real cluster and
 //! checks one promise (isolation of homes and hostnames, key logins, hung
 //! hosts, reinstalled hosts, bastions, ports, passwords, cleanup).
+#![cfg(feature = "live")]
 
 mod common;
 
