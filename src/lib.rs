@@ -12,6 +12,7 @@ pub mod finding;
 pub mod gather;
 pub mod graph;
 pub mod hosts_file;
+pub mod import;
 pub mod inventory;
 pub mod key_options;
 pub mod known_hosts;

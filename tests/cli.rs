@@ -27,6 +27,7 @@ fn validate_accepts_every_example() {
         "cloud-hpc",
         "demo",
         "sftp-windows",
+        "starter",
     ] {
         let path = format!("inventories/{name}.yaml");
         let (code, out, err) = trustmesh(&["validate", &path]);

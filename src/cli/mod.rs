@@ -8,7 +8,10 @@
 mod apply;
 mod error;
 mod graph;
+mod import;
+mod init;
 mod plan;
+mod reference;
 mod remote;
 mod validate;
 mod verify;
@@ -55,6 +58,10 @@ enum Command {
     Plan(plan::Args),
     Apply(apply::Args),
     Verify(verify::Args),
+    Init(init::Args),
+    Import(import::Args),
+    Completions(reference::CompletionsArgs),
+    Man(reference::ManArgs),
 }
 
 /// The inventory argument shared by every command.
@@ -210,6 +217,10 @@ pub fn run() -> i32 {
         Command::Plan(args) => plan::cmd_plan(ui, args),
         Command::Apply(args) => apply::cmd_apply(ui, args),
         Command::Verify(args) => verify::cmd_verify(ui, args),
+        Command::Init(args) => init::cmd_init(ui, args),
+        Command::Import(args) => import::cmd_import(ui, args),
+        Command::Completions(args) => reference::cmd_completions(ui, args),
+        Command::Man(args) => reference::cmd_man(ui, args),
     };
     match result {
         Ok(status) => status.code(),
