@@ -1,10 +1,9 @@
 //! `trustmesh apply`: change only what is needed, then re-read and confirm.
 
 use std::io::{IsTerminal, Write};
-
-use super::output::{self, write_out};
 use std::path::PathBuf;
 
+use super::output::{self, write_out};
 use super::{remote, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui};
 use trustmesh::apply::{self, ApplyOptions};
 use trustmesh::gather::{self, GatherOptions};
