@@ -5,12 +5,19 @@
 //! managed lines, and one summary line at the end. Renderers write into any
 //! `Write`, so tests render into a `Vec<u8>` with colour off and snapshot
 //! exactly what users see.
+//!
+//! Text that comes from a node, from ssh or from the inventory passes
+//! through [`escape`] where it enters the output: the only control
+//! sequences printed are the colours added here.
+
+pub mod escape;
 
 use std::io::{self, Write};
 
 use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
 
+use self::escape::{Esc, EscMessage};
 use crate::apply::{ActionResult, ApplyReport};
 use crate::plan::{
     Access, BlockRole, BlockWrite, Change, FileEdit, FileRole, NodePlan, NodeStatus, Plan,
@@ -115,7 +122,7 @@ fn mode(m: u32) -> String {
 pub fn render_text(plan: &Plan, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
     let p = Paint { on: opts.color };
     for h in &plan.header {
-        writeln!(out, "{} {h}", p.dim("note:"))?;
+        writeln!(out, "{} {}", p.dim("note:"), EscMessage(h))?;
     }
     if !plan.header.is_empty() {
         writeln!(out)?;
@@ -139,7 +146,7 @@ pub fn render_text(plan: &Plan, opts: TextOptions, out: &mut dyn Write) -> io::R
             writeln!(out)?;
         }
         for n in &plan.notes {
-            writeln!(out, "{} {n}", p.dim("note:"))?;
+            writeln!(out, "{} {}", p.dim("note:"), EscMessage(n))?;
         }
     }
     if !first || !plan.notes.is_empty() {
@@ -187,25 +194,35 @@ fn render_node(
     opts: TextOptions,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let head = format!("{} ({})", node.node, node.target);
+    let head = format!("{} ({})", Esc(&node.node), Esc(&node.target));
     match &node.status {
         NodeStatus::Planned => writeln!(out, "{}", p.bold(&head))?,
         NodeStatus::Unreachable { step, reason, hint } => {
             writeln!(
                 out,
-                "{}: {} at {step}: {reason}",
+                "{}: {} at {}: {}",
                 p.bold(&head),
-                p.del("unreachable")
+                p.del("unreachable"),
+                Esc(step),
+                EscMessage(reason)
             )?;
             if let Some(h) = hint {
-                writeln!(out, "  hint: {h}")?;
+                writeln!(out, "  hint: {}", EscMessage(h))?;
             }
         }
-        NodeStatus::Skipped { reason } => writeln!(out, "{}: skipped: {reason}", p.bold(&head))?,
+        NodeStatus::Skipped { reason } => {
+            writeln!(out, "{}: skipped: {}", p.bold(&head), EscMessage(reason))?
+        }
         NodeStatus::Blocked { reason, hint } => {
-            writeln!(out, "{}: {}: {reason}", p.bold(&head), p.del("blocked"))?;
+            writeln!(
+                out,
+                "{}: {}: {}",
+                p.bold(&head),
+                p.del("blocked"),
+                EscMessage(reason)
+            )?;
             if let Some(h) = hint {
-                writeln!(out, "  hint: {h}")?;
+                writeln!(out, "  hint: {}", EscMessage(h))?;
             }
         }
     }
@@ -230,19 +247,25 @@ fn render_node(
     for c in &node.changes {
         match c {
             Change::CreateDir { path, mode: m } => {
-                writeln!(out, "  {} dir {path} ({})", p.add("+"), mode(*m))?;
+                writeln!(out, "  {} dir {} ({})", p.add("+"), Esc(path), mode(*m))?;
             }
             Change::Mode { path, from, to } => {
                 writeln!(
                     out,
-                    "  {} mode {path} {} -> {}",
+                    "  {} mode {} {} -> {}",
                     p.chg("~"),
+                    Esc(path),
                     mode(*from),
                     mode(*to)
                 )?;
             }
             Change::Owner { path, from, to } => {
-                writeln!(out, "  {} owner {path} uid {from} -> {to}", p.chg("~"))?;
+                writeln!(
+                    out,
+                    "  {} owner {} uid {from} -> {to}",
+                    p.chg("~"),
+                    Esc(path)
+                )?;
             }
             Change::RotateKey {
                 path,
@@ -253,22 +276,39 @@ fn render_node(
             } => {
                 writeln!(
                     out,
-                    "  {} rotate key {path} ({key_type}): {old_fingerprint} -> (known after apply); \
-                     the new key is proven on every node it opens before the old one moves to {aside_path}",
-                    p.chg("~")
+                    "  {} rotate key {} ({}): {} -> (known after apply); \
+                     the new key is proven on every node it opens before the old one moves to {}",
+                    p.chg("~"),
+                    Esc(path),
+                    Esc(key_type),
+                    Esc(old_fingerprint),
+                    Esc(aside_path)
                 )?;
             }
             Change::RemoveLeftover { path } => {
-                writeln!(out, "  {} {path} (left by an interrupted run)", p.del("-"))?;
+                writeln!(
+                    out,
+                    "  {} {} (left by an interrupted run)",
+                    p.del("-"),
+                    Esc(path)
+                )?;
             }
             Change::GenerateKey { path, key_type } => {
-                writeln!(out, "  {} key {path} ({key_type})", p.add("+"))?;
+                writeln!(
+                    out,
+                    "  {} key {} ({})",
+                    p.add("+"),
+                    Esc(path),
+                    Esc(key_type)
+                )?;
             }
             Change::SetAcl { path, command } => {
                 writeln!(
                     out,
-                    "  {} acl {path}: SYSTEM and Administrators only ({command})",
-                    p.chg("~")
+                    "  {} acl {}: SYSTEM and Administrators only ({})",
+                    p.chg("~"),
+                    Esc(path),
+                    Esc(command)
                 )?;
             }
             Change::EditFile(e) => render_edit(e, p, opts, out)?,
@@ -276,7 +316,7 @@ fn render_node(
         }
     }
     for w in &node.warnings {
-        writeln!(out, "  {} {w}", p.chg("warning:"))?;
+        writeln!(out, "  {} {}", p.chg("warning:"), EscMessage(w))?;
     }
     if opts.verbose && node.changes.is_empty() && matches!(node.status, NodeStatus::Planned) {
         writeln!(out, "  {}", p.dim("up to date"))?;
@@ -288,14 +328,15 @@ fn render_edit(e: &FileEdit, p: &Paint, opts: TextOptions, out: &mut dyn Write) 
     if let Some(node) = &e.after_rotation_of {
         writeln!(
             out,
-            "  {} {} once {node}'s new key is proven:",
+            "  {} {} once {}'s new key is proven:",
             p.chg("~"),
-            e.path
+            Esc(&e.path),
+            Esc(node)
         )?;
     } else if e.create {
-        writeln!(out, "  {} {} (new file, 0600)", p.add("+"), e.path)?;
+        writeln!(out, "  {} {} (new file, 0600)", p.add("+"), Esc(&e.path))?;
     } else {
-        writeln!(out, "  {} {}", p.chg("~"), e.path)?;
+        writeln!(out, "  {} {}", p.chg("~"), Esc(&e.path))?;
     }
     // The diff of the managed lines only: unmanaged lines never change.
     let mut old: Vec<(usize, String)> = e
@@ -330,7 +371,8 @@ fn render_edit(e: &FileEdit, p: &Paint, opts: TextOptions, out: &mut dyn Write) 
     write_diff(&old_text, &new_text, p, out)
 }
 
-/// A unified diff of managed lines, with one line of context.
+/// A unified diff of managed lines, with one line of context. The lines
+/// are a file's (or meant for one): each is escaped here.
 fn write_diff(old_text: &str, new_text: &str, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
     let diff = TextDiff::from_lines(old_text, new_text);
     for (i, group) in diff.grouped_ops(1).iter().enumerate() {
@@ -339,7 +381,7 @@ fn write_diff(old_text: &str, new_text: &str, p: &Paint, out: &mut dyn Write) ->
         }
         for op in group {
             for change in diff.iter_changes(op) {
-                let line = change.value().trim_end_matches('\n');
+                let line = escape::text(change.value().trim_end_matches('\n'));
                 match change.tag() {
                     ChangeTag::Equal => writeln!(out, "      {}", p.dim(&format!("  {line}")))?,
                     ChangeTag::Delete => writeln!(out, "      {}", p.del(&format!("- {line}")))?,
@@ -362,16 +404,16 @@ fn render_block(b: &BlockWrite, p: &Paint, out: &mut dyn Write) -> io::Result<()
     let how = if b.sudo { ", with sudo -n" } else { "" };
     let removed = b.new.is_none();
     let whole = b.role == BlockRole::SshConfigFile;
+    let path = Esc(&b.path);
     let head = match (removed, b.create) {
-        (true, _) if whole => format!("{} {} (file removed: {what})", p.del("-"), b.path),
-        (true, _) => format!("{} {} (block removed: {what}{how})", p.chg("~"), b.path),
+        (true, _) if whole => format!("{} {path} (file removed: {what})", p.del("-")),
+        (true, _) => format!("{} {path} (block removed: {what}{how})", p.chg("~")),
         (false, true) => format!(
-            "{} {} (new file, {:04o}: {what}{how})",
+            "{} {path} (new file, {:04o}: {what}{how})",
             p.add("+"),
-            b.path,
             b.create_mode()
         ),
-        (false, false) => format!("{} {} ({what}{how})", p.chg("~"), b.path),
+        (false, false) => format!("{} {path} ({what}{how})", p.chg("~")),
     };
     writeln!(out, "  {head}")?;
     let framed = |lines: &[String]| -> String {
@@ -441,21 +483,32 @@ fn write_json(plan: &Plan, inventory: Option<&str>, out: &mut dyn Write) -> io::
 pub fn render_report(report: &ApplyReport, color: bool, out: &mut dyn Write) -> io::Result<()> {
     let p = Paint { on: color };
     for n in &report.nodes {
-        writeln!(out, "{}", p.bold(&n.node))?;
+        writeln!(out, "{}", p.bold(&escape::text(&n.node)))?;
         for r in &n.results {
             match r {
-                ActionResult::Done { what } => writeln!(out, "  {} {what}", p.add("done"))?,
-                ActionResult::Failed { what, reason } => {
-                    writeln!(out, "  {} {what}: {reason}", p.del("FAILED"))?
+                ActionResult::Done { what } => {
+                    writeln!(out, "  {} {}", p.add("done"), EscMessage(what))?
                 }
+                ActionResult::Failed { what, reason } => writeln!(
+                    out,
+                    "  {} {}: {}",
+                    p.del("FAILED"),
+                    EscMessage(what),
+                    EscMessage(reason)
+                )?,
                 ActionResult::Conflict { what } => writeln!(
                     out,
-                    "  {} {what}: the file changed since it was read; left as it is",
-                    p.del("CONFLICT")
+                    "  {} {}: the file changed since it was read; left as it is",
+                    p.del("CONFLICT"),
+                    EscMessage(what)
                 )?,
-                ActionResult::Skipped { what, because } => {
-                    writeln!(out, "  {} {what}: {because}", p.chg("skipped"))?
-                }
+                ActionResult::Skipped { what, because } => writeln!(
+                    out,
+                    "  {} {}: {}",
+                    p.chg("skipped"),
+                    EscMessage(what),
+                    EscMessage(because)
+                )?,
             }
         }
     }

@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
+use super::output::{self, write_out};
 use super::{remote, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui};
 use trustmesh::apply::{self, ApplyOptions};
 use trustmesh::gather::{self, GatherOptions};
@@ -74,24 +75,45 @@ pub fn cmd_apply(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
     rt.block_on(run(ui, args.yes, &inv, opts, saved))
 }
 
-fn show(ui: Ui, plan: &Plan) {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let _ = render::render_text(
-        plan,
-        TextOptions {
-            color: ui.color_out,
-            full_keys: ui.verbose > 0,
-            verbose: ui.verbose > 0,
-        },
-        &mut out,
-    );
-    let _ = out.flush();
+/// Print through the one writer; a failure to write (not a closed pipe)
+/// is reported and apply goes on to its end, then exits 1.
+fn print(ui: Ui, what: &str, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+    if let Err(e) = write_out(what, write) {
+        ui.report_error(&e);
+    }
 }
 
+/// One line of apply's own on standard output.
+fn line(ui: Ui, text: &str) {
+    print(ui, "the result", |out| writeln!(out, "{text}"));
+}
+
+fn show(ui: Ui, plan: &Plan) {
+    print(ui, "the plan", |out| {
+        render::render_text(
+            plan,
+            TextOptions {
+                color: ui.color_out,
+                full_keys: ui.verbose > 0,
+                verbose: ui.verbose > 0,
+            },
+            out,
+        )
+    });
+}
+
+/// Ask on the terminal (the prompt on standard error, after the plan on
+/// standard output). A plan that could not be shown in full (standard
+/// output closed) is not consented to.
 fn confirm() -> bool {
-    print!("Apply these changes? Only 'yes' is accepted: ");
-    let _ = std::io::stdout().flush();
+    if output::stdout_closed() {
+        output::write_err(
+            "The plan could not be shown in full (standard output is closed): nothing is asked, \
+             nothing is changed.\n",
+        );
+        return false;
+    }
+    output::write_err("Apply these changes? Only 'yes' is accepted: ");
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer).is_ok() && answer.trim() == "yes"
 }
@@ -146,11 +168,13 @@ async fn run(
     )
     .await;
     if !ui.quiet || report.failed() {
-        println!();
-        let _ = render::render_report(&report, ui.color_out, &mut std::io::stdout().lock());
+        print(ui, "the report", |out| {
+            writeln!(out)?;
+            render::render_report(&report, ui.color_out, out)
+        });
     }
     for node in report.conflicts() {
-        eprintln!("{node}: a file changed since it was read; it was left as it is and the node is re-planned below");
+        output::write_err(&format!("{}: a file changed since it was read; it was left as it is and the node is re-planned below\n", render::escape::Esc(node)));
     }
     // Read everything again over the same connections: converged only if
     // there is nothing left to do.
@@ -165,14 +189,14 @@ async fn run(
     settled.rotate.clear();
     let again = plan::plan(inv, &graph, &after.live, &settled);
     after.close().await;
-    println!();
+    line(ui, "");
     let converged = again.is_empty() && !again.incomplete();
     if converged {
         if !ui.quiet {
-            println!("Converged: the state read back matches the inventory.");
+            line(ui, "Converged: the state read back matches the inventory.");
         }
     } else {
-        println!("Not converged yet; what is left:");
+        line(ui, "Not converged yet; what is left:");
         show(ui, &again);
     }
     Ok(ExitStatus::from_ok(converged && !report.failed()))

@@ -2,6 +2,7 @@
 
 use super::{load_inventory, write_out, CliError, ExitStatus, InventoryArg, Ui};
 use trustmesh::graph::{self, GraphFormat};
+use trustmesh::render::escape;
 
 /// The trust graph: nodes, edges and their kind (forward, reverse, mesh),
 /// and the jumps that order the work.
@@ -31,6 +32,13 @@ pub fn cmd_graph(_ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
         Format::Dot => GraphFormat::Dot,
         Format::Mermaid => GraphFormat::Mermaid,
     };
-    write_out("the graph", |out| graph::render(&inv, &g, format, out))?;
+    // Names and addresses are the inventory's: escaped, the lines kept.
+    let mut text = Vec::new();
+    graph::render(&inv, &g, format, &mut text)
+        .map_err(|e| CliError::message(format!("cannot render the graph: {e}")))?;
+    let text = String::from_utf8_lossy(&text);
+    write_out("the graph", |out| {
+        out.write_all(escape::message(&text).as_bytes())
+    })?;
     Ok(ExitStatus::Success)
 }

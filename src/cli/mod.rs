@@ -3,13 +3,15 @@
 //! and errors are decided in one place ([`run`], with [`error`]): 0 ok, 1
 //! error (usage errors included, so that `--detailed-exitcode`'s 2 always
 //! means "changes"), 2 only from `plan --detailed-exitcode`; a closed pipe
-//! on standard output is not an error.
+//! on standard output is not an error. Everything is printed through
+//! [`output`].
 
 mod apply;
 mod error;
 mod graph;
 mod import;
 mod init;
+mod output;
 mod plan;
 mod reference;
 mod remote;
@@ -22,6 +24,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use error::{CliError, ExitStatus};
+pub use output::write_out;
 
 /// Declarative SSH trust for clusters: plan, apply and verify passwordless
 /// SSH between a manager and its workers, from one YAML inventory.
@@ -173,26 +176,10 @@ impl Ui {
         }
     }
 
-    /// Print a command's error and its hints on standard error. Messages
-    /// are not wrapped: they hold paths and commands to copy.
+    /// Print a command's error and its hints on standard error
+    /// ([`output::render_error`]).
     fn report_error(&self, e: &CliError) {
-        let theme = if self.color {
-            miette::GraphicalTheme::unicode()
-        } else {
-            miette::GraphicalTheme::unicode_nocolor()
-        };
-        let handler = miette::GraphicalReportHandler::new_themed(theme).with_wrap_lines(false);
-        let mut out = String::new();
-        if handler.render_report(&mut out, e.diagnostic()).is_err() {
-            out = format!("error: {}\n", e.diagnostic());
-        }
-        for h in e.hints() {
-            out.push_str(&format!("  hint: {h}\n"));
-        }
-        eprint!("{out}");
-        if !out.ends_with('\n') {
-            eprintln!();
-        }
+        output::write_err(&output::render_error(e, self.color));
     }
 }
 
@@ -223,6 +210,8 @@ pub fn run() -> i32 {
         Command::Man(args) => reference::cmd_man(ui, args),
     };
     match result {
+        // Output that could not be written was reported when it failed.
+        Ok(_) if output::stdout_failed() => ExitStatus::Failure.code(),
         Ok(status) => status.code(),
         Err(e) if e.is_broken_pipe() => ExitStatus::Success.code(),
         Err(e) => {
@@ -235,16 +224,4 @@ pub fn run() -> i32 {
 /// Load the inventory.
 pub fn load_inventory(arg: &InventoryArg) -> Result<trustmesh::Inventory, CliError> {
     Ok(trustmesh::Inventory::load(&arg.path())?)
-}
-
-/// Write a command's output and flush it.
-pub fn write_out(
-    what: &str,
-    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
-) -> Result<(), CliError> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    write(&mut out)
-        .and_then(|()| std::io::Write::flush(&mut out))
-        .map_err(|e| CliError::io(what, e))
 }

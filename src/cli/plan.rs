@@ -27,7 +27,8 @@ pub struct Args {
 pub fn cmd_plan(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
     let inv = load_inventory(&args.report.inventory)?;
     let plan = super::remote::read_and_plan(ui, &inv, &args.report.remote)?;
-    let written = write_out("the plan", |out| {
+    // A reader that stopped early (`| head`) does not stop the saving.
+    write_out("the plan", |out| {
         if args.report.json {
             render::render_json(&plan, out)
         } else if ui.quiet {
@@ -43,13 +44,7 @@ pub fn cmd_plan(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
                 out,
             )
         }
-    });
-    // A reader that stopped early (`| head`) does not stop the saving.
-    if let Err(e) = written {
-        if !e.is_broken_pipe() {
-            return Err(e);
-        }
-    }
+    })?;
     if let Some(path) = &args.out {
         let inventory = args.report.inventory.path();
         let inventory = std::fs::canonicalize(&inventory).unwrap_or(inventory);

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::{CliError, RemoteArgs, Ui};
 use trustmesh::gather::{self, GatherOptions, Gathered};
 use trustmesh::plan::{self, Plan, PlanScope};
+use trustmesh::render::escape::{Esc, EscMessage};
 use trustmesh::transport::password;
 use trustmesh::{Inventory, TrustGraph};
 
@@ -97,12 +98,11 @@ pub fn gather_options(
     let confirm_new_host_key =
         (args.ask_pass && args.accept_new_host_keys && std::io::stdin().is_terminal()).then(|| {
             gather::ConfirmHostKey(std::sync::Arc::new(|node: &str, fps: &str| {
-                use std::io::Write;
-                eprint!(
+                let (node, fps) = (Esc(node), EscMessage(fps));
+                super::output::write_err(&format!(
                     "The host key of {node} was accepted on first use in this run: {fps}\n\
                  Send the password to {node}? Only 'yes' is accepted: "
-                );
-                let _ = std::io::stderr().flush();
+                ));
                 let mut answer = String::new();
                 std::io::stdin().read_line(&mut answer).is_ok() && answer.trim() == "yes"
             }))
@@ -134,14 +134,14 @@ pub async fn read(
     };
     let on_done = |name: &str| {
         bar.inc(1);
-        bar.set_message(format!("read {name}"));
+        bar.set_message(format!("read {}", Esc(name)));
     };
     let r = gather::gather(inv, graph, opts, &on_done).await;
     bar.finish_and_clear();
     let g = r?;
     if !ui.quiet {
         for n in &g.notes {
-            eprintln!("{n}");
+            super::output::write_err(&format!("{}\n", EscMessage(n)));
         }
     }
     Ok(g)

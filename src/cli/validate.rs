@@ -1,6 +1,7 @@
 //! `trustmesh validate`: parse and check the inventory, no network.
 
-use super::{load_inventory, CliError, ExitStatus, InventoryArg, Ui};
+use super::{load_inventory, write_out, CliError, ExitStatus, InventoryArg, Ui};
+use trustmesh::render::escape::Esc;
 
 /// Parse and check the inventory; no network. Exit 0 when valid, 1 when not
 /// (every problem of the file is reported at once).
@@ -16,13 +17,17 @@ pub fn cmd_validate(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
         let g = trustmesh::TrustGraph::build(&inv);
         let count = |role| inv.nodes.iter().filter(|n| n.role == role).count();
         let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-        println!(
-            "{} is valid: 1 manager, {}, {}, {}.",
-            args.inventory.path().display(),
-            plural(count(trustmesh::inventory::Role::Bastion), "bastion"),
-            plural(count(trustmesh::inventory::Role::Worker), "worker"),
-            plural(g.edge_count(), "trust edge"),
-        );
+        let path = args.inventory.path();
+        write_out("the result", |out| {
+            writeln!(
+                out,
+                "{} is valid: 1 manager, {}, {}, {}.",
+                Esc(&path.display().to_string()),
+                plural(count(trustmesh::inventory::Role::Bastion), "bastion"),
+                plural(count(trustmesh::inventory::Role::Worker), "worker"),
+                plural(g.edge_count(), "trust edge"),
+            )
+        })?;
     }
     Ok(ExitStatus::Success)
 }

@@ -7,6 +7,7 @@
 
 use super::remote::progress;
 use super::{load_inventory, write_out, CliError, ExitStatus, RemoteArgs, ReportArgs, Ui};
+use trustmesh::render::escape::Esc;
 use trustmesh::verify::{self, TextOptions, VerifyOptions, VerifyReport};
 use trustmesh::TrustGraph;
 
@@ -58,7 +59,7 @@ fn read_and_verify(
         let bar = progress(ui, edge_count, "trying");
         let on_edge = |r: &verify::EdgeResult| {
             bar.inc(1);
-            bar.set_message(format!("{} -> {}", r.source, r.target));
+            bar.set_message(format!("{} -> {}", Esc(&r.source), Esc(&r.target)));
         };
         let report = verify::verify(inv, &graph, &gathered, &verify_opts, &on_edge).await;
         bar.finish_and_clear();

@@ -1,6 +1,8 @@
 //! `verify`'s output: the source x target matrix (a list by source for
 //! many nodes), one line per failing edge and the summary as text, or one
-//! JSON document. Pure: both write into any `Write`.
+//! JSON document. Pure: both write into any `Write`. In text, names,
+//! reasons and hints (ssh's stderr among them) are escaped
+//! ([`crate::render::escape`]).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
@@ -9,6 +11,7 @@ use serde::Serialize;
 
 use super::report::{EdgeResult, Outcome, Summary, VerifyReport};
 use crate::graph::EdgeKind;
+use crate::render::escape::{self, Esc};
 use crate::render::Paint;
 use crate::transport::FailureKind;
 
@@ -91,16 +94,23 @@ fn overview(report: &VerifyReport, p: &Paint) -> String {
         .iter()
         .map(|e| ((e.source.as_str(), e.target.as_str()), &e.outcome))
         .collect();
-    let label_w = report
+    // Names as printed: the widths are those of the escaped text.
+    let shown: HashMap<&str, String> = report
         .nodes
         .iter()
-        .map(|n| n.chars().count())
-        .max()
-        .unwrap_or(0);
+        .map(|n| (n.as_str(), escape::text(n).into_owned()))
+        .collect();
+    let show = |n: &str| -> String {
+        shown
+            .get(n)
+            .cloned()
+            .unwrap_or_else(|| escape::text(n).into_owned())
+    };
+    let label_w = shown.values().map(|n| n.chars().count()).max().unwrap_or(0);
     let col_w: Vec<usize> = report
         .nodes
         .iter()
-        .map(|n| n.chars().count().max(4))
+        .map(|n| show(n).chars().count().max(4))
         .collect();
     let width = label_w + col_w.iter().map(|w| w + 2).sum::<usize>();
     let mut s = String::new();
@@ -108,12 +118,12 @@ fn overview(report: &VerifyReport, p: &Paint) -> String {
         let mut header = " ".repeat(label_w);
         for (name, w) in report.nodes.iter().zip(&col_w) {
             header.push_str("  ");
-            header.push_str(&pad(name, *w));
+            header.push_str(&pad(&show(name), *w));
         }
         s.push_str(header.trim_end());
         s.push('\n');
         for src in &report.nodes {
-            let mut row = pad(src, label_w);
+            let mut row = pad(&show(src), label_w);
             let mut gap = 0;
             for (tgt, w) in report.nodes.iter().zip(&col_w) {
                 let (text, code) = cell(cells.get(&(src.as_str(), tgt.as_str())).copied());
@@ -139,19 +149,20 @@ fn overview(report: &VerifyReport, p: &Paint) -> String {
         }
         let hold = mine.iter().filter(|e| e.outcome.holds()).count();
         s.push_str(&format!(
-            "{src}: {hold} of {} {}",
+            "{}: {hold} of {} {}",
+            show(src),
             mine.len(),
             if mine.len() == 1 { "holds" } else { "hold" }
         ));
-        let fails: Vec<&str> = mine
+        let fails: Vec<String> = mine
             .iter()
             .filter(|e| matches!(e.outcome, Outcome::Fails(_)))
-            .map(|e| e.target.as_str())
+            .map(|e| show(&e.target))
             .collect();
-        let untried: Vec<&str> = mine
+        let untried: Vec<String> = mine
             .iter()
             .filter(|e| matches!(e.outcome, Outcome::NotTried { .. }))
-            .map(|e| e.target.as_str())
+            .map(|e| show(&e.target))
             .collect();
         if !fails.is_empty() {
             s.push_str(&format!(
@@ -173,7 +184,8 @@ fn overview(report: &VerifyReport, p: &Paint) -> String {
 }
 
 /// One line per edge that does not hold, with its hint (each hint once:
-/// a node down gives many edges the same advice).
+/// a node down gives many edges the same advice). A reason or a hint is
+/// one line: a newline in it (ssh's stderr) is escaped too.
 fn failures(report: &VerifyReport, p: &Paint) -> String {
     let mut s = String::new();
     let mut hints_shown: HashSet<&str> = HashSet::new();
@@ -184,14 +196,15 @@ fn failures(report: &VerifyReport, p: &Paint) -> String {
             Outcome::NotTried { reason, hint } => (format!("not tried: {reason}"), hint.as_deref()),
         };
         s.push_str(&format!(
-            "{} -> {} ({}): {what}\n",
-            e.source,
-            e.target,
-            e.edge.kind.as_str()
+            "{} -> {} ({}): {}\n",
+            escape::text(&e.source),
+            escape::text(&e.target),
+            e.edge.kind.as_str(),
+            Esc(&what)
         ));
         if let Some(h) = hint {
             if hints_shown.insert(h) {
-                s.push_str(&format!("  {} {h}\n", p.wrap("2", "hint:")));
+                s.push_str(&format!("  {} {}\n", p.wrap("2", "hint:"), Esc(h)));
             }
         }
     }
