@@ -295,11 +295,14 @@ fn an_edited_inventory_is_refused_naming_its_path_and_both_hashes() {
     );
 }
 
+/// A flag given to `apply --plan`.
+type FlagEdit = fn(&mut PlanFlags);
+
 #[test]
 fn a_flag_given_with_another_value_is_refused_naming_both_values() {
     let dir = tempfile::tempdir().unwrap();
     let saved = saved_plan(&inventory_file(dir.path(), INVENTORY));
-    let cases: [(fn(&mut PlanFlags), &str, &str, &str); 6] = [
+    let cases: [(FlagEdit, &str, &str, &str); 6] = [
         (
             |f| f.limit = vec!["node1".into()],
             "--limit",
