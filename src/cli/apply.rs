@@ -2,6 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::output::{self, write_out};
 use super::{remote, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui};
@@ -9,7 +10,7 @@ use trustmesh::apply::{self, ApplyOptions};
 use trustmesh::gather::{self, GatherOptions};
 use trustmesh::inventory::Inventory;
 use trustmesh::plan::{self, Plan};
-use trustmesh::planfile::{self, SavedPlan};
+use trustmesh::planfile::{self, Current, InventoryFile, SavedPlan};
 use trustmesh::render::{self, TextOptions};
 use trustmesh::{lock, TrustGraph};
 
@@ -26,11 +27,19 @@ pub struct Args {
     #[arg(long)]
     yes: bool,
 
-    /// Apply a plan saved with `plan --out`: it is the approval. A fresh
-    /// plan is made; anything in it that differs from the saved one
-    /// refuses the whole plan.
+    /// Apply a plan saved with `plan --out`: it is the approval. It is
+    /// refused when its inventory changed since, when a flag given here
+    /// differs from its own (flags left out are taken from it), or when it
+    /// is older than --max-plan-age; the host keys it accepted on first use
+    /// are pinned; a fresh plan is made, and anything in it that differs
+    /// from the saved one refuses the whole plan.
     #[arg(long, value_name = "PLANFILE", conflicts_with = "inventory")]
     plan: Option<PathBuf>,
+
+    /// With --plan: refuse a saved plan older than this (`90m`, `2h`,
+    /// `3days`) [default: 24h]
+    #[arg(long, value_name = "AGE", requires = "plan", conflicts_with = "inventory", value_parser = humantime::parse_duration)]
+    max_plan_age: Option<Duration>,
 
     #[command(flatten)]
     remote: RemoteArgs,
@@ -47,32 +56,36 @@ pub fn cmd_apply(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
              `trustmesh plan --out FILE`, then `trustmesh apply --plan FILE`",
         ));
     }
-    let saved = args.plan.as_deref().map(SavedPlan::load).transpose()?;
-    let inv_path = match &saved {
-        Some(s) => PathBuf::from(&s.inventory),
-        None => args.inventory.path(),
+    let Some(plan_path) = &args.plan else {
+        let inv = Inventory::load(&args.inventory.path())?;
+        let _lock = lock::ApplyLock::acquire(
+            &lock::lock_path(&args.inventory.path()),
+            &args.inventory.path(),
+        )?;
+        let (opts, rt) = remote::prepare(&inv, &args.remote)?;
+        return rt.block_on(run(ui, args.yes, &inv, opts, None));
     };
-    let inv = Inventory::load(&inv_path)?;
-    // A saved plan is checked against a fresh one of the same scope.
-    let mut remote = args.remote.clone();
-    if let Some(s) = &saved {
-        let limit = s.limit.clone().unwrap_or_default();
-        if !remote.limit.is_empty() && remote.limit != limit {
-            return Err(CliError::message(format!(
-                "--limit differs from the saved plan's ({})",
-                if limit.is_empty() {
-                    "none".to_string()
-                } else {
-                    limit.join(",")
-                }
-            ))
-            .hint("a saved plan is applied with its own scope: leave --limit out"));
-        }
-        remote.limit = limit;
-    }
+    // A saved plan: everything it binds that needs no host is checked
+    // first (no host reached, no password asked): its age, the inventory's
+    // content, the flags.
+    let saved = SavedPlan::load(plan_path)?;
+    let inv_path = PathBuf::from(&saved.inventory);
+    let file = InventoryFile::read(&inv_path)?;
+    let flags = saved.check(
+        plan_path,
+        &Current {
+            inventory_sha256: file.sha256.clone(),
+            flags: remote::plan_flags(&args.remote),
+            now: std::time::SystemTime::now(),
+            max_age: args.max_plan_age.unwrap_or(planfile::DEFAULT_MAX_AGE),
+        },
+    )?;
+    let inv = file.parse()?;
+    let remote = remote::with_plan_flags(&args.remote, &flags);
     let _lock = lock::ApplyLock::acquire(&lock::lock_path(&inv_path), &inv_path)?;
-    let (opts, rt) = remote::prepare(&inv, &remote)?;
-    rt.block_on(run(ui, args.yes, &inv, opts, saved))
+    let (mut opts, rt) = remote::prepare(&inv, &remote)?;
+    remote::pin_saved_host_keys(&inv, &mut opts, &saved.host_keys)?;
+    rt.block_on(run(ui, args.yes, &inv, opts, Some(saved)))
 }
 
 /// Print through the one writer; a failure to write (not a closed pipe)
@@ -130,7 +143,7 @@ async fn run(
     let fresh = plan::plan(inv, &graph, &g.live, &opts.scope);
     // A saved plan is an approval of exactly these changes, not a program.
     if let Some(saved) = &saved {
-        let diffs = planfile::differences(&saved.nodes, &fresh.nodes);
+        let diffs = saved.differences(&fresh.nodes);
         if !diffs.is_empty() {
             show(ui, &fresh);
             g.close().await;

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use super::{load_inventory, write_out, CliError, ExitStatus, ReportArgs, Ui};
+use super::{remote, write_out, CliError, ExitStatus, ReportArgs, Ui};
 use trustmesh::plan::Plan;
-use trustmesh::planfile::SavedPlan;
+use trustmesh::planfile::{self, InventoryFile, SavedPlan};
 use trustmesh::render::{self, TextOptions};
 
 /// Read the live state of every node and print what `apply` would change,
@@ -14,7 +14,9 @@ pub struct Args {
     #[command(flatten)]
     report: ReportArgs,
 
-    /// Save the plan to this file, for `apply --plan`.
+    /// Save the plan to this file, for `apply --plan`: with the
+    /// inventory's SHA-256, the flags, the host keys accepted on first use
+    /// and the time, all of which `apply --plan` holds it to.
     #[arg(long, value_name = "PLANFILE")]
     out: Option<PathBuf>,
 
@@ -25,8 +27,12 @@ pub struct Args {
 }
 
 pub fn cmd_plan(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
-    let inv = load_inventory(&args.report.inventory)?;
-    let plan = super::remote::read_and_plan(ui, &inv, &args.report.remote)?;
+    // What a saved plan binds: the bytes parsed are the bytes hashed, and
+    // the state is no older than this time.
+    let created = std::time::SystemTime::now();
+    let file = InventoryFile::read(&args.report.inventory.path())?;
+    let inv = file.parse()?;
+    let (plan, accepted) = remote::read_and_plan(ui, &inv, &args.report.remote)?;
     // A reader that stopped early (`| head`) does not stop the saving.
     write_out("the plan", |out| {
         if args.report.json {
@@ -46,9 +52,18 @@ pub fn cmd_plan(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
         }
     })?;
     if let Some(path) = &args.out {
-        let inventory = args.report.inventory.path();
-        let inventory = std::fs::canonicalize(&inventory).unwrap_or(inventory);
-        SavedPlan::new(&plan, &inventory, &args.report.remote.limit).save(path)?;
+        let mut file = file;
+        if let Ok(absolute) = std::fs::canonicalize(&file.path) {
+            file.path = absolute;
+        }
+        SavedPlan::new(
+            &plan,
+            created,
+            &file,
+            remote::plan_flags(&args.report.remote),
+            planfile::accepted_host_keys(&inv, &accepted),
+        )
+        .save(path)?;
     }
     Ok(status(&plan, args.detailed_exitcode))
 }

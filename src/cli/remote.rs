@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::{CliError, RemoteArgs, Ui};
 use trustmesh::gather::{self, GatherOptions, Gathered};
 use trustmesh::plan::{self, Plan, PlanScope};
+use trustmesh::planfile::{AcceptedHostKey, PlanFlags};
 use trustmesh::render::escape::{Esc, EscMessage};
 use trustmesh::transport::password;
 use trustmesh::{Inventory, TrustGraph};
@@ -157,14 +158,73 @@ pub fn prepare(
     Ok((opts, rt))
 }
 
-/// Read every node and plan.
-pub fn read_and_plan(ui: Ui, inv: &Inventory, args: &RemoteArgs) -> Result<Plan, CliError> {
+/// Read every node and plan; with the host keys accepted on first use in
+/// this run (known_hosts lines), which a saved plan pins.
+pub fn read_and_plan(
+    ui: Ui,
+    inv: &Inventory,
+    args: &RemoteArgs,
+) -> Result<(Plan, Vec<String>), CliError> {
     let (opts, rt) = prepare(inv, args)?;
     let graph = TrustGraph::build(inv);
     rt.block_on(async {
-        let gathered = read(ui, inv, &graph, &opts).await?;
+        let mut gathered = read(ui, inv, &graph, &opts).await?;
         let plan = plan::plan(inv, &graph, &gathered.live, &opts.scope);
+        let accepted = std::mem::take(&mut gathered.accepted);
         gathered.close().await;
-        Ok(plan)
+        Ok((plan, accepted))
     })
+}
+
+/// The flags of a run that shape its plan, as a saved plan records them.
+pub fn plan_flags(args: &RemoteArgs) -> PlanFlags {
+    PlanFlags {
+        limit: args.limit.clone(),
+        rotate_keys: args.rotate_keys.clone(),
+        accept_new_host_keys: args.accept_new_host_keys,
+        accept_changed_host_key: args.accept_changed_host_key.clone(),
+        remove_stale_host_keys: args.remove_stale_host_keys.clone(),
+        ask_pass: args.ask_pass,
+    }
+    .normalized()
+}
+
+/// `args` with a saved plan's flags in place of the ones that shape a
+/// plan (how many hosts at once and the timeout stay as given).
+pub fn with_plan_flags(args: &RemoteArgs, flags: &PlanFlags) -> RemoteArgs {
+    RemoteArgs {
+        limit: flags.limit.clone(),
+        rotate_keys: flags.rotate_keys.clone(),
+        accept_new_host_keys: flags.accept_new_host_keys,
+        accept_changed_host_key: flags.accept_changed_host_key.clone(),
+        remove_stale_host_keys: flags.remove_stale_host_keys.clone(),
+        ask_pass: flags.ask_pass,
+        ..args.clone()
+    }
+}
+
+/// Gathering for `apply --plan`: the host keys the saved plan accepted on
+/// first use are pinned, as `--accept-changed-host-key` pins (a host that
+/// presents another key is refused), and no host key is accepted anew:
+/// every key the apply trusts was shown when the plan was made.
+pub fn pin_saved_host_keys(
+    inv: &Inventory,
+    opts: &mut GatherOptions,
+    saved: &[AcceptedHostKey],
+) -> Result<(), CliError> {
+    opts.accept_new_host_keys = false;
+    opts.confirm_new_host_key = None;
+    for key in saved {
+        let (Some(id), Some(fp)) = (inv.find(&key.node), key.fingerprints.first()) else {
+            return Err(CliError::message(format!(
+                "the saved plan pins a host key for `{}`, which is not a node of the inventory",
+                key.node
+            ))
+            .hint("plan again with `trustmesh plan --out FILE`"));
+        };
+        if !opts.accepted_changes.iter().any(|(n, _)| *n == id) {
+            opts.accepted_changes.push((id, fp.clone()));
+        }
+    }
+    Ok(())
 }

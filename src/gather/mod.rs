@@ -122,6 +122,9 @@ pub struct Gathered {
     pub live: LiveState,
     /// Host keys accepted on first use, and other things to tell the user.
     pub notes: Vec<String>,
+    /// The host keys accepted on first use in this run, as known_hosts
+    /// lines (`host type base64`): what a saved plan pins.
+    pub accepted: Vec<String>,
     pub hosts: Vec<Option<Host>>,
     pub run: RunDir,
     /// Where the manager's known_hosts is (absolute).
@@ -331,9 +334,11 @@ pub async fn gather(
             .collect(),
     };
     let notes = std::mem::take(&mut *shared.notes.lock().await);
+    let accepted = shared.accepted.lock().await.clone();
     Ok(Gathered {
         live,
         notes,
+        accepted,
         hosts,
         run,
         manager_known_hosts,
