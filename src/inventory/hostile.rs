@@ -47,7 +47,7 @@ pub(super) fn tool_path(p: &Path, value: &str, what: &str, problems: &mut Vec<Pr
         (
             "trustmesh::inventory::path_variable",
             format!(
-                "`{p}` holds `$`: ssh expands `${{VAR}}` in a {what} path, so it would read another file than the one trustmesh edits"
+                "`{p}` holds `$`: ssh expands `${{VAR}}` in the {what} path, so it would read another file than the one trustmesh edits"
             ),
             "`$` here",
             format!("write the path itself, without variables, {example} (`~/` is understood)"),
@@ -81,7 +81,7 @@ pub(super) fn tool_path(p: &Path, value: &str, what: &str, problems: &mut Vec<Pr
         (
             "trustmesh::inventory::path_parent",
             format!(
-                "`{p}` climbs out of a folder with `..`: trustmesh takes this path as its own file and keeps it where it says"
+                "`{p}` holds a `..` component: trustmesh takes this path as one of its own files, and refuses one that climbs out of a folder"
             ),
             "a `..` component",
             format!("write the path without `..` (the absolute path, or one from `~/`), {example}"),
