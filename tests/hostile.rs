@@ -426,7 +426,8 @@ fn pruning_lines_of_a_default_cluster_name_is_warned_about() {
     let p = plan_of(base);
     let said = |p: &trustmesh::plan::Plan, node: &str| {
         node_plan(p, node).warnings.iter().any(|w| {
-            w.contains("`trustmesh:m/NODE` of gone") && w.contains("`cluster:` is not set")
+            w.contains("`trustmesh:m/NODE` for nodes not in this inventory (gone)")
+                && w.contains("`cluster:` is not set")
         })
     };
     assert!(said(&p, "a"), "{}", text(&p));

@@ -340,7 +340,7 @@ impl Ctx<'_> {
         nodes.dedup();
         let c = &self.inv.cluster;
         plan.warnings.push(format!(
-            "{path}: removes the lines marked `trustmesh:{c}/NODE` of {} (not in this inventory): `cluster:` is not set, \
+            "{path}: removes the lines marked `trustmesh:{c}/NODE` for nodes not in this inventory ({}): `cluster:` is not set, \
              so the cluster is named after the manager (`{c}`); if another inventory whose manager is also named `{c}` \
              wrote them, set a `cluster:` of its own in each inventory before applying",
             nodes.join(", ")
