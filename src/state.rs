@@ -75,6 +75,10 @@ pub struct LiveAccount {
     /// reads from `C:\ProgramData\ssh\administrators_authorized_keys`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub windows_admin: bool,
+    /// Windows administrators only: the ACL of
+    /// `administrators_authorized_keys` as read back, when the file exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows_acl: Option<crate::windows::AclReadBack>,
 }
 
 /// What an account may do beyond its home.

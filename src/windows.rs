@@ -210,6 +210,143 @@ pub fn acl_command(path: &str) -> Result<String, WindowsError> {
     ))
 }
 
+/// A path the SFTP server gave (`/C:/x/y`) as Windows writes it
+/// (`C:\x\y`); other paths unchanged.
+pub fn path_from_sftp(p: &str) -> String {
+    home_from_sftp(p)
+}
+
+/// The PowerShell script that prints the security descriptor of `path` in
+/// SDDL (SIDs, the same in every language of Windows) on a line of its
+/// own, after `TM-SDDL `.
+pub fn acl_read_script(path: &str) -> Result<String, WindowsError> {
+    check("the path", path, &[])?;
+    Ok(format!(
+        "$ErrorActionPreference = 'Stop'\n\
+         $a = Get-Acl -LiteralPath {path}\n\
+         'TM-SDDL ' + $a.Sddl\n",
+        path = ps_quote(path),
+    ))
+}
+
+/// The command line that reads the ACL of `path` back ([`acl_read_script`],
+/// encoded: the same words under cmd.exe and PowerShell).
+pub fn acl_read_command(path: &str) -> Result<String, WindowsError> {
+    Ok(encoded_command(&acl_read_script(path)?))
+}
+
+/// An ACL as read back from a node ([`acl_read_command`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AclReadBack {
+    /// The security descriptor, in SDDL.
+    Sddl(String),
+    /// It could not be read: why.
+    Unreadable(String),
+}
+
+impl AclReadBack {
+    /// What [`acl_read_command`] printed, and its exit status.
+    pub fn from_output(stdout: &str, stderr: &str, success: bool) -> AclReadBack {
+        let sddl = stdout
+            .lines()
+            .find_map(|l| l.trim_end_matches('\r').strip_prefix("TM-SDDL "))
+            .map(str::trim);
+        match sddl {
+            Some(s) if success && !s.is_empty() => AclReadBack::Sddl(s.to_string()),
+            _ => {
+                let why = format!("{} {}", stdout.trim(), stderr.trim());
+                let why: String = why.trim().chars().take(200).collect();
+                AclReadBack::Unreadable(if why.is_empty() {
+                    "Get-Acl printed nothing".into()
+                } else {
+                    why
+                })
+            }
+        }
+    }
+}
+
+/// How an ACL compares with the one sshd demands on
+/// `administrators_authorized_keys` (what [`acl_command`] sets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AclCheck {
+    /// Why [`acl_command`] must run again (inheritance on, an inherited
+    /// entry, SYSTEM or Administrators without full control); empty when
+    /// it need not.
+    pub repair: Vec<&'static str>,
+    /// Other accounts an explicit entry lets in: [`acl_command`] leaves
+    /// those, so they are reported, never "repaired" over and over.
+    pub others: Vec<String>,
+}
+
+impl AclCheck {
+    /// SYSTEM and Administrators only, inheritance removed.
+    pub fn is_wanted(&self) -> bool {
+        self.repair.is_empty() && self.others.is_empty()
+    }
+}
+
+/// Compare an SDDL security descriptor (`O:BAG:SYD:PAI(A;;FA;;;SY)(A;;FA;;;BA)`)
+/// with the ACL [`acl_command`] sets: a protected DACL (`P`), no inherited
+/// entry (`ID`), and an allow entry with full control (`FA`, or
+/// `0x1f01ff`) for SYSTEM (`SY`, `S-1-5-18`) and Administrators (`BA`,
+/// `S-1-5-32-544`). Allow entries for anyone else are listed in
+/// [`AclCheck::others`]. Deny entries take nothing away from what sshd
+/// wants and are ignored. A text with no DACL needs the repair.
+pub fn check_acl(sddl: &str) -> AclCheck {
+    let mut check = AclCheck {
+        repair: Vec::new(),
+        others: Vec::new(),
+    };
+    let Some(at) = sddl.find("D:") else {
+        check.repair.push("it has no access list");
+        return check;
+    };
+    let dacl = &sddl[at + 2..];
+    // The DACL ends where an `S:` (audit list) part starts, outside an entry.
+    let flags_end = dacl.find('(').unwrap_or(dacl.len());
+    let flags = &dacl[..flags_end];
+    if !flags.contains('P') {
+        check.repair.push("it inherits entries from its folder");
+    }
+    let (mut system, mut admins, mut inherited) = (false, false, false);
+    let mut rest = &dacl[flags_end..];
+    while let Some(open) = rest.strip_prefix('(') {
+        let Some(close) = open.find(')') else { break };
+        let ace: Vec<&str> = open[..close].split(';').collect();
+        rest = &open[close + 1..];
+        let [kind, ace_flags, rights, _, _, sid, ..] = ace[..] else {
+            continue;
+        };
+        if ace_flags.contains("ID") {
+            inherited = true;
+        }
+        if kind != "A" {
+            continue;
+        }
+        let full = rights == "FA" || rights.eq_ignore_ascii_case("0x1f01ff");
+        match sid {
+            "SY" | "S-1-5-18" => system |= full,
+            "BA" | "S-1-5-32-544" => admins |= full,
+            other if !ace_flags.contains("ID") => check.others.push(other.to_string()),
+            _ => {}
+        }
+    }
+    if inherited {
+        check.repair.push("it holds inherited entries");
+    }
+    if !system {
+        check.repair.push("SYSTEM has no full control");
+    }
+    if !admins {
+        check.repair.push("Administrators have no full control");
+    }
+    check.others.sort();
+    check.others.dedup();
+    check
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,6 +415,64 @@ mod tests {
                 "{hostile}"
             );
         }
+    }
+
+    #[test]
+    fn the_acl_is_read_back_in_sddl_and_compared() {
+        let script = acl_read_script(ADMIN_AUTHORIZED_KEYS).unwrap();
+        assert_eq!(
+            script,
+            "$ErrorActionPreference = 'Stop'\n\
+             $a = Get-Acl -LiteralPath 'C:\\ProgramData\\ssh\\administrators_authorized_keys'\n\
+             'TM-SDDL ' + $a.Sddl\n"
+        );
+        assert_eq!(
+            decode(&acl_read_command(ADMIN_AUTHORIZED_KEYS).unwrap()),
+            script
+        );
+        assert!(acl_read_script("C:\\a\nb").is_err());
+        assert_eq!(
+            path_from_sftp("/C:/ProgramData/ssh/.trustmesh.Ab12Cd"),
+            r"C:\ProgramData\ssh\.trustmesh.Ab12Cd"
+        );
+        // What the command printed (a banner of the shell around it).
+        let good = "O:BAG:SYD:PAI(A;;FA;;;SY)(A;;FA;;;BA)";
+        let read = AclReadBack::from_output(&format!("motd\r\nTM-SDDL {good}\r\n"), "", true);
+        assert_eq!(read, AclReadBack::Sddl(good.into()));
+        assert!(matches!(
+            AclReadBack::from_output("", "Get-Acl : Access is denied", false),
+            AclReadBack::Unreadable(w) if w.contains("Access is denied")
+        ));
+        // What icacls sets, spelled by SID or alias, with an audit list.
+        for ok in [
+            good,
+            "O:BAG:SYD:P(A;;FA;;;S-1-5-18)(A;;0x1f01ff;;;S-1-5-32-544)",
+            "O:SYG:SYD:PAI(A;;FA;;;BA)(A;;FA;;;SY)S:AI",
+        ] {
+            assert!(check_acl(ok).is_wanted(), "{ok}: {:?}", check_acl(ok));
+        }
+        // Inherited, or a group without full control: to repair.
+        for (bad, why) in [
+            (
+                "O:BAG:SYD:AI(A;ID;FA;;;SY)(A;ID;FA;;;BA)(A;ID;0x1200a9;;;AU)",
+                "inherits",
+            ),
+            (
+                "O:BAG:SYD:PAI(A;ID;FA;;;SY)(A;;FA;;;BA)",
+                "inherited entries",
+            ),
+            ("O:BAG:SYD:PAI(A;;FA;;;SY)", "Administrators"),
+            ("O:BAG:SYD:PAI(A;;0x1200a9;;;SY)(A;;FA;;;BA)", "SYSTEM"),
+            ("O:BAG:SY", "no access list"),
+        ] {
+            let c = check_acl(bad);
+            assert!(c.repair.iter().any(|r| r.contains(why)), "{bad}: {c:?}");
+        }
+        // Another account's explicit entry: reported, not "repaired".
+        let c =
+            check_acl("O:BAG:SYD:PAI(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;S-1-5-21-9-1001)(D;;FA;;;WD)");
+        assert!(c.repair.is_empty(), "{c:?}");
+        assert_eq!(c.others, ["S-1-5-21-9-1001"]);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use std::fmt::Write as _;
 
 mod render;
+mod support;
 
 use render::render;
 use trustmesh::inventory::{Inventory, InventoryError};
@@ -206,4 +207,238 @@ fn an_ipv6_zone_id_gets_its_own_message() {
     // Without the zone it is an address like any other.
     let ok = text.replace("%eth0", "");
     assert!(Inventory::from_str_named("t.yaml", &ok).is_ok());
+}
+
+/// (code, message, line, column) of every problem reported for `text`.
+fn located(text: &str) -> Vec<(String, String, usize, usize)> {
+    match Inventory::from_str_named("t.yaml", text) {
+        Ok(_) => Vec::new(),
+        Err(e) => e
+            .problems()
+            .iter()
+            .map(|p| {
+                (
+                    p.problem
+                        .code
+                        .trim_start_matches("trustmesh::inventory::")
+                        .to_string(),
+                    p.problem.message.clone(),
+                    p.line,
+                    p.column,
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Values that ssh would read otherwise than trustmesh means them: each
+/// refused with its own code and message, at the value, with what to do.
+#[test]
+fn values_that_reach_ssh_are_refused_each_with_its_own_message() {
+    let manager =
+        |key: &str, value: &str| format!("version: 1\nmanager:\n  name: m\n  {key}: {value}\n");
+    // (text, code, words of the message, line, column)
+    let cases: Vec<(String, &str, &str, usize, usize)> = vec![
+        (manager("identity", "'${HOME}/.ssh/id'"), "path_variable", "ssh expands `${VAR}`", 4, 13),
+        (manager("known_hosts", "'$HOME/kh'"), "path_variable", "ssh expands `${VAR}`", 4, 16),
+        (manager("identity", r"'~/.ssh/id\'"), "path_backslash", "backslash", 4, 13),
+        (manager("identity", r"'C:\keys\id'"), "path_backslash", "backslash", 4, 13),
+        (manager("identity", "'-oProxyCommand=x'"), "path_dash", "starts with `-`", 4, 13),
+        (manager("known_hosts", "'-kh'"), "path_dash", "starts with `-`", 4, 16),
+        (manager("identity", "\"~/.ssh/id\\tx\""), "path_control", "control character", 4, 13),
+        (manager("identity", "\"~/.ssh/\\e[31mid\""), "path_control", "control character", 4, 13),
+        (manager("identity", "~/../../etc/ssh/key"), "path_parent", "`..`", 4, 13),
+        (manager("known_hosts", "/home/me/.ssh/../kh"), "path_parent", "`..`", 4, 16),
+        (manager("identity", "~bob/.ssh/id"), "path_tilde", "another account's home", 4, 13),
+        (
+            "version: 1\ncluster: a..b\nmanager: {name: m}\n".into(),
+            "name_dots",
+            "the cluster name `a..b` holds `..`",
+            2,
+            10,
+        ),
+        (
+            "version: 1\ncluster: '-x'\nmanager: {name: m}\n".into(),
+            "name",
+            "not a valid cluster name",
+            2,
+            10,
+        ),
+        (
+            "version: 1\ncluster: 'a$b'\nmanager: {name: m}\n".into(),
+            "name",
+            "not a valid cluster name",
+            2,
+            10,
+        ),
+        (
+            "version: 1\nmanager: {name: m}\nworkers:\n  - {name: w..1, address: h}\n".into(),
+            "name_dots",
+            "the node name `w..1` holds `..`",
+            4,
+            12,
+        ),
+        // Already kept out by their own rules; pinned here.
+        (
+            "version: 1\nmanager: {name: m}\nworkers:\n  - {name: '-w', address: h}\n".into(),
+            "name",
+            "not a valid node name",
+            4,
+            12,
+        ),
+        (
+            "version: 1\nmanager: {name: m}\nworkers:\n  - {name: w, address: '-oProxyCommand=x'}\n"
+                .into(),
+            "address",
+            "not a valid host name",
+            4,
+            24,
+        ),
+        (
+            "version: 1\nmanager: {name: m}\nworkers:\n  - {name: w, address: '${X}'}\n".into(),
+            "address",
+            "not a valid host name",
+            4,
+            24,
+        ),
+        (
+            "version: 1\nmanager: {name: m}\nworkers:\n  - {name: w, address: h, user: '-l'}\n".into(),
+            "user",
+            "not a valid account name",
+            4,
+            33,
+        ),
+        (
+            "version: 1\nmanager: {name: m}\nworkers:\n  - {name: w, address: h, user: 'a\\b'}\n"
+                .into(),
+            "user",
+            "not a valid account name",
+            4,
+            33,
+        ),
+        (
+            "version: 1\nmanager: {name: m}\nworkers:\n  - {name: w, address: h, jump: '-J'}\n".into(),
+            "unknown_node",
+            "no bastion or worker is named `-J`",
+            4,
+            33,
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (text, code, words, line, col) in &cases {
+        let got = located(text);
+        let hit = got
+            .iter()
+            .any(|(c, m, l, k)| c == code && m.contains(words) && l == line && k == col);
+        // One value, one refusal.
+        if !hit || got.len() != 1 {
+            wrong.push(format!(
+                "for {text:?} expected {code} ({words}) at {line}:{col}, got {got:?}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // And each says what to do.
+    let err =
+        Inventory::from_str_named("t.yaml", &manager("identity", "'${HOME}/.ssh/id'")).unwrap_err();
+    let shown = render(&err);
+    assert!(shown.contains("t.yaml:4:13"), "{shown}");
+    assert!(shown.contains("write the path itself"), "{shown}");
+    // `%` is fine: trustmesh writes it as `%%` for ssh.
+    assert_eq!(located(&manager("identity", "'~/.ssh/id_%'")), vec![]);
+    assert_eq!(
+        located(&manager("identity", "/home/me/.ssh/id..old")),
+        vec![]
+    );
+}
+
+#[test]
+fn a_node_named_like_a_public_host_is_warned_about_when_it_gets_an_alias() {
+    let text = |options: &str, name: &str| {
+        format!(
+            "version: 1\nmanager: {{name: m}}\nworkers:\n  - {{name: w, address: 10.0.0.2}}\n  - {{name: {name}, address: 10.0.0.3}}\n{options}"
+        )
+    };
+    let inv = Inventory::from_str_named(
+        "t.yaml",
+        &text("options: {ssh_config: true}\n", "github.com"),
+    )
+    .unwrap();
+    assert_eq!(inv.warnings.len(), 1, "{:?}", inv.warnings);
+    let w = &inv.warnings[0];
+    assert_eq!(w.code, "trustmesh::inventory::public_name");
+    assert_eq!(w.place, "t.yaml:5:12");
+    let shown = w.to_string();
+    assert!(shown.starts_with("t.yaml:5:12: "), "{shown}");
+    assert!(
+        shown.contains("`github.com` looks like a public domain name"),
+        "{shown}"
+    );
+    assert!(shown.contains("an ssh alias"), "{shown}");
+    let inv = Inventory::from_str_named(
+        "t.yaml",
+        &text("options: {hosts_file: true}\n", "mirror.fr"),
+    )
+    .unwrap();
+    assert_eq!(inv.warnings.len(), 1, "{:?}", inv.warnings);
+    assert!(inv.warnings[0].to_string().contains("/etc/hosts"));
+    // The option off, or a name of its own: nothing to say.
+    for (options, name) in [
+        ("", "github.com"),
+        ("options: {ssh_config: true}\n", "node1.lab"),
+        ("options: {ssh_config: true}\n", "gpu.internal"),
+        ("options: {ssh_config: true}\n", "n2"),
+    ] {
+        let inv = Inventory::from_str_named("t.yaml", &text(options, name)).unwrap();
+        assert!(
+            inv.warnings.is_empty(),
+            "{options} {name}: {:?}",
+            inv.warnings
+        );
+    }
+}
+
+/// `cluster:` not set: the cluster is named after the manager, so lines
+/// marked with that name for nodes outside the inventory may be another
+/// inventory's. Pruning them is said in the plan.
+#[test]
+fn pruning_lines_of_a_default_cluster_name_is_warned_about() {
+    use support::*;
+    let base = "version: 1\nmanager: {name: m, address: 10.0.0.1}\nworkers:\n  - {name: a, address: 10.0.0.2}\n  - {name: b, address: 10.0.0.3}\nmesh: [[a, b]]\n";
+    let plan_of = |text: &str| {
+        let inv = Inventory::from_str_named("t.yaml", text).unwrap();
+        let mut live = converged(&inv);
+        let ak = trustmesh::plan::NodeFiles::of(&inv, inv.find("a").unwrap()).authorized_keys;
+        let acc = account_of(&mut live, &inv, "a");
+        let old = content(acc, &ak).to_string();
+        let line = format!("ssh-ed25519 {} trustmesh:m/gone\n", fake_key("gone"));
+        set_file(acc, &ak, 0o600, &format!("{old}{line}"));
+        let kh = trustmesh::plan::NodeFiles::of(&inv, inv.find("b").unwrap()).known_hosts;
+        let acc = account_of(&mut live, &inv, "b");
+        let old = content(acc, &kh).to_string();
+        let line = format!(
+            "10.0.0.9 ssh-ed25519 {} trustmesh:m/gone\n",
+            fake_key("gone-host")
+        );
+        set_file(acc, &kh, 0o600, &format!("{old}{line}"));
+        run(&inv, &live)
+    };
+    let p = plan_of(base);
+    let said = |p: &trustmesh::plan::Plan, node: &str| {
+        node_plan(p, node).warnings.iter().any(|w| {
+            w.contains("`trustmesh:m/NODE` for nodes not in this inventory (gone)")
+                && w.contains("`cluster:` is not set")
+        })
+    };
+    assert!(said(&p, "a"), "{}", text(&p));
+    assert!(said(&p, "b"), "{}", text(&p));
+    assert!(!node_plan(&p, "a").changes.is_empty(), "{}", text(&p));
+    assert!(!node_plan(&p, "b").changes.is_empty(), "{}", text(&p));
+    // The cluster named: the same lines go, nothing to say.
+    let p = plan_of(&format!("cluster: m\n{base}"));
+    assert!(!said(&p, "a") && !said(&p, "b"), "{}", text(&p));
+    assert!(!node_plan(&p, "a").changes.is_empty(), "{}", text(&p));
+    // Not pruned: nothing removed, nothing to say.
+    let p = plan_of(&format!("{base}options: {{prune: false}}\n"));
+    assert!(!said(&p, "a") && !said(&p, "b"), "{}", text(&p));
 }

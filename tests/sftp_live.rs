@@ -292,4 +292,34 @@ fn an_sftp_only_account_is_planned_applied_cut_and_converged() {
         from_locked.to_string().contains("reached over SFTP only"),
         "{from_locked}"
     );
+
+    // A private key under a public file's name is refused over SFTP as the
+    // probe refuses it (after its first bytes, src/transport/files.rs):
+    // the node is blocked, and the key is in no plan.
+    let secret = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW";
+    let key = format!(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n{secret}\n-----END OPENSSH PRIVATE KEY-----\n"
+    );
+    live.cluster
+        .write_file(
+            "locked",
+            WORKER_USER,
+            ".ssh/known_hosts",
+            key.as_bytes(),
+            0o600,
+        )
+        .unwrap();
+    let ran = live.run(&["plan", "--json"]);
+    let raw = format!("{}{}", ran.stdout, ran.stderr);
+    assert!(!raw.contains(secret), "{raw}");
+    let plan = ran.expect_exit(1).json();
+    let n = plan_node(&plan, "locked");
+    assert_eq!(n["status"], "blocked", "{plan:#}");
+    assert!(
+        n["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("known_hosts cannot be read"),
+        "{plan:#}"
+    );
 }

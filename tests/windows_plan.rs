@@ -186,3 +186,95 @@ fn a_linux_account_without_a_shell_gets_no_key_but_its_files_are_planned() {
         w.warnings
     );
 }
+
+/// The ACL of `administrators_authorized_keys` is read back on every plan:
+/// one that is not what sshd demands (an `icacls` that failed in an
+/// earlier apply, a change by hand) is set again, with nothing else to do.
+#[test]
+fn a_wrong_acl_read_back_is_repaired_by_the_next_apply() {
+    use trustmesh::windows::AclReadBack;
+    let inv = Inventory::from_str_named("windows.yaml", INVENTORY).unwrap();
+    let mut live = live(&inv);
+    for _ in 0..3 {
+        let p = run(&inv, &live);
+        live = simulate_apply(&inv, &p, &live);
+    }
+    let admin_file = r"C:\ProgramData\ssh\administrators_authorized_keys";
+    let win1 = inv.find("win1").unwrap();
+    let set = |live: &mut LiveState, acl: Option<AclReadBack>| {
+        let acc = account_at(live, win1);
+        assert!(acc.file(admin_file).unwrap().stat.is_some());
+        acc.windows_acl = acl;
+    };
+    let acl_changes =
+        |p: &trustmesh::plan::Plan| -> Vec<Change> { node_plan(p, "win1").changes.clone() };
+    // What icacls leaves: nothing to do.
+    set(
+        &mut live,
+        Some(AclReadBack::Sddl(
+            "O:BAG:SYD:PAI(A;;FA;;;SY)(A;;FA;;;BA)".into(),
+        )),
+    );
+    let p = run(&inv, &live);
+    assert!(p.is_empty(), "{}", text(&p));
+    // Inherited from C:\ProgramData\ssh (what a failed icacls leaves):
+    // the ACL step alone, shown as in any plan.
+    for wrong in [
+        "O:BAG:SYD:AI(A;ID;FA;;;SY)(A;ID;FA;;;BA)(A;ID;0x1200a9;;;AU)",
+        "O:BAG:SYD:PAI(A;;FA;;;BA)",
+        "O:BAG:SYD:PAI(A;;0x1200a9;;;SY)(A;;FA;;;BA)",
+    ] {
+        set(&mut live, Some(AclReadBack::Sddl(wrong.into())));
+        let p = run(&inv, &live);
+        let out = text(&p);
+        let changes = acl_changes(&p);
+        assert_eq!(changes.len(), 1, "{wrong}: {out}");
+        assert!(
+            matches!(&changes[0], Change::SetAcl { path, command }
+                if path == admin_file && command.starts_with("icacls ")),
+            "{wrong}: {out}"
+        );
+        assert!(out.contains(&format!("~ acl {admin_file}")), "{out}");
+        assert!(
+            node_plan(&p, "win1")
+                .warnings
+                .iter()
+                .any(|w| w.contains("not the one sshd demands")),
+            "{out}"
+        );
+        // Once icacls ran, the ACL read back is the wanted one.
+        let mut after = simulate_apply(&inv, &p, &live);
+        set(
+            &mut after,
+            Some(AclReadBack::Sddl(
+                "O:BAG:SYD:PAI(A;;FA;;;SY)(A;;FA;;;BA)".into(),
+            )),
+        );
+        assert!(run(&inv, &after).is_empty());
+    }
+    // An explicit entry for another account: icacls leaves it, so it is
+    // reported, never planned over and over.
+    set(
+        &mut live,
+        Some(AclReadBack::Sddl(
+            "O:BAG:SYD:PAI(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;S-1-5-21-1-2-3-1001)".into(),
+        )),
+    );
+    let p = run(&inv, &live);
+    assert!(p.is_empty(), "{}", text(&p));
+    assert!(node_plan(&p, "win1")
+        .warnings
+        .iter()
+        .any(|w| w.contains("S-1-5-21-1-2-3-1001")));
+    // Not readable: said, not guessed.
+    set(
+        &mut live,
+        Some(AclReadBack::Unreadable("Get-Acl: access denied".into())),
+    );
+    let p = run(&inv, &live);
+    assert!(p.is_empty(), "{}", text(&p));
+    assert!(node_plan(&p, "win1")
+        .warnings
+        .iter()
+        .any(|w| w.contains("could not be read back")));
+}

@@ -12,6 +12,61 @@ use super::*;
 use crate::transport::files::{self, RemoteFiles, Replace};
 use crate::transport::sftp as transport_sftp;
 
+/// Sets the ACL sshd demands on a file of a Windows node (its server
+/// path), and reads it back: [`crate::windows::acl_command`], then
+/// [`crate::windows::acl_read_command`]. `fs` is the node's file session,
+/// for the tests' in-memory one.
+pub(super) trait SetAcl<F> {
+    async fn set_acl(&mut self, fs: &mut F, server_path: &str) -> Result<(), String>;
+}
+
+/// [`SetAcl`] on a real node: the fixed command lines, run over its
+/// connection.
+struct HostAcl<'h> {
+    host: &'h Host,
+    timeout: Duration,
+}
+
+impl<F> SetAcl<F> for HostAcl<'_> {
+    async fn set_acl(&mut self, _: &mut F, server_path: &str) -> Result<(), String> {
+        use crate::windows::{acl_command, acl_read_command, check_acl, AclReadBack};
+        let path = crate::windows::path_from_sftp(server_path);
+        let line = acl_command(&path).map_err(|e| e.to_string())?;
+        let out = self
+            .host
+            .run(&line, b"", self.timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "icacls failed on {path}: {}{}",
+                String::from_utf8_lossy(&out.stdout).trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let read = acl_read_command(&path).map_err(|e| e.to_string())?;
+        let out = self
+            .host
+            .run(&read, b"", self.timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        match AclReadBack::from_output(
+            &String::from_utf8_lossy(&out.stdout),
+            &String::from_utf8_lossy(&out.stderr),
+            out.status.success(),
+        ) {
+            AclReadBack::Sddl(s) if check_acl(&s).repair.is_empty() => Ok(()),
+            AclReadBack::Sddl(s) => Err(format!(
+                "the ACL of {path} read back after icacls is not the one sshd demands ({}): {s}",
+                check_acl(&s).repair.join(", ")
+            )),
+            AclReadBack::Unreadable(why) => Err(format!(
+                "the ACL of {path} could not be read back after icacls: {why}"
+            )),
+        }
+    }
+}
+
 pub(super) async fn run_action(
     host: &Host,
     windows: bool,
@@ -62,7 +117,8 @@ pub(super) async fn run_action(
     };
     let work = async {
         let mut fs = transport_sftp::open(session).await.map_err(|e| e.0)?;
-        let r = file_action(&mut fs, windows, action, edit).await;
+        let acl = HostAcl { host, timeout };
+        let r = file_action(&mut fs, windows, action, edit, acl).await;
         fs.close().await;
         r
     };
@@ -79,11 +135,12 @@ fn server_path(path: &str) -> String {
     crate::windows::sftp_path(&scripts::script_path(path))
 }
 
-async fn file_action<F: RemoteFiles>(
+async fn file_action<F: RemoteFiles, A: SetAcl<F>>(
     fs: &mut F,
     windows: bool,
     action: &Action,
     edit: Option<EditInput>,
+    mut acl: A,
 ) -> Result<Outcome, String> {
     let failed = |e: files::FsError| Outcome::Failed(e.0);
     Ok(match &action.kind {
@@ -113,18 +170,26 @@ async fn file_action<F: RemoteFiles>(
             };
             let path = crate::windows::sftp_path(&e.path);
             let temp = files::temp_name();
-            files::replace_file(
-                fs,
-                &Replace {
-                    path: &path,
-                    expected: &e.expected,
-                    mode: &e.mode,
-                    content: content.as_bytes(),
-                    owner,
-                    temp_name: &temp,
-                },
-            )
-            .await
+            let r = Replace {
+                path: &path,
+                expected: &e.expected,
+                mode: &e.mode,
+                content: content.as_bytes(),
+                owner,
+                temp_name: &temp,
+            };
+            // The administrators' file: its ACL is set on the temporary
+            // file, read back, and only then renamed over the file sshd
+            // reads (a rename keeps the ACL).
+            let admin = crate::windows::sftp_path(crate::windows::ADMIN_AUTHORIZED_KEYS);
+            if windows && path == admin {
+                files::replace_file_with(fs, &r, async |fs: &mut F, tmp: &str| {
+                    acl.set_acl(fs, tmp).await
+                })
+                .await
+            } else {
+                files::replace_file(fs, &r).await
+            }
         }
         Kind::Mode { path, to } => fs
             .set_mode(&server_path(path), *to)
@@ -167,6 +232,26 @@ mod tests {
         Action { plan_node: 0, kind }
     }
 
+    /// The ACL step on the in-memory tree: logged in the tree's own log
+    /// (so its place among the creates and renames shows), failing on
+    /// request.
+    struct MemAcl {
+        fail: bool,
+    }
+
+    impl SetAcl<Mem> for MemAcl {
+        async fn set_acl(&mut self, fs: &mut Mem, server_path: &str) -> Result<(), String> {
+            fs.log.push(format!("acl {server_path}"));
+            if self.fail {
+                Err("icacls failed: Access is denied.".into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    const NO_ACL: MemAcl = MemAcl { fail: false };
+
     /// The input of an edit that writes `content` (mode 0600) to `path`,
     /// planned from a file whose checksum was `expected`.
     fn edit_input(display: &str, path: &str, expected: &str, content: &str) -> EditInput {
@@ -186,7 +271,7 @@ mod tests {
     fn files_are_made_written_chmoded_and_swept_without_a_shell() {
         let mut m = Mem::new();
         let run = |m: &mut Mem, kind: Kind, edit: Option<EditInput>| {
-            block_on(file_action(m, false, &action(kind), edit)).unwrap()
+            block_on(file_action(m, false, &action(kind), edit, NO_ACL)).unwrap()
         };
         let mkdir = || Kind::MkDir {
             path: "~/.ssh".into(),
@@ -251,6 +336,7 @@ mod tests {
             true,
             &action(Kind::Edit { change: 0 }),
             Some(e),
+            NO_ACL,
         ))
         .unwrap();
         assert_eq!(out, Outcome::Ok);
@@ -258,5 +344,86 @@ mod tests {
             m.content("/C:/ProgramData/ssh/administrators_authorized_keys"),
             Some(&b"k\r\n"[..])
         );
+    }
+
+    #[test]
+    fn the_administrators_file_gets_its_acl_before_the_rename() {
+        let target = "/C:/ProgramData/ssh/administrators_authorized_keys";
+        let admin = crate::windows::ADMIN_AUTHORIZED_KEYS;
+        let edit = |expected: &str| {
+            Some(edit_input(
+                admin,
+                &scripts::script_path(admin),
+                expected,
+                "k\r\n",
+            ))
+        };
+        let mut m = Mem::new();
+        m.put_dir("/C:/ProgramData/ssh", 0o777);
+        let kind = || action(Kind::Edit { change: 0 });
+        let out = block_on(file_action(
+            &mut m,
+            true,
+            &kind(),
+            edit("absent"),
+            MemAcl { fail: false },
+        ))
+        .unwrap();
+        assert_eq!(out, Outcome::Ok);
+        // create the temporary file, set its ACL, then rename it over.
+        assert_eq!(m.log.len(), 3, "{:?}", m.log);
+        let temp = m.log[0].strip_prefix("create ").unwrap().to_string();
+        assert!(
+            temp.starts_with("/C:/ProgramData/ssh/.trustmesh."),
+            "{temp}"
+        );
+        assert_eq!(m.log[1], format!("acl {temp}"));
+        assert_eq!(m.log[2], format!("rename {temp} {target}"));
+        assert_eq!(m.content(target), Some(&b"k\r\n"[..]));
+
+        // A failed ACL step: the file sshd reads is left as it was, and the
+        // temporary file is gone.
+        let mut m = Mem::new();
+        m.put_dir("/C:/ProgramData/ssh", 0o777);
+        m.put(target, 0o777, b"old\r\n");
+        let out = block_on(file_action(
+            &mut m,
+            true,
+            &kind(),
+            edit(&scripts::cksum(b"old\r\n")),
+            MemAcl { fail: true },
+        ))
+        .unwrap();
+        assert!(
+            matches!(&out, Outcome::Failed(w) if w.contains("icacls failed")),
+            "{out:?}"
+        );
+        assert_eq!(m.content(target), Some(&b"old\r\n"[..]));
+        assert!(m.temps().is_empty());
+        assert!(
+            !m.log.iter().any(|l| l.starts_with("rename")),
+            "{:?}",
+            m.log
+        );
+
+        // Any other file of a Windows node: no ACL step.
+        let mut m = Mem::new();
+        let e = edit_input(
+            "~/.ssh/authorized_keys",
+            ".ssh/authorized_keys",
+            "absent",
+            "k\r\n",
+        );
+        m.put_dir(".ssh", 0o700);
+        let out = block_on(file_action(
+            &mut m,
+            true,
+            &kind(),
+            Some(e),
+            MemAcl { fail: true },
+        ))
+        .unwrap();
+        assert_eq!(out, Outcome::Ok);
+        assert!(!m.log.iter().any(|l| l.starts_with("acl")), "{:?}", m.log);
     }
 }

@@ -13,6 +13,10 @@ pub struct Args {
 
 pub fn cmd_validate(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
     let inv = load_inventory(&args.inventory)?;
+    // Warnings go to standard error, quiet or not: the file is valid.
+    for w in &inv.warnings {
+        eprintln!("warning: {w}");
+    }
     if !ui.quiet {
         let g = trustmesh::TrustGraph::build(&inv);
         let count = |role| inv.nodes.iter().filter(|n| n.role == role).count();

@@ -91,8 +91,35 @@ async fn read_sftp(
     if windows {
         account.home = crate::windows::home_from_sftp(&account.home);
         account.windows_admin = admin;
+        if admin {
+            account.windows_acl = read_admin_acl(host, &account, timeout).await;
+        }
     }
     Ok(account)
+}
+
+/// The ACL of `administrators_authorized_keys` read back, when the file
+/// exists: the planner repairs it when it is not the one sshd demands (a
+/// failed `icacls` of an earlier apply included).
+async fn read_admin_acl(
+    host: &Host,
+    account: &LiveAccount,
+    timeout: Duration,
+) -> Option<crate::windows::AclReadBack> {
+    use crate::windows::{acl_read_command, AclReadBack, ADMIN_AUTHORIZED_KEYS};
+    account.file(ADMIN_AUTHORIZED_KEYS)?.stat.as_ref()?;
+    let line = match acl_read_command(ADMIN_AUTHORIZED_KEYS) {
+        Ok(l) => l,
+        Err(e) => return Some(AclReadBack::Unreadable(e.to_string())),
+    };
+    Some(match host.run(&line, b"", timeout).await {
+        Ok(out) => AclReadBack::from_output(
+            &String::from_utf8_lossy(&out.stdout),
+            &String::from_utf8_lossy(&out.stderr),
+            out.status.success(),
+        ),
+        Err(e) => AclReadBack::Unreadable(e.to_string()),
+    })
 }
 
 /// An account whose host keys could not be read (`/etc/ssh` closed to it,

@@ -11,7 +11,9 @@
 //! 4. rendering: each problem speaks in YAML paths, which [`spans`] turns
 //!    into labelled byte spans for miette ([`diagnostics`]).
 
+mod checks;
 pub mod diagnostics;
+pub mod hostile;
 pub mod limits;
 pub mod model;
 pub mod sources;
@@ -101,6 +103,12 @@ pub struct Inventory {
     /// The cluster's name (`cluster:`, else the manager's name): part of
     /// the marker of every line trustmesh writes.
     pub cluster: String,
+    /// Whether `cluster:` was written (else the cluster is named after the
+    /// manager).
+    pub cluster_named: bool,
+    /// What a person should know about this inventory that does not stop
+    /// it from being used ([`hostile::warnings`]), placed in its file.
+    pub warnings: Vec<hostile::Warning>,
     /// Manager first, then bastions, then workers, in file order.
     pub nodes: Vec<Node>,
     /// Workers with a worker -> manager edge, in file order, no repeats.
@@ -162,7 +170,23 @@ impl Inventory {
         let typed = typed::check_structure(&value, &mut problems);
         let inventory = typed.and_then(|file| validate::resolve(&file, &mut problems));
         match inventory {
-            Some(inv) if problems.is_empty() => Ok(inv),
+            Some(mut inv) if problems.is_empty() => {
+                let found = hostile::warnings(&inv);
+                if !found.is_empty() {
+                    let index = spans::SpanIndex::build(&src);
+                    let text = diagnostics::SourceText::new(src.clone());
+                    for (path, code, message, help) in found {
+                        let (line, col) = text.line_col(index.value(&path).offset);
+                        inv.warnings.push(hostile::Warning {
+                            code,
+                            message,
+                            help,
+                            place: format!("{name}:{}:{}", line + 1, col + 1),
+                        });
+                    }
+                }
+                Ok(inv)
+            }
             _ => Err(InventoryError::invalid(name, src, problems)),
         }
     }

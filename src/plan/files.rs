@@ -50,6 +50,7 @@ impl Ctx<'_> {
         let mut carried: HashMap<NodeId, &str> = HashMap::new();
         // Lines of keys being rotated: removed last, once the new key holds.
         let mut rotated_out: Vec<(NodeId, usize)> = Vec::new();
+        let mut retired: Vec<&str> = Vec::new();
         for (i, k) in file.keys() {
             let Some(marker) = k.marker() else { continue };
             let manager_key = self.is_manager_key(k.key_type(), k.base64());
@@ -59,7 +60,13 @@ impl Ctx<'_> {
                 Owner::Foreign => continue,
                 // A node that left the inventory. Lockout guard: the line
                 // that lets the manager in stays whoever it names.
-                Owner::Retired => manager_key || !self.inv.options.prune,
+                Owner::Retired => {
+                    let keep = manager_key || !self.inv.options.prune;
+                    if !keep {
+                        retired.push(marker.node);
+                    }
+                    keep
+                }
                 Owner::Node(s, legacy) => match want(s) {
                     Some((at, state)) => match state {
                         KeyState::Known { key_type, base64 } => {
@@ -115,6 +122,7 @@ impl Ctx<'_> {
                 remove.push(i);
             }
         }
+        self.retired_unnamed(&path, &mut retired, plan);
         // Keys that stay in the file, whoever wrote them (`remove` is in
         // file order); built only if a key was not confirmed.
         let mut present: Option<HashSet<(&str, &str)>> = None;
@@ -318,6 +326,25 @@ impl Ctx<'_> {
             (None, Some(id)) => Owner::Node(id, true),
             _ => Owner::Foreign,
         }
+    }
+
+    /// This cluster's lines for nodes outside the inventory are pruned
+    /// while `cluster:` is not set: the cluster is then named after the
+    /// manager, and another inventory whose manager has that name too may
+    /// have written them. Said, once per file.
+    pub(super) fn retired_unnamed(&self, path: &str, nodes: &mut Vec<&str>, plan: &mut NodePlan) {
+        if self.inv.cluster_named || nodes.is_empty() {
+            return;
+        }
+        nodes.sort_unstable();
+        nodes.dedup();
+        let c = &self.inv.cluster;
+        plan.warnings.push(format!(
+            "{path}: removes the lines marked `trustmesh:{c}/NODE` for nodes not in this inventory ({}): `cluster:` is not set, \
+             so the cluster is named after the manager (`{c}`); if another inventory whose manager is also named `{c}` \
+             wrote them, set a `cluster:` of its own in each inventory before applying",
+            nodes.join(", ")
+        ));
     }
 
     /// A line marked as this cluster's manager holds a key that is not the

@@ -60,6 +60,7 @@ impl Ctx<'_> {
         let mut managed_ok: Vec<(usize, &str)> = Vec::new();
         let mut has_unmanaged = false;
         let hash = self.inv.options.hash_known_hosts;
+        let mut retired: Vec<&str> = Vec::new();
         for (i, e) in file.entries() {
             let Some(marker) = e.marker() else {
                 has_unmanaged = true;
@@ -76,7 +77,12 @@ impl Ctx<'_> {
                     has_unmanaged = true;
                     continue;
                 }
-                Owner::Retired => !self.inv.options.prune,
+                Owner::Retired => {
+                    if self.inv.options.prune {
+                        retired.push(marker.node);
+                    }
+                    !self.inv.options.prune
+                }
                 Owner::Node(o, legacy) => match want(o) {
                     Some((at, w)) => match w.keys {
                         Some(keys) => {
@@ -119,6 +125,7 @@ impl Ctx<'_> {
                 remove.push(i);
             }
         }
+        self.retired_unnamed(&path, &mut retired, plan);
         // Usually in order already: the lines were written target by target.
         managed_ok.sort_unstable();
         let mut add = Vec::new();

@@ -19,6 +19,7 @@
 //! `files.rs`, `known_hosts` in `hosts.rs`, the marked blocks of
 //! `~/.ssh/config` and `/etc/hosts` in `blocks.rs`.
 
+mod acl;
 mod blocks;
 mod files;
 mod hosts;
@@ -166,7 +167,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         .filter(|id| scope.contains(*id))
         .map(|id| ctx.node_plan(id))
         .collect();
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = inv.warnings.iter().map(|w| w.to_string()).collect();
     let o = &inv.options;
     if o.hosts_file {
         let named: Vec<&str> = inv
@@ -216,24 +217,6 @@ fn has_shell(node: &crate::inventory::Node) -> bool {
 /// command line ([`crate::windows::keygen_command`]).
 fn can_generate_keys(node: &crate::inventory::Node) -> bool {
     has_shell(node) || node.os == Os::Windows
-}
-
-/// After a write of a Windows administrator's `administrators_authorized_keys`,
-/// the ACL sshd demands.
-fn windows_acl(plan: &mut NodePlan) {
-    let admin = crate::windows::ADMIN_AUTHORIZED_KEYS;
-    let writes = plan
-        .changes
-        .iter()
-        .any(|c| matches!(c, Change::EditFile(e) if e.path == admin));
-    if writes {
-        if let Ok(command) = crate::windows::acl_command(admin) {
-            plan.changes.push(Change::SetAcl {
-                path: admin.to_string(),
-                command,
-            });
-        }
-    }
 }
 
 fn parse_host_keys(lines: &[String]) -> Vec<(Arc<str>, Arc<str>)> {
@@ -388,7 +371,7 @@ impl Ctx<'_> {
         self.key_pair(id, acc, &mut plan);
         let ak = self.authorized_keys(id, acc, &mut plan);
         if acc.windows_admin {
-            windows_acl(&mut plan);
+            acl::windows_acl(acc, &mut plan);
         }
         let kh = self.known_hosts(id, acc, &mut plan);
         for r in [ak, kh] {

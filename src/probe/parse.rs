@@ -372,6 +372,7 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
         leftovers,
         privilege,
         windows_admin: false,
+        windows_acl: None,
     })
 }
 

@@ -59,6 +59,10 @@ pub trait RemoteFiles {
     async fn lstat(&mut self, path: &str) -> Result<Option<Stat>, FsError>;
     /// The whole file; `None` when it does not exist.
     async fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, FsError>;
+    /// At most `max` bytes from the start of the file (fewer at its end,
+    /// or when the server answers with less); `None` when it does not
+    /// exist.
+    async fn read_prefix(&mut self, path: &str, max: usize) -> Result<Option<Vec<u8>>, FsError>;
     /// The entries of a folder (without `.` and `..`), lstat'ed.
     async fn list(&mut self, dir: &str) -> Result<Vec<(String, Stat)>, FsError>;
     /// Create `path`, which must not exist, with `mode`, holding `content`,
@@ -85,6 +89,16 @@ pub struct AccountRequest {
     pub host_key_dirs: Vec<String>,
     pub now: SystemTime,
 }
+
+/// How much of a file is read first, to refuse a private key before any
+/// of its secret part crosses the network: 40 bytes hold the header of
+/// every private key format the probe refuses, when it opens the file
+/// (`-----BEGIN ENCRYPTED PRIVATE KEY-----`, the longest, ends at byte
+/// 37; `PuTTY-User-Key-File-` at 20), and after such a header 40 bytes
+/// reach only the format's public preamble (the OpenSSH magic, a DER
+/// sequence and version). A key behind other text is still refused once
+/// the file is read whole, as before.
+pub const KEY_PREFIX: usize = 40;
 
 /// How old a `.trustmesh.*` file must be to count as left by an
 /// interrupted run (the probe's rule).
@@ -200,6 +214,7 @@ pub async fn read_account<F: RemoteFiles>(
         leftovers,
         privilege: None,
         windows_admin: false,
+        windows_acl: None,
     })
 }
 
@@ -217,7 +232,12 @@ async fn read_one<F: RemoteFiles>(fs: &mut F, name: &str, read: bool) -> LiveFil
             // Only regular files are read (never through a link), and
             // never a private key (`read` is false for those).
             if read && s.kind == FileKind::File {
-                match fs.read(&path).await {
+                let whole = match fs.read_prefix(&path, KEY_PREFIX).await {
+                    Ok(Some(head)) if super::local::looks_like_private_key(&head) => Ok(Some(head)),
+                    Ok(Some(_)) => fs.read(&path).await,
+                    other => other,
+                };
+                match whole {
                     // A private key where a public file should be is
                     // refused as the probe refuses it: dropped at once,
                     // never part of live state or a plan.
@@ -258,6 +278,20 @@ fn sum_of(content: Option<&[u8]>) -> String {
 /// Replace a file as `replace_file.sh` does: only if it is still what the
 /// plan read, through a checked temporary file renamed over it.
 pub async fn replace_file<F: RemoteFiles>(fs: &mut F, r: &Replace<'_>) -> Outcome {
+    replace_file_with(fs, r, async |_: &mut F, _: &str| Ok(())).await
+}
+
+/// [`replace_file`], with `before_rename` run on the temporary file (its
+/// server path) once it holds the new content, checked, with its mode:
+/// before the last compare with what the plan read and the rename. A
+/// failure there removes the temporary file and leaves the target as it
+/// was. (Windows: the ACL sshd demands is set there, so the file sshd
+/// reads never carries another one.)
+pub async fn replace_file_with<F, H>(fs: &mut F, r: &Replace<'_>, before_rename: H) -> Outcome
+where
+    F: RemoteFiles,
+    H: AsyncFnOnce(&mut F, &str) -> Result<(), String>,
+{
     let path = r.path;
     let st = match fs.lstat(path).await {
         Ok(s) => s,
@@ -315,6 +349,7 @@ pub async fn replace_file<F: RemoteFiles>(fs: &mut F, r: &Replace<'_>) -> Outcom
         fs.set_mode(&tmp, mode)
             .await
             .map_err(|e| format!("cannot chmod {tmp}: {e}"))?;
+        before_rename(&mut *fs, &tmp).await?;
         let now = current_sum(fs, path).await?;
         if now != r.expected {
             return Ok(Outcome::Conflict(now));

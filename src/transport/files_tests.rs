@@ -21,6 +21,10 @@ pub(crate) struct Mem {
     pub(crate) cut_after: Option<usize>,
     dead: bool,
     posix_rename: bool,
+    /// Bytes handed out by `read` and `read_prefix`, in all.
+    pub(crate) bytes_read: usize,
+    /// Every change made, in order: `create PATH`, `rename FROM TO`...
+    pub(crate) log: Vec<String>,
 }
 
 pub(crate) const HOME: &str = "/home/u";
@@ -105,7 +109,18 @@ impl RemoteFiles for Mem {
     }
     async fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, FsError> {
         self.alive()?;
-        Ok(self.files.get(&abs(path)).map(|e| e.content.clone()))
+        let c = self.files.get(&abs(path)).map(|e| e.content.clone());
+        self.bytes_read += c.as_ref().map_or(0, Vec::len);
+        Ok(c)
+    }
+    async fn read_prefix(&mut self, path: &str, max: usize) -> Result<Option<Vec<u8>>, FsError> {
+        self.alive()?;
+        let c = self
+            .files
+            .get(&abs(path))
+            .map(|e| e.content[..max.min(e.content.len())].to_vec());
+        self.bytes_read += c.as_ref().map_or(0, Vec::len);
+        Ok(c)
     }
     async fn list(&mut self, dir: &str) -> Result<Vec<(String, Stat)>, FsError> {
         self.alive()?;
@@ -124,6 +139,7 @@ impl RemoteFiles for Mem {
         if self.files.contains_key(&abs(path)) {
             return Err(FsError("exists".into()));
         }
+        self.log.push(format!("create {}", abs(path)));
         let n = self
             .cut_after
             .map_or(content.len(), |c| c.min(content.len()));
@@ -162,6 +178,7 @@ impl RemoteFiles for Mem {
             .files
             .remove(&abs(from))
             .ok_or(FsError("no such file".into()))?;
+        self.log.push(format!("rename {} {}", abs(from), abs(to)));
         self.files.insert(abs(to), e);
         Ok(())
     }
@@ -268,6 +285,9 @@ fn an_edit_made_since_the_plan_is_never_overwritten() {
         }
         async fn read(&mut self, p: &str) -> Result<Option<Vec<u8>>, FsError> {
             self.0.read(p).await
+        }
+        async fn read_prefix(&mut self, p: &str, n: usize) -> Result<Option<Vec<u8>>, FsError> {
+            self.0.read_prefix(p, n).await
         }
         async fn list(&mut self, d: &str) -> Result<Vec<(String, Stat)>, FsError> {
             self.0.list(d).await
@@ -431,4 +451,57 @@ fn plan_names_map_to_server_paths_and_temp_names_are_leftover_names() {
     assert_ne!(a, b);
     assert!(crate::probe::is_leftover_name(&a), "{a}");
     assert_eq!(a.len(), ".trustmesh.".len() + 6);
+}
+
+#[test]
+fn a_private_key_under_a_public_name_is_refused_after_its_first_bytes() {
+    // A real-looking key: its secret part is far past the prefix.
+    let secret = "c2VjcmV0".repeat(60);
+    for head in [
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n",
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\r\n",
+        "-----BEGIN RSA PRIVATE KEY-----\n",
+        "PuTTY-User-Key-File-3: ssh-ed25519\n",
+    ] {
+        let key = format!("{head}{secret}\n-----END OPENSSH PRIVATE KEY-----\n");
+        let mut m = Mem::new();
+        m.put_dir(".ssh", 0o700);
+        m.put(".ssh/id_ed25519.pub", 0o644, key.as_bytes());
+        m.put(".ssh/authorized_keys", 0o600, key.as_bytes());
+        let req = AccountRequest {
+            read: vec!["id_ed25519.pub".into(), "authorized_keys".into()],
+            stat_only: Vec::new(),
+            user: "u".into(),
+            host_key_dirs: Vec::new(),
+            now: SystemTime::UNIX_EPOCH,
+        };
+        let a = block_on(read_account(&mut m, &req)).unwrap();
+        for name in ["id_ed25519.pub", "authorized_keys"] {
+            let f = a.file(name).unwrap();
+            assert!(f.unreadable && f.content.is_none(), "{head:?} {name}");
+            assert!(f.stat.is_some());
+        }
+        // Two files, each read no further than the prefix.
+        assert!(
+            m.bytes_read <= 2 * KEY_PREFIX,
+            "{head:?}: {} bytes read",
+            m.bytes_read
+        );
+    }
+    // A public file is still read whole.
+    let mut m = with_keys();
+    let long = format!("ssh-ed25519 {} me\n", "A".repeat(200));
+    m.put(".ssh/id_ed25519.pub", 0o644, long.as_bytes());
+    let req = AccountRequest {
+        read: vec!["id_ed25519.pub".into()],
+        stat_only: Vec::new(),
+        user: "u".into(),
+        host_key_dirs: Vec::new(),
+        now: SystemTime::UNIX_EPOCH,
+    };
+    let a = block_on(read_account(&mut m, &req)).unwrap();
+    assert_eq!(
+        a.file("id_ed25519.pub").unwrap().content.as_deref(),
+        Some(long.as_bytes())
+    );
 }

@@ -153,6 +153,24 @@ impl RemoteFiles for SftpFiles<'_> {
         }
     }
 
+    async fn read_prefix(&mut self, path: &str, max: usize) -> Result<Option<Vec<u8>>, FsError> {
+        let sftp = self.sftp()?;
+        let mut opts = sftp.options();
+        opts.read(true);
+        let mut file = match opts.open(path).await {
+            Ok(f) => f,
+            Err(e) if missing(&e) => return Ok(None),
+            Err(e) => return Err(fs_error(e)),
+        };
+        // One read request of `max` bytes: the server sends at most that.
+        let n = u32::try_from(max).unwrap_or(u32::MAX);
+        let head = file.read(n, Default::default()).await.map_err(fs_error);
+        let _ = file.close().await;
+        let mut head = head?.map(|b| b.to_vec()).unwrap_or_default();
+        head.truncate(max);
+        Ok(Some(head))
+    }
+
     async fn list(&mut self, dir: &str) -> Result<Vec<(String, Stat)>, FsError> {
         use futures::StreamExt;
         let d = self.sftp()?.fs().open_dir(dir).await.map_err(fs_error)?;

@@ -129,6 +129,7 @@ pub fn fresh_account(inv: &Inventory, id: NodeId) -> LiveAccount {
         leftovers: Vec::new(),
         privilege: None,
         windows_admin: false,
+        windows_acl: None,
         host_keys: vec![format!(
             "ssh-ed25519 {} root@{}",
             fake_key(&format!("host-{}", node.name)),
