@@ -145,6 +145,11 @@ fn every_proven_key_of_a_three_key_host_is_written_with_its_fingerprint() {
         for k in keys {
             let blob = k.split_whitespace().nth(1).unwrap();
             let fp = fingerprint_sha256(blob).unwrap();
+            if from == "manager" && k.starts_with("ssh-ed25519 ") {
+                // Trusted by hand already: nothing to add.
+                assert!(kh.contains(blob));
+                continue;
+            }
             let line = added
                 .iter()
                 .find(|l| l["node"] == to && l["base64"] == blob)
