@@ -122,12 +122,16 @@ pub(super) fn proven(
         })
     };
     if updated && !keys.is_empty() {
-        return Some(
-            keys.into_iter()
-                .filter(|(_, b)| !revoked(b))
-                .map(|(t, b)| (t.to_string(), b.to_string()))
-                .collect(),
-        );
+        // In a fixed order: ssh keeps the order of the file it rewrote,
+        // which for keys accepted on first use is ssh-keyscan's (the order
+        // the answers came in), and a saved plan must equal a fresh one.
+        let mut keys: Vec<(String, String)> = keys
+            .into_iter()
+            .filter(|(_, b)| !revoked(b))
+            .map(|(t, b)| (t.to_string(), b.to_string()))
+            .collect();
+        keys.sort_unstable();
+        return Some(keys);
     }
     // Not updated: the one plain key ssh could check, when there was one.
     match trusted.keys.as_slice() {
@@ -180,8 +184,8 @@ mod tests {
         assert_eq!(
             proven(&after, "10.0.0.2", 2222, &t).unwrap(),
             vec![
-                ("ssh-ed25519".to_string(), ED.to_string()),
                 ("ecdsa-sha2-nistp256".to_string(), EC.to_string()),
+                ("ssh-ed25519".to_string(), ED.to_string()),
                 ("ssh-rsa".to_string(), RSA.to_string()),
             ]
         );
