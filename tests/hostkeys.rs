@@ -85,7 +85,10 @@ fn a_reported_host_key_that_was_not_proven_is_not_planned_and_is_named() {
     // Said under that node only.
     for other in ["manager", "w2", "w3"] {
         assert!(
-            !node_plan(&p, other).warnings.iter().any(|w| w.contains(&fp)),
+            !node_plan(&p, other)
+                .warnings
+                .iter()
+                .any(|w| w.contains(&fp)),
             "{other}"
         );
     }
@@ -120,11 +123,7 @@ fn only_proven_keys_are_planned_each_with_its_fingerprint() {
             assert!(text(&p).contains(&format!("  ({fp})")), "{}", text(&p));
         }
     }
-    assert!(
-        !lines.iter().any(|(_, l)| &*l.node == "w3"),
-        "{}",
-        text(&p)
-    );
+    assert!(!lines.iter().any(|(_, l)| &*l.node == "w3"), "{}", text(&p));
     assert!(node_plan(&p, "w3")
         .warnings
         .iter()
@@ -134,7 +133,10 @@ fn only_proven_keys_are_planned_each_with_its_fingerprint() {
     trustmesh::render::render_json(&p, &mut out).unwrap();
     let json = String::from_utf8(out).unwrap();
     let fp = fingerprint_sha256(&rsa).unwrap();
-    assert!(json.contains(&format!("\"fingerprint\": \"{fp}\"")), "{json}");
+    assert!(
+        json.contains(&format!("\"fingerprint\": \"{fp}\"")),
+        "{json}"
+    );
 }
 
 const SHARED: &str = "\

@@ -61,7 +61,11 @@ exit $st
         "mkdir -p ~/bin && cat > ~/bin/sh <<'EOF'\n{wrapper}EOF\nchmod 755 ~/bin/sh && printf '%s\\n' 'PATH=\"$HOME/bin:$PATH\"; export PATH' > ~/.bashrc"
     );
     let out = live.run_as("node1", WORKER_USER, &setup);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let fp = fingerprint_sha256(&attacker).unwrap();
     let plan = live
@@ -81,9 +85,7 @@ exit $st
         );
     }
     assert!(!plan.stdout.contains(&attacker), "{}", plan.stdout);
-    let text = live
-        .run(&["plan", "--accept-new-host-keys"])
-        .expect_exit(0);
+    let text = live.run(&["plan", "--accept-new-host-keys"]).expect_exit(0);
     assert!(text.stdout.contains(&fp), "{}", text.stdout);
 
     live.run(&["apply", "--accept-new-host-keys", "--yes"])
@@ -105,13 +107,12 @@ exit $st
 /// in the plan. The manager's own known_hosts changes only through apply.
 #[test]
 fn every_proven_key_of_a_three_key_host_is_written_with_its_fingerprint() {
-    let live = start_with(
-        vec![worker("node1"), worker("node2").port(2222)],
-        |spec| ClusterSpec {
+    let live = start_with(vec![worker("node1"), worker("node2").port(2222)], |spec| {
+        ClusterSpec {
             host_key_types: vec!["ed25519".into(), "ecdsa".into(), "rsa".into()],
             ..spec
-        },
-    );
+        }
+    });
     live.manager_key_on(&["node1", "node2"]);
     live.write_inventory_of(&["node1", "node2"], "mesh:\n  - [node1, node2]\n");
     // The manager trusts only each worker's ed25519 key.
@@ -125,7 +126,13 @@ fn every_proven_key_of_a_three_key_host_is_written_with_its_fingerprint() {
         }
     }
     live.cluster
-        .write_file("manager", MANAGER_USER, ".ssh/known_hosts", kh.as_bytes(), 0o600)
+        .write_file(
+            "manager",
+            MANAGER_USER,
+            ".ssh/known_hosts",
+            kh.as_bytes(),
+            0o600,
+        )
         .unwrap();
 
     let plan = live.run(&["plan", "--json"]).expect_exit(0);
@@ -137,7 +144,12 @@ fn every_proven_key_of_a_three_key_host_is_written_with_its_fingerprint() {
         .read_file("manager", MANAGER_USER, ".ssh/known_hosts")
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&now), kh);
-    for (from, to) in [("manager", "node1"), ("manager", "node2"), ("node1", "node2"), ("node2", "node1")] {
+    for (from, to) in [
+        ("manager", "node1"),
+        ("manager", "node2"),
+        ("node1", "node2"),
+        ("node2", "node1"),
+    ] {
         let edit = plan_change(&doc, from, "edit_file", "~/.ssh/known_hosts");
         let added = edit["add"].as_array().unwrap();
         let keys = live.cluster.host_public_keys(to).unwrap();

@@ -117,9 +117,10 @@ pub(super) fn proven(
     let keys = file.keys_for(addr, port);
     let updated = !keys.iter().any(|(_, b)| *b == SENTINEL);
     let revoked = |b: &str| {
-        trusted.annotated.iter().any(|l| {
-            l.trim_start().starts_with("@revoked") && l.split_whitespace().any(|w| w == b)
-        })
+        trusted
+            .annotated
+            .iter()
+            .any(|l| l.trim_start().starts_with("@revoked") && l.split_whitespace().any(|w| w == b))
     };
     if updated && !keys.is_empty() {
         // In a fixed order: ssh keeps the order of the file it rewrote,
@@ -219,7 +220,10 @@ mod tests {
         let global = KnownHostsFile::parse(&format!("10.0.0.2 ssh-ed25519 {ED}\n"));
         let t = Trusted::from_files(&[&manager, &global], "10.0.0.2", 22);
         assert_eq!(t.keys, vec![("ssh-ed25519".to_string(), ED.to_string())]);
-        assert_eq!(t.annotated, vec![format!("@revoked 10.0.0.2 ssh-rsa {RSA}")]);
+        assert_eq!(
+            t.annotated,
+            vec![format!("@revoked 10.0.0.2 ssh-rsa {RSA}")]
+        );
         assert!(!t.is_empty() && !t.has_authority());
         // ssh proved the revoked key too: it is not taken.
         let after = format!("10.0.0.2 ssh-ed25519 {ED}\n10.0.0.2 ssh-rsa {RSA}\n");

@@ -196,4 +196,3 @@ async fn reach(
         Err(state) => (state, None, None),
     }
 }
-
