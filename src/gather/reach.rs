@@ -7,6 +7,7 @@ use super::hostkeys::{changed_key_reason, take_proof, trust_host_key};
 use super::proof::Trusted;
 use super::*;
 
+/// Read one node: trust its host key, connect, read, take the proof.
 pub(super) async fn read_node(
     shared: &Shared,
     node: &crate::inventory::Node,
