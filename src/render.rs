@@ -93,9 +93,14 @@ fn abbreviate(line: &str, full: bool) -> String {
 
 fn planned_text(l: &PlannedLine, full: bool) -> String {
     let text = planned_line(l, full);
-    match &l.clear_name {
+    let text = match &l.clear_name {
         // A hashed name: the name it holds, beside it.
         Some(name) => format!("{text}  (hashed: {name})"),
+        None => text,
+    };
+    match &l.fingerprint {
+        // A host key: its fingerprint, what people compare.
+        Some(fp) => format!("{text}  ({fp})"),
         None => text,
     }
 }

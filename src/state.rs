@@ -61,8 +61,17 @@ pub struct LiveAccount {
     pub ssh_dir: Option<FileStat>,
     /// One per requested file, in request order (read files first).
     pub files: Vec<LiveFile>,
-    /// Non-empty, non-comment lines of `/etc/ssh/ssh_host_*_key.pub`, trimmed.
+    /// Non-empty, non-comment lines of `/etc/ssh/ssh_host_*_key.pub`, trimmed,
+    /// as the account reports them: a hint only (an account can print
+    /// anything), never written anywhere.
     pub host_keys: Vec<String>,
+    /// The host keys (`type base64`) the node's sshd proved to trustmesh's
+    /// own connection, whose host key was verified against a pin, a
+    /// known_hosts entry or an accepted first use ([`crate::gather`]); for
+    /// the manager, its host keys as read locally. The only host keys the
+    /// planner writes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proven_host_keys: Vec<String>,
     /// Temporary files an interrupted apply left in `~/.ssh`
     /// (`.trustmesh.XXXXXX`, ten minutes old or more), by name.
     #[serde(default)]

@@ -267,10 +267,12 @@ fn a_new_host_key_replaces_managed_lines_and_hand_written_ones_on_request() {
     let shared = format!("10.0.0.12,w2.lab ssh-ed25519 {old_key}");
     append(&mut live, &inv, "manager", kh, &hand);
     append(&mut live, &inv, "manager", kh, &shared);
-    account_of(&mut live, &inv, "w2").host_keys = vec![format!(
+    let w2 = account_of(&mut live, &inv, "w2");
+    w2.host_keys = vec![format!(
         "ssh-ed25519 {} root@w2",
         fake_key("w2-reinstalled")
     )];
+    w2.proven_host_keys = vec![format!("ssh-ed25519 {}", fake_key("w2-reinstalled"))];
 
     let p = run(&inv, &live);
     let edits = |p: &Plan, node: &str| -> Vec<trustmesh::plan::FileEdit> {

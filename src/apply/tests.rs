@@ -28,6 +28,7 @@ fn line(node: &str, base64: Option<&str>) -> PlannedLine {
     PlannedLine {
         names: None,
         clear_name: None,
+        fingerprint: None,
         key_type: "ssh-ed25519".into(),
         base64: base64.map(Arc::from),
         node: node.into(),

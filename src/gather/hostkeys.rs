@@ -1,8 +1,10 @@
 //! Trusting a node's host key before its control connection: a pinned
 //! key, a key already in the manager's known_hosts, or one accepted on
 //! first use (`--accept-new-host-keys`), read with `ssh-keyscan` from the
-//! manager or from the node's jump host.
+//! manager or from the node's jump host; and, once connected, the host keys
+//! its sshd proved to that connection ([`proof`]).
 
+use super::proof::{self, Trusted};
 use super::*;
 
 /// Host keys as `(type, base64)` from `ssh-keyscan` output (comment lines,
@@ -77,32 +79,42 @@ pub(super) fn trusted_keys(shared: &Shared, addr: &str, port: u16) -> Vec<(Strin
         .collect()
 }
 
-/// Make sure the control channel's host key is trusted before connecting.
+/// Decide, before connecting, which host key(s) the node's connection may
+/// accept, and write them into its known_hosts file of this run, the only
+/// one its connections read ([`proof`]).
 ///
 /// A pinned node (`host_key:`, or `--accept-changed-host-key` for this run)
-/// is trusted on its pin alone: its connection reads a known_hosts file
-/// holding only the pinned key, with only that key's algorithms, whatever
-/// the manager's own known_hosts says (a reinstalled node's old key there
-/// is then replaced by the plan, if trustmesh wrote it, or reported).
+/// is trusted on its pin alone, whatever the manager's own known_hosts says
+/// (a reinstalled node's old key there is then replaced by the plan, if
+/// trustmesh wrote it, or reported). Otherwise the keys (and
+/// `@cert-authority` lines) the manager's known_hosts, or the global
+/// `/etc/ssh/ssh_known_hosts`, holds for the host; and when there is none,
+/// the keys it presents, accepted on first use with
+/// `--accept-new-host-keys` (their fingerprints come back, for the
+/// operator's confirmation before a password goes out).
 pub(super) async fn trust_host_key(
     shared: &Shared,
     node: &crate::inventory::Node,
     alias: &str,
     pin: Option<&str>,
     via: Option<&Host>,
-) -> Result<Option<String>, NodeState> {
+) -> Result<(Trusted, Option<String>), NodeState> {
     let addr = node.address.as_deref().unwrap_or_default();
-    let known = trusted_keys(shared, addr, node.port);
+    let known = Trusted::from_files(&[&shared.manager_kh, &shared.global_kh], addr, node.port);
     let kh_name = known_hosts::host_name(addr, node.port);
     let timeout = shared.opts.timeout;
-    if let Some(pin) = pin {
-        let scanned = keyscan(via, addr, node.port, timeout).await.map_err(|e| {
+    let scan = || async {
+        keyscan(via, addr, node.port, timeout).await.map_err(|e| {
             unreachable(
                 "host key",
                 e,
                 Some("check that sshd answers on that address and port".into()),
             )
-        })?;
+        })
+    };
+    let mut accepted_now = None;
+    let trusted = if let Some(pin) = pin {
+        let scanned = scan().await?;
         let Some((t, b)) = scanned
             .iter()
             .find(|(_, b)| known_hosts::fingerprint_sha256(b).as_deref() == Some(pin))
@@ -113,66 +125,101 @@ pub(super) async fn trust_host_key(
                 Some("if the node was reinstalled, check its new key out of band, then pin it with `host_key:` in the inventory (or `--accept-changed-host-key NODE=SHA256:...` for one run)".into()),
             ));
         };
-        let (conf, pinned_kh) = crate::transport::sshconfig::pin_paths(&shared.pin_dir, alias);
-        let written = crate::transport::local::write_private(
-            &pinned_kh,
-            format!("{kh_name} {t} {b}\n").as_bytes(),
-        )
-        .and_then(|()| {
-            crate::transport::local::write_private(
-                &conf,
-                crate::transport::sshconfig::pin_config(&pinned_kh, t).as_bytes(),
-            )
-        });
-        if let Err(e) = written {
-            return Err(unreachable(
-                "host key",
-                format!("cannot write this run's pinned known_hosts: {e}"),
-                None,
-            ));
-        }
-        if !known.is_empty() && !known.iter().any(|(_, kb)| kb == b) {
+        if !known.keys.is_empty() && !known.keys.iter().any(|(_, kb)| kb == b) {
             shared.notes.lock().await.push(format!(
                 "{} ({kh_name}) is reached with its pinned host key {pin}; the manager's known_hosts still holds {} for it",
                 node.name,
-                fingerprints(&known)
+                fingerprints(&known.keys)
             ));
         }
-        return Ok(None);
-    }
-    if !known.is_empty() {
-        return Ok(None);
-    }
-    let scanned = keyscan(via, addr, node.port, timeout).await.map_err(|e| {
-        unreachable(
-            "host key",
-            e,
-            Some("check that sshd answers on that address and port".into()),
-        )
-    })?;
-    if !shared.opts.accept_new_host_keys {
+        Trusted {
+            keys: vec![(t.clone(), b.clone())],
+            annotated: Vec::new(),
+        }
+    } else if !known.is_empty() {
+        known
+    } else {
+        let scanned = scan().await?;
+        if !shared.opts.accept_new_host_keys {
+            return Err(unreachable(
+                "host key",
+                format!(
+                    "the manager has never seen the host key of {kh_name}; it presents {}",
+                    fingerprints(&scanned)
+                ),
+                Some(
+                    "check the fingerprint, then run again with --accept-new-host-keys, or pin it with `host_key:` in the inventory"
+                        .into(),
+                ),
+            ));
+        }
+        // A key an admin revoked for the host is not accepted.
+        let revoked = |b: &str| {
+            known
+                .annotated
+                .iter()
+                .any(|l| l.split_whitespace().any(|w| w == b))
+        };
+        let scanned: Vec<(String, String)> =
+            scanned.into_iter().filter(|(_, b)| !revoked(b)).collect();
+        let mut acc = shared.accepted.lock().await;
+        for (t, b) in &scanned {
+            let line = format!("{kh_name} {t} {b}");
+            if !acc.contains(&line) {
+                acc.push(line);
+            }
+        }
+        drop(acc);
+        shared.notes.lock().await.push(format!(
+            "accepted the new host key of {} ({kh_name}): {}",
+            node.name,
+            fingerprints(&scanned)
+        ));
+        accepted_now = Some(fingerprints(&scanned));
+        Trusted {
+            keys: scanned,
+            annotated: known.annotated,
+        }
+    };
+    let path = crate::transport::sshconfig::proof_path(&shared.proof_dir, alias);
+    let text = proof::proof_file(&kh_name, &trusted);
+    if let Err(e) = crate::transport::local::write_private(&path, text.as_bytes()) {
         return Err(unreachable(
             "host key",
-            format!(
-                "the manager has never seen the host key of {kh_name}; it presents {}",
-                fingerprints(&scanned)
-            ),
-            Some(
-                "check the fingerprint, then run again with --accept-new-host-keys, or pin it with `host_key:` in the inventory"
-                    .into(),
-            ),
+            format!("cannot write this run's known_hosts for it: {e}"),
+            None,
         ));
     }
-    let mut acc = shared.accepted.lock().await;
-    for (t, b) in &scanned {
-        acc.push(format!("{kh_name} {t} {b}"));
+    Ok((trusted, accepted_now))
+}
+
+/// After the node was read through its connection (so ssh has processed
+/// the host's key list): the host keys its sshd proved, from its known_hosts
+/// file of this run. A key that cannot be proven is not taken, and said so.
+pub(super) async fn take_proof(
+    shared: &Shared,
+    node: &crate::inventory::Node,
+    alias: &str,
+    trusted: &Trusted,
+    account: &mut LiveAccount,
+) {
+    let addr = node.address.as_deref().unwrap_or_default();
+    let path = crate::transport::sshconfig::proof_path(&shared.proof_dir, alias);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    match proof::proven(&text, addr, node.port, trusted) {
+        Some(keys) => {
+            account.proven_host_keys = keys.into_iter().map(|(t, b)| format!("{t} {b}")).collect();
+        }
+        None => {
+            account.proven_host_keys.clear();
+            shared.notes.lock().await.push(format!(
+                "the host keys of {} ({}) could not be proven (ssh did not update this run's known_hosts for it: \
+                 a certificate authority vouches for it, or its sshd does not send its host keys): none of them is written",
+                node.name,
+                known_hosts::host_name(addr, node.port)
+            ));
+        }
     }
-    shared.notes.lock().await.push(format!(
-        "accepted the new host key of {} ({kh_name}): {}",
-        node.name,
-        fingerprints(&scanned)
-    ));
-    Ok(Some(fingerprints(&scanned)))
 }
 
 /// What a changed host key looks like: the keys trusted and presented.

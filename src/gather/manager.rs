@@ -42,6 +42,9 @@ pub(super) async fn probe_local(
         ));
     }
     let note = own_public_key(&mut account, files, home, timeout).await?;
+    // Read here, by trustmesh itself: the manager's host keys are what its
+    // own /etc/ssh holds.
+    account.proven_host_keys = account.host_keys.clone();
     Ok((account, note))
 }
 

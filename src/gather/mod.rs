@@ -4,7 +4,9 @@
 //! host key for its control channel (pinned, already in the manager's
 //! known_hosts, or accepted on first use with `--accept-new-host-keys`),
 //! one multiplexed master connection (kept open for the rest of the run),
-//! and one run of the probe script. Nodes behind a jump are reached after
+//! and one run of the probe script; then the host keys its sshd proved to
+//! that connection ([`proof`]), the only ones the planner writes (what the
+//! probe reports about them is a hint). Nodes behind a jump are reached after
 //! their jump host; new connections through one host are capped so sshd's
 //! `MaxStartups` never drops one. A node that fails is reported with the
 //! step, the cause and the next thing to try; the others go on.
@@ -26,9 +28,11 @@ use crate::transport::{self, classify, FailureKind, Host, PasswordLogin, RunDir,
 
 mod hostkeys;
 mod manager;
+mod proof;
+mod reach;
 mod sftp;
 
-use hostkeys::{changed_key_reason, trust_host_key};
+use reach::{global_known_hosts, read_node};
 use transport::local::manager_file;
 
 /// New connections through (or to) one host at once: below sshd's default
@@ -182,23 +186,18 @@ pub async fn gather(
     let run = RunDir::new()?;
     let settings = transport::sshconfig::ConfigSettings {
         identity: manager_identity.clone(),
-        known_hosts: vec![manager_known_hosts.clone(), run.accepted_known_hosts()],
         connect_timeout_secs: opts.timeout.as_secs().max(1),
         default_user: if running.is_empty() {
             "root".into()
         } else {
             running.clone()
         },
-        pinned: (0..inv.nodes.len())
-            .filter(|&id| opts.pin(id, &inv.nodes[id]).is_some())
-            .collect(),
-        pin_dir: run.pin_dir(),
+        proof_dir: run.proof_dir(),
     };
     transport::local::write_private(
         &run.config(),
         transport::sshconfig::render(inv, &settings).as_bytes(),
     )?;
-    transport::local::write_private(&run.accepted_known_hosts(), b"")?;
 
     let n = inv.nodes.len();
     let mut states: Vec<Option<NodeState>> = vec![None; n];
@@ -213,11 +212,11 @@ pub async fn gather(
     let shared = Arc::new(Shared {
         config: run.config(),
         control: run.path().to_path_buf(),
-        accepted_path: run.accepted_known_hosts(),
-        pin_dir: run.pin_dir(),
+        proof_dir: run.proof_dir(),
         accepted: Mutex::new(Vec::new()),
         notes: Mutex::new(key_note.into_iter().collect()),
         manager_kh,
+        global_kh: global_known_hosts(),
         known_hosts_display: manager_known_hosts.display().to_string(),
         opts: opts.clone(),
         manager_has_key,
@@ -356,11 +355,14 @@ fn is_jump_of_scope(inv: &Inventory, scope: &PlanScope, id: NodeId) -> bool {
 struct Shared {
     config: PathBuf,
     control: PathBuf,
-    accepted_path: PathBuf,
-    pin_dir: PathBuf,
+    /// Each node's known_hosts file of this run is in there.
+    proof_dir: PathBuf,
+    /// Host keys accepted on first use in this run (`name type base64`).
     accepted: Mutex<Vec<String>>,
     notes: Mutex<Vec<String>>,
     manager_kh: KnownHostsFile,
+    /// `/etc/ssh/ssh_known_hosts` and `ssh_known_hosts2` of the manager.
+    global_kh: KnownHostsFile,
     known_hosts_display: String,
     opts: GatherOptions,
     manager_has_key: bool,
@@ -375,200 +377,6 @@ fn unreachable(step: &str, reason: String, hint: Option<String>) -> NodeState {
         step: step.into(),
         reason,
         hint,
-    }
-}
-
-async fn read_node(
-    shared: &Shared,
-    node: &crate::inventory::Node,
-    id: NodeId,
-    alias: &str,
-    files: &NodeFiles,
-    via: Option<Arc<Host>>,
-    jump_chain: &[NodeId],
-) -> (NodeState, Option<Host>) {
-    let pin = shared.opts.pin(id, node);
-    if pin.is_none() {
-        // Let ssh decide first: the manager's known_hosts, the global
-        // files (/etc/ssh/ssh_known_hosts), @cert-authority lines.
-        let (state, host, kind) = reach(shared, node, id, alias, files, jump_chain, None).await;
-        match kind {
-            Some(FailureKind::HostKeyUnknown) => {}
-            Some(FailureKind::HostKeyChanged) => {
-                return (changed(shared, node, via.as_deref(), state).await, None)
-            }
-            _ => return (state, host),
-        }
-    }
-    // Pinned, or unknown to ssh: the pin, or trust on first use when the
-    // operator allowed it.
-    let accepted_now = match trust_host_key(shared, node, alias, pin, via.as_deref()).await {
-        Ok(fps) => fps,
-        Err(state) => return (state, None),
-    };
-    {
-        // Accepted keys must be in the file before ssh reads it.
-        let acc = shared.accepted.lock().await;
-        let text: String = acc.iter().map(|l| format!("{l}\n")).collect();
-        if let Err(e) = transport::local::write_private(&shared.accepted_path, text.as_bytes()) {
-            return (
-                unreachable(
-                    "host key",
-                    format!("cannot write this run's known_hosts: {e}"),
-                    None,
-                ),
-                None,
-            );
-        }
-    }
-    let (state, host, kind) = reach(
-        shared,
-        node,
-        id,
-        alias,
-        files,
-        jump_chain,
-        accepted_now.as_deref(),
-    )
-    .await;
-    if kind == Some(FailureKind::HostKeyChanged) {
-        return (changed(shared, node, via.as_deref(), state).await, None);
-    }
-    (state, host)
-}
-
-/// A changed host key, said with both fingerprints.
-async fn changed(
-    shared: &Shared,
-    node: &crate::inventory::Node,
-    via: Option<&Host>,
-    state: NodeState,
-) -> NodeState {
-    match state {
-        NodeState::Unreachable { step, hint, .. } => NodeState::Unreachable {
-            step,
-            reason: changed_key_reason(shared, node, via).await,
-            hint,
-        },
-        other => other,
-    }
-}
-
-/// Connect to a node whose host key ssh can check, and read it: with the
-/// manager's key, or (`--ask-pass`) with a password when the key is
-/// refused; `accepted_now` holds the fingerprints when the host key was
-/// accepted on first use in this run (the operator confirms them before a
-/// password goes out). The failure's kind comes back for the caller.
-async fn reach(
-    shared: &Shared,
-    node: &crate::inventory::Node,
-    id: NodeId,
-    alias: &str,
-    files: &NodeFiles,
-    jump_chain: &[NodeId],
-    accepted_now: Option<&str>,
-) -> (NodeState, Option<Host>, Option<FailureKind>) {
-    let addr = node.address.as_deref().unwrap_or_default();
-    let target = transport::target(addr, node.port);
-    let timeout = shared.opts.timeout;
-    if shared.manager_has_key {
-        // Cap new connections per target: this node, and every jump on the way.
-        let mut permits = Vec::new();
-        for j in jump_chain.iter().chain(std::iter::once(&id)) {
-            if let Ok(p) = shared.per_target[*j].acquire().await {
-                permits.push(p);
-            }
-        }
-        let connected =
-            transport::connect(&shared.config, &shared.control, alias, &target, timeout).await;
-        drop(permits);
-        match connected {
-            Ok(host) => {
-                let host = host.with_sftp(sftp::uses_sftp(node));
-                let state = match sftp::read_remote(&host, node, files, timeout).await {
-                    Ok(mut account) => {
-                        sftp::verified_host_keys(shared, node, &mut account).await;
-                        NodeState::Read {
-                            account,
-                            access: Access::Key,
-                        }
-                    }
-                    Err(state) => state,
-                };
-                return (state, Some(host), None);
-            }
-            Err(text) => {
-                let f = classify(&text, &target, &shared.known_hosts_display);
-                let by_password = f.kind == FailureKind::AuthRejected
-                    && shared.opts.password.is_some()
-                    && !sftp::uses_sftp(node);
-                if !by_password {
-                    return (unreachable("connect", f.reason, f.hint), None, Some(f.kind));
-                }
-            }
-        }
-    }
-    let Some(secret) = shared.opts.password.clone() else {
-        return (
-            unreachable("connect", "the manager has no key pair yet".into(), None),
-            None,
-            None,
-        );
-    };
-    // A host key accepted on first use in this run is confirmed before a
-    // password goes to that host.
-    if let (Some(fps), Some(confirm)) = (accepted_now, &shared.opts.confirm_new_host_key) {
-        let (ask, name, fps) = (confirm.0.clone(), node.name.clone(), fps.to_string());
-        let _one_question_at_a_time = shared.asking.lock().await;
-        let yes = tokio::task::spawn_blocking(move || ask(&name, &fps))
-            .await
-            .unwrap_or(false);
-        if !yes {
-            return (
-                unreachable(
-                    "password login",
-                    "its host key was accepted on first use in this run and not confirmed: no password was sent".into(),
-                    Some("check the fingerprint out of band, then pin it with `host_key:` in the inventory (or answer yes)".into()),
-                ),
-                None,
-                None,
-            );
-        }
-    }
-    // The node does not accept the manager's key (yet): read it with a
-    // password login. Nothing is written.
-    let host = Host::Password(PasswordLogin {
-        config: shared.config.clone(),
-        alias: alias.to_string(),
-        secret,
-    });
-    let _permit = shared.per_target[id].acquire().await;
-    match probe_remote(&host, files, timeout).await {
-        Ok(account) => (
-            NodeState::Read {
-                account,
-                access: Access::Password,
-            },
-            Some(host),
-            None,
-        ),
-        Err(NodeState::Unreachable { reason, hint, .. }) => {
-            let f = classify(&reason, &target, &shared.known_hosts_display);
-            let (reason, hint) = match f.kind {
-                FailureKind::AuthRejected => (
-                    "the password was refused (or password logins are off on this node)".into(),
-                    Some("check the password, and `PasswordAuthentication yes` in the node's sshd_config".into()),
-                ),
-                FailureKind::Other => (reason, hint),
-                _ => (f.reason, f.hint),
-            };
-            (
-                unreachable("password login", reason, hint),
-                None,
-                Some(f.kind),
-            )
-        }
-        Err(state) => (state, None, None),
     }
 }
 
@@ -635,12 +443,11 @@ pub async fn reread(
     for (id, r) in futures::future::join_all(tasks).await {
         g.live.nodes[id] = match r {
             Ok(mut account) => {
-                // Host keys taken from the manager's connection (an SFTP
-                // account that cannot read /etc/ssh) stay.
-                if account.host_keys.is_empty() {
-                    if let Some(old) = g.live.account(id) {
-                        account.host_keys = old.host_keys.clone();
-                    }
+                // The host keys proven when the node was first read stay:
+                // the connection is the same (or ssh checked the new one
+                // against them).
+                if let Some(old) = g.live.account(id) {
+                    account.proven_host_keys = old.proven_host_keys.clone();
                 }
                 NodeState::Read {
                     account,

@@ -121,31 +121,3 @@ async fn read_admin_acl(
         Err(e) => AclReadBack::Unreadable(e.to_string()),
     })
 }
-
-/// An account whose host keys could not be read (`/etc/ssh` closed to it,
-/// or a chroot) takes the ones the manager's connection verified: in the
-/// manager's known_hosts, or accepted on first use in this run.
-pub(super) async fn verified_host_keys(
-    shared: &super::Shared,
-    node: &Node,
-    account: &mut LiveAccount,
-) {
-    if !account.host_keys.is_empty() {
-        return;
-    }
-    let addr = node.address.as_deref().unwrap_or_default();
-    let name = crate::known_hosts::host_name(addr, node.port);
-    let mut keys: Vec<String> = super::hostkeys::trusted_keys(shared, addr, node.port)
-        .into_iter()
-        .map(|(t, b)| format!("{t} {b}"))
-        .collect();
-    for line in shared.accepted.lock().await.iter() {
-        let mut f = line.split_whitespace();
-        if let (Some(n), Some(t), Some(b)) = (f.next(), f.next(), f.next()) {
-            if n == name {
-                keys.push(format!("{t} {b}"));
-            }
-        }
-    }
-    account.host_keys = keys;
-}

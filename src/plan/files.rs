@@ -156,6 +156,7 @@ impl Ctx<'_> {
                 add.push(PlannedLine {
                     names: None,
                     clear_name: None,
+                    fingerprint: None,
                     key_type: ssh_type(self.inv.nodes[src].key_type).into(),
                     base64: None,
                     node: self.names[src].clone(),
@@ -196,6 +197,7 @@ impl Ctx<'_> {
                     PlannedLine {
                         names: None,
                         clear_name: None,
+                        fingerprint: None,
                         key_type: key_type.clone(),
                         base64: Some(base64.clone()),
                         node: self.names[src].clone(),
@@ -207,6 +209,7 @@ impl Ctx<'_> {
                 KeyState::Pending { key_type } => PlannedLine {
                     names: None,
                     clear_name: None,
+                    fingerprint: None,
                     key_type: key_type.clone(),
                     base64: None,
                     node: self.names[src].clone(),

@@ -4,7 +4,107 @@
 use super::files::{read_text, text_at};
 use super::*;
 
+/// `type base64 [comment]` lines as `(type, base64)`, each key once.
+fn parse_host_keys(lines: &[String]) -> Vec<(Arc<str>, Arc<str>)> {
+    let mut out: Vec<(Arc<str>, Arc<str>)> = Vec::new();
+    for line in lines {
+        let mut f = line.split_whitespace();
+        if let (Some(t), Some(b)) = (f.next(), f.next()) {
+            if !out.iter().any(|(_, ob)| &**ob == b) {
+                out.push((Arc::from(t), Arc::from(b)));
+            }
+        }
+    }
+    out
+}
+
+/// The host keys of every node as its peers must trust them: only the ones
+/// its sshd proved to trustmesh's own verified connection
+/// ([`LiveAccount::proven_host_keys`]), never what its account reports.
+/// Nodes on the same address and port are one sshd: when their connections
+/// proved different keys, none is written for any of them; a node whose
+/// connection proved none takes what another's proved.
+pub(super) fn host_keys(inv: &Inventory, live: &LiveState) -> Vec<HostKeys> {
+    let n = inv.nodes.len();
+    let mut out: Vec<HostKeys> = (0..n)
+        .map(|id| match live.account(id) {
+            Some(a) => HostKeys::Known(parse_host_keys(&a.proven_host_keys)),
+            None => HostKeys::Unknown,
+        })
+        .collect();
+    // Nodes by the sshd they reach, for the few that share one.
+    let mut by_host: HashMap<String, Vec<NodeId>> = HashMap::new();
+    for (id, node) in inv.nodes.iter().enumerate() {
+        if let (Some(addr), HostKeys::Known(_)) = (node.address.as_deref(), &out[id]) {
+            by_host
+                .entry(known_hosts::host_name(addr, node.port).to_ascii_lowercase())
+                .or_default()
+                .push(id);
+        }
+    }
+    for (name, ids) in by_host.into_iter().filter(|(_, ids)| ids.len() > 1) {
+        let set = |id: NodeId| -> Vec<Arc<str>> {
+            let mut v: Vec<Arc<str>> = match &out[id] {
+                HostKeys::Known(k) => k.iter().map(|(_, b)| b.clone()).collect(),
+                _ => Vec::new(),
+            };
+            v.sort_unstable();
+            v
+        };
+        let proven: Vec<NodeId> = ids
+            .iter()
+            .copied()
+            .filter(|&id| !set(id).is_empty())
+            .collect();
+        let Some(&first) = proven.first() else {
+            continue;
+        };
+        if proven.iter().all(|&id| set(id) == set(first)) {
+            let keys = out[first].clone();
+            for &id in &ids {
+                out[id] = keys.clone();
+            }
+            continue;
+        }
+        let names: Vec<&str> = ids.iter().map(|&id| inv.nodes[id].name.as_str()).collect();
+        let why: Arc<str> = Arc::from(format!(
+            "{} are the same host ({name}), but trustmesh's connections to them proved different host keys: \
+             none of them is written; check the host (and what answers on that address) and plan again",
+            names.join(", ")
+        ));
+        for &id in &ids {
+            out[id] = HostKeys::Disputed(why.clone());
+        }
+    }
+    out
+}
+
 impl Ctx<'_> {
+    /// What the node's account reports about its host keys is a hint: a
+    /// key its sshd did not prove is written nowhere, and said so here.
+    pub(super) fn unproven_host_keys(&self, id: NodeId, acc: &LiveAccount, plan: &mut NodePlan) {
+        let proven = match &self.host_keys[id] {
+            HostKeys::Known(k) => k.clone(),
+            HostKeys::Disputed(why) => {
+                plan.warnings.push(why.to_string());
+                parse_host_keys(&acc.proven_host_keys)
+            }
+            HostKeys::Unknown => parse_host_keys(&acc.proven_host_keys),
+        };
+        for (t, b) in parse_host_keys(&acc.host_keys) {
+            if proven.iter().any(|(_, pb)| *pb == b) {
+                continue;
+            }
+            plan.warnings.push(format!(
+                "unproven host key: the account reports {} ({t}) among the host keys of {}, but its sshd did not \
+                 prove it to trustmesh's connection: it is written nowhere (check the host's /etc/ssh, and what \
+                 the account runs at login)",
+                known_hosts::fingerprint_sha256(&b).unwrap_or_else(|| "an unreadable key".into()),
+                self.inv.nodes[id].name
+            ));
+        }
+    }
+
     /// The outgoing edges of `id`: whose host keys it must know.
     pub(super) fn known_hosts(
         &self,
@@ -40,7 +140,7 @@ impl Ctx<'_> {
                 let names = self.host_names[t].clone()?;
                 let keys = match &self.host_keys[t] {
                     HostKeys::Known(k) => Some(k.as_slice()),
-                    HostKeys::Unknown => None,
+                    HostKeys::Unknown | HostKeys::Disputed(_) => None,
                 };
                 Some((t, Want { names, keys }))
             })
@@ -189,6 +289,7 @@ impl Ctx<'_> {
                 add.push(PlannedLine {
                     names: Some(names),
                     clear_name,
+                    fingerprint: known_hosts::fingerprint_sha256(b64).map(Arc::from),
                     key_type: kt.clone(),
                     base64: Some(b64.clone()),
                     node: self.names[t].clone(),

@@ -55,11 +55,15 @@ enum KeyState {
     Unknown,
 }
 
-/// Host keys of a node as others must trust them.
+/// Host keys of a node as others must trust them: the ones its sshd
+/// proved to trustmesh's connection ([`hosts::host_keys`]).
 #[derive(Debug, Clone)]
 enum HostKeys {
     Known(Vec<(Arc<str>, Arc<str>)>),
     Unknown,
+    /// Nodes on the same address and port whose connections proved
+    /// different keys: none is written; the warning says why.
+    Disputed(Arc<str>),
 }
 
 const MODE_GO: u32 = 0o077;
@@ -99,13 +103,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
                     .all(|e| live.account(e.target).is_some() && has_shell(&inv.nodes[e.target]))
         })
         .collect();
-    let host_keys: Vec<HostKeys> = (0..n)
-        .into_par_iter()
-        .map(|id| match live.account(id) {
-            Some(a) => HostKeys::Known(parse_host_keys(&a.host_keys)),
-            None => HostKeys::Unknown,
-        })
-        .collect();
+    let host_keys = hosts::host_keys(inv, live);
     let names: Vec<Arc<str>> = inv
         .nodes
         .iter()
@@ -217,19 +215,6 @@ fn has_shell(node: &crate::inventory::Node) -> bool {
 /// command line ([`crate::windows::keygen_command`]).
 fn can_generate_keys(node: &crate::inventory::Node) -> bool {
     has_shell(node) || node.os == Os::Windows
-}
-
-fn parse_host_keys(lines: &[String]) -> Vec<(Arc<str>, Arc<str>)> {
-    let mut out: Vec<(Arc<str>, Arc<str>)> = Vec::new();
-    for line in lines {
-        let mut f = line.split_whitespace();
-        if let (Some(t), Some(b)) = (f.next(), f.next()) {
-            if !out.iter().any(|(_, ob)| &**ob == b) {
-                out.push((Arc::from(t), Arc::from(b)));
-            }
-        }
-    }
-    out
 }
 
 /// The ssh key type name of a generated key.
@@ -356,6 +341,7 @@ impl Ctx<'_> {
                 return plan;
             }
         };
+        self.unproven_host_keys(id, acc, &mut plan);
         if let Err(Finding { reason, hint }) = self.ssh_dir(acc, &mut plan) {
             plan.status = NodeStatus::Blocked { reason, hint };
             plan.changes.clear();

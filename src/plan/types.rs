@@ -409,6 +409,10 @@ pub struct PlannedLine {
     /// beside the line in the plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clear_name: Option<Arc<str>>,
+    /// known_hosts only: the SHA256 fingerprint of the host key added,
+    /// shown in the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Arc<str>>,
     pub key_type: Arc<str>,
     /// `None`: known after apply.
     pub base64: Option<Arc<str>>,

@@ -369,6 +369,7 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
         ssh_dir: ssh_dir.ok_or(ProbeError::MissingField("ssh-stat"))?,
         files,
         host_keys,
+        proven_host_keys: Vec::new(),
         leftovers,
         privilege,
         windows_admin: false,

@@ -211,6 +211,7 @@ pub async fn read_account<F: RemoteFiles>(
         ssh_dir: ssh_dir.map(|s| s.file_stat()),
         files,
         host_keys,
+        proven_host_keys: Vec::new(),
         leftovers,
         privilege: None,
         windows_admin: false,

@@ -219,8 +219,8 @@ pub async fn connect(
     }
 }
 
-/// A folder of this run's own: ssh config, control sockets, accepted host
-/// keys. Removed when dropped.
+/// A folder of this run's own: ssh config, control sockets, each node's
+/// known_hosts file. Removed when dropped.
 #[derive(Debug)]
 pub struct RunDir {
     dir: tempfile::TempDir,
@@ -237,7 +237,7 @@ impl RunDir {
             .tempdir_in(std::env::temp_dir())?;
         std::fs::DirBuilder::new()
             .mode(0o700)
-            .create(dir.path().join("pins"))?;
+            .create(dir.path().join("hosts"))?;
         Ok(RunDir { dir })
     }
     pub fn path(&self) -> &Path {
@@ -246,12 +246,10 @@ impl RunDir {
     pub fn config(&self) -> PathBuf {
         self.dir.path().join("ssh_config")
     }
-    pub fn accepted_known_hosts(&self) -> PathBuf {
-        self.dir.path().join("accepted_known_hosts")
-    }
-    /// Where pinned host keys go ([`sshconfig::pin_paths`]).
-    pub fn pin_dir(&self) -> PathBuf {
-        self.dir.path().join("pins")
+    /// Where each node's known_hosts file of this run goes
+    /// ([`sshconfig::proof_path`]).
+    pub fn proof_dir(&self) -> PathBuf {
+        self.dir.path().join("hosts")
     }
 }
 

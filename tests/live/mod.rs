@@ -110,9 +110,16 @@ pub struct Live {
 
 /// Start `manager` plus the given workers (all with user agilab).
 pub fn start(workers: Vec<HostSpec>) -> Live {
+    start_with(workers, |spec| spec)
+}
+
+/// [`start`], with the cluster's spec adjusted by `adjust` (host key
+/// types...).
+pub fn start_with(workers: Vec<HostSpec>, adjust: impl FnOnce(ClusterSpec) -> ClusterSpec) -> Live {
     let mut hosts = vec![HostSpec::new("manager", &[MANAGER_USER])];
     hosts.extend(workers);
-    let cluster = Cluster::start(ClusterSpec::new(hosts)).expect("start the testbed cluster");
+    let cluster =
+        Cluster::start(adjust(ClusterSpec::new(hosts))).expect("start the testbed cluster");
     let bin = cluster
         .share(std::path::Path::new(env!("CARGO_BIN_EXE_trustmesh")))
         .and_then(|bin| {

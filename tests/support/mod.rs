@@ -107,7 +107,8 @@ pub fn missing(name: &str) -> LiveFile {
     }
 }
 
-/// A fresh account: home 0755, no ~/.ssh, one ed25519 host key.
+/// A fresh account: home 0755, no ~/.ssh, one ed25519 host key (reported
+/// by the account, and proven by its sshd).
 pub fn fresh_account(inv: &Inventory, id: NodeId) -> LiveAccount {
     let node = &inv.nodes[id];
     let files = NodeFiles::of(inv, id);
@@ -134,6 +135,11 @@ pub fn fresh_account(inv: &Inventory, id: NodeId) -> LiveAccount {
             "ssh-ed25519 {} root@{}",
             fake_key(&format!("host-{}", node.name)),
             node.name
+        )],
+        // What the node's sshd proved to trustmesh's connection.
+        proven_host_keys: vec![format!(
+            "ssh-ed25519 {}",
+            fake_key(&format!("host-{}", node.name))
         )],
     }
 }
