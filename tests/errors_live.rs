@@ -62,10 +62,7 @@ fn a_full_disk_is_named_nothing_is_lost_and_the_next_apply_converges() {
         let out = live.run_as("node2", WORKER_USER, "id -u; id -g");
         let ids = String::from_utf8_lossy(&out.stdout).into_owned();
         let mut l = ids.lines();
-        (
-            l.next().unwrap().to_string(),
-            l.next().unwrap().to_string(),
-        )
+        (l.next().unwrap().to_string(), l.next().unwrap().to_string())
     };
     as_root(
         &live,
@@ -109,7 +106,11 @@ fn a_full_disk_is_named_nothing_is_lost_and_the_next_apply_converges() {
     assert!(!plan_changes(&plan, "node2").is_empty(), "{plan:#}");
 
     // Space freed: the next apply converges.
-    as_root(&live, "node2", "rm -f /home/agilab/.ssh/filler /home/agilab/.ssh/filler2");
+    as_root(
+        &live,
+        "node2",
+        "rm -f /home/agilab/.ssh/filler /home/agilab/.ssh/filler2",
+    );
     live.run(&["apply", "--yes"]).expect_exit(0);
     live.run(&["plan", "--detailed-exitcode"]).expect_exit(0);
     let ak = String::from_utf8(read_inside(&live, "node2", ".ssh/authorized_keys")).unwrap();
@@ -149,7 +150,10 @@ fn a_root_owned_ssh_folder_blocks_the_node_with_the_admins_command() {
             .is_some_and(|r| r.contains("~/.ssh (uid 0, mode 0755)")),
         "{n:#}"
     );
-    assert!(plan_changes(&plan, "node2").is_empty(), "no chown, no chmod: {n:#}");
+    assert!(
+        plan_changes(&plan, "node2").is_empty(),
+        "no chown, no chmod: {n:#}"
+    );
 
     // Apply changes nothing on node2; the others are written.
     let Ran { stdout, .. } = live.run(&["apply", "--accept-new-host-keys", "--yes"]);

@@ -68,7 +68,10 @@ fn a_root_owned_ssh_folder_blocks_the_node_with_the_admins_command() {
         assert_eq!(other.status, NodeStatus::Planned, "{}", other.node);
     }
     let shown = text(&p);
-    assert!(shown.contains("chown -R agilab: /home/node2/.ssh"), "{shown}");
+    assert!(
+        shown.contains("chown -R agilab: /home/node2/.ssh"),
+        "{shown}"
+    );
     assert!(!shown.contains("owner uid 0"), "{shown}");
 }
 
@@ -102,7 +105,10 @@ fn a_write_to_a_file_of_another_account_is_blocked_too() {
     f.content = Some(b"# emptied by hand\n".to_vec());
     let p = run(&inv, &live);
     let (reason, _) = blocked(node_plan(&p, "node2"));
-    assert!(reason.contains("~/.ssh/authorized_keys (uid 0, mode 0600)"), "{reason}");
+    assert!(
+        reason.contains("~/.ssh/authorized_keys (uid 0, mode 0600)"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -131,9 +137,14 @@ fn root_gets_the_owner_given_back_and_a_mode_of_its_own_stays_planned() {
     let n = node_plan(&p, "node2");
     assert_eq!(n.status, NodeStatus::Planned);
     assert!(
-        n.changes
-            .iter()
-            .any(|c| matches!(c, Change::Owner { from: 1002, to: 0, .. })),
+        n.changes.iter().any(|c| matches!(
+            c,
+            Change::Owner {
+                from: 1002,
+                to: 0,
+                ..
+            }
+        )),
         "{:?}",
         n.changes
     );
@@ -145,8 +156,5 @@ fn root_gets_the_owner_given_back_and_a_mode_of_its_own_stays_planned() {
     let n = node_plan(&p, "node2");
     assert_eq!(n.status, NodeStatus::Planned);
     assert!(owner_or_mode(n), "{:?}", n.changes);
-    assert!(!n
-        .changes
-        .iter()
-        .any(|c| matches!(c, Change::Owner { .. })));
+    assert!(!n.changes.iter().any(|c| matches!(c, Change::Owner { .. })));
 }

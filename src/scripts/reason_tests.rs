@@ -44,7 +44,12 @@ fn a_replace_on_a_full_disk_says_no_space_left_and_keeps_the_file() {
     let new = b"new content\n";
     // `cat` writes the new content, `cp -p` the copy that keeps the mode.
     for (tool, body, mode, context) in [
-        ("cat", "exec /bin/cat >/dev/full", "0600", "cannot write the new content of .ssh/authorized_keys"),
+        (
+            "cat",
+            "exec /bin/cat >/dev/full",
+            "0600",
+            "cannot write the new content of .ssh/authorized_keys",
+        ),
         (
             "cp",
             "exec /bin/cp \"$2\" /dev/full",
@@ -70,7 +75,10 @@ fn a_replace_on_a_full_disk_says_no_space_left_and_keeps_the_file() {
             );
             let f = home.ssh.join("authorized_keys");
             assert_eq!(std::fs::read(f).unwrap(), old, "{sh:?} {tool}: untouched");
-            assert!(temporaries(&home.ssh).is_empty(), "{sh:?} {tool}: no temporary left");
+            assert!(
+                temporaries(&home.ssh).is_empty(),
+                "{sh:?} {tool}: no temporary left"
+            );
         }
     }
 }
@@ -84,15 +92,32 @@ fn a_replace_that_cannot_make_its_temporary_or_rename_says_why() {
         let args = [".ssh/nowhere/known_hosts", "absent", "0600", &cksum(new)];
         let (o, out) = home.run(REPLACE_FILE, &args, new);
         assert!(
-            says(&o, &out, "cannot create a file in .ssh/nowhere", "No such file or directory"),
+            says(
+                &o,
+                &out,
+                "cannot create a file in .ssh/nowhere",
+                "No such file or directory"
+            ),
             "{sh:?}: {o:?} {out}"
         );
         // The rename fails.
         let fakes = fake("mv", "exec /bin/mv /dev/null/a /dev/null/b");
         let args = [".ssh/known_hosts", "absent", "0600", &cksum(new)];
-        let (o, out) = run_in_with(sh, home.path(), REPLACE_FILE, &args, new, Some(fakes.path()));
+        let (o, out) = run_in_with(
+            sh,
+            home.path(),
+            REPLACE_FILE,
+            &args,
+            new,
+            Some(fakes.path()),
+        );
         assert!(
-            says(&o, &out, "cannot rename over .ssh/known_hosts", "Not a directory"),
+            says(
+                &o,
+                &out,
+                "cannot rename over .ssh/known_hosts",
+                "Not a directory"
+            ),
             "{sh:?}: {o:?} {out}"
         );
         assert!(!home.ssh.join("known_hosts").exists(), "{sh:?}");
@@ -106,13 +131,23 @@ fn chmod_mkdir_and_keygen_say_why_they_failed() {
         let home = Home::new(sh, &[]);
         let (o, out) = home.run(CHMOD, &["0600", ".ssh/gone"], b"");
         assert!(
-            says(&o, &out, "cannot chmod 0600 .ssh/gone", "No such file or directory"),
+            says(
+                &o,
+                &out,
+                "cannot chmod 0600 .ssh/gone",
+                "No such file or directory"
+            ),
             "{sh:?}: {o:?} {out}"
         );
         let home = Home::empty(sh);
         let (o, out) = home.run(MKDIR_PRIVATE, &[".ssh/config.d"], b"");
         assert!(
-            says(&o, &out, "cannot create .ssh/config.d", "No such file or directory"),
+            says(
+                &o,
+                &out,
+                "cannot create .ssh/config.d",
+                "No such file or directory"
+            ),
             "{sh:?}: {o:?} {out}"
         );
         let fakes = fake("mkdir", "exec /bin/mkdir /dev/null/x");
@@ -156,24 +191,44 @@ fn chown_removal_and_the_rotation_swap_say_why_they_failed() {
         };
         let (o, out) = run(CHOWN, &["1000", ".ssh/authorized_keys"], &chown);
         assert!(
-            says(&o, &out, "cannot give .ssh/authorized_keys to uid 1000", "Not a directory"),
+            says(
+                &o,
+                &out,
+                "cannot give .ssh/authorized_keys to uid 1000",
+                "Not a directory"
+            ),
             "{sh:?}: {o:?} {out}"
         );
         let args = [".ssh/authorized_keys", &cksum(b"k\n")];
         let (o, out) = run(REMOVE_FILE, &args, &rm);
         assert!(
-            says(&o, &out, "cannot remove .ssh/authorized_keys", "Not a directory"),
+            says(
+                &o,
+                &out,
+                "cannot remove .ssh/authorized_keys",
+                "Not a directory"
+            ),
             "{sh:?}: {o:?} {out}"
         );
         let (o, out) = run(REMOVE_LEFTOVER, &[".ssh/.trustmesh.AbC123"], &rm);
         assert!(
-            says(&o, &out, "cannot remove .ssh/.trustmesh.AbC123", "Not a directory"),
+            says(
+                &o,
+                &out,
+                "cannot remove .ssh/.trustmesh.AbC123",
+                "Not a directory"
+            ),
             "{sh:?}: {o:?} {out}"
         );
         let args = [".ssh/id", ".ssh/id.new", ".ssh/id.old-abc"];
         let (o, out) = run(ROTATE_SWAP, &args, &mv);
         assert!(
-            says(&o, &out, "cannot move .ssh/id.new to .ssh/id", "Not a directory"),
+            says(
+                &o,
+                &out,
+                "cannot move .ssh/id.new to .ssh/id",
+                "Not a directory"
+            ),
             "{sh:?}: {o:?} {out}"
         );
         assert_eq!(std::fs::read(home.ssh.join("id.new")).unwrap(), b"new");

@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 /// (Debian's busybox has no `cksum`; `ssh-keygen` comes with OpenSSH):
 /// the whole PATH of the busybox shells of the matrix.
 const SCRIPT_TOOLS: &[&str] = &[
-    "awk", "cat", "chmod", "chown", "cp", "dirname", "grep", "id", "ls", "mkdir", "mktemp",
-    "mv", "od", "printf", "rm", "sync", "tail", "test", "[", "tr",
+    "awk", "cat", "chmod", "chown", "cp", "dirname", "grep", "id", "ls", "mkdir", "mktemp", "mv",
+    "od", "printf", "rm", "sync", "tail", "test", "[", "tr",
 ];
 const SCRIPT_SYSTEM_TOOLS: &[&str] = &["/usr/bin/cksum", "/usr/bin/ssh-keygen"];
 
@@ -126,7 +126,12 @@ impl Home {
 
     /// The replace script on `path`: expected checksum, mode, checksum
     /// of the new content, and the content sent (maybe cut short).
-    pub(super) fn replace(&self, path: &str, [expected, mode, sum]: [&str; 3], content: &[u8]) -> Outcome {
+    pub(super) fn replace(
+        &self,
+        path: &str,
+        [expected, mode, sum]: [&str; 3],
+        content: &[u8],
+    ) -> Outcome {
         self.run(REPLACE_FILE, &[path, expected, mode, sum], content)
             .0
     }
