@@ -36,7 +36,7 @@ fn ssh_names(live: &Live, host: &str) -> Vec<String> {
 /// Drop the manager's line for node3 from a worker's authorized_keys (the
 /// drift every later apply must repair).
 const DROP_NODE3: &str =
-    "grep -v 'trustmesh:manager/node3$' .ssh/authorized_keys > .ssh/ak.tmp; mv .ssh/ak.tmp .ssh/authorized_keys";
+    "grep -v 'trustmesh:manager/node3$' .ssh/authorized_keys > .ssh/ak.tmp; chmod 600 .ssh/ak.tmp; mv .ssh/ak.tmp .ssh/authorized_keys";
 
 /// Unmounts node2's tmpfs when the test ends, also when it fails (the
 /// cluster's own shutdown ends its namespace anyway).
@@ -79,17 +79,23 @@ fn a_full_disk_is_named_nothing_is_lost_and_the_next_apply_converges() {
     let before = read_inside(&live, "node2", ".ssh/authorized_keys");
 
     let Ran { stdout, stderr, .. } = live.run(&["apply", "--yes"]).expect_exit(1);
-    let shown = format!("{stdout}\n{stderr}");
-    let node2 = shown
-        .split("\nnode3")
-        .next()
-        .and_then(|s| s.split("node2\n").nth(1))
-        .unwrap_or_default();
+    // The report's lines for node2 (its name alone on a line, then its
+    // steps, indented).
+    let mut node = "";
+    let failed: Vec<&str> = stdout
+        .lines()
+        .chain(stderr.lines())
+        .filter(|l| {
+            if !l.starts_with(' ') {
+                node = l;
+            }
+            node == "node2" && l.contains("FAILED")
+        })
+        .collect();
     assert!(
-        node2.contains("FAILED")
-            && node2.contains("~/.ssh/authorized_keys")
-            && node2.to_lowercase().contains("no space left on device"),
-        "node2's report names the step and the OS's reason:\n{shown}"
+        failed.iter().any(|l| l.contains("~/.ssh/authorized_keys")
+            && l.to_lowercase().contains("no space left on device")),
+        "node2's report names the step and the OS's reason:\n{stdout}\n{stderr}"
     );
     // Nothing lost, nothing left behind.
     assert_eq!(read_inside(&live, "node2", ".ssh/authorized_keys"), before);
@@ -135,7 +141,7 @@ fn a_root_owned_ssh_folder_blocks_the_node_with_the_admins_command() {
 
     let plan = live
         .run(&["plan", "--json", "--accept-new-host-keys"])
-        .expect_exit(0)
+        .expect_exit(1)
         .json();
     let n = plan_node(&plan, "node2");
     assert_eq!(n["status"], "blocked", "{n:#}");
