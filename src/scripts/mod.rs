@@ -13,7 +13,11 @@
 //!
 //! Paths are relative to the account's home (`.ssh/authorized_keys`) or
 //! absolute. Every script prints `TM-OK` (or its result between markers)
-//! on success and `TM-ERR reason` / `TM-CONFLICT now` otherwise.
+//! on success and `TM-ERR reason` / `TM-CONFLICT now` otherwise. When a
+//! tool fails (`cat`, `cp`, `mv`, `chmod`, `mkdir`, `rm`, `ssh-keygen`),
+//! the reason ends with what it wrote on standard error, on one line: the
+//! OS's own words (`No space left on device`), which apply reports for the
+//! node and step.
 
 #[cfg(test)]
 pub(crate) mod shells;
