@@ -23,6 +23,7 @@ mod acl;
 mod blocks;
 mod files;
 mod hosts;
+mod owners;
 mod types;
 
 pub use crate::state::{Access, LiveState, NodeState};
@@ -381,6 +382,10 @@ impl Ctx<'_> {
             self.ssh_config(id, acc, &mut plan);
             self.hosts_file(id, acc, &mut plan);
         }
+        if let Some(Finding { reason, hint }) = owners::blocker(&self.inv.nodes[id], acc, &plan) {
+            plan.status = NodeStatus::Blocked { reason, hint };
+            plan.changes.clear();
+        }
         plan
     }
 
@@ -464,48 +469,6 @@ impl Ctx<'_> {
             }
         }
         Ok(())
-    }
-
-    fn fix_mode(
-        &self,
-        acc: &LiveAccount,
-        path: &str,
-        s: &FileStat,
-        want: u32,
-        plan: &mut NodePlan,
-    ) {
-        // Windows has ACLs, not modes (its SFTP server makes modes up).
-        let node = self
-            .by_name
-            .get(plan.node.as_str())
-            .map(|&id| &self.inv.nodes[id]);
-        if node.is_some_and(|n| n.os == Os::Windows) {
-            return;
-        }
-        if s.mode & MODE_GO != 0 {
-            plan.changes.push(Change::Mode {
-                path: path.to_string(),
-                from: s.mode,
-                to: want,
-            });
-        }
-        if s.uid != acc.uid {
-            // Over SFTP the account's uid is only inferred (the owner of
-            // `~/.ssh` or the home): said, never chown'ed on a guess.
-            if node.is_some_and(|n| n.access == crate::inventory::Access::Sftp) {
-                plan.warnings.push(format!(
-                    "{path} is owned by uid {}, not by uid {} (which owns ~/.ssh or the home); over SFTP \
-                     trustmesh does not change owners: check it on the node",
-                    s.uid, acc.uid
-                ));
-                return;
-            }
-            plan.changes.push(Change::Owner {
-                path: path.to_string(),
-                from: s.uid,
-                to: acc.uid,
-            });
-        }
     }
 
     fn key_pair(&self, id: NodeId, acc: &LiveAccount, plan: &mut NodePlan) {

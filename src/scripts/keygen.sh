@@ -14,20 +14,22 @@
 # Output:    `TM-PUB-BEGIN`, the public key line, `TM-PUB-END` on success;
 #            `TM-ERR REASON` and exit 3 (home or folder), 4 (KEY or KEY.pub
 #            exists) or 5 (ssh-keygen failed). The private key is never
-#            printed.
+#            printed. A failed tool's standard error ends REASON.
 set -u
+# The standard error of a failed tool, on one line: the OS's own words.
+oneline() { printf '%s' "$1" | tr '\n' ' '; }
 umask 077
-cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
+cd ~ 2>/dev/null || { echo "TM-ERR cannot enter the home folder: $(oneline "$(cd ~ 2>&1 || exit)")"; exit 3; }
 k=$1
 d=$(dirname "$k")
-[ -d "$d" ] || mkdir -p "$d" || { echo "TM-ERR cannot create $d"; exit 3; }
+[ -d "$d" ] || e=$(mkdir -p "$d" 2>&1) || { echo "TM-ERR cannot create $d: $(oneline "$e")"; exit 3; }
 if [ -e "$k" ] || [ -L "$k" ] || [ -e "$k.pub" ] || [ -L "$k.pub" ]; then
   echo "TM-ERR $k already exists: trustmesh never overwrites a key"; exit 4
 fi
 if [ -n "$3" ]; then
-  ssh-keygen -q -t "$2" -b "$3" -a 100 -N '' -C "$4" -f "$k" </dev/null >/dev/null 2>&1 || { echo "TM-ERR ssh-keygen failed"; exit 5; }
+  e=$(ssh-keygen -q -t "$2" -b "$3" -a 100 -N '' -C "$4" -f "$k" </dev/null 2>&1 >/dev/null) || { echo "TM-ERR ssh-keygen failed: $(oneline "$e")"; exit 5; }
 else
-  ssh-keygen -q -t "$2" -a 100 -N '' -C "$4" -f "$k" </dev/null >/dev/null 2>&1 || { echo "TM-ERR ssh-keygen failed"; exit 5; }
+  e=$(ssh-keygen -q -t "$2" -a 100 -N '' -C "$4" -f "$k" </dev/null 2>&1 >/dev/null) || { echo "TM-ERR ssh-keygen failed: $(oneline "$e")"; exit 5; }
 fi
 echo TM-PUB-BEGIN
 cat "$k.pub"

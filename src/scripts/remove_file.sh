@@ -13,11 +13,14 @@
 #            `TM-CONFLICT NOW` and exit 4 when the file is no longer
 #            EXPECTED (NOW is its `cksum`);
 #            `TM-ERR REASON` and exit 3 (home, symbolic link, not a regular
-#            file, owner) or 5 (the removal failed).
+#            file, owner) or 5 (the removal failed; REASON ends with
+#            rm's standard error).
 set -u
+# The standard error of a failed tool, on one line: the OS's own words.
+oneline() { printf '%s' "$1" | tr '\n' ' '; }
 case $1 in
   /*) cd ~ 2>/dev/null || cd / ;;
-  *) cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; } ;;
+  *) cd ~ 2>/dev/null || { echo "TM-ERR cannot enter the home folder: $(oneline "$(cd ~ 2>&1 || exit)")"; exit 3; } ;;
 esac
 f=$1
 if [ -L "$f" ]; then echo "TM-ERR $f is a symbolic link"; exit 3; fi
@@ -28,6 +31,6 @@ owner=$(ls -ldn "$f" | awk '{print $3}')
 if [ "$owner" != "$(id -u)" ]; then echo "TM-ERR $f is owned by uid $owner, not by this account"; exit 3; fi
 now=$(cksum < "$f" | awk '{print $1" "$2}')
 if [ "$now" != "$2" ]; then echo "TM-CONFLICT $now"; exit 4; fi
-rm -f "$f" || { echo "TM-ERR cannot remove $f"; exit 5; }
+e=$(rm -f "$f" 2>&1) || { echo "TM-ERR cannot remove $f: $(oneline "$e")"; exit 5; }
 sync "$(dirname "$f")" 2>/dev/null || sync
 echo TM-OK

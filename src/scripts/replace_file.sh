@@ -31,13 +31,17 @@
 #            EXPECTED (NOW is its `cksum`, or `absent`);
 #            `TM-ERR REASON` and exit 3 (refused: home, symbolic link,
 #            owner, no temporary file) or 5 (writing, mode, incomplete
-#            content, rename).
+#            content, rename). When a tool fails, REASON ends with what it
+#            wrote on standard error, on one line: the OS's own words (`No
+#            space left on device`, `Read-only file system`, ...).
 set -u
+# The standard error of a failed tool, on one line.
+oneline() { printf '%s' "$1" | tr '\n' ' '; }
 # An absolute PATH (/etc/hosts, maybe under `sudo -n`, whose HOME may not
 # be the account's) does not need the home.
 case $1 in
   /*) cd ~ 2>/dev/null || cd / ;;
-  *) cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; } ;;
+  *) cd ~ 2>/dev/null || { echo "TM-ERR cannot enter the home folder: $(oneline "$(cd ~ 2>&1 || exit)")"; exit 3; } ;;
 esac
 f=$1
 sum() {
@@ -52,21 +56,21 @@ fi
 now=$(sum)
 if [ "$now" != "$2" ]; then echo "TM-CONFLICT $now"; exit 4; fi
 d=$(dirname "$f")
-tmp=$(mktemp "$d/.trustmesh.XXXXXX") || { echo "TM-ERR cannot create a file in $d"; exit 3; }
+tmp=$(mktemp "$d/.trustmesh.XXXXXX" 2>&1) || { echo "TM-ERR cannot create a file in $d: $(oneline "$tmp")"; exit 3; }
 trap 'rm -f "$tmp"' EXIT
 if [ "$3" = keep ]; then
-  cp -p "$f" "$tmp" || { echo "TM-ERR cannot copy the mode of $f"; exit 5; }
+  e=$(cp -p "$f" "$tmp" 2>&1) || { echo "TM-ERR cannot write a copy of $f (to keep its mode): $(oneline "$e")"; exit 5; }
 fi
-cat > "$tmp" || { echo "TM-ERR cannot write $tmp"; exit 5; }
+e=$(cat 2>&1 >"$tmp") || { echo "TM-ERR cannot write the new content of $f: $(oneline "$e")"; exit 5; }
 # All or nothing: if the connection dropped while the content was on its
 # way, cat saw an early end of input; such a file is never renamed.
 got=$(cksum < "$tmp" | awk '{print $1" "$2}')
 if [ "$got" != "$4" ]; then echo "TM-ERR the new content arrived incomplete ($got, not $4)"; exit 5; fi
-if [ "$3" != keep ]; then chmod "$3" "$tmp" || { echo "TM-ERR cannot chmod $tmp"; exit 5; }; fi
+if [ "$3" != keep ]; then e=$(chmod "$3" "$tmp" 2>&1) || { echo "TM-ERR cannot set mode $3 on the new content of $f: $(oneline "$e")"; exit 5; }; fi
 sync "$tmp" 2>/dev/null || sync
 now=$(sum)
 if [ "$now" != "$2" ]; then echo "TM-CONFLICT $now"; exit 4; fi
-mv -f "$tmp" "$f" || { echo "TM-ERR cannot rename over $f"; exit 5; }
+e=$(mv -f "$tmp" "$f" 2>&1) || { echo "TM-ERR cannot rename over $f: $(oneline "$e")"; exit 5; }
 trap - EXIT
 sync "$d" 2>/dev/null || sync
 echo TM-OK

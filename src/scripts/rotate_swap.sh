@@ -15,9 +15,11 @@
 # moved in, each with a rename in the same folder, so at every moment the
 # key's path holds a whole old pair, a whole new pair, or nothing.
 # Output:    `TM-OK`, or `TM-ERR REASON` and exit 3 (refused) or 5 (a rename
-#            failed).
+#            failed; REASON ends with mv's standard error).
 set -u
-cd ~ || { echo "TM-ERR cannot enter the home folder"; exit 3; }
+# The standard error of a failed tool, on one line: the OS's own words.
+oneline() { printf '%s' "$1" | tr '\n' ' '; }
+cd ~ 2>/dev/null || { echo "TM-ERR cannot enter the home folder: $(oneline "$(cd ~ 2>&1 || exit)")"; exit 3; }
 k=$1
 n=$2
 a=$3
@@ -26,10 +28,10 @@ for f in "$k" "$k.pub" "$n" "$n.pub" "$a" "$a.pub"; do
 done
 if [ ! -f "$n" ] || [ ! -f "$n.pub" ]; then echo "TM-ERR the new key $n is missing"; exit 3; fi
 if [ -e "$a" ] || [ -e "$a.pub" ]; then echo "TM-ERR $a already exists: the old key is not moved over it"; exit 3; fi
-if [ -e "$k" ]; then mv "$k" "$a" || { echo "TM-ERR cannot move $k aside"; exit 5; }; fi
-if [ -e "$k.pub" ]; then mv "$k.pub" "$a.pub" || { echo "TM-ERR cannot move $k.pub aside"; exit 5; }; fi
-mv "$n" "$k" || { echo "TM-ERR cannot move $n to $k"; exit 5; }
-mv "$n.pub" "$k.pub" || { echo "TM-ERR cannot move $n.pub to $k.pub"; exit 5; }
+if [ -e "$k" ]; then e=$(mv "$k" "$a" 2>&1) || { echo "TM-ERR cannot move $k aside: $(oneline "$e")"; exit 5; }; fi
+if [ -e "$k.pub" ]; then e=$(mv "$k.pub" "$a.pub" 2>&1) || { echo "TM-ERR cannot move $k.pub aside: $(oneline "$e")"; exit 5; }; fi
+e=$(mv "$n" "$k" 2>&1) || { echo "TM-ERR cannot move $n to $k: $(oneline "$e")"; exit 5; }
+e=$(mv "$n.pub" "$k.pub" 2>&1) || { echo "TM-ERR cannot move $n.pub to $k.pub: $(oneline "$e")"; exit 5; }
 d=$(dirname "$k")
 sync "$d" 2>/dev/null || sync
 echo TM-OK
