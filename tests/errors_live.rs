@@ -1,6 +1,7 @@
 //! Failures on real sshd hosts say their real reason, and a plan proposes
 //! only what can be done: a full disk on one node (`~/.ssh` on a full
 //! tmpfs), and an admin's lock (`~/.ssh` handed to root) on another.
+#![cfg(feature = "live")]
 
 mod live;
 

@@ -3,6 +3,7 @@
 //! written into any known_hosts is what the node's sshd proved to
 //! trustmesh's own verified connection (`UpdateHostKeys` on a known_hosts
 //! file of the run), each key's fingerprint shown in the plan.
+#![cfg(feature = "live")]
 
 mod live;
 

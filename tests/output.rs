@@ -144,6 +144,7 @@ fn hostile_plan() -> Plan {
         marker: Arc::from(HOSTILE),
         replaces: false,
         options: Some(Arc::from(HOSTILE)),
+        fingerprint: Some(Arc::from(HOSTILE)),
     };
     let known = PlannedLine {
         base64: Some(Arc::from(HOSTILE)),

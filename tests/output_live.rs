@@ -7,6 +7,7 @@
 //!   goes on and converges.
 //! - A managed-looking line whose options clear the terminal is printed
 //!   escaped by `plan` and `apply`, colours on or off.
+#![cfg(feature = "live")]
 
 mod live;
 

@@ -2,6 +2,7 @@
 //! inventory, the flags and the host keys it was made with. Each refusal
 //! changes nothing on any node (and, for the checks that need no host,
 //! contacts none); the untouched plan applies.
+#![cfg(feature = "live")]
 
 mod live;
 
