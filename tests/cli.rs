@@ -27,7 +27,6 @@ fn validate_accepts_every_example() {
         "cloud-hpc",
         "demo",
         "sftp-windows",
-        "starter",
     ] {
         let path = format!("inventories/{name}.yaml");
         let (code, out, err) = trustmesh(&["validate", &path]);

@@ -7,9 +7,9 @@ use std::fmt::Write;
 
 use super::{Draft, DraftNode, Imported};
 
-/// The commented starter inventory `trustmesh init` writes (kept valid by
-/// the tests, like every file in `inventories/`).
-pub const STARTER: &str = include_str!("../../inventories/starter.yaml");
+/// The commented starter inventory `trustmesh init` writes (a test keeps
+/// it valid).
+pub const STARTER: &str = include_str!("starter.yaml");
 
 /// One YAML scalar: plain when YAML reads it back as the same string,
 /// quoted otherwise.
