@@ -11,6 +11,7 @@ pub mod block;
 pub mod finding;
 pub mod gather;
 pub mod graph;
+pub mod history;
 pub mod hosts_file;
 pub mod import;
 pub mod inventory;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::output::{self, write_out};
-use super::{remote, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui};
+use super::{history, remote, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui};
 use trustmesh::apply::{self, ApplyOptions};
 use trustmesh::gather::{self, GatherOptions};
 use trustmesh::inventory::Inventory;
@@ -57,13 +57,15 @@ pub fn cmd_apply(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
         ));
     }
     let Some(plan_path) = &args.plan else {
-        let inv = Inventory::load(&args.inventory.path())?;
+        let file = InventoryFile::read(&args.inventory.path())?;
+        let inv = file.parse()?;
+        let record = history::context(&inv, &file, &args.remote, None);
         let _lock = lock::ApplyLock::acquire(
             &lock::lock_path(&args.inventory.path()),
             &args.inventory.path(),
         )?;
         let (opts, rt) = remote::prepare(&inv, &args.remote)?;
-        return rt.block_on(run(ui, args.yes, &inv, opts, None));
+        return rt.block_on(run(ui, args.yes, &inv, opts, None, &record));
     };
     // A saved plan: everything it binds that needs no host is checked
     // first (no host reached, no password asked): its age, the inventory's
@@ -83,9 +85,10 @@ pub fn cmd_apply(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
     let inv = file.parse()?;
     let remote = remote::with_plan_flags(&args.remote, &flags);
     let _lock = lock::ApplyLock::acquire(&lock::lock_path(&inv_path), &inv_path)?;
+    let record = history::context(&inv, &file, &remote, Some(plan_path));
     let (mut opts, rt) = remote::prepare(&inv, &remote)?;
     remote::pin_saved_host_keys(&inv, &mut opts, &saved.host_keys)?;
-    rt.block_on(run(ui, args.yes, &inv, opts, Some(saved)))
+    rt.block_on(run(ui, args.yes, &inv, opts, Some(saved), &record))
 }
 
 /// Print through the one writer; a failure to write (not a closed pipe)
@@ -137,6 +140,7 @@ async fn run(
     inv: &Inventory,
     opts: GatherOptions,
     saved: Option<SavedPlan>,
+    record: &trustmesh::history::Context,
 ) -> Result<ExitStatus, CliError> {
     let graph = TrustGraph::build(inv);
     let g = remote::read(ui, inv, &graph, &opts).await?;
@@ -212,5 +216,7 @@ async fn run(
         line(ui, "Not converged yet; what is left:");
         show(ui, &again);
     }
+    // The history: one record of this apply, once its end is known.
+    history::record_apply(ui, record, &fresh, &report, converged);
     Ok(ExitStatus::from_ok(converged && !report.failed()))
 }

@@ -9,6 +9,7 @@
 mod apply;
 mod error;
 mod graph;
+mod history;
 mod import;
 mod init;
 mod output;
@@ -63,6 +64,7 @@ enum Command {
     Verify(verify::Args),
     Init(init::Args),
     Import(import::Args),
+    History(history::Args),
     Completions(reference::CompletionsArgs),
     Man(reference::ManArgs),
 }
@@ -206,6 +208,7 @@ pub fn run() -> i32 {
         Command::Verify(args) => verify::cmd_verify(ui, args),
         Command::Init(args) => init::cmd_init(ui, args),
         Command::Import(args) => import::cmd_import(ui, args),
+        Command::History(args) => history::cmd_history(ui, args),
         Command::Completions(args) => reference::cmd_completions(ui, args),
         Command::Man(args) => reference::cmd_man(ui, args),
     };
