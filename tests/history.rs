@@ -81,7 +81,10 @@ fn changes_count_lines_files_and_keys_per_node() {
     let with_changes = fresh.nodes.iter().filter(|n| !n.changes.is_empty()).count();
     assert_eq!(c.len(), with_changes);
     assert!(c.iter().map(|n| n.keys).sum::<usize>() >= 1, "{c:?}");
-    assert!(c.iter().all(|n| n.files >= 1 && n.lines_added >= 1), "{c:?}");
+    assert!(
+        c.iter().all(|n| n.files >= 1 && n.lines_added >= 1),
+        "{c:?}"
+    );
 }
 
 #[test]
@@ -104,7 +107,9 @@ fn a_record_holds_who_when_what_and_how_it_ended() {
             NodeReport {
                 node: "node4".into(),
                 results: vec![
-                    ActionResult::Done { what: "mkdir".into() },
+                    ActionResult::Done {
+                        what: "mkdir".into(),
+                    },
                     ActionResult::Failed {
                         what: "chmod ~/.ssh".into(),
                         reason: "Operation not permitted".into(),
@@ -196,13 +201,22 @@ fn a_broken_line_is_reported_with_its_number_and_skipped() {
 
 #[test]
 fn the_path_honours_xdg_state_home() {
-    let p = history::path("demo", Some(Path::new("/x/state")), Some(Path::new("/home/a")));
-    assert_eq!(p, Some(PathBuf::from("/x/state/trustmesh/demo/history.jsonl")));
+    let p = history::path(
+        "demo",
+        Some(Path::new("/x/state")),
+        Some(Path::new("/home/a")),
+    );
+    assert_eq!(
+        p,
+        Some(PathBuf::from("/x/state/trustmesh/demo/history.jsonl"))
+    );
     // A relative XDG_STATE_HOME is ignored, as the spec says.
     let p = history::path("demo", Some(Path::new("rel")), Some(Path::new("/home/a")));
     assert_eq!(
         p,
-        Some(PathBuf::from("/home/a/.local/state/trustmesh/demo/history.jsonl"))
+        Some(PathBuf::from(
+            "/home/a/.local/state/trustmesh/demo/history.jsonl"
+        ))
     );
     assert_eq!(history::path("demo", None, None), None);
 }
@@ -212,13 +226,20 @@ fn the_file_is_private_appended_and_never_a_link() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state/trustmesh/demo/history.jsonl");
     let r = Record::build(&ctx(), &drifted(), &ApplyReport::default(), true);
-    assert_eq!(file::read(&path).unwrap().records.len(), 0, "no file: empty");
+    assert_eq!(
+        file::read(&path).unwrap().records.len(),
+        0,
+        "no file: empty"
+    );
     file::append(&path, &r).unwrap();
     file::append(&path, &r).unwrap();
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&path), 0o600);
     assert_eq!(mode(path.parent().unwrap()), 0o700);
-    assert_eq!(file::read(&path).unwrap().records, vec![r.clone(), r.clone()]);
+    assert_eq!(
+        file::read(&path).unwrap().records,
+        vec![r.clone(), r.clone()]
+    );
 
     // A symbolic link at the path is refused, and its target untouched.
     let target = dir.path().join("elsewhere");
@@ -234,11 +255,7 @@ fn the_file_is_private_appended_and_never_a_link() {
     let real = dir.path().join("real");
     std::fs::create_dir(&real).unwrap();
     std::os::unix::fs::symlink(&real, dir.path().join("state/trustmesh/third")).unwrap();
-    let e = file::append(
-        &dir.path().join("state/trustmesh/third/history.jsonl"),
-        &r,
-    )
-    .unwrap_err();
+    let e = file::append(&dir.path().join("state/trustmesh/third/history.jsonl"), &r).unwrap_err();
     assert!(e.to_string().contains("symbolic link"), "{e}");
     assert_eq!(std::fs::read_dir(&real).unwrap().count(), 0);
 }

@@ -26,7 +26,9 @@ fn path_with_trustmesh(more: &[&Path]) -> std::ffi::OsString {
         .to_path_buf();
     let mut dirs: Vec<PathBuf> = more.iter().map(|p| p.to_path_buf()).collect();
     dirs.push(bin);
-    dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
     std::env::join_paths(dirs).unwrap()
 }
 
@@ -134,7 +136,13 @@ fn pre_commit_try_repo_runs_the_hook() {
     git(&["add", "."]);
     let try_repo = || {
         Command::new(bin.join("pre-commit"))
-            .args(["try-repo", ROOT, "trustmesh-validate", "--all-files", "--verbose"])
+            .args([
+                "try-repo",
+                ROOT,
+                "trustmesh-validate",
+                "--all-files",
+                "--verbose",
+            ])
             .current_dir(&repo)
             .env("PATH", path_with_trustmesh(&[&bin]))
             .env("PRE_COMMIT_HOME", tmp.path().join("cache"))
@@ -149,7 +157,10 @@ fn pre_commit_try_repo_runs_the_hook() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("trustmesh validate") && text.contains("Passed"), "{text}");
+    assert!(
+        text.contains("trustmesh validate") && text.contains("Passed"),
+        "{text}"
+    );
 
     std::fs::write(repo.join("inventories/broken.yml"), BAD).unwrap();
     git(&["add", "."]);
@@ -160,7 +171,10 @@ fn pre_commit_try_repo_runs_the_hook() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("Failed") && text.contains("broken.yml"), "{text}");
+    assert!(
+        text.contains("Failed") && text.contains("broken.yml"),
+        "{text}"
+    );
     assert!(!text.contains("compose.yml"), "{text}");
 }
 

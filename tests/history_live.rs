@@ -48,7 +48,10 @@ fn an_apply_that_changes_something_is_recorded_once() {
     assert_eq!(records.len(), 1, "{records:#?}");
     let r = &records[0];
     assert_eq!(r["format_version"], 1);
-    assert!(humantime::parse_rfc3339(r["time"].as_str().unwrap()).is_ok(), "{r}");
+    assert!(
+        humantime::parse_rfc3339(r["time"].as_str().unwrap()).is_ok(),
+        "{r}"
+    );
     assert!(r["time"].as_str().unwrap().ends_with('Z'), "UTC: {r}");
     assert_eq!(r["user"], MANAGER_USER);
     assert_eq!(r["cluster"], "manager");
@@ -78,7 +81,12 @@ fn an_apply_that_changes_something_is_recorded_once() {
     }
     let results = r["results"].as_array().unwrap();
     assert!(!results.is_empty());
-    assert!(results.iter().all(|n| n["result"] == "ok" && n["reason"].is_null()), "{r}");
+    assert!(
+        results
+            .iter()
+            .all(|n| n["result"] == "ok" && n["reason"].is_null()),
+        "{r}"
+    );
     assert_eq!(r["converged"], true);
 
     // Private: the folder 0700, the file 0600, the account's own.
@@ -88,7 +96,9 @@ fn an_apply_that_changes_something_is_recorded_once() {
     assert_eq!(file.mode() & 0o777, 0o600);
     let dir = std::fs::metadata(home.join(HISTORY).parent().unwrap()).unwrap();
     assert_eq!(dir.mode() & 0o777, 0o700);
-    let me = std::fs::metadata(home.join("inventory.yaml")).unwrap().uid();
+    let me = std::fs::metadata(home.join("inventory.yaml"))
+        .unwrap()
+        .uid();
     assert_eq!(file.uid(), me);
 
     // Nothing to do: nothing recorded.
@@ -101,7 +111,10 @@ fn an_apply_that_changes_something_is_recorded_once() {
     assert_eq!(listed["broken"].as_array().unwrap().len(), 0);
     let text = live.run(&["history"]).expect_exit(0).stdout;
     assert_eq!(text.lines().count(), 1, "{text}");
-    assert!(text.contains(MANAGER_USER) && text.contains(&commit[..12]), "{text}");
+    assert!(
+        text.contains(MANAGER_USER) && text.contains(&commit[..12]),
+        "{text}"
+    );
     assert!(text.contains("converged"), "{text}");
 
     // Drift repaired from an edited (uncommitted) inventory: a second
@@ -115,7 +128,9 @@ fn an_apply_that_changes_something_is_recorded_once() {
     assert!(del.status.success(), "{del:?}");
     sh(&live, &format!("echo '{{not json' >> ~/{HISTORY}"));
     live.run(&["apply", "--yes"]).expect_exit(0);
-    let listed = live.run(&["history", "--json", "--limit", "1"]).expect_exit(0);
+    let listed = live
+        .run(&["history", "--json", "--limit", "1"])
+        .expect_exit(0);
     assert!(listed.stderr.contains("line 2"), "{}", listed.stderr);
     let doc = listed.json();
     let records = doc["records"].as_array().unwrap();
@@ -128,8 +143,8 @@ fn an_apply_that_changes_something_is_recorded_once() {
 
 /// The drift job's command, as docs/ci-drift.md runs it.
 fn drift_command() -> Vec<String> {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/ci-drift.md"))
-        .unwrap();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/ci-drift.md")).unwrap();
     let line = doc
         .lines()
         .find_map(|l| l.trim().strip_prefix("run: trustmesh plan"))

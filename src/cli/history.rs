@@ -111,13 +111,7 @@ pub fn context(
 
 /// Append the record of an apply that went on to change something. A
 /// history that cannot be written is reported; the apply's outcome stands.
-pub fn record_apply(
-    ui: Ui,
-    ctx: &Context,
-    plan: &Plan,
-    report: &ApplyReport,
-    converged: bool,
-) {
+pub fn record_apply(ui: Ui, ctx: &Context, plan: &Plan, report: &ApplyReport, converged: bool) {
     let mut ctx = ctx.clone();
     ctx.time = std::time::SystemTime::now();
     let record = Record::build(&ctx, plan, report, converged);

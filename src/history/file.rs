@@ -26,7 +26,9 @@ pub enum HistoryError {
         help("the history is kept in a folder and a file of this account's own; move what is there aside")
     )]
     Unsafe { path: PathBuf, why: String },
-    #[error("there is no place for the history: neither XDG_STATE_HOME (absolute) nor HOME is set")]
+    #[error(
+        "there is no place for the history: neither XDG_STATE_HOME (absolute) nor HOME is set"
+    )]
     #[diagnostic(code(trustmesh::history::no_home))]
     NoHome,
 }

@@ -242,7 +242,10 @@ pub fn parse(text: &str) -> History {
                 continue;
             }
         };
-        match value.get("format_version").and_then(serde_json::Value::as_u64) {
+        match value
+            .get("format_version")
+            .and_then(serde_json::Value::as_u64)
+        {
             Some(v) if v == u64::from(FORMAT_VERSION) => {}
             Some(v) => {
                 h.broken.push(broken(format!(
@@ -323,7 +326,9 @@ pub fn text_line(r: &Record) -> String {
 pub fn path(cluster: &str, xdg_state_home: Option<&Path>, home: Option<&Path>) -> Option<PathBuf> {
     let base = match xdg_state_home.filter(|p| p.is_absolute()) {
         Some(x) => x.to_path_buf(),
-        None => home.filter(|h| !h.as_os_str().is_empty())?.join(".local/state"),
+        None => home
+            .filter(|h| !h.as_os_str().is_empty())?
+            .join(".local/state"),
     };
     Some(base.join("trustmesh").join(cluster).join("history.jsonl"))
 }
