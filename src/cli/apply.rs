@@ -198,6 +198,8 @@ async fn run(
     let mut after = g;
     if let Err(e) = gather::reread(inv, &mut after, opts.timeout).await {
         after.close().await;
+        // Changes were made: recorded, not converged (not read back).
+        history::record_apply(ui, record, &fresh, &report, false);
         return Err(e.into());
     }
     // A rotation is asked for once: the state read back is judged without

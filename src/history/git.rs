@@ -25,6 +25,11 @@ pub fn state(inventory: &Path) -> (Option<String>, Option<bool>) {
             .args(["-c", "core.fsmonitor=false"])
             .args(args)
             .env("GIT_OPTIONAL_LOCKS", "0")
+            // The repository is found from the file's folder, not from a
+            // hook's environment (pre-commit, a git alias).
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
             .stdin(Stdio::null())
             .stderr(Stdio::null())
             .output()
