@@ -271,8 +271,9 @@ impl Live {
     }
 
     /// Every file and folder in every host's homes. The manager's
-    /// `~/.cache`, where apply keeps its lock, is left out: the tool's own
-    /// bookkeeping, not trust state.
+    /// `~/.cache`, where apply keeps its lock, and `~/.local`, where it
+    /// keeps its history, are left out: the tool's own bookkeeping, not
+    /// trust state.
     pub fn snapshot(&self) -> Snapshot {
         use std::os::unix::fs::MetadataExt;
         fn walk(dir: &std::path::Path, out: &mut Snapshot) {
@@ -281,7 +282,7 @@ impl Live {
             };
             for e in entries.flatten() {
                 let path = e.path();
-                if path.ends_with(".cache") {
+                if path.ends_with(".cache") || path.ends_with(".local") {
                     continue;
                 }
                 let meta = std::fs::symlink_metadata(&path).unwrap();
