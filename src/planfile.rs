@@ -278,6 +278,7 @@ mod tests {
                 path: "~/.ssh/authorized_keys".into(),
                 content: Some("k\n".into()),
             }],
+            rotation_refused: None,
         }
     }
 

@@ -28,11 +28,14 @@ use crate::scripts::{self, Outcome};
 use crate::transport::Host;
 
 mod actions;
+mod rotation;
 mod sftp;
 #[cfg(test)]
 mod tests;
 
-use actions::{block_content, edit_content, proof, run_action};
+use actions::{block_content, edit_content, run_action};
+pub use rotation::PAUSE_ENV;
+use rotation::{proof, Pause, Step};
 
 /// How to apply.
 #[derive(Debug, Clone)]
@@ -40,12 +43,18 @@ pub struct ApplyOptions {
     pub concurrency: usize,
     pub timeout: Duration,
     /// How a rotation's proof tries a node (verify's settings: the
-    /// manager's known_hosts, the default account); the key offered is the
-    /// new one.
+    /// default account); the key offered is the new one.
     pub prove: crate::verify::CommandSettings,
-    /// A private folder for the proof's ssh config (jumps from the
-    /// manager), when the manager's key is rotated.
+    /// A private folder for the ssh config of each of the manager's
+    /// proofs.
     pub run_dir: Option<std::path::PathBuf>,
+    /// The run's known_hosts files (the manager's, then the host keys
+    /// accepted in this run): the manager's proofs check host keys
+    /// against them, as the run's own connections do.
+    pub known_hosts: Vec<std::path::PathBuf>,
+    /// Nodes whose host key is pinned in this run, with their pin's ssh
+    /// config fragment ([`crate::transport::sshconfig::pin_paths`]).
+    pub pins: Vec<(crate::inventory::NodeId, std::path::PathBuf)>,
 }
 
 /// What happened to one action.
@@ -142,9 +151,12 @@ enum Kind {
         command: String,
     },
     /// A rotation: a fresh connection from this node to the node of plan
-    /// index `target`, offering the new key at `identity` alone.
+    /// index `target` (named `name`), offering the new key at `identity`
+    /// alone. `None`: that node is not in the plan, so the proof fails and
+    /// the old key stays.
     Prove {
-        target: usize,
+        target: Option<usize>,
+        name: String,
         identity: String,
     },
     /// A rotation, once every proof holds: the old pair moved aside, the
@@ -357,19 +369,18 @@ impl ActionGraph {
             .collect();
         for (node, (pi, new_path, swap, targets)) in &rotations {
             for t in targets.iter() {
-                let Some(&target) = plan_index.get(t.as_str()) else {
-                    continue;
-                };
+                let target = plan_index.get(t.as_str()).copied();
                 let prove = graph.add_node(Action {
                     plan_node: *pi,
                     kind: Kind::Prove {
                         target,
+                        name: t.clone(),
                         identity: new_path.clone(),
                     },
                 });
                 graph.add_edge(keygen_of[node], prove, ());
                 for (ix, needs) in &pending {
-                    if graph[*ix].plan_node == target && needs.iter().any(|n| n == node) {
+                    if Some(graph[*ix].plan_node) == target && needs.iter().any(|n| n == node) {
                         graph.add_edge(*ix, prove, ());
                     }
                 }
@@ -480,10 +491,9 @@ fn describe(plan: &Plan, a: &Action) -> String {
         Kind::SetAcl { path, .. } => {
             format!("set the ACL of {path} (SYSTEM and Administrators only)")
         }
-        Kind::Prove { target, .. } => format!(
-            "prove the new key with a fresh connection to {}",
-            plan.nodes[*target].node
-        ),
+        Kind::Prove { name, .. } => {
+            format!("prove the new key with a fresh connection to {name}")
+        }
         Kind::Swap {
             path, aside_path, ..
         } => format!("put the new key in place as {path}, the old one moved to {aside_path}"),
@@ -539,7 +549,12 @@ pub async fn apply(
         inv.find(&plan.nodes[pi].node)
             .and_then(|id| hosts.get(id)?.as_ref())
     };
+    let mut pause = Pause::from_env();
     for wave in ag.waves() {
+        if let Some(p) = pause.as_mut() {
+            p.before(wave.iter().map(|ix| Step::of(&plan, &ag.graph[*ix])))
+                .await;
+        }
         let mut futs = Vec::new();
         for ix in wave {
             let action = ag.graph[ix].clone();
@@ -605,8 +620,17 @@ pub async fn apply(
                 _ => what,
             };
             let proof = match &action.kind {
-                Kind::Prove { target, identity } => {
-                    match proof(inv, &graph, &plan, &action, *target, identity, opts) {
+                Kind::Prove {
+                    target, identity, ..
+                } => {
+                    let p = target
+                        .ok_or_else(|| {
+                            "that node is not in this plan, so the new key cannot be proven there; \
+                             the old key stays in place"
+                                .to_string()
+                        })
+                        .and_then(|t| proof(inv, &graph, &plan, &action, t, identity, opts));
+                    match p {
                         Ok(p) => Some(p),
                         Err(reason) => {
                             results[ix.index()] = Some(ActionResult::Failed { what, reason });
