@@ -151,20 +151,6 @@ fn pause_dir(live: &Live) -> (String, PathBuf) {
     (inner, outer)
 }
 
-/// Wait until `path` exists (the hook paused the run), for minutes at
-/// most on a loaded machine.
-fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Run trustmesh on the manager with the pause hook set to `step`; while
 /// it waits there, run `meanwhile`, then let it go on.
 fn run_pausing(live: &Live, step: &str, args: &[&str], meanwhile: &dyn Fn()) -> Ran {
