@@ -219,7 +219,7 @@ fn a_retired_key_left_behind_is_removed_by_the_next_plan() {
         })
         .flatten()
         .collect();
-    assert_eq!(removed, [old_line.clone()], "{}", text(&p));
+    assert_eq!(removed, [old_line], "{}", text(&p));
     assert!(node_plan(&p, "w2").warnings.is_empty(), "{}", text(&p));
     for n in ["manager", "w1", "w3"] {
         assert!(node_plan(&p, n).changes.is_empty(), "{n}:\n{}", text(&p));

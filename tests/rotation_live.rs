@@ -7,7 +7,7 @@
 
 mod live;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use live::*;

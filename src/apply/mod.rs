@@ -28,12 +28,16 @@ use crate::scripts::{self, Outcome};
 use crate::transport::Host;
 
 mod actions;
+mod describe;
+mod report;
 mod rotation;
 mod sftp;
 #[cfg(test)]
 mod tests;
 
 use actions::{block_content, edit_content, run_action};
+use describe::describe;
+pub use report::{ActionResult, ApplyReport, NodeReport};
 pub use rotation::PAUSE_ENV;
 use rotation::{proof, Pause, Step};
 
@@ -55,65 +59,6 @@ pub struct ApplyOptions {
     /// Nodes whose host key is pinned in this run, with their pin's ssh
     /// config fragment ([`crate::transport::sshconfig::pin_paths`]).
     pub pins: Vec<(crate::inventory::NodeId, std::path::PathBuf)>,
-}
-
-/// What happened to one action.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum ActionResult {
-    Done {
-        what: String,
-    },
-    Failed {
-        what: String,
-        reason: String,
-    },
-    /// The file changed since the plan: left as it is.
-    Conflict {
-        what: String,
-    },
-    Skipped {
-        what: String,
-        because: String,
-    },
-}
-
-/// What happened on one node.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct NodeReport {
-    pub node: String,
-    pub results: Vec<ActionResult>,
-}
-
-impl NodeReport {
-    pub fn failed(&self) -> bool {
-        self.results
-            .iter()
-            .any(|r| !matches!(r, ActionResult::Done { .. }))
-    }
-}
-
-/// The whole run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ApplyReport {
-    pub nodes: Vec<NodeReport>,
-}
-
-impl ApplyReport {
-    pub fn failed(&self) -> bool {
-        self.nodes.iter().any(NodeReport::failed)
-    }
-    pub fn conflicts(&self) -> Vec<&str> {
-        self.nodes
-            .iter()
-            .filter(|n| {
-                n.results
-                    .iter()
-                    .any(|r| matches!(r, ActionResult::Conflict { .. }))
-            })
-            .map(|n| n.node.as_str())
-            .collect()
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -440,64 +385,6 @@ impl ActionGraph {
 /// The folder of a plan path (`~/keys/id` -> `~/keys`).
 fn parent(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |(dir, _)| dir)
-}
-
-fn describe(plan: &Plan, a: &Action) -> String {
-    let np = &plan.nodes[a.plan_node];
-    match &a.kind {
-        Kind::MkDir { path } => format!("create {path} (0700)"),
-        Kind::Block { change } => match &np.changes[*change] {
-            Change::WriteBlock(b) => {
-                let sudo = if b.sudo { " with sudo -n" } else { "" };
-                match (&b.new, b.role) {
-                    (None, crate::plan::BlockRole::SshConfigFile) => format!("remove {}", b.path),
-                    (None, _) => format!("remove trustmesh's block from {}{sudo}", b.path),
-                    (Some(_), crate::plan::BlockRole::SshConfigFile) => {
-                        format!("write {}", b.path)
-                    }
-                    (Some(_), _) => format!("write trustmesh's block in {}{sudo}", b.path),
-                }
-            }
-            _ => "write".to_string(),
-        },
-        Kind::Keygen { path, key_type } => format!("generate {path} ({key_type})"),
-        Kind::Edit { change } => match &np.changes[*change] {
-            Change::EditFile(e) => {
-                let mut parts = Vec::new();
-                if !e.add.is_empty() {
-                    parts.push(format!("{} added", e.add.len()));
-                }
-                if !e.remove.is_empty() {
-                    parts.push(format!("{} removed", e.remove.len()));
-                }
-                if !e.remove_on_request.is_empty() {
-                    parts.push(format!(
-                        "{} stale line(s) written by hand removed on request",
-                        e.remove_on_request.len()
-                    ));
-                }
-                let write = format!("write {} ({})", e.path, parts.join(", "));
-                if np.access == Access::Password && e.file == FileRole::AuthorizedKeys {
-                    format!("install the manager's key with a password: {write}")
-                } else {
-                    write
-                }
-            }
-            _ => "edit".to_string(),
-        },
-        Kind::Mode { path, to } => format!("chmod {to:04o} {path}"),
-        Kind::Owner { path, to } => format!("chown {to} {path}"),
-        Kind::RemoveLeftover { path } => format!("remove {path} (left by an interrupted run)"),
-        Kind::SetAcl { path, .. } => {
-            format!("set the ACL of {path} (SYSTEM and Administrators only)")
-        }
-        Kind::Prove { name, .. } => {
-            format!("prove the new key with a fresh connection to {name}")
-        }
-        Kind::Swap {
-            path, aside_path, ..
-        } => format!("put the new key in place as {path}, the old one moved to {aside_path}"),
-    }
 }
 
 /// The command that generates a key pair at `path` (a plan path such as
