@@ -23,7 +23,8 @@ pub(super) struct Proof {
 /// with the new key as the only identity: from the manager, through a
 /// config file of its own (this proof's alone), whose known_hosts are the
 /// run's (the manager's and the host keys accepted in this run) and which
-/// includes a pinned node's pin first; from a worker, with `-F /dev/null`.
+/// includes a pinned node's pin first; from a worker, with `-F /dev/null`
+/// (the options all on the command line).
 /// The account's own `~/.ssh/config` (another `IdentityFile`, an agent) can
 /// never make a proof pass.
 pub(super) fn proof(
@@ -47,6 +48,7 @@ pub(super) fn proof(
         .ok_or("no edge to prove")?;
     let mut settings = opts.prove.clone();
     settings.identity_override = Some(identity.to_string());
+    settings.isolate_workers = true;
     if source == Inventory::MANAGER {
         let dir = opts
             .run_dir

@@ -5,13 +5,16 @@
 //! An attempt is isolated from whatever else the source's account has set
 //! up for ssh: it offers the source's own key only ([`ISOLATION`]: no agent,
 //! no other key file, nothing forwarded), so an agent key or a default key
-//! of another type never makes an edge hold. Every attempt reads one config
-//! file and no other (`-F`): the manager's a file generated for the run
-//! ([`config_text`], which carries the same settings to jump hosts), a
-//! worker's `/dev/null`, the options all on the command line. Without it,
-//! ssh would also read the account's `~/.ssh/config`, whose `IdentityFile`s
-//! add to the one given (`IdentitiesOnly` keeps every configured file), so
-//! another key could make an edge, or a rotation's proof, hold. The key is
+//! of another type never makes an edge hold. Every attempt from the
+//! manager, and every rotation's proof, reads one config file and no other
+//! (`-F`): the manager's a file generated for the run ([`config_text`],
+//! which carries the same settings to jump hosts), a worker's proof
+//! `/dev/null`, the options all on the command line. Without it, ssh would
+//! also read the account's `~/.ssh/config`, whose `IdentityFile`s add to
+//! the one given (`IdentitiesOnly` keeps every configured file), so another
+//! key could make an edge, or a proof, hold. `verify`'s attempts from a
+//! worker keep that worker's own config (what its network needs, a
+//! `BindAddress`): it may add a key there. The key is
 //! given with `-o IdentityFile=`, not `-i`: ssh drops a `-i` file that does
 //! not exist and then falls back to every default key (`~/.ssh/id_rsa`,
 //! ...), while a configured `IdentityFile` stays the only one.
@@ -57,6 +60,9 @@ pub struct CommandSettings {
     /// The key to offer instead of the source's usual one (a rotated key
     /// proven before it is put in place).
     pub identity_override: Option<String>,
+    /// Attempts from a worker read no ssh config either (`-F /dev/null`):
+    /// a rotation's proof. `verify` keeps a worker's own config.
+    pub isolate_workers: bool,
 }
 
 /// A path as an ssh option value: `%` is a token there, so it is doubled,
@@ -126,14 +132,15 @@ pub fn command_line(
             .config
             .as_deref()
             .ok_or_else(|| "no ssh config for the manager's attempts in this run".to_string())?;
-        shell_quote(&path.to_string_lossy())
+        Some(shell_quote(&path.to_string_lossy()))
     } else {
-        "/dev/null".to_string()
+        settings.isolate_workers.then(|| "/dev/null".to_string())
     };
-    let mut args: Vec<String> = vec![
-        "ssh".into(),
-        "-F".into(),
-        config,
+    let mut args: Vec<String> = vec!["ssh".into()];
+    if let Some(c) = config {
+        args.extend(["-F".into(), c]);
+    }
+    args.extend([
         "-o".into(),
         "BatchMode=yes".into(),
         "-o".into(),
@@ -147,7 +154,7 @@ pub fn command_line(
             "IdentityFile={}",
             ssh_path_value(Path::new(&source_key(inv, edge.source, settings)))?
         )),
-    ];
+    ]);
     for (option, value) in ISOLATION {
         args.push("-o".into());
         args.push(format!("{option}={value}"));
@@ -296,9 +303,9 @@ mod tests {
 
     const TAIL: &str = " </dev/null; echo \"trustmesh-verify-exit $?\"";
     /// The fixed options of every attempt from a worker, up to the
-    /// source's key: no config file but the options given.
+    /// source's key.
     const HEAD: &str =
-        "ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=7 -o ControlPath=none";
+        "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=7 -o ControlPath=none";
     /// The same from the manager: the run's own config file alone.
     const HEAD_M: &str = "ssh -F '/tmp/tm-x/verify_ssh_config' -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=7 -o ControlPath=none";
     /// The options that keep an attempt to that key only.
@@ -415,7 +422,11 @@ mod tests {
         s.config = None;
         assert!(command_line(&i, &g, edge(EdgeKind::Forward, 0, hidden), &s).is_err());
         assert!(command_line(&i, &g, edge(EdgeKind::Forward, 0, n1), &s).is_err());
-        // A worker's attempt reads no config file at all.
+        // A worker's proof reads no config file at all; its verify
+        // attempt keeps the worker's own.
+        let line = command_line(&i, &g, edge(EdgeKind::Reverse, n1, 0), &s).unwrap();
+        assert!(line.starts_with("ssh -o "), "{line}");
+        s.isolate_workers = true;
         let line = command_line(&i, &g, edge(EdgeKind::Reverse, n1, 0), &s).unwrap();
         assert!(line.starts_with("ssh -F /dev/null -o "), "{line}");
     }

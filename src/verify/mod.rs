@@ -17,12 +17,13 @@
 //! may have open. Every attempt offers the source's own key and nothing
 //! else (`IdentitiesOnly`, no agent, nothing forwarded): a key in the
 //! operator's ssh-agent or another default key never makes an edge hold.
-//! No attempt reads the account's own ssh config: a worker's gets `-F
-//! /dev/null`, the manager's a `-F` config of this run carrying the same
-//! settings (options given with `-o` do not reach a jump connection; a
-//! config file does). The manager adds its known_hosts only when the
-//! inventory names a non-default file, and reaches a node behind a jump
-//! host with `-J`.
+//! No attempt from the manager reads the account's own ssh config: each
+//! gets a `-F` config of this run carrying the same settings, jump or not
+//! (options given with `-o` do not reach a jump connection; a config file
+//! does). A worker's attempt keeps the worker's own config (its network's
+//! settings). The manager adds its known_hosts only when the inventory
+//! names a non-default file, and reaches a node behind a jump host with
+//! `-J`.
 //!
 //! Attempts run concurrently, but at most [`PER_TARGET_ATTEMPTS`] towards one
 //! target at once (sshd's `MaxStartups 10:30:100` drops new connections past

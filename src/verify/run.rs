@@ -88,6 +88,7 @@ pub fn command_settings(inv: &Inventory, gathered: &Gathered, secs: u64) -> Comm
             .map(|a| a.user.clone())
             .filter(|u| !u.is_empty()),
         identity_override: None,
+        isolate_workers: false,
     }
 }
 
