@@ -238,7 +238,8 @@ fn a_retired_key_left_behind_is_removed_by_the_next_plan() {
         .any(|w| w.contains("marked as this cluster's manager")));
 }
 
-/// Aside names: `<key>.old-<letters and digits>.pub`, nothing else.
+/// Aside names: `<key>.old-<letters and digits>.pub` and an unfinished
+/// rotation's `<key>.trustmesh-new.pub`, nothing else.
 #[test]
 fn aside_names_are_recognised_exactly() {
     assert!(plan::is_aside_public(
@@ -246,6 +247,11 @@ fn aside_names_are_recognised_exactly() {
         "id_ed25519.old-AbC123xy.pub"
     ));
     assert!(plan::is_aside_public("/k/id", "/k/id.old-Q1.pub"));
+    // The new key of a rotation whose proof failed: not in use either.
+    assert!(plan::is_aside_public(
+        "id_ed25519",
+        "id_ed25519.trustmesh-new.pub"
+    ));
     for name in [
         "id_ed25519.old-AbC123xy",
         "id_ed25519.old-.pub",
@@ -253,6 +259,7 @@ fn aside_names_are_recognised_exactly() {
         "id_ed25519.old-a.b.pub",
         "id_rsa.old-Ab.pub",
         "id_ed25519.pub",
+        "id_ed25519.trustmesh-new",
     ] {
         assert!(!plan::is_aside_public("id_ed25519", name), "{name}");
     }

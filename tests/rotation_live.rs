@@ -377,6 +377,24 @@ fn a_users_ssh_config_key_makes_no_proof_or_edge_pass() {
         assert!(authorized_keys(&live, w).contains(&old), "{w}");
         assert!(key_opens(&live, "id_ed25519", w), "manager's key -> {w}");
     }
+    // The unproven new key, never put in place, is let in nowhere after
+    // the next apply.
+    let unproven = String::from_utf8(
+        live.cluster
+            .read_file("manager", MANAGER_USER, ".ssh/id_ed25519.trustmesh-new.pub")
+            .unwrap(),
+    )
+    .unwrap()
+    .split_whitespace()
+    .nth(1)
+    .unwrap()
+    .to_string();
+    assert!(authorized_keys(&live, "node1").contains(&unproven));
+    live.run(&["apply", "--yes"]).expect_exit(0);
+    for w in WORKERS {
+        assert!(!authorized_keys(&live, w).contains(&unproven), "{w}");
+        assert!(key_opens(&live, "id_ed25519", w), "manager's key -> {w}");
+    }
 
     // verify: node1 lets the manager's own key in no more; id_other does.
     filter_authorized_keys(&live, "node1", &|l| !l.ends_with(MANAGER_MARKER));

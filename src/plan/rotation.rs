@@ -9,7 +9,9 @@
 //! rotation of the manager needs every node.
 //!
 //! A rotation moves the old pair aside on its node
-//! (`<key>.old-<fingerprint tag>`); the `.pub` there names a retired key.
+//! (`<key>.old-<fingerprint tag>`); the `.pub` there names a retired key,
+//! and so does the new pair of a rotation whose proof failed
+//! (`<key>.trustmesh-new`, never put in place).
 //! When the removal of its old lines did not happen (a conflict, a node
 //! down), a later plan still removes them: the manager's retired keys are
 //! read from those asides ([`retired_keys`]), and a line marked as the
@@ -200,13 +202,20 @@ pub fn aside_tag(fingerprint: &str) -> String {
         .collect()
 }
 
-/// Is `name` the public half of an aside of the key `key` (both as the
-/// probe names files: relative to `~/.ssh`, or absolute)?
+/// Is `name` the public half of a key of `key`'s that is not in use (both
+/// named as the probe names files: relative to `~/.ssh`, or absolute): an
+/// aside a rotation left (`<key>.old-<tag>.pub`), or the new key of a
+/// rotation that stopped before its swap (`<key>.trustmesh-new.pub`, its
+/// proof failed)? Lines of such keys marked as the node's are removed.
 pub fn is_aside_public(key: &str, name: &str) -> bool {
-    name.strip_prefix(key)
-        .and_then(|rest| rest.strip_prefix(".old-"))
-        .and_then(|rest| rest.strip_suffix(".pub"))
-        .is_some_and(|tag| !tag.is_empty() && tag.chars().all(|c| c.is_ascii_alphanumeric()))
+    let Some(rest) = name.strip_prefix(key) else {
+        return false;
+    };
+    rest == ".trustmesh-new.pub"
+        || rest
+            .strip_prefix(".old-")
+            .and_then(|rest| rest.strip_suffix(".pub"))
+            .is_some_and(|tag| !tag.is_empty() && tag.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// The keys a rotation retired on this node: the public halves of the
