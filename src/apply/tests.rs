@@ -10,6 +10,7 @@ fn node(name: &str, changes: Vec<Change>) -> NodePlan {
         changes,
         warnings: Vec::new(),
         base: Vec::new(),
+        rotation_refused: None,
     }
 }
 

@@ -21,6 +21,7 @@ fn node(name: &str) -> NodePlan {
             path: "~/.ssh/authorized_keys".into(),
             content: Some("k\n".into()),
         }],
+        rotation_refused: None,
     }
 }
 
