@@ -31,7 +31,10 @@ pub fn cmd_validate(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
     let inv = loaded?;
     // Warnings go to standard error, quiet or not: the file is valid.
     for w in &inv.warnings {
-        eprintln!("warning: {w}");
+        super::output::write_err(&format!(
+            "warning: {}\n",
+            trustmesh::render::escape::EscMessage(&w.to_string())
+        ));
     }
     if !ui.quiet {
         let c = Counts::of(&inv);
