@@ -20,7 +20,9 @@ use serde::Serialize;
 use crate::inventory::{Inventory, NodeId, Role};
 
 /// Why an edge exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum EdgeKind {
     /// manager -> worker or bastion (implicit; also how trustmesh reaches it).

@@ -11,13 +11,14 @@
 //! sequences printed are the colours added here.
 
 pub mod escape;
+pub mod json;
 
 use std::io::{self, Write};
 
-use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
 
 use self::escape::{Esc, EscMessage};
+pub use self::json::{render_apply_json, render_json, render_validate_json};
 use crate::apply::{ActionResult, ApplyReport};
 use crate::plan::{
     Access, BlockRole, BlockWrite, Change, FileEdit, FileRole, NodePlan, NodeStatus, Plan,
@@ -457,38 +458,6 @@ fn render_block(b: &BlockWrite, p: &Paint, out: &mut dyn Write) -> io::Result<()
         return writeln!(out, "      {}", p.dim(&format!("({why})")));
     }
     write_diff(&framed(&b.old), &new_text, p, out)
-}
-
-/// The JSON document of `plan --json` and `plan --out`.
-#[derive(Serialize)]
-struct JsonPlan<'a> {
-    format_version: u32,
-    /// The inventory the plan was made from (saved plans only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    inventory: Option<&'a str>,
-    summary: Summary,
-    nodes: &'a [NodePlan],
-    notes: &'a [String],
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    header: &'a [String],
-}
-
-/// Render the plan as one JSON document.
-pub fn render_json(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
-    write_json(plan, None, out)
-}
-
-fn write_json(plan: &Plan, inventory: Option<&str>, out: &mut dyn Write) -> io::Result<()> {
-    let doc = JsonPlan {
-        format_version: plan.format_version,
-        inventory,
-        summary: plan.summary(),
-        nodes: &plan.nodes,
-        notes: &plan.notes,
-        header: &plan.header,
-    };
-    serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
-    writeln!(out)
 }
 
 /// Render what apply did, node by node.

@@ -134,7 +134,9 @@ pub enum NodeState {
 }
 
 /// How trustmesh reaches a node's account.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Access {
     /// With the manager's key (or locally, for the manager).

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::output::{self, write_out};
 use super::{history, remote, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui};
-use trustmesh::apply::{self, ApplyOptions};
+use trustmesh::apply::{self, ApplyOptions, ApplyReport};
 use trustmesh::gather::{self, GatherOptions};
 use trustmesh::inventory::Inventory;
 use trustmesh::plan::{self, Plan};
@@ -41,11 +41,34 @@ pub struct Args {
     #[arg(long, value_name = "AGE", requires = "plan", conflicts_with = "inventory", value_parser = humantime::parse_duration)]
     max_plan_age: Option<Duration>,
 
+    /// Print one JSON document at the end (with a `format_version`): the
+    /// plan applied, each action's result, whether the state read back
+    /// converged and what is left. Nothing else goes to standard output;
+    /// it never asks, so it needs --yes or --plan.
+    #[arg(long)]
+    json: bool,
+
     #[command(flatten)]
     remote: RemoteArgs,
 }
 
 pub fn cmd_apply(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
+    // With --json, standard output is the document: no plan text, no
+    // report, no question asked into it.
+    let ui = Ui {
+        json: args.json,
+        ..ui
+    };
+    if args.json && args.plan.is_none() && !args.yes {
+        return Err(CliError::message(
+            "apply refused: --json does not ask (standard output is the JSON document) and there is \
+             no --yes; nothing was changed",
+        )
+        .hint(
+            "pass --yes, or approve a saved plan: `trustmesh plan --out FILE`, then \
+             `trustmesh apply --json --plan FILE`",
+        ));
+    }
     // No consent, no change: refused before anything is read or touched.
     if args.plan.is_none() && !args.yes && !std::io::stdin().is_terminal() {
         return Err(CliError::message(
@@ -92,9 +115,26 @@ pub fn cmd_apply(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
 }
 
 /// Print through the one writer; a failure to write (not a closed pipe)
-/// is reported and apply goes on to its end, then exits 1.
+/// is reported and apply goes on to its end, then exits 1. With `--json`,
+/// apply's text is not printed: the document is, at the end ([`json`]).
 fn print(ui: Ui, what: &str, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+    if ui.json {
+        return;
+    }
     if let Err(e) = write_out(what, write) {
+        ui.report_error(&e);
+    }
+}
+
+/// With `--json`, the one document: the plan applied, what the report
+/// says of each action, and the plan made from the state read back.
+fn json(ui: Ui, applied: &Plan, report: &ApplyReport, after: &Plan, converged: bool) {
+    if !ui.json {
+        return;
+    }
+    if let Err(e) = write_out("the result", |out| {
+        render::render_apply_json(applied, report, after, converged, out)
+    }) {
         ui.report_error(&e);
     }
 }
@@ -166,7 +206,9 @@ async fn run(
     }
     if fresh.is_empty() {
         g.close().await;
-        return Ok(ExitStatus::from_ok(!fresh.incomplete()));
+        let complete = !fresh.incomplete();
+        json(ui, &fresh, &ApplyReport::default(), &fresh, complete);
+        return Ok(ExitStatus::from_ok(complete));
     }
     if saved.is_none() && !yes && !confirm() {
         g.close().await;
@@ -250,6 +292,8 @@ async fn run(
             ),
         );
     }
+    // The state read back matches the inventory: what `converged` says.
+    json(ui, &fresh, &report, &again, left.is_empty());
     // The history: one record of this apply, once its end is known.
     history::record_apply(ui, record, &fresh, &report, left.is_empty());
     Ok(ExitStatus::from_ok(

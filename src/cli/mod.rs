@@ -160,6 +160,8 @@ pub struct Ui {
     pub color_out: bool,
     pub quiet: bool,
     pub verbose: u8,
+    /// `apply --json`: standard output holds one JSON document only.
+    pub json: bool,
 }
 
 impl Ui {
@@ -175,6 +177,7 @@ impl Ui {
             color_out: on(std::io::stdout().is_terminal()),
             quiet: cli.quiet,
             verbose: cli.verbose,
+            json: false,
         }
     }
 

@@ -118,6 +118,97 @@ impl InventoryError {
             _ => &[],
         }
     }
+
+    /// Every problem this error reports, as data (`validate --json`): each
+    /// problem of an invalid file, or the one syntax error, with its line
+    /// and column; an error about the whole file (it cannot be read, is not
+    /// UTF-8, is too large) with none.
+    pub fn located(&self) -> Vec<Located> {
+        let code = |d: &dyn Diagnostic| d.code().map(|c| c.to_string()).unwrap_or_default();
+        let help = |d: &dyn Diagnostic| d.help().map(|h| h.to_string());
+        let at = |src: &Source, span: &SourceSpan, message: String| {
+            let (line, column) = src.text.line_col(span.offset());
+            Located {
+                file: src.name.clone(),
+                line: Some(line + 1),
+                column: Some(column + 1),
+                message,
+                code: code(self),
+                hint: help(self),
+            }
+        };
+        match self {
+            InventoryError::Invalid { name, problems, .. } => problems
+                .iter()
+                .map(|p| Located {
+                    file: name.clone(),
+                    line: Some(p.line),
+                    column: Some(p.column),
+                    message: p.problem.message.clone(),
+                    code: p.problem.code.to_string(),
+                    hint: p.problem.help.clone(),
+                })
+                .collect(),
+            InventoryError::Syntax {
+                message, src, span, ..
+            } => vec![at(src, span, format!("not valid YAML: {message}"))],
+            InventoryError::TooDeep { src, span, .. } => vec![at(
+                src,
+                span,
+                format!("nests lists or mappings more than {MAX_DEPTH} deep"),
+            )],
+            InventoryError::Io { path, .. }
+            | InventoryError::NotUtf8 { path }
+            | InventoryError::TooLarge { path, .. } => vec![Located {
+                file: path.clone(),
+                line: None,
+                column: None,
+                message: self.to_string(),
+                code: code(self),
+                hint: help(self),
+            }],
+        }
+    }
+
+    /// How many problems the file has, the ones not in [`Self::located`]
+    /// included (only the first [`MAX_REPORTED`] are kept).
+    pub fn total(&self) -> usize {
+        match self {
+            InventoryError::Invalid { total, .. } => *total,
+            _ => 1,
+        }
+    }
+}
+
+/// A problem (or a warning) of an inventory as data: where it is and what
+/// it says, as `validate --json` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct Located {
+    /// The file, as named in messages.
+    pub file: String,
+    /// 1-based line; none for a problem with the whole file (it cannot be
+    /// read...).
+    pub line: Option<usize>,
+    /// 1-based column, in characters.
+    pub column: Option<usize>,
+    pub message: String,
+    /// Stable code, e.g. `trustmesh::inventory::unknown_key`.
+    pub code: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl From<&super::hostile::Warning> for Located {
+    fn from(w: &super::hostile::Warning) -> Located {
+        Located {
+            file: w.file.clone(),
+            line: Some(w.line),
+            column: Some(w.column),
+            message: w.message.clone(),
+            code: w.code.to_string(),
+            hint: Some(w.help.clone()),
+        }
+    }
 }
 
 impl Diagnostic for InventoryError {

@@ -158,6 +158,11 @@ pub struct Warning {
     pub help: String,
     /// `file:line:col` of the value.
     pub place: String,
+    /// The same place as data: the file as named in messages, and the
+    /// 1-based line and column.
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
 }
 
 impl std::fmt::Display for Warning {

@@ -182,6 +182,9 @@ impl Inventory {
                             message,
                             help,
                             place: format!("{name}:{}:{}", line + 1, col + 1),
+                            file: name.to_string(),
+                            line: line + 1,
+                            column: col + 1,
                         });
                     }
                 }

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::inventory::{Inventory, NodeId};
@@ -158,7 +159,7 @@ pub struct Plan {
 }
 
 /// Why a node's changes could not be planned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum NodeStatus {
     Planned,
@@ -178,7 +179,7 @@ pub enum NodeStatus {
 }
 
 /// What is planned on one node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NodePlan {
     pub node: String,
     /// `user@address:port`, or `local` for the manager.
@@ -205,7 +206,7 @@ pub struct NodePlan {
 /// is proven, so it is made only when the new key can be proven on every
 /// node the key opens; anything less could lock the node out of the
 /// others.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RotationRefused {
     pub reason: String,
     /// The nodes the key opens that this run cannot prove a new key on
@@ -218,7 +219,7 @@ pub struct RotationRefused {
 }
 
 /// The state a file was planned from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FileBase {
     pub path: String,
     /// `None`: the file did not exist.
@@ -226,7 +227,7 @@ pub struct FileBase {
 }
 
 /// One change on a node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Change {
     /// `mkdir -m 0700 ~/.ssh`
@@ -267,7 +268,7 @@ pub enum Change {
 }
 
 /// What a [`BlockWrite`] writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BlockRole {
     /// `~/.ssh/config.d/trustmesh-<cluster>`: the whole file.
@@ -279,7 +280,7 @@ pub enum BlockRole {
 }
 
 /// A block (or a whole file) trustmesh owns, set to `new`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BlockWrite {
     pub path: String,
     pub role: BlockRole,
@@ -324,7 +325,7 @@ impl BlockWrite {
 }
 
 /// The edit of one `authorized_keys` or `known_hosts` file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FileEdit {
     pub path: String,
     pub file: FileRole,
@@ -412,7 +413,7 @@ impl FileEdit {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FileRole {
     AuthorizedKeys,
@@ -421,7 +422,7 @@ pub enum FileRole {
 
 /// A line to write. Its key may be known only after apply (a key pair not
 /// generated yet).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlannedLine {
     /// known_hosts only: the host names as written in the line (`addr` or
     /// `[addr]:port`, or its hashed form `|1|salt|hash`).
@@ -467,7 +468,7 @@ impl PlannedLine {
 }
 
 /// Counts for the summary line.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Summary {
     pub add: usize,
     pub change: usize,

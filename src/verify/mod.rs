@@ -53,7 +53,9 @@ mod run;
 
 pub use command::{command_line, config_text, CommandSettings};
 pub use interpret::{interpret, parse_exit, EdgeNames};
-pub use output::{render_json, render_text, summary_line, TextOptions, FORMAT_VERSION};
+pub use output::{
+    json_schema, render_json, render_text, summary_line, TextOptions, FORMAT_VERSION,
+};
 pub use report::{EdgeFailure, EdgeResult, Outcome, Summary, VerifyReport};
 pub use run::{
     command_settings, edges_in_scope, verify, VerifyOptions, PER_SOURCE_SESSIONS,

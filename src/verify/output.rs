@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::report::{EdgeResult, Outcome, Summary, VerifyReport};
@@ -221,7 +222,9 @@ fn pad(s: &str, w: usize) -> String {
     }
 }
 
-#[derive(Serialize)]
+/// One edge in `verify --json`.
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "VerifyEdge")]
 struct JsonEdge<'a> {
     source: &'a str,
     target: &'a str,
@@ -230,8 +233,7 @@ struct JsonEdge<'a> {
     /// when restricted.
     policy: &'a str,
     ok: bool,
-    /// `ok`, `fail` or `not_tried`.
-    status: &'static str,
+    status: EdgeStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     failure: Option<FailureKind>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -240,10 +242,28 @@ struct JsonEdge<'a> {
     hint: Option<&'a str>,
 }
 
-#[derive(Serialize)]
+/// What came of an edge.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum EdgeStatus {
+    /// It holds.
+    Ok,
+    /// It was tried and failed (`failure` says how).
+    Fail,
+    /// It could not be tried (its source was not reached...): counts as a
+    /// failure.
+    NotTried,
+}
+
+/// The document `verify --json` prints.
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "VerifyOutput")]
 struct JsonReport<'a> {
+    /// The version of this document's shape.
     format_version: u32,
+    /// The nodes in scope, in inventory order.
     nodes: &'a [String],
+    /// Every edge in scope, in the trust graph's order.
     edges: Vec<JsonEdge<'a>>,
     summary: Summary,
 }
@@ -255,16 +275,19 @@ pub fn render_json(report: &VerifyReport, out: &mut dyn Write) -> io::Result<()>
         .iter()
         .map(|e| {
             let (status, failure, reason, hint) = match &e.outcome {
-                Outcome::Holds => ("ok", None, None, None),
+                Outcome::Holds => (EdgeStatus::Ok, None, None, None),
                 Outcome::Fails(f) => (
-                    "fail",
+                    EdgeStatus::Fail,
                     Some(f.kind),
                     Some(f.reason.as_str()),
                     f.hint.as_deref(),
                 ),
-                Outcome::NotTried { reason, hint } => {
-                    ("not_tried", None, Some(reason.as_str()), hint.as_deref())
-                }
+                Outcome::NotTried { reason, hint } => (
+                    EdgeStatus::NotTried,
+                    None,
+                    Some(reason.as_str()),
+                    hint.as_deref(),
+                ),
             };
             JsonEdge {
                 source: &e.source,
@@ -285,8 +308,14 @@ pub fn render_json(report: &VerifyReport, out: &mut dyn Write) -> io::Result<()>
         edges,
         summary: report.summary(),
     };
-    serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
+    serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::from)?;
     writeln!(out)
+}
+
+/// The JSON Schema of `verify --json`, as committed in
+/// `schemas/verify.schema.json`.
+pub fn json_schema() -> schemars::schema::RootSchema {
+    schemars::schema_for!(JsonReport<'static>)
 }
 
 #[cfg(test)]

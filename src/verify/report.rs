@@ -57,7 +57,7 @@ pub struct VerifyReport {
 }
 
 /// Counts for the last line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, schemars::JsonSchema)]
 pub struct Summary {
     pub edges: usize,
     pub hold: usize,
