@@ -10,6 +10,7 @@
 //! through [`escape`] where it enters the output: the only control
 //! sequences printed are the colours added here.
 
+mod adopt;
 pub mod escape;
 
 use std::io::{self, Write};
@@ -136,6 +137,7 @@ pub fn render_text(plan: &Plan, opts: TextOptions, out: &mut dyn Write) -> io::R
     for node in &plan.nodes {
         let interesting = !node.changes.is_empty()
             || !node.warnings.is_empty()
+            || !node.granted_by_hand.is_empty()
             || !matches!(node.status, NodeStatus::Planned);
         if !interesting && !opts.verbose {
             continue;
@@ -320,6 +322,7 @@ fn render_node(
             Change::WriteBlock(b) => render_block(b, p, out)?,
         }
     }
+    adopt::render_hand_written(node, p, opts, out)?;
     for w in &node.warnings {
         writeln!(out, "  {} {}", p.chg("warning:"), EscMessage(w))?;
     }
@@ -373,7 +376,8 @@ fn render_edit(e: &FileEdit, p: &Paint, opts: TextOptions, out: &mut dyn Write) 
     old.sort();
     let old_text: String = old.iter().map(|(_, t)| format!("{t}\n")).collect();
     let new_text: String = new.iter().map(|t| format!("{t}\n")).collect();
-    write_diff(&old_text, &new_text, p, out)
+    write_diff(&old_text, &new_text, p, out)?;
+    adopt::render_adoptions(e, p, opts, out)
 }
 
 /// A unified diff of managed lines, with one line of context. The lines

@@ -20,6 +20,7 @@
 //! `~/.ssh/config` and `/etc/hosts` in `blocks.rs`.
 
 mod acl;
+mod adopt;
 mod blocks;
 mod files;
 mod hosts;
@@ -27,6 +28,7 @@ mod owners;
 mod types;
 
 pub use crate::state::{Access, LiveState, NodeState};
+pub use adopt::{Adoption, HandWritten};
 pub use types::*;
 
 use std::borrow::Cow;
@@ -321,6 +323,7 @@ impl Ctx<'_> {
             changes: Vec::new(),
             warnings: Vec::new(),
             base: Vec::new(),
+            granted_by_hand: Vec::new(),
         };
         let acc = match &self.live.nodes[id] {
             NodeState::Read { account, access } => {
