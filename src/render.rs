@@ -138,6 +138,7 @@ pub fn render_text(plan: &Plan, opts: TextOptions, out: &mut dyn Write) -> io::R
         let interesting = !node.changes.is_empty()
             || !node.warnings.is_empty()
             || !node.granted_by_hand.is_empty()
+            || node.rotation_refused.is_some()
             || !matches!(node.status, NodeStatus::Planned);
         if !interesting && !opts.verbose {
             continue;
@@ -164,7 +165,7 @@ pub fn render_text(plan: &Plan, opts: TextOptions, out: &mut dyn Write) -> io::R
         writeln!(
             out,
             "Nothing to change on the nodes that were read; the nodes above that were not read or are \
-             blocked are not planned, so this plan is not complete."
+             blocked, and any rotation refused above, are not planned, so this plan is not complete."
         )?;
     } else if plan.is_empty() {
         writeln!(
@@ -323,6 +324,12 @@ fn render_node(
         }
     }
     adopt::render_hand_written(node, p, opts, out)?;
+    if let Some(r) = &node.rotation_refused {
+        writeln!(out, "  {} {}", p.del("rotation refused:"), r.reason)?;
+        if let Some(h) = &r.hint {
+            writeln!(out, "  hint: {h}")?;
+        }
+    }
     for w in &node.warnings {
         writeln!(out, "  {} {}", p.chg("warning:"), EscMessage(w))?;
     }

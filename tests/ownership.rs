@@ -432,14 +432,8 @@ fn a_rotation_is_planned_make_before_break() {
         .changes
         .iter()
         .all(|c| !matches!(c, Change::RotateKey { .. })));
-    assert!(
-        w1_plan
-            .warnings
-            .iter()
-            .any(|w| w.contains("not rotated in this run")),
-        "{:?}",
-        w1_plan.warnings
-    );
+    let refused = w1_plan.rotation_refused.as_ref().expect("refused");
+    assert_eq!(refused.missing, ["w2 (unreachable)"], "{refused:?}");
 }
 
 /// A temporary file a killed apply left in ~/.ssh is removed by the next

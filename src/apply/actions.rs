@@ -1,17 +1,8 @@
 //! Carrying out one action on its node: the fixed script it runs and what
 //! it answered; a rotation's proof; the text an edit writes.
 
+use super::rotation::Proof;
 use super::*;
-
-/// A rotation's proof, ready to run: the command line, and the edge's
-/// names for reading ssh's answer.
-pub(super) struct Proof {
-    line: String,
-    source: String,
-    target: String,
-    addr: String,
-    port: u16,
-}
 
 /// The new text of a file, and its expected current checksum.
 pub(super) struct EditInput {
@@ -238,54 +229,4 @@ pub(super) async fn run_action(
         )),
         Err(e) => Err(e.to_string()),
     }
-}
-
-/// The command line that proves `identity` (a rotated key not in place
-/// yet) opens the node of plan index `target` from the action's node.
-pub(super) fn proof(
-    inv: &Inventory,
-    graph: &crate::graph::TrustGraph,
-    plan: &Plan,
-    action: &Action,
-    target: usize,
-    identity: &str,
-    opts: &ApplyOptions,
-) -> Result<Proof, String> {
-    let source = inv
-        .find(&plan.nodes[action.plan_node].node)
-        .ok_or("the node left the inventory")?;
-    let dst = inv
-        .find(&plan.nodes[target].node)
-        .ok_or("the target left the inventory")?;
-    let edge = graph
-        .outgoing(source)
-        .find(|e| e.target == dst)
-        .ok_or("no edge to prove")?;
-    let mut settings = opts.prove.clone();
-    settings.identity_override = Some(identity.to_string());
-    if source == Inventory::MANAGER && inv.nodes[dst].jump.is_some() {
-        // Through a jump, only the new key too.
-        let dir = opts
-            .run_dir
-            .as_deref()
-            .ok_or("no run folder for the proof")?;
-        let path = dir.join("rotation_ssh_config");
-        let text = crate::verify::jump_config_text(
-            settings.connect_timeout_secs,
-            std::path::Path::new(identity),
-            settings.manager_known_hosts.as_deref(),
-        )?;
-        crate::transport::local::write_private(&path, text.as_bytes())
-            .map_err(|e| e.to_string())?;
-        settings.jump_config = Some(path);
-    }
-    let line = crate::verify::command_line(inv, graph, edge, &settings)?;
-    let node = &inv.nodes[dst];
-    Ok(Proof {
-        line,
-        source: inv.nodes[source].name.clone(),
-        target: node.name.clone(),
-        addr: node.address.clone().unwrap_or_default(),
-        port: node.port,
-    })
 }

@@ -28,11 +28,18 @@ use crate::scripts::{self, Outcome};
 use crate::transport::Host;
 
 mod actions;
+mod describe;
+mod report;
+mod rotation;
 mod sftp;
 #[cfg(test)]
 mod tests;
 
-use actions::{block_content, edit_content, proof, run_action};
+use actions::{block_content, edit_content, run_action};
+use describe::describe;
+pub use report::{ActionResult, ApplyReport, NodeReport};
+pub use rotation::PAUSE_ENV;
+use rotation::{proof, Pause, Step};
 
 /// How to apply.
 #[derive(Debug, Clone)]
@@ -40,71 +47,18 @@ pub struct ApplyOptions {
     pub concurrency: usize,
     pub timeout: Duration,
     /// How a rotation's proof tries a node (verify's settings: the
-    /// manager's known_hosts, the default account); the key offered is the
-    /// new one.
+    /// default account); the key offered is the new one.
     pub prove: crate::verify::CommandSettings,
-    /// A private folder for the proof's ssh config (jumps from the
-    /// manager), when the manager's key is rotated.
+    /// A private folder for the ssh config of each of the manager's
+    /// proofs.
     pub run_dir: Option<std::path::PathBuf>,
-}
-
-/// What happened to one action.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum ActionResult {
-    Done {
-        what: String,
-    },
-    Failed {
-        what: String,
-        reason: String,
-    },
-    /// The file changed since the plan: left as it is.
-    Conflict {
-        what: String,
-    },
-    Skipped {
-        what: String,
-        because: String,
-    },
-}
-
-/// What happened on one node.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct NodeReport {
-    pub node: String,
-    pub results: Vec<ActionResult>,
-}
-
-impl NodeReport {
-    pub fn failed(&self) -> bool {
-        self.results
-            .iter()
-            .any(|r| !matches!(r, ActionResult::Done { .. }))
-    }
-}
-
-/// The whole run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ApplyReport {
-    pub nodes: Vec<NodeReport>,
-}
-
-impl ApplyReport {
-    pub fn failed(&self) -> bool {
-        self.nodes.iter().any(NodeReport::failed)
-    }
-    pub fn conflicts(&self) -> Vec<&str> {
-        self.nodes
-            .iter()
-            .filter(|n| {
-                n.results
-                    .iter()
-                    .any(|r| matches!(r, ActionResult::Conflict { .. }))
-            })
-            .map(|n| n.node.as_str())
-            .collect()
-    }
+    /// The run's known_hosts files (the manager's, then the host keys
+    /// accepted in this run): the manager's proofs check host keys
+    /// against them, as the run's own connections do.
+    pub known_hosts: Vec<std::path::PathBuf>,
+    /// Nodes whose host key is pinned in this run, with their pin's ssh
+    /// config fragment ([`crate::transport::sshconfig::pin_paths`]).
+    pub pins: Vec<(crate::inventory::NodeId, std::path::PathBuf)>,
 }
 
 #[derive(Debug, Clone)]
@@ -142,9 +96,12 @@ enum Kind {
         command: String,
     },
     /// A rotation: a fresh connection from this node to the node of plan
-    /// index `target`, offering the new key at `identity` alone.
+    /// index `target` (named `name`), offering the new key at `identity`
+    /// alone. `None`: that node is not in the plan, so the proof fails and
+    /// the old key stays.
     Prove {
-        target: usize,
+        target: Option<usize>,
+        name: String,
         identity: String,
     },
     /// A rotation, once every proof holds: the old pair moved aside, the
@@ -357,19 +314,18 @@ impl ActionGraph {
             .collect();
         for (node, (pi, new_path, swap, targets)) in &rotations {
             for t in targets.iter() {
-                let Some(&target) = plan_index.get(t.as_str()) else {
-                    continue;
-                };
+                let target = plan_index.get(t.as_str()).copied();
                 let prove = graph.add_node(Action {
                     plan_node: *pi,
                     kind: Kind::Prove {
                         target,
+                        name: t.clone(),
                         identity: new_path.clone(),
                     },
                 });
                 graph.add_edge(keygen_of[node], prove, ());
                 for (ix, needs) in &pending {
-                    if graph[*ix].plan_node == target && needs.iter().any(|n| n == node) {
+                    if Some(graph[*ix].plan_node) == target && needs.iter().any(|n| n == node) {
                         graph.add_edge(*ix, prove, ());
                     }
                 }
@@ -431,68 +387,6 @@ fn parent(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
 
-fn describe(plan: &Plan, a: &Action) -> String {
-    let np = &plan.nodes[a.plan_node];
-    match &a.kind {
-        Kind::MkDir { path } => format!("create {path} (0700)"),
-        Kind::Block { change } => match &np.changes[*change] {
-            Change::WriteBlock(b) => {
-                let sudo = if b.sudo { " with sudo -n" } else { "" };
-                match (&b.new, b.role) {
-                    (None, crate::plan::BlockRole::SshConfigFile) => format!("remove {}", b.path),
-                    (None, _) => format!("remove trustmesh's block from {}{sudo}", b.path),
-                    (Some(_), crate::plan::BlockRole::SshConfigFile) => {
-                        format!("write {}", b.path)
-                    }
-                    (Some(_), _) => format!("write trustmesh's block in {}{sudo}", b.path),
-                }
-            }
-            _ => "write".to_string(),
-        },
-        Kind::Keygen { path, key_type } => format!("generate {path} ({key_type})"),
-        Kind::Edit { change } => match &np.changes[*change] {
-            Change::EditFile(e) => {
-                let mut parts = Vec::new();
-                if !e.add.is_empty() {
-                    parts.push(format!("{} added", e.add.len()));
-                }
-                if !e.remove.is_empty() {
-                    parts.push(format!("{} removed", e.remove.len()));
-                }
-                if !e.remove_on_request.is_empty() {
-                    parts.push(format!(
-                        "{} stale line(s) written by hand removed on request",
-                        e.remove_on_request.len()
-                    ));
-                }
-                if !e.adopt.is_empty() {
-                    parts.push(format!("{} written by hand adopted", e.adopt.len()));
-                }
-                let write = format!("write {} ({})", e.path, parts.join(", "));
-                if np.access == Access::Password && e.file == FileRole::AuthorizedKeys {
-                    format!("install the manager's key with a password: {write}")
-                } else {
-                    write
-                }
-            }
-            _ => "edit".to_string(),
-        },
-        Kind::Mode { path, to } => format!("chmod {to:04o} {path}"),
-        Kind::Owner { path, to } => format!("chown {to} {path}"),
-        Kind::RemoveLeftover { path } => format!("remove {path} (left by an interrupted run)"),
-        Kind::SetAcl { path, .. } => {
-            format!("set the ACL of {path} (SYSTEM and Administrators only)")
-        }
-        Kind::Prove { target, .. } => format!(
-            "prove the new key with a fresh connection to {}",
-            plan.nodes[*target].node
-        ),
-        Kind::Swap {
-            path, aside_path, ..
-        } => format!("put the new key in place as {path}, the old one moved to {aside_path}"),
-    }
-}
-
 /// The command that generates a key pair at `path` (a plan path such as
 /// `~/.ssh/id_ed25519`) on its node itself, its comment being the node's
 /// marker.
@@ -542,7 +436,12 @@ pub async fn apply(
         inv.find(&plan.nodes[pi].node)
             .and_then(|id| hosts.get(id)?.as_ref())
     };
+    let mut pause = Pause::from_env();
     for wave in ag.waves() {
+        if let Some(p) = pause.as_mut() {
+            p.before(wave.iter().map(|ix| Step::of(&plan, &ag.graph[*ix])))
+                .await;
+        }
         let mut futs = Vec::new();
         for ix in wave {
             let action = ag.graph[ix].clone();
@@ -608,8 +507,17 @@ pub async fn apply(
                 _ => what,
             };
             let proof = match &action.kind {
-                Kind::Prove { target, identity } => {
-                    match proof(inv, &graph, &plan, &action, *target, identity, opts) {
+                Kind::Prove {
+                    target, identity, ..
+                } => {
+                    let p = target
+                        .ok_or_else(|| {
+                            "that node is not in this plan, so the new key cannot be proven there; \
+                             the old key stays in place"
+                                .to_string()
+                        })
+                        .and_then(|t| proof(inv, &graph, &plan, &action, t, identity, opts));
+                    match p {
                         Ok(p) => Some(p),
                         Err(reason) => {
                             results[ix.index()] = Some(ActionResult::Failed { what, reason });

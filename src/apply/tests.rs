@@ -11,6 +11,7 @@ fn node(name: &str, changes: Vec<Change>) -> NodePlan {
         warnings: Vec::new(),
         base: Vec::new(),
         granted_by_hand: Vec::new(),
+        rotation_refused: None,
     }
 }
 

@@ -177,6 +177,16 @@ async fn run(
             timeout: opts.timeout,
             prove: trustmesh::verify::command_settings(inv, &g, opts.timeout.as_secs().max(1)),
             run_dir: Some(g.run.path().to_path_buf()),
+            // Each node's known_hosts of this run: what was trusted for it
+            // (its pin alone, when pinned) and what its sshd proved.
+            known_hosts: (0..inv.nodes.len())
+                .map(|id| {
+                    let alias = trustmesh::transport::sshconfig::alias(inv, id);
+                    trustmesh::transport::sshconfig::proof_path(&g.run.proof_dir(), &alias)
+                })
+                .filter(|p| p.exists())
+                .collect(),
+            pins: Vec::new(),
         },
     )
     .await;
@@ -203,14 +213,103 @@ async fn run(
     let again = plan::plan(inv, &graph, &after.live, &settled);
     after.close().await;
     line(ui, "");
-    let converged = again.is_empty() && !again.incomplete();
-    if converged {
-        if !ui.quiet {
-            line(ui, "Converged: the state read back matches the inventory.");
+    let left = differing(inv, &graph, &fresh, &again);
+    let refused: Vec<&str> = fresh.refused_rotations().map(|(n, _)| n).collect();
+    if left.is_empty() {
+        if report.failed() {
+            line(
+                ui,
+                "The state read back matches the inventory, but not every action succeeded (see above).",
+            );
+        } else if !ui.quiet {
+            line(ui, &converged_line(inv, &opts.scope));
         }
     } else {
-        line(ui, "Not converged yet; what is left:");
+        line(
+            ui,
+            &format!(
+                "Not converged: {} {} from the inventory; what is left:",
+                left.join(", "),
+                if left.len() == 1 { "differs" } else { "differ" }
+            ),
+        );
         show(ui, &again);
     }
-    Ok(ExitStatus::from_ok(converged && !report.failed()))
+    if !refused.is_empty() {
+        line(
+            ui,
+            &format!(
+                "The rotation of {} was refused (see the plan above): that key is unchanged.",
+                refused.join(", ")
+            ),
+        );
+    }
+    Ok(ExitStatus::from_ok(
+        left.is_empty() && refused.is_empty() && !report.failed(),
+    ))
+}
+
+/// The nodes whose state read back differs from the inventory, each with
+/// why: every node of the plan read back (those the run touched among
+/// them), and every node a rotated key opens, which must have been read
+/// back too.
+fn differing(inv: &Inventory, graph: &TrustGraph, fresh: &Plan, again: &Plan) -> Vec<String> {
+    use trustmesh::plan::{Change, NodeStatus};
+    let mut left: Vec<String> = Vec::new();
+    let mut say = |node: &str, why: &str| {
+        let entry = format!("{node} ({why})");
+        if !left.contains(&entry) {
+            left.push(entry);
+        }
+    };
+    for n in &again.nodes {
+        match n.status {
+            NodeStatus::Planned if n.changes.is_empty() => {}
+            NodeStatus::Planned => say(&n.node, "changes left"),
+            NodeStatus::Unreachable { .. } => say(&n.node, "not read back"),
+            NodeStatus::Skipped { .. } => say(&n.node, "skipped"),
+            NodeStatus::Blocked { .. } => say(&n.node, "blocked"),
+        }
+    }
+    let read_back = |name: &str| again.nodes.iter().any(|n| n.node == name);
+    for n in &fresh.nodes {
+        let rotated = n
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::RotateKey { .. }));
+        if !n.changes.is_empty() && !read_back(&n.node) {
+            say(&n.node, "not read back");
+        }
+        let Some(id) = inv.find(&n.node).filter(|_| rotated) else {
+            continue;
+        };
+        for e in graph.outgoing(id) {
+            let t = &inv.nodes[e.target].name;
+            if !read_back(t) {
+                say(t, "opened by a rotated key, not read back");
+            }
+        }
+    }
+    left
+}
+
+/// The closing line of a run that converged, saying what it covers.
+fn converged_line(inv: &Inventory, scope: &plan::PlanScope) -> String {
+    match &scope.limit {
+        None => "Converged: the state read back matches the inventory.".to_string(),
+        Some(_) => {
+            let names: Vec<&str> = inv
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(id, _)| scope.contains(*id))
+                .map(|(_, n)| n.name.as_str())
+                .collect();
+            format!(
+                "Converged within --limit ({}): the state read back matches the inventory on these nodes; \
+                 the others were not read.",
+                names.join(", ")
+            )
+        }
+    }
 }

@@ -28,7 +28,7 @@ pub fn scope(inv: &Inventory, args: &RemoteArgs) -> Result<PlanScope, CliError> 
             })
             .collect()
     };
-    Ok(PlanScope {
+    let scope = PlanScope {
         limit: if args.limit.is_empty() {
             None
         } else {
@@ -37,7 +37,23 @@ pub fn scope(inv: &Inventory, args: &RemoteArgs) -> Result<PlanScope, CliError> 
         remove_stale_host_keys: nodes("--remove-stale-host-keys", &args.remove_stale_host_keys)?,
         rotate: nodes("--rotate-keys", &args.rotate_keys)?,
         adopt: args.adopt,
-    })
+    };
+    // A node outside --limit is not read, so its key cannot be rotated.
+    let mut outside: Vec<&str> = scope
+        .rotate
+        .iter()
+        .filter(|id| !scope.contains(**id))
+        .map(|id| inv.nodes[*id].name.as_str())
+        .collect();
+    if !outside.is_empty() {
+        outside.sort_unstable();
+        return Err(CliError::message(format!(
+            "--rotate-keys names {}, outside --limit: nothing was read or changed",
+            outside.join(", ")
+        ))
+        .hint("a rotation needs the node and every node its key opens in scope: drop --limit, or add them to it"));
+    }
+    Ok(scope)
 }
 
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {

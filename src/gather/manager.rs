@@ -41,11 +41,43 @@ pub(super) async fn probe_local(
             false,
         ));
     }
+    // The keys earlier rotations moved aside: a plan removes what is left
+    // of their lines.
+    account.files.extend(aside_files(&files.key, home));
     let note = own_public_key(&mut account, files, home, timeout).await?;
     // Read here, by trustmesh itself: the manager's host keys are what its
     // own /etc/ssh holds.
     account.proven_host_keys = account.host_keys.clone();
     Ok((account, note))
+}
+
+/// The public halves of the asides a rotation left beside the manager's
+/// key (`<key>.old-<tag>.pub`, see [`crate::plan::is_aside_public`]),
+/// named like the key is, as the probe names files.
+fn aside_files(key: &str, home: &Path) -> Vec<crate::state::LiveFile> {
+    let path = manager_file(key, home);
+    let (Some(dir), Some(base)) = (path.parent(), path.file_name().and_then(|b| b.to_str())) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<crate::state::LiveFile> = entries
+        .flatten()
+        .filter_map(|e| {
+            let entry = e.file_name().to_str()?.to_string();
+            let name = format!("{key}{}", entry.strip_prefix(base)?);
+            crate::plan::is_aside_public(key, &name)
+                .then(|| transport::local::file_state(&name, &e.path(), true))
+        })
+        .filter(|f| {
+            f.stat
+                .as_ref()
+                .is_some_and(|s| s.kind == crate::state::FileKind::File)
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }
 
 /// The manager's public key is what its private key says (`ssh-keygen

@@ -84,6 +84,15 @@ impl Ctx<'_> {
                                     rotated_out.push((s, i));
                                 }
                                 true
+                            } else if s == Inventory::MANAGER
+                                && !same
+                                && self.is_retired(s, k.key_type(), k.base64())
+                            {
+                                // A key an earlier rotation retired (its
+                                // pair is aside on the manager), whose
+                                // removal did not happen then: it goes now.
+                                replaced.insert(s);
+                                false
                             } else if s == Inventory::MANAGER && !same {
                                 // Another key marked as this cluster's
                                 // manager (a second operator, an older
@@ -367,6 +376,14 @@ impl Ctx<'_> {
             "{path} holds another {t} key ({fp}) marked as this cluster's manager: kept, since trustmesh never \
              removes a manager key it is not rotating itself; if it is stale, delete that line by hand"
         ));
+    }
+
+    /// Did an earlier rotation retire this key of `node` (moved aside on
+    /// the node, by trustmesh)?
+    fn is_retired(&self, node: NodeId, t: &str, b: &str) -> bool {
+        self.retired[node]
+            .iter()
+            .any(|(rt, rb)| &**rt == t && &**rb == b)
     }
 
     fn is_manager_key(&self, t: &str, b: &str) -> bool {

@@ -25,7 +25,10 @@ mod blocks;
 mod files;
 mod hosts;
 mod owners;
+mod rotation;
 mod types;
+
+pub use rotation::{aside_tag, is_aside_public};
 
 pub use crate::state::{Access, LiveState, NodeState};
 pub use adopt::{Adoption, HandWritten};
@@ -92,18 +95,13 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         .map(|id| key_state(inv, live, &files[id], id, needs_key[id]))
         .collect();
     // Nodes whose key is rotated in this run: only a key that exists, and
-    // only when every node it opens was read (each must prove the new key
-    // before the old one goes).
-    let rotating: Vec<bool> = (0..n)
-        .map(|id| {
-            scope.rotate.contains(&id)
-                && has_shell(&inv.nodes[id])
-                && matches!(keys[id], KeyState::Known { .. })
-                && graph
-                    .outgoing(id)
-                    .filter(|e| scope.contains(e.target))
-                    // The proof is `ssh NODE true`: not on an SFTP-only node.
-                    .all(|e| live.account(e.target).is_some() && has_shell(&inv.nodes[e.target]))
+    // only when the new key can be proven on every node it opens.
+    let mut rotations = rotation::eligible(inv, graph, live, scope, &keys);
+    // Keys earlier rotations moved aside: their lines are this cluster's.
+    let retired: Vec<Vec<(Arc<str>, Arc<str>)>> = (0..n)
+        .map(|id| match live.account(id) {
+            Some(a) => rotation::retired_keys(a, &files[id], &keys[id]),
+            None => Vec::new(),
         })
         .collect();
     let host_keys = hosts::host_keys(inv, live);
@@ -147,27 +145,41 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
     } else {
         Arc::from(Vec::new())
     };
-    let ctx = Ctx {
-        hosts_lines: &hosts_lines,
-        inv,
-        graph,
-        live,
-        scope,
-        files: &files,
-        keys: &keys,
-        host_keys: &host_keys,
-        names: &names,
-        markers: &markers,
-        rotating: &rotating,
-        needs_key: &needs_key,
-        by_name: &by_name,
-        host_names: &host_names,
+    let plan_nodes = |rotating: &[bool]| -> Vec<NodePlan> {
+        let ctx = Ctx {
+            hosts_lines: &hosts_lines,
+            inv,
+            graph,
+            live,
+            scope,
+            files: &files,
+            keys: &keys,
+            host_keys: &host_keys,
+            names: &names,
+            markers: &markers,
+            rotating,
+            retired: &retired,
+            needs_key: &needs_key,
+            by_name: &by_name,
+            host_names: &host_names,
+        };
+        (0..n)
+            .into_par_iter()
+            .filter(|id| scope.contains(*id))
+            .map(|id| ctx.node_plan(id))
+            .collect()
     };
-    let nodes: Vec<NodePlan> = (0..n)
-        .into_par_iter()
-        .filter(|id| scope.contains(*id))
-        .map(|id| ctx.node_plan(id))
-        .collect();
+    let mut nodes = plan_nodes(&rotations.rotating);
+    // A node a rotated key opens that is blocked cannot take the new key:
+    // that rotation is refused and everything planned again without it.
+    if rotation::refuse_blocked(inv, graph, live, scope, &nodes, &mut rotations) {
+        nodes = plan_nodes(&rotations.rotating);
+    }
+    for p in &mut nodes {
+        if let Some(id) = by_name.get(p.node.as_str()) {
+            p.rotation_refused = rotations.refused[*id].take();
+        }
+    }
     let mut notes: Vec<String> = inv.warnings.iter().map(|w| w.to_string()).collect();
     let o = &inv.options;
     if o.hosts_file {
@@ -279,6 +291,8 @@ struct Ctx<'a> {
     markers: &'a [Arc<str>],
     /// Whose key is rotated in this run (`--rotate-keys`, a key to rotate).
     rotating: &'a [bool],
+    /// Each node's keys that earlier rotations retired (moved aside).
+    retired: &'a [Vec<(Arc<str>, Arc<str>)>],
     needs_key: &'a [bool],
     /// Node names to ids.
     by_name: &'a HashMap<&'a str, NodeId>,
@@ -324,6 +338,7 @@ impl Ctx<'_> {
             warnings: Vec::new(),
             base: Vec::new(),
             granted_by_hand: Vec::new(),
+            rotation_refused: None,
         };
         let acc = match &self.live.nodes[id] {
             NodeState::Read { account, access } => {
@@ -487,30 +502,8 @@ impl Ctx<'_> {
                     self.fix_mode(acc, &key_path, s, 0o600, plan);
                 }
                 if self.rotating[id] {
-                    let fp = known_hosts::fingerprint_sha256(base64).unwrap_or_default();
-                    // Named after the old key: the same on every plan of it.
-                    let tag: String = fp
-                        .trim_start_matches("SHA256:")
-                        .chars()
-                        .filter(char::is_ascii_alphanumeric)
-                        .take(8)
-                        .collect();
-                    let mut targets: Vec<String> = self
-                        .graph
-                        .outgoing(id)
-                        .filter(|e| self.scope.contains(e.target))
-                        .map(|e| self.inv.nodes[e.target].name.clone())
-                        .collect();
-                    targets.sort();
-                    targets.dedup();
-                    plan.changes.push(Change::RotateKey {
-                        new_path: format!("{key_path}.trustmesh-new"),
-                        aside_path: format!("{key_path}.old-{tag}"),
-                        path: key_path,
-                        key_type: self.inv.nodes[id].key_type.keygen_name().into(),
-                        old_fingerprint: fp,
-                        targets,
-                    });
+                    let change = rotation::rotate_change(self, id, key_path, base64);
+                    plan.changes.push(change);
                 }
             }
             KeyState::Unknown if self.needs_key[id] => {
@@ -536,14 +529,6 @@ impl Ctx<'_> {
                 plan.warnings.push(why);
             }
             KeyState::Unknown => {}
-        }
-        if self.scope.rotate.contains(&id) && !self.rotating[id] {
-            plan.warnings.push(format!(
-                "--rotate-keys names {}, whose key is not rotated in this run: it has no key yet, a node \
-                 it opens was not read (each must prove the new key before the old one goes), or it or such a \
-                 node is reached over SFTP only (the proof needs a shell)",
-                self.inv.nodes[id].name
-            ));
         }
     }
 }

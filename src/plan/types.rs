@@ -199,6 +199,27 @@ pub struct NodePlan {
     /// changes, and left alone unless `--adopt` takes them over.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub granted_by_hand: Vec<HandWritten>,
+    /// `--rotate-keys` named this node and the rotation was refused:
+    /// nothing is planned for it, and the plan is not complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_refused: Option<RotationRefused>,
+}
+
+/// Why a node's key is not rotated in this run, although `--rotate-keys`
+/// names it. A rotation removes the old key everywhere once the new one
+/// is proven, so it is made only when the new key can be proven on every
+/// node the key opens; anything less could lock the node out of the
+/// others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationRefused {
+    pub reason: String,
+    /// The nodes the key opens that this run cannot prove a new key on
+    /// (outside `--limit`, not read, blocked, or without a shell), each
+    /// with why: `node2 (not in --limit)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// The state a file was planned from.
@@ -523,14 +544,24 @@ impl Plan {
     }
 
     /// True when a node in scope could not be planned (unreachable or
-    /// blocked): the plan is not the whole story.
+    /// blocked), or a rotation asked for was refused: the plan is not the
+    /// whole story.
     pub fn incomplete(&self) -> bool {
         self.nodes.iter().any(|n| {
-            matches!(
-                n.status,
-                NodeStatus::Unreachable { .. } | NodeStatus::Blocked { .. }
-            )
+            n.rotation_refused.is_some()
+                || matches!(
+                    n.status,
+                    NodeStatus::Unreachable { .. } | NodeStatus::Blocked { .. }
+                )
         })
+    }
+
+    /// The rotations `--rotate-keys` asked for that were refused: (node,
+    /// why).
+    pub fn refused_rotations(&self) -> impl Iterator<Item = (&str, &RotationRefused)> {
+        self.nodes
+            .iter()
+            .filter_map(|n| Some((n.node.as_str(), n.rotation_refused.as_ref()?)))
     }
 
     /// True when apply would change nothing.

@@ -22,6 +22,7 @@ fn node(name: &str) -> NodePlan {
             content: Some("k\n".into()),
         }],
         granted_by_hand: Vec::new(),
+        rotation_refused: None,
     }
 }
 

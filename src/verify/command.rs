@@ -1,14 +1,23 @@
 //! The one fixed ssh command line an edge is tried with, on its source's
-//! host, and the `-F` config of the manager's attempts through jump hosts.
-//! Every inventory value goes through [`shell_quote`].
+//! host, and the `-F` config of the manager's attempts. Every inventory
+//! value goes through [`shell_quote`].
 //!
 //! An attempt is isolated from whatever else the source's account has set
 //! up for ssh: it offers the source's own key only ([`ISOLATION`]: no agent,
 //! no other key file, nothing forwarded), so an agent key or a default key
-//! of another type never makes an edge hold. The key is given with
-//! `-o IdentityFile=`, not `-i`: ssh drops a `-i` file that does not exist
-//! and then falls back to every default key (`~/.ssh/id_rsa`, ...), while a
-//! configured `IdentityFile` stays the only one.
+//! of another type never makes an edge hold. Every attempt from the
+//! manager, and every rotation's proof, reads one config file and no other
+//! (`-F`): the manager's a file generated for the run ([`config_text`],
+//! which carries the same settings to jump hosts), a worker's proof
+//! `/dev/null`, the options all on the command line. Without it, ssh would
+//! also read the account's `~/.ssh/config`, whose `IdentityFile`s add to
+//! the one given (`IdentitiesOnly` keeps every configured file), so another
+//! key could make an edge, or a proof, hold. `verify`'s attempts from a
+//! worker keep that worker's own config (what its network needs, a
+//! `BindAddress`): it may add a key there. The key is
+//! given with `-o IdentityFile=`, not `-i`: ssh drops a `-i` file that does
+//! not exist and then falls back to every default key (`~/.ssh/id_rsa`,
+//! ...), while a configured `IdentityFile` stays the only one.
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +33,7 @@ pub(super) const EXIT_MARKER: &str = "trustmesh-verify-exit";
 pub(super) const SHELL_MARKER: &str = "trustmesh-verify-shell-opened";
 
 /// The options that keep an attempt to the source's own key: every attempt
-/// gets them with `-o`, and the jump hosts' `-F` config repeats them (`-o`
+/// gets them with `-o`, and the manager's `-F` config repeats them (`-o`
 /// does not reach a `ProxyJump` connection).
 const ISOLATION: [(&str, &str); 4] = [
     ("IdentitiesOnly", "yes"),
@@ -42,14 +51,18 @@ pub struct CommandSettings {
     pub manager_identity: Option<PathBuf>,
     /// The manager's known_hosts, when it is not `~/.ssh/known_hosts`.
     pub manager_known_hosts: Option<PathBuf>,
-    /// The `-F` file for the manager's attempts through a jump host.
-    pub jump_config: Option<PathBuf>,
+    /// The `-F` file of every attempt from the manager ([`config_text`]):
+    /// the only ssh config it reads. Required for those attempts.
+    pub config: Option<PathBuf>,
     /// The account a node without `user:` has (the one running trustmesh),
     /// for attempts from workers; `None` leaves the user out.
     pub default_user: Option<String>,
     /// The key to offer instead of the source's usual one (a rotated key
     /// proven before it is put in place).
     pub identity_override: Option<String>,
+    /// Attempts from a worker read no ssh config either (`-F /dev/null`):
+    /// a rotation's proof. `verify` keeps a worker's own config.
+    pub isolate_workers: bool,
 }
 
 /// A path as an ssh option value: `%` is a token there, so it is doubled,
@@ -113,8 +126,21 @@ pub fn command_line(
         )
     })?;
     let from_manager = edge.source == Inventory::MANAGER;
-    let mut args: Vec<String> = vec![
-        "ssh".into(),
+    // The one config file the attempt reads: never the account's own.
+    let config = if from_manager {
+        let path = settings
+            .config
+            .as_deref()
+            .ok_or_else(|| "no ssh config for the manager's attempts in this run".to_string())?;
+        Some(shell_quote(&path.to_string_lossy()))
+    } else {
+        settings.isolate_workers.then(|| "/dev/null".to_string())
+    };
+    let mut args: Vec<String> = vec!["ssh".into()];
+    if let Some(c) = config {
+        args.extend(["-F".into(), c]);
+    }
+    args.extend([
         "-o".into(),
         "BatchMode=yes".into(),
         "-o".into(),
@@ -128,7 +154,7 @@ pub fn command_line(
             "IdentityFile={}",
             ssh_path_value(Path::new(&source_key(inv, edge.source, settings)))?
         )),
-    ];
+    ]);
     for (option, value) in ISOLATION {
         args.push("-o".into());
         args.push(format!("{option}={value}"));
@@ -141,14 +167,6 @@ pub fn command_line(
     };
     if from_manager {
         let chain = graph.jump_chain(inv, edge.target);
-        if !chain.is_empty() {
-            let config = settings
-                .jump_config
-                .as_deref()
-                .ok_or_else(|| "no ssh config for jump hosts in this run".to_string())?;
-            args.push("-F".into());
-            args.push(shell_quote(&config.to_string_lossy()));
-        }
         if let Some(kh) = &settings.manager_known_hosts {
             args.push("-o".into());
             args.push(shell_quote(&format!(
@@ -210,16 +228,31 @@ pub fn command_line(
     ))
 }
 
-/// The `-F` file for the manager's attempts through jump hosts: the same
-/// strict settings for every hop, the manager's own key only (the
-/// isolation options of every attempt), its known_hosts only when it is
-/// not the default.
-pub fn jump_config_text(
+/// The `-F` file of the manager's attempts, the only ssh config they read:
+/// the same strict settings for every hop, one key only (the isolation
+/// options of every attempt), the known_hosts files when they are not the
+/// default. `pins`: (address, config fragment) of nodes whose host key is
+/// pinned in the run ([`crate::transport::sshconfig::pin_config`]),
+/// included first for that address, so that their pinned key alone is
+/// trusted (a rotation's proof checks host keys as the run's own
+/// connections do).
+pub fn config_text(
     connect_timeout_secs: u64,
     identity: &Path,
-    known_hosts: Option<&Path>,
+    known_hosts: &[&Path],
+    pins: &[(String, PathBuf)],
 ) -> Result<String, String> {
-    let mut s = String::from("# Generated by trustmesh verify for one run.\nHost *\n");
+    let mut s = String::from("# Generated by trustmesh for one run: the only ssh config read.\n");
+    for (addr, conf) in pins {
+        if addr.is_empty() || addr.contains(char::is_whitespace) || addr.contains('"') {
+            return Err(format!("the address {addr:?} cannot be given to ssh"));
+        }
+        s.push_str(&format!(
+            "Host {addr}\n  Include {}\n",
+            ssh_path_value(conf)?
+        ));
+    }
+    s.push_str("Host *\n");
     s.push_str("  BatchMode yes\n");
     s.push_str("  StrictHostKeyChecking yes\n");
     s.push_str(&format!(
@@ -231,8 +264,10 @@ pub fn jump_config_text(
     for (option, value) in ISOLATION {
         s.push_str(&format!("  {option} {value}\n"));
     }
-    if let Some(kh) = known_hosts {
-        s.push_str(&format!("  UserKnownHostsFile {}\n", ssh_path_value(kh)?));
+    if !known_hosts.is_empty() {
+        let files: Result<Vec<String>, String> =
+            known_hosts.iter().map(|p| ssh_path_value(p)).collect();
+        s.push_str(&format!("  UserKnownHostsFile {}\n", files?.join(" ")));
     }
     Ok(s)
 }
@@ -253,7 +288,7 @@ mod tests {
         CommandSettings {
             connect_timeout_secs: 7,
             default_user: Some("alice".into()),
-            jump_config: Some("/tmp/tm-x/verify_ssh_config".into()),
+            config: Some("/tmp/tm-x/verify_ssh_config".into()),
             ..CommandSettings::default()
         }
     }
@@ -267,9 +302,12 @@ mod tests {
     }
 
     const TAIL: &str = " </dev/null; echo \"trustmesh-verify-exit $?\"";
-    /// The fixed options of every attempt, up to the source's key.
+    /// The fixed options of every attempt from a worker, up to the
+    /// source's key.
     const HEAD: &str =
         "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=7 -o ControlPath=none";
+    /// The same from the manager: the run's own config file alone.
+    const HEAD_M: &str = "ssh -F '/tmp/tm-x/verify_ssh_config' -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=7 -o ControlPath=none";
     /// The options that keep an attempt to that key only.
     const ISOLATED: &str =
         "-o IdentitiesOnly=yes -o IdentityAgent=none -o ForwardAgent=no -o ClearAllForwardings=yes";
@@ -368,7 +406,7 @@ mod tests {
         let plain = command_line(&i, &g, edge(EdgeKind::Forward, 0, n1), &settings()).unwrap();
         assert_eq!(
             plain,
-            format!("{HEAD} -o 'IdentityFile=\"~/.ssh/id_ed25519\"' {ISOLATED} -p '22' 'agilab@10.0.0.2' true{TAIL}")
+            format!("{HEAD_M} -o 'IdentityFile=\"~/.ssh/id_ed25519\"' {ISOLATED} -p '22' 'agilab@10.0.0.2' true{TAIL}")
         );
         let mut s = settings();
         s.manager_identity = Some("/home/al ice/keys/it's%d".into());
@@ -376,12 +414,21 @@ mod tests {
         let line = command_line(&i, &g, edge(EdgeKind::Forward, 0, hidden), &s).unwrap();
         assert_eq!(
             line,
-            format!("{HEAD} -o 'IdentityFile=\"/home/al ice/keys/it'\\''s%%d\"' {ISOLATED} -F '/tmp/tm-x/verify_ssh_config' -o 'UserKnownHostsFile=\"/home/al ice/kh\"' -J 'jumper@gw.example.org:2200' -p '22' 'agilab@192.168.1.5' true{TAIL}")
+            format!("{HEAD_M} -o 'IdentityFile=\"/home/al ice/keys/it'\\''s%%d\"' {ISOLATED} -o 'UserKnownHostsFile=\"/home/al ice/kh\"' -J 'jumper@gw.example.org:2200' -p '22' 'agilab@192.168.1.5' true{TAIL}")
         );
-        // No config, no jump: refused rather than a laxer connection.
+        // No config of the run, no attempt from the manager, jump or not:
+        // refused rather than one that reads the account's ~/.ssh/config.
         let mut s = settings();
-        s.jump_config = None;
+        s.config = None;
         assert!(command_line(&i, &g, edge(EdgeKind::Forward, 0, hidden), &s).is_err());
+        assert!(command_line(&i, &g, edge(EdgeKind::Forward, 0, n1), &s).is_err());
+        // A worker's proof reads no config file at all; its verify
+        // attempt keeps the worker's own.
+        let line = command_line(&i, &g, edge(EdgeKind::Reverse, n1, 0), &s).unwrap();
+        assert!(line.starts_with("ssh -o "), "{line}");
+        s.isolate_workers = true;
+        let line = command_line(&i, &g, edge(EdgeKind::Reverse, n1, 0), &s).unwrap();
+        assert!(line.starts_with("ssh -F /dev/null -o "), "{line}");
     }
 
     #[test]
@@ -405,15 +452,34 @@ mod tests {
     }
 
     #[test]
-    fn jump_config_is_strict_isolated_and_quotes_paths() {
-        let t = jump_config_text(5, Path::new("/k/id %h"), Some(Path::new("/k/kh"))).unwrap();
+    fn the_config_is_strict_isolated_and_quotes_paths() {
+        let t = config_text(5, Path::new("/k/id %h"), &[Path::new("/k/kh")], &[]).unwrap();
         assert_eq!(
             t,
-            "# Generated by trustmesh verify for one run.\nHost *\n  BatchMode yes\n  StrictHostKeyChecking yes\n  ConnectTimeout 5\n  ControlPath none\n  IdentityFile \"/k/id %%h\"\n  IdentitiesOnly yes\n  IdentityAgent none\n  ForwardAgent no\n  ClearAllForwardings yes\n  UserKnownHostsFile \"/k/kh\"\n"
+            "# Generated by trustmesh for one run: the only ssh config read.\nHost *\n  BatchMode yes\n  StrictHostKeyChecking yes\n  ConnectTimeout 5\n  ControlPath none\n  IdentityFile \"/k/id %%h\"\n  IdentitiesOnly yes\n  IdentityAgent none\n  ForwardAgent no\n  ClearAllForwardings yes\n  UserKnownHostsFile \"/k/kh\"\n"
         );
-        assert!(jump_config_text(5, Path::new("/k/\"x"), None).is_err());
-        let t = jump_config_text(0, Path::new("/k/id"), None).unwrap();
+        assert!(config_text(5, Path::new("/k/\"x"), &[], &[]).is_err());
+        let t = config_text(0, Path::new("/k/id"), &[], &[]).unwrap();
         assert!(t.contains("ConnectTimeout 1\n") && !t.contains("UserKnownHostsFile"));
+        // A rotation's proof: the run's known_hosts files, and a pinned
+        // node's fragment first for its address (ssh keeps the first value).
+        let t = config_text(
+            5,
+            Path::new("/k/new"),
+            &[Path::new("/k/kh"), Path::new("/run/accepted")],
+            &[("10.0.0.2".into(), "/run/pins/tm-a.conf".into())],
+        )
+        .unwrap();
+        assert!(
+            t.contains("read.\nHost 10.0.0.2\n  Include \"/run/pins/tm-a.conf\"\nHost *\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("  UserKnownHostsFile \"/k/kh\" \"/run/accepted\"\n"),
+            "{t}"
+        );
+        assert_eq!(t.matches("IdentityFile").count(), 1, "{t}");
+        assert!(config_text(5, Path::new("/k/id"), &[], &[("a b".into(), "/p".into())]).is_err());
     }
 
     #[test]

@@ -17,10 +17,13 @@
 //! may have open. Every attempt offers the source's own key and nothing
 //! else (`IdentitiesOnly`, no agent, nothing forwarded): a key in the
 //! operator's ssh-agent or another default key never makes an edge hold.
-//! The manager adds its known_hosts only when the inventory names a
-//! non-default file, and reaches a node behind a jump host with `-J` plus a
-//! `-F` config of this run carrying the same settings (options given with
-//! `-o` do not reach the jump connection; a config file does).
+//! No attempt from the manager reads the account's own ssh config: each
+//! gets a `-F` config of this run carrying the same settings, jump or not
+//! (options given with `-o` do not reach a jump connection; a config file
+//! does). A worker's attempt keeps the worker's own config (its network's
+//! settings). The manager adds its known_hosts only when the inventory
+//! names a non-default file, and reaches a node behind a jump host with
+//! `-J`.
 //!
 //! Attempts run concurrently, but at most [`PER_TARGET_ATTEMPTS`] towards one
 //! target at once (sshd's `MaxStartups 10:30:100` drops new connections past
@@ -37,7 +40,7 @@
 //! | module | what |
 //! |---|---|
 //! | `report` | the report types: one [`Outcome`] per edge, the [`Summary`] |
-//! | `command` | the ssh command line of an edge, the jump hosts' config |
+//! | `command` | the ssh command line of an edge, the manager's `-F` config |
 //! | `interpret` | exit status and ssh's stderr sorted into an [`Outcome`] (pure) |
 //! | `run` | the scheduler: caps per target, per source and overall |
 //! | `output` | text and JSON rendering |
@@ -48,7 +51,7 @@ mod output;
 mod report;
 mod run;
 
-pub use command::{command_line, jump_config_text, CommandSettings};
+pub use command::{command_line, config_text, CommandSettings};
 pub use interpret::{interpret, parse_exit, EdgeNames};
 pub use output::{render_json, render_text, summary_line, TextOptions, FORMAT_VERSION};
 pub use report::{EdgeFailure, EdgeResult, Outcome, Summary, VerifyReport};

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use super::command::{command_line, jump_config_text, CommandSettings, SHELL_MARKER};
+use super::command::{command_line, config_text, CommandSettings, SHELL_MARKER};
 use super::interpret::{interpret, parse_exit, EdgeNames};
 use super::report::{EdgeFailure, EdgeResult, Outcome, VerifyReport};
 use crate::gather::Gathered;
@@ -81,13 +81,14 @@ pub fn command_settings(inv: &Inventory, gathered: &Gathered, secs: u64) -> Comm
         manager_identity: Some(gathered.manager_identity.clone()),
         manager_known_hosts: (mfiles.known_hosts != "known_hosts")
             .then(|| gathered.manager_known_hosts.clone()),
-        jump_config: None,
+        config: None,
         default_user: gathered
             .live
             .account(Inventory::MANAGER)
             .map(|a| a.user.clone())
             .filter(|u| !u.is_empty()),
         identity_override: None,
+        isolate_workers: false,
     }
 }
 
@@ -106,21 +107,23 @@ pub async fn verify(
     let secs = opts.timeout.as_secs().max(1);
 
     let mut settings = command_settings(inv, gathered, secs);
-    let needs_jump_config = edges
-        .iter()
-        .any(|e| e.source == Inventory::MANAGER && inv.nodes[e.target].jump.is_some());
-    let mut jump_config_error = None;
-    if needs_jump_config {
+    // Every attempt from the manager reads this file and no other ssh
+    // config (never the account's own ~/.ssh/config).
+    let needs_config = edges.iter().any(|e| e.source == Inventory::MANAGER);
+    let mut config_error = None;
+    if needs_config {
         let path = gathered.run.path().join("verify_ssh_config");
         let identity = gathered.manager_identity.clone();
-        match jump_config_text(secs, &identity, settings.manager_known_hosts.as_deref()).and_then(
-            |t| {
-                crate::transport::local::write_private(&path, t.as_bytes())
-                    .map_err(|e| e.to_string())
-            },
-        ) {
-            Ok(()) => settings.jump_config = Some(path),
-            Err(e) => jump_config_error = Some(e),
+        let known_hosts: Vec<&std::path::Path> = settings
+            .manager_known_hosts
+            .as_deref()
+            .into_iter()
+            .collect();
+        match config_text(secs, &identity, &known_hosts, &[]).and_then(|t| {
+            crate::transport::local::write_private(&path, t.as_bytes()).map_err(|e| e.to_string())
+        }) {
+            Ok(()) => settings.config = Some(path),
+            Err(e) => config_error = Some(e),
         }
     }
 
@@ -134,7 +137,7 @@ pub async fn verify(
                 e,
                 &settings,
                 opts.timeout,
-                jump_config_error.as_deref(),
+                config_error.as_deref(),
             )
         })
         .collect();
@@ -343,7 +346,7 @@ fn prepare(
     edge: Edge,
     settings: &CommandSettings,
     timeout: Duration,
-    jump_config_error: Option<&str>,
+    config_error: Option<&str>,
 ) -> Attempt {
     match gathered.live.nodes.get(edge.source) {
         Some(NodeState::Read { .. }) => {}
@@ -377,10 +380,10 @@ fn prepare(
     } else {
         Vec::new()
     };
-    if !chain.is_empty() {
-        if let Some(e) = jump_config_error {
+    if edge.source == Inventory::MANAGER {
+        if let Some(e) = config_error {
             return not_tried(
-                format!("cannot write the ssh config for jump hosts: {e}"),
+                format!("cannot write the ssh config of the manager's attempts: {e}"),
                 Some("check that the temporary folder ($TMPDIR or /tmp) is writable".into()),
             );
         }
