@@ -46,6 +46,50 @@ pub struct Adoption {
     pub duplicates: Vec<(usize, String)>,
 }
 
+/// The adoptions of one file being planned, and its lines trustmesh did
+/// not write by key (built on first use, so that finding the lines of
+/// every wanted key does not scan the whole file each time).
+#[derive(Default)]
+pub(super) struct Adopting<'f> {
+    pub(super) lines: Vec<Adoption>,
+    by_key: Option<HashMap<(&'f str, &'f str), Vec<usize>>>,
+}
+
+impl<'f> Adopting<'f> {
+    /// The indices of the unmanaged lines of `file` holding `key`, in file
+    /// order.
+    fn holding<K: Kind>(
+        &mut self,
+        file: &'f LineFile<K>,
+        key_of: for<'a> fn(&'a K::Record) -> Option<(&'a str, &'a str)>,
+        key: (&str, &str),
+    ) -> Vec<usize> {
+        let index = self.by_key.get_or_insert_with(|| {
+            let mut m: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+            for (i, l) in file.lines().iter().enumerate() {
+                if l.marker().is_some() {
+                    continue;
+                }
+                if let Some(k) = l.kind().record().and_then(key_of) {
+                    m.entry(k).or_default().push(i);
+                }
+            }
+            m
+        });
+        // Shared now: the keys' lifetime may shrink to the one looked up.
+        let index: &HashMap<(&str, &str), Vec<usize>> = index;
+        index.get(&key).cloned().unwrap_or_default()
+    }
+}
+
+fn ak_key(k: &crate::authorized_keys::KeyLine) -> Option<(&str, &str)> {
+    (!cert_authority(k.options())).then(|| k.key_id())
+}
+
+fn kh_key(e: &HostEntry) -> Option<(&str, &str)> {
+    e.annotation().is_none().then(|| e.key_id())
+}
+
 /// Whether line `i` is already taken over (or removed) by an adoption.
 fn taken(adopt: &[Adoption], i: usize) -> bool {
     adopt
@@ -68,21 +112,21 @@ impl Ctx<'_> {
     /// trustmesh did not write: reported, or adopted with `--adopt`. False
     /// when no such line holds it (another cluster's line does).
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn hand_written_key(
+    pub(super) fn hand_written_key<'f>(
         &self,
         (id, src): (NodeId, NodeId),
-        file: &AuthorizedKeysFile,
+        file: &'f AuthorizedKeysFile,
         path: &str,
         (kt, b64): (&str, &str),
         plan: &mut NodePlan,
-        adopt: &mut Vec<Adoption>,
+        adopting: &mut Adopting<'f>,
     ) -> bool {
-        let lines: Vec<(usize, &crate::authorized_keys::KeyLine)> = file
-            .keys()
-            .filter(|(_, k)| {
-                k.marker().is_none() && k.key_id() == (kt, b64) && !cert_authority(k.options())
-            })
+        let lines: Vec<(usize, &crate::authorized_keys::KeyLine)> = adopting
+            .holding(file, ak_key, (kt, b64))
+            .into_iter()
+            .filter_map(|i| file.lines()[i].key().map(|k| (i, k)))
             .collect();
+        let adopt = &mut adopting.lines;
         let Some(&(first, k)) = lines.first() else {
             return false;
         };
@@ -150,27 +194,25 @@ impl Ctx<'_> {
     /// with `--adopt` when a line names the host as trustmesh would
     /// (`names`, or hashed with `options.hash_known_hosts`).
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn hand_written_host_key(
+    pub(super) fn hand_written_host_key<'f>(
         &self,
         t: NodeId,
         names: &str,
-        file: &KnownHostsFile,
+        file: &'f KnownHostsFile,
         path: &str,
         (kt, b64): (&str, &str),
         plan: &mut NodePlan,
-        adopt: &mut Vec<Adoption>,
+        adopting: &mut Adopting<'f>,
     ) {
         let node = &self.inv.nodes[t];
         let addr = node.address.as_deref().unwrap_or_default();
-        let lines: Vec<(usize, &HostEntry)> = file
-            .entries()
-            .filter(|(_, e)| {
-                e.marker().is_none()
-                    && e.annotation().is_none()
-                    && e.key_id() == (kt, b64)
-                    && e.matches_host(addr, node.port)
-            })
+        let lines: Vec<(usize, &HostEntry)> = adopting
+            .holding(file, kh_key, (kt, b64))
+            .into_iter()
+            .filter_map(|i| file.lines()[i].entry().map(|e| (i, e)))
+            .filter(|(_, e)| e.matches_host(addr, node.port))
             .collect();
+        let adopt = &mut adopting.lines;
         if lines.iter().any(|&(i, _)| taken(adopt, i)) {
             return;
         }

@@ -136,7 +136,7 @@ impl Ctx<'_> {
         // file order); built only if a key was not confirmed.
         let mut present: Option<HashSet<(&str, &str)>> = None;
         let mut add = Vec::new();
-        let mut adopt = Vec::new();
+        let mut adopt = super::adopt::Adopting::default();
         for (&(src, state), &confirmed) in wanted.iter().zip(&confirmed) {
             // The options of a line written for `src`: its policy, and the
             // admin's options of the line it replaces.
@@ -236,7 +236,7 @@ impl Ctx<'_> {
             };
             add.push(line);
         }
-        if !add.is_empty() || !remove.is_empty() || !adopt.is_empty() {
+        if !add.is_empty() || !remove.is_empty() || !adopt.lines.is_empty() {
             plan.changes.push(Change::EditFile(FileEdit {
                 path: path.clone(),
                 file: FileRole::AuthorizedKeys,
@@ -244,7 +244,7 @@ impl Ctx<'_> {
                 kept: kept.into_iter().map(|i| (i, text_at(&file, i))).collect(),
                 remove: remove.into_iter().map(|i| (i, text_at(&file, i))).collect(),
                 remove_on_request: Vec::new(),
-                adopt,
+                adopt: adopt.lines,
                 add,
                 after_rotation_of: None,
             }));
