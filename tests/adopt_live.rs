@@ -337,12 +337,12 @@ fn a_hand_built_cluster_is_reported_adopted_then_pruned_like_trustmeshs_own() {
                 .all(|l| blobs.iter().any(|b| l.contains(b.as_str())))
     };
     assert!(
-        all_hold(&on("node3", "authorized_keys"), &[b4.clone()]),
+        all_hold(&on("node3", "authorized_keys"), std::slice::from_ref(&b4)),
         "{removed:#?}\n{}",
         ran.stdout
     );
     assert!(
-        all_hold(&on("node4", "authorized_keys"), &[b3.clone()]),
+        all_hold(&on("node4", "authorized_keys"), std::slice::from_ref(&b3)),
         "{removed:#?}"
     );
     assert!(all_hold(&on("node3", "known_hosts"), &h4), "{removed:#?}");

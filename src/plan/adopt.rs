@@ -7,6 +7,7 @@
 //! expiry manage it from then on. Other lines granting the same edge the
 //! same way are removed, the first one kept.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::files::text_at;
@@ -14,7 +15,7 @@ use super::*;
 use crate::lines::{Kind, LineFile};
 
 /// A wanted edge already granted by a line trustmesh did not write.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HandWritten {
     pub path: String,
     pub file: FileRole,
@@ -27,7 +28,7 @@ pub struct HandWritten {
 }
 
 /// `--adopt`: a line trustmesh did not write, taken over in place.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Adoption {
     /// The line's index in the file (from 0).
     pub index: usize,
