@@ -10,6 +10,7 @@
 //! through [`escape`] where it enters the output: the only control
 //! sequences printed are the colours added here.
 
+mod adopt;
 pub mod escape;
 pub mod json;
 
@@ -137,6 +138,7 @@ pub fn render_text(plan: &Plan, opts: TextOptions, out: &mut dyn Write) -> io::R
     for node in &plan.nodes {
         let interesting = !node.changes.is_empty()
             || !node.warnings.is_empty()
+            || !node.granted_by_hand.is_empty()
             || node.rotation_refused.is_some()
             || !matches!(node.status, NodeStatus::Planned);
         if !interesting && !opts.verbose {
@@ -322,6 +324,7 @@ fn render_node(
             Change::WriteBlock(b) => render_block(b, p, out)?,
         }
     }
+    adopt::render_hand_written(node, p, opts, out)?;
     if let Some(r) = &node.rotation_refused {
         writeln!(out, "  {} {}", p.del("rotation refused:"), r.reason)?;
         if let Some(h) = &r.hint {
@@ -381,7 +384,8 @@ fn render_edit(e: &FileEdit, p: &Paint, opts: TextOptions, out: &mut dyn Write) 
     old.sort();
     let old_text: String = old.iter().map(|(_, t)| format!("{t}\n")).collect();
     let new_text: String = new.iter().map(|t| format!("{t}\n")).collect();
-    write_diff(&old_text, &new_text, p, out)
+    write_diff(&old_text, &new_text, p, out)?;
+    adopt::render_adoptions(e, p, opts, out)
 }
 
 /// A unified diff of managed lines, with one line of context. The lines

@@ -158,6 +158,7 @@ fn hostile_plan() -> Plan {
         kept: vec![(0, h())],
         remove: vec![(1, format!("{HOSTILE} removed"))],
         remove_on_request: vec![(2, format!("{HOSTILE} by hand"))],
+        adopt: Vec::new(),
         add: vec![line, known],
         after_rotation_of: Some(h()),
     };

@@ -37,6 +37,9 @@ pub(super) fn describe(plan: &Plan, a: &Action) -> String {
                         e.remove_on_request.len()
                     ));
                 }
+                if !e.adopt.is_empty() {
+                    parts.push(format!("{} written by hand adopted", e.adopt.len()));
+                }
                 let write = format!("write {} ({})", e.path, parts.join(", "));
                 if np.access == Access::Password && e.file == FileRole::AuthorizedKeys {
                     format!("install the manager's key with a password: {write}")

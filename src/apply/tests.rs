@@ -10,6 +10,7 @@ fn node(name: &str, changes: Vec<Change>) -> NodePlan {
         changes,
         warnings: Vec::new(),
         base: Vec::new(),
+        granted_by_hand: Vec::new(),
         rotation_refused: None,
     }
 }
@@ -48,6 +49,7 @@ fn file_edit(path: &str, file: FileRole, create: bool) -> FileEdit {
         kept: Vec::new(),
         remove: Vec::new(),
         remove_on_request: Vec::new(),
+        adopt: Vec::new(),
         add: Vec::new(),
         after_rotation_of: None,
     }

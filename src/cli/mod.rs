@@ -149,6 +149,13 @@ pub struct RemoteArgs {
     /// removed.
     #[arg(long, value_name = "NODE[,NODE...]", value_delimiter = ',')]
     pub rotate_keys: Vec<String>,
+
+    /// Take over the lines trustmesh did not write that already grant a
+    /// wanted edge (a cluster set up by hand): each keeps its key, options
+    /// and place, its comment becomes trustmesh's marker, and duplicates of
+    /// it go; shown in the plan like every change.
+    #[arg(long)]
+    pub adopt: bool,
 }
 
 /// Output settings resolved from flags, environment and terminal.

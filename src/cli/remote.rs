@@ -36,6 +36,7 @@ pub fn scope(inv: &Inventory, args: &RemoteArgs) -> Result<PlanScope, CliError> 
         },
         remove_stale_host_keys: nodes("--remove-stale-host-keys", &args.remove_stale_host_keys)?,
         rotate: nodes("--rotate-keys", &args.rotate_keys)?,
+        adopt: args.adopt,
     };
     // A node outside --limit is not read, so its key cannot be rotated.
     let mut outside: Vec<&str> = scope
@@ -201,6 +202,7 @@ pub fn plan_flags(args: &RemoteArgs) -> PlanFlags {
         accept_changed_host_key: args.accept_changed_host_key.clone(),
         remove_stale_host_keys: args.remove_stale_host_keys.clone(),
         ask_pass: args.ask_pass,
+        adopt: args.adopt,
     }
     .normalized()
 }
@@ -215,6 +217,7 @@ pub fn with_plan_flags(args: &RemoteArgs, flags: &PlanFlags) -> RemoteArgs {
         accept_changed_host_key: flags.accept_changed_host_key.clone(),
         remove_stale_host_keys: flags.remove_stale_host_keys.clone(),
         ask_pass: flags.ask_pass,
+        adopt: flags.adopt,
         ..args.clone()
     }
 }

@@ -19,10 +19,18 @@ fn scalar(s: &str) -> String {
         .unwrap_or_else(|_| format!("{s:?}"))
 }
 
-/// Text for a comment: one line, no control characters.
+/// Text for a comment: one line, no control characters or bidirectional
+/// overrides (the file is read on a terminal and in editors).
 fn comment(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
+        .map(|c| {
+            let bidi = matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}');
+            if c.is_control() || bidi {
+                '?'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 

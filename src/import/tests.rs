@@ -198,10 +198,10 @@ fn hostile_values_stay_quoted_and_comments_stay_one_line() {
     imported.draft.workers[0].user = Some("a: b # c".into());
     imported.skipped.push(Skipped {
         line: Some(1),
-        what: "evil\nversion: 2\u{1b}[2J".into(),
+        what: "evil\nversion: 2\u{1b}[2J\u{202e}".into(),
     });
     let text = emit(&imported);
-    assert!(!text.contains('\u{1b}'));
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}'));
     assert!(!text.contains("\nversion: 2"), "{text}");
     // `a: b # c` is not a valid account name: the value reaches the
     // validator intact (and is refused there), not cut by YAML.

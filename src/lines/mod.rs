@@ -174,6 +174,9 @@ pub enum EditError<K> {
     Unmanaged(usize),
     /// `add[i]` is not one line carrying the trustmesh marker.
     BadAddedLine(usize),
+    /// A line replaced in place (`--adopt`) does not exist, or its new text
+    /// is not one line carrying the trustmesh marker.
+    BadReplacement(usize),
     /// Never made: it only carries `K`.
     #[doc(hidden)]
     Never(Infallible, PhantomData<fn() -> K>),
@@ -192,6 +195,13 @@ impl<K: Kind> fmt::Display for EditError<K> {
             EditError::BadAddedLine(i) => write!(
                 f,
                 "new {file} line #{} is not a single {} carrying a {MARKER_PREFIX} marker",
+                i + 1,
+                K::ENTRY
+            ),
+            EditError::BadReplacement(i) => write!(
+                f,
+                "line {} of {file} cannot be taken over: its new text is not a single {} carrying a \
+                 {MARKER_PREFIX} marker",
                 i + 1,
                 K::ENTRY
             ),
@@ -264,6 +274,20 @@ impl<K: Kind> LineFile<K> {
         by_request: &[usize],
         add: &[String],
     ) -> Result<String, EditError<K>> {
+        self.apply_edits_replacing(remove, by_request, &[], add)
+    }
+
+    /// [`apply_edits_on_request`](Self::apply_edits_on_request), also
+    /// replacing lines in place: each `(index, text)` of `replace` is a line
+    /// taken over (`--adopt`, shown in the plan first), whose new text must
+    /// be one managed line; it keeps its place and its ending.
+    pub fn apply_edits_replacing(
+        &self,
+        remove: &[usize],
+        by_request: &[usize],
+        replace: &[(usize, String)],
+        add: &[String],
+    ) -> Result<String, EditError<K>> {
         let mut removed = vec![false; self.lines.len()];
         for &i in remove {
             let line = self.lines.get(i).ok_or(EditError::NoSuchLine(i))?;
@@ -287,11 +311,29 @@ impl<K: Kind> LineFile<K> {
             }
         }
 
+        let mut text: Vec<&str> = self.lines.iter().map(|l| l.text.as_str()).collect();
+        for (i, new) in replace {
+            let managed = !new.contains(['\n', '\r'])
+                && K::classify(new)
+                    .marker()
+                    .is_some_and(|m| m.cluster.is_some());
+            match text.get_mut(*i) {
+                Some(t) if managed && !removed[*i] => *t = new,
+                _ => return Err(EditError::BadReplacement(*i)),
+            }
+        }
+
         let ending = dominant_ending(self.lines.iter().map(|l| l.ending));
         let mut out = String::new();
         let mut last_ending = LineEnding::Lf;
-        for (line, _) in self.lines.iter().zip(&removed).filter(|(_, &gone)| !gone) {
-            out.push_str(&line.text);
+        for ((line, text), _) in self
+            .lines
+            .iter()
+            .zip(text)
+            .zip(&removed)
+            .filter(|(_, &gone)| !gone)
+        {
+            out.push_str(text);
             out.push_str(line.ending.as_str());
             last_ending = line.ending;
         }

@@ -136,6 +136,7 @@ impl Ctx<'_> {
         // file order); built only if a key was not confirmed.
         let mut present: Option<HashSet<(&str, &str)>> = None;
         let mut add = Vec::new();
+        let mut adopt = super::adopt::Adopting::default();
         for (&(src, state), &confirmed) in wanted.iter().zip(&confirmed) {
             // The options of a line written for `src`: its policy, and the
             // admin's options of the line it replaces.
@@ -190,16 +191,21 @@ impl Ctx<'_> {
                         .contains(&(&**key_type, &**base64))
                     {
                         // Let in by a line trustmesh did not write: never
-                        // touched, but it may grant more than the edge's
+                        // touched unless `--adopt` takes it over (see
+                        // adopt.rs), but it may grant more than the edge's
                         // policy.
-                        let policy = self.inv.policy(src, id);
-                        if !policy.is_open() {
-                            plan.warnings.push(format!(
-                                "{path}: {}'s key is let in by a line trustmesh did not write, so the edge's \
-                                 policy ({}) is not on it; remove that line by hand and trustmesh writes its own",
-                                self.inv.nodes[src].name,
-                                policy.describe()
-                            ));
+                        let key = (&**key_type, &**base64);
+                        if !self.hand_written_key((id, src), &file, &path, key, plan, &mut adopt) {
+                            let policy = self.inv.policy(src, id);
+                            if !policy.is_open() {
+                                plan.warnings.push(format!(
+                                    "{path}: {}'s key is let in by a line trustmesh did not write, so the \
+                                     edge's policy ({}) is not on it; remove that line by hand and trustmesh \
+                                     writes its own",
+                                    self.inv.nodes[src].name,
+                                    policy.describe()
+                                ));
+                            }
                         }
                         continue;
                     }
@@ -230,7 +236,7 @@ impl Ctx<'_> {
             };
             add.push(line);
         }
-        if !add.is_empty() || !remove.is_empty() {
+        if !add.is_empty() || !remove.is_empty() || !adopt.lines.is_empty() {
             plan.changes.push(Change::EditFile(FileEdit {
                 path: path.clone(),
                 file: FileRole::AuthorizedKeys,
@@ -238,6 +244,7 @@ impl Ctx<'_> {
                 kept: kept.into_iter().map(|i| (i, text_at(&file, i))).collect(),
                 remove: remove.into_iter().map(|i| (i, text_at(&file, i))).collect(),
                 remove_on_request: Vec::new(),
+                adopt: adopt.lines,
                 add,
                 after_rotation_of: None,
             }));
@@ -250,6 +257,7 @@ impl Ctx<'_> {
                 kept: Vec::new(),
                 remove: vec![(i, text_at(&file, i))],
                 remove_on_request: Vec::new(),
+                adopt: Vec::new(),
                 add: Vec::new(),
                 after_rotation_of: Some(self.inv.nodes[src].name.clone()),
             }));
@@ -262,7 +270,7 @@ impl Ctx<'_> {
 
     /// The options of `source`'s line in `target`'s authorized_keys, from
     /// the options the line has now.
-    fn line_options(
+    pub(super) fn line_options(
         &self,
         source: NodeId,
         target: NodeId,

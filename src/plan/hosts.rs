@@ -229,6 +229,7 @@ impl Ctx<'_> {
         // Usually in order already: the lines were written target by target.
         managed_ok.sort_unstable();
         let mut add = Vec::new();
+        let mut adopt = super::adopt::Adopting::default();
         // Lines trustmesh did not write, removed on the operator's request.
         let mut on_request: Vec<usize> = Vec::new();
         // Built on first use; reused for every target.
@@ -264,6 +265,8 @@ impl Ctx<'_> {
                     })
                 };
                 if trusted.iter().any(|(a, b)| a == &&**kt && b == &&**b64) && by_hand() {
+                    let key = (&**kt, &**b64);
+                    self.hand_written_host_key(t, &w.names, &file, &path, key, plan, &mut adopt);
                     continue;
                 }
                 // Refused on purpose: an admin marked it `@revoked`.
@@ -348,7 +351,11 @@ impl Ctx<'_> {
         }
         on_request.sort_unstable();
         on_request.dedup();
-        if !add.is_empty() || !remove.is_empty() || !on_request.is_empty() {
+        if !add.is_empty()
+            || !remove.is_empty()
+            || !on_request.is_empty()
+            || !adopt.lines.is_empty()
+        {
             plan.changes.push(Change::EditFile(FileEdit {
                 path: path.clone(),
                 file: FileRole::KnownHosts,
@@ -359,6 +366,7 @@ impl Ctx<'_> {
                     .into_iter()
                     .map(|i| (i, text_at(&file, i)))
                     .collect(),
+                adopt: adopt.lines,
                 add,
                 after_rotation_of: None,
             }));

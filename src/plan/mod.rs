@@ -20,6 +20,7 @@
 //! `~/.ssh/config` and `/etc/hosts` in `blocks.rs`.
 
 mod acl;
+mod adopt;
 mod blocks;
 mod files;
 mod hosts;
@@ -30,6 +31,7 @@ mod types;
 pub use rotation::{aside_tag, is_aside_public};
 
 pub use crate::state::{Access, LiveState, NodeState};
+pub use adopt::{Adoption, HandWritten};
 pub use types::*;
 
 use std::borrow::Cow;
@@ -335,6 +337,7 @@ impl Ctx<'_> {
             changes: Vec::new(),
             warnings: Vec::new(),
             base: Vec::new(),
+            granted_by_hand: Vec::new(),
             rotation_refused: None,
         };
         let acc = match &self.live.nodes[id] {

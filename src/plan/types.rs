@@ -8,6 +8,7 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::adopt::{Adoption, HandWritten};
 use crate::inventory::{Inventory, NodeId};
 use crate::known_hosts;
 use crate::state::Access;
@@ -195,6 +196,10 @@ pub struct NodePlan {
     /// What each file looked like when planned, so apply can refuse to
     /// overwrite an edit made since (compare-and-swap).
     pub base: Vec<FileBase>,
+    /// Wanted edges already granted by a line trustmesh did not write: not
+    /// changes, and left alone unless `--adopt` takes them over.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub granted_by_hand: Vec<HandWritten>,
     /// `--rotate-keys` named this node and the rotation was refused:
     /// nothing is planned for it, and the plan is not complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -339,6 +344,11 @@ pub struct FileEdit {
     /// for it by name (`--remove-stale-host-keys`): (line index, text).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remove_on_request: Vec<(usize, String)>,
+    /// `--adopt`: lines trustmesh did not write that grant a wanted edge,
+    /// taken over in place (only their comment, and the edge's policy in
+    /// their options, change).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adopt: Vec<Adoption>,
     /// Lines appended.
     pub add: Vec<PlannedLine>,
     /// A key rotation's last step: this edit (removing the old key's line)
@@ -387,11 +397,22 @@ impl FileEdit {
             }
         }
         let remove: Vec<usize> = self.remove.iter().map(|(i, _)| *i).collect();
-        let by_request: Vec<usize> = self.remove_on_request.iter().map(|(i, _)| *i).collect();
+        let mut by_request: Vec<usize> = self.remove_on_request.iter().map(|(i, _)| *i).collect();
+        by_request.extend(
+            self.adopt
+                .iter()
+                .flat_map(|a| a.duplicates.iter().map(|(i, _)| *i)),
+        );
+        let replace: Vec<(usize, String)> = self
+            .adopt
+            .iter()
+            .map(|a| (a.index, a.new.clone()))
+            .collect();
         let content = if !missing.is_empty()
             && add.is_empty()
             && remove.is_empty()
             && by_request.is_empty()
+            && replace.is_empty()
         {
             Err(format!(
                 "the key of {} was not generated, so there is nothing to write",
@@ -401,12 +422,20 @@ impl FileEdit {
             // Write what can be written; the missing keys come on the next
             // run.
             match self.file {
-                FileRole::AuthorizedKeys => crate::authorized_keys::AuthorizedKeysFile::parse(base)
-                    .apply_edits_on_request(&remove, &by_request, &add)
-                    .map_err(|err| err.to_string()),
-                FileRole::KnownHosts => known_hosts::KnownHostsFile::parse(base)
-                    .apply_edits_on_request(&remove, &by_request, &add)
-                    .map_err(|err| err.to_string()),
+                FileRole::AuthorizedKeys => {
+                    let file = crate::authorized_keys::AuthorizedKeysFile::parse(base);
+                    super::adopt::check_authorized_keys(&file, &self.adopt).and_then(|()| {
+                        file.apply_edits_replacing(&remove, &by_request, &replace, &add)
+                            .map_err(|err| err.to_string())
+                    })
+                }
+                FileRole::KnownHosts => {
+                    let file = known_hosts::KnownHostsFile::parse(base);
+                    super::adopt::check_known_hosts(&file, &self.adopt).and_then(|()| {
+                        file.apply_edits_replacing(&remove, &by_request, &replace, &add)
+                            .map_err(|err| err.to_string())
+                    })
+                }
             }
         };
         Rendered { content, missing }
@@ -506,6 +535,8 @@ impl Plan {
                         s.add += e.add.len() - replaced;
                         s.remove +=
                             e.remove.len().saturating_sub(replaced) + e.remove_on_request.len();
+                        s.change += e.adopt.len();
+                        s.remove += e.adopt.iter().map(|a| a.duplicates.len()).sum::<usize>();
                     }
                 }
             }
@@ -551,6 +582,9 @@ pub struct PlanScope {
     pub remove_stale_host_keys: HashSet<NodeId>,
     /// `--rotate-keys`: these nodes get a new key, rotated make-before-break.
     pub rotate: HashSet<NodeId>,
+    /// `--adopt`: lines trustmesh did not write that grant a wanted edge
+    /// are taken over (their comment becomes the marker).
+    pub adopt: bool,
 }
 
 impl PlanScope {

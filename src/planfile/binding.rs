@@ -38,6 +38,9 @@ pub struct PlanFlags {
     pub remove_stale_host_keys: Vec<String>,
     /// `--ask-pass`
     pub ask_pass: bool,
+    /// `--adopt`
+    #[serde(default)]
+    pub adopt: bool,
 }
 
 impl PlanFlags {
@@ -96,13 +99,14 @@ impl PlanFlags {
                 });
             }
         }
-        let switches: [(&'static str, bool, bool); 2] = [
+        let switches: [(&'static str, bool, bool); 3] = [
             (
                 "--accept-new-host-keys",
                 saved.accept_new_host_keys,
                 given.accept_new_host_keys,
             ),
             ("--ask-pass", saved.ask_pass, given.ask_pass),
+            ("--adopt", saved.adopt, given.adopt),
         ];
         for (flag, s, g) in switches {
             if g && !s {

@@ -21,6 +21,7 @@ fn node(name: &str) -> NodePlan {
             path: "~/.ssh/authorized_keys".into(),
             content: Some("k\n".into()),
         }],
+        granted_by_hand: Vec::new(),
         rotation_refused: None,
     }
 }
@@ -303,7 +304,7 @@ type FlagEdit = fn(&mut PlanFlags);
 fn a_flag_given_with_another_value_is_refused_naming_both_values() {
     let dir = tempfile::tempdir().unwrap();
     let saved = saved_plan(&inventory_file(dir.path(), INVENTORY));
-    let cases: [(FlagEdit, &str, &str, &str); 6] = [
+    let cases: [(FlagEdit, &str, &str, &str); 7] = [
         (
             |f| f.limit = vec!["node1".into()],
             "--limit",
@@ -335,6 +336,7 @@ fn a_flag_given_with_another_value_is_refused_naming_both_values() {
             "not given",
         ),
         (|f| f.ask_pass = true, "--ask-pass", "given", "not given"),
+        (|f| f.adopt = true, "--adopt", "given", "not given"),
     ];
     for (edit, flag, given, was) in cases {
         // Saved without the switches, so that giving one differs.
