@@ -250,7 +250,7 @@ impl Ctx<'_> {
                 .candidates(&w.names, &mut candidates);
             HostIndex::keys_for(&candidates, addr, node.port, &mut trusted);
             debug_assert_eq!(trusted, file.keys_for(addr, node.port));
-            for (kt, b64) in keys {
+            for (ki, (kt, b64)) in keys.iter().enumerate() {
                 if ok(b64) {
                     continue;
                 }
@@ -292,7 +292,7 @@ impl Ctx<'_> {
                 add.push(PlannedLine {
                     names: Some(names),
                     clear_name,
-                    fingerprint: known_hosts::fingerprint_sha256(b64).map(Arc::from),
+                    fingerprint: self.fingerprints[t].get(ki).cloned().flatten(),
                     key_type: kt.clone(),
                     base64: Some(b64.clone()),
                     node: self.names[t].clone(),

@@ -105,6 +105,17 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         })
         .collect();
     let host_keys = hosts::host_keys(inv, live);
+    // Each proven host key's fingerprint, once (every peer's plan shows it).
+    let fingerprints: Vec<Vec<Option<Arc<str>>>> = host_keys
+        .par_iter()
+        .map(|k| match k {
+            HostKeys::Known(k) => k
+                .iter()
+                .map(|(_, b)| crate::known_hosts::fingerprint_sha256(b).map(Arc::from))
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect();
     let names: Vec<Arc<str>> = inv
         .nodes
         .iter()
@@ -155,6 +166,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
             files: &files,
             keys: &keys,
             host_keys: &host_keys,
+            fingerprints: &fingerprints,
             names: &names,
             markers: &markers,
             rotating,
@@ -286,6 +298,8 @@ struct Ctx<'a> {
     files: &'a [NodeFiles],
     keys: &'a [KeyState],
     host_keys: &'a [HostKeys],
+    /// The fingerprint of each key in `host_keys`, in its order.
+    fingerprints: &'a [Vec<Option<Arc<str>>>],
     names: &'a [Arc<str>],
     /// [`Inventory::marker`] of each node.
     markers: &'a [Arc<str>],
