@@ -25,6 +25,8 @@ use crate::scripts::shell_quote;
 mod options_tests;
 mod parse;
 #[cfg(test)]
+mod report_tests;
+#[cfg(test)]
 mod tests;
 
 pub use parse::{is_leftover_name, parse_probe_output};
