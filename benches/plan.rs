@@ -36,7 +36,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion, Throughput};
-use trustmesh::inventory::Inventory;
+use trustmesh::model::inventory::Inventory;
 use trustmesh::plan::{self, LiveState, Plan, PlanScope};
 use trustmesh::TrustGraph;
 

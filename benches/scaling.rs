@@ -10,10 +10,10 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use trustmesh::authorized_keys::AuthorizedKeysFile;
-use trustmesh::inventory::Inventory;
-use trustmesh::known_hosts::KnownHostsFile;
-use trustmesh::probe::parse_probe_output;
+use trustmesh::formats::authorized_keys::AuthorizedKeysFile;
+use trustmesh::formats::known_hosts::KnownHostsFile;
+use trustmesh::gather::probe::parse_probe_output;
+use trustmesh::model::inventory::Inventory;
 
 #[path = "../tests/render/mod.rs"]
 mod render;
@@ -230,8 +230,12 @@ fn blocks_and_options_cost_linear_time() {
         &config(8_000),
         |t| {
             let _ = std::hint::black_box(
-                trustmesh::ssh_config::with_include(t, "trustmesh:lab/manager", Some(&include))
-                    .map(|s| s.len()),
+                trustmesh::formats::ssh_config::with_include(
+                    t,
+                    "trustmesh:lab/manager",
+                    Some(&include),
+                )
+                .map(|s| s.len()),
             );
         },
     );
@@ -245,10 +249,10 @@ fn blocks_and_options_cost_linear_time() {
     let lines: Vec<String> = vec!["10.0.0.1 manager".into()];
     assert_linear("a long /etc/hosts", &hosts(4_000), &hosts(16_000), |t| {
         let _ = std::hint::black_box(
-            trustmesh::hosts_file::with_block(t, "trustmesh:lab/manager", Some(&lines))
+            trustmesh::formats::hosts_file::with_block(t, "trustmesh:lab/manager", Some(&lines))
                 .map(|s| s.len()),
         );
-        std::hint::black_box(trustmesh::hosts_file::names_outside(
+        std::hint::black_box(trustmesh::formats::hosts_file::names_outside(
             t,
             "trustmesh:lab/manager",
             &["manager"],
@@ -260,7 +264,7 @@ fn blocks_and_options_cost_linear_time() {
             .collect::<Vec<_>>()
             .join(",")
     };
-    let policy = trustmesh::key_options::Policy {
+    let policy = trustmesh::formats::key_options::Policy {
         sftp_only: true,
         from: Some("10.0.0.0/8".into()),
     };
@@ -270,7 +274,7 @@ fn blocks_and_options_cost_linear_time() {
         &options(8_000),
         |t| {
             std::hint::black_box(
-                trustmesh::key_options::merge(Some(t), &policy, Some("10.0.0.0/8"))
+                trustmesh::formats::key_options::merge(Some(t), &policy, Some("10.0.0.0/8"))
                     .options
                     .map(|o| o.len()),
             );

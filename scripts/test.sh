@@ -15,6 +15,6 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== shellcheck"
-shellcheck -s sh src/scripts/*.sh
+shellcheck -s sh src/transport/scripts/*.sh
 echo "== cargo test"
 cargo test --workspace --locked --features live

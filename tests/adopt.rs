@@ -7,7 +7,7 @@
 mod support;
 
 use support::*;
-use trustmesh::inventory::Inventory;
+use trustmesh::model::inventory::Inventory;
 use trustmesh::plan::{self, Change, FileEdit, FileRole, LiveState, NodeFiles, Plan, PlanScope};
 use trustmesh::TrustGraph;
 

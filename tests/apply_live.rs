@@ -407,7 +407,7 @@ fn whole_lines(text: &str) -> Result<(), String> {
             .iter()
             .find(|f| f.starts_with("AAAA"))
             .ok_or(format!("no key in `{line}`"))?;
-        if trustmesh::known_hosts::fingerprint_sha256(b64).is_none() {
+        if trustmesh::formats::known_hosts::fingerprint_sha256(b64).is_none() {
             return Err(format!("cut key in `{line}`"));
         }
     }

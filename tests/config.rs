@@ -5,9 +5,9 @@
 mod support;
 
 use support::*;
-use trustmesh::inventory::Inventory;
+use trustmesh::model::inventory::Inventory;
+use trustmesh::model::state::Privilege;
 use trustmesh::plan::{BlockRole, Change, LiveState, NodeState};
-use trustmesh::state::Privilege;
 
 const ETC_HOSTS: &str = "127.0.0.1\tlocalhost\r\n# by hand\r\n10.9.9.9 printer\r\n";
 const USER_CONFIG: &str = "# mine\nHost *\n    User nobody\n    Port 1\n";
@@ -204,10 +204,10 @@ fn a_file_not_written_by_trustmesh_and_a_broken_block_are_left_alone() {
     let mut live = fresh_cluster(&inv);
     let a = account_at(&mut live, 2);
     a.files.retain(|f| f.name != "config.d");
-    a.files.push(trustmesh::state::LiveFile {
+    a.files.push(trustmesh::model::state::LiveFile {
         name: "config.d".into(),
-        stat: Some(trustmesh::state::FileStat {
-            kind: trustmesh::state::FileKind::Symlink,
+        stat: Some(trustmesh::model::state::FileStat {
+            kind: trustmesh::model::state::FileKind::Symlink,
             mode: 0o777,
             uid: UID,
             gid: UID,

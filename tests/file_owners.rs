@@ -6,9 +6,9 @@
 mod support;
 
 use support::*;
-use trustmesh::inventory::Inventory;
+use trustmesh::model::inventory::Inventory;
+use trustmesh::model::state::{FileKind, LiveState, Privilege};
 use trustmesh::plan::{Change, NodeFiles, NodePlan, NodeStatus};
-use trustmesh::state::{FileKind, LiveState, Privilege};
 
 fn demo() -> Inventory {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("inventories/demo.yaml");

@@ -9,10 +9,10 @@ mod render;
 
 use proptest::prelude::*;
 use render::render;
-use trustmesh::authorized_keys::AuthorizedKeysFile;
-use trustmesh::inventory::Inventory;
-use trustmesh::known_hosts::KnownHostsFile;
-use trustmesh::probe::parse_probe_output;
+use trustmesh::formats::authorized_keys::AuthorizedKeysFile;
+use trustmesh::formats::known_hosts::KnownHostsFile;
+use trustmesh::gather::probe::parse_probe_output;
+use trustmesh::model::inventory::Inventory;
 
 const KEY: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
 

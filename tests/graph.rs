@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use trustmesh::graph::{render, GraphFormat};
+use trustmesh::model::graph::{render, GraphFormat};
 use trustmesh::{Inventory, TrustGraph};
 
 fn load(name: &str) -> (Inventory, TrustGraph) {

@@ -6,8 +6,8 @@
 mod support;
 
 use support::*;
-use trustmesh::inventory::Inventory;
-use trustmesh::known_hosts::{host_name, KnownHostsFile};
+use trustmesh::formats::known_hosts::{host_name, KnownHostsFile};
+use trustmesh::model::inventory::Inventory;
 use trustmesh::plan::{Change, LiveState, NodeFiles, NodeState};
 
 const INV: &str = "\
@@ -76,7 +76,7 @@ fn add_foreign_lines(inv: &Inventory, live: &mut LiveState) -> Vec<String> {
         format!("198.51.100.7 ssh-ed25519 {}", fake_key("other")),
         format!(
             "{} ssh-ed25519 {} bob@laptop",
-            trustmesh::known_hosts::hash_host_name("198.51.100.8", [3u8; 20]),
+            trustmesh::formats::known_hosts::hash_host_name("198.51.100.8", [3u8; 20]),
             fake_key("other2")
         ),
         format!("10.0.0.11 ssh-ed25519 {} trustmesh:other/w1", fake_key("x")),
@@ -114,7 +114,7 @@ fn hashed_lines_hold_no_clear_name_and_are_found_by_their_hash() {
     assert!(!t.contains("+ 10.0.0."), "{t}");
     let json = {
         let mut out = Vec::new();
-        trustmesh::render::render_json(&p, &mut out).unwrap();
+        trustmesh::output::render_json(&p, &mut out).unwrap();
         String::from_utf8(out).unwrap()
     };
     assert!(
@@ -162,8 +162,11 @@ fn hashed_lines_hold_no_clear_name_and_are_found_by_their_hash() {
                 assert!(file.keys_for(addr, 22).is_empty());
             }
             // Each line is the hashed name trustmesh derives.
-            let hashed =
-                trustmesh::known_hosts::managed_hashed_name(&host_name(addr, n.port), &kt, &b64);
+            let hashed = trustmesh::formats::known_hosts::managed_hashed_name(
+                &host_name(addr, n.port),
+                &kt,
+                &b64,
+            );
             assert!(
                 lines.iter().any(|l| l.starts_with(&format!("{hashed} "))),
                 "{node} -> {t}"
@@ -271,7 +274,7 @@ fn a_hashed_managed_line_is_kept_only_for_its_own_name_and_key() {
             };
             format!(
                 "{} {rest}\n",
-                trustmesh::known_hosts::hash_host_name(name, salt)
+                trustmesh::formats::known_hosts::hash_host_name(name, salt)
             )
         })
         .collect();
@@ -281,8 +284,8 @@ fn a_hashed_managed_line_is_kept_only_for_its_own_name_and_key() {
 
     let wrong = format!(
         "{} {kt} {w1_key} trustmesh:lab/w1\n{} {kt} {w1_key} trustmesh:lab/w2\n",
-        trustmesh::known_hosts::hash_host_name("[10.0.0.12]:2222", salt),
-        trustmesh::known_hosts::hash_host_name("[10.0.0.12]:2222", salt),
+        trustmesh::formats::known_hosts::hash_host_name("[10.0.0.12]:2222", salt),
+        trustmesh::formats::known_hosts::hash_host_name("[10.0.0.12]:2222", salt),
     );
     let keep_w3: String = rehashed
         .lines()

@@ -14,7 +14,7 @@ fn foreign_lines() -> String {
     let key = "AAAAC3NzaC1lZDI1NTE5AAAAILR3a5jM8SZ8lYOJdn7V/F7IREASeVBrlnE+CfwVv2LW";
     format!(
         "# written by hand\n198.51.100.9 ssh-ed25519 {key}\n{} ssh-ed25519 {key} bob@laptop\n",
-        trustmesh::known_hosts::hash_host_name("198.51.100.10", [7u8; 20])
+        trustmesh::formats::known_hosts::hash_host_name("198.51.100.10", [7u8; 20])
     )
 }
 

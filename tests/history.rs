@@ -13,9 +13,9 @@ use trustmesh::apply::{ActionResult, ApplyReport, NodeReport};
 use trustmesh::history::{
     self, file, Context, InventorySource, NodeChanges, NodeResult, Outcome, Record,
 };
-use trustmesh::inventory::Inventory;
+use trustmesh::model::inventory::Inventory;
+use trustmesh::plan::saved::PlanFlags;
 use trustmesh::plan::NodeFiles;
-use trustmesh::planfile::PlanFlags;
 
 fn demo() -> Inventory {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("inventories/demo.yaml");

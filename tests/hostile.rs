@@ -1,7 +1,7 @@
 //! Hostile or mistaken inventories: each costs about what a real one does
 //! and gets a clear message, never a hang, an abort or a wall of text.
 //!
-//! The caps are in `src/inventory/limits.rs`; these tests go through the
+//! The caps are in `src/model/inventory/limits.rs`; these tests go through the
 //! public loader only. The scaling tests compare the time of an input with
 //! that of one four times larger (a generous ratio, best of several runs),
 //! never an absolute time, so a loaded machine does not fail them.
@@ -12,7 +12,7 @@ mod render;
 mod support;
 
 use render::render;
-use trustmesh::inventory::{Inventory, InventoryError};
+use trustmesh::model::inventory::{Inventory, InventoryError};
 use trustmesh::TrustGraph;
 
 fn code(e: &InventoryError) -> String {
@@ -83,7 +83,11 @@ fn deep_nesting_is_refused_before_the_yaml_parser_runs() {
         ),
     ] {
         let err = Inventory::from_str_named("t.yaml", &text).unwrap_err();
-        assert_eq!(code(&err), "trustmesh::inventory::too_deep", "{err:?}");
+        assert_eq!(
+            code(&err),
+            "trustmesh::inventory::too_deep",
+            "{err:?}"
+        );
         let shown = render(&err);
         assert!(shown.contains("more than 64 deep"), "{shown}");
         assert!(shown.contains("[t.yaml:"), "{shown}");

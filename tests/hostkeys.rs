@@ -7,8 +7,8 @@
 mod support;
 
 use support::*;
-use trustmesh::inventory::Inventory;
-use trustmesh::known_hosts::fingerprint_sha256;
+use trustmesh::formats::known_hosts::fingerprint_sha256;
+use trustmesh::model::inventory::Inventory;
 use trustmesh::plan::{Change, FileRole, Plan, PlannedLine};
 
 const INV: &str = "\
@@ -130,7 +130,7 @@ fn only_proven_keys_are_planned_each_with_its_fingerprint() {
         .any(|w| w.contains("unproven host key")));
     // plan --json carries the fingerprint.
     let mut out = Vec::new();
-    trustmesh::render::render_json(&p, &mut out).unwrap();
+    trustmesh::output::render_json(&p, &mut out).unwrap();
     let json = String::from_utf8(out).unwrap();
     let fp = fingerprint_sha256(&rsa).unwrap();
     assert!(

@@ -8,7 +8,7 @@
 mod live;
 
 use live::*;
-use trustmesh::known_hosts::fingerprint_sha256;
+use trustmesh::formats::known_hosts::fingerprint_sha256;
 
 /// Every known_hosts file of the cluster's accounts, as text.
 fn all_known_hosts(live: &Live, hosts: &[&str]) -> String {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use trustmesh::inventory::{Inventory, InventoryError};
+use trustmesh::model::inventory::{Inventory, InventoryError};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -24,14 +24,14 @@ fn examples() -> Vec<PathBuf> {
 #[test]
 fn committed_schema_matches_the_rust_model() {
     let path = root().join("schemas/inventory.schema.json");
-    let generated = trustmesh::inventory::model::json_schema_text();
+    let generated = trustmesh::model::inventory::model::json_schema_text();
     if std::env::var_os("UPDATE_SCHEMA").is_some() {
         std::fs::write(&path, &generated).expect("write schema");
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "schemas/inventory.schema.json is out of date with src/inventory/model.rs; \
+        "schemas/inventory.schema.json is out of date with src/model/inventory/model.rs; \
          regenerate it with `UPDATE_SCHEMA=1 cargo test --test inventory`"
     );
 }
@@ -73,7 +73,7 @@ fn every_example_is_valid_for_the_parser_and_the_schema() {
 
 #[test]
 fn the_schema_rejects_what_the_parser_rejects_structurally() {
-    let schema = trustmesh::inventory::model::json_schema();
+    let schema = trustmesh::model::inventory::model::json_schema();
     let validator = jsonschema::validator_for(&schema).unwrap();
     for bad in [
         "version: 1\nmanager: {name: m}\nworkers: [{name: a, address: h, colour: red}]\n",
@@ -219,8 +219,8 @@ fn defaults_groups_and_all_are_resolved() {
     let b = &inv.nodes[inv.find("b").unwrap()];
     assert_eq!((a.port, a.user.as_deref()), (22, Some("v")));
     assert_eq!((b.port, b.user.as_deref()), (2200, Some("u")));
-    assert_eq!(b.os, trustmesh::inventory::Os::Macos);
-    assert_eq!(b.key_type, trustmesh::inventory::KeyType::Rsa);
+    assert_eq!(b.os, trustmesh::model::inventory::Os::Macos);
+    assert_eq!(b.key_type, trustmesh::model::inventory::KeyType::Rsa);
     assert_eq!(
         inv.manager().user,
         None,
@@ -331,7 +331,7 @@ proptest! {
 
 #[test]
 fn access_is_shell_by_default_sftp_on_request_and_always_on_windows() {
-    use trustmesh::inventory::Access;
+    use trustmesh::model::inventory::Access;
     let text = "version: 1\nmanager: { name: m }\ndefaults: { access: sftp }\nworkers:\n  - { name: a, address: 192.0.2.1, access: shell }\n  - { name: b, address: 192.0.2.2 }\n  - { name: w, address: 192.0.2.3, os: windows }\n";
     let inv = Inventory::from_str_named("a.yaml", text).unwrap();
     let access = |n: &str| inv.nodes[inv.find(n).unwrap()].access;

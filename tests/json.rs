@@ -13,9 +13,9 @@ use std::process::Command;
 
 use support::*;
 use trustmesh::apply::{ActionResult, ApplyReport, NodeReport};
-use trustmesh::inventory::Inventory;
+use trustmesh::model::inventory::Inventory;
+use trustmesh::output::json;
 use trustmesh::plan::{NodeState, Plan, PlanScope};
-use trustmesh::render::json;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -128,7 +128,7 @@ fn plan_json_validates_against_its_schema() {
     let mut actions = HashSet::new();
     let mut statuses = HashSet::new();
     for p in &plans {
-        let doc = to_value(|out| trustmesh::render::render_json(p, out));
+        let doc = to_value(|out| trustmesh::output::render_json(p, out));
         assert_eq!(doc["format_version"], trustmesh::plan::FORMAT_VERSION);
         assert_valid("plan", &doc);
         for n in doc["nodes"].as_array().unwrap() {
@@ -158,7 +158,7 @@ fn plan_json_validates_against_its_schema() {
 fn the_plan_schema_rejects_what_is_not_a_plan() {
     let inv = example("demo.yaml");
     let p = run(&inv, &fresh_cluster(&inv));
-    let good = to_value(|out| trustmesh::render::render_json(&p, out));
+    let good = to_value(|out| trustmesh::output::render_json(&p, out));
     let mut no_version = good.clone();
     no_version.as_object_mut().unwrap().remove("format_version");
     let mut bad_action = good.clone();
@@ -205,7 +205,7 @@ fn apply_json_has_each_action_and_the_closing_state() {
     // What is left, as if nothing had been done.
     let after = run(&inv, &live);
     let doc =
-        to_value(|out| trustmesh::render::render_apply_json(&applied, &report, &after, false, out));
+        to_value(|out| trustmesh::output::render_apply_json(&applied, &report, &after, false, out));
     assert_valid("apply", &doc);
     assert_eq!(doc["format_version"], json::APPLY_FORMAT_VERSION);
     assert_eq!(
@@ -253,7 +253,7 @@ fn apply_json_has_each_action_and_the_closing_state() {
     let done = converged(&inv);
     let empty = run(&inv, &done);
     let doc = to_value(|out| {
-        trustmesh::render::render_apply_json(&empty, &ApplyReport::default(), &empty, true, out)
+        trustmesh::output::render_apply_json(&empty, &ApplyReport::default(), &empty, true, out)
     });
     assert_valid("apply", &doc);
     assert_eq!(doc["actions"], serde_json::json!([]));
@@ -380,7 +380,10 @@ fn validate_json_of_broken_yaml_and_of_a_missing_file() {
     assert_eq!(code, Some(1));
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_valid("validate", &doc);
-    assert_eq!(doc["problems"][0]["code"], "trustmesh::inventory::io");
+    assert_eq!(
+        doc["problems"][0]["code"],
+        "trustmesh::inventory::io"
+    );
     assert_eq!(doc["problems"][0]["line"], serde_json::Value::Null);
 }
 
@@ -439,15 +442,15 @@ fn a_closed_pipe_stays_a_closed_pipe_in_every_document() {
     let inv = example("demo.yaml");
     let p = run(&inv, &fresh_cluster(&inv));
     let kinds = [
-        trustmesh::render::render_json(&p, &mut ClosedPipe),
-        trustmesh::render::render_apply_json(
+        trustmesh::output::render_json(&p, &mut ClosedPipe),
+        trustmesh::output::render_apply_json(
             &p,
             &ApplyReport::default(),
             &p,
             false,
             &mut ClosedPipe,
         ),
-        trustmesh::render::render_validate_json("inv.yaml", &Ok(inv.clone()), &mut ClosedPipe),
+        trustmesh::output::render_validate_json("inv.yaml", &Ok(inv.clone()), &mut ClosedPipe),
         trustmesh::verify::render_json(
             &trustmesh::verify::VerifyReport {
                 nodes: vec!["manager".into()],

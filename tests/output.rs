@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use support::*;
 use trustmesh::apply::{ActionResult, ApplyReport, NodeReport};
-use trustmesh::graph::{Edge, EdgeKind};
-use trustmesh::inventory::Inventory;
+use trustmesh::model::graph::{Edge, EdgeKind};
+use trustmesh::model::inventory::Inventory;
+use trustmesh::output::escape::is_escaped;
+use trustmesh::output::{self as render, TextOptions};
 use trustmesh::plan::{
     BlockRole, BlockWrite, Change, FileEdit, FileRole, NodeFiles, NodeStatus, Plan, PlannedLine,
 };
-use trustmesh::render::escape::is_escaped;
-use trustmesh::render::{self, TextOptions};
 use trustmesh::transport::FailureKind;
 use trustmesh::verify::{self, EdgeFailure, EdgeResult, Outcome, VerifyReport};
 

@@ -7,7 +7,7 @@
 mod support;
 
 use support::*;
-use trustmesh::inventory::Inventory;
+use trustmesh::model::inventory::Inventory;
 use trustmesh::plan::{self, Change, LiveState, NodeFiles, Plan, PlanScope};
 use trustmesh::TrustGraph;
 
@@ -248,7 +248,7 @@ fn a_hashed_managed_line_is_matched_as_such() {
             "trustmesh:lab/w2" => "10.0.0.12",
             other => panic!("{other}"),
         };
-        let hashed = trustmesh::known_hosts::hash_host_name(host, [9u8; 20]);
+        let hashed = trustmesh::formats::known_hosts::hash_host_name(host, [9u8; 20]);
         format!("{hashed} {rest}")
     });
     let p = run(&inv, &live);

@@ -3,10 +3,10 @@
 mod support;
 
 use support::*;
-use trustmesh::inventory::Inventory;
+use trustmesh::model::inventory::Inventory;
+use trustmesh::model::state::FileKind;
+use trustmesh::output::render_json;
 use trustmesh::plan::{self, Change, NodeFiles, NodeState, NodeStatus, PlanScope};
-use trustmesh::render::render_json;
-use trustmesh::state::FileKind;
 use trustmesh::TrustGraph;
 
 fn demo() -> Inventory {
@@ -263,7 +263,7 @@ fn a_generated_key_is_known_after_apply() {
 fn folders_anyone_could_write_and_linked_ssh_folders_are_refused() {
     let inv = demo();
     let node2 = inv.find("node2").unwrap();
-    let blocked = |edit: &dyn Fn(&mut trustmesh::state::LiveAccount)| {
+    let blocked = |edit: &dyn Fn(&mut trustmesh::model::state::LiveAccount)| {
         let mut live = fresh_cluster(&inv);
         let acc = account_at(&mut live, node2);
         acc.ssh_dir = Some(stat(FileKind::Dir, 0o700));

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
+use trustmesh::plan::saved::{AcceptedHostKey, InventoryFile, PlanFlags, SavedPlan};
 use trustmesh::plan::{Plan, FORMAT_VERSION};
-use trustmesh::planfile::{AcceptedHostKey, InventoryFile, PlanFlags, SavedPlan};
 
 const INVENTORY: &str = "version: 1\nmanager: { name: manager, address: 192.0.2.1, user: trustmesh-test-nobody }\nworkers:\n  - { name: node1, address: 192.0.2.11 }\n  - { name: node2, address: 192.0.2.12 }\n  - { name: node3, address: 192.0.2.13 }\nmesh:\n  - [node1, node2, node3]\n";
 

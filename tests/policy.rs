@@ -7,7 +7,7 @@
 mod support;
 
 use support::*;
-use trustmesh::inventory::Inventory;
+use trustmesh::model::inventory::Inventory;
 use trustmesh::plan::{Change, LiveState, NodeFiles, NodeStatus, Plan};
 
 const INV: &str = "\

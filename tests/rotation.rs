@@ -6,9 +6,9 @@
 mod support;
 
 use support::*;
-use trustmesh::inventory::Inventory;
+use trustmesh::model::inventory::Inventory;
+use trustmesh::model::state::FileKind;
 use trustmesh::plan::{self, Change, LiveState, NodeFiles, Plan, PlanScope};
-use trustmesh::state::FileKind;
 use trustmesh::TrustGraph;
 
 const INV: &str = "\

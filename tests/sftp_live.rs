@@ -67,7 +67,7 @@ fn an_sftp_only_account_is_planned_applied_cut_and_converged() {
     // The account really has no shell (its host key from the testbed, in
     // a file of the test's own, checked strictly).
     let h = live.cluster.host("locked");
-    let name = trustmesh::target::SshTarget::new(&h.address.to_string(), h.port).short();
+    let name = trustmesh::model::target::SshTarget::new(&h.address.to_string(), h.port).short();
     let known: String = live
         .cluster
         .host_public_keys("locked")

@@ -6,9 +6,9 @@
 mod support;
 
 use support::*;
-use trustmesh::inventory::Inventory;
+use trustmesh::model::inventory::Inventory;
+use trustmesh::model::state::FileKind;
 use trustmesh::plan::{Change, LiveState, NodeFiles, NodeState, NodeStatus};
-use trustmesh::state::FileKind;
 
 const INVENTORY: &str = "version: 1
 cluster: lab
@@ -189,7 +189,7 @@ fn a_linux_account_without_a_shell_gets_no_key_but_its_files_are_planned() {
 /// earlier apply, a change by hand) is set again, with nothing else to do.
 #[test]
 fn a_wrong_acl_read_back_is_repaired_by_the_next_apply() {
-    use trustmesh::windows::AclReadBack;
+    use trustmesh::transport::windows::AclReadBack;
     let inv = Inventory::from_str_named("windows.yaml", INVENTORY).unwrap();
     let mut live = live(&inv);
     for _ in 0..3 {

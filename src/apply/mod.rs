@@ -8,7 +8,7 @@
 //! Actions whose dependencies are done run in parallel, bounded by
 //! `--concurrency`.
 //!
-//! Every file is replaced atomically by [`crate::scripts::REPLACE_FILE`]
+//! Every file is replaced atomically by [`crate::transport::scripts::REPLACE_FILE`]
 //! after a compare-and-swap against what the plan read, so an edit made by
 //! someone else since is never overwritten: that file is reported as a
 //! conflict and the node is re-planned by the caller. A failed action skips
@@ -22,13 +22,14 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
 use tokio::sync::Semaphore;
 
-use crate::inventory::{Inventory, KeyType};
+use crate::model::inventory::{Inventory, KeyType};
 use crate::plan::{Access, Change, FileEdit, FileRole, NodeStatus, Plan};
-use crate::scripts::{self, Outcome};
+use crate::transport::scripts::{self, Outcome};
 use crate::transport::Host;
 
 mod actions;
 mod describe;
+pub mod lock;
 mod report;
 mod rotation;
 mod sftp;
@@ -58,7 +59,7 @@ pub struct ApplyOptions {
     pub known_hosts: Vec<std::path::PathBuf>,
     /// Nodes whose host key is pinned in this run, with their pin's ssh
     /// config fragment ([`crate::transport::sshconfig::pin_paths`]).
-    pub pins: Vec<(crate::inventory::NodeId, std::path::PathBuf)>,
+    pub pins: Vec<(crate::model::inventory::NodeId, std::path::PathBuf)>,
 }
 
 #[derive(Debug, Clone)]
@@ -424,7 +425,7 @@ pub async fn apply(
     opts: &ApplyOptions,
 ) -> ApplyReport {
     let ag = ActionGraph::build(plan);
-    let graph = crate::graph::TrustGraph::build(inv);
+    let graph = crate::model::graph::TrustGraph::build(inv);
     let plan = Arc::new(plan.clone());
     let mut results: Vec<Option<ActionResult>> = vec![None; ag.len()];
     let mut generated: Generated = HashMap::new();
@@ -537,7 +538,7 @@ pub async fn apply(
             let marker = inv.marker(&plan.nodes[action.plan_node].node);
             let windows = inv
                 .find(&plan.nodes[action.plan_node].node)
-                .is_some_and(|id| inv.nodes[id].os == crate::inventory::Os::Windows);
+                .is_some_and(|id| inv.nodes[id].os == crate::model::inventory::Os::Windows);
             futs.push(async move {
                 let _permit = sem.acquire().await;
                 let r = if host.is_sftp() {

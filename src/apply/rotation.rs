@@ -29,7 +29,7 @@ pub(super) struct Proof {
 /// never make a proof pass.
 pub(super) fn proof(
     inv: &Inventory,
-    graph: &crate::graph::TrustGraph,
+    graph: &crate::model::graph::TrustGraph,
     plan: &Plan,
     action: &Action,
     target: usize,

@@ -3,7 +3,7 @@
 //! temporary file renamed over the target), chmod'ed and removed with SFTP
 //! requests ([`crate::transport::files`]); nothing runs in a shell. A
 //! Windows node also runs its fixed command lines
-//! ([`crate::windows`]): the key generation and the ACL step. What needs a
+//! ([`crate::transport::windows`]): the key generation and the ACL step. What needs a
 //! POSIX shell (a key generated on a Unix account without one, a
 //! rotation) is refused; the planner does not plan it.
 
@@ -13,8 +13,8 @@ use crate::transport::files::{self, RemoteFiles, Replace};
 use crate::transport::sftp as transport_sftp;
 
 /// Sets the ACL sshd demands on a file of a Windows node (its server
-/// path), and reads it back: [`crate::windows::acl_command`], then
-/// [`crate::windows::acl_read_command`]. `fs` is the node's file session,
+/// path), and reads it back: [`crate::transport::windows::acl_command`], then
+/// [`crate::transport::windows::acl_read_command`]. `fs` is the node's file session,
 /// for the tests' in-memory one.
 pub(super) trait SetAcl<F> {
     async fn set_acl(&mut self, fs: &mut F, server_path: &str) -> Result<(), String>;
@@ -29,8 +29,8 @@ struct HostAcl<'h> {
 
 impl<F> SetAcl<F> for HostAcl<'_> {
     async fn set_acl(&mut self, _: &mut F, server_path: &str) -> Result<(), String> {
-        use crate::windows::{acl_command, acl_read_command, check_acl, AclReadBack};
-        let path = crate::windows::path_from_sftp(server_path);
+        use crate::transport::windows::{acl_command, acl_read_command, check_acl, AclReadBack};
+        let path = crate::transport::windows::path_from_sftp(server_path);
         let line = acl_command(&path).map_err(|e| e.to_string())?;
         let out = self
             .host
@@ -77,9 +77,13 @@ pub(super) async fn run_action(
 ) -> Result<Outcome, String> {
     match &action.kind {
         Kind::Keygen { path, key_type } if windows => {
-            let line =
-                crate::windows::keygen_command(path, key_type, keygen_bits(key_type), marker)
-                    .map_err(|e| e.to_string())?;
+            let line = crate::transport::windows::keygen_command(
+                path,
+                key_type,
+                keygen_bits(key_type),
+                marker,
+            )
+            .map_err(|e| e.to_string())?;
             let out = host
                 .run(&line, b"", timeout)
                 .await
@@ -132,7 +136,7 @@ pub(super) async fn run_action(
 /// A plan path as the SFTP server takes it (`~/.ssh/x` -> `.ssh/x`,
 /// `C:\x` -> `/C:/x`).
 fn server_path(path: &str) -> String {
-    crate::windows::sftp_path(&scripts::script_path(path))
+    crate::transport::windows::sftp_path(&scripts::script_path(path))
 }
 
 async fn file_action<F: RemoteFiles, A: SetAcl<F>>(
@@ -147,7 +151,7 @@ async fn file_action<F: RemoteFiles, A: SetAcl<F>>(
         Kind::MkDir { path } => {
             let p = server_path(path);
             match fs.lstat(&p).await {
-                Ok(Some(s)) if s.kind == crate::state::FileKind::Dir => Outcome::Ok,
+                Ok(Some(s)) if s.kind == crate::model::state::FileKind::Dir => Outcome::Ok,
                 Ok(Some(_)) => Outcome::Failed(format!("{path} exists but is not a directory")),
                 Ok(None) => fs
                     .mkdir(&p, 0o700)
@@ -168,7 +172,7 @@ async fn file_action<F: RemoteFiles, A: SetAcl<F>>(
             } else {
                 Some(files::account_owner(fs).await.map_err(|e| e.0)?.0)
             };
-            let path = crate::windows::sftp_path(&e.path);
+            let path = crate::transport::windows::sftp_path(&e.path);
             let temp = files::temp_name();
             let r = Replace {
                 path: &path,
@@ -181,7 +185,9 @@ async fn file_action<F: RemoteFiles, A: SetAcl<F>>(
             // The administrators' file: its ACL is set on the temporary
             // file, read back, and only then renamed over the file sshd
             // reads (a rename keeps the ACL).
-            let admin = crate::windows::sftp_path(crate::windows::ADMIN_AUTHORIZED_KEYS);
+            let admin = crate::transport::windows::sftp_path(
+                crate::transport::windows::ADMIN_AUTHORIZED_KEYS,
+            );
             if windows && path == admin {
                 files::replace_file_with(fs, &r, async |fs: &mut F, tmp: &str| {
                     acl.set_acl(fs, tmp).await
@@ -208,7 +214,7 @@ async fn file_action<F: RemoteFiles, A: SetAcl<F>>(
         }
         Kind::RemoveLeftover { path } => {
             let name = path.rsplit('/').next().unwrap_or_default();
-            if !crate::probe::is_leftover_name(name) {
+            if !crate::gather::probe::is_leftover_name(name) {
                 Outcome::Failed(format!("{path} is not a file trustmesh leaves"))
             } else {
                 match fs.remove(&server_path(path)).await {
@@ -329,7 +335,7 @@ mod tests {
     fn a_windows_administrators_file_is_written_at_its_sftp_path() {
         let mut m = Mem::new();
         m.put_dir("/C:/ProgramData/ssh", 0o777);
-        let admin = crate::windows::ADMIN_AUTHORIZED_KEYS;
+        let admin = crate::transport::windows::ADMIN_AUTHORIZED_KEYS;
         let e = edit_input(admin, &scripts::script_path(admin), "absent", "k\r\n");
         let out = block_on(file_action(
             &mut m,
@@ -349,7 +355,7 @@ mod tests {
     #[test]
     fn the_administrators_file_gets_its_acl_before_the_rename() {
         let target = "/C:/ProgramData/ssh/administrators_authorized_keys";
-        let admin = crate::windows::ADMIN_AUTHORIZED_KEYS;
+        let admin = crate::transport::windows::ADMIN_AUTHORIZED_KEYS;
         let edit = |expected: &str| {
             Some(edit_input(
                 admin,

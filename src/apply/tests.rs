@@ -250,7 +250,7 @@ fn the_aliases_file_comes_before_its_include_and_goes_after_it() {
 
 #[test]
 fn a_windows_acl_is_set_after_the_write_of_its_file() {
-    let admin = crate::windows::ADMIN_AUTHORIZED_KEYS;
+    let admin = crate::transport::windows::ADMIN_AUTHORIZED_KEYS;
     let plan = plan(
         1,
         vec![node(
@@ -262,7 +262,7 @@ fn a_windows_acl_is_set_after_the_write_of_its_file() {
                 }),
                 Change::SetAcl {
                     path: admin.into(),
-                    command: crate::windows::acl_command(admin).unwrap(),
+                    command: crate::transport::windows::acl_command(admin).unwrap(),
                 },
             ],
         )],

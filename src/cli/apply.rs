@@ -8,11 +8,11 @@ use super::output::{self, write_out};
 use super::{history, remote, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui};
 use trustmesh::apply::{self, ApplyOptions, ApplyReport};
 use trustmesh::gather::{self, GatherOptions};
-use trustmesh::inventory::Inventory;
+use trustmesh::model::inventory::Inventory;
+use trustmesh::output::{self as render, TextOptions};
+use trustmesh::plan::saved::{self as planfile, Current, InventoryFile, SavedPlan};
 use trustmesh::plan::{self, Plan};
-use trustmesh::planfile::{self, Current, InventoryFile, SavedPlan};
-use trustmesh::render::{self, TextOptions};
-use trustmesh::{lock, TrustGraph};
+use trustmesh::{apply::lock, TrustGraph};
 
 /// Change only what is needed, then read the state again and confirm it
 /// converged. Shows the plan and asks first; nothing changes before "yes"

@@ -122,8 +122,8 @@ macro_rules! from_diagnostics {
 
 from_diagnostics!(
     trustmesh::InventoryError,
-    trustmesh::lock::LockError,
-    trustmesh::planfile::PlanFileError,
+    trustmesh::apply::lock::LockError,
+    trustmesh::plan::saved::PlanFileError,
     trustmesh::gather::GatherError,
 );
 

@@ -1,8 +1,8 @@
 //! `trustmesh graph`: print the trust graph.
 
 use super::{load_inventory, write_out, CliError, ExitStatus, InventoryArg, Ui};
-use trustmesh::graph::{self, GraphFormat};
-use trustmesh::render::escape;
+use trustmesh::model::graph::{self, GraphFormat};
+use trustmesh::output::escape;
 
 /// The trust graph: nodes, edges and their kind (forward, reverse, mesh),
 /// and the jumps that order the work.

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use super::{output, remote, write_out, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui};
 use trustmesh::apply::ApplyReport;
 use trustmesh::history::{self, file, Context, InventorySource, Record};
-use trustmesh::inventory::Inventory;
+use trustmesh::model::inventory::Inventory;
+use trustmesh::output::escape::Esc;
+use trustmesh::plan::saved::{InventoryFile, PlanFlags};
 use trustmesh::plan::Plan;
-use trustmesh::planfile::{InventoryFile, PlanFlags};
-use trustmesh::render::escape::Esc;
 
 /// List the applies recorded for the inventory's cluster (newest last):
 /// when, by whom, from which commit of the inventory, what changed and how

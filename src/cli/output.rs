@@ -8,14 +8,14 @@
 //! failure to write is reported once, and the command exits 1.
 //!
 //! Text from a node, from ssh or from the inventory is escaped
-//! ([`trustmesh::render::escape`]): by the renderers where it enters their
+//! ([`trustmesh::output::escape`]): by the renderers where it enters their
 //! output, here for the errors.
 
 use std::borrow::Cow;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use trustmesh::render::escape;
+use trustmesh::output::escape;
 
 use super::CliError;
 

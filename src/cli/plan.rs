@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use super::{remote, write_out, CliError, ExitStatus, ReportArgs, Ui};
+use trustmesh::output::{self as render, TextOptions};
+use trustmesh::plan::saved::{self as planfile, InventoryFile, SavedPlan};
 use trustmesh::plan::Plan;
-use trustmesh::planfile::{self, InventoryFile, SavedPlan};
-use trustmesh::render::{self, TextOptions};
 
 /// Read the live state of every node and print what `apply` would change,
 /// grouped by node and file.

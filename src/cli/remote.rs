@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use super::{CliError, RemoteArgs, Ui};
 use trustmesh::gather::{self, GatherOptions, Gathered};
+use trustmesh::output::escape::{Esc, EscMessage};
+use trustmesh::plan::saved::{AcceptedHostKey, PlanFlags};
 use trustmesh::plan::{self, Plan, PlanScope};
-use trustmesh::planfile::{AcceptedHostKey, PlanFlags};
-use trustmesh::render::escape::{Esc, EscMessage};
 use trustmesh::transport::password;
 use trustmesh::{Inventory, TrustGraph};
 

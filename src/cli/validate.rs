@@ -1,8 +1,8 @@
 //! `trustmesh validate`: parse and check the inventory, no network.
 
 use super::{write_out, CliError, ExitStatus, InventoryArg, Ui};
-use trustmesh::render::escape::Esc;
-use trustmesh::render::json::Counts;
+use trustmesh::output::escape::Esc;
+use trustmesh::output::json::Counts;
 
 /// Parse and check the inventory; no network. Exit 0 when valid, 1 when not
 /// (every problem of the file is reported at once).
@@ -24,7 +24,7 @@ pub fn cmd_validate(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
     if args.json {
         // Valid or not, one document on standard output; nothing else.
         write_out("the result", |out| {
-            trustmesh::render::render_validate_json(&path.display().to_string(), &loaded, out)
+            trustmesh::output::render_validate_json(&path.display().to_string(), &loaded, out)
         })?;
         return Ok(ExitStatus::from_ok(loaded.is_ok()));
     }
@@ -33,7 +33,7 @@ pub fn cmd_validate(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
     for w in &inv.warnings {
         super::output::write_err(&format!(
             "warning: {}\n",
-            trustmesh::render::escape::EscMessage(&w.to_string())
+            trustmesh::output::escape::EscMessage(&w.to_string())
         ));
     }
     if !ui.quiet {

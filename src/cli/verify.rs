@@ -7,7 +7,7 @@
 
 use super::remote::progress;
 use super::{load_inventory, write_out, CliError, ExitStatus, RemoteArgs, ReportArgs, Ui};
-use trustmesh::render::escape::Esc;
+use trustmesh::output::escape::Esc;
 use trustmesh::verify::{self, TextOptions, VerifyOptions, VerifyReport};
 use trustmesh::TrustGraph;
 

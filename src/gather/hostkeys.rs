@@ -94,7 +94,7 @@ pub(super) fn trusted_keys(shared: &Shared, addr: &str, port: u16) -> Vec<(Strin
 /// operator's confirmation before a password goes out).
 pub(super) async fn trust_host_key(
     shared: &Shared,
-    node: &crate::inventory::Node,
+    node: &crate::model::inventory::Node,
     alias: &str,
     pin: Option<&str>,
     via: Option<&Host>,
@@ -198,7 +198,7 @@ pub(super) async fn trust_host_key(
 /// file of this run. A key that cannot be proven is not taken, and said so.
 pub(super) async fn take_proof(
     shared: &Shared,
-    node: &crate::inventory::Node,
+    node: &crate::model::inventory::Node,
     alias: &str,
     trusted: &Trusted,
     account: &mut LiveAccount,
@@ -225,7 +225,7 @@ pub(super) async fn take_proof(
 /// What a changed host key looks like: the keys trusted and presented.
 pub(super) async fn changed_key_reason(
     shared: &Shared,
-    node: &crate::inventory::Node,
+    node: &crate::model::inventory::Node,
     via: Option<&Host>,
 ) -> String {
     let addr = node.address.as_deref().unwrap_or_default();

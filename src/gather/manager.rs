@@ -54,7 +54,7 @@ pub(super) async fn probe_local(
 /// The public halves of the asides a rotation left beside the manager's
 /// key (`<key>.old-<tag>.pub`, see [`crate::plan::is_aside_public`]),
 /// named like the key is, as the probe names files.
-fn aside_files(key: &str, home: &Path) -> Vec<crate::state::LiveFile> {
+fn aside_files(key: &str, home: &Path) -> Vec<crate::model::state::LiveFile> {
     let path = manager_file(key, home);
     let (Some(dir), Some(base)) = (path.parent(), path.file_name().and_then(|b| b.to_str())) else {
         return Vec::new();
@@ -62,7 +62,7 @@ fn aside_files(key: &str, home: &Path) -> Vec<crate::state::LiveFile> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut out: Vec<crate::state::LiveFile> = entries
+    let mut out: Vec<crate::model::state::LiveFile> = entries
         .flatten()
         .filter_map(|e| {
             let entry = e.file_name().to_str()?.to_string();
@@ -73,7 +73,7 @@ fn aside_files(key: &str, home: &Path) -> Vec<crate::state::LiveFile> {
         .filter(|f| {
             f.stat
                 .as_ref()
-                .is_some_and(|s| s.kind == crate::state::FileKind::File)
+                .is_some_and(|s| s.kind == crate::model::state::FileKind::File)
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -96,7 +96,7 @@ async fn own_public_key(
     let Some(key) = account.file(&files.key).and_then(|f| f.stat.as_ref()) else {
         return Ok(None);
     };
-    if key.kind != crate::state::FileKind::File {
+    if key.kind != crate::model::state::FileKind::File {
         return Ok(None);
     }
     let path = manager_file(&files.key, home);
@@ -125,7 +125,8 @@ async fn own_public_key(
         .and_then(|f| f.content.as_deref())
         .and_then(|c| fields(&String::from_utf8_lossy(c)));
     let fp = |b: &str| {
-        crate::known_hosts::fingerprint_sha256(b).unwrap_or_else(|| "an unreadable key".into())
+        crate::formats::known_hosts::fingerprint_sha256(b)
+            .unwrap_or_else(|| "an unreadable key".into())
     };
     match on_disk {
         Some(k) if k == derived_key => Ok(None),
@@ -143,7 +144,7 @@ async fn own_public_key(
             let stat = pub_file.and_then(|f| f.stat.clone());
             let name = files.public_key.clone();
             account.files.retain(|f| f.name != name);
-            account.files.push(crate::state::LiveFile {
+            account.files.push(crate::model::state::LiveFile {
                 name,
                 stat,
                 content: Some(format!("{derived}\n").into_bytes()),

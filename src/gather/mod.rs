@@ -17,17 +17,18 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, Semaphore};
 
-use crate::graph::TrustGraph;
-use crate::inventory::{Inventory, NodeId};
-use crate::known_hosts::{self, KnownHostsFile};
+use crate::formats::known_hosts::{self, KnownHostsFile};
+use crate::model::graph::TrustGraph;
+use crate::model::inventory::{Inventory, NodeId};
+use crate::model::state::LiveAccount;
 use crate::plan::{Access, LiveState, NodeFiles, NodeState, PlanScope};
-use crate::probe::{self, ProbeRequest};
-use crate::scripts::shell_quote;
-use crate::state::LiveAccount;
+use crate::transport::scripts::shell_quote;
 use crate::transport::{self, classify, FailureKind, Host, PasswordLogin, RunDir, Secret};
+use probe::ProbeRequest;
 
 mod hostkeys;
 mod manager;
+pub mod probe;
 mod proof;
 mod reach;
 mod sftp;
@@ -77,7 +78,11 @@ impl std::fmt::Debug for ConfirmHostKey {
 impl GatherOptions {
     /// The host key `id` is pinned to in this run, if any: the operator's
     /// `--accept-changed-host-key` first, else the inventory's `host_key`.
-    pub fn pin<'a>(&'a self, id: NodeId, node: &'a crate::inventory::Node) -> Option<&'a str> {
+    pub fn pin<'a>(
+        &'a self,
+        id: NodeId,
+        node: &'a crate::model::inventory::Node,
+    ) -> Option<&'a str> {
         self.accepted_changes
             .iter()
             .find(|(n, _)| *n == id)

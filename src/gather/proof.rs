@@ -22,7 +22,7 @@
 //! command's channel is answered (sshd answers in order), so the file is
 //! read back once the node was read through that connection.
 
-use crate::known_hosts::{Annotation, KnownHostsFile};
+use crate::formats::known_hosts::{Annotation, KnownHostsFile};
 
 /// The sentinel's type: a security key, which sshd cannot use as a host key.
 pub(super) const SENTINEL_TYPE: &str = "sk-ssh-ed25519@openssh.com";
@@ -86,7 +86,7 @@ impl Trusted {
 }
 
 /// The node's known_hosts file of this run: the annotated lines, the
-/// trusted keys under `name` (the node's [`crate::known_hosts::host_name`]),
+/// trusted keys under `name` (the node's [`crate::formats::known_hosts::host_name`]),
 /// and the sentinel.
 pub(super) fn proof_file(name: &str, trusted: &Trusted) -> String {
     let mut s = String::new();

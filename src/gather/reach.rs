@@ -10,7 +10,7 @@ use super::*;
 /// Read one node: trust its host key, connect, read, take the proof.
 pub(super) async fn read_node(
     shared: &Shared,
-    node: &crate::inventory::Node,
+    node: &crate::model::inventory::Node,
     id: NodeId,
     alias: &str,
     files: &NodeFiles,
@@ -65,7 +65,7 @@ pub(super) fn global_known_hosts() -> KnownHostsFile {
 /// A changed host key, said with both fingerprints.
 async fn changed(
     shared: &Shared,
-    node: &crate::inventory::Node,
+    node: &crate::model::inventory::Node,
     via: Option<&Host>,
     state: NodeState,
 ) -> NodeState {
@@ -86,7 +86,7 @@ async fn changed(
 /// password goes out). The failure's kind comes back for the caller.
 async fn reach(
     shared: &Shared,
-    node: &crate::inventory::Node,
+    node: &crate::model::inventory::Node,
     to: &Reach<'_>,
     accepted_now: Option<&str>,
 ) -> (NodeState, Option<Host>, Option<FailureKind>) {

@@ -2,14 +2,14 @@
 //! files over SFTP ([`crate::transport::files::read_account`]), so the
 //! planner gets the same [`LiveAccount`] the shell probe gives. A Windows
 //! account is first asked whether it is an administrator (one fixed
-//! command, [`crate::windows::ADMIN_CHECK`]): its keys are then in
+//! command, [`crate::transport::windows::ADMIN_CHECK`]): its keys are then in
 //! `administrators_authorized_keys`.
 
 use std::time::{Duration, SystemTime};
 
-use crate::inventory::{Access as Reach, Node, Os};
+use crate::model::inventory::{Access as Reach, Node, Os};
+use crate::model::state::LiveAccount;
 use crate::plan::{NodeFiles, NodeState};
-use crate::state::LiveAccount;
 use crate::transport::files::{read_account, AccountRequest};
 use crate::transport::{sftp, Host};
 
@@ -55,10 +55,10 @@ async fn read_sftp(
     let windows = node.os == Os::Windows;
     let admin = if windows {
         let out = host
-            .run(crate::windows::ADMIN_CHECK, b"", timeout)
+            .run(crate::transport::windows::ADMIN_CHECK, b"", timeout)
             .await
             .map_err(|e| unreachable("administrator check", e.to_string(), None))?;
-        crate::windows::is_admin(&String::from_utf8_lossy(&out.stdout))
+        crate::transport::windows::is_admin(&String::from_utf8_lossy(&out.stdout))
     } else {
         false
     };
@@ -89,7 +89,7 @@ async fn read_sftp(
     fs.close().await;
     let mut account = read.map_err(|e| unreachable("read over sftp", e.to_string(), None))?;
     if windows {
-        account.home = crate::windows::home_from_sftp(&account.home);
+        account.home = crate::transport::windows::home_from_sftp(&account.home);
         account.windows_admin = admin;
         if admin {
             account.windows_acl = read_admin_acl(host, &account, timeout).await;
@@ -105,8 +105,8 @@ async fn read_admin_acl(
     host: &Host,
     account: &LiveAccount,
     timeout: Duration,
-) -> Option<crate::windows::AclReadBack> {
-    use crate::windows::{acl_read_command, AclReadBack, ADMIN_AUTHORIZED_KEYS};
+) -> Option<crate::transport::windows::AclReadBack> {
+    use crate::transport::windows::{acl_read_command, AclReadBack, ADMIN_AUTHORIZED_KEYS};
     account.file(ADMIN_AUTHORIZED_KEYS)?.stat.as_ref()?;
     let line = match acl_read_command(ADMIN_AUTHORIZED_KEYS) {
         Ok(l) => l,

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::apply::{ActionResult, ApplyReport};
+use crate::plan::saved::PlanFlags;
 use crate::plan::{Change, Plan};
-use crate::planfile::PlanFlags;
 
 pub mod file;
 pub mod git;

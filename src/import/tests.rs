@@ -8,7 +8,7 @@ fn valid(text: &str) -> Inventory {
         .unwrap_or_else(|e| panic!("does not validate: {e:?}\n{text}"))
 }
 
-fn node<'a>(inv: &'a Inventory, name: &str) -> &'a crate::inventory::Node {
+fn node<'a>(inv: &'a Inventory, name: &str) -> &'a crate::model::inventory::Node {
     &inv.nodes[inv.find(name).unwrap_or_else(|| panic!("{name} missing"))]
 }
 
@@ -70,7 +70,7 @@ fn ssh_config_hosts_jumps_and_what_is_skipped() {
     for role_of in ["gw", "hop.example.org"] {
         assert_eq!(
             node(&inv, role_of).role,
-            crate::inventory::Role::Bastion,
+            crate::model::inventory::Role::Bastion,
             "{role_of}"
         );
     }

@@ -1,8 +1,8 @@
 //! The ACL of a Windows administrator's `administrators_authorized_keys`
-//! (see [`crate::windows`]): the planning of its `SetAcl` step.
+//! (see [`crate::transport::windows`]): the planning of its `SetAcl` step.
 
 use super::{Change, NodePlan};
-use crate::state::LiveAccount;
+use crate::model::state::LiveAccount;
 
 /// The ACL sshd demands on a Windows administrator's
 /// `administrators_authorized_keys`: after a write of the file (apply sets
@@ -10,8 +10,8 @@ use crate::state::LiveAccount;
 /// and whenever the ACL read back is not that one (a failed `icacls` of
 /// an earlier apply, a change made by hand).
 pub(super) fn windows_acl(acc: &LiveAccount, plan: &mut NodePlan) {
-    use crate::windows::{check_acl, AclReadBack};
-    let admin = crate::windows::ADMIN_AUTHORIZED_KEYS;
+    use crate::transport::windows::{check_acl, AclReadBack};
+    let admin = crate::transport::windows::ADMIN_AUTHORIZED_KEYS;
     let writes = plan
         .changes
         .iter()
@@ -42,7 +42,7 @@ pub(super) fn windows_acl(acc: &LiveAccount, plan: &mut NodePlan) {
         _ => {}
     }
     if writes || repair {
-        if let Ok(command) = crate::windows::acl_command(admin) {
+        if let Ok(command) = crate::transport::windows::acl_command(admin) {
             plan.changes.push(Change::SetAcl {
                 path: admin.to_string(),
                 command,

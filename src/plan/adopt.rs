@@ -10,9 +10,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::files::text_at;
+use super::authorized_keys::text_at;
 use super::*;
-use crate::lines::{Kind, LineFile};
+use crate::formats::lines::{Kind, LineFile};
 
 /// A wanted edge already granted by a line trustmesh did not write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -83,7 +83,7 @@ impl<'f> Adopting<'f> {
     }
 }
 
-fn ak_key(k: &crate::authorized_keys::KeyLine) -> Option<(&str, &str)> {
+fn ak_key(k: &crate::formats::authorized_keys::KeyLine) -> Option<(&str, &str)> {
     (!cert_authority(k.options())).then(|| k.key_id())
 }
 
@@ -102,7 +102,7 @@ fn taken(adopt: &[Adoption], i: usize) -> bool {
 /// authority: such a line does not let the key itself in.
 fn cert_authority(options: Option<&str>) -> bool {
     options.is_some_and(|o| {
-        crate::key_options::split(o)
+        crate::formats::key_options::split(o)
             .iter()
             .any(|x| x.trim().eq_ignore_ascii_case("cert-authority"))
     })
@@ -122,7 +122,7 @@ impl Ctx<'_> {
         plan: &mut NodePlan,
         adopting: &mut Adopting<'f>,
     ) -> bool {
-        let lines: Vec<(usize, &crate::authorized_keys::KeyLine)> = adopting
+        let lines: Vec<(usize, &crate::formats::authorized_keys::KeyLine)> = adopting
             .holding(file, ak_key, (kt, b64))
             .into_iter()
             .filter_map(|i| file.lines()[i].key().map(|k| (i, k)))
@@ -149,7 +149,7 @@ impl Ctx<'_> {
                 adopt.push(Adoption {
                     index: first,
                     old: text_at(file, first),
-                    new: crate::authorized_keys::managed_line_with(
+                    new: crate::formats::authorized_keys::managed_line_with(
                         merged.options.as_deref(),
                         kt,
                         b64,
@@ -234,7 +234,7 @@ impl Ctx<'_> {
                 adopt.push(Adoption {
                     index: first,
                     old: text_at(file, first),
-                    new: known_hosts::managed_line(e.hosts(), kt, b64, &self.markers[t]),
+                    new: kh::managed_line(e.hosts(), kt, b64, &self.markers[t]),
                     node: self.names[t].clone(),
                     old_comment: e.comment().map(str::to_string),
                     duplicates: same[1..]
@@ -293,7 +293,11 @@ pub(super) fn check_authorized_keys(
     file: &AuthorizedKeysFile,
     adopt: &[Adoption],
 ) -> Result<(), String> {
-    check(file, adopt, crate::authorized_keys::KeyLine::key_id)
+    check(
+        file,
+        adopt,
+        crate::formats::authorized_keys::KeyLine::key_id,
+    )
 }
 
 pub(super) fn check_known_hosts(file: &KnownHostsFile, adopt: &[Adoption]) -> Result<(), String> {

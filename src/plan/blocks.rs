@@ -2,15 +2,15 @@
 //! the Host aliases of options.ssh_config (a file of its own in
 //! `~/.ssh/config.d`, included from `~/.ssh/config`) and the cluster's
 //! names in `/etc/hosts` (options.hosts_file). The text itself is made by
-//! [`crate::ssh_config`] and [`crate::hosts_file`]; here is what each node
+//! [`crate::formats::ssh_config`] and [`crate::formats::hosts_file`]; here is what each node
 //! needs, and whether trustmesh may write it.
 
 use super::*;
-use crate::block;
-use crate::hosts_file;
-use crate::ssh_config::{self, Alias};
-use crate::state::Privilege;
-use files::read_text;
+use crate::formats::block;
+use crate::formats::hosts_file;
+use crate::formats::ssh_config::{self, Alias};
+use crate::model::state::Privilege;
+use authorized_keys::read_text;
 
 /// Lines of a text, without their endings.
 fn lines_of(text: &str) -> Vec<String> {

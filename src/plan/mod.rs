@@ -3,7 +3,7 @@
 //!
 //! Nothing here touches a host or the filesystem, so the planner is unit
 //! tested and benchmarked on values in memory. The live state comes from
-//! [`crate::gather`]; the plan goes to [`crate::render`] and, later, to
+//! [`crate::gather`]; the plan goes to [`crate::output`] and, later, to
 //! `apply`.
 //!
 //! For every node, what an edge `A -> B` needs (inventory-v1, "Edges"):
@@ -21,16 +21,17 @@
 
 mod acl;
 mod adopt;
+mod authorized_keys;
 mod blocks;
-mod files;
-mod hosts;
+mod known_hosts;
 mod owners;
 mod rotation;
+pub mod saved;
 mod types;
 
 pub use rotation::{aside_tag, is_aside_public};
 
-pub use crate::state::{Access, LiveState, NodeState};
+pub use crate::model::state::{Access, LiveState, NodeState};
 pub use adopt::{Adoption, HandWritten};
 pub use types::*;
 
@@ -40,12 +41,12 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::authorized_keys::AuthorizedKeysFile;
-use crate::finding::Finding;
-use crate::graph::TrustGraph;
-use crate::inventory::{Inventory, NodeId, Os, Role};
-use crate::known_hosts::{self, Annotation, HostEntry, KnownHostsFile};
-use crate::state::{FileKind, FileStat, LiveAccount};
+use crate::formats::authorized_keys::AuthorizedKeysFile;
+use crate::formats::known_hosts::{self as kh, Annotation, HostEntry, KnownHostsFile};
+use crate::model::finding::Finding;
+use crate::model::graph::TrustGraph;
+use crate::model::inventory::{Inventory, NodeId, Os, Role};
+use crate::model::state::{FileKind, FileStat, LiveAccount};
 
 /// A node's key as the planner sees it.
 #[derive(Debug, Clone)]
@@ -62,7 +63,7 @@ enum KeyState {
 }
 
 /// Host keys of a node as others must trust them: the ones its sshd
-/// proved to trustmesh's connection ([`hosts::host_keys`]).
+/// proved to trustmesh's connection ([`known_hosts::host_keys`]).
 #[derive(Debug, Clone)]
 enum HostKeys {
     Known(Vec<(Arc<str>, Arc<str>)>),
@@ -104,14 +105,14 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
             None => Vec::new(),
         })
         .collect();
-    let host_keys = hosts::host_keys(inv, live);
+    let host_keys = known_hosts::host_keys(inv, live);
     // Each proven host key's fingerprint, once (every peer's plan shows it).
     let fingerprints: Vec<Vec<Option<Arc<str>>>> = host_keys
         .par_iter()
         .map(|k| match k {
             HostKeys::Known(k) => k
                 .iter()
-                .map(|(_, b)| crate::known_hosts::fingerprint_sha256(b).map(Arc::from))
+                .map(|(_, b)| crate::formats::known_hosts::fingerprint_sha256(b).map(Arc::from))
                 .collect(),
             _ => Vec::new(),
         })
@@ -142,12 +143,12 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         .map(|n| {
             n.address
                 .as_deref()
-                .map(|a| known_hosts::host_name(a, n.port).into())
+                .map(|a| kh::host_name(a, n.port).into())
         })
         .collect();
     // options.hosts_file: every name whose address is an IP literal.
     let hosts_lines: Arc<[String]> = if inv.options.hosts_file {
-        crate::hosts_file::block_lines(
+        crate::formats::hosts_file::block_lines(
             inv.nodes
                 .iter()
                 .filter_map(|n| Some((n.name.as_str(), n.address.as_deref()?))),
@@ -201,7 +202,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
             .filter(|n| {
                 n.address
                     .as_deref()
-                    .is_some_and(|a| !crate::hosts_file::is_ip(a))
+                    .is_some_and(|a| !crate::formats::hosts_file::is_ip(a))
             })
             .map(|n| n.name.as_str())
             .collect();
@@ -234,22 +235,22 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
 }
 
 /// Can trustmesh run its shell scripts on this node?
-fn has_shell(node: &crate::inventory::Node) -> bool {
-    node.access == crate::inventory::Access::Shell && node.os != Os::Windows
+fn has_shell(node: &crate::model::inventory::Node) -> bool {
+    node.access == crate::model::inventory::Access::Shell && node.os != Os::Windows
 }
 
 /// Can a key pair be generated there: with a shell, or Windows' own
-/// command line ([`crate::windows::keygen_command`]).
-fn can_generate_keys(node: &crate::inventory::Node) -> bool {
+/// command line ([`crate::transport::windows::keygen_command`]).
+fn can_generate_keys(node: &crate::model::inventory::Node) -> bool {
     has_shell(node) || node.os == Os::Windows
 }
 
 /// The ssh key type name of a generated key.
-fn ssh_type(kt: crate::inventory::KeyType) -> &'static str {
+fn ssh_type(kt: crate::model::inventory::KeyType) -> &'static str {
     match kt {
-        crate::inventory::KeyType::Ed25519 => "ssh-ed25519",
-        crate::inventory::KeyType::Ecdsa => "ecdsa-sha2-nistp256",
-        crate::inventory::KeyType::Rsa => "ssh-rsa",
+        crate::model::inventory::KeyType::Ed25519 => "ssh-ed25519",
+        crate::model::inventory::KeyType::Ecdsa => "ecdsa-sha2-nistp256",
+        crate::model::inventory::KeyType::Rsa => "ssh-rsa",
     }
 }
 
@@ -310,7 +311,7 @@ struct Ctx<'a> {
     needs_key: &'a [bool],
     /// Node names to ids.
     by_name: &'a HashMap<&'a str, NodeId>,
-    /// [`known_hosts::host_name`] of each node with an address.
+    /// [`kh::host_name`] of each node with an address.
     host_names: &'a [Option<Arc<str>>],
     /// options.hosts_file: the block's lines (the same on every node).
     hosts_lines: &'a Arc<[String]>,
@@ -333,7 +334,7 @@ fn target_of(inv: &Inventory, id: NodeId) -> String {
     if n.role == Role::Manager {
         return "local".to_string();
     }
-    let target = crate::target::SshTarget::new(n.address.as_deref().unwrap_or("?"), n.port);
+    let target = crate::model::target::SshTarget::new(n.address.as_deref().unwrap_or("?"), n.port);
     match n.user.as_deref() {
         Some(u) => format!("{u}@{}", target.short()),
         None => target.short(),
@@ -381,7 +382,7 @@ impl Ctx<'_> {
             return plan;
         }
         for name in &acc.leftovers {
-            if crate::probe::is_leftover_name(name) {
+            if crate::gather::probe::is_leftover_name(name) {
                 plan.changes.push(Change::RemoveLeftover {
                     path: format!("~/.ssh/{name}"),
                 });
@@ -401,7 +402,7 @@ impl Ctx<'_> {
             }
         }
         let o = &self.inv.options;
-        if self.inv.nodes[id].access == crate::inventory::model::Access::Sftp {
+        if self.inv.nodes[id].access == crate::model::inventory::model::Access::Sftp {
             // Blocks are written by the shell scripts only.
             if o.ssh_config || o.hosts_file {
                 plan.warnings.push(

@@ -4,9 +4,9 @@
 //! write would meet such a file is blocked with the command an admin runs,
 //! instead of planning steps that must fail.
 
-use crate::finding::Finding;
-use crate::inventory::{Access, Node, Os};
-use crate::state::{FileStat, LiveAccount, Privilege};
+use crate::model::finding::Finding;
+use crate::model::inventory::{Access, Node, Os};
+use crate::model::state::{FileStat, LiveAccount, Privilege};
 
 use super::{Change, Ctx, NodePlan, MODE_GO};
 
@@ -40,7 +40,7 @@ impl Ctx<'_> {
         if s.uid != acc.uid {
             // Over SFTP the account's uid is only inferred (the owner of
             // `~/.ssh` or the home): said, never chown'ed on a guess.
-            if node.is_some_and(|n| n.access == crate::inventory::Access::Sftp) {
+            if node.is_some_and(|n| n.access == crate::model::inventory::Access::Sftp) {
                 plan.warnings.push(format!(
                     "{path} is owned by uid {}, not by uid {} (which owns ~/.ssh or the home); over SFTP \
                      trustmesh does not change owners: check it on the node",
@@ -84,7 +84,7 @@ fn quoted(s: &str) -> String {
     if plain {
         s.to_string()
     } else {
-        crate::scripts::shell_quote(s)
+        crate::transport::scripts::shell_quote(s)
     }
 }
 

@@ -173,7 +173,7 @@ fn refusal(inv: &Inventory, id: NodeId, missing: Vec<String>) -> RotationRefused
 /// The rotation of `id`'s key, named after the old key (the same on
 /// every plan of it).
 pub(super) fn rotate_change(ctx: &Ctx<'_>, id: NodeId, key_path: String, base64: &str) -> Change {
-    let fp = known_hosts::fingerprint_sha256(base64).unwrap_or_default();
+    let fp = kh::fingerprint_sha256(base64).unwrap_or_default();
     let mut targets: Vec<String> = ctx
         .graph
         .outgoing(id)

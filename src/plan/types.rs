@@ -9,9 +9,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::adopt::{Adoption, HandWritten};
-use crate::inventory::{Inventory, NodeId};
-use crate::known_hosts;
-use crate::state::Access;
+use crate::formats::known_hosts as kh;
+use crate::model::inventory::{Inventory, NodeId};
+use crate::model::state::Access;
 
 /// Version of the JSON plan format (`plan --json`, `plan --out`). 3 added
 /// the `write_block` action (ssh_config, /etc/hosts), the `options` of
@@ -73,7 +73,7 @@ impl NodeFiles {
             ssh_config: (o.ssh_config || o.prune).then(|| SshConfigFiles {
                 config: "config".to_string(),
                 dir: "config.d".to_string(),
-                managed: crate::ssh_config::managed_name(&inv.cluster),
+                managed: crate::formats::ssh_config::managed_name(&inv.cluster),
             }),
             etc_hosts: o.hosts_file || o.prune,
             privilege: o.hosts_file,
@@ -81,9 +81,9 @@ impl NodeFiles {
     }
 
     /// The probe's request for these files.
-    pub fn probe_request(&self) -> crate::probe::ProbeRequest {
+    pub fn probe_request(&self) -> crate::gather::probe::ProbeRequest {
         let (read, stat_only) = self.probe_names();
-        crate::probe::ProbeRequest {
+        crate::gather::probe::ProbeRequest {
             read,
             stat_only,
             etc_hosts: self.etc_hosts,
@@ -92,10 +92,10 @@ impl NodeFiles {
     }
 
     /// The files of a Windows administrator: sshd reads its keys from
-    /// [`crate::windows::ADMIN_AUTHORIZED_KEYS`], not `~/.ssh`.
+    /// [`crate::transport::windows::ADMIN_AUTHORIZED_KEYS`], not `~/.ssh`.
     pub fn for_windows_admin(mut self, admin: bool) -> NodeFiles {
         if admin {
-            self.authorized_keys = crate::windows::ADMIN_AUTHORIZED_KEYS.to_string();
+            self.authorized_keys = crate::transport::windows::ADMIN_AUTHORIZED_KEYS.to_string();
         }
         self
     }
@@ -138,7 +138,10 @@ fn ssh_relative(path: &str) -> String {
 
 /// How a file name is shown: `~/.ssh/x`, or the absolute path.
 pub fn display_path(name: &str) -> String {
-    if name.starts_with('/') || name.starts_with('~') || crate::windows::is_drive_path(name) {
+    if name.starts_with('/')
+        || name.starts_with('~')
+        || crate::transport::windows::is_drive_path(name)
+    {
         name.to_string()
     } else {
         format!("~/.ssh/{name}")
@@ -312,10 +315,14 @@ impl BlockWrite {
         let new = self.new.as_deref();
         let text = match self.role {
             BlockRole::SshConfigFile => {
-                return Ok(new.map(crate::ssh_config::file_text));
+                return Ok(new.map(crate::formats::ssh_config::file_text));
             }
-            BlockRole::SshConfigInclude => crate::ssh_config::with_include(base, &self.marker, new),
-            BlockRole::HostsBlock => crate::hosts_file::with_block(base, &self.marker, new),
+            BlockRole::SshConfigInclude => {
+                crate::formats::ssh_config::with_include(base, &self.marker, new)
+            }
+            BlockRole::HostsBlock => {
+                crate::formats::hosts_file::with_block(base, &self.marker, new)
+            }
         };
         text.map(Some).map_err(|e| format!("{}: {e}", self.path))
     }
@@ -384,8 +391,8 @@ impl FileEdit {
                 Some(t) => add.push(t),
                 None => match key_of(&l.node) {
                     Some((t, b)) => add.push(match &l.names {
-                        Some(n) => known_hosts::managed_line(n, &t, &b, &l.marker),
-                        None => crate::authorized_keys::managed_line_with(
+                        Some(n) => kh::managed_line(n, &t, &b, &l.marker),
+                        None => crate::formats::authorized_keys::managed_line_with(
                             l.options.as_deref(),
                             &t,
                             &b,
@@ -423,14 +430,14 @@ impl FileEdit {
             // run.
             match self.file {
                 FileRole::AuthorizedKeys => {
-                    let file = crate::authorized_keys::AuthorizedKeysFile::parse(base);
+                    let file = crate::formats::authorized_keys::AuthorizedKeysFile::parse(base);
                     super::adopt::check_authorized_keys(&file, &self.adopt).and_then(|()| {
                         file.apply_edits_replacing(&remove, &by_request, &replace, &add)
                             .map_err(|err| err.to_string())
                     })
                 }
                 FileRole::KnownHosts => {
-                    let file = known_hosts::KnownHostsFile::parse(base);
+                    let file = kh::KnownHostsFile::parse(base);
                     super::adopt::check_known_hosts(&file, &self.adopt).and_then(|()| {
                         file.apply_edits_replacing(&remove, &by_request, &replace, &add)
                             .map_err(|err| err.to_string())
@@ -475,7 +482,7 @@ pub struct PlannedLine {
     /// Replaces a managed line for the same node (counted as a change).
     pub replaces: bool,
     /// authorized_keys only: the options field (the edge's policy and the
-    /// admin's own options, see [`crate::key_options`]).
+    /// admin's own options, see [`crate::formats::key_options`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<Arc<str>>,
 }
@@ -485,8 +492,8 @@ impl PlannedLine {
     pub fn text(&self) -> Option<String> {
         let b64 = self.base64.as_deref()?;
         Some(match &self.names {
-            Some(n) => known_hosts::managed_line(n, &self.key_type, b64, &self.marker),
-            None => crate::authorized_keys::managed_line_with(
+            Some(n) => kh::managed_line(n, &self.key_type, b64, &self.marker),
+            None => crate::formats::authorized_keys::managed_line_with(
                 self.options.as_deref(),
                 &self.key_type,
                 b64,

@@ -4,10 +4,10 @@
 //!
 //! - [`read_account`]: the live state of an account (its home, `~/.ssh`,
 //!   the files the probe reads, the host keys, leftovers), the same
-//!   [`LiveAccount`] the shell probe ([`crate::probe`]) gives, so the
+//!   [`LiveAccount`] the shell probe ([`crate::gather::probe`]) gives, so the
 //!   planner cannot tell the two apart;
 //! - [`replace_file`]: the compare-and-swap write of
-//!   `src/scripts/replace_file.sh`, step for step: the new content goes to
+//!   `src/transport/scripts/replace_file.sh`, step for step: the new content goes to
 //!   a temporary `.trustmesh.*` file in the same folder, is read back and
 //!   checked, the target is compared once more with what the plan read,
 //!   and only then the temporary file is renamed over it. A transfer cut
@@ -19,8 +19,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::scripts::{cksum, Outcome};
-use crate::state::{FileKind, FileStat, LiveAccount, LiveFile};
+use crate::model::state::{FileKind, FileStat, LiveAccount, LiveFile};
+use crate::transport::scripts::{cksum, Outcome};
 
 /// What a file protocol answered about one path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,8 +108,8 @@ pub const LEFTOVER_AGE: Duration = Duration::from_secs(600);
 pub fn server_path(name: &str) -> String {
     if let Some(rest) = name.strip_prefix("~/") {
         rest.to_string()
-    } else if name.starts_with('/') || crate::windows::is_drive_path(name) {
-        crate::windows::sftp_path(name)
+    } else if name.starts_with('/') || crate::transport::windows::is_drive_path(name) {
+        crate::transport::windows::sftp_path(name)
     } else {
         format!(".ssh/{name}")
     }
@@ -192,7 +192,7 @@ pub async fn read_account<F: RemoteFiles>(
                 let old = s
                     .mtime
                     .is_some_and(|m| now.saturating_sub(m) >= LEFTOVER_AGE.as_secs());
-                if s.kind == FileKind::File && old && crate::probe::is_leftover_name(&n) {
+                if s.kind == FileKind::File && old && crate::gather::probe::is_leftover_name(&n) {
                     leftovers.push(n);
                 }
             }
@@ -381,7 +381,7 @@ async fn current_sum<F: RemoteFiles>(fs: &mut F, path: &str) -> Result<String, S
 }
 
 /// A fresh temporary name, `.trustmesh.` and six letters or digits (what
-/// the probe and [`crate::probe::is_leftover_name`] recognise).
+/// the probe and [`crate::gather::probe::is_leftover_name`] recognise).
 pub fn temp_name() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);

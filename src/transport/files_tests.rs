@@ -260,7 +260,7 @@ fn a_transfer_cut_half_way_leaves_the_file_whole() {
         // The half-written temporary file could not be removed over the
         // dead connection: the next run sweeps it as a leftover.
         assert_eq!(m.temps(), vec![abs(".ssh/.trustmesh.AbC123")]);
-        assert!(crate::probe::is_leftover_name(".trustmesh.AbC123"));
+        assert!(crate::gather::probe::is_leftover_name(".trustmesh.AbC123"));
     }
 }
 
@@ -444,12 +444,12 @@ fn plan_names_map_to_server_paths_and_temp_names_are_leftover_names() {
     assert_eq!(server_path("~/keys/id"), "keys/id");
     assert_eq!(server_path("/etc/x"), "/etc/x");
     assert_eq!(
-        server_path(crate::windows::ADMIN_AUTHORIZED_KEYS),
+        server_path(crate::transport::windows::ADMIN_AUTHORIZED_KEYS),
         "/C:/ProgramData/ssh/administrators_authorized_keys"
     );
     let (a, b) = (temp_name(), temp_name());
     assert_ne!(a, b);
-    assert!(crate::probe::is_leftover_name(&a), "{a}");
+    assert!(crate::gather::probe::is_leftover_name(&a), "{a}");
     assert_eq!(a.len(), ".trustmesh.".len() + 6);
 }
 

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::state::{FileKind, FileStat, LiveFile};
+use crate::model::state::{FileKind, FileStat, LiveFile};
 
 /// The manager's home: `$HOME`, else `/`.
 pub fn home() -> PathBuf {

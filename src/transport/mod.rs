@@ -7,7 +7,7 @@
 //! so a frozen host costs at most that long and the rest of the run goes on.
 //!
 //! Command lines are built by callers from fixed templates whose data went
-//! through [`crate::scripts::shell_quote`]; nothing here interpolates.
+//! through [`crate::transport::scripts::shell_quote`]; nothing here interpolates.
 //!
 //! A node without a POSIX shell (`access: sftp`, Windows) is a remote host
 //! whose files are reached over the SFTP subsystem of the same master
@@ -17,8 +17,10 @@ pub mod errors;
 pub mod files;
 pub mod local;
 pub mod password;
+pub mod scripts;
 pub mod sftp;
 pub mod sshconfig;
+pub mod windows;
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -167,7 +169,7 @@ async fn run_remote(
 /// `addr:port` of a node for messages and error sorting (`[addr]:port`
 /// for an IPv6 address).
 pub fn target(addr: &str, port: u16) -> String {
-    crate::target::SshTarget::new(addr, port).to_string()
+    crate::model::target::SshTarget::new(addr, port).to_string()
 }
 
 /// The full text of an error and its sources (ssh's message is often in a

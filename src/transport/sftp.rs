@@ -15,7 +15,7 @@ use openssh_sftp_client::metadata::{MetaDataBuilder, Permissions};
 use openssh_sftp_client::{Error, Sftp, SftpOptions};
 
 use super::files::{FsError, RemoteFiles, Stat};
-use crate::state::FileKind;
+use crate::model::state::FileKind;
 
 /// Test hook: `TRUSTMESH_TEST_SFTP_CUT_AFTER=N` makes every upload stop
 /// after N bytes and kill its SFTP session, as a dropped connection would.

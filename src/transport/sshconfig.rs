@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::inventory::{Inventory, NodeId, Role};
+use crate::model::inventory::{Inventory, NodeId, Role};
 
 /// Key exchanges for trustmesh's own connections, cheapest first; every one
 /// is known to OpenSSH 7.4 and later.

@@ -21,10 +21,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::graph::{Edge, TrustGraph};
-use crate::inventory::{Inventory, NodeId};
+use crate::model::graph::{Edge, TrustGraph};
+use crate::model::inventory::{Inventory, NodeId};
 use crate::plan::NodeFiles;
-use crate::scripts::shell_quote;
+use crate::transport::scripts::shell_quote;
 
 /// The line the source's shell prints after ssh, with ssh's exit status.
 pub(super) const EXIT_MARKER: &str = "trustmesh-verify-exit";
@@ -99,7 +99,7 @@ fn source_key(inv: &Inventory, source: NodeId, settings: &CommandSettings) -> St
 
 /// `user@host:port` for `-J`, IPv6 addresses in brackets.
 fn jump_spec(user: Option<&str>, addr: &str, port: u16) -> String {
-    let target = crate::target::SshTarget::new(addr, port);
+    let target = crate::model::target::SshTarget::new(addr, port);
     match user {
         Some(u) => format!("{u}@{target}"),
         None => target.to_string(),
@@ -204,7 +204,7 @@ pub fn command_line(
     let dest = shell_quote(&dest);
     let sftp_dest = shell_quote(&sftp_dest);
     let sftp_only = inv.is_sftp_only(edge.source, edge.target);
-    if sftp_only || target.access == crate::inventory::Access::Sftp {
+    if sftp_only || target.access == crate::model::inventory::Access::Sftp {
         // An edge into an account that serves SFTP only (`access: sftp`),
         // or an SFTP-only edge, holds when a listing works over sftp; an
         // SFTP-only edge then only if a shell is refused too: the forced
@@ -275,8 +275,8 @@ pub fn config_text(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::EdgeKind;
-    use crate::inventory::NodeId;
+    use crate::model::graph::EdgeKind;
+    use crate::model::inventory::NodeId;
 
     fn inv(text: &str) -> Inventory {
         Inventory::from_str_named("t", text).expect("valid inventory")

@@ -4,8 +4,8 @@
 
 use super::command::EXIT_MARKER;
 use super::report::{EdgeFailure, Outcome};
-use crate::known_hosts;
-use crate::scripts::shell_quote;
+use crate::formats::known_hosts;
+use crate::transport::scripts::shell_quote;
 use crate::transport::{classify, FailureKind};
 
 /// Names used in the messages about one edge.
@@ -88,7 +88,7 @@ pub fn interpret(exit: Option<i32>, stderr: &str, names: &EdgeNames<'_>) -> Outc
 
 /// ssh's own failure (exit 255), in the words of this edge.
 fn sort_ssh_error(stderr: &str, n: &EdgeNames<'_>) -> EdgeFailure {
-    let target_ap = crate::target::SshTarget::new(n.addr, n.port).to_string();
+    let target_ap = crate::model::target::SshTarget::new(n.addr, n.port).to_string();
     let kh_name = known_hosts::host_name(n.addr, n.port);
     let f = classify(
         stderr,

@@ -10,7 +10,7 @@
 //! connection opened by [`crate::gather`], or locally when A is the manager.
 //!
 //! What it runs is one fixed command line per edge (every inventory value
-//! through [`crate::scripts::shell_quote`]), see [`command_line`]. It never
+//! through [`crate::transport::scripts::shell_quote`]), see [`command_line`]. It never
 //! relaxes host key checking (strict checking only, nothing accepted on
 //! first use) and never offers a password. `ControlPath=none` makes sure each attempt really
 //! authenticates instead of riding on a multiplexed connection the account

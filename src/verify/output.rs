@@ -2,7 +2,7 @@
 //! many nodes), one line per failing edge and the summary as text, or one
 //! JSON document. Pure: both write into any `Write`. In text, names,
 //! reasons and hints (ssh's stderr among them) are escaped
-//! ([`crate::render::escape`]).
+//! ([`crate::output::escape`]).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
@@ -11,9 +11,9 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::report::{EdgeResult, Outcome, Summary, VerifyReport};
-use crate::graph::EdgeKind;
-use crate::render::escape::{self, Esc};
-use crate::render::Paint;
+use crate::model::graph::EdgeKind;
+use crate::output::escape::{self, Esc};
+use crate::output::Paint;
 use crate::transport::FailureKind;
 
 /// Version of the JSON document of `verify --json`.
@@ -321,7 +321,7 @@ pub fn json_schema() -> schemars::schema::RootSchema {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::Edge;
+    use crate::model::graph::Edge;
     use crate::verify::EdgeFailure;
 
     fn result(kind: EdgeKind, s: &str, t: &str, outcome: Outcome) -> EdgeResult {

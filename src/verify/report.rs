@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::graph::Edge;
+use crate::model::graph::Edge;
 use crate::transport::FailureKind;
 
 /// Why an edge failed, sorted from what ssh printed.

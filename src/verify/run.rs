@@ -12,8 +12,8 @@ use super::command::{command_line, config_text, CommandSettings, SHELL_MARKER};
 use super::interpret::{interpret, parse_exit, EdgeNames};
 use super::report::{EdgeFailure, EdgeResult, Outcome, VerifyReport};
 use crate::gather::Gathered;
-use crate::graph::{Edge, TrustGraph};
-use crate::inventory::{Inventory, NodeId};
+use crate::model::graph::{Edge, TrustGraph};
+use crate::model::inventory::{Inventory, NodeId};
 use crate::plan::{NodeFiles, NodeState, PlanScope};
 use crate::transport::{FailureKind, Host, StepError};
 
@@ -366,7 +366,7 @@ fn prepare(
     }
     // No command runs from an account that serves SFTP only (an edge into
     // one is tried with an `sftp -b` listing: see `command_line`).
-    if inv.nodes[edge.source].access == crate::inventory::Access::Sftp {
+    if inv.nodes[edge.source].access == crate::model::inventory::Access::Sftp {
         return not_tried(
             format!(
                 "{} is reached over SFTP only (access: sftp): no command runs there to try the edge",

@@ -315,7 +315,8 @@ impl Live {
         let mut kh = String::new();
         for w in workers {
             let h = self.cluster.host(w);
-            let name = trustmesh::target::SshTarget::new(&h.address.to_string(), h.port).short();
+            let name =
+                trustmesh::model::target::SshTarget::new(&h.address.to_string(), h.port).short();
             for k in self.cluster.host_public_keys(w).unwrap() {
                 kh.push_str(&format!("{name} {k}\n"));
             }

@@ -2,9 +2,9 @@
 //! a simulator that applies a plan to them the way `apply` would.
 #![allow(dead_code)]
 
-use trustmesh::inventory::{Inventory, NodeId};
+use trustmesh::model::inventory::{Inventory, NodeId};
+use trustmesh::model::state::{FileKind, FileStat, LiveAccount, LiveFile};
 use trustmesh::plan::{Change, LiveState, NodeFiles, NodeState, Plan};
-use trustmesh::state::{FileKind, FileStat, LiveAccount, LiveFile};
 
 pub const UID: u32 = 1000;
 
@@ -60,7 +60,7 @@ pub fn node_plan<'p>(p: &'p Plan, node: &str) -> &'p trustmesh::plan::NodePlan {
 /// A plan as `trustmesh plan` prints it, without colour.
 pub fn text(p: &Plan) -> String {
     let mut out = Vec::new();
-    trustmesh::render::render_text(p, trustmesh::render::TextOptions::default(), &mut out).unwrap();
+    trustmesh::output::render_text(p, trustmesh::output::TextOptions::default(), &mut out).unwrap();
     String::from_utf8(out).unwrap()
 }
 

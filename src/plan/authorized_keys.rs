@@ -1,0 +1,449 @@
+//! Planning of the `authorized_keys` lines a node's incoming edges need,
+//! and what every managed file's planning shares (reading a probed file,
+//! the owner of a marked line). The `known_hosts` lines are in
+//! `hosts.rs`.
+
+use super::*;
+use crate::formats::lines::Marker;
+
+impl Ctx<'_> {
+    /// The incoming edges of `id`: who may log in here.
+    pub(super) fn authorized_keys(
+        &self,
+        id: NodeId,
+        acc: &LiveAccount,
+        plan: &mut NodePlan,
+    ) -> Result<(), Blocker> {
+        let name = &self.files[id].authorized_keys;
+        let path = display_path(name);
+        self.manager_source_check(id, acc, plan)?;
+        let (text, stat) = read_text(acc, name, &path)?;
+        plan.base.push(FileBase {
+            path: path.clone(),
+            content: text.map(str::to_string),
+        });
+        let file = AuthorizedKeysFile::parse(text.unwrap_or(""));
+        // Wanted: (node, key state) for sources in scope, sorted by node,
+        // no repeats.
+        let mut wanted: Vec<(NodeId, &KeyState)> = self
+            .graph
+            .incoming(id)
+            .filter(|e| self.scope.contains(e.source))
+            .map(|e| (e.source, &self.keys[e.source]))
+            .collect();
+        wanted.sort_unstable_by_key(|w| w.0);
+        wanted.dedup_by_key(|w| w.0);
+        let want = |s: NodeId| {
+            wanted
+                .binary_search_by_key(&s, |w| w.0)
+                .ok()
+                .map(|at| (at, wanted[at].1))
+        };
+        // The wanted keys found in a managed line that stays.
+        let mut confirmed = vec![false; wanted.len()];
+        // Line indices; their text is copied only if the file is edited.
+        let mut remove = Vec::new();
+        let mut kept = Vec::new();
+        let mut replaced: HashSet<NodeId> = HashSet::new();
+        // The options of a managed line being rewritten: the admin's ones
+        // among them go on the new line.
+        let mut carried: HashMap<NodeId, &str> = HashMap::new();
+        // Lines of keys being rotated: removed last, once the new key holds.
+        let mut rotated_out: Vec<(NodeId, usize)> = Vec::new();
+        let mut retired: Vec<&str> = Vec::new();
+        for (i, k) in file.keys() {
+            let Some(marker) = k.marker() else { continue };
+            let manager_key = self.is_manager_key(k.key_type(), k.base64());
+            let keep = match self.owner(marker) {
+                // Another cluster's line, or an old marker naming no node
+                // of this inventory: never touched.
+                Owner::Foreign => continue,
+                // A node that left the inventory. Lockout guard: the line
+                // that lets the manager in stays whoever it names.
+                Owner::Retired => {
+                    let keep = manager_key || !self.inv.options.prune;
+                    if !keep {
+                        retired.push(marker.node);
+                    }
+                    keep
+                }
+                Owner::Node(s, legacy) => match want(s) {
+                    Some((at, state)) => match state {
+                        KeyState::Known { key_type, base64 } => {
+                            let same = &**key_type == k.key_type() && &**base64 == k.base64();
+                            if let Some(o) = k.options() {
+                                carried.insert(s, o);
+                            }
+                            let options_ok = || {
+                                let merged = self.line_options(s, id, k.options());
+                                merged.options.as_deref() == k.options()
+                            };
+                            if same && !legacy && options_ok() {
+                                confirmed[at] = true;
+                                if self.rotating[s] {
+                                    rotated_out.push((s, i));
+                                }
+                                true
+                            } else if s == Inventory::MANAGER
+                                && !same
+                                && self.is_retired(s, k.key_type(), k.base64())
+                            {
+                                // A key an earlier rotation retired (its
+                                // pair is aside on the manager), whose
+                                // removal did not happen then: it goes now.
+                                replaced.insert(s);
+                                false
+                            } else if s == Inventory::MANAGER && !same {
+                                // Another key marked as this cluster's
+                                // manager (a second operator, an older
+                                // key): trustmesh never removes a manager
+                                // key it is not rotating itself.
+                                self.other_manager_key(k.key_type(), k.base64(), &path, plan);
+                                true
+                            } else {
+                                // A changed key, or an old marker to migrate
+                                // (the same key, rewritten in one write).
+                                replaced.insert(s);
+                                false
+                            }
+                        }
+                        KeyState::Pending { .. } if s == Inventory::MANAGER => {
+                            self.other_manager_key(k.key_type(), k.base64(), &path, plan);
+                            true
+                        }
+                        KeyState::Pending { .. } => {
+                            if let Some(o) = k.options() {
+                                carried.insert(s, o);
+                            }
+                            replaced.insert(s);
+                            false
+                        }
+                        KeyState::Unknown => true,
+                    },
+                    // Out of --limit: not ours to judge this run.
+                    None if !self.scope.contains(s) => true,
+                    None => manager_key || !self.inv.options.prune,
+                },
+            };
+            if keep {
+                kept.push(i);
+            } else {
+                remove.push(i);
+            }
+        }
+        self.retired_unnamed(&path, &mut retired, plan);
+        // Keys that stay in the file, whoever wrote them (`remove` is in
+        // file order); built only if a key was not confirmed.
+        let mut present: Option<HashSet<(&str, &str)>> = None;
+        let mut add = Vec::new();
+        let mut adopt = super::adopt::Adopting::default();
+        for (&(src, state), &confirmed) in wanted.iter().zip(&confirmed) {
+            // The options of a line written for `src`: its policy, and the
+            // admin's options of the line it replaces.
+            let mut options = || {
+                let merged = self.line_options(src, id, carried.get(&src).copied());
+                for o in &merged.lifted {
+                    plan.warnings.push(format!(
+                        "{path}: {}'s line loses `{o}`, which trustmesh wrote for a policy the inventory no \
+                         longer asks for: the edge grants more from now on ({})",
+                        self.inv.nodes[src].name,
+                        self.inv.policy(src, id).describe()
+                    ));
+                }
+                for o in &merged.dropped {
+                    plan.warnings.push(format!(
+                        "{path}: the option `{o}` on {}'s line conflicts with its edge's policy ({}): it is left out \
+                         when the line is rewritten",
+                        self.inv.nodes[src].name,
+                        self.inv.policy(src, id).describe()
+                    ));
+                }
+                merged.options.map(Arc::from)
+            };
+            // A rotated key: its new half is added beside the old line
+            // (known after apply).
+            if let (true, KeyState::Known { .. }) = (self.rotating[src], state) {
+                add.push(PlannedLine {
+                    names: None,
+                    clear_name: None,
+                    fingerprint: None,
+                    key_type: ssh_type(self.inv.nodes[src].key_type).into(),
+                    base64: None,
+                    node: self.names[src].clone(),
+                    marker: self.markers[src].clone(),
+                    replaces: false,
+                    options: options(),
+                });
+            }
+            let line = match state {
+                KeyState::Known { key_type, base64 } => {
+                    // A confirmed key's line stays: it is present.
+                    if confirmed {
+                        continue;
+                    }
+                    if present
+                        .get_or_insert_with(|| {
+                            file.keys()
+                                .filter(|(i, _)| remove.binary_search(i).is_err())
+                                .map(|(_, k)| k.key_id())
+                                .collect()
+                        })
+                        .contains(&(&**key_type, &**base64))
+                    {
+                        // Let in by a line trustmesh did not write: never
+                        // touched unless `--adopt` takes it over (see
+                        // adopt.rs), but it may grant more than the edge's
+                        // policy.
+                        let key = (&**key_type, &**base64);
+                        if !self.hand_written_key((id, src), &file, &path, key, plan, &mut adopt) {
+                            let policy = self.inv.policy(src, id);
+                            if !policy.is_open() {
+                                plan.warnings.push(format!(
+                                    "{path}: {}'s key is let in by a line trustmesh did not write, so the \
+                                     edge's policy ({}) is not on it; remove that line by hand and trustmesh \
+                                     writes its own",
+                                    self.inv.nodes[src].name,
+                                    policy.describe()
+                                ));
+                            }
+                        }
+                        continue;
+                    }
+                    PlannedLine {
+                        names: None,
+                        clear_name: None,
+                        fingerprint: None,
+                        key_type: key_type.clone(),
+                        base64: Some(base64.clone()),
+                        node: self.names[src].clone(),
+                        marker: self.markers[src].clone(),
+                        replaces: replaced.contains(&src),
+                        options: options(),
+                    }
+                }
+                KeyState::Pending { key_type } => PlannedLine {
+                    names: None,
+                    clear_name: None,
+                    fingerprint: None,
+                    key_type: key_type.clone(),
+                    base64: None,
+                    node: self.names[src].clone(),
+                    marker: self.markers[src].clone(),
+                    replaces: replaced.contains(&src),
+                    options: options(),
+                },
+                KeyState::Unknown => continue,
+            };
+            add.push(line);
+        }
+        if !add.is_empty() || !remove.is_empty() || !adopt.lines.is_empty() {
+            plan.changes.push(Change::EditFile(FileEdit {
+                path: path.clone(),
+                file: FileRole::AuthorizedKeys,
+                create: stat.is_none(),
+                kept: kept.into_iter().map(|i| (i, text_at(&file, i))).collect(),
+                remove: remove.into_iter().map(|i| (i, text_at(&file, i))).collect(),
+                remove_on_request: Vec::new(),
+                adopt: adopt.lines,
+                add,
+                after_rotation_of: None,
+            }));
+        }
+        for (src, i) in rotated_out {
+            plan.changes.push(Change::EditFile(FileEdit {
+                path: path.clone(),
+                file: FileRole::AuthorizedKeys,
+                create: false,
+                kept: Vec::new(),
+                remove: vec![(i, text_at(&file, i))],
+                remove_on_request: Vec::new(),
+                adopt: Vec::new(),
+                add: Vec::new(),
+                after_rotation_of: Some(self.inv.nodes[src].name.clone()),
+            }));
+        }
+        if let Some(s) = stat {
+            self.fix_mode(acc, &path, s, 0o600, plan);
+        }
+        Ok(())
+    }
+
+    /// The options of `source`'s line in `target`'s authorized_keys, from
+    /// the options the line has now.
+    pub(super) fn line_options(
+        &self,
+        source: NodeId,
+        target: NodeId,
+        existing: Option<&str>,
+    ) -> crate::formats::key_options::Merged {
+        let policy = self.inv.policy(source, target);
+        // What trustmesh would write for the edge's source, even with
+        // `restrict_source` off: a `from=` of that value is its own.
+        let derived = match (&policy.from, existing) {
+            (Some(f), _) => Some(f.clone()),
+            (None, Some(_)) => self.inv.seen_from(source, target).ok(),
+            (None, None) => None,
+        };
+        crate::formats::key_options::merge(existing, &policy, derived.as_deref())
+    }
+
+    /// With `restrict_source`, the manager's own line on `id` must let in
+    /// the connection this very plan was read over: one that would not is
+    /// refused before it can lock the manager out.
+    fn manager_source_check(
+        &self,
+        id: NodeId,
+        acc: &LiveAccount,
+        plan: &mut NodePlan,
+    ) -> Result<(), Blocker> {
+        if id == Inventory::MANAGER || !self.inv.options.restrict_source {
+            return Ok(());
+        }
+        if self.inv.unchecked_source(Inventory::MANAGER, id) {
+            plan.warnings.push(format!(
+                "restrict_source: the manager's own line on {} gets no from=: over SFTP trustmesh cannot see \
+                 where {} sees the manager's connections come from, so a wrong from= could lock the manager out",
+                self.inv.nodes[id].name, self.inv.nodes[id].name
+            ));
+            return Ok(());
+        }
+        let (Some(seen), Ok(from)) = (
+            acc.client_address.as_deref(),
+            self.inv.seen_from(Inventory::MANAGER, id),
+        ) else {
+            return Ok(());
+        };
+        if crate::model::inventory::sources::covers(from.split(','), seen) {
+            return Ok(());
+        }
+        let node = &self.inv.nodes[id];
+        let via = match node.jump {
+            Some(j) => &self.inv.nodes[j].name,
+            None => &self.inv.manager().name,
+        };
+        Err(Finding::new(
+            format!(
+                "restrict_source would write from=\"{from}\" on the manager's line here, but {} sees the \
+                 manager's connections come from {seen}: the manager would lock itself out",
+                node.name
+            ),
+            Some(format!(
+                "add {seen} to `source_addresses:` of {via} in the inventory (where {} sees {via}'s \
+                 connections come from)",
+                node.name
+            )),
+        ))
+    }
+
+    /// Whose a marked line is, for this cluster.
+    pub(super) fn owner(&self, m: Marker<'_>) -> Owner {
+        let node = self.by_name.get(m.node).copied();
+        match (m.cluster, node) {
+            (Some(c), Some(id)) if c == self.inv.cluster => Owner::Node(id, false),
+            (Some(c), None) if c == self.inv.cluster => Owner::Retired,
+            // Written before clusters were named, for a node of this
+            // inventory: taken over once (rewritten with the cluster).
+            (None, Some(id)) => Owner::Node(id, true),
+            _ => Owner::Foreign,
+        }
+    }
+
+    /// This cluster's lines for nodes outside the inventory are pruned
+    /// while `cluster:` is not set: the cluster is then named after the
+    /// manager, and another inventory whose manager has that name too may
+    /// have written them. Said, once per file.
+    pub(super) fn retired_unnamed(&self, path: &str, nodes: &mut Vec<&str>, plan: &mut NodePlan) {
+        if self.inv.cluster_named || nodes.is_empty() {
+            return;
+        }
+        nodes.sort_unstable();
+        nodes.dedup();
+        let c = &self.inv.cluster;
+        plan.warnings.push(format!(
+            "{path}: removes the lines marked `trustmesh:{c}/NODE` for nodes not in this inventory ({}): `cluster:` is not set, \
+             so the cluster is named after the manager (`{c}`); if another inventory whose manager is also named `{c}` \
+             wrote them, set a `cluster:` of its own in each inventory before applying",
+            nodes.join(", ")
+        ));
+    }
+
+    /// A line marked as this cluster's manager holds a key that is not the
+    /// manager's: kept, and said so.
+    fn other_manager_key(&self, t: &str, b: &str, path: &str, plan: &mut NodePlan) {
+        let fp = crate::formats::known_hosts::fingerprint_sha256(b)
+            .unwrap_or_else(|| "an unreadable key".into());
+        plan.warnings.push(format!(
+            "{path} holds another {t} key ({fp}) marked as this cluster's manager: kept, since trustmesh never \
+             removes a manager key it is not rotating itself; if it is stale, delete that line by hand"
+        ));
+    }
+
+    /// Did an earlier rotation retire this key of `node` (moved aside on
+    /// the node, by trustmesh)?
+    fn is_retired(&self, node: NodeId, t: &str, b: &str) -> bool {
+        self.retired[node]
+            .iter()
+            .any(|(rt, rb)| &**rt == t && &**rb == b)
+    }
+
+    fn is_manager_key(&self, t: &str, b: &str) -> bool {
+        matches!(&self.keys[Inventory::MANAGER], KeyState::Known { key_type, base64 } if &**key_type == t && &**base64 == b)
+    }
+}
+
+/// The text of line `i` of either kind of file, without its ending.
+pub(super) fn text_at<K: crate::formats::lines::Kind>(
+    file: &crate::formats::lines::LineFile<K>,
+    i: usize,
+) -> String {
+    file.lines()[i].text().to_string()
+}
+
+/// The text of a probed file: `None` when it does not exist. A file that
+/// cannot be edited safely blocks the node.
+pub(super) fn read_text<'a>(
+    acc: &'a LiveAccount,
+    name: &str,
+    path: &str,
+) -> Result<(Option<&'a str>, Option<&'a FileStat>), Blocker> {
+    let Some(f) = acc.file(name) else {
+        return Ok((None, None));
+    };
+    let Some(stat) = &f.stat else {
+        if f.unreadable {
+            return Err(Finding::new(
+                format!("{path} cannot be read"),
+                Some(format!("check its permissions: `ls -l {path}` on the node")),
+            ));
+        }
+        return Ok((None, None));
+    };
+    match stat.kind {
+        FileKind::File => {}
+        FileKind::Symlink => {
+            return Err(Finding::new(
+                format!("{path} is a symbolic link"),
+                Some("trustmesh does not edit through symbolic links: replace the link with the file it points to".into()),
+            ))
+        }
+        _ => {
+            return Err(Finding::new(
+                format!("{path} is not a regular file"),
+                Some(format!("move it away and plan again: `mv {path} {path}.old`")),
+            ))
+        }
+    }
+    let Some(content) = &f.content else {
+        return Err(Finding::new(
+            format!("{path} cannot be read"),
+            Some(format!("check its permissions: `ls -l {path}` on the node")),
+        ));
+    };
+    match std::str::from_utf8(content) {
+        Ok(t) => Ok((Some(t), Some(stat))),
+        Err(_) => Err(Finding::new(
+            format!("{path} is not UTF-8 text"),
+            Some("trustmesh edits only text files; check the file by hand".into()),
+        )),
+    }
+}
