@@ -5,7 +5,7 @@ mod cli;
 
 fn main() {
     // ssh runs this binary as its askpass helper during `--ask-pass`.
-    if trustmesh::transport::password::serve_askpass() {
+    if cli::serve_askpass() {
         return;
     }
     // Before any thread or child: `$TRUSTMESH_PASSWORD` leaves the

@@ -4,11 +4,12 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::operator::Terminal;
 use super::output::{self, write_out};
 use super::{history, remote, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui};
-use trustmesh::apply::{self, ApplyOptions, ApplyReport};
-use trustmesh::gather::{self, GatherOptions};
+use trustmesh::apply::ApplyReport;
 use trustmesh::model::inventory::Inventory;
+use trustmesh::ops::{self, ApplyOutcome, OpsError, ReadOptions};
 use trustmesh::output::{self as render, TextOptions};
 use trustmesh::plan::saved::{self as planfile, Current, InventoryFile, SavedPlan};
 use trustmesh::plan::{self, Plan};
@@ -88,7 +89,7 @@ pub fn cmd_apply(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
             &args.inventory.path(),
         )?;
         let (opts, rt) = remote::prepare(&inv, &args.remote)?;
-        return rt.block_on(run(ui, args.yes, &inv, opts, None, &record));
+        return run(ui, args.yes, &inv, opts, &rt, None, &record);
     };
     // A saved plan: everything it binds that needs no host is checked
     // first (no host reached, no password asked): its age, the inventory's
@@ -110,8 +111,8 @@ pub fn cmd_apply(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
     let _lock = lock::ApplyLock::acquire(&lock::lock_path(&inv_path), &inv_path)?;
     let record = history::context(&inv, &file, &remote, Some(plan_path));
     let (mut opts, rt) = remote::prepare(&inv, &remote)?;
-    remote::pin_saved_host_keys(&inv, &mut opts, &saved.host_keys)?;
-    rt.block_on(run(ui, args.yes, &inv, opts, Some(saved), &record))
+    remote::pin_saved_host_keys(&inv, &mut opts.gather, &saved.host_keys)?;
+    run(ui, args.yes, &inv, opts, &rt, Some(&saved), &record)
 }
 
 /// Print through the one writer; a failure to write (not a closed pipe)
@@ -144,7 +145,8 @@ fn line(ui: Ui, text: &str) {
     print(ui, "the result", |out| writeln!(out, "{text}"));
 }
 
-fn show(ui: Ui, plan: &Plan) {
+/// The plan, as `plan` prints it (not with `--json`).
+pub(super) fn show(ui: Ui, plan: &Plan) {
     print(ui, "the plan", |out| {
         render::render_text(
             plan,
@@ -158,119 +160,91 @@ fn show(ui: Ui, plan: &Plan) {
     });
 }
 
-/// Ask on the terminal (the prompt on standard error, after the plan on
-/// standard output). A plan that could not be shown in full (standard
-/// output closed) is not consented to.
-fn confirm() -> bool {
-    if output::stdout_closed() {
-        output::write_err(
-            "The plan could not be shown in full (standard output is closed): nothing is asked, \
-             nothing is changed.\n",
-        );
-        return false;
-    }
-    output::write_err("Apply these changes? Only 'yes' is accepted: ");
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer).is_ok() && answer.trim() == "yes"
-}
-
-async fn run(
-    ui: Ui,
-    yes: bool,
-    inv: &Inventory,
-    opts: GatherOptions,
-    saved: Option<SavedPlan>,
-    record: &trustmesh::history::Context,
-) -> Result<ExitStatus, CliError> {
-    let graph = TrustGraph::build(inv);
-    let g = remote::read(ui, inv, &graph, &opts).await?;
-    let fresh = plan::plan(inv, &graph, &g.live, &opts.scope);
-    // A saved plan is an approval of exactly these changes, not a program.
-    if let Some(saved) = &saved {
-        let diffs = saved.differences(&fresh.nodes);
-        if !diffs.is_empty() {
-            show(ui, &fresh);
-            g.close().await;
-            let list: String = diffs
-                .iter()
-                .map(|d| format!("\n  {}: {}", d.node, d.what))
-                .collect();
-            return Err(CliError::message(format!(
-                "the saved plan is refused, nothing was changed: a fresh plan differs from it:{list}"
-            ))
-            .hint("read the fresh plan above; save it again with `trustmesh plan --out FILE` to approve it"));
-        }
-    }
-    if !ui.quiet {
-        show(ui, &fresh);
-    }
-    if fresh.is_empty() {
-        g.close().await;
-        let complete = !fresh.incomplete();
-        json(ui, &fresh, &ApplyReport::default(), &fresh, complete);
-        return Ok(ExitStatus::from_ok(complete));
-    }
-    if saved.is_none() && !yes && !confirm() {
-        g.close().await;
-        return Err(CliError::message("Apply cancelled."));
-    }
-    let report = apply::apply(
-        inv,
-        &fresh,
-        &g.hosts,
-        &ApplyOptions {
-            concurrency: opts.concurrency,
-            timeout: opts.timeout,
-            prove: trustmesh::verify::command_settings(inv, &g, opts.timeout.as_secs().max(1)),
-            run_dir: Some(g.run.path().to_path_buf()),
-            // Each node's known_hosts of this run: what was trusted for it
-            // (its pin alone, when pinned) and what its sshd proved.
-            known_hosts: (0..inv.nodes.len())
-                .map(|id| {
-                    let alias = trustmesh::transport::sshconfig::alias(inv, id);
-                    trustmesh::transport::sshconfig::proof_path(&g.run.proof_dir(), &alias)
-                })
-                .filter(|p| p.exists())
-                .collect(),
-            pins: Vec::new(),
-        },
-    )
-    .await;
+/// What each action did (unless quiet, and all went well), and the nodes
+/// whose files changed under the run, on standard error.
+pub(super) fn show_report(ui: Ui, report: &ApplyReport) {
     if !ui.quiet || report.failed() {
         print(ui, "the report", |out| {
             writeln!(out)?;
-            render::render_report(&report, ui.color_out, out)
+            render::render_report(report, ui.color_out, out)
         });
     }
     for node in report.conflicts() {
         output::write_err(&format!("{}: a file changed since it was read; it was left as it is and the node is re-planned below\n", render::escape::Esc(node)));
     }
-    // Read everything again over the same connections: converged only if
-    // there is nothing left to do.
-    let mut after = g;
-    if let Err(e) = gather::reread(inv, &mut after, opts.timeout).await {
-        after.close().await;
-        // Changes were made: recorded, not converged (not read back).
-        history::record_apply(ui, record, &fresh, &report, false);
-        return Err(e.into());
-    }
-    // A rotation is asked for once: the state read back is judged without
-    // it.
-    let mut settled = opts.scope.clone();
-    settled.rotate.clear();
-    let again = plan::plan(inv, &graph, &after.live, &settled);
-    after.close().await;
+}
+
+/// Run the operation with the operator on the terminal, then say how it
+/// ended, record it in the history, and give the exit status.
+fn run(
+    ui: Ui,
+    yes: bool,
+    inv: &Inventory,
+    opts: ReadOptions,
+    rt: &tokio::runtime::Runtime,
+    saved: Option<&SavedPlan>,
+    record: &trustmesh::history::Context,
+) -> Result<ExitStatus, CliError> {
+    let graph = TrustGraph::build(inv);
+    let scope = opts.gather.scope.clone();
+    let operator = Terminal::new(ui, yes);
+    let outcome = match rt.block_on(ops::apply(inv, &graph, opts, saved, &operator)) {
+        Ok(outcome) => outcome,
+        Err(OpsError::SavedPlanDiffers { fresh, differences }) => {
+            show(ui, &fresh);
+            return Err(OpsError::SavedPlanDiffers { fresh, differences }.into());
+        }
+        Err(OpsError::NotReadBack {
+            plan,
+            report,
+            source,
+        }) => {
+            // Changes were made: recorded, not converged (not read back).
+            history::record_apply(ui, record, &plan, &report, false);
+            return Err(source.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let converged = outcome.converged();
+    let Some(applied) = &outcome.applied else {
+        json(
+            ui,
+            &outcome.plan,
+            &ApplyReport::default(),
+            &outcome.plan,
+            converged,
+        );
+        return Ok(ExitStatus::from_ok(converged));
+    };
+    finish(ui, inv, &scope, &outcome, applied);
+    // The history: one record of this apply, once its end is known.
+    history::record_apply(ui, record, &outcome.plan, &applied.report, converged);
+    Ok(ExitStatus::from_ok(
+        converged && outcome.refused_rotations().is_empty() && !applied.report.failed(),
+    ))
+}
+
+/// The end of a run that changed something: whether the state read back
+/// matches the inventory, what is left, the rotations refused; with
+/// `--json`, the document.
+fn finish(
+    ui: Ui,
+    inv: &Inventory,
+    scope: &plan::PlanScope,
+    outcome: &ApplyOutcome,
+    applied: &ops::Applied,
+) {
+    let left = &applied.left;
+    let refused = outcome.refused_rotations();
     line(ui, "");
-    let left = differing(inv, &graph, &fresh, &again);
-    let refused: Vec<&str> = fresh.refused_rotations().map(|(n, _)| n).collect();
     if left.is_empty() {
-        if report.failed() {
+        if applied.report.failed() {
             line(
                 ui,
                 "The state read back matches the inventory, but not every action succeeded (see above).",
             );
         } else if !ui.quiet {
-            line(ui, &converged_line(inv, &opts.scope));
+            line(ui, &converged_line(inv, scope));
         }
     } else {
         line(
@@ -281,7 +255,7 @@ async fn run(
                 if left.len() == 1 { "differs" } else { "differ" }
             ),
         );
-        show(ui, &again);
+        show(ui, &applied.after);
     }
     if !refused.is_empty() {
         line(
@@ -293,56 +267,13 @@ async fn run(
         );
     }
     // The state read back matches the inventory: what `converged` says.
-    json(ui, &fresh, &report, &again, left.is_empty());
-    // The history: one record of this apply, once its end is known.
-    history::record_apply(ui, record, &fresh, &report, left.is_empty());
-    Ok(ExitStatus::from_ok(
-        left.is_empty() && refused.is_empty() && !report.failed(),
-    ))
-}
-
-/// The nodes whose state read back differs from the inventory, each with
-/// why: every node of the plan read back (those the run touched among
-/// them), and every node a rotated key opens, which must have been read
-/// back too.
-fn differing(inv: &Inventory, graph: &TrustGraph, fresh: &Plan, again: &Plan) -> Vec<String> {
-    use trustmesh::plan::{Change, NodeStatus};
-    let mut left: Vec<String> = Vec::new();
-    let mut say = |node: &str, why: &str| {
-        let entry = format!("{node} ({why})");
-        if !left.contains(&entry) {
-            left.push(entry);
-        }
-    };
-    for n in &again.nodes {
-        match n.status {
-            NodeStatus::Planned if n.changes.is_empty() => {}
-            NodeStatus::Planned => say(&n.node, "changes left"),
-            NodeStatus::Unreachable { .. } => say(&n.node, "not read back"),
-            NodeStatus::Skipped { .. } => say(&n.node, "skipped"),
-            NodeStatus::Blocked { .. } => say(&n.node, "blocked"),
-        }
-    }
-    let read_back = |name: &str| again.nodes.iter().any(|n| n.node == name);
-    for n in &fresh.nodes {
-        let rotated = n
-            .changes
-            .iter()
-            .any(|c| matches!(c, Change::RotateKey { .. }));
-        if !n.changes.is_empty() && !read_back(&n.node) {
-            say(&n.node, "not read back");
-        }
-        let Some(id) = inv.find(&n.node).filter(|_| rotated) else {
-            continue;
-        };
-        for e in graph.outgoing(id) {
-            let t = &inv.nodes[e.target].name;
-            if !read_back(t) {
-                say(t, "opened by a rotated key, not read back");
-            }
-        }
-    }
-    left
+    json(
+        ui,
+        &outcome.plan,
+        &applied.report,
+        &applied.after,
+        left.is_empty(),
+    );
 }
 
 /// The closing line of a run that converged, saying what it covers.

@@ -127,6 +127,29 @@ from_diagnostics!(
     trustmesh::gather::GatherError,
 );
 
+/// An operation's error as the command line says it. `apply` handles the
+/// variants that need more than words first (a saved plan refused: the
+/// fresh plan is shown; not read back: the history is written).
+impl From<trustmesh::ops::OpsError> for CliError {
+    fn from(e: trustmesh::ops::OpsError) -> CliError {
+        use trustmesh::ops::OpsError;
+        match e {
+            OpsError::Gather(e) | OpsError::NotReadBack { source: e, .. } => e.into(),
+            OpsError::SavedPlanDiffers { differences, .. } => {
+                let list: String = differences
+                    .iter()
+                    .map(|d| format!("\n  {}: {}", d.node, d.what))
+                    .collect();
+                CliError::message(format!(
+                    "the saved plan is refused, nothing was changed: a fresh plan differs from it:{list}"
+                ))
+                .hint("read the fresh plan above; save it again with `trustmesh plan --out FILE` to approve it")
+            }
+            e @ (OpsError::Password(_) | OpsError::Cancelled) => CliError::message(e.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

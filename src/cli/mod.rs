@@ -5,6 +5,11 @@
 //! means "changes"), 2 only from `plan --detailed-exitcode`; a closed pipe
 //! on standard output is not an error. Everything is printed through
 //! [`output`].
+//!
+//! `plan`, `apply` and `verify` are library operations
+//! ([`trustmesh::ops`]): their command turns the flags into the
+//! operation's options ([`remote`]), builds the operator on the terminal
+//! ([`operator`]), calls the operation and renders its report.
 
 mod apply;
 mod error;
@@ -12,6 +17,7 @@ mod graph;
 mod history;
 mod import;
 mod init;
+mod operator;
 mod output;
 mod plan;
 mod reference;
@@ -232,6 +238,19 @@ pub fn run() -> i32 {
             ExitStatus::Failure.code()
         }
     }
+}
+
+/// When the binary runs as ssh's askpass helper (`--ask-pass`): hand the
+/// password over on standard output and say so (the caller then exits).
+pub fn serve_askpass() -> bool {
+    let Some(secret) = trustmesh::transport::password::askpass_secret() else {
+        return false;
+    };
+    if let Some(secret) = secret {
+        // ssh reads one line; nobody else is there to tell of a failure.
+        let _ = write_out("the password", |out| writeln!(out, "{secret}"));
+    }
+    true
 }
 
 /// Load the inventory.

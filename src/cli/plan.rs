@@ -2,10 +2,13 @@
 
 use std::path::PathBuf;
 
+use super::operator::Terminal;
 use super::{remote, write_out, CliError, ExitStatus, ReportArgs, Ui};
+use trustmesh::ops::{self, PlanOutcome};
 use trustmesh::output::{self as render, TextOptions};
 use trustmesh::plan::saved::{self as planfile, InventoryFile, SavedPlan};
 use trustmesh::plan::Plan;
+use trustmesh::TrustGraph;
 
 /// Read the live state of every node and print what `apply` would change,
 /// grouped by node and file.
@@ -32,7 +35,10 @@ pub fn cmd_plan(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
     let created = std::time::SystemTime::now();
     let file = InventoryFile::read(&args.report.inventory.path())?;
     let inv = file.parse()?;
-    let (plan, accepted) = remote::read_and_plan(ui, &inv, &args.report.remote)?;
+    let (opts, rt) = remote::prepare(&inv, &args.report.remote)?;
+    let graph = TrustGraph::build(&inv);
+    let PlanOutcome { plan, accepted } =
+        rt.block_on(ops::plan(&inv, &graph, opts, &Terminal::new(ui, false)))?;
     // A reader that stopped early (`| head`) does not stop the saving.
     write_out("the plan", |out| {
         if args.report.json {

@@ -1,17 +1,16 @@
-//! Shared by the commands that talk to hosts: the runtime, the progress
-//! bar, and reading live state into a plan.
+//! Shared by the commands that talk to hosts: the flags turned into an
+//! operation's options (the scope of `--limit`, the host keys accepted,
+//! a saved plan's flags and pins) and the runtime.
 
 use std::collections::HashSet;
-use std::io::IsTerminal;
 use std::time::Duration;
 
-use super::{CliError, RemoteArgs, Ui};
-use trustmesh::gather::{self, GatherOptions, Gathered};
-use trustmesh::output::escape::{Esc, EscMessage};
+use super::{CliError, RemoteArgs};
+use trustmesh::gather::GatherOptions;
+use trustmesh::ops::ReadOptions;
 use trustmesh::plan::saved::{AcceptedHostKey, PlanFlags};
-use trustmesh::plan::{self, Plan, PlanScope};
-use trustmesh::transport::password;
-use trustmesh::{Inventory, TrustGraph};
+use trustmesh::plan::PlanScope;
+use trustmesh::Inventory;
 
 /// Resolve `--limit` names; unknown names are an error.
 pub fn scope(inv: &Inventory, args: &RemoteArgs) -> Result<PlanScope, CliError> {
@@ -62,39 +61,14 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// A progress bar on a terminal, nothing in a pipe.
-pub fn progress(ui: Ui, len: usize, what: &str) -> indicatif::ProgressBar {
-    if ui.quiet || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len as u64);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {wide_msg}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(what.to_string());
-    bar
-}
-
-/// Gathering options from the shared flags; with `--ask-pass`, the
-/// password is taken (from the environment, or asked once) here, before
-/// any host is reached.
-pub fn gather_options(
+/// What an operation reads the cluster with, from the shared flags. The
+/// password of `--ask-pass` is taken by the operation, through the
+/// operator, before any host is reached.
+pub fn read_options(
     inv: &Inventory,
     args: &RemoteArgs,
     scope: &PlanScope,
-) -> Result<GatherOptions, CliError> {
-    let password = if args.ask_pass {
-        Some(
-            password::ask_password(
-                "Password for the nodes that do not accept the manager's key yet: ",
-            )
-            .map_err(CliError::message)?,
-        )
-    } else {
-        None
-    };
+) -> Result<ReadOptions, CliError> {
     let mut accepted_changes = Vec::new();
     for a in &args.accept_changed_host_key {
         let (name, fp) = a.split_once('=').unwrap_or((a, ""));
@@ -111,86 +85,28 @@ pub fn gather_options(
         }
         accepted_changes.push((id, fp.to_string()));
     }
-    // On a terminal, a host key accepted on first use is confirmed before a
-    // password goes to it; without one, the flags given are the consent.
-    let confirm_new_host_key =
-        (args.ask_pass && args.accept_new_host_keys && std::io::stdin().is_terminal()).then(|| {
-            gather::ConfirmHostKey(std::sync::Arc::new(|node: &str, fps: &str| {
-                let (node, fps) = (Esc(node), EscMessage(fps));
-                super::output::write_err(&format!(
-                    "The host key of {node} was accepted on first use in this run: {fps}\n\
-                 Send the password to {node}? Only 'yes' is accepted: "
-                ));
-                let mut answer = String::new();
-                std::io::stdin().read_line(&mut answer).is_ok() && answer.trim() == "yes"
-            }))
-        });
-    Ok(GatherOptions {
-        confirm_new_host_key,
-        accepted_changes,
-        accept_new_host_keys: args.accept_new_host_keys,
-        timeout: Duration::from_secs(args.timeout),
-        concurrency: args.concurrency as usize,
-        scope: scope.clone(),
-        password,
+    Ok(ReadOptions {
+        gather: GatherOptions {
+            confirm_new_host_key: None,
+            accepted_changes,
+            accept_new_host_keys: args.accept_new_host_keys,
+            timeout: Duration::from_secs(args.timeout),
+            concurrency: args.concurrency as usize,
+            scope: scope.clone(),
+            password: None,
+        },
+        ask_pass: args.ask_pass,
     })
 }
 
-/// Read every node with a progress bar; print the run's notes (accepted
-/// host keys) unless quiet.
-pub async fn read(
-    ui: Ui,
-    inv: &Inventory,
-    graph: &TrustGraph,
-    opts: &GatherOptions,
-) -> Result<Gathered, CliError> {
-    // No bar over a question to the operator.
-    let bar = if opts.confirm_new_host_key.is_some() {
-        indicatif::ProgressBar::hidden()
-    } else {
-        progress(ui, inv.nodes.len(), "reading")
-    };
-    let on_done = |name: &str| {
-        bar.inc(1);
-        bar.set_message(format!("read {}", Esc(name)));
-    };
-    let r = gather::gather(inv, graph, opts, &on_done).await;
-    bar.finish_and_clear();
-    let g = r?;
-    if !ui.quiet {
-        for n in &g.notes {
-            super::output::write_err(&format!("{}\n", EscMessage(n)));
-        }
-    }
-    Ok(g)
-}
-
-/// The scope of `--limit`, the gathering options and a runtime.
+/// The scope of `--limit`, the read options and a runtime.
 pub fn prepare(
     inv: &Inventory,
     args: &RemoteArgs,
-) -> Result<(GatherOptions, tokio::runtime::Runtime), CliError> {
-    let opts = gather_options(inv, args, &scope(inv, args)?)?;
+) -> Result<(ReadOptions, tokio::runtime::Runtime), CliError> {
+    let opts = read_options(inv, args, &scope(inv, args)?)?;
     let rt = runtime().map_err(|e| CliError::message(format!("cannot start: {e}")))?;
     Ok((opts, rt))
-}
-
-/// Read every node and plan; with the host keys accepted on first use in
-/// this run (known_hosts lines), which a saved plan pins.
-pub fn read_and_plan(
-    ui: Ui,
-    inv: &Inventory,
-    args: &RemoteArgs,
-) -> Result<(Plan, Vec<String>), CliError> {
-    let (opts, rt) = prepare(inv, args)?;
-    let graph = TrustGraph::build(inv);
-    rt.block_on(async {
-        let mut gathered = read(ui, inv, &graph, &opts).await?;
-        let plan = plan::plan(inv, &graph, &gathered.live, &opts.scope);
-        let accepted = std::mem::take(&mut gathered.accepted);
-        gathered.close().await;
-        Ok((plan, accepted))
-    })
 }
 
 /// The flags of a run that shape its plan, as a saved plan records them.

@@ -5,7 +5,7 @@
 //! same host key checking, jumps and timeouts as every other connection)
 //! and a password allowed. `SSH_ASKPASS_REQUIRE=force` points ssh at
 //! trustmesh itself, which hands the password over from its own
-//! environment ([`serve_askpass`]): the password never reaches a file, an
+//! environment ([`askpass_secret`]): the password never reaches a file, an
 //! argument list or a log, and only the `ssh` it serves sees it.
 //! `$TRUSTMESH_PASSWORD` is taken out of the process environment first
 //! thing ([`take_password_env`]), so no other child (ssh masters, the
@@ -34,16 +34,14 @@ pub const SECRET_ENV: &str = "TRUSTMESH_ASKPASS_SECRET";
 /// Where an operator may give the password instead of typing it.
 pub const PASSWORD_ENV: &str = "TRUSTMESH_PASSWORD";
 
-/// Called first thing by the binary: when run as ssh's askpass helper, print
-/// the password and say so (the caller then exits).
-pub fn serve_askpass() -> bool {
+/// Called first thing by the binary: when it runs as ssh's askpass helper,
+/// `Some` with the password to hand over (`None` inside: none was given);
+/// the binary prints it and exits. `None`: an ordinary run.
+pub fn askpass_secret() -> Option<Option<String>> {
     if std::env::var_os(ASKPASS_ENV).is_none_or(|v| v != "1") {
-        return false;
+        return None;
     }
-    if let Ok(secret) = std::env::var(SECRET_ENV) {
-        println!("{secret}");
-    }
-    true
+    Some(std::env::var(SECRET_ENV).ok())
 }
 
 /// `$TRUSTMESH_PASSWORD` as it was when [`take_password_env`] took it out
@@ -51,7 +49,7 @@ pub fn serve_askpass() -> bool {
 static TAKEN_PASSWORD: OnceLock<Option<Secret>> = OnceLock::new();
 
 /// Take `$TRUSTMESH_PASSWORD` out of the process environment, keeping its
-/// value for [`ask_password`], so that no child inherits it: only the
+/// value for [`given_password`], so that no child inherits it: only the
 /// password `ssh` gets the secret, as `$TRUSTMESH_ASKPASS_SECRET`.
 ///
 /// Called by the binary first thing in `main`, before the runtime or any
@@ -170,28 +168,14 @@ impl PasswordLogin {
     }
 }
 
-/// The password for `--ask-pass`: `$TRUSTMESH_PASSWORD` (as
+/// The password given for `--ask-pass` in `$TRUSTMESH_PASSWORD` (as
 /// [`take_password_env`] took it, or from the environment when it was not
-/// called), else asked once on the terminal.
-pub fn ask_password(prompt: &str) -> Result<Secret, String> {
-    use std::io::IsTerminal;
+/// called). `None`: the operator is asked ([`crate::ops::Operator`]).
+pub fn given_password() -> Option<Secret> {
     match TAKEN_PASSWORD.get() {
-        Some(Some(p)) => return Ok(p.clone()),
-        Some(None) => {}
-        None => {
-            if let Ok(p) = std::env::var(PASSWORD_ENV) {
-                return Ok(Secret::new(p));
-            }
-        }
+        Some(taken) => taken.clone(),
+        None => std::env::var(PASSWORD_ENV).ok().map(Secret::new),
     }
-    if !std::io::stdin().is_terminal() {
-        return Err(format!(
-            "--ask-pass needs a terminal to ask for the password, or ${PASSWORD_ENV}"
-        ));
-    }
-    rpassword::prompt_password(prompt)
-        .map(Secret::new)
-        .map_err(|e| format!("cannot read the password: {e}"))
 }
 
 #[cfg(test)]
