@@ -146,3 +146,65 @@ fn every_contract_flag_is_in_help() {
     let (_, out, _) = trustmesh(&["graph", "--help"]);
     assert!(out.contains("--format") && out.contains("mermaid"), "{out}");
 }
+
+/// `trustmesh ARGS` (with `env` added) whose standard output is a pipe
+/// whose reader is gone before it starts, as in `trustmesh ... | head -1`
+/// once head has its line: every write fails with EPIPE. Its exit code and
+/// standard error.
+fn into_a_closed_pipe(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_trustmesh"))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("TRUSTMESH_INVENTORY")
+        .env("NO_COLOR", "1")
+        .stdout(writer)
+        .output()
+        .expect("run trustmesh");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_standard_output_is_no_panic() {
+    let state = tempfile::tempdir().unwrap();
+    let ssh_config = state.path().join("ssh_config");
+    std::fs::write(&ssh_config, "Host a\n  HostName 10.0.0.1\n  User u\n").unwrap();
+    let ssh_config = ssh_config.to_str().unwrap();
+    let xdg = [("XDG_STATE_HOME", state.path().to_str().unwrap())];
+    // What `plan`, `apply` and `verify` print into a closed pipe is tested
+    // on real hosts (output_live.rs); these need none.
+    for (args, env) in [
+        (&["validate", "inventories/demo.yaml"][..], &[][..]),
+        (&["validate", "--json", "inventories/demo.yaml"], &[]),
+        (&["graph", "inventories/demo.yaml"], &[]),
+        (&["graph", "--format", "dot", "inventories/demo.yaml"], &[]),
+        (&["history", "inventories/demo.yaml"], &xdg[..]),
+        (&["import", "ssh-config", ssh_config], &[]),
+        (&["completions", "bash"], &[]),
+        (&["man"], &[]),
+        (&["--help"], &[]),
+        (&["plan", "--help"], &[]),
+        (&["--version"], &[]),
+        // ssh's askpass helper (`--ask-pass`), whose reader went away.
+        (
+            &[],
+            &[
+                ("TRUSTMESH_ASKPASS", "1"),
+                ("TRUSTMESH_ASKPASS_SECRET", "boot-Strap-42"),
+            ],
+        ),
+    ] {
+        let (code, err) = into_a_closed_pipe(args, env);
+        assert!(
+            !err.contains("panicked") && !err.contains("failed printing"),
+            "trustmesh {args:?} into a closed pipe panicked:\n{err}"
+        );
+        assert_eq!(code, 0, "trustmesh {args:?} into a closed pipe:\n{err}");
+        assert!(!err.contains("boot-Strap-42"), "{err}");
+    }
+}

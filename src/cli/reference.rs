@@ -29,10 +29,11 @@ pub struct ManArgs {
 
 pub fn cmd_completions(_ui: Ui, args: &CompletionsArgs) -> Result<ExitStatus, CliError> {
     let mut cmd = Cli::command();
-    write_out("the completions", |out| {
-        clap_complete::generate(args.shell, &mut cmd, "trustmesh", out);
-        Ok(())
-    })?;
+    // Made in memory first: clap_complete panics when its writer fails (a
+    // closed pipe); the one writer does not.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "trustmesh", &mut script);
+    write_out("the completions", |out| out.write_all(&script))?;
     Ok(ExitStatus::Success)
 }
 
