@@ -1,4 +1,9 @@
 //! `trustmesh apply`: change only what is needed, then re-read and confirm.
+//!
+//! The flags (or a saved plan's) become the options of
+//! [`trustmesh::ops::apply`], which runs with the operator on the terminal
+//! ([`super::operator`]); this shows the plan and the report it is handed
+//! as it goes, then how the run ended, and records it in the history.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
