@@ -11,7 +11,7 @@ use std::process::Command;
 use support::*;
 use trustmesh::apply::{ActionResult, ApplyReport, NodeReport};
 use trustmesh::history::{
-    self, file, Context, InventorySource, NodeChanges, NodeResult, Outcome, Record,
+    self, file, ApplyOutcome, Context, InventorySource, NodeChanges, NodeResult, Record,
 };
 use trustmesh::model::inventory::Inventory;
 use trustmesh::plan::saved::PlanFlags;
@@ -119,7 +119,7 @@ fn a_record_holds_who_when_what_and_how_it_ended() {
         ],
     };
     let r = Record::build(&ctx(), &p, &report, false);
-    assert_eq!(r.format_version, history::FORMAT_VERSION);
+    assert_eq!(r.format_version, history::HISTORY_FORMAT_VERSION);
     assert_eq!(r.time, "2026-12-05T00:30:00Z");
     assert_eq!(r.user, "alice");
     assert_eq!(r.flags.limit, vec!["node1", "node2"], "normalized");
@@ -129,17 +129,17 @@ fn a_record_holds_who_when_what_and_how_it_ended() {
         vec![
             NodeResult {
                 node: "node2".into(),
-                result: Outcome::Ok,
+                result: ApplyOutcome::Ok,
                 reason: None
             },
             NodeResult {
                 node: "node3".into(),
-                result: Outcome::Conflict,
+                result: ApplyOutcome::Conflict,
                 reason: Some("~/.ssh/known_hosts: changed since it was read".into())
             },
             NodeResult {
                 node: "node4".into(),
-                result: Outcome::Failed,
+                result: ApplyOutcome::Failed,
                 reason: Some("chmod ~/.ssh: Operation not permitted".into())
             },
         ]

@@ -211,12 +211,12 @@ pub(super) async fn run_action(
                     &String::from_utf8_lossy(&out.stderr),
                     &names,
                 ) {
-                    crate::verify::Outcome::Holds => Outcome::Ok,
-                    crate::verify::Outcome::Fails(f) => Outcome::Failed(format!(
+                    crate::verify::EdgeOutcome::Holds => Outcome::Ok,
+                    crate::verify::EdgeOutcome::Fails(f) => Outcome::Failed(format!(
                         "the new key does not open {}: {}; the old key stays in place",
                         p.target, f.reason
                     )),
-                    crate::verify::Outcome::NotTried { reason, .. } => Outcome::Failed(reason),
+                    crate::verify::EdgeOutcome::NotTried { reason, .. } => Outcome::Failed(reason),
                 },
             );
         }

@@ -23,7 +23,7 @@ use petgraph::Direction;
 use tokio::sync::Semaphore;
 
 use crate::model::inventory::{Inventory, KeyType};
-use crate::plan::{Access, Change, FileEdit, FileRole, NodeStatus, Plan};
+use crate::plan::{Change, FileEdit, FileRole, Login, NodeStatus, Plan};
 use crate::transport::scripts::{self, Outcome};
 use crate::transport::Host;
 

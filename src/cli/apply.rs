@@ -9,8 +9,8 @@ use super::{history, remote, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui}
 use trustmesh::apply::{self, ApplyOptions, ApplyReport};
 use trustmesh::gather::{self, GatherOptions};
 use trustmesh::model::inventory::Inventory;
-use trustmesh::output::{self as render, TextOptions};
-use trustmesh::plan::saved::{self as planfile, Current, InventoryFile, SavedPlan};
+use trustmesh::output::{self as render, PlanTextOptions};
+use trustmesh::plan::saved::{self as planfile, Current, InventoryBytes, SavedPlan};
 use trustmesh::plan::{self, Plan};
 use trustmesh::{apply::lock, TrustGraph};
 
@@ -80,7 +80,7 @@ pub fn cmd_apply(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
         ));
     }
     let Some(plan_path) = &args.plan else {
-        let file = InventoryFile::read(&args.inventory.path())?;
+        let file = InventoryBytes::read(&args.inventory.path())?;
         let inv = file.parse()?;
         let record = history::context(&inv, &file, &args.remote, None);
         let _lock = lock::ApplyLock::acquire(
@@ -95,7 +95,7 @@ pub fn cmd_apply(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
     // content, the flags.
     let saved = SavedPlan::load(plan_path)?;
     let inv_path = PathBuf::from(&saved.inventory);
-    let file = InventoryFile::read(&inv_path)?;
+    let file = InventoryBytes::read(&inv_path)?;
     let flags = saved.check(
         plan_path,
         &Current {
@@ -148,7 +148,7 @@ fn show(ui: Ui, plan: &Plan) {
     print(ui, "the plan", |out| {
         render::render_text(
             plan,
-            TextOptions {
+            PlanTextOptions {
                 color: ui.color_out,
                 full_keys: ui.verbose > 0,
                 verbose: ui.verbose > 0,

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use super::{remote, write_out, CliError, ExitStatus, ReportArgs, Ui};
-use trustmesh::output::{self as render, TextOptions};
-use trustmesh::plan::saved::{self as planfile, InventoryFile, SavedPlan};
+use trustmesh::output::{self as render, PlanTextOptions};
+use trustmesh::plan::saved::{self as planfile, InventoryBytes, SavedPlan};
 use trustmesh::plan::Plan;
 
 /// Read the live state of every node and print what `apply` would change,
@@ -30,7 +30,7 @@ pub fn cmd_plan(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
     // What a saved plan binds: the bytes parsed are the bytes hashed, and
     // the state is no older than this time.
     let created = std::time::SystemTime::now();
-    let file = InventoryFile::read(&args.report.inventory.path())?;
+    let file = InventoryBytes::read(&args.report.inventory.path())?;
     let inv = file.parse()?;
     let (plan, accepted) = remote::read_and_plan(ui, &inv, &args.report.remote)?;
     // A reader that stopped early (`| head`) does not stop the saving.
@@ -42,7 +42,7 @@ pub fn cmd_plan(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
         } else {
             render::render_text(
                 &plan,
-                TextOptions {
+                PlanTextOptions {
                     color: ui.color_out,
                     full_keys: ui.verbose > 0,
                     verbose: ui.verbose > 0,

@@ -8,7 +8,7 @@
 use super::remote::progress;
 use super::{load_inventory, write_out, CliError, ExitStatus, RemoteArgs, ReportArgs, Ui};
 use trustmesh::output::escape::Esc;
-use trustmesh::verify::{self, TextOptions, VerifyOptions, VerifyReport};
+use trustmesh::verify::{self, VerifyOptions, VerifyReport, VerifyTextOptions};
 use trustmesh::TrustGraph;
 
 /// Try every edge for real (`ssh -o BatchMode=yes` from its source) and print
@@ -28,7 +28,7 @@ pub fn cmd_verify(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
         } else {
             verify::render_text(
                 &report,
-                TextOptions {
+                VerifyTextOptions {
                     color: ui.color_out,
                     quiet: ui.quiet,
                 },

@@ -113,7 +113,7 @@ async fn reach(
                         take_proof(shared, node, alias, to.trusted, &mut account).await;
                         NodeState::Read {
                             account,
-                            access: Access::Key,
+                            access: Login::Key,
                         }
                     }
                     Err(state) => state,
@@ -172,7 +172,7 @@ async fn reach(
             (
                 NodeState::Read {
                     account,
-                    access: Access::Password,
+                    access: Login::Password,
                 },
                 Some(host),
                 None,

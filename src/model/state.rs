@@ -121,7 +121,7 @@ pub enum NodeState {
         account: LiveAccount,
         /// How the node was reached.
         #[serde(default)]
-        access: Access,
+        access: Login,
     },
     /// The node could not be read; its edges are not planned.
     Unreachable {
@@ -133,12 +133,14 @@ pub enum NodeState {
     Skipped { reason: String },
 }
 
-/// How trustmesh reaches a node's account.
+/// How trustmesh logs in to a node's account (the plan's `access` field;
+/// how it reaches the node's files is [`crate::model::inventory::Access`]).
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
-pub enum Access {
+#[schemars(rename = "Access")]
+pub enum Login {
     /// With the manager's key (or locally, for the manager).
     #[default]
     Key,

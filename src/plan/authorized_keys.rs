@@ -1,7 +1,7 @@
 //! Planning of the `authorized_keys` lines a node's incoming edges need,
 //! and what every managed file's planning shares (reading a probed file,
 //! the owner of a marked line). The `known_hosts` lines are in
-//! `hosts.rs`.
+//! `known_hosts.rs`.
 
 use super::*;
 use crate::formats::lines::Marker;

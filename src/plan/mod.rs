@@ -9,15 +9,19 @@
 //! For every node, what an edge `A -> B` needs (inventory-v1, "Edges"):
 //! a key pair on A, A's public key in B's `authorized_keys`, B's host keys in
 //! A's `known_hosts` under B's address, and the modes sshd's StrictModes
-//! wants. Lines the tool writes carry `trustmesh:<node>` in their comment;
-//! lines without it are never touched. A value that only exists after apply
+//! wants. Lines the tool writes carry `trustmesh:<cluster>/<node>` as
+//! their comment; lines without exactly that marker are never touched. A value that only exists after apply
 //! (the public half of a key not generated yet) is planned as "known after
 //! apply".
 //!
 //! The plan types are in `types.rs`; the planning of each managed file in
 //! its own module: `authorized_keys` (with an edge's options) in
-//! `files.rs`, `known_hosts` in `hosts.rs`, the marked blocks of
-//! `~/.ssh/config` and `/etc/hosts` in `blocks.rs`.
+//! `authorized_keys.rs`, `known_hosts` in `known_hosts.rs`, the marked
+//! blocks of `~/.ssh/config` and `/etc/hosts` in `blocks.rs`; key rotation
+//! in `rotation.rs`, `--adopt` in `adopt.rs`, file owners and Windows ACLs
+//! in `owners.rs` and `acl.rs`; the saved plan file in `saved/`. What the
+//! planner takes besides the inventory, [`PlanScope`] and [`NodeFiles`],
+//! is in [`crate::model`] (re-exported here).
 
 mod acl;
 mod adopt;
@@ -31,7 +35,9 @@ mod types;
 
 pub use rotation::{aside_tag, is_aside_public};
 
-pub use crate::model::state::{Access, LiveState, NodeState};
+pub use crate::model::layout::{display_path, NodeFiles, SshConfigFiles};
+pub use crate::model::scope::PlanScope;
+pub use crate::model::state::{LiveState, Login, NodeState};
 pub use adopt::{Adoption, HandWritten};
 pub use types::*;
 
@@ -227,7 +233,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         );
     }
     Plan {
-        format_version: FORMAT_VERSION,
+        format_version: PLAN_FORMAT_VERSION,
         nodes,
         notes,
         header,
@@ -347,7 +353,7 @@ impl Ctx<'_> {
         let mut plan = NodePlan {
             node: node.name.clone(),
             target: target_of(self.inv, id),
-            access: Access::Key,
+            access: Login::Key,
             status: NodeStatus::Planned,
             changes: Vec::new(),
             warnings: Vec::new(),

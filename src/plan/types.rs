@@ -1,8 +1,8 @@
 //! The plan as a value: what `plan` prints and saves, and `apply` carries
-//! out. No logic beyond counting; the planner that makes it is in
-//! [`super`], the files' own planning in [`super::files`].
+//! out. No logic beyond counting and rendering a planned file; the planner
+//! that makes it is in [`super`], each file's own planning in
+//! `super::authorized_keys` and `super::known_hosts`.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use schemars::JsonSchema;
@@ -10,143 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use super::adopt::{Adoption, HandWritten};
 use crate::formats::known_hosts as kh;
-use crate::model::inventory::{Inventory, NodeId};
-use crate::model::state::Access;
+use crate::model::state::Login;
 
 /// Version of the JSON plan format (`plan --json`, `plan --out`). 3 added
 /// the `write_block` action (ssh_config, /etc/hosts), the `options` of
 /// authorized_keys lines, the `clear_name` of hashed known_hosts lines and
 /// the plan's `header`; a plan saved by an older trustmesh is refused.
-pub const FORMAT_VERSION: u32 = 3;
-
-/// Where a node's files are, relative to `~/.ssh` (or absolute for a
-/// manager's custom `identity`/`known_hosts` outside it). The gatherer asks
-/// the probe for exactly these names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeFiles {
-    /// Private key file.
-    pub key: String,
-    /// Its public half (`key` + `.pub`).
-    pub public_key: String,
-    pub authorized_keys: String,
-    pub known_hosts: String,
-    /// `config` (`~/.ssh/config`), its folder `config.d` and trustmesh's
-    /// file there (options.ssh_config): read whenever the option is on or
-    /// prune may have to remove them.
-    pub ssh_config: Option<SshConfigFiles>,
-    /// Read `/etc/hosts` (options.hosts_file on, or prune).
-    pub etc_hosts: bool,
-    /// Ask whether the account is root or has `sudo -n` (options.hosts_file).
-    pub privilege: bool,
-}
-
-/// The files of options.ssh_config, relative to `~/.ssh`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SshConfigFiles {
-    /// `config`
-    pub config: String,
-    /// `config.d`
-    pub dir: String,
-    /// `config.d/trustmesh-<cluster>`
-    pub managed: String,
-}
-
-impl NodeFiles {
-    pub fn of(inv: &Inventory, id: NodeId) -> NodeFiles {
-        let node = &inv.nodes[id];
-        let key = node
-            .identity
-            .as_deref()
-            .map(ssh_relative)
-            .unwrap_or_else(|| node.key_type.default_file().to_string());
-        let known_hosts = node
-            .known_hosts
-            .as_deref()
-            .map(ssh_relative)
-            .unwrap_or_else(|| "known_hosts".to_string());
-        let o = &inv.options;
-        NodeFiles {
-            public_key: format!("{key}.pub"),
-            key,
-            authorized_keys: "authorized_keys".to_string(),
-            known_hosts,
-            ssh_config: (o.ssh_config || o.prune).then(|| SshConfigFiles {
-                config: "config".to_string(),
-                dir: "config.d".to_string(),
-                managed: crate::formats::ssh_config::managed_name(&inv.cluster),
-            }),
-            etc_hosts: o.hosts_file || o.prune,
-            privilege: o.hosts_file,
-        }
-    }
-
-    /// The probe's request for these files.
-    pub fn probe_request(&self) -> crate::gather::probe::ProbeRequest {
-        let (read, stat_only) = self.probe_names();
-        crate::gather::probe::ProbeRequest {
-            read,
-            stat_only,
-            etc_hosts: self.etc_hosts,
-            privilege: self.privilege,
-        }
-    }
-
-    /// The files of a Windows administrator: sshd reads its keys from
-    /// [`crate::transport::windows::ADMIN_AUTHORIZED_KEYS`], not `~/.ssh`.
-    pub fn for_windows_admin(mut self, admin: bool) -> NodeFiles {
-        if admin {
-            self.authorized_keys = crate::transport::windows::ADMIN_AUTHORIZED_KEYS.to_string();
-        }
-        self
-    }
-
-    /// Every file name, for the probe: (read, stat only). The private key
-    /// is only ever stat'ed.
-    pub fn probe_names(&self) -> (Vec<String>, Vec<String>) {
-        let mut read = vec![
-            self.authorized_keys.clone(),
-            self.known_hosts.clone(),
-            self.public_key.clone(),
-        ];
-        let mut stat = vec![self.key.clone()];
-        if let Some(c) = &self.ssh_config {
-            // A custom identity or known_hosts named `config` is read once.
-            for name in [&c.config, &c.managed] {
-                if !read.contains(name) && !stat.contains(name) {
-                    read.push(name.clone());
-                }
-            }
-            if !read.contains(&c.dir) && !stat.contains(&c.dir) {
-                stat.push(c.dir.clone());
-            }
-        }
-        (read, stat)
-    }
-}
-
-/// `~/.ssh/x` -> `x`; other paths are kept as written.
-fn ssh_relative(path: &str) -> String {
-    for prefix in ["~/.ssh/", "$HOME/.ssh/"] {
-        if let Some(rest) = path.strip_prefix(prefix) {
-            if !rest.contains('/') {
-                return rest.to_string();
-            }
-        }
-    }
-    path.to_string()
-}
-
-/// How a file name is shown: `~/.ssh/x`, or the absolute path.
-pub fn display_path(name: &str) -> String {
-    if name.starts_with('/')
-        || name.starts_with('~')
-        || crate::transport::windows::is_drive_path(name)
-    {
-        name.to_string()
-    } else {
-        format!("~/.ssh/{name}")
-    }
-}
+pub const PLAN_FORMAT_VERSION: u32 = 3;
 
 /// The whole plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -190,7 +60,7 @@ pub struct NodePlan {
     pub target: String,
     /// How apply reaches the node.
     #[serde(default)]
-    pub access: Access,
+    pub access: Login,
     #[serde(flatten)]
     pub status: NodeStatus,
     pub changes: Vec<Change>,
@@ -505,7 +375,8 @@ impl PlannedLine {
 
 /// Counts for the summary line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
-pub struct Summary {
+#[schemars(rename = "Summary")]
+pub struct PlanSummary {
     pub add: usize,
     pub change: usize,
     pub remove: usize,
@@ -514,8 +385,8 @@ pub struct Summary {
 }
 
 impl Plan {
-    pub fn summary(&self) -> Summary {
-        let mut s = Summary::default();
+    pub fn summary(&self) -> PlanSummary {
+        let mut s = PlanSummary::default();
         for n in &self.nodes {
             match n.status {
                 NodeStatus::Unreachable { .. } => s.unreachable += 1,
@@ -575,27 +446,5 @@ impl Plan {
     /// True when apply would change nothing.
     pub fn is_empty(&self) -> bool {
         self.nodes.iter().all(|n| n.changes.is_empty())
-    }
-}
-
-/// What the planner needs to know besides the inventory and live state.
-#[derive(Debug, Clone, Default)]
-pub struct PlanScope {
-    /// `--limit`: only these nodes (the manager always) and the edges between
-    /// them. `None`: every node.
-    pub limit: Option<HashSet<NodeId>>,
-    /// `--remove-stale-host-keys`: these nodes' old host keys are removed
-    /// from lines trustmesh did not write too (on request only).
-    pub remove_stale_host_keys: HashSet<NodeId>,
-    /// `--rotate-keys`: these nodes get a new key, rotated make-before-break.
-    pub rotate: HashSet<NodeId>,
-    /// `--adopt`: lines trustmesh did not write that grant a wanted edge
-    /// are taken over (their comment becomes the marker).
-    pub adopt: bool,
-}
-
-impl PlanScope {
-    pub fn contains(&self, id: NodeId) -> bool {
-        id == Inventory::MANAGER || self.limit.as_ref().is_none_or(|l| l.contains(&id))
     }
 }

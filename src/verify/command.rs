@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use crate::model::graph::{Edge, TrustGraph};
 use crate::model::inventory::{Inventory, NodeId};
-use crate::plan::NodeFiles;
+use crate::model::layout::NodeFiles;
 use crate::transport::scripts::shell_quote;
 
 /// The line the source's shell prints after ssh, with ssh's exit status.

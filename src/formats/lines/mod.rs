@@ -5,8 +5,8 @@
 //! trustmesh second, and trustmesh must treat both the same way: read every
 //! byte back as it was (blank and `#` lines, CRLF and LF mixed line by line,
 //! a missing final newline, lines it cannot read), recognise its own lines by
-//! the `trustmesh:<node>` word in their comment, and change a file only by
-//! removing such lines and appending new ones. Only how one line is read
+//! their whole comment being the marker `trustmesh:<cluster>/<node>`, and
+//! change a file only by removing such lines and appending new ones. Only how one line is read
 //! differs between the two formats. This module holds what is the same, once,
 //! so that the two cannot drift apart:
 //!
@@ -31,8 +31,9 @@ use std::convert::Infallible;
 use std::fmt;
 use std::marker::PhantomData;
 
-/// The word prefix that marks a line as written by trustmesh: the comment of
-/// a managed line holds the word `trustmesh:<node>`, where `<node>` matches
+/// The prefix of the marker of a line written by trustmesh: the whole
+/// comment of a managed line is `trustmesh:<cluster>/<node>` (see
+/// [`Marker`]), where `<cluster>` and `<node>` match
 /// `[A-Za-z0-9][A-Za-z0-9._-]*`.
 pub const MARKER_PREFIX: &str = "trustmesh:";
 
@@ -61,8 +62,8 @@ impl LineEnding {
 /// What one line of a file format holds, and how a line is read into it.
 ///
 /// Implemented by the line kind of each format
-/// ([`authorized_keys::LineKind`](crate::formats::authorized_keys::LineKind),
-/// [`known_hosts::LineKind`](crate::formats::known_hosts::LineKind)).
+/// ([`authorized_keys::KeyLineKind`](crate::formats::authorized_keys::KeyLineKind),
+/// [`known_hosts::HostLineKind`](crate::formats::known_hosts::HostLineKind)).
 pub trait Kind: Sized {
     /// The file's name in messages, e.g. `authorized_keys`.
     const FILE: &'static str;
