@@ -59,7 +59,9 @@ pub(super) fn block_content(
         key: (pi, b.path.clone()),
         path: scripts::script_path(&b.path),
         expected,
-        content: rendered.map(Option::unwrap_or_default),
+        content: rendered
+            .map(Option::unwrap_or_default)
+            .map_err(String::from),
         mode: if b.create {
             format!("{:04o}", b.create_mode())
         } else {
@@ -92,7 +94,7 @@ pub(super) fn edit_content(
         key: (pi, e.path.clone()),
         path: scripts::script_path(&e.path),
         expected,
-        content: rendered.content,
+        content: rendered.content.map_err(String::from),
         mode,
         missing: rendered.missing,
         remove: false,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{output, remote, write_out, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui};
 use trustmesh::apply::ApplyReport;
-use trustmesh::history::{self, file, Context, InventorySource, Record};
+use trustmesh::history::{self, file, Context, HistoryRecord, InventorySource};
 use trustmesh::model::inventory::Inventory;
 use trustmesh::output::escape::Esc;
 use trustmesh::plan::saved::{InventoryBytes, PlanFlags};
@@ -114,7 +114,7 @@ pub fn context(
 pub fn record_apply(ui: Ui, ctx: &Context, plan: &Plan, report: &ApplyReport, converged: bool) {
     let mut ctx = ctx.clone();
     ctx.time = std::time::SystemTime::now();
-    let record = Record::build(&ctx, plan, report, converged);
+    let record = HistoryRecord::build(&ctx, plan, report, converged);
     let written = history_path(&ctx.cluster).and_then(|path| file::append(&path, &record));
     if let Err(e) = written {
         ui.report_error(

@@ -36,7 +36,7 @@ use std::ops::Range;
 // The tests try every key type.
 #[cfg(test)]
 use crate::formats::lines::KEY_TYPES;
-use crate::formats::lines::{self, is_space, key_fields, skip_space, Kind, Marker};
+use crate::formats::lines::{self, is_space, key_fields, skip_space, LineKind, Marker};
 pub use crate::formats::lines::{LineEnding, MARKER_PREFIX};
 
 /// A parsed `authorized_keys` file: its lines, in order, each with the exact
@@ -74,7 +74,7 @@ pub struct KeyLine {
     comment: Option<String>,
 }
 
-impl Kind for KeyLineKind {
+impl LineKind for KeyLineKind {
     const FILE: &'static str = "authorized_keys";
     const ENTRY: &'static str = "key line";
     type Record = KeyLine;

@@ -419,13 +419,13 @@ pub async fn reread(
             Some(async move {
                 if let Some(Host::Password(_)) = h {
                     let node = &inv.nodes[id];
-                    let target =
-                        transport::target(node.address.as_deref().unwrap_or_default(), node.port);
+                    let ssh_target = node.target();
+                    let target = ssh_target.to_string();
                     let alias = transport::sshconfig::alias(inv, id);
                     match transport::connect(config, control, &alias, &target, timeout).await {
                         Ok(host) => *h = Some(host),
                         Err(text) => {
-                            let f = classify(&text, &target, known_hosts);
+                            let f = classify(&text, ssh_target, known_hosts);
                             return (
                                 id,
                                 Err(unreachable(

@@ -25,7 +25,7 @@ pub const HISTORY_FORMAT_VERSION: u32 = 1;
 
 /// One apply that went on to change something.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Record {
+pub struct HistoryRecord {
     /// [`HISTORY_FORMAT_VERSION`].
     pub format_version: u32,
     /// When the apply ended, RFC 3339 in UTC, to the second.
@@ -104,11 +104,16 @@ pub struct Context {
     pub saved_plan: Option<String>,
 }
 
-impl Record {
+impl HistoryRecord {
     /// The record of an apply: `plan` is what was applied, `report` what
     /// happened, `converged` what the state read back said.
-    pub fn build(ctx: &Context, plan: &Plan, report: &ApplyReport, converged: bool) -> Record {
-        Record {
+    pub fn build(
+        ctx: &Context,
+        plan: &Plan,
+        report: &ApplyReport,
+        converged: bool,
+    ) -> HistoryRecord {
+        HistoryRecord {
             format_version: HISTORY_FORMAT_VERSION,
             time: humantime::format_rfc3339_seconds(ctx.time).to_string(),
             user: ctx.user.clone(),
@@ -218,7 +223,7 @@ pub struct BrokenLine {
 /// that are not records.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct History {
-    pub records: Vec<Record>,
+    pub records: Vec<HistoryRecord>,
     pub broken: Vec<BrokenLine>,
 }
 
@@ -277,7 +282,7 @@ pub fn last(mut h: History, n: Option<usize>) -> History {
 }
 
 /// One line of `trustmesh history`: time, user, commit, summary, result.
-pub fn text_line(r: &Record) -> String {
+pub fn text_line(r: &HistoryRecord) -> String {
     let commit = match (&r.inventory.git_commit, r.inventory.git_dirty) {
         (Some(c), dirty) => format!(
             "{}{}",

@@ -133,8 +133,9 @@ pub enum NodeState {
     Skipped { reason: String },
 }
 
-/// How trustmesh logs in to a node's account (the plan's `access` field;
-/// how it reaches the node's files is [`crate::model::inventory::Access`]).
+// The plan's `access` field: how trustmesh logs in. How it reaches the
+// node's files is the inventory's `access` ([`crate::model::inventory::Access`]).
+/// How trustmesh reaches a node's account.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
 )]

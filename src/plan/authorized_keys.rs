@@ -392,7 +392,7 @@ impl Ctx<'_> {
 }
 
 /// The text of line `i` of either kind of file, without its ending.
-pub(super) fn text_at<K: crate::formats::lines::Kind>(
+pub(super) fn text_at<K: crate::formats::lines::LineKind>(
     file: &crate::formats::lines::LineFile<K>,
     i: usize,
 ) -> String {

@@ -38,7 +38,7 @@ pub use rotation::{aside_tag, is_aside_public};
 pub use crate::model::layout::{display_path, NodeFiles, SshConfigFiles};
 pub use crate::model::scope::PlanScope;
 pub use crate::model::state::{LiveState, Login, NodeState};
-pub use adopt::{Adoption, HandWritten};
+pub use adopt::{Adoption, AdoptionMismatch, HandWritten};
 pub use types::*;
 
 use std::borrow::Cow;
@@ -49,6 +49,7 @@ use rayon::prelude::*;
 
 use crate::formats::authorized_keys::AuthorizedKeysFile;
 use crate::formats::known_hosts::{self as kh, Annotation, HostEntry, KnownHostsFile};
+use crate::formats::public_key::PublicKey;
 use crate::model::finding::Finding;
 use crate::model::graph::TrustGraph;
 use crate::model::inventory::{Inventory, NodeId, Os, Role};
@@ -275,14 +276,11 @@ fn key_state(
         .file(&files.public_key)
         .and_then(|f| f.content.as_deref())
         .and_then(|c| std::str::from_utf8(c).ok())
-        .and_then(|t| {
-            let mut it = t.split_whitespace();
-            Some((it.next()?.to_string(), it.next()?.to_string()))
-        });
+        .and_then(PublicKey::parse);
     match (private, public) {
-        (Some(p), Some((t, b))) if p.kind == FileKind::File => KeyState::Known {
-            key_type: t.into(),
-            base64: b.into(),
+        (Some(p), Some(k)) if p.kind == FileKind::File => KeyState::Known {
+            key_type: k.key_type.into(),
+            base64: k.base64.into(),
         },
         // Without a shell (and not Windows, which has its own command
         // line), no key can be generated there: blocked, said in the plan.
@@ -340,7 +338,7 @@ fn target_of(inv: &Inventory, id: NodeId) -> String {
     if n.role == Role::Manager {
         return "local".to_string();
     }
-    let target = crate::model::target::SshTarget::new(n.address.as_deref().unwrap_or("?"), n.port);
+    let target = n.target();
     match n.user.as_deref() {
         Some(u) => format!("{u}@{}", target.short()),
         None => target.short(),

@@ -180,7 +180,7 @@ impl BlockWrite {
     /// The file's new text from `base` (what the plan read; `None`: no
     /// file), or `None` when the file itself is removed. Pure: apply
     /// writes exactly this.
-    pub fn render(&self, base: Option<&str>) -> Result<Option<String>, String> {
+    pub fn render(&self, base: Option<&str>) -> Result<Option<String>, RenderError> {
         let base = base.unwrap_or_default();
         let new = self.new.as_deref();
         let text = match self.role {
@@ -194,7 +194,10 @@ impl BlockWrite {
                 crate::formats::hosts_file::with_block(base, &self.marker, new)
             }
         };
-        text.map(Some).map_err(|e| format!("{}: {e}", self.path))
+        text.map(Some).map_err(|source| RenderError::Block {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// The mode a new file gets.
@@ -238,7 +241,7 @@ pub struct FileEdit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     /// The new text, or why it cannot be made.
-    pub content: Result<String, String>,
+    pub content: Result<String, RenderError>,
     /// Nodes whose key was to be generated but is not known: their lines
     /// are left out (they come on the next run).
     pub missing: Vec<String>,
@@ -291,31 +294,59 @@ impl FileEdit {
             && by_request.is_empty()
             && replace.is_empty()
         {
-            Err(format!(
-                "the key of {} was not generated, so there is nothing to write",
-                missing.join(", ")
-            ))
+            Err(RenderError::NothingToWrite(missing.clone()))
         } else {
             // Write what can be written; the missing keys come on the next
             // run.
             match self.file {
                 FileRole::AuthorizedKeys => {
                     let file = crate::formats::authorized_keys::AuthorizedKeysFile::parse(base);
-                    super::adopt::check_authorized_keys(&file, &self.adopt).and_then(|()| {
-                        file.apply_edits_replacing(&remove, &by_request, &replace, &add)
-                            .map_err(|err| err.to_string())
-                    })
+                    super::adopt::check_authorized_keys(&file, &self.adopt)
+                        .map_err(RenderError::from)
+                        .and_then(|()| {
+                            file.apply_edits_replacing(&remove, &by_request, &replace, &add)
+                                .map_err(RenderError::AuthorizedKeys)
+                        })
                 }
                 FileRole::KnownHosts => {
                     let file = kh::KnownHostsFile::parse(base);
-                    super::adopt::check_known_hosts(&file, &self.adopt).and_then(|()| {
-                        file.apply_edits_replacing(&remove, &by_request, &replace, &add)
-                            .map_err(|err| err.to_string())
-                    })
+                    super::adopt::check_known_hosts(&file, &self.adopt)
+                        .map_err(RenderError::from)
+                        .and_then(|()| {
+                            file.apply_edits_replacing(&remove, &by_request, &replace, &add)
+                                .map_err(RenderError::KnownHosts)
+                        })
                 }
             }
         };
         Rendered { content, missing }
+    }
+}
+
+/// Why a planned file's new text cannot be made. Nothing is written then.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// Every line to add holds a key that was not generated.
+    #[error("the key of {} was not generated, so there is nothing to write", .0.join(", "))]
+    NothingToWrite(Vec<String>),
+    #[error(transparent)]
+    Adoption(#[from] super::adopt::AdoptionMismatch),
+    #[error("{0}")]
+    AuthorizedKeys(crate::formats::authorized_keys::KeyFileEditError),
+    #[error("{0}")]
+    KnownHosts(kh::HostFileEditError),
+    /// The file's trustmesh block cannot be read (`path: why`).
+    #[error("{path}: {source}")]
+    Block {
+        path: String,
+        source: crate::formats::block::BlockError,
+    },
+}
+
+/// For the callers that still carry their errors as text.
+impl From<RenderError> for String {
+    fn from(e: RenderError) -> String {
+        e.to_string()
     }
 }
 
@@ -446,5 +477,93 @@ impl Plan {
     /// True when apply would change nothing.
     pub fn is_empty(&self) -> bool {
         self.nodes.iter().all(|n| n.changes.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edit(file: FileRole) -> FileEdit {
+        FileEdit {
+            path: "authorized_keys".into(),
+            file,
+            create: false,
+            kept: Vec::new(),
+            remove: Vec::new(),
+            remove_on_request: Vec::new(),
+            adopt: Vec::new(),
+            add: Vec::new(),
+            after_rotation_of: None,
+        }
+    }
+
+    #[test]
+    fn why_a_file_cannot_be_rendered_is_typed_with_the_same_words() {
+        let mut e = edit(FileRole::AuthorizedKeys);
+        e.add.push(PlannedLine {
+            names: None,
+            clear_name: None,
+            fingerprint: None,
+            key_type: "ssh-ed25519".into(),
+            base64: None,
+            node: "w1".into(),
+            marker: "trustmesh:c/w1".into(),
+            replaces: false,
+            options: None,
+        });
+        let err = e.render("", &|_| None).content.unwrap_err();
+        assert_eq!(err, RenderError::NothingToWrite(vec!["w1".into()]));
+        assert_eq!(
+            err.to_string(),
+            "the key of w1 was not generated, so there is nothing to write"
+        );
+
+        let mut e = edit(FileRole::KnownHosts);
+        e.remove.push((0, "x".into()));
+        let err = e.render("a host line\n", &|_| None).content.unwrap_err();
+        assert!(matches!(err, RenderError::KnownHosts(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "refusing to remove line 1 of known_hosts: it was not written by trustmesh"
+        );
+
+        let mut e = edit(FileRole::AuthorizedKeys);
+        e.adopt.push(Adoption {
+            index: 0,
+            old: "ssh-ed25519 AAAA alice".into(),
+            new: "ssh-ed25519 AAAA trustmesh:c/w1".into(),
+            node: "w1".into(),
+            old_comment: Some("alice".into()),
+            duplicates: Vec::new(),
+        });
+        let err = e
+            .render("ssh-ed25519 BBBB bob\n", &|_| None)
+            .content
+            .unwrap_err();
+        assert_eq!(
+            err,
+            RenderError::Adoption(super::super::AdoptionMismatch {
+                index: 0,
+                file: "authorized_keys"
+            })
+        );
+        assert_eq!(
+            err.to_string(),
+            "line 1 of the authorized_keys is not the line planned for adoption"
+        );
+
+        let b = BlockWrite {
+            path: "/etc/hosts".into(),
+            role: BlockRole::HostsBlock,
+            marker: "trustmesh:c/w1".into(),
+            create: false,
+            old: Vec::new(),
+            new: None,
+            sudo: false,
+        };
+        let err = b.render(Some("# END trustmesh:c/w1\n")).unwrap_err();
+        assert!(matches!(err, RenderError::Block { .. }), "{err:?}");
+        assert!(err.to_string().starts_with("/etc/hosts: line 1 "), "{err}");
     }
 }

@@ -88,11 +88,12 @@ pub fn interpret(exit: Option<i32>, stderr: &str, names: &EdgeNames<'_>) -> Edge
 
 /// ssh's own failure (exit 255), in the words of this edge.
 fn sort_ssh_error(stderr: &str, n: &EdgeNames<'_>) -> EdgeFailure {
-    let target_ap = crate::model::target::SshTarget::new(n.addr, n.port).to_string();
+    let target = crate::model::target::SshTarget::new(n.addr, n.port);
+    let target_ap = target.to_string();
     let kh_name = known_hosts::host_name(n.addr, n.port);
     let f = classify(
         stderr,
-        &target_ap,
+        target,
         n.known_hosts.unwrap_or("~/.ssh/known_hosts"),
     );
     let detail = stderr

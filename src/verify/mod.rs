@@ -51,7 +51,7 @@ mod output;
 mod report;
 mod run;
 
-pub use command::{command_line, config_text, CommandSettings};
+pub use command::{command_line, config_text, AttemptError, CommandSettings};
 pub use interpret::{interpret, parse_exit, EdgeNames};
 pub use output::{
     json_schema, render_json, render_text, summary_line, VerifyTextOptions, VERIFY_FORMAT_VERSION,

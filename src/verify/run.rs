@@ -121,9 +121,12 @@ pub async fn verify(
             .as_deref()
             .into_iter()
             .collect();
-        match config_text(secs, &identity, &known_hosts, &[]).and_then(|t| {
-            crate::transport::local::write_private(&path, t.as_bytes()).map_err(|e| e.to_string())
-        }) {
+        match config_text(secs, &identity, &known_hosts, &[])
+            .map_err(|e| e.to_string())
+            .and_then(|t| {
+                crate::transport::local::write_private(&path, t.as_bytes())
+                    .map_err(|e| e.to_string())
+            }) {
             Ok(()) => settings.config = Some(path),
             Err(e) => config_error = Some(e),
         }
@@ -274,7 +277,7 @@ impl Ctx<'_> {
         let names = EdgeNames {
             source: &inv.nodes[edge.source].name,
             target: &target.name,
-            addr: target.address.as_deref().unwrap_or_default(),
+            addr: target.target().addr,
             port: target.port,
             known_hosts: if edge.source == Inventory::MANAGER {
                 self.manager_known_hosts.as_deref()
@@ -401,7 +404,7 @@ fn prepare(
                 timeout: timeout.checked_mul(hops).unwrap_or(timeout) + Duration::from_secs(5),
             }
         }
-        Err(reason) => not_tried(reason, None),
+        Err(reason) => not_tried(reason.to_string(), None),
     }
 }
 

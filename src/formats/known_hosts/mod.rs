@@ -42,7 +42,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 
-use crate::formats::lines::{self, field_end, is_space, key_fields, skip_space, Kind, Marker};
+use crate::formats::lines::{self, field_end, is_space, key_fields, skip_space, LineKind, Marker};
 pub use crate::formats::lines::{LineEnding, MARKER_PREFIX};
 
 #[cfg(test)]
@@ -97,7 +97,7 @@ pub struct HostEntry {
     comment: Option<String>,
 }
 
-impl Kind for HostLineKind {
+impl LineKind for HostLineKind {
     const FILE: &'static str = "known_hosts";
     const ENTRY: &'static str = "host key entry";
     type Record = HostEntry;

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Text(String);
 
-impl Kind for Text {
+impl LineKind for Text {
     const FILE: &'static str = "notes";
     const ENTRY: &'static str = "note";
     type Record = Text;

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::SavedPlan;
 use crate::formats::known_hosts;
+use crate::formats::public_key::PublicKey;
 use crate::model::inventory::limits::MAX_FILE_BYTES;
 use crate::model::inventory::{Inventory, InventoryError};
 
@@ -144,14 +145,13 @@ pub fn accepted_host_keys(inv: &Inventory, accepted: &[String]) -> Vec<AcceptedH
         let name = known_hosts::host_name(addr, node.port);
         let mut fingerprints: Vec<String> = Vec::new();
         for line in accepted {
-            let mut f = line.split_whitespace();
-            let (Some(host), Some(_type), Some(blob)) = (f.next(), f.next(), f.next()) else {
+            let Some((host, key)) = PublicKey::parse_with_host(line) else {
                 continue;
             };
             if host != name {
                 continue;
             }
-            if let Some(fp) = known_hosts::fingerprint_sha256(blob) {
+            if let Some(fp) = key.fingerprint() {
                 if !fingerprints.contains(&fp) {
                     fingerprints.push(fp);
                 }
