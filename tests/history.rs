@@ -11,7 +11,7 @@ use std::process::Command;
 use support::*;
 use trustmesh::apply::{ActionResult, ApplyReport, NodeReport};
 use trustmesh::history::{
-    self, file, Context, InventorySource, NodeChanges, NodeResult, Outcome, Record,
+    self, file, ApplyOutcome, Context, HistoryRecord, InventorySource, NodeChanges, NodeResult,
 };
 use trustmesh::model::inventory::Inventory;
 use trustmesh::plan::saved::PlanFlags;
@@ -118,8 +118,8 @@ fn a_record_holds_who_when_what_and_how_it_ended() {
             },
         ],
     };
-    let r = Record::build(&ctx(), &p, &report, false);
-    assert_eq!(r.format_version, history::FORMAT_VERSION);
+    let r = HistoryRecord::build(&ctx(), &p, &report, false);
+    assert_eq!(r.format_version, history::HISTORY_FORMAT_VERSION);
     assert_eq!(r.time, "2026-12-05T00:30:00Z");
     assert_eq!(r.user, "alice");
     assert_eq!(r.flags.limit, vec!["node1", "node2"], "normalized");
@@ -129,17 +129,17 @@ fn a_record_holds_who_when_what_and_how_it_ended() {
         vec![
             NodeResult {
                 node: "node2".into(),
-                result: Outcome::Ok,
+                result: ApplyOutcome::Ok,
                 reason: None
             },
             NodeResult {
                 node: "node3".into(),
-                result: Outcome::Conflict,
+                result: ApplyOutcome::Conflict,
                 reason: Some("~/.ssh/known_hosts: changed since it was read".into())
             },
             NodeResult {
                 node: "node4".into(),
-                result: Outcome::Failed,
+                result: ApplyOutcome::Failed,
                 reason: Some("chmod ~/.ssh: Operation not permitted".into())
             },
         ]
@@ -179,7 +179,7 @@ fn a_record_holds_who_when_what_and_how_it_ended() {
 #[test]
 fn a_broken_line_is_reported_with_its_number_and_skipped() {
     let p = drifted();
-    let good = Record::build(&ctx(), &p, &ApplyReport::default(), true);
+    let good = HistoryRecord::build(&ctx(), &p, &ApplyReport::default(), true);
     let text = format!(
         "{}{{\"time\": \"half a line\n\n{}{{\"format_version\": 99}}\n[1, 2]\n{{\"format_version\": 1, \"time\": 3}}\n",
         good.to_line(),
@@ -225,7 +225,7 @@ fn the_path_honours_xdg_state_home() {
 fn the_file_is_private_appended_and_never_a_link() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state/trustmesh/demo/history.jsonl");
-    let r = Record::build(&ctx(), &drifted(), &ApplyReport::default(), true);
+    let r = HistoryRecord::build(&ctx(), &drifted(), &ApplyReport::default(), true);
     assert_eq!(
         file::read(&path).unwrap().records.len(),
         0,

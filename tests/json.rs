@@ -129,7 +129,7 @@ fn plan_json_validates_against_its_schema() {
     let mut statuses = HashSet::new();
     for p in &plans {
         let doc = to_value(|out| trustmesh::output::render_json(p, out));
-        assert_eq!(doc["format_version"], trustmesh::plan::FORMAT_VERSION);
+        assert_eq!(doc["format_version"], trustmesh::plan::PLAN_FORMAT_VERSION);
         assert_valid("plan", &doc);
         for n in doc["nodes"].as_array().unwrap() {
             statuses.insert(n["status"].as_str().unwrap().to_string());
@@ -210,7 +210,7 @@ fn apply_json_has_each_action_and_the_closing_state() {
     assert_eq!(doc["format_version"], json::APPLY_FORMAT_VERSION);
     assert_eq!(
         doc["plan"]["format_version"],
-        trustmesh::plan::FORMAT_VERSION
+        trustmesh::plan::PLAN_FORMAT_VERSION
     );
     assert_eq!(
         doc["plan"]["nodes"].as_array().unwrap().len(),

@@ -12,12 +12,12 @@ use trustmesh::apply::{ActionResult, ApplyReport, NodeReport};
 use trustmesh::model::graph::{Edge, EdgeKind};
 use trustmesh::model::inventory::Inventory;
 use trustmesh::output::escape::is_escaped;
-use trustmesh::output::{self as render, TextOptions};
+use trustmesh::output::{self as render, PlanTextOptions};
 use trustmesh::plan::{
     BlockRole, BlockWrite, Change, FileEdit, FileRole, NodeFiles, NodeStatus, Plan, PlannedLine,
 };
 use trustmesh::transport::FailureKind;
-use trustmesh::verify::{self, EdgeFailure, EdgeResult, Outcome, VerifyReport};
+use trustmesh::verify::{self, EdgeFailure, EdgeOutcome, EdgeResult, VerifyReport};
 
 /// Clears the screen, moves the cursor up over what was printed, a C1 CSI,
 /// a right-to-left override, a bell, a carriage return, a newline, a tab
@@ -72,9 +72,9 @@ fn plan_text(p: &Plan, color: bool) -> String {
     let mut out = Vec::new();
     render::render_text(
         p,
-        TextOptions {
+        PlanTextOptions {
             color,
-            ..TextOptions::default()
+            ..PlanTextOptions::default()
         },
         &mut out,
     )
@@ -254,7 +254,7 @@ fn every_field_of_a_plan_is_escaped_and_the_colours_stay() {
     let mut out = Vec::new();
     render::render_text(
         &p,
-        TextOptions {
+        PlanTextOptions {
             color: false,
             full_keys: true,
             verbose: true,
@@ -297,7 +297,7 @@ fn the_apply_report_is_escaped() {
     }
 }
 
-fn edge(source: &str, target: &str, outcome: Outcome) -> EdgeResult {
+fn edge(source: &str, target: &str, outcome: EdgeOutcome) -> EdgeResult {
     EdgeResult {
         edge: Edge {
             kind: EdgeKind::Mesh,
@@ -322,13 +322,13 @@ fn hostile_verify(nodes: usize, suffix: &str) -> VerifyReport {
         for (j, t) in names.iter().enumerate() {
             let outcome = match (i + j) % 3 {
                 _ if i == j => continue,
-                0 => Outcome::Holds,
-                1 => Outcome::Fails(EdgeFailure {
+                0 => EdgeOutcome::Holds,
+                1 => EdgeOutcome::Fails(EdgeFailure {
                     kind: FailureKind::AuthRejected,
                     reason: stderr.clone(),
                     hint: Some(format!("hint {HOSTILE}")),
                 }),
-                _ => Outcome::NotTried {
+                _ => EdgeOutcome::NotTried {
                     reason: stderr.clone(),
                     hint: Some(HOSTILE.into()),
                 },
@@ -346,7 +346,7 @@ fn verify_text(r: &VerifyReport, color: bool) -> String {
     let mut out = Vec::new();
     verify::render_text(
         r,
-        verify::TextOptions {
+        verify::VerifyTextOptions {
             color,
             quiet: false,
         },

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use trustmesh::plan::saved::{AcceptedHostKey, InventoryFile, PlanFlags, SavedPlan};
-use trustmesh::plan::{Plan, FORMAT_VERSION};
+use trustmesh::plan::saved::{AcceptedHostKey, InventoryBytes, PlanFlags, SavedPlan};
+use trustmesh::plan::{Plan, PLAN_FORMAT_VERSION};
 
 const INVENTORY: &str = "version: 1\nmanager: { name: manager, address: 192.0.2.1, user: trustmesh-test-nobody }\nworkers:\n  - { name: node1, address: 192.0.2.11 }\n  - { name: node2, address: 192.0.2.12 }\n  - { name: node3, address: 192.0.2.13 }\nmesh:\n  - [node1, node2, node3]\n";
 
@@ -30,9 +30,9 @@ fn saved(age: Duration, flags: PlanFlags) -> Saved {
     let dir = tempfile::tempdir().unwrap();
     let inventory = dir.path().join("inventory.yaml");
     std::fs::write(&inventory, INVENTORY).unwrap();
-    let file = InventoryFile::read(&inventory).unwrap();
+    let file = InventoryBytes::read(&inventory).unwrap();
     let plan = Plan {
-        format_version: FORMAT_VERSION,
+        format_version: PLAN_FORMAT_VERSION,
         nodes: Vec::new(),
         notes: Vec::new(),
         header: Vec::new(),
@@ -216,7 +216,7 @@ fn a_plan_file_of_the_older_format_is_refused_with_plan_again() {
     std::fs::write(
         &path,
         format!(
-            r#"{{"format_version": {FORMAT_VERSION}, "inventory": "{}", "nodes": [], "notes": []}}"#,
+            r#"{{"format_version": {PLAN_FORMAT_VERSION}, "inventory": "{}", "nodes": [], "notes": []}}"#,
             inventory.display()
         ),
     )

@@ -59,7 +59,9 @@ pub(super) fn block_content(
         key: (pi, b.path.clone()),
         path: scripts::script_path(&b.path),
         expected,
-        content: rendered.map(Option::unwrap_or_default),
+        content: rendered
+            .map(Option::unwrap_or_default)
+            .map_err(String::from),
         mode: if b.create {
             format!("{:04o}", b.create_mode())
         } else {
@@ -92,7 +94,7 @@ pub(super) fn edit_content(
         key: (pi, e.path.clone()),
         path: scripts::script_path(&e.path),
         expected,
-        content: rendered.content,
+        content: rendered.content.map_err(String::from),
         mode,
         missing: rendered.missing,
         remove: false,
@@ -211,12 +213,12 @@ pub(super) async fn run_action(
                     &String::from_utf8_lossy(&out.stderr),
                     &names,
                 ) {
-                    crate::verify::Outcome::Holds => Outcome::Ok,
-                    crate::verify::Outcome::Fails(f) => Outcome::Failed(format!(
+                    crate::verify::EdgeOutcome::Holds => Outcome::Ok,
+                    crate::verify::EdgeOutcome::Fails(f) => Outcome::Failed(format!(
                         "the new key does not open {}: {}; the old key stays in place",
                         p.target, f.reason
                     )),
-                    crate::verify::Outcome::NotTried { reason, .. } => Outcome::Failed(reason),
+                    crate::verify::EdgeOutcome::NotTried { reason, .. } => Outcome::Failed(reason),
                 },
             );
         }

@@ -41,7 +41,7 @@ pub(super) fn describe(plan: &Plan, a: &Action) -> String {
                     parts.push(format!("{} written by hand adopted", e.adopt.len()));
                 }
                 let write = format!("write {} ({})", e.path, parts.join(", "));
-                if np.access == Access::Password && e.file == FileRole::AuthorizedKeys {
+                if np.access == Login::Password && e.file == FileRole::AuthorizedKeys {
                     format!("install the manager's key with a password: {write}")
                 } else {
                     write

@@ -23,7 +23,7 @@ use petgraph::Direction;
 use tokio::sync::Semaphore;
 
 use crate::model::inventory::{Inventory, KeyType};
-use crate::plan::{Access, Change, FileEdit, FileRole, NodeStatus, Plan};
+use crate::plan::{Change, FileEdit, FileRole, Login, NodeStatus, Plan};
 use crate::transport::scripts::{self, Outcome};
 use crate::transport::Host;
 
@@ -557,13 +557,12 @@ pub async fn apply(
             let node_name = plan.nodes[action.plan_node].node.clone();
             let result = match r {
                 Ok(Outcome::PublicKey(line)) => {
-                    let mut f = line.split_whitespace();
-                    match (f.next(), f.next()) {
-                        (Some(t), Some(b)) => {
-                            generated.insert(node_name.clone(), (t.to_string(), b.to_string()));
+                    match crate::formats::public_key::PublicKey::parse(&line) {
+                        Some(k) => {
+                            generated.insert(node_name.clone(), k.to_strings());
                             ActionResult::Done { what }
                         }
-                        _ => ActionResult::Failed {
+                        None => ActionResult::Failed {
                             what,
                             reason: format!("ssh-keygen printed an unreadable public key: {line}"),
                         },

@@ -84,7 +84,7 @@ pub(super) fn proof(
         line,
         source: inv.nodes[source].name.clone(),
         target: node.name.clone(),
-        addr: node.address.clone().unwrap_or_default(),
+        addr: node.target().addr.to_string(),
         port: node.port,
     })
 }

@@ -5,7 +5,7 @@ fn node(name: &str, changes: Vec<Change>) -> NodePlan {
     NodePlan {
         node: name.into(),
         target: name.into(),
-        access: Access::Key,
+        access: Login::Key,
         status: NodeStatus::Planned,
         changes,
         warnings: Vec::new(),

@@ -15,8 +15,8 @@ use super::{history, remote, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui}
 use trustmesh::apply::ApplyReport;
 use trustmesh::model::inventory::Inventory;
 use trustmesh::ops::{self, ApplyOutcome, OpsError, ReadOptions};
-use trustmesh::output::{self as render, TextOptions};
-use trustmesh::plan::saved::{self as planfile, Current, InventoryFile, SavedPlan};
+use trustmesh::output::{self as render, PlanTextOptions};
+use trustmesh::plan::saved::{self as planfile, Current, InventoryBytes, SavedPlan};
 use trustmesh::plan::{self, Plan};
 use trustmesh::{apply::lock, TrustGraph};
 
@@ -86,7 +86,7 @@ pub fn cmd_apply(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
         ));
     }
     let Some(plan_path) = &args.plan else {
-        let file = InventoryFile::read(&args.inventory.path())?;
+        let file = InventoryBytes::read(&args.inventory.path())?;
         let inv = file.parse()?;
         let record = history::context(&inv, &file, &args.remote, None);
         let _lock = lock::ApplyLock::acquire(
@@ -101,7 +101,7 @@ pub fn cmd_apply(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
     // content, the flags.
     let saved = SavedPlan::load(plan_path)?;
     let inv_path = PathBuf::from(&saved.inventory);
-    let file = InventoryFile::read(&inv_path)?;
+    let file = InventoryBytes::read(&inv_path)?;
     let flags = saved.check(
         plan_path,
         &Current {
@@ -155,7 +155,7 @@ pub(super) fn show(ui: Ui, plan: &Plan) {
     print(ui, "the plan", |out| {
         render::render_text(
             plan,
-            TextOptions {
+            PlanTextOptions {
                 color: ui.color_out,
                 full_keys: ui.verbose > 0,
                 verbose: ui.verbose > 0,

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use super::{output, remote, write_out, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui};
 use trustmesh::apply::ApplyReport;
-use trustmesh::history::{self, file, Context, InventorySource, Record};
+use trustmesh::history::{self, file, Context, HistoryRecord, InventorySource};
 use trustmesh::model::inventory::Inventory;
 use trustmesh::output::escape::Esc;
-use trustmesh::plan::saved::{InventoryFile, PlanFlags};
+use trustmesh::plan::saved::{InventoryBytes, PlanFlags};
 use trustmesh::plan::Plan;
 
 /// List the applies recorded for the inventory's cluster (newest last):
@@ -51,7 +51,7 @@ pub fn cmd_history(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
     write_out("the history", |out| {
         if args.json {
             let doc = serde_json::json!({
-                "format_version": history::FORMAT_VERSION,
+                "format_version": history::HISTORY_FORMAT_VERSION,
                 "cluster": inv.cluster,
                 "path": path.display().to_string(),
                 "records": h.records,
@@ -82,7 +82,7 @@ pub fn cmd_history(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
 /// What `apply` knows of its run before it starts, for the record.
 pub fn context(
     inv: &Inventory,
-    file: &InventoryFile,
+    file: &InventoryBytes,
     remote_args: &RemoteArgs,
     saved_plan: Option<&Path>,
 ) -> Context {
@@ -114,7 +114,7 @@ pub fn context(
 pub fn record_apply(ui: Ui, ctx: &Context, plan: &Plan, report: &ApplyReport, converged: bool) {
     let mut ctx = ctx.clone();
     ctx.time = std::time::SystemTime::now();
-    let record = Record::build(&ctx, plan, report, converged);
+    let record = HistoryRecord::build(&ctx, plan, report, converged);
     let written = history_path(&ctx.cluster).and_then(|path| file::append(&path, &record));
     if let Err(e) = written {
         ui.report_error(

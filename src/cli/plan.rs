@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use super::operator::Terminal;
 use super::{remote, write_out, CliError, ExitStatus, ReportArgs, Ui};
 use trustmesh::ops::{self, PlanOutcome};
-use trustmesh::output::{self as render, TextOptions};
-use trustmesh::plan::saved::{self as planfile, InventoryFile, SavedPlan};
+use trustmesh::output::{self as render, PlanTextOptions};
+use trustmesh::plan::saved::{self as planfile, InventoryBytes, SavedPlan};
 use trustmesh::plan::Plan;
 use trustmesh::TrustGraph;
 
@@ -33,7 +33,7 @@ pub fn cmd_plan(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
     // What a saved plan binds: the bytes parsed are the bytes hashed, and
     // the state is no older than this time.
     let created = std::time::SystemTime::now();
-    let file = InventoryFile::read(&args.report.inventory.path())?;
+    let file = InventoryBytes::read(&args.report.inventory.path())?;
     let inv = file.parse()?;
     let (opts, rt) = remote::prepare(&inv, &args.report.remote)?;
     let graph = TrustGraph::build(&inv);
@@ -48,7 +48,7 @@ pub fn cmd_plan(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
         } else {
             render::render_text(
                 &plan,
-                TextOptions {
+                PlanTextOptions {
                     color: ui.color_out,
                     full_keys: ui.verbose > 0,
                     verbose: ui.verbose > 0,

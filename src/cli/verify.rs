@@ -8,7 +8,7 @@
 use super::operator::Terminal;
 use super::{load_inventory, write_out, CliError, ExitStatus, ReportArgs, Ui};
 use trustmesh::ops;
-use trustmesh::verify::{self, TextOptions};
+use trustmesh::verify::{self, VerifyTextOptions};
 use trustmesh::TrustGraph;
 
 /// Try every edge for real (`ssh -o BatchMode=yes` from its source) and print
@@ -30,7 +30,7 @@ pub fn cmd_verify(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
         } else {
             verify::render_text(
                 &report,
-                TextOptions {
+                VerifyTextOptions {
                     color: ui.color_out,
                     quiet: ui.quiet,
                 },

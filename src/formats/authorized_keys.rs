@@ -28,7 +28,7 @@
 //!
 //! Keeping the bytes, the marker and the edit rule are the same for
 //! `known_hosts`, so they live in [`crate::formats::lines`]; this module says how an
-//! `authorized_keys` line is read ([`LineKind`], [`KeyLine`]). It uses only
+//! `authorized_keys` line is read ([`KeyLineKind`], [`KeyLine`]). It uses only
 //! `std` and that module, so the two can be tested and moved together.
 
 use std::ops::Range;
@@ -36,25 +36,25 @@ use std::ops::Range;
 // The tests try every key type.
 #[cfg(test)]
 use crate::formats::lines::KEY_TYPES;
-use crate::formats::lines::{self, is_space, key_fields, skip_space, Kind, Marker};
+use crate::formats::lines::{self, is_space, key_fields, skip_space, LineKind, Marker};
 pub use crate::formats::lines::{LineEnding, MARKER_PREFIX};
 
 /// A parsed `authorized_keys` file: its lines, in order, each with the exact
 /// text and ending it had. Key lines are listed by
 /// [`keys`](lines::LineFile::keys).
-pub type AuthorizedKeysFile = lines::LineFile<LineKind>;
+pub type AuthorizedKeysFile = lines::LineFile<KeyLineKind>;
 
 /// One line of the file.
-pub type Line = lines::Line<LineKind>;
+pub type KeyFileLine = lines::Line<KeyLineKind>;
 
 /// Why [`AuthorizedKeysFile::apply_edits`] refused an edit. Nothing is
 /// changed when it does. [`BadAddedLine`](lines::EditError::BadAddedLine)
 /// means the new line is not one key line carrying the trustmesh marker.
-pub type EditError = lines::EditError<LineKind>;
+pub type KeyFileEditError = lines::EditError<KeyLineKind>;
 
 /// What a line holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LineKind {
+pub enum KeyLineKind {
     /// Empty or only spaces and tabs.
     Blank,
     /// First non-blank character is `#`.
@@ -74,7 +74,7 @@ pub struct KeyLine {
     comment: Option<String>,
 }
 
-impl Kind for LineKind {
+impl LineKind for KeyLineKind {
     const FILE: &'static str = "authorized_keys";
     const ENTRY: &'static str = "key line";
     type Record = KeyLine;
@@ -86,7 +86,7 @@ impl Kind for LineKind {
     /// A line is managed when it is a key whose comment has the marker.
     fn record(&self) -> Option<&KeyLine> {
         match self {
-            LineKind::Key(k) => Some(k),
+            KeyLineKind::Key(k) => Some(k),
             _ => None,
         }
     }
@@ -105,7 +105,7 @@ impl AuthorizedKeysFile {
     }
 }
 
-impl Line {
+impl KeyFileLine {
     /// The key, when this is a key line.
     pub fn key(&self) -> Option<&KeyLine> {
         self.kind().record()
@@ -169,17 +169,17 @@ pub fn managed_line_with(
 // ---------------------------------------------------------------------------
 // Parsing
 
-fn parse_line(text: &str) -> LineKind {
+fn parse_line(text: &str) -> KeyLineKind {
     let s = text.as_bytes();
     let start = skip_space(s, 0);
     if start == s.len() {
-        return LineKind::Blank;
+        return KeyLineKind::Blank;
     }
     if s[start] == b'#' {
-        return LineKind::Comment;
+        return KeyLineKind::Comment;
     }
     if let Some(key) = parse_key(text, start, None) {
-        return LineKind::Key(key);
+        return KeyLineKind::Key(key);
     }
     // Not a key: the first field is options, ending at the first space or
     // tab outside double quotes, as sshd reads them.
@@ -196,11 +196,11 @@ fn parse_line(text: &str) -> LineKind {
     let options = start..i;
     let key_start = skip_space(s, i);
     if key_start == i {
-        return LineKind::Invalid;
+        return KeyLineKind::Invalid;
     }
     match parse_key(text, key_start, Some(options)) {
-        Some(key) => LineKind::Key(key),
-        None => LineKind::Invalid,
+        Some(key) => KeyLineKind::Key(key),
+        None => KeyLineKind::Invalid,
     }
 }
 
@@ -234,7 +234,7 @@ mod tests {
     }
 
     fn only_key(text: &str) -> KeyLine {
-        testing::only_record::<LineKind>(text)
+        testing::only_record::<KeyLineKind>(text)
     }
 
     #[test]
@@ -267,11 +267,11 @@ mod tests {
         let file = roundtrip(&text);
         let l = file.lines();
         assert_eq!(l.len(), 20);
-        assert_eq!(l[0].kind(), &LineKind::Comment);
+        assert_eq!(l[0].kind(), &KeyLineKind::Comment);
         assert_eq!(l[0].ending(), LineEnding::CrLf);
-        assert_eq!(l[1].kind(), &LineKind::Blank);
+        assert_eq!(l[1].kind(), &KeyLineKind::Blank);
         assert_eq!(l[1].ending(), LineEnding::Lf);
-        assert_eq!(l[2].kind(), &LineKind::Blank);
+        assert_eq!(l[2].kind(), &KeyLineKind::Blank);
 
         let k = l[3].key().unwrap();
         assert_eq!(
@@ -302,7 +302,7 @@ mod tests {
         assert_eq!(k.key_id(), ("ssh-ed25519", ED2));
 
         for line in &l[11..=15] {
-            assert_eq!(line.kind(), &LineKind::Invalid, "{:?}", line.text());
+            assert_eq!(line.kind(), &KeyLineKind::Invalid, "{:?}", line.text());
         }
         // An old marker (before clusters) is still a marker.
         assert_eq!(
@@ -315,7 +315,7 @@ mod tests {
             l[17].key().unwrap().comment(),
             Some("user@host trustmesh:node-2.a_b more")
         );
-        assert_eq!(l[18].kind(), &LineKind::Comment);
+        assert_eq!(l[18].kind(), &KeyLineKind::Comment);
         assert_eq!(l[19].marker(), None);
         assert_eq!(l[19].ending(), LineEnding::Missing);
         // Only the marked lines are managed.
@@ -435,11 +435,17 @@ mod tests {
         let file = roundtrip(&format!(
             "ssh-ed25519 {ED} me\nssh-ed25519 {ED} trustmesh:n\n# c\n"
         ));
-        assert_eq!(file.apply_edits(&[0], &[]), Err(EditError::Unmanaged(0)));
-        assert_eq!(file.apply_edits(&[2], &[]), Err(EditError::Unmanaged(2)));
+        assert_eq!(
+            file.apply_edits(&[0], &[]),
+            Err(KeyFileEditError::Unmanaged(0))
+        );
+        assert_eq!(
+            file.apply_edits(&[2], &[]),
+            Err(KeyFileEditError::Unmanaged(2))
+        );
         assert_eq!(
             file.apply_edits(&[1, 3], &[]),
-            Err(EditError::NoSuchLine(3))
+            Err(KeyFileEditError::NoSuchLine(3))
         );
         let bad = [
             format!("ssh-ed25519 {ED} no-marker"),
@@ -452,11 +458,13 @@ mod tests {
             let add = vec![managed_line("ssh-ed25519", ED, "trustmesh:c/ok"), b.clone()];
             assert_eq!(
                 file.apply_edits(&[], &add),
-                Err(EditError::BadAddedLine(1)),
+                Err(KeyFileEditError::BadAddedLine(1)),
                 "case {i}"
             );
         }
-        assert!(EditError::Unmanaged(0).to_string().contains("line 1"));
+        assert!(KeyFileEditError::Unmanaged(0)
+            .to_string()
+            .contains("line 1"));
     }
 
     /// Text made of the pieces that make parsers stumble.
@@ -488,7 +496,7 @@ mod tests {
             Just(("  \t".to_owned(), false)),
             "[^\r\n]{0,20}".prop_map(|s| {
                 let managed =
-                    matches!(parse_line(&s), LineKind::Key(ref k) if k.marker().is_some());
+                    matches!(parse_line(&s), KeyLineKind::Key(ref k) if k.marker().is_some());
                 (s, managed)
             }),
         ]
@@ -518,7 +526,7 @@ mod tests {
             add_nodes in prop::collection::vec("[a-z][a-z0-9]{0,5}", 0..4),
         ) {
             let add: Vec<String> = add_nodes.iter().map(|n| managed_line("ssh-ed25519", ED2, &format!("trustmesh:c/{n}"))).collect();
-            let (file, again) = check_edit::<LineKind>(&text, &managed, &remove_mask, &add)?;
+            let (file, again) = check_edit::<KeyLineKind>(&text, &managed, &remove_mask, &add)?;
             let unmanaged = |f: &AuthorizedKeysFile| -> Vec<String> {
                 f.lines().iter().filter(|l| l.marker().is_none()).map(|l| l.text().to_owned()).collect()
             };
@@ -537,7 +545,7 @@ mod tests {
 
         #[test]
         fn apply_edits_never_touches_unmanaged(text in hostile_text(), idx in 0usize..64) {
-            check_never_touches_unmanaged::<LineKind>(&text, idx)?;
+            check_never_touches_unmanaged::<KeyLineKind>(&text, idx)?;
         }
     }
 }

@@ -53,14 +53,14 @@ impl fmt::Display for BlockError {
 impl std::error::Error for BlockError {}
 
 /// One line: (text without its ending, the ending: `\n`, `\r\n` or ``).
-pub type Line<'a> = (&'a str, &'a str);
+pub type RawLine<'a> = (&'a str, &'a str);
 
 /// Where a new block goes, given the file's lines (without the block).
-pub type Place<'f> = &'f dyn Fn(&[Line<'_>]) -> usize;
+pub type Place<'f> = &'f dyn Fn(&[RawLine<'_>]) -> usize;
 
 /// Whether an existing block may stay where it is, given the lines and the
 /// index of its BEGIN line.
-pub type KeepAt<'f> = &'f dyn Fn(&[Line<'_>], usize) -> bool;
+pub type KeepAt<'f> = &'f dyn Fn(&[RawLine<'_>], usize) -> bool;
 
 /// A file as lines: (text without ending, ending: `\n`, `\r\n` or ``).
 pub fn split(text: &str) -> Vec<(&str, &str)> {

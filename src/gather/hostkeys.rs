@@ -6,6 +6,7 @@
 
 use super::proof::{self, Trusted};
 use super::*;
+use crate::formats::public_key::PublicKey;
 
 /// Host keys as `(type, base64)` from `ssh-keyscan` output (comment lines,
 /// printed on stdout since OpenSSH 9.8, are skipped).
@@ -16,11 +17,9 @@ pub(super) fn parse_keyscan(out: &str) -> Vec<(String, String)> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let mut f = line.split_whitespace();
-        let (_host, t, b) = (f.next(), f.next(), f.next());
-        if let (Some(t), Some(b)) = (t, b) {
-            if !keys.iter().any(|(_, ob): &(String, String)| ob == b) {
-                keys.push((t.to_string(), b.to_string()));
+        if let Some((_host, k)) = PublicKey::parse_with_host(line) {
+            if !keys.iter().any(|(_, ob): &(String, String)| ob == k.base64) {
+                keys.push(k.to_strings());
             }
         }
     }
@@ -99,7 +98,7 @@ pub(super) async fn trust_host_key(
     pin: Option<&str>,
     via: Option<&Host>,
 ) -> Result<(Trusted, Option<String>), NodeState> {
-    let addr = node.address.as_deref().unwrap_or_default();
+    let addr = node.target().addr;
     let known = Trusted::from_files(&[&shared.manager_kh, &shared.global_kh], addr, node.port);
     let kh_name = known_hosts::host_name(addr, node.port);
     let timeout = shared.opts.timeout;
@@ -203,7 +202,7 @@ pub(super) async fn take_proof(
     trusted: &Trusted,
     account: &mut LiveAccount,
 ) {
-    let addr = node.address.as_deref().unwrap_or_default();
+    let addr = node.target().addr;
     let path = crate::transport::sshconfig::proof_path(&shared.proof_dir, alias);
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     match proof::proven(&text, addr, node.port, trusted) {
@@ -228,7 +227,7 @@ pub(super) async fn changed_key_reason(
     node: &crate::model::inventory::Node,
     via: Option<&Host>,
 ) -> String {
-    let addr = node.address.as_deref().unwrap_or_default();
+    let addr = node.target().addr;
     let known = trusted_keys(shared, addr, node.port);
     let now = keyscan(via, addr, node.port, shared.opts.timeout)
         .await

@@ -2,6 +2,7 @@
 //! outside it read directly, and its public key as its private key says.
 
 use super::*;
+use crate::formats::public_key::PublicKey;
 
 /// Probe the manager locally. Files outside `~/.ssh` (a custom identity or
 /// known_hosts) are read directly.
@@ -113,10 +114,7 @@ async fn own_public_key(
             )))
         }
     };
-    let fields = |t: &str| -> Option<(String, String)> {
-        let mut f = t.split_whitespace();
-        Some((f.next()?.to_string(), f.next()?.to_string()))
-    };
+    let fields = |t: &str| PublicKey::parse(t).map(PublicKey::to_strings);
     let Some(derived_key) = fields(&derived) else {
         return Ok(None);
     };

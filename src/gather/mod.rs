@@ -20,8 +20,10 @@ use tokio::sync::{Mutex, Semaphore};
 use crate::formats::known_hosts::{self, KnownHostsFile};
 use crate::model::graph::TrustGraph;
 use crate::model::inventory::{Inventory, NodeId};
+use crate::model::layout::NodeFiles;
+use crate::model::scope::PlanScope;
 use crate::model::state::LiveAccount;
-use crate::plan::{Access, LiveState, NodeFiles, NodeState, PlanScope};
+use crate::plan::{LiveState, Login, NodeState};
 use crate::transport::scripts::shell_quote;
 use crate::transport::{self, classify, FailureKind, Host, PasswordLogin, RunDir, Secret};
 use probe::ProbeRequest;
@@ -209,7 +211,7 @@ pub async fn gather(
     let mut hosts: Vec<Option<Host>> = (0..n).map(|_| None).collect();
     states[Inventory::MANAGER] = Some(NodeState::Read {
         account: manager_account,
-        access: Access::Key,
+        access: Login::Key,
     });
     hosts[Inventory::MANAGER] = Some(Host::Local);
     on_done(&manager.name);
@@ -276,8 +278,7 @@ pub async fn gather(
                 let name = &inv.nodes[*j].name;
                 match &states[*j] {
                     Some(NodeState::Read {
-                        access: Access::Key,
-                        ..
+                        access: Login::Key, ..
                     }) => None,
                     Some(NodeState::Read { .. }) => Some(unreachable(
                         "connect",
@@ -400,7 +401,7 @@ pub async fn reread(
     let (manager, _) = manager::probe_local(&mfiles, &home, timeout).await?;
     g.live.nodes[Inventory::MANAGER] = NodeState::Read {
         account: manager,
-        access: Access::Key,
+        access: Login::Key,
     };
     let (config, control) = (g.run.config(), g.run.path().to_path_buf());
     let known_hosts = g.manager_known_hosts.display().to_string();
@@ -418,13 +419,13 @@ pub async fn reread(
             Some(async move {
                 if let Some(Host::Password(_)) = h {
                     let node = &inv.nodes[id];
-                    let target =
-                        transport::target(node.address.as_deref().unwrap_or_default(), node.port);
+                    let ssh_target = node.target();
+                    let target = ssh_target.to_string();
                     let alias = transport::sshconfig::alias(inv, id);
                     match transport::connect(config, control, &alias, &target, timeout).await {
                         Ok(host) => *h = Some(host),
                         Err(text) => {
-                            let f = classify(&text, &target, known_hosts);
+                            let f = classify(&text, ssh_target, known_hosts);
                             return (
                                 id,
                                 Err(unreachable(
@@ -456,7 +457,7 @@ pub async fn reread(
                 }
                 NodeState::Read {
                     account,
-                    access: Access::Key,
+                    access: Login::Key,
                 }
             }
             Err(state) => state,

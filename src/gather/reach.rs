@@ -91,8 +91,8 @@ async fn reach(
     accepted_now: Option<&str>,
 ) -> (NodeState, Option<Host>, Option<FailureKind>) {
     let (id, alias, files, jump_chain) = (to.id, to.alias, to.files, to.jump_chain);
-    let addr = node.address.as_deref().unwrap_or_default();
-    let target = transport::target(addr, node.port);
+    let ssh_target = node.target();
+    let target = ssh_target.to_string();
     let timeout = shared.opts.timeout;
     if shared.manager_has_key {
         // Cap new connections per target: this node, and every jump on the way.
@@ -113,7 +113,7 @@ async fn reach(
                         take_proof(shared, node, alias, to.trusted, &mut account).await;
                         NodeState::Read {
                             account,
-                            access: Access::Key,
+                            access: Login::Key,
                         }
                     }
                     Err(state) => state,
@@ -121,7 +121,7 @@ async fn reach(
                 return (state, Some(host), None);
             }
             Err(text) => {
-                let f = classify(&text, &target, &shared.known_hosts_display);
+                let f = classify(&text, ssh_target, &shared.known_hosts_display);
                 let by_password = f.kind == FailureKind::AuthRejected
                     && shared.opts.password.is_some()
                     && !sftp::uses_sftp(node);
@@ -172,14 +172,14 @@ async fn reach(
             (
                 NodeState::Read {
                     account,
-                    access: Access::Password,
+                    access: Login::Password,
                 },
                 Some(host),
                 None,
             )
         }
         Err(NodeState::Unreachable { reason, hint, .. }) => {
-            let f = classify(&reason, &target, &shared.known_hosts_display);
+            let f = classify(&reason, ssh_target, &shared.known_hosts_display);
             let (reason, hint) = match f.kind {
                 FailureKind::AuthRejected => (
                     "the password was refused (or password logins are off on this node)".into(),

@@ -8,8 +8,9 @@
 use std::time::{Duration, SystemTime};
 
 use crate::model::inventory::{Access as Reach, Node, Os};
+use crate::model::layout::NodeFiles;
 use crate::model::state::LiveAccount;
-use crate::plan::{NodeFiles, NodeState};
+use crate::plan::NodeState;
 use crate::transport::files::{read_account, AccountRequest};
 use crate::transport::{sftp, Host};
 

@@ -6,7 +6,7 @@ use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use super::{parse, History, Record};
+use super::{parse, History, HistoryRecord};
 
 /// Why the history cannot be written or read.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -82,7 +82,7 @@ fn refused_link(path: &Path, e: std::io::Error, action: &'static str) -> History
 
 /// Append `record` to the history at `path`: the folder made 0700 when
 /// missing, the file 0600, one write with `O_APPEND`.
-pub fn append(path: &Path, record: &Record) -> Result<(), HistoryError> {
+pub fn append(path: &Path, record: &HistoryRecord) -> Result<(), HistoryError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::DirBuilder::new()
         .recursive(true)

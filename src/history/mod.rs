@@ -21,12 +21,12 @@ pub mod git;
 
 /// The format of a history record; a line of another format is reported
 /// and skipped.
-pub const FORMAT_VERSION: u32 = 1;
+pub const HISTORY_FORMAT_VERSION: u32 = 1;
 
 /// One apply that went on to change something.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Record {
-    /// [`FORMAT_VERSION`].
+pub struct HistoryRecord {
+    /// [`HISTORY_FORMAT_VERSION`].
     pub format_version: u32,
     /// When the apply ended, RFC 3339 in UTC, to the second.
     pub time: String,
@@ -78,7 +78,7 @@ pub struct NodeChanges {
 /// How apply went on one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum ApplyOutcome {
     Ok,
     Failed,
     /// A file changed since it was read and was left as it is.
@@ -88,7 +88,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeResult {
     pub node: String,
-    pub result: Outcome,
+    pub result: ApplyOutcome,
     /// Why, when not ok: the first failure of the node.
     pub reason: Option<String>,
 }
@@ -104,12 +104,17 @@ pub struct Context {
     pub saved_plan: Option<String>,
 }
 
-impl Record {
+impl HistoryRecord {
     /// The record of an apply: `plan` is what was applied, `report` what
     /// happened, `converged` what the state read back said.
-    pub fn build(ctx: &Context, plan: &Plan, report: &ApplyReport, converged: bool) -> Record {
-        Record {
-            format_version: FORMAT_VERSION,
+    pub fn build(
+        ctx: &Context,
+        plan: &Plan,
+        report: &ApplyReport,
+        converged: bool,
+    ) -> HistoryRecord {
+        HistoryRecord {
+            format_version: HISTORY_FORMAT_VERSION,
             time: humantime::format_rfc3339_seconds(ctx.time).to_string(),
             user: ctx.user.clone(),
             cluster: ctx.cluster.clone(),
@@ -193,9 +198,9 @@ pub fn results(report: &ApplyReport) -> Vec<NodeResult> {
                 _ => None,
             });
             let (result, reason) = match (failed, conflict) {
-                (Some(r), _) => (Outcome::Failed, Some(r)),
-                (None, Some(r)) => (Outcome::Conflict, Some(r)),
-                (None, None) => (Outcome::Ok, None),
+                (Some(r), _) => (ApplyOutcome::Failed, Some(r)),
+                (None, Some(r)) => (ApplyOutcome::Conflict, Some(r)),
+                (None, None) => (ApplyOutcome::Ok, None),
             };
             NodeResult {
                 node: n.node.clone(),
@@ -218,7 +223,7 @@ pub struct BrokenLine {
 /// that are not records.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct History {
-    pub records: Vec<Record>,
+    pub records: Vec<HistoryRecord>,
     pub broken: Vec<BrokenLine>,
 }
 
@@ -246,10 +251,10 @@ pub fn parse(text: &str) -> History {
             .get("format_version")
             .and_then(serde_json::Value::as_u64)
         {
-            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) if v == u64::from(HISTORY_FORMAT_VERSION) => {}
             Some(v) => {
                 h.broken.push(broken(format!(
-                    "a record of format {v}; this trustmesh reads format {FORMAT_VERSION}"
+                    "a record of format {v}; this trustmesh reads format {HISTORY_FORMAT_VERSION}"
                 )));
                 continue;
             }
@@ -277,7 +282,7 @@ pub fn last(mut h: History, n: Option<usize>) -> History {
 }
 
 /// One line of `trustmesh history`: time, user, commit, summary, result.
-pub fn text_line(r: &Record) -> String {
+pub fn text_line(r: &HistoryRecord) -> String {
     let commit = match (&r.inventory.git_commit, r.inventory.git_dirty) {
         (Some(c), dirty) => format!(
             "{}{}",
@@ -299,10 +304,10 @@ pub fn text_line(r: &Record) -> String {
     let not_ok: Vec<String> = r
         .results
         .iter()
-        .filter(|n| n.result != Outcome::Ok)
+        .filter(|n| n.result != ApplyOutcome::Ok)
         .map(|n| {
             let what = match n.result {
-                Outcome::Failed => "failed",
+                ApplyOutcome::Failed => "failed",
                 _ => "conflict",
             };
             format!("{} {what}", n.node)

@@ -121,7 +121,7 @@ pub enum NodeState {
         account: LiveAccount,
         /// How the node was reached.
         #[serde(default)]
-        access: Access,
+        access: Login,
     },
     /// The node could not be read; its edges are not planned.
     Unreachable {
@@ -133,12 +133,15 @@ pub enum NodeState {
     Skipped { reason: String },
 }
 
+// The plan's `access` field: how trustmesh logs in. How it reaches the
+// node's files is the inventory's `access` ([`crate::model::inventory::Access`]).
 /// How trustmesh reaches a node's account.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
-pub enum Access {
+#[schemars(rename = "Access")]
+pub enum Login {
     /// With the manager's key (or locally, for the manager).
     #[default]
     Key,

@@ -58,4 +58,19 @@ mod tests {
         assert_eq!(v4.short(), "10.0.0.1");
         assert_eq!(SshTarget::new("node1", 2200).short(), "node1:2200");
     }
+
+    #[test]
+    fn a_node_gives_its_target_in_one_place() {
+        let inv = crate::model::inventory::Inventory::from_str_named(
+            "t.yaml",
+            "version: 1\nmanager: {name: m}\nworkers:\n  - {name: a, address: 'fd00::5', port: 2222}\n  - {name: b, address: 10.0.0.2}\n",
+        )
+        .unwrap();
+        let t = |name: &str| inv.nodes[inv.find(name).unwrap()].target();
+        assert_eq!(t("a"), SshTarget::new("fd00::5", 2222));
+        assert_eq!(t("a").to_string(), "[fd00::5]:2222");
+        assert_eq!(t("b").short(), "10.0.0.2");
+        // The manager without an address: empty, as every caller had it.
+        assert_eq!(t("m"), SshTarget::new("", 22));
+    }
 }

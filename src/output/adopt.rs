@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::escape::{self, Esc};
-use super::{abbreviate, Paint, TextOptions};
+use super::{abbreviate, Paint, PlanTextOptions};
 use crate::plan::{FileEdit, FileRole, NodePlan};
 
 fn whose(file: FileRole, node: &str) -> String {
@@ -19,7 +19,7 @@ fn whose(file: FileRole, node: &str) -> String {
 pub(super) fn render_adoptions(
     e: &FileEdit,
     p: &Paint,
-    opts: TextOptions,
+    opts: PlanTextOptions,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     for a in &e.adopt {
@@ -57,7 +57,7 @@ pub(super) fn render_adoptions(
 pub(super) fn render_hand_written(
     node: &NodePlan,
     p: &Paint,
-    opts: TextOptions,
+    opts: PlanTextOptions,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     for h in &node.granted_by_hand {

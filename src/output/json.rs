@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::apply::{ActionResult, ApplyReport};
 use crate::model::inventory::diagnostics::Located;
 use crate::model::inventory::{Inventory, InventoryError, Role};
-use crate::plan::{NodePlan, NodeStatus, Plan, Summary};
+use crate::plan::{NodePlan, NodeStatus, Plan, PlanSummary};
 
 /// Version of the document of `apply --json`.
 pub const APPLY_FORMAT_VERSION: u32 = 1;
@@ -33,7 +33,7 @@ pub(crate) struct JsonPlan<'a> {
     /// The inventory the plan was made from (saved plans only).
     #[serde(skip_serializing_if = "Option::is_none")]
     inventory: Option<&'a str>,
-    summary: Summary,
+    summary: PlanSummary,
     /// One entry per node in scope, in inventory order.
     nodes: &'a [NodePlan],
     /// What the whole run should know.
@@ -123,7 +123,7 @@ const CONFLICT: &str = "the file changed since it was read; left as it is";
 #[derive(Serialize, JsonSchema)]
 #[schemars(rename = "ApplyRemaining")]
 struct Remaining<'a> {
-    summary: Summary,
+    summary: PlanSummary,
     nodes: Vec<&'a NodePlan>,
     notes: &'a [String],
 }

@@ -22,13 +22,13 @@ use self::escape::{Esc, EscMessage};
 pub use self::json::{render_apply_json, render_json, render_validate_json};
 use crate::apply::{ActionResult, ApplyReport};
 use crate::plan::{
-    Access, BlockRole, BlockWrite, Change, FileEdit, FileRole, NodePlan, NodeStatus, Plan,
-    PlannedLine, Summary,
+    BlockRole, BlockWrite, Change, FileEdit, FileRole, Login, NodePlan, NodeStatus, Plan,
+    PlanSummary, PlannedLine,
 };
 
 /// Text rendering options.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct TextOptions {
+pub struct PlanTextOptions {
     pub color: bool,
     /// Show full keys instead of `AAAAC3Nz…q8Lw`.
     pub full_keys: bool,
@@ -126,7 +126,7 @@ fn mode(m: u32) -> String {
 }
 
 /// Render the plan as text.
-pub fn render_text(plan: &Plan, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
+pub fn render_text(plan: &Plan, opts: PlanTextOptions, out: &mut dyn Write) -> io::Result<()> {
     let p = Paint { on: opts.color };
     for h in &plan.header {
         writeln!(out, "{} {}", p.dim("note:"), EscMessage(h))?;
@@ -178,7 +178,7 @@ pub fn render_text(plan: &Plan, opts: TextOptions, out: &mut dyn Write) -> io::R
 }
 
 /// `Plan: 12 to add, 3 to change, 1 to remove. 2 nodes unreachable.`
-pub fn summary_line(s: &Summary) -> String {
+pub fn summary_line(s: &PlanSummary) -> String {
     let mut line = format!(
         "Plan: {} to add, {} to change, {} to remove.",
         s.add, s.change, s.remove
@@ -200,7 +200,7 @@ pub fn summary_line(s: &Summary) -> String {
 fn render_node(
     node: &NodePlan,
     p: &Paint,
-    opts: TextOptions,
+    opts: PlanTextOptions,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let head = format!("{} ({})", Esc(&node.node), Esc(&node.target));
@@ -235,7 +235,7 @@ fn render_node(
             }
         }
     }
-    if node.access == Access::Password && matches!(node.status, NodeStatus::Planned) {
+    if node.access == Login::Password && matches!(node.status, NodeStatus::Planned) {
         let installs = node
             .changes
             .iter()
@@ -340,7 +340,12 @@ fn render_node(
     Ok(())
 }
 
-fn render_edit(e: &FileEdit, p: &Paint, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
+fn render_edit(
+    e: &FileEdit,
+    p: &Paint,
+    opts: PlanTextOptions,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     if let Some(node) = &e.after_rotation_of {
         writeln!(
             out,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::authorized_keys::text_at;
 use super::*;
-use crate::formats::lines::{Kind, LineFile};
+use crate::formats::lines::{LineFile, LineKind};
 
 /// A wanted edge already granted by a line trustmesh did not write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -59,7 +59,7 @@ pub(super) struct Adopting<'f> {
 impl<'f> Adopting<'f> {
     /// The indices of the unmanaged lines of `file` holding `key`, in file
     /// order.
-    fn holding<K: Kind>(
+    fn holding<K: LineKind>(
         &mut self,
         file: &'f LineFile<K>,
         key_of: for<'a> fn(&'a K::Record) -> Option<(&'a str, &'a str)>,
@@ -206,7 +206,7 @@ impl Ctx<'_> {
         adopting: &mut Adopting<'f>,
     ) {
         let node = &self.inv.nodes[t];
-        let addr = node.address.as_deref().unwrap_or_default();
+        let addr = node.target().addr;
         let lines: Vec<(usize, &HostEntry)> = adopting
             .holding(file, kh_key, (kt, b64))
             .into_iter()
@@ -265,13 +265,24 @@ impl Ctx<'_> {
     }
 }
 
+/// A line planned for adoption is no longer, in the file being edited, the
+/// unmanaged line with the same key that was planned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {} of the {file} is not the line planned for adoption", .index + 1)]
+pub struct AdoptionMismatch {
+    /// 0-based.
+    pub index: usize,
+    /// `authorized_keys` or `known_hosts`.
+    pub file: &'static str,
+}
+
 /// Before rendering: every adopted line is, in the file being edited, the
 /// unmanaged line planned, and its new text holds the same key.
-fn check<K: Kind>(
+fn check<K: LineKind>(
     file: &LineFile<K>,
     adopt: &[Adoption],
     key: for<'a> fn(&'a K::Record) -> (&'a str, &'a str),
-) -> Result<(), String> {
+) -> Result<(), AdoptionMismatch> {
     for a in adopt {
         let line = file.lines().get(a.index);
         let same_line = line.is_some_and(|l| l.text() == a.old && l.marker().is_none());
@@ -279,11 +290,10 @@ fn check<K: Kind>(
         let new_kind = K::classify(&a.new);
         let new_key = new_kind.record().map(key);
         if !same_line || old_key.is_none() || old_key != new_key {
-            return Err(format!(
-                "line {} of the {} is not the line planned for adoption",
-                a.index + 1,
-                K::FILE
-            ));
+            return Err(AdoptionMismatch {
+                index: a.index,
+                file: K::FILE,
+            });
         }
     }
     Ok(())
@@ -292,7 +302,7 @@ fn check<K: Kind>(
 pub(super) fn check_authorized_keys(
     file: &AuthorizedKeysFile,
     adopt: &[Adoption],
-) -> Result<(), String> {
+) -> Result<(), AdoptionMismatch> {
     check(
         file,
         adopt,
@@ -300,6 +310,9 @@ pub(super) fn check_authorized_keys(
     )
 }
 
-pub(super) fn check_known_hosts(file: &KnownHostsFile, adopt: &[Adoption]) -> Result<(), String> {
+pub(super) fn check_known_hosts(
+    file: &KnownHostsFile,
+    adopt: &[Adoption],
+) -> Result<(), AdoptionMismatch> {
     check(file, adopt, HostEntry::key_id)
 }

@@ -1,7 +1,7 @@
 //! Planning of the `authorized_keys` lines a node's incoming edges need,
 //! and what every managed file's planning shares (reading a probed file,
 //! the owner of a marked line). The `known_hosts` lines are in
-//! `hosts.rs`.
+//! `known_hosts.rs`.
 
 use super::*;
 use crate::formats::lines::Marker;
@@ -392,7 +392,7 @@ impl Ctx<'_> {
 }
 
 /// The text of line `i` of either kind of file, without its ending.
-pub(super) fn text_at<K: crate::formats::lines::Kind>(
+pub(super) fn text_at<K: crate::formats::lines::LineKind>(
     file: &crate::formats::lines::LineFile<K>,
     i: usize,
 ) -> String {

@@ -8,10 +8,9 @@ use super::*;
 fn parse_host_keys(lines: &[String]) -> Vec<(Arc<str>, Arc<str>)> {
     let mut out: Vec<(Arc<str>, Arc<str>)> = Vec::new();
     for line in lines {
-        let mut f = line.split_whitespace();
-        if let (Some(t), Some(b)) = (f.next(), f.next()) {
-            if !out.iter().any(|(_, ob)| &**ob == b) {
-                out.push((Arc::from(t), Arc::from(b)));
+        if let Some(k) = PublicKey::parse(line) {
+            if !out.iter().any(|(_, ob)| **ob == *k.base64) {
+                out.push(k.to_arcs());
             }
         }
     }
@@ -193,11 +192,7 @@ impl Ctx<'_> {
                             // hash, whatever its salt (one we wrote, or
                             // `ssh-keygen -H`'s): kept as it is.
                             let names_ok = if hash {
-                                e.is_hashed()
-                                    && e.matches_host(
-                                        node.address.as_deref().unwrap_or_default(),
-                                        node.port,
-                                    )
+                                e.is_hashed() && e.matches_host(node.target().addr, node.port)
                             } else {
                                 e.hosts() == &*w.names
                             };
@@ -244,7 +239,7 @@ impl Ctx<'_> {
                 continue;
             }
             let node = &self.inv.nodes[t];
-            let addr = node.address.as_deref().unwrap_or_default();
+            let addr = node.target().addr;
             index
                 .get_or_insert_with(|| HostIndex::new(&file))
                 .candidates(&w.names, &mut candidates);

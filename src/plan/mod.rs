@@ -9,15 +9,19 @@
 //! For every node, what an edge `A -> B` needs (inventory-v1, "Edges"):
 //! a key pair on A, A's public key in B's `authorized_keys`, B's host keys in
 //! A's `known_hosts` under B's address, and the modes sshd's StrictModes
-//! wants. Lines the tool writes carry `trustmesh:<node>` in their comment;
-//! lines without it are never touched. A value that only exists after apply
+//! wants. Lines the tool writes carry `trustmesh:<cluster>/<node>` as
+//! their comment; lines without exactly that marker are never touched. A value that only exists after apply
 //! (the public half of a key not generated yet) is planned as "known after
 //! apply".
 //!
 //! The plan types are in `types.rs`; the planning of each managed file in
 //! its own module: `authorized_keys` (with an edge's options) in
-//! `files.rs`, `known_hosts` in `hosts.rs`, the marked blocks of
-//! `~/.ssh/config` and `/etc/hosts` in `blocks.rs`.
+//! `authorized_keys.rs`, `known_hosts` in `known_hosts.rs`, the marked
+//! blocks of `~/.ssh/config` and `/etc/hosts` in `blocks.rs`; key rotation
+//! in `rotation.rs`, `--adopt` in `adopt.rs`, file owners and Windows ACLs
+//! in `owners.rs` and `acl.rs`; the saved plan file in `saved/`. What the
+//! planner takes besides the inventory, [`PlanScope`] and [`NodeFiles`],
+//! is in [`crate::model`] (re-exported here).
 
 mod acl;
 mod adopt;
@@ -31,8 +35,10 @@ mod types;
 
 pub use rotation::{aside_tag, is_aside_public};
 
-pub use crate::model::state::{Access, LiveState, NodeState};
-pub use adopt::{Adoption, HandWritten};
+pub use crate::model::layout::{display_path, NodeFiles, SshConfigFiles};
+pub use crate::model::scope::PlanScope;
+pub use crate::model::state::{LiveState, Login, NodeState};
+pub use adopt::{Adoption, AdoptionMismatch, HandWritten};
 pub use types::*;
 
 use std::borrow::Cow;
@@ -43,6 +49,7 @@ use rayon::prelude::*;
 
 use crate::formats::authorized_keys::AuthorizedKeysFile;
 use crate::formats::known_hosts::{self as kh, Annotation, HostEntry, KnownHostsFile};
+use crate::formats::public_key::PublicKey;
 use crate::model::finding::Finding;
 use crate::model::graph::TrustGraph;
 use crate::model::inventory::{Inventory, NodeId, Os, Role};
@@ -227,7 +234,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         );
     }
     Plan {
-        format_version: FORMAT_VERSION,
+        format_version: PLAN_FORMAT_VERSION,
         nodes,
         notes,
         header,
@@ -269,14 +276,11 @@ fn key_state(
         .file(&files.public_key)
         .and_then(|f| f.content.as_deref())
         .and_then(|c| std::str::from_utf8(c).ok())
-        .and_then(|t| {
-            let mut it = t.split_whitespace();
-            Some((it.next()?.to_string(), it.next()?.to_string()))
-        });
+        .and_then(PublicKey::parse);
     match (private, public) {
-        (Some(p), Some((t, b))) if p.kind == FileKind::File => KeyState::Known {
-            key_type: t.into(),
-            base64: b.into(),
+        (Some(p), Some(k)) if p.kind == FileKind::File => KeyState::Known {
+            key_type: k.key_type.into(),
+            base64: k.base64.into(),
         },
         // Without a shell (and not Windows, which has its own command
         // line), no key can be generated there: blocked, said in the plan.
@@ -334,7 +338,7 @@ fn target_of(inv: &Inventory, id: NodeId) -> String {
     if n.role == Role::Manager {
         return "local".to_string();
     }
-    let target = crate::model::target::SshTarget::new(n.address.as_deref().unwrap_or("?"), n.port);
+    let target = n.target();
     match n.user.as_deref() {
         Some(u) => format!("{u}@{}", target.short()),
         None => target.short(),
@@ -347,7 +351,7 @@ impl Ctx<'_> {
         let mut plan = NodePlan {
             node: node.name.clone(),
             target: target_of(self.inv, id),
-            access: Access::Key,
+            access: Login::Key,
             status: NodeStatus::Planned,
             changes: Vec::new(),
             warnings: Vec::new(),

@@ -237,8 +237,11 @@ pub(super) fn retired_keys(
         else {
             continue;
         };
-        let mut it = text.split_whitespace();
-        let (Some(t), Some(b)) = (it.next(), it.next()) else {
+        let Some(PublicKey {
+            key_type: t,
+            base64: b,
+        }) = PublicKey::parse(text)
+        else {
             continue;
         };
         let is_current = matches!(current, KeyState::Known { base64, .. } if &**base64 == b);

@@ -1,8 +1,8 @@
 //! The plan as a value: what `plan` prints and saves, and `apply` carries
-//! out. No logic beyond counting; the planner that makes it is in
-//! [`super`], the files' own planning in [`super::files`].
+//! out. No logic beyond counting and rendering a planned file; the planner
+//! that makes it is in [`super`], each file's own planning in
+//! `super::authorized_keys` and `super::known_hosts`.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use schemars::JsonSchema;
@@ -10,143 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use super::adopt::{Adoption, HandWritten};
 use crate::formats::known_hosts as kh;
-use crate::model::inventory::{Inventory, NodeId};
-use crate::model::state::Access;
+use crate::model::state::Login;
 
 /// Version of the JSON plan format (`plan --json`, `plan --out`). 3 added
 /// the `write_block` action (ssh_config, /etc/hosts), the `options` of
 /// authorized_keys lines, the `clear_name` of hashed known_hosts lines and
 /// the plan's `header`; a plan saved by an older trustmesh is refused.
-pub const FORMAT_VERSION: u32 = 3;
-
-/// Where a node's files are, relative to `~/.ssh` (or absolute for a
-/// manager's custom `identity`/`known_hosts` outside it). The gatherer asks
-/// the probe for exactly these names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeFiles {
-    /// Private key file.
-    pub key: String,
-    /// Its public half (`key` + `.pub`).
-    pub public_key: String,
-    pub authorized_keys: String,
-    pub known_hosts: String,
-    /// `config` (`~/.ssh/config`), its folder `config.d` and trustmesh's
-    /// file there (options.ssh_config): read whenever the option is on or
-    /// prune may have to remove them.
-    pub ssh_config: Option<SshConfigFiles>,
-    /// Read `/etc/hosts` (options.hosts_file on, or prune).
-    pub etc_hosts: bool,
-    /// Ask whether the account is root or has `sudo -n` (options.hosts_file).
-    pub privilege: bool,
-}
-
-/// The files of options.ssh_config, relative to `~/.ssh`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SshConfigFiles {
-    /// `config`
-    pub config: String,
-    /// `config.d`
-    pub dir: String,
-    /// `config.d/trustmesh-<cluster>`
-    pub managed: String,
-}
-
-impl NodeFiles {
-    pub fn of(inv: &Inventory, id: NodeId) -> NodeFiles {
-        let node = &inv.nodes[id];
-        let key = node
-            .identity
-            .as_deref()
-            .map(ssh_relative)
-            .unwrap_or_else(|| node.key_type.default_file().to_string());
-        let known_hosts = node
-            .known_hosts
-            .as_deref()
-            .map(ssh_relative)
-            .unwrap_or_else(|| "known_hosts".to_string());
-        let o = &inv.options;
-        NodeFiles {
-            public_key: format!("{key}.pub"),
-            key,
-            authorized_keys: "authorized_keys".to_string(),
-            known_hosts,
-            ssh_config: (o.ssh_config || o.prune).then(|| SshConfigFiles {
-                config: "config".to_string(),
-                dir: "config.d".to_string(),
-                managed: crate::formats::ssh_config::managed_name(&inv.cluster),
-            }),
-            etc_hosts: o.hosts_file || o.prune,
-            privilege: o.hosts_file,
-        }
-    }
-
-    /// The probe's request for these files.
-    pub fn probe_request(&self) -> crate::gather::probe::ProbeRequest {
-        let (read, stat_only) = self.probe_names();
-        crate::gather::probe::ProbeRequest {
-            read,
-            stat_only,
-            etc_hosts: self.etc_hosts,
-            privilege: self.privilege,
-        }
-    }
-
-    /// The files of a Windows administrator: sshd reads its keys from
-    /// [`crate::transport::windows::ADMIN_AUTHORIZED_KEYS`], not `~/.ssh`.
-    pub fn for_windows_admin(mut self, admin: bool) -> NodeFiles {
-        if admin {
-            self.authorized_keys = crate::transport::windows::ADMIN_AUTHORIZED_KEYS.to_string();
-        }
-        self
-    }
-
-    /// Every file name, for the probe: (read, stat only). The private key
-    /// is only ever stat'ed.
-    pub fn probe_names(&self) -> (Vec<String>, Vec<String>) {
-        let mut read = vec![
-            self.authorized_keys.clone(),
-            self.known_hosts.clone(),
-            self.public_key.clone(),
-        ];
-        let mut stat = vec![self.key.clone()];
-        if let Some(c) = &self.ssh_config {
-            // A custom identity or known_hosts named `config` is read once.
-            for name in [&c.config, &c.managed] {
-                if !read.contains(name) && !stat.contains(name) {
-                    read.push(name.clone());
-                }
-            }
-            if !read.contains(&c.dir) && !stat.contains(&c.dir) {
-                stat.push(c.dir.clone());
-            }
-        }
-        (read, stat)
-    }
-}
-
-/// `~/.ssh/x` -> `x`; other paths are kept as written.
-fn ssh_relative(path: &str) -> String {
-    for prefix in ["~/.ssh/", "$HOME/.ssh/"] {
-        if let Some(rest) = path.strip_prefix(prefix) {
-            if !rest.contains('/') {
-                return rest.to_string();
-            }
-        }
-    }
-    path.to_string()
-}
-
-/// How a file name is shown: `~/.ssh/x`, or the absolute path.
-pub fn display_path(name: &str) -> String {
-    if name.starts_with('/')
-        || name.starts_with('~')
-        || crate::transport::windows::is_drive_path(name)
-    {
-        name.to_string()
-    } else {
-        format!("~/.ssh/{name}")
-    }
-}
+pub const PLAN_FORMAT_VERSION: u32 = 3;
 
 /// The whole plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -190,7 +60,7 @@ pub struct NodePlan {
     pub target: String,
     /// How apply reaches the node.
     #[serde(default)]
-    pub access: Access,
+    pub access: Login,
     #[serde(flatten)]
     pub status: NodeStatus,
     pub changes: Vec<Change>,
@@ -310,7 +180,7 @@ impl BlockWrite {
     /// The file's new text from `base` (what the plan read; `None`: no
     /// file), or `None` when the file itself is removed. Pure: apply
     /// writes exactly this.
-    pub fn render(&self, base: Option<&str>) -> Result<Option<String>, String> {
+    pub fn render(&self, base: Option<&str>) -> Result<Option<String>, RenderError> {
         let base = base.unwrap_or_default();
         let new = self.new.as_deref();
         let text = match self.role {
@@ -324,7 +194,10 @@ impl BlockWrite {
                 crate::formats::hosts_file::with_block(base, &self.marker, new)
             }
         };
-        text.map(Some).map_err(|e| format!("{}: {e}", self.path))
+        text.map(Some).map_err(|source| RenderError::Block {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// The mode a new file gets.
@@ -368,7 +241,7 @@ pub struct FileEdit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     /// The new text, or why it cannot be made.
-    pub content: Result<String, String>,
+    pub content: Result<String, RenderError>,
     /// Nodes whose key was to be generated but is not known: their lines
     /// are left out (they come on the next run).
     pub missing: Vec<String>,
@@ -421,31 +294,59 @@ impl FileEdit {
             && by_request.is_empty()
             && replace.is_empty()
         {
-            Err(format!(
-                "the key of {} was not generated, so there is nothing to write",
-                missing.join(", ")
-            ))
+            Err(RenderError::NothingToWrite(missing.clone()))
         } else {
             // Write what can be written; the missing keys come on the next
             // run.
             match self.file {
                 FileRole::AuthorizedKeys => {
                     let file = crate::formats::authorized_keys::AuthorizedKeysFile::parse(base);
-                    super::adopt::check_authorized_keys(&file, &self.adopt).and_then(|()| {
-                        file.apply_edits_replacing(&remove, &by_request, &replace, &add)
-                            .map_err(|err| err.to_string())
-                    })
+                    super::adopt::check_authorized_keys(&file, &self.adopt)
+                        .map_err(RenderError::from)
+                        .and_then(|()| {
+                            file.apply_edits_replacing(&remove, &by_request, &replace, &add)
+                                .map_err(RenderError::AuthorizedKeys)
+                        })
                 }
                 FileRole::KnownHosts => {
                     let file = kh::KnownHostsFile::parse(base);
-                    super::adopt::check_known_hosts(&file, &self.adopt).and_then(|()| {
-                        file.apply_edits_replacing(&remove, &by_request, &replace, &add)
-                            .map_err(|err| err.to_string())
-                    })
+                    super::adopt::check_known_hosts(&file, &self.adopt)
+                        .map_err(RenderError::from)
+                        .and_then(|()| {
+                            file.apply_edits_replacing(&remove, &by_request, &replace, &add)
+                                .map_err(RenderError::KnownHosts)
+                        })
                 }
             }
         };
         Rendered { content, missing }
+    }
+}
+
+/// Why a planned file's new text cannot be made. Nothing is written then.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// Every line to add holds a key that was not generated.
+    #[error("the key of {} was not generated, so there is nothing to write", .0.join(", "))]
+    NothingToWrite(Vec<String>),
+    #[error(transparent)]
+    Adoption(#[from] super::adopt::AdoptionMismatch),
+    #[error("{0}")]
+    AuthorizedKeys(crate::formats::authorized_keys::KeyFileEditError),
+    #[error("{0}")]
+    KnownHosts(kh::HostFileEditError),
+    /// The file's trustmesh block cannot be read (`path: why`).
+    #[error("{path}: {source}")]
+    Block {
+        path: String,
+        source: crate::formats::block::BlockError,
+    },
+}
+
+/// For the callers that still carry their errors as text.
+impl From<RenderError> for String {
+    fn from(e: RenderError) -> String {
+        e.to_string()
     }
 }
 
@@ -505,7 +406,8 @@ impl PlannedLine {
 
 /// Counts for the summary line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
-pub struct Summary {
+#[schemars(rename = "Summary")]
+pub struct PlanSummary {
     pub add: usize,
     pub change: usize,
     pub remove: usize,
@@ -514,8 +416,8 @@ pub struct Summary {
 }
 
 impl Plan {
-    pub fn summary(&self) -> Summary {
-        let mut s = Summary::default();
+    pub fn summary(&self) -> PlanSummary {
+        let mut s = PlanSummary::default();
         for n in &self.nodes {
             match n.status {
                 NodeStatus::Unreachable { .. } => s.unreachable += 1,
@@ -578,24 +480,90 @@ impl Plan {
     }
 }
 
-/// What the planner needs to know besides the inventory and live state.
-#[derive(Debug, Clone, Default)]
-pub struct PlanScope {
-    /// `--limit`: only these nodes (the manager always) and the edges between
-    /// them. `None`: every node.
-    pub limit: Option<HashSet<NodeId>>,
-    /// `--remove-stale-host-keys`: these nodes' old host keys are removed
-    /// from lines trustmesh did not write too (on request only).
-    pub remove_stale_host_keys: HashSet<NodeId>,
-    /// `--rotate-keys`: these nodes get a new key, rotated make-before-break.
-    pub rotate: HashSet<NodeId>,
-    /// `--adopt`: lines trustmesh did not write that grant a wanted edge
-    /// are taken over (their comment becomes the marker).
-    pub adopt: bool,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl PlanScope {
-    pub fn contains(&self, id: NodeId) -> bool {
-        id == Inventory::MANAGER || self.limit.as_ref().is_none_or(|l| l.contains(&id))
+    fn edit(file: FileRole) -> FileEdit {
+        FileEdit {
+            path: "authorized_keys".into(),
+            file,
+            create: false,
+            kept: Vec::new(),
+            remove: Vec::new(),
+            remove_on_request: Vec::new(),
+            adopt: Vec::new(),
+            add: Vec::new(),
+            after_rotation_of: None,
+        }
+    }
+
+    #[test]
+    fn why_a_file_cannot_be_rendered_is_typed_with_the_same_words() {
+        let mut e = edit(FileRole::AuthorizedKeys);
+        e.add.push(PlannedLine {
+            names: None,
+            clear_name: None,
+            fingerprint: None,
+            key_type: "ssh-ed25519".into(),
+            base64: None,
+            node: "w1".into(),
+            marker: "trustmesh:c/w1".into(),
+            replaces: false,
+            options: None,
+        });
+        let err = e.render("", &|_| None).content.unwrap_err();
+        assert_eq!(err, RenderError::NothingToWrite(vec!["w1".into()]));
+        assert_eq!(
+            err.to_string(),
+            "the key of w1 was not generated, so there is nothing to write"
+        );
+
+        let mut e = edit(FileRole::KnownHosts);
+        e.remove.push((0, "x".into()));
+        let err = e.render("a host line\n", &|_| None).content.unwrap_err();
+        assert!(matches!(err, RenderError::KnownHosts(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "refusing to remove line 1 of known_hosts: it was not written by trustmesh"
+        );
+
+        let mut e = edit(FileRole::AuthorizedKeys);
+        e.adopt.push(Adoption {
+            index: 0,
+            old: "ssh-ed25519 AAAA alice".into(),
+            new: "ssh-ed25519 AAAA trustmesh:c/w1".into(),
+            node: "w1".into(),
+            old_comment: Some("alice".into()),
+            duplicates: Vec::new(),
+        });
+        let err = e
+            .render("ssh-ed25519 BBBB bob\n", &|_| None)
+            .content
+            .unwrap_err();
+        assert_eq!(
+            err,
+            RenderError::Adoption(super::super::AdoptionMismatch {
+                index: 0,
+                file: "authorized_keys"
+            })
+        );
+        assert_eq!(
+            err.to_string(),
+            "line 1 of the authorized_keys is not the line planned for adoption"
+        );
+
+        let b = BlockWrite {
+            path: "/etc/hosts".into(),
+            role: BlockRole::HostsBlock,
+            marker: "trustmesh:c/w1".into(),
+            create: false,
+            old: Vec::new(),
+            new: None,
+            sudo: false,
+        };
+        let err = b.render(Some("# END trustmesh:c/w1\n")).unwrap_err();
+        assert!(matches!(err, RenderError::Block { .. }), "{err:?}");
+        assert!(err.to_string().starts_with("/etc/hosts: line 1 "), "{err}");
     }
 }

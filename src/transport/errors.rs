@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::target::SshTarget;
+
 /// Kinds of failure to reach or use a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -35,9 +37,10 @@ pub struct Failure {
     pub hint: Option<String>,
 }
 
-/// Sort ssh's stderr into a [`Failure`]. `target` is `addr:port` for
-/// messages, `known_hosts` the manager's known_hosts path for hints.
-pub fn classify(stderr: &str, target: &str, known_hosts: &str) -> Failure {
+/// Sort ssh's stderr into a [`Failure`]. `target` is the node's address
+/// and port (shown `addr:port`), `known_hosts` the manager's known_hosts
+/// path for hints.
+pub fn classify(stderr: &str, target: SshTarget<'_>, known_hosts: &str) -> Failure {
     let text = stderr.trim();
     let lower = text.to_lowercase();
     let first = text
@@ -46,12 +49,7 @@ pub fn classify(stderr: &str, target: &str, known_hosts: &str) -> Failure {
         .rfind(|l| !l.is_empty() && !l.starts_with('@') && !l.starts_with("Warning:"))
         .unwrap_or("no message from ssh")
         .to_string();
-    let (host, port) = split_target(target);
-    let kh_name = if port == "22" {
-        host.to_string()
-    } else {
-        format!("[{host}]:{port}")
-    };
+    let kh_name = crate::formats::known_hosts::host_name(target.addr, target.port);
     if lower.contains("remote host identification has changed")
         || lower.contains("host key for") && lower.contains("has changed")
     {
@@ -87,7 +85,8 @@ pub fn classify(stderr: &str, target: &str, known_hosts: &str) -> Failure {
             kind: FailureKind::NameUnknown,
             reason: format!("the name does not resolve ({first})"),
             hint: Some(format!(
-                "check the address `{host}` in the inventory and the manager's DNS"
+                "check the address `{}` in the inventory and the manager's DNS",
+                target.addr
             )),
         };
     }
@@ -119,21 +118,12 @@ pub fn classify(stderr: &str, target: &str, known_hosts: &str) -> Failure {
     }
 }
 
-fn split_target(t: &str) -> (&str, &str) {
-    match t.rsplit_once(':') {
-        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => {
-            (h.trim_start_matches('[').trim_end_matches(']'), p)
-        }
-        _ => (t, "22"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn kind(s: &str) -> FailureKind {
-        classify(s, "127.0.0.5:2222", "~/.ssh/known_hosts").kind
+        classify(s, SshTarget::new("127.0.0.5", 2222), "~/.ssh/known_hosts").kind
     }
 
     #[test]
@@ -157,12 +147,27 @@ mod tests {
         );
         assert_eq!(kind("No ED25519 host key is known for [127.0.0.5]:2222 and you have requested strict checking.\nHost key verification failed."), FailureKind::HostKeyUnknown);
         let changed = "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\nIT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\nHost key verification failed.";
-        let f = classify(changed, "127.0.0.5:2222", "/home/a/.ssh/known_hosts");
+        let f = classify(
+            changed,
+            SshTarget::new("127.0.0.5", 2222),
+            "/home/a/.ssh/known_hosts",
+        );
         assert_eq!(f.kind, FailureKind::HostKeyChanged);
         assert!(f
             .hint
             .unwrap()
             .contains("ssh-keygen -R '[127.0.0.5]:2222' -f /home/a/.ssh/known_hosts"));
+        // An IPv6 address: its known_hosts name is bracketed only with a
+        // port other than 22, and messages bracket it always.
+        let f = classify(changed, SshTarget::new("fd00::5", 22), "kh");
+        assert!(f.hint.unwrap().contains("ssh-keygen -R 'fd00::5' -f kh"));
+        let f = classify(changed, SshTarget::new("fd00::5", 2222), "kh");
+        assert!(f
+            .hint
+            .unwrap()
+            .contains("ssh-keygen -R '[fd00::5]:2222' -f kh"));
+        let f = classify("Connection timed out", SshTarget::new("fd00::5", 22), "kh");
+        assert_eq!(f.reason, "no answer from [fd00::5]:22 in time");
         assert_eq!(
             kind("kex_exchange_identification: read: Connection reset by peer"),
             FailureKind::Refused
@@ -170,7 +175,7 @@ mod tests {
         assert_eq!(kind("something odd"), FailureKind::Other);
         let f = classify(
             "ssh: connect to host 127.0.0.5 port 22: Connection refused",
-            "127.0.0.5:22",
+            SshTarget::new("127.0.0.5", 22),
             "kh",
         );
         assert_eq!(

@@ -3,7 +3,7 @@
 //! Pure, and tested on captured ssh messages.
 
 use super::command::EXIT_MARKER;
-use super::report::{EdgeFailure, Outcome};
+use super::report::{EdgeFailure, EdgeOutcome};
 use crate::formats::known_hosts;
 use crate::transport::scripts::shell_quote;
 use crate::transport::{classify, FailureKind};
@@ -31,7 +31,7 @@ pub fn parse_exit(stdout: &[u8]) -> Option<i32> {
 }
 
 /// What an attempt's exit status and ssh's standard error mean for the edge.
-pub fn interpret(exit: Option<i32>, stderr: &str, names: &EdgeNames<'_>) -> Outcome {
+pub fn interpret(exit: Option<i32>, stderr: &str, names: &EdgeNames<'_>) -> EdgeOutcome {
     let last_line = stderr
         .lines()
         .map(str::trim)
@@ -39,8 +39,8 @@ pub fn interpret(exit: Option<i32>, stderr: &str, names: &EdgeNames<'_>) -> Outc
         .unwrap_or("")
         .to_string();
     match exit {
-        Some(0) => Outcome::Holds,
-        None => Outcome::Fails(EdgeFailure {
+        Some(0) => EdgeOutcome::Holds,
+        None => EdgeOutcome::Fails(EdgeFailure {
             kind: FailureKind::Other,
             reason: format!(
                 "the shell on {} printed no exit status for ssh{}",
@@ -61,14 +61,14 @@ pub fn interpret(exit: Option<i32>, stderr: &str, names: &EdgeNames<'_>) -> Outc
                 || stderr.contains("ssh: command not found")
                 || stderr.contains("ssh: No such file") =>
         {
-            Outcome::Fails(EdgeFailure {
+            EdgeOutcome::Fails(EdgeFailure {
                 kind: FailureKind::Other,
                 reason: format!("{} has no ssh client ({last_line})", names.source),
                 hint: Some(format!("install the OpenSSH client on {}", names.source)),
             })
         }
-        Some(255) => Outcome::Fails(sort_ssh_error(stderr, names)),
-        Some(code) => Outcome::Fails(EdgeFailure {
+        Some(255) => EdgeOutcome::Fails(sort_ssh_error(stderr, names)),
+        Some(code) => EdgeOutcome::Fails(EdgeFailure {
             kind: FailureKind::Other,
             reason: format!(
                 "logged in, but `true` exited with status {code}{}",
@@ -88,11 +88,12 @@ pub fn interpret(exit: Option<i32>, stderr: &str, names: &EdgeNames<'_>) -> Outc
 
 /// ssh's own failure (exit 255), in the words of this edge.
 fn sort_ssh_error(stderr: &str, n: &EdgeNames<'_>) -> EdgeFailure {
-    let target_ap = crate::model::target::SshTarget::new(n.addr, n.port).to_string();
+    let target = crate::model::target::SshTarget::new(n.addr, n.port);
+    let target_ap = target.to_string();
     let kh_name = known_hosts::host_name(n.addr, n.port);
     let f = classify(
         stderr,
-        &target_ap,
+        target,
         n.known_hosts.unwrap_or("~/.ssh/known_hosts"),
     );
     let detail = stderr
@@ -173,9 +174,9 @@ mod tests {
         }
     }
 
-    fn failure(o: Outcome) -> EdgeFailure {
+    fn failure(o: EdgeOutcome) -> EdgeFailure {
         match o {
-            Outcome::Fails(f) => f,
+            EdgeOutcome::Fails(f) => f,
             other => panic!("not a failure: {other:?}"),
         }
     }
@@ -186,7 +187,7 @@ mod tests {
         assert_eq!(parse_exit(b"trustmesh-verify-exit 255"), Some(255));
         assert_eq!(parse_exit(b"nothing"), None);
         assert_eq!(parse_exit(b"trustmesh-verify-exit x"), None);
-        assert_eq!(interpret(Some(0), "", &names()), Outcome::Holds);
+        assert_eq!(interpret(Some(0), "", &names()), EdgeOutcome::Holds);
 
         let f = failure(interpret(
             Some(255),

@@ -39,9 +39,9 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | `report` | the report types: one [`Outcome`] per edge, the [`Summary`] |
+//! | `report` | the report types: one [`EdgeOutcome`] per edge, the [`VerifySummary`] |
 //! | `command` | the ssh command line of an edge, the manager's `-F` config |
-//! | `interpret` | exit status and ssh's stderr sorted into an [`Outcome`] (pure) |
+//! | `interpret` | exit status and ssh's stderr sorted into an [`EdgeOutcome`] (pure) |
 //! | `run` | the scheduler: caps per target, per source and overall |
 //! | `output` | text and JSON rendering |
 
@@ -51,12 +51,12 @@ mod output;
 mod report;
 mod run;
 
-pub use command::{command_line, config_text, CommandSettings};
+pub use command::{command_line, config_text, AttemptError, CommandSettings};
 pub use interpret::{interpret, parse_exit, EdgeNames};
 pub use output::{
-    json_schema, render_json, render_text, summary_line, TextOptions, FORMAT_VERSION,
+    json_schema, render_json, render_text, summary_line, VerifyTextOptions, VERIFY_FORMAT_VERSION,
 };
-pub use report::{EdgeFailure, EdgeResult, Outcome, Summary, VerifyReport};
+pub use report::{EdgeFailure, EdgeOutcome, EdgeResult, VerifyReport, VerifySummary};
 pub use run::{
     command_settings, edges_in_scope, verify, VerifyOptions, PER_SOURCE_SESSIONS,
     PER_TARGET_ATTEMPTS,

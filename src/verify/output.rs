@@ -10,14 +10,14 @@ use std::io::{self, Write};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::report::{EdgeResult, Outcome, Summary, VerifyReport};
+use super::report::{EdgeOutcome, EdgeResult, VerifyReport, VerifySummary};
 use crate::model::graph::EdgeKind;
 use crate::output::escape::{self, Esc};
 use crate::output::Paint;
 use crate::transport::FailureKind;
 
 /// Version of the JSON document of `verify --json`.
-pub const FORMAT_VERSION: u32 = 1;
+pub const VERIFY_FORMAT_VERSION: u32 = 1;
 
 /// Above this many nodes, or this width, the matrix becomes a list.
 const MATRIX_MAX_NODES: usize = 16;
@@ -25,24 +25,24 @@ const MATRIX_MAX_WIDTH: usize = 120;
 
 /// Text rendering options.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct TextOptions {
+pub struct VerifyTextOptions {
     pub color: bool,
     /// Only the failing edges and the summary line (`-q`).
     pub quiet: bool,
 }
 
 /// A matrix cell: the text, and its colour code.
-fn cell(outcome: Option<&Outcome>) -> (&'static str, &'static str) {
+fn cell(outcome: Option<&EdgeOutcome>) -> (&'static str, &'static str) {
     match outcome {
         None => ("-", "2"),
-        Some(Outcome::Holds) => ("ok", "32"),
-        Some(Outcome::Fails(_)) => ("FAIL", "1;31"),
-        Some(Outcome::NotTried { .. }) => ("?", "33"),
+        Some(EdgeOutcome::Holds) => ("ok", "32"),
+        Some(EdgeOutcome::Fails(_)) => ("FAIL", "1;31"),
+        Some(EdgeOutcome::NotTried { .. }) => ("?", "33"),
     }
 }
 
 /// `Verify: 12 of 12 edges hold.` / `Verify: 10 of 12 edges hold, 2 fail.`
-pub fn summary_line(s: &Summary) -> String {
+pub fn summary_line(s: &VerifySummary) -> String {
     if s.edges == 0 {
         return "Verify: no edges to try.".to_string();
     }
@@ -72,7 +72,7 @@ pub fn summary_line(s: &Summary) -> String {
 /// separated by blank lines.
 pub fn render_text(
     report: &VerifyReport,
-    opts: TextOptions,
+    opts: VerifyTextOptions,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let p = Paint { on: opts.color };
@@ -90,7 +90,7 @@ pub fn render_text(
 
 /// The matrix, or the list by source when the matrix would not be readable.
 fn overview(report: &VerifyReport, p: &Paint) -> String {
-    let cells: HashMap<(&str, &str), &Outcome> = report
+    let cells: HashMap<(&str, &str), &EdgeOutcome> = report
         .edges
         .iter()
         .map(|e| ((e.source.as_str(), e.target.as_str()), &e.outcome))
@@ -157,12 +157,12 @@ fn overview(report: &VerifyReport, p: &Paint) -> String {
         ));
         let fails: Vec<String> = mine
             .iter()
-            .filter(|e| matches!(e.outcome, Outcome::Fails(_)))
+            .filter(|e| matches!(e.outcome, EdgeOutcome::Fails(_)))
             .map(|e| show(&e.target))
             .collect();
         let untried: Vec<String> = mine
             .iter()
-            .filter(|e| matches!(e.outcome, Outcome::NotTried { .. }))
+            .filter(|e| matches!(e.outcome, EdgeOutcome::NotTried { .. }))
             .map(|e| show(&e.target))
             .collect();
         if !fails.is_empty() {
@@ -192,9 +192,11 @@ fn failures(report: &VerifyReport, p: &Paint) -> String {
     let mut hints_shown: HashSet<&str> = HashSet::new();
     for e in &report.edges {
         let (what, hint) = match &e.outcome {
-            Outcome::Holds => continue,
-            Outcome::Fails(f) => (f.reason.clone(), f.hint.as_deref()),
-            Outcome::NotTried { reason, hint } => (format!("not tried: {reason}"), hint.as_deref()),
+            EdgeOutcome::Holds => continue,
+            EdgeOutcome::Fails(f) => (f.reason.clone(), f.hint.as_deref()),
+            EdgeOutcome::NotTried { reason, hint } => {
+                (format!("not tried: {reason}"), hint.as_deref())
+            }
         };
         s.push_str(&format!(
             "{} -> {} ({}): {}\n",
@@ -265,7 +267,7 @@ struct JsonReport<'a> {
     nodes: &'a [String],
     /// Every edge in scope, in the trust graph's order.
     edges: Vec<JsonEdge<'a>>,
-    summary: Summary,
+    summary: VerifySummary,
 }
 
 /// Render the report as one JSON document.
@@ -275,14 +277,14 @@ pub fn render_json(report: &VerifyReport, out: &mut dyn Write) -> io::Result<()>
         .iter()
         .map(|e| {
             let (status, failure, reason, hint) = match &e.outcome {
-                Outcome::Holds => (EdgeStatus::Ok, None, None, None),
-                Outcome::Fails(f) => (
+                EdgeOutcome::Holds => (EdgeStatus::Ok, None, None, None),
+                EdgeOutcome::Fails(f) => (
                     EdgeStatus::Fail,
                     Some(f.kind),
                     Some(f.reason.as_str()),
                     f.hint.as_deref(),
                 ),
-                Outcome::NotTried { reason, hint } => (
+                EdgeOutcome::NotTried { reason, hint } => (
                     EdgeStatus::NotTried,
                     None,
                     Some(reason.as_str()),
@@ -303,7 +305,7 @@ pub fn render_json(report: &VerifyReport, out: &mut dyn Write) -> io::Result<()>
         })
         .collect();
     let doc = JsonReport {
-        format_version: FORMAT_VERSION,
+        format_version: VERIFY_FORMAT_VERSION,
         nodes: &report.nodes,
         edges,
         summary: report.summary(),
@@ -324,7 +326,7 @@ mod tests {
     use crate::model::graph::Edge;
     use crate::verify::EdgeFailure;
 
-    fn result(kind: EdgeKind, s: &str, t: &str, outcome: Outcome) -> EdgeResult {
+    fn result(kind: EdgeKind, s: &str, t: &str, outcome: EdgeOutcome) -> EdgeResult {
         EdgeResult {
             edge: Edge {
                 kind,
@@ -339,12 +341,12 @@ mod tests {
     }
 
     fn sample() -> VerifyReport {
-        let auth = Outcome::Fails(EdgeFailure {
+        let auth = EdgeOutcome::Fails(EdgeFailure {
             kind: FailureKind::AuthRejected,
             reason: "the node does not accept the key (agilab@127.0.0.4: Permission denied (publickey).)".into(),
             hint: Some("`trustmesh plan` shows what is missing".into()),
         });
-        let down = Outcome::NotTried {
+        let down = EdgeOutcome::NotTried {
             reason: "source unreachable (at connect: no answer from 127.0.0.5:22 in time)".into(),
             hint: Some("check that the host is up".into()),
         };
@@ -357,13 +359,13 @@ mod tests {
                 "node3".into(),
             ],
             edges: vec![
-                result(Forward, "manager", "node1", Outcome::Holds),
-                result(Forward, "manager", "node2", Outcome::Holds),
-                result(Forward, "manager", "node3", Outcome::Holds),
-                result(Reverse, "node1", "manager", Outcome::Holds),
-                result(Mesh, "node1", "node2", Outcome::Holds),
-                result(Mesh, "node1", "node3", Outcome::Holds),
-                result(Mesh, "node2", "node1", Outcome::Holds),
+                result(Forward, "manager", "node1", EdgeOutcome::Holds),
+                result(Forward, "manager", "node2", EdgeOutcome::Holds),
+                result(Forward, "manager", "node3", EdgeOutcome::Holds),
+                result(Reverse, "node1", "manager", EdgeOutcome::Holds),
+                result(Mesh, "node1", "node2", EdgeOutcome::Holds),
+                result(Mesh, "node1", "node3", EdgeOutcome::Holds),
+                result(Mesh, "node2", "node1", EdgeOutcome::Holds),
                 result(Mesh, "node2", "node3", auth),
                 result(Mesh, "node3", "node1", down.clone()),
                 result(Mesh, "node3", "node2", down),
@@ -371,7 +373,7 @@ mod tests {
         }
     }
 
-    fn text(r: &VerifyReport, opts: TextOptions) -> String {
+    fn text(r: &VerifyReport, opts: VerifyTextOptions) -> String {
         let mut out = Vec::new();
         render_text(r, opts, &mut out).unwrap();
         String::from_utf8(out).unwrap()
@@ -380,7 +382,7 @@ mod tests {
     #[test]
     fn text_is_a_matrix_then_the_failures_then_the_summary() {
         assert_eq!(
-            text(&sample(), TextOptions::default()),
+            text(&sample(), VerifyTextOptions::default()),
             "         manager  node1  node2  node3
 manager  -        ok     ok     ok
 node1    ok       -      ok     ok
@@ -400,9 +402,9 @@ Verify: 7 of 10 edges hold, 1 fails, 2 not tried.
         assert_eq!(
             text(
                 &sample(),
-                TextOptions {
+                VerifyTextOptions {
                     quiet: true,
-                    ..TextOptions::default()
+                    ..VerifyTextOptions::default()
                 }
             )
             .lines()
@@ -415,9 +417,9 @@ Verify: 7 of 10 edges hold, 1 fails, 2 not tried.
     fn all_holding_is_one_matrix_and_one_line() {
         let mut r = sample();
         for e in &mut r.edges {
-            e.outcome = Outcome::Holds;
+            e.outcome = EdgeOutcome::Holds;
         }
-        let t = text(&r, TextOptions::default());
+        let t = text(&r, VerifyTextOptions::default());
         assert!(
             t.ends_with("- no edge)\n\nVerify: 10 of 10 edges hold.\n"),
             "{t}"
@@ -428,7 +430,7 @@ Verify: 7 of 10 edges hold, 1 fails, 2 not tried.
             edges: vec![],
         };
         assert_eq!(
-            text(&empty, TextOptions::default()),
+            text(&empty, VerifyTextOptions::default()),
             "Verify: no edges to try.\n"
         );
         assert!(empty.all_hold());
@@ -438,7 +440,7 @@ Verify: 7 of 10 edges hold, 1 fails, 2 not tried.
     fn colour_keeps_the_columns_aligned() {
         let t = text(
             &sample(),
-            TextOptions {
+            VerifyTextOptions {
                 color: true,
                 quiet: false,
             },
@@ -455,14 +457,14 @@ Verify: 7 of 10 edges hold, 1 fails, 2 not tried.
         let nodes: Vec<String> = (0..20).map(|i| format!("n{i:02}")).collect();
         let mut edges = Vec::new();
         for s in &nodes[1..] {
-            edges.push(result(EdgeKind::Reverse, s, "n00", Outcome::Holds));
+            edges.push(result(EdgeKind::Reverse, s, "n00", EdgeOutcome::Holds));
         }
-        edges[3].outcome = Outcome::NotTried {
+        edges[3].outcome = EdgeOutcome::NotTried {
             reason: "x".into(),
             hint: None,
         };
         let r = VerifyReport { nodes, edges };
-        let t = text(&r, TextOptions::default());
+        let t = text(&r, VerifyTextOptions::default());
         assert!(t.starts_with("n01: 1 of 1 holds\n"), "{t}");
         assert!(t.contains("n04: 0 of 1 holds; not tried: n00\n"), "{t}");
         assert!(!t.contains("n00:"), "{t}");
@@ -475,7 +477,7 @@ Verify: 7 of 10 edges hold, 1 fails, 2 not tried.
     #[test]
     fn summary_lines() {
         let s = |edges, hold, fail, not_tried| {
-            summary_line(&Summary {
+            summary_line(&VerifySummary {
                 edges,
                 hold,
                 fail,

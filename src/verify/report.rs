@@ -1,4 +1,4 @@
-//! What `verify` found: one [`Outcome`] per edge, and the counts.
+//! What `verify` found: one [`EdgeOutcome`] per edge, and the counts.
 
 use serde::Serialize;
 
@@ -15,7 +15,7 @@ pub struct EdgeFailure {
 
 /// What came of one edge.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum EdgeOutcome {
     /// `ssh B true` worked from A.
     Holds,
     /// It was tried and failed.
@@ -28,9 +28,9 @@ pub enum Outcome {
     },
 }
 
-impl Outcome {
+impl EdgeOutcome {
     pub fn holds(&self) -> bool {
-        matches!(self, Outcome::Holds)
+        matches!(self, EdgeOutcome::Holds)
     }
 }
 
@@ -43,7 +43,7 @@ pub struct EdgeResult {
     /// What the edge allows (`full`, `sftp-only`, `from ...`), as `graph`
     /// shows it.
     pub policy: String,
-    pub outcome: Outcome,
+    pub outcome: EdgeOutcome,
 }
 
 /// Every edge in scope, tried.
@@ -58,7 +58,8 @@ pub struct VerifyReport {
 
 /// Counts for the last line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, schemars::JsonSchema)]
-pub struct Summary {
+#[schemars(rename = "Summary")]
+pub struct VerifySummary {
     pub edges: usize,
     pub hold: usize,
     pub fail: usize,
@@ -66,16 +67,16 @@ pub struct Summary {
 }
 
 impl VerifyReport {
-    pub fn summary(&self) -> Summary {
-        let mut s = Summary {
+    pub fn summary(&self) -> VerifySummary {
+        let mut s = VerifySummary {
             edges: self.edges.len(),
-            ..Summary::default()
+            ..VerifySummary::default()
         };
         for e in &self.edges {
             match e.outcome {
-                Outcome::Holds => s.hold += 1,
-                Outcome::Fails(_) => s.fail += 1,
-                Outcome::NotTried { .. } => s.not_tried += 1,
+                EdgeOutcome::Holds => s.hold += 1,
+                EdgeOutcome::Fails(_) => s.fail += 1,
+                EdgeOutcome::NotTried { .. } => s.not_tried += 1,
             }
         }
         s

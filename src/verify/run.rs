@@ -10,11 +10,13 @@ use tokio::sync::Semaphore;
 
 use super::command::{command_line, config_text, CommandSettings, SHELL_MARKER};
 use super::interpret::{interpret, parse_exit, EdgeNames};
-use super::report::{EdgeFailure, EdgeResult, Outcome, VerifyReport};
+use super::report::{EdgeFailure, EdgeOutcome, EdgeResult, VerifyReport};
 use crate::gather::Gathered;
 use crate::model::graph::{Edge, TrustGraph};
 use crate::model::inventory::{Inventory, NodeId};
-use crate::plan::{NodeFiles, NodeState, PlanScope};
+use crate::model::layout::NodeFiles;
+use crate::model::scope::PlanScope;
+use crate::plan::NodeState;
 use crate::transport::{FailureKind, Host, StepError};
 
 /// Attempts towards one target at once: below sshd's `MaxStartups 10:30:100`.
@@ -57,7 +59,7 @@ async fn run_bounded<'a, T>(futs: Vec<BoxFuture<'a, T>>, width: usize) -> Vec<T>
 
 /// One edge, ready to be tried or already decided.
 enum Attempt {
-    Decided(Outcome),
+    Decided(EdgeOutcome),
     Try {
         line: String,
         /// Nodes whose per-target cap this attempt takes (jumps, target).
@@ -67,7 +69,7 @@ enum Attempt {
 }
 
 fn not_tried(reason: String, hint: Option<String>) -> Attempt {
-    Attempt::Decided(Outcome::NotTried { reason, hint })
+    Attempt::Decided(EdgeOutcome::NotTried { reason, hint })
 }
 
 /// How attempts from this run's nodes are made: always the manager's own
@@ -119,9 +121,12 @@ pub async fn verify(
             .as_deref()
             .into_iter()
             .collect();
-        match config_text(secs, &identity, &known_hosts, &[]).and_then(|t| {
-            crate::transport::local::write_private(&path, t.as_bytes()).map_err(|e| e.to_string())
-        }) {
+        match config_text(secs, &identity, &known_hosts, &[])
+            .map_err(|e| e.to_string())
+            .and_then(|t| {
+                crate::transport::local::write_private(&path, t.as_bytes())
+                    .map_err(|e| e.to_string())
+            }) {
             Ok(()) => settings.config = Some(path),
             Err(e) => config_error = Some(e),
         }
@@ -164,7 +169,7 @@ pub async fn verify(
             .as_ref()
             .map(|p| p.display().to_string()),
     };
-    let mut futs: Vec<BoxFuture<'_, (usize, Outcome)>> = Vec::new();
+    let mut futs: Vec<BoxFuture<'_, (usize, EdgeOutcome)>> = Vec::new();
     for &i in &order {
         let edge = edges[i];
         let attempt = &attempts[i];
@@ -189,7 +194,7 @@ pub async fn verify(
         }));
     }
     let width = opts.concurrency.max(1);
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; edges.len()];
+    let mut outcomes: Vec<Option<EdgeOutcome>> = vec![None; edges.len()];
     for (i, o) in run_bounded(futs, width).await {
         if let Some(slot) = outcomes.get_mut(i) {
             *slot = Some(o);
@@ -203,7 +208,7 @@ pub async fn verify(
             source: inv.nodes[edge.source].name.clone(),
             target: inv.nodes[edge.target].name.clone(),
             policy: inv.policy(edge.source, edge.target).describe(),
-            outcome: o.unwrap_or(Outcome::NotTried {
+            outcome: o.unwrap_or(EdgeOutcome::NotTried {
                 reason: "internal error: the attempt did not finish".into(),
                 hint: None,
             }),
@@ -239,7 +244,7 @@ impl Ctx<'_> {
         line: &str,
         targets: &[NodeId],
         timeout: Duration,
-    ) -> Outcome {
+    ) -> EdgeOutcome {
         let inv = self.inv;
         let Some(host) = self
             .gathered
@@ -247,7 +252,7 @@ impl Ctx<'_> {
             .get(edge.source)
             .and_then(Option::as_ref)
         else {
-            return Outcome::NotTried {
+            return EdgeOutcome::NotTried {
                 reason: "no open connection to the source".into(),
                 hint: None,
             };
@@ -272,7 +277,7 @@ impl Ctx<'_> {
         let names = EdgeNames {
             source: &inv.nodes[edge.source].name,
             target: &target.name,
-            addr: target.address.as_deref().unwrap_or_default(),
+            addr: target.target().addr,
             port: target.port,
             known_hosts: if edge.source == Inventory::MANAGER {
                 self.manager_known_hosts.as_deref()
@@ -293,7 +298,7 @@ impl Ctx<'_> {
                     outcome
                 }
             }
-            Err(StepError::Timeout(_)) => Outcome::Fails(EdgeFailure {
+            Err(StepError::Timeout(_)) => EdgeOutcome::Fails(EdgeFailure {
                 kind: FailureKind::Timeout,
                 reason: format!(
                     "no answer from {} within {} s",
@@ -305,7 +310,7 @@ impl Ctx<'_> {
                     names.target, names.source
                 )),
             }),
-            Err(e) => Outcome::NotTried {
+            Err(e) => EdgeOutcome::NotTried {
                 reason: format!("could not run ssh on {}: {e}", names.source),
                 hint: Some(format!(
                     "the connection to {} failed during the run; try again",
@@ -317,12 +322,12 @@ impl Ctx<'_> {
 }
 
 /// An SFTP-only edge holds when its listing worked and no shell opened.
-fn sftp_only_outcome(outcome: Outcome, stdout: &[u8], names: &EdgeNames<'_>) -> Outcome {
+fn sftp_only_outcome(outcome: EdgeOutcome, stdout: &[u8], names: &EdgeNames<'_>) -> EdgeOutcome {
     let opened = String::from_utf8_lossy(stdout)
         .lines()
         .any(|l| l.trim() == SHELL_MARKER);
     match outcome {
-        Outcome::Holds if opened => Outcome::Fails(EdgeFailure {
+        EdgeOutcome::Holds if opened => EdgeOutcome::Fails(EdgeFailure {
             kind: FailureKind::Other,
             reason: format!(
                 "the edge is SFTP-only, yet {}'s key opened a shell on {}",
@@ -399,7 +404,7 @@ fn prepare(
                 timeout: timeout.checked_mul(hops).unwrap_or(timeout) + Duration::from_secs(5),
             }
         }
-        Err(reason) => not_tried(reason, None),
+        Err(reason) => not_tried(reason.to_string(), None),
     }
 }
 

@@ -60,7 +60,8 @@ pub fn node_plan<'p>(p: &'p Plan, node: &str) -> &'p trustmesh::plan::NodePlan {
 /// A plan as `trustmesh plan` prints it, without colour.
 pub fn text(p: &Plan) -> String {
     let mut out = Vec::new();
-    trustmesh::output::render_text(p, trustmesh::output::TextOptions::default(), &mut out).unwrap();
+    trustmesh::output::render_text(p, trustmesh::output::PlanTextOptions::default(), &mut out)
+        .unwrap();
     String::from_utf8(out).unwrap()
 }
 

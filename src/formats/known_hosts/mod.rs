@@ -17,9 +17,10 @@
 //!   `!` (a matching negated pattern rejects the whole line); a hashed name
 //!   `|1|salt|hash` holds one host, and matches when
 //!   HMAC-SHA1(salt, name) is its hash.
-//! * A line is *managed* when it is an entry whose comment holds the word
-//!   `trustmesh:<node>` (see [`MARKER_PREFIX`]), `<node>` being the node the
-//!   host key belongs to. [`KnownHostsFile::apply_edits`] is the only way to
+//! * A line is *managed* when it is an entry whose whole comment is the
+//!   marker `trustmesh:<cluster>/<node>` (see [`Marker`]), `<node>` being
+//!   the node the host key belongs to; a comment that only mentions a
+//!   marker among other words is someone else's line. [`KnownHostsFile::apply_edits`] is the only way to
 //!   change a file: it removes managed lines and appends new managed lines,
 //!   refuses anything else, and leaves the bytes of every kept line alone.
 //! * [`fingerprint_sha256`] prints a key's fingerprint as `ssh-keygen -l`
@@ -33,7 +34,7 @@
 //!
 //! Keeping the bytes, the marker and the edit rule are the same for
 //! `authorized_keys`, so they live in [`crate::formats::lines`]; this module says how
-//! a `known_hosts` line is read ([`LineKind`], [`HostEntry`]) and matched.
+//! a `known_hosts` line is read ([`HostLineKind`], [`HostEntry`]) and matched.
 //! Beside `std` and that module it uses the `base64`, `hmac`, `sha1` and
 //! `ssh-key` crates only, so the two can be tested and moved together.
 
@@ -41,7 +42,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 
-use crate::formats::lines::{self, field_end, is_space, key_fields, skip_space, Kind, Marker};
+use crate::formats::lines::{self, field_end, is_space, key_fields, skip_space, LineKind, Marker};
 pub use crate::formats::lines::{LineEnding, MARKER_PREFIX};
 
 #[cfg(test)]
@@ -53,19 +54,19 @@ const REVOKED_MARKER: &str = "@revoked";
 
 /// A parsed `known_hosts` file: its lines, in order, each with the exact
 /// text and ending it had.
-pub type KnownHostsFile = lines::LineFile<LineKind>;
+pub type KnownHostsFile = lines::LineFile<HostLineKind>;
 
 /// One line of the file.
-pub type Line = lines::Line<LineKind>;
+pub type HostFileLine = lines::Line<HostLineKind>;
 
 /// Why [`KnownHostsFile::apply_edits`] refused an edit. Nothing is changed
 /// when it does. [`BadAddedLine`](lines::EditError::BadAddedLine) means the
 /// new line is not one host key entry carrying the trustmesh marker.
-pub type EditError = lines::EditError<LineKind>;
+pub type HostFileEditError = lines::EditError<HostLineKind>;
 
 /// What a line holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LineKind {
+pub enum HostLineKind {
     /// Empty or only spaces and tabs.
     Blank,
     /// First non-blank character is `#`.
@@ -96,7 +97,7 @@ pub struct HostEntry {
     comment: Option<String>,
 }
 
-impl Kind for LineKind {
+impl LineKind for HostLineKind {
     const FILE: &'static str = "known_hosts";
     const ENTRY: &'static str = "host key entry";
     type Record = HostEntry;
@@ -108,7 +109,7 @@ impl Kind for LineKind {
     /// A line is managed when it is an entry whose comment has the marker.
     fn record(&self) -> Option<&HostEntry> {
         match self {
-            LineKind::Entry(e) => Some(e),
+            HostLineKind::Entry(e) => Some(e),
             _ => None,
         }
     }
@@ -155,7 +156,7 @@ impl KnownHostsFile {
     }
 }
 
-impl Line {
+impl HostFileLine {
     /// The entry, when this line is one.
     pub fn entry(&self) -> Option<&HostEntry> {
         self.kind().record()
@@ -348,19 +349,19 @@ fn certified_key(blob: &[u8]) -> Option<Vec<u8>> {
 /// Reads a line as `hostfile.c` does. A key type not in OpenSSH's list makes
 /// the line unreadable (kept as opaque text), as do the legacy SSH-1
 /// `bits exponent modulus` lines.
-fn parse_line(text: &str) -> LineKind {
+fn parse_line(text: &str) -> HostLineKind {
     let s = text.as_bytes();
     let mut i = skip_space(s, 0);
     if i == s.len() {
-        return LineKind::Blank;
+        return HostLineKind::Blank;
     }
     if s[i] == b'#' {
-        return LineKind::Comment;
+        return HostLineKind::Comment;
     }
     let mut annotation = None;
     while s.get(i) == Some(&b'@') {
         if annotation.is_some() {
-            return LineKind::Invalid;
+            return HostLineKind::Invalid;
         }
         let rest = &text[i..];
         let (found, len) = if rest.starts_with(CA_MARKER) {
@@ -368,23 +369,23 @@ fn parse_line(text: &str) -> LineKind {
         } else if rest.starts_with(REVOKED_MARKER) {
             (Annotation::Revoked, REVOKED_MARKER.len())
         } else {
-            return LineKind::Invalid;
+            return HostLineKind::Invalid;
         };
         if !s.get(i + len).is_some_and(|&b| is_space(b)) {
-            return LineKind::Invalid;
+            return HostLineKind::Invalid;
         }
         annotation = Some(found);
         i = skip_space(s, i + len);
     }
     let hosts_end = field_end(s, i);
     if hosts_end == i {
-        return LineKind::Invalid;
+        return HostLineKind::Invalid;
     }
     let hosts = &text[i..hosts_end];
     let Some(fields) = key_fields(text, skip_space(s, hosts_end)) else {
-        return LineKind::Invalid;
+        return HostLineKind::Invalid;
     };
-    LineKind::Entry(HostEntry {
+    HostLineKind::Entry(HostEntry {
         annotation,
         hosts: hosts.to_owned(),
         key_type: fields.key_type.to_owned(),

@@ -45,7 +45,7 @@ fn roundtrip(text: &str) -> KnownHostsFile {
 }
 
 fn entry(line: &str) -> HostEntry {
-    testing::only_record::<LineKind>(line)
+    testing::only_record::<HostLineKind>(line)
 }
 
 #[test]
@@ -78,9 +78,9 @@ fn hostile_file_round_trips_with_fields() {
     let file = roundtrip(&text);
     let l = file.lines();
     assert_eq!(l.len(), 18);
-    assert_eq!(l[0].kind(), &LineKind::Comment);
+    assert_eq!(l[0].kind(), &HostLineKind::Comment);
     assert_eq!(l[0].ending(), LineEnding::CrLf);
-    assert_eq!(l[1].kind(), &LineKind::Blank);
+    assert_eq!(l[1].kind(), &HostLineKind::Blank);
 
     let e = l[2].entry().unwrap();
     assert_eq!(
@@ -113,7 +113,7 @@ fn hostile_file_round_trips_with_fields() {
     assert_eq!(e.hosts(), long_hosts);
     assert_eq!(e.comment(), Some(long_comment.as_str()));
     for line in &l[9..=16] {
-        assert_eq!(line.kind(), &LineKind::Invalid, "{:?}", line.text());
+        assert_eq!(line.kind(), &HostLineKind::Invalid, "{:?}", line.text());
     }
     assert_eq!(l[17].marker().map(|m| m.node), Some("z"));
     assert_eq!(l[17].ending(), LineEnding::Missing);
@@ -403,9 +403,18 @@ fn apply_edits_removes_and_appends() {
         format!("# mine\r\nother ssh-rsa {RSA}\r\nh2 ssh-ed25519 {CA} trustmesh:keep\r\n{new}\r\n")
     );
     assert_eq!(file.apply_edits(&[], &[]).unwrap(), text);
-    assert_eq!(file.apply_edits(&[0], &[]), Err(EditError::Unmanaged(0)));
-    assert_eq!(file.apply_edits(&[2], &[]), Err(EditError::Unmanaged(2)));
-    assert_eq!(file.apply_edits(&[9], &[]), Err(EditError::NoSuchLine(9)));
+    assert_eq!(
+        file.apply_edits(&[0], &[]),
+        Err(HostFileEditError::Unmanaged(0))
+    );
+    assert_eq!(
+        file.apply_edits(&[2], &[]),
+        Err(HostFileEditError::Unmanaged(2))
+    );
+    assert_eq!(
+        file.apply_edits(&[9], &[]),
+        Err(HostFileEditError::NoSuchLine(9))
+    );
     for bad in [
         format!("host ssh-ed25519 {ED}"),
         format!("host ssh-ed25519 {ED} trustmesh:a\nevil ssh-ed25519 {ED}"),
@@ -413,7 +422,7 @@ fn apply_edits_removes_and_appends() {
     ] {
         assert_eq!(
             file.apply_edits(&[], &[new.clone(), bad]),
-            Err(EditError::BadAddedLine(1))
+            Err(HostFileEditError::BadAddedLine(1))
         );
     }
     let file = roundtrip("x\n");
@@ -454,7 +463,8 @@ fn any_line() -> impl Strategy<Value = (String, bool)> {
         Just((String::new(), false)),
         Just((" \t".to_owned(), false)),
         "[^\r\n]{0,20}".prop_map(|s| {
-            let managed = matches!(parse_line(&s), LineKind::Entry(ref e) if e.marker().is_some());
+            let managed =
+                matches!(parse_line(&s), HostLineKind::Entry(ref e) if e.marker().is_some());
             (s, managed)
         }),
     ]
@@ -509,7 +519,7 @@ proptest! {
         add_nodes in prop::collection::vec("[a-z][a-z0-9]{0,5}", 0..4),
     ) {
         let add: Vec<String> = add_nodes.iter().map(|n| managed_line(n, "ssh-ed25519", CA, &format!("trustmesh:c/{n}"))).collect();
-        let (file, again) = check_edit::<LineKind>(&text, &managed, &remove_mask, &add)?;
+        let (file, again) = check_edit::<HostLineKind>(&text, &managed, &remove_mask, &add)?;
         let unmanaged = |f: &KnownHostsFile| -> Vec<String> {
             f.lines().iter().filter(|l| l.marker().is_none()).map(|l| l.text().trim_end_matches('\r').to_owned()).collect()
         };
@@ -521,6 +531,6 @@ proptest! {
 
     #[test]
     fn apply_edits_never_touches_unmanaged(text in hostile_text(), idx in 0usize..64) {
-        check_never_touches_unmanaged::<LineKind>(&text, idx)?;
+        check_never_touches_unmanaged::<HostLineKind>(&text, idx)?;
     }
 }

@@ -5,15 +5,15 @@
 //! trustmesh second, and trustmesh must treat both the same way: read every
 //! byte back as it was (blank and `#` lines, CRLF and LF mixed line by line,
 //! a missing final newline, lines it cannot read), recognise its own lines by
-//! the `trustmesh:<node>` word in their comment, and change a file only by
-//! removing such lines and appending new ones. Only how one line is read
+//! their whole comment being the marker `trustmesh:<cluster>/<node>`, and
+//! change a file only by removing such lines and appending new ones. Only how one line is read
 //! differs between the two formats. This module holds what is the same, once,
 //! so that the two cannot drift apart:
 //!
 //! * [`LineFile`] is a file as a list of [`Line`]s, each with its exact text
 //!   and [`LineEnding`]; [`LineFile::parse`] never fails and
 //!   [`LineFile::render`] gives back exactly the text it was given.
-//! * A format says how it reads a line by implementing [`Kind`] for the type
+//! * A format says how it reads a line by implementing [`LineKind`] for the type
 //!   that tells what a line holds; that type also names the node of the
 //!   trustmesh marker of a managed line (see [`Marker`]).
 //! * [`LineFile::apply_edits`] is the only way to change a file: it removes
@@ -31,8 +31,9 @@ use std::convert::Infallible;
 use std::fmt;
 use std::marker::PhantomData;
 
-/// The word prefix that marks a line as written by trustmesh: the comment of
-/// a managed line holds the word `trustmesh:<node>`, where `<node>` matches
+/// The prefix of the marker of a line written by trustmesh: the whole
+/// comment of a managed line is `trustmesh:<cluster>/<node>` (see
+/// [`Marker`]), where `<cluster>` and `<node>` match
 /// `[A-Za-z0-9][A-Za-z0-9._-]*`.
 pub const MARKER_PREFIX: &str = "trustmesh:";
 
@@ -61,9 +62,9 @@ impl LineEnding {
 /// What one line of a file format holds, and how a line is read into it.
 ///
 /// Implemented by the line kind of each format
-/// ([`authorized_keys::LineKind`](crate::formats::authorized_keys::LineKind),
-/// [`known_hosts::LineKind`](crate::formats::known_hosts::LineKind)).
-pub trait Kind: Sized {
+/// ([`authorized_keys::KeyLineKind`](crate::formats::authorized_keys::KeyLineKind),
+/// [`known_hosts::HostLineKind`](crate::formats::known_hosts::HostLineKind)).
+pub trait LineKind: Sized {
     /// The file's name in messages, e.g. `authorized_keys`.
     const FILE: &'static str;
     /// What a line trustmesh adds is, in messages, e.g. `key line`.
@@ -182,7 +183,7 @@ pub enum EditError<K> {
     Never(Infallible, PhantomData<fn() -> K>),
 }
 
-impl<K: Kind> fmt::Display for EditError<K> {
+impl<K: LineKind> fmt::Display for EditError<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let file = K::FILE;
         match self {
@@ -210,9 +211,9 @@ impl<K: Kind> fmt::Display for EditError<K> {
     }
 }
 
-impl<K: Kind + fmt::Debug> std::error::Error for EditError<K> {}
+impl<K: LineKind + fmt::Debug> std::error::Error for EditError<K> {}
 
-impl<K: Kind> LineFile<K> {
+impl<K: LineKind> LineFile<K> {
     /// The lines holding a record, with their indices, in file order.
     pub fn records(&self) -> impl Iterator<Item = (usize, &K::Record)> + '_ {
         self.lines()
@@ -222,7 +223,7 @@ impl<K: Kind> LineFile<K> {
     }
 
     /// Reads a file. Never fails: what cannot be read is kept as whatever
-    /// [`Kind::classify`] makes of it.
+    /// [`LineKind::classify`] makes of it.
     pub fn parse(text: &str) -> Self {
         let lines = split_lines(text)
             .into_iter()
@@ -260,7 +261,7 @@ impl<K: Kind> LineFile<K> {
     /// line had no newline, it gets one first. Duplicate indices in `remove`
     /// count once. Errors when an index is out of range or names an
     /// unmanaged line, or when a line of `add` holds a line break or is not
-    /// a managed line once read ([`Kind::classify`], [`Kind::marker`]).
+    /// a managed line once read ([`LineKind::classify`], [`LineKind::marker`]).
     pub fn apply_edits(&self, remove: &[usize], add: &[String]) -> Result<String, EditError<K>> {
         self.apply_edits_on_request(remove, &[], add)
     }
@@ -365,7 +366,7 @@ impl<K> Line<K> {
     }
 }
 
-impl<K: Kind> Line<K> {
+impl<K: LineKind> Line<K> {
     /// The node named by the trustmesh marker, when this is a managed line.
     pub fn marker(&self) -> Option<Marker<'_>> {
         self.kind.marker()

@@ -1,7 +1,7 @@
 //! Proptest strategies and checks shared by the tests of every line
 //! format.
 
-use super::{Kind, LineFile};
+use super::{LineFile, LineKind};
 use proptest::prelude::*;
 use std::fmt::Debug;
 
@@ -34,14 +34,14 @@ pub(crate) fn hostile_text(extra: &[&str]) -> impl Strategy<Value = String> {
 
 /// `text` read as a file of format `K`, checked to render back as
 /// `text`.
-pub(crate) fn roundtrip<K: Kind>(text: &str) -> LineFile<K> {
+pub(crate) fn roundtrip<K: LineKind>(text: &str) -> LineFile<K> {
     let file = LineFile::parse(text);
     assert_eq!(file.render(), text);
     file
 }
 
 /// The record `text`, a file of one line, holds.
-pub(crate) fn only_record<K: Kind>(text: &str) -> K::Record
+pub(crate) fn only_record<K: LineKind>(text: &str) -> K::Record
 where
     K::Record: Clone,
 {
@@ -84,7 +84,7 @@ pub(crate) fn any_file(
 /// the managed lines `remove_mask` picks and appending `add` keeps the
 /// other lines' bytes first, untouched and in order, and ends with the
 /// added lines. Gives the file and the edited file read again.
-pub(crate) fn check_edit<K: Kind + Debug>(
+pub(crate) fn check_edit<K: LineKind + Debug>(
     text: &str,
     managed: &[bool],
     remove_mask: &[bool],
@@ -119,7 +119,7 @@ pub(crate) fn check_edit<K: Kind + Debug>(
 
 /// `apply_edits` refuses to remove line `idx` of `text` unless it is
 /// there and trustmesh wrote it.
-pub(crate) fn check_never_touches_unmanaged<K: Kind + Debug + PartialEq>(
+pub(crate) fn check_never_touches_unmanaged<K: LineKind + Debug + PartialEq>(
     text: &str,
     idx: usize,
 ) -> Result<(), TestCaseError> {

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Text(String);
 
-impl Kind for Text {
+impl LineKind for Text {
     const FILE: &'static str = "notes";
     const ENTRY: &'static str = "note";
     type Record = Text;
@@ -180,19 +180,19 @@ fn edit_errors_name_the_file() {
             "new notes line #2 is not a single note carrying a trustmesh: marker",
         ),
         (
-            ak::EditError::NoSuchLine(2).to_string(),
+            ak::KeyFileEditError::NoSuchLine(2).to_string(),
             "authorized_keys has no line 3",
         ),
         (
-            kh::EditError::Unmanaged(0).to_string(),
+            kh::HostFileEditError::Unmanaged(0).to_string(),
             "refusing to remove line 1 of known_hosts: it was not written by trustmesh",
         ),
         (
-            ak::EditError::BadAddedLine(0).to_string(),
+            ak::KeyFileEditError::BadAddedLine(0).to_string(),
             "new authorized_keys line #1 is not a single key line carrying a trustmesh: marker",
         ),
         (
-            kh::EditError::BadAddedLine(1).to_string(),
+            kh::HostFileEditError::BadAddedLine(1).to_string(),
             "new known_hosts line #2 is not a single host key entry carrying a trustmesh: marker",
         ),
     ];

@@ -23,6 +23,7 @@ pub mod typed;
 pub mod validate;
 pub mod values;
 
+use crate::model::target::SshTarget;
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
@@ -87,6 +88,14 @@ pub struct Node {
 }
 
 impl Node {
+    /// Where the node's sshd listens: its address and port, the one place
+    /// both are read together. Only the manager can be without an address
+    /// (it is never reached over ssh then, and has no reverse edge): its
+    /// address is empty.
+    pub fn target(&self) -> SshTarget<'_> {
+        SshTarget::new(self.address.as_deref().unwrap_or_default(), self.port)
+    }
+
     /// `user@address` as a person would write it, for messages.
     pub fn display_target(&self) -> String {
         let addr = self.address.as_deref().unwrap_or("(local)");

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::SavedPlan;
 use crate::formats::known_hosts;
+use crate::formats::public_key::PublicKey;
 use crate::model::inventory::limits::MAX_FILE_BYTES;
 use crate::model::inventory::{Inventory, InventoryError};
 
@@ -144,14 +145,13 @@ pub fn accepted_host_keys(inv: &Inventory, accepted: &[String]) -> Vec<AcceptedH
         let name = known_hosts::host_name(addr, node.port);
         let mut fingerprints: Vec<String> = Vec::new();
         for line in accepted {
-            let mut f = line.split_whitespace();
-            let (Some(host), Some(_type), Some(blob)) = (f.next(), f.next(), f.next()) else {
+            let Some((host, key)) = PublicKey::parse_with_host(line) else {
                 continue;
             };
             if host != name {
                 continue;
             }
-            if let Some(fp) = known_hosts::fingerprint_sha256(blob) {
+            if let Some(fp) = key.fingerprint() {
                 if !fingerprints.contains(&fp) {
                     fingerprints.push(fp);
                 }
@@ -170,17 +170,17 @@ pub fn accepted_host_keys(inv: &Inventory, accepted: &[String]) -> Vec<AcceptedH
 /// The inventory file as read once: its bytes (parsed from these, not
 /// read again) and their SHA-256.
 #[derive(Debug, Clone)]
-pub struct InventoryFile {
+pub struct InventoryBytes {
     pub path: PathBuf,
     /// Lowercase hex, as `sha256sum` prints it.
     pub sha256: String,
     bytes: Vec<u8>,
 }
 
-impl InventoryFile {
+impl InventoryBytes {
     /// Read the file (at most the inventory size limit, and one byte more
     /// to know it is over).
-    pub fn read(path: &Path) -> Result<InventoryFile, InventoryError> {
+    pub fn read(path: &Path) -> Result<InventoryBytes, InventoryError> {
         use std::io::Read as _;
         let io = |source| InventoryError::Io {
             path: path.display().to_string(),
@@ -191,7 +191,7 @@ impl InventoryFile {
         file.take(MAX_FILE_BYTES + 1)
             .read_to_end(&mut bytes)
             .map_err(io)?;
-        Ok(InventoryFile {
+        Ok(InventoryBytes {
             path: path.to_path_buf(),
             sha256: sha256_hex(&bytes),
             bytes,

@@ -26,13 +26,13 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{NodePlan, Plan, FORMAT_VERSION};
+use crate::plan::{NodePlan, Plan, PLAN_FORMAT_VERSION};
 
 mod binding;
 mod compare;
 
 pub use binding::{
-    accepted_host_keys, AcceptedHostKey, Current, InventoryFile, PlanFlags, Refusal,
+    accepted_host_keys, AcceptedHostKey, Current, InventoryBytes, PlanFlags, Refusal,
     DEFAULT_MAX_AGE,
 };
 pub use compare::{differences, host_key_differences, Difference};
@@ -47,7 +47,7 @@ pub const FILE_VERSION: u32 = 2;
 pub struct SavedPlan {
     /// [`FILE_VERSION`].
     pub plan_file_version: u32,
-    /// The format of `nodes` ([`crate::plan::FORMAT_VERSION`]).
+    /// The format of `nodes` ([`crate::plan::PLAN_FORMAT_VERSION`]).
     pub format_version: u32,
     /// When the plan was made: before its first node was read.
     #[serde(with = "rfc3339")]
@@ -96,7 +96,7 @@ pub enum PlanFileError {
         by: &'static str,
     },
     #[error(
-        "{path} holds a plan of format {found}; this trustmesh plans in format {FORMAT_VERSION}"
+        "{path} holds a plan of format {found}; this trustmesh plans in format {PLAN_FORMAT_VERSION}"
     )]
     #[diagnostic(
         code(trustmesh::planfile::plan_version),
@@ -126,7 +126,7 @@ impl SavedPlan {
     pub fn new(
         plan: &Plan,
         created: SystemTime,
-        inventory: &InventoryFile,
+        inventory: &InventoryBytes,
         flags: PlanFlags,
         host_keys: Vec<AcceptedHostKey>,
     ) -> SavedPlan {
@@ -229,7 +229,7 @@ impl SavedPlan {
             .get("format_version")
             .and_then(serde_json::Value::as_u64)
             .ok_or_else(|| not_a_plan("no `format_version`".into()))?;
-        if plan_version != u64::from(FORMAT_VERSION) {
+        if plan_version != u64::from(PLAN_FORMAT_VERSION) {
             return Err(PlanFileError::PlanVersion {
                 path: path.to_path_buf(),
                 found: plan_version,

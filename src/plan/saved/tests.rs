@@ -1,7 +1,7 @@
 use super::*;
 use crate::formats::known_hosts;
 use crate::model::inventory::{Inventory, InventoryError};
-use crate::plan::{Access, Change, FileBase, NodeStatus};
+use crate::plan::{Change, FileBase, Login, NodeStatus};
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ fn node(name: &str) -> NodePlan {
     NodePlan {
         node: name.into(),
         target: format!("u@{name}"),
-        access: Access::Key,
+        access: Login::Key,
         status: NodeStatus::Planned,
         changes: vec![Change::Mode {
             path: "~/.ssh".into(),
@@ -28,7 +28,7 @@ fn node(name: &str) -> NodePlan {
 
 fn plan_of(nodes: Vec<NodePlan>) -> Plan {
     Plan {
-        format_version: FORMAT_VERSION,
+        format_version: PLAN_FORMAT_VERSION,
         nodes,
         notes: Vec::new(),
         header: Vec::new(),
@@ -38,10 +38,10 @@ fn plan_of(nodes: Vec<NodePlan>) -> Plan {
 const INVENTORY: &str = "version: 1\nmanager: { name: manager }\nworkers:\n  - { name: node1, address: 10.0.0.1 }\n  - { name: node2, address: 10.0.0.2, port: 2222 }\n";
 
 /// An inventory file in a temporary folder, read.
-fn inventory_file(dir: &Path, text: &str) -> InventoryFile {
+fn inventory_file(dir: &Path, text: &str) -> InventoryBytes {
     let path = dir.join("inventory.yaml");
     std::fs::write(&path, text).unwrap();
-    InventoryFile::read(&path).unwrap()
+    InventoryBytes::read(&path).unwrap()
 }
 
 fn flags() -> PlanFlags {
@@ -55,7 +55,7 @@ fn flags() -> PlanFlags {
 
 /// A saved plan made an hour ago, with node1's host key accepted on first
 /// use.
-fn saved_plan(inv: &InventoryFile) -> SavedPlan {
+fn saved_plan(inv: &InventoryBytes) -> SavedPlan {
     SavedPlan::new(
         &plan_of(vec![node("manager"), node("node1")]),
         SystemTime::now() - Duration::from_secs(3600),
@@ -111,7 +111,7 @@ fn every_edit_of_a_saved_plan_is_a_difference() {
         },
         |n| n.changes.push(n.changes[0].clone()),
         |n| n.base[0].content = Some("other\n".into()),
-        |n| n.access = Access::Password,
+        |n| n.access = Login::Password,
         |n| n.target = "u@elsewhere".into(),
         |n| n.node = "z".into(),
     ];
@@ -165,7 +165,7 @@ fn the_file_binds_the_inventory_the_flags_the_host_keys_and_its_time() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(json["plan_file_version"], FILE_VERSION);
-    assert_eq!(json["format_version"], FORMAT_VERSION);
+    assert_eq!(json["format_version"], PLAN_FORMAT_VERSION);
     assert_eq!(json["inventory_sha256"], inv.sha256.as_str());
     assert_eq!(inv.sha256.len(), 64);
     // The flags as given, lists in one order.
@@ -201,7 +201,7 @@ fn the_inventory_hash_is_sha256_of_the_bytes_and_they_are_what_is_parsed() {
     let parsed = inv.parse().unwrap();
     assert_eq!(parsed.nodes.len(), 3);
     std::fs::write(dir.path().join("inventory.yaml"), [0xffu8]).unwrap();
-    let bad = InventoryFile::read(&dir.path().join("inventory.yaml")).unwrap();
+    let bad = InventoryBytes::read(&dir.path().join("inventory.yaml")).unwrap();
     assert!(matches!(bad.parse(), Err(InventoryError::NotUtf8 { .. })));
 }
 
@@ -215,7 +215,7 @@ fn an_older_or_newer_plan_file_is_refused_with_plan_again() {
     };
     // What the trustmesh before this one saved: format 1, no binding.
     write(&format!(
-        r#"{{"format_version": {FORMAT_VERSION}, "inventory": "/inv.yaml", "nodes": [], "notes": []}}"#
+        r#"{{"format_version": {PLAN_FORMAT_VERSION}, "inventory": "/inv.yaml", "nodes": [], "notes": []}}"#
     ));
     let e = SavedPlan::load(&path).unwrap_err();
     assert!(

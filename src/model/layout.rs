@@ -1,0 +1,134 @@
+//! Where a node's files are: the names the gatherer asks the probe for,
+//! the planner plans and verify points `ssh -i`/`UserKnownHostsFile` at,
+//! relative to `~/.ssh` unless the inventory gave an absolute path.
+
+use crate::model::inventory::{Inventory, NodeId};
+
+/// Where a node's files are, relative to `~/.ssh` (or absolute for a
+/// manager's custom `identity`/`known_hosts` outside it). The gatherer asks
+/// the probe for exactly these names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFiles {
+    /// Private key file.
+    pub key: String,
+    /// Its public half (`key` + `.pub`).
+    pub public_key: String,
+    pub authorized_keys: String,
+    pub known_hosts: String,
+    /// `config` (`~/.ssh/config`), its folder `config.d` and trustmesh's
+    /// file there (options.ssh_config): read whenever the option is on or
+    /// prune may have to remove them.
+    pub ssh_config: Option<SshConfigFiles>,
+    /// Read `/etc/hosts` (options.hosts_file on, or prune).
+    pub etc_hosts: bool,
+    /// Ask whether the account is root or has `sudo -n` (options.hosts_file).
+    pub privilege: bool,
+}
+
+/// The files of options.ssh_config, relative to `~/.ssh`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshConfigFiles {
+    /// `config`
+    pub config: String,
+    /// `config.d`
+    pub dir: String,
+    /// `config.d/trustmesh-<cluster>`
+    pub managed: String,
+}
+
+impl NodeFiles {
+    pub fn of(inv: &Inventory, id: NodeId) -> NodeFiles {
+        let node = &inv.nodes[id];
+        let key = node
+            .identity
+            .as_deref()
+            .map(ssh_relative)
+            .unwrap_or_else(|| node.key_type.default_file().to_string());
+        let known_hosts = node
+            .known_hosts
+            .as_deref()
+            .map(ssh_relative)
+            .unwrap_or_else(|| "known_hosts".to_string());
+        let o = &inv.options;
+        NodeFiles {
+            public_key: format!("{key}.pub"),
+            key,
+            authorized_keys: "authorized_keys".to_string(),
+            known_hosts,
+            ssh_config: (o.ssh_config || o.prune).then(|| SshConfigFiles {
+                config: "config".to_string(),
+                dir: "config.d".to_string(),
+                managed: crate::formats::ssh_config::managed_name(&inv.cluster),
+            }),
+            etc_hosts: o.hosts_file || o.prune,
+            privilege: o.hosts_file,
+        }
+    }
+
+    /// The probe's request for these files.
+    pub fn probe_request(&self) -> crate::gather::probe::ProbeRequest {
+        let (read, stat_only) = self.probe_names();
+        crate::gather::probe::ProbeRequest {
+            read,
+            stat_only,
+            etc_hosts: self.etc_hosts,
+            privilege: self.privilege,
+        }
+    }
+
+    /// The files of a Windows administrator: sshd reads its keys from
+    /// [`crate::transport::windows::ADMIN_AUTHORIZED_KEYS`], not `~/.ssh`.
+    pub fn for_windows_admin(mut self, admin: bool) -> NodeFiles {
+        if admin {
+            self.authorized_keys = crate::transport::windows::ADMIN_AUTHORIZED_KEYS.to_string();
+        }
+        self
+    }
+
+    /// Every file name, for the probe: (read, stat only). The private key
+    /// is only ever stat'ed.
+    pub fn probe_names(&self) -> (Vec<String>, Vec<String>) {
+        let mut read = vec![
+            self.authorized_keys.clone(),
+            self.known_hosts.clone(),
+            self.public_key.clone(),
+        ];
+        let mut stat = vec![self.key.clone()];
+        if let Some(c) = &self.ssh_config {
+            // A custom identity or known_hosts named `config` is read once.
+            for name in [&c.config, &c.managed] {
+                if !read.contains(name) && !stat.contains(name) {
+                    read.push(name.clone());
+                }
+            }
+            if !read.contains(&c.dir) && !stat.contains(&c.dir) {
+                stat.push(c.dir.clone());
+            }
+        }
+        (read, stat)
+    }
+}
+
+/// `~/.ssh/x` -> `x`; other paths are kept as written.
+fn ssh_relative(path: &str) -> String {
+    for prefix in ["~/.ssh/", "$HOME/.ssh/"] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            if !rest.contains('/') {
+                return rest.to_string();
+            }
+        }
+    }
+    path.to_string()
+}
+
+/// How a file name is shown: `~/.ssh/x`, or the absolute path.
+pub fn display_path(name: &str) -> String {
+    if name.starts_with('/')
+        || name.starts_with('~')
+        || crate::transport::windows::is_drive_path(name)
+    {
+        name.to_string()
+    } else {
+        format!("~/.ssh/{name}")
+    }
+}
