@@ -592,6 +592,9 @@ pub struct PlanScope {
     /// `--adopt`: lines trustmesh did not write that grant a wanted edge
     /// are taken over (their comment becomes the marker).
     pub adopt: bool,
+    /// The time edges with `expires:` are judged at; `None` (no clock) judges
+    /// none ended. The command line gives the system's time.
+    pub now: Option<std::time::SystemTime>,
 }
 
 impl PlanScope {
