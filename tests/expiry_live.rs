@@ -29,7 +29,11 @@ fn line_of(text: &str, source: &str) -> Option<String> {
 }
 
 /// The edge `source -> target` in a `verify --json` document.
-fn verify_edge<'a>(doc: &'a serde_json::Value, source: &str, target: &str) -> &'a serde_json::Value {
+fn verify_edge<'a>(
+    doc: &'a serde_json::Value,
+    source: &str,
+    target: &str,
+) -> &'a serde_json::Value {
     let edges = doc["edges"].as_array().expect("edges");
     match edges
         .iter()
@@ -109,7 +113,10 @@ fn an_edge_works_until_it_expires_then_is_refused_reported_and_removed() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(!live.can_ssh("node1", "manager"), "sshd let an expired key in");
+    assert!(
+        !live.can_ssh("node1", "manager"),
+        "sshd let an expired key in"
+    );
     assert!(live.can_ssh("node2", "manager"));
 
     // verify: expired, not a failure.
