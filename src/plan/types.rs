@@ -592,8 +592,7 @@ pub struct PlanScope {
     /// `--adopt`: lines trustmesh did not write that grant a wanted edge
     /// are taken over (their comment becomes the marker).
     pub adopt: bool,
-    /// The time edges with `expires:` are judged at; `None` (no clock) judges
-    /// none ended. The command line gives the system's time.
+    /// When `expires:` is judged (the CLI: the clock); `None`: none ended.
     pub now: Option<std::time::SystemTime>,
 }
 

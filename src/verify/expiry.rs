@@ -36,3 +36,50 @@ pub(super) fn judge(
         o => o,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::graph::EdgeKind;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn an_ended_edge_that_still_holds_fails_and_a_refused_one_is_left_as_it_is() {
+        let inv = Inventory::from_str_named(
+            "t.yaml",
+            "version: 1\nmanager: { name: m, address: 10.0.0.1 }\nworkers:\n  - { name: w1, address: 10.0.0.2 }\n\
+             reverse:\n  - { worker: w1, expires: '2026-12-05T10:00:00Z' }\n",
+        )
+        .unwrap();
+        let edge = Edge {
+            kind: EdgeKind::Reverse,
+            source: 1,
+            target: 0,
+        };
+        let at = |secs| Some(UNIX_EPOCH + Duration::from_secs(secs));
+        // 2026-12-05 10:00:01 UTC: ended.
+        let after = at(1_796_464_801);
+        match judge(&inv, edge, after, Outcome::Holds) {
+            Outcome::Fails(f) => {
+                assert!(
+                    f.reason
+                        .contains("expired 2026-12-05 10:00 UTC, yet m still lets w1's key in"),
+                    "{f:?}"
+                )
+            }
+            o => panic!("{o:?}"),
+        }
+        let refused = Outcome::Fails(EdgeFailure {
+            kind: FailureKind::AuthRejected,
+            reason: "denied".into(),
+            hint: None,
+        });
+        assert_eq!(judge(&inv, edge, after, refused.clone()), refused);
+        // Before its end, or with no clock, an edge is judged as any other.
+        assert_eq!(
+            judge(&inv, edge, at(1_796_464_800), Outcome::Holds),
+            Outcome::Holds
+        );
+        assert_eq!(judge(&inv, edge, None, Outcome::Holds), Outcome::Holds);
+    }
+}
