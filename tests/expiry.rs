@@ -387,6 +387,18 @@ fn verify_reports_a_refused_ended_edge_as_expired_not_failed() {
     let mut out = Vec::new();
     verify::render_json(&report, &mut out).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    // The document keeps to its committed schema, with and without the
+    // expiry's fields.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/verify.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&v).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{v:#}");
     assert_eq!(v["edges"][0]["status"], "expired");
     assert_eq!(v["edges"][0]["expires"], "2026-12-05T10:00:00Z");
     assert_eq!(v["edges"][1]["status"], "ok");

@@ -288,8 +288,9 @@ struct JsonEdge<'a> {
     /// When the edge ends (`expires:`), RFC 3339 in UTC.
     #[serde(skip_serializing_if = "Option::is_none")]
     expires: Option<String>,
-    /// It ends within the warning window (`options.expiry_warning_days`).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    /// It ends within the warning window (`options.expiry_warning_days`);
+    /// left out when not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     expiring: bool,
     ok: bool,
     status: EdgeStatus,
