@@ -267,6 +267,7 @@ fn blocks_and_options_cost_linear_time() {
     let policy = trustmesh::formats::key_options::Policy {
         sftp_only: true,
         from: Some("10.0.0.0/8".into()),
+        expires: None,
     };
     assert_linear(
         "a long options field",

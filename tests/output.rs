@@ -308,6 +308,7 @@ fn edge(source: &str, target: &str, outcome: EdgeOutcome) -> EdgeResult {
         target: target.into(),
         policy: "full".into(),
         outcome,
+        time: None,
     }
 }
 

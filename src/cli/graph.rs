@@ -34,7 +34,8 @@ pub fn cmd_graph(_ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
     };
     // Names and addresses are the inventory's: escaped, the lines kept.
     let mut text = Vec::new();
-    graph::render(&inv, &g, format, &mut text)
+    let now = trustmesh::model::inventory::expiry::system_now();
+    graph::render_at(&inv, &g, format, Some(now), &mut text)
         .map_err(|e| CliError::message(format!("cannot render the graph: {e}")))?;
     let text = String::from_utf8_lossy(&text);
     write_out("the graph", |out| {

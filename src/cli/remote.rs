@@ -36,6 +36,7 @@ pub fn scope(inv: &Inventory, args: &RemoteArgs) -> Result<PlanScope, CliError> 
         remove_stale_host_keys: nodes("--remove-stale-host-keys", &args.remove_stale_host_keys)?,
         rotate: nodes("--rotate-keys", &args.rotate_keys)?,
         adopt: args.adopt,
+        now: Some(trustmesh::model::inventory::expiry::system_now()),
     };
     // A node outside --limit is not read, so its key cannot be rotated.
     let mut outside: Vec<&str> = scope

@@ -2,7 +2,7 @@
 //! options an edge's policy puts there, merged with those an admin added by
 //! hand to a managed line.
 //!
-//! trustmesh owns two sets of options and nothing else:
+//! trustmesh owns three sets of options and nothing else:
 //!
 //! - `restrict,command="internal-sftp"` on an SFTP-only edge (sshd then
 //!   runs its in-process SFTP server for that key whatever the client asks:
@@ -10,7 +10,13 @@
 //!   either alone is an admin's;
 //! - `from="<addresses>"` with `options.restrict_source`, the addresses
 //!   being exactly those the inventory derives for the edge; a `from=` with
-//!   another value is an admin's.
+//!   another value is an admin's;
+//! - `expiry-time="YYYYMMDDHHMM[SS]Z"` on an edge with `expires:`, in
+//!   exactly that form (UTC, with `Z`): an `expiry-time` in that form on a
+//!   managed line is trustmesh's, rewritten when `expires:` changes and
+//!   taken away when it goes; one in any other form (`20261231`, local
+//!   time) is an admin's, kept when the edge has no `expires:`, dropped
+//!   (and named) when it has, since sshd would honour the earlier of two.
 //!
 //! Every other option on a managed line is an admin's and is kept when
 //! trustmesh rewrites the line, in its place after trustmesh's own, unless
@@ -20,6 +26,8 @@
 //! tunnel, and under `restrict_source` another `from=` would contradict the
 //! derived one. Those are dropped, and the plan says which.
 
+use crate::model::inventory::expiry::Expiry;
+
 /// What an edge's authorized_keys line must allow.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
@@ -27,22 +35,27 @@ pub struct Policy {
     pub sftp_only: bool,
     /// `from="..."`: the comma-separated addresses, when restricted.
     pub from: Option<String>,
+    /// `expiry-time="..."`: when the edge ends.
+    pub expires: Option<Expiry>,
 }
 
 impl Policy {
     /// No option at all: a full edge from anywhere.
     pub fn is_open(&self) -> bool {
-        !self.sftp_only && self.from.is_none()
+        !self.sftp_only && self.from.is_none() && self.expires.is_none()
     }
 
     /// How a person would name this policy: `full`, `sftp-only`, and
     /// `from ADDRESSES` when restricted.
     pub fn describe(&self) -> String {
-        let base = if self.sftp_only { "sftp-only" } else { "full" };
-        match &self.from {
-            Some(f) => format!("{base}, from {f}"),
-            None => base.to_string(),
+        let mut s = if self.sftp_only { "sftp-only" } else { "full" }.to_string();
+        if let Some(f) = &self.from {
+            s.push_str(&format!(", from {f}"));
         }
+        if let Some(e) = self.expires {
+            s.push_str(&format!(", expires {e}"));
+        }
+        s
     }
 }
 
@@ -140,8 +153,19 @@ pub fn merge(existing: Option<&str>, policy: &Policy, derived_from: Option<&str>
     if let Some(f) = &policy.from {
         out.push(from_option(f));
     }
+    if let Some(e) = policy.expires {
+        out.push(e.option());
+    }
     let mut dropped = Vec::new();
     let mut lifted = Vec::new();
+    if policy.expires.is_none() {
+        lifted.extend(
+            current
+                .iter()
+                .filter(|o| Expiry::is_own_option(o))
+                .map(|o| o.to_string()),
+        );
+    }
     if ours_sftp && !policy.sftp_only {
         lifted.push(format!("restrict,{SFTP_COMMAND}"));
     }
@@ -156,11 +180,12 @@ pub fn merge(existing: Option<&str>, policy: &Policy, derived_from: Option<&str>
         if ours_sftp && (n == "restrict" || o.eq_ignore_ascii_case(SFTP_COMMAND)) {
             continue;
         }
-        if ours_from.as_deref() == Some(o) {
+        if ours_from.as_deref() == Some(o) || Expiry::is_own_option(o) {
             continue;
         }
         let conflicts = (policy.sftp_only && REOPENING.contains(&n.as_str()))
-            || (policy.from.is_some() && n == "from");
+            || (policy.from.is_some() && n == "from")
+            || (policy.expires.is_some() && n == "expiry-time");
         if conflicts {
             dropped.push(o.to_string());
         } else if policy.sftp_only && n == "restrict" {
@@ -197,14 +222,14 @@ mod tests {
     fn sftp() -> Policy {
         Policy {
             sftp_only: true,
-            from: None,
+            ..Policy::default()
         }
     }
 
     fn from(a: &str) -> Policy {
         Policy {
-            sftp_only: false,
             from: Some(a.into()),
+            ..Policy::default()
         }
     }
 
@@ -251,6 +276,7 @@ mod tests {
         let both = Policy {
             sftp_only: true,
             from: Some("10.0.0.0/8".into()),
+            expires: None,
         };
         let m = merge(Some(r#"no-X11-forwarding,environment="A=1""#), &both, None);
         assert_eq!(
@@ -327,6 +353,60 @@ mod tests {
         assert_eq!(m.dropped, vec![r#"FROM="10.9.9.9""#]);
     }
 
+    fn until(t: &str) -> Policy {
+        Policy {
+            expires: Some(Expiry::parse(t).unwrap()),
+            ..Policy::default()
+        }
+    }
+
+    #[test]
+    fn an_expiry_is_written_beside_the_admins_options_and_rewritten_alone() {
+        let m = merge(None, &until("2026-12-05T10:00:00Z"), None);
+        assert_eq!(opts(&m), Some(r#"expiry-time="202612051000Z""#));
+        // An admin's options stay; a changed expiry replaces only that
+        // option.
+        let line = r#"expiry-time="202612051000Z",no-pty,environment="A=1""#;
+        let m = merge(Some(line), &until("2027-01-31"), None);
+        assert_eq!(
+            opts(&m),
+            Some(r#"expiry-time="20270131235959Z",no-pty,environment="A=1""#)
+        );
+        assert!(m.dropped.is_empty() && m.lifted.is_empty());
+        // The same expiry: the line is right as it is, in the admin's order.
+        let line = r#"no-pty,expiry-time="202612051000Z""#;
+        let m = merge(Some(line), &until("2026-12-05T10:00:00Z"), None);
+        assert_eq!(opts(&m), Some(line));
+        // `expires:` removed: only trustmesh's expiry goes, and it is said.
+        let m = merge(Some(line), &Policy::default(), None);
+        assert_eq!(opts(&m), Some("no-pty"));
+        assert_eq!(m.lifted, vec![r#"expiry-time="202612051000Z""#]);
+        // An admin's expiry (another form) stays without `expires:`, and is
+        // dropped and named under one (sshd would take the earlier).
+        let admin = r#"expiry-time="20261231",no-pty"#;
+        let m = merge(Some(admin), &Policy::default(), None);
+        assert_eq!(opts(&m), Some(admin));
+        let m = merge(Some(admin), &until("2026-12-05T10:00:00Z"), None);
+        assert_eq!(opts(&m), Some(r#"expiry-time="202612051000Z",no-pty"#));
+        assert_eq!(m.dropped, vec![r#"expiry-time="20261231""#]);
+        // With the other policies, in their order.
+        let all = Policy {
+            sftp_only: true,
+            from: Some("192.0.2.7".into()),
+            expires: Expiry::parse("2026-12-05T10:00:30Z").ok(),
+        };
+        assert_eq!(
+            opts(&merge(None, &all, None)),
+            Some(
+                r#"restrict,command="internal-sftp",from="192.0.2.7",expiry-time="20261205100030Z""#
+            )
+        );
+        assert_eq!(
+            all.describe(),
+            "sftp-only, from 192.0.2.7, expires 2026-12-05 10:00:30 UTC"
+        );
+    }
+
     proptest! {
         /// Whatever an admin wrote, merging twice gives what merging once
         /// gave (a second plan sees nothing to do), and an option that is
@@ -338,15 +418,21 @@ mod tests {
                     "no-pty", "pty", "restrict", r#"command="internal-sftp""#, r#"command="x,y""#,
                     r#"from="192.0.2.7""#, r#"from="10.0.0.0/8""#, "no-port-forwarding",
                     r#"environment="A=b,c""#, "cert-authority",
+                    r#"expiry-time="20300101""#, r#"expiry-time="203001010000Z""#,
                 ]),
                 0..5,
             ),
             sftp_only: bool,
             restrict: bool,
+            expires: bool,
         ) {
             let existing = admin.join(",");
             let existing = (!existing.is_empty()).then_some(existing);
-            let policy = Policy { sftp_only, from: restrict.then(|| "192.0.2.7".to_string()) };
+            let policy = Policy {
+                sftp_only,
+                from: restrict.then(|| "192.0.2.7".to_string()),
+                expires: expires.then(|| Expiry::parse("2031-06-01T12:00:00Z").unwrap()),
+            };
             let once = merge(existing.as_deref(), &policy, Some("192.0.2.7"));
             let twice = merge(once.options.as_deref(), &policy, Some("192.0.2.7"));
             prop_assert_eq!(&once.options, &twice.options);

@@ -17,6 +17,9 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use serde::Serialize;
 
+use std::time::SystemTime;
+
+use crate::model::inventory::expiry::EdgeTime;
 use crate::model::inventory::{Inventory, NodeId, Role};
 
 /// Why an edge exists.
@@ -178,19 +181,41 @@ pub enum GraphFormat {
     Mermaid,
 }
 
-/// Render the graph into `out`.
+/// Render the graph into `out`, with no clock: an edge's `expires` time is
+/// shown, never whether it has passed (see [`render_at`]).
 pub fn render(
     inv: &Inventory,
     g: &TrustGraph,
     format: GraphFormat,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    render_at(inv, g, format, None, out)
+}
+
+/// Render the graph into `out`, marking the edges that end within the
+/// warning window (`expiring`) or have ended (`expired`) at `now`.
+pub fn render_at(
+    inv: &Inventory,
+    g: &TrustGraph,
+    format: GraphFormat,
+    now: Option<SystemTime>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let text = match format {
-        GraphFormat::Text => render_text(inv, g),
-        GraphFormat::Dot => render_dot(inv, g),
-        GraphFormat::Mermaid => render_mermaid(inv, g),
+        GraphFormat::Text => render_text(inv, g, now),
+        GraphFormat::Dot => render_dot(inv, g, now),
+        GraphFormat::Mermaid => render_mermaid(inv, g, now),
     };
     out.write_all(text.as_bytes())
+}
+
+/// `, expiring` or `, expired` after an edge's policy, at `now`.
+fn time_mark(inv: &Inventory, e: &Edge, now: Option<SystemTime>) -> &'static str {
+    match inv.edge_time(e.source, e.target, now) {
+        Some(EdgeTime::Expired(_)) => ", expired",
+        Some(EdgeTime::Expiring(_)) => ", expiring",
+        _ => "",
+    }
 }
 
 fn role_str(r: Role) -> &'static str {
@@ -201,7 +226,7 @@ fn role_str(r: Role) -> &'static str {
     }
 }
 
-fn render_text(inv: &Inventory, g: &TrustGraph) -> String {
+fn render_text(inv: &Inventory, g: &TrustGraph, now: Option<SystemTime>) -> String {
     let mut s = String::new();
     let width = inv.nodes.iter().map(|n| n.name.len()).max().unwrap_or(0);
     let _ = writeln!(s, "nodes ({}):", inv.nodes.len());
@@ -235,9 +260,10 @@ fn render_text(inv: &Inventory, g: &TrustGraph) -> String {
         );
         let _ = writeln!(
             s,
-            "  {pair:<pair_width$}  {:<7}  {}",
+            "  {pair:<pair_width$}  {:<7}  {}{}",
             e.kind.as_str(),
-            inv.policy(e.source, e.target).describe()
+            inv.policy(e.source, e.target).describe(),
+            time_mark(inv, e, now)
         );
     }
     s
@@ -245,12 +271,17 @@ fn render_text(inv: &Inventory, g: &TrustGraph) -> String {
 
 /// An edge's kind, and its policy when it is not a full edge from anywhere
 /// (`reverse` + `sep` + `sftp-only, from 192.0.2.5`).
-fn edge_label(inv: &Inventory, e: &Edge, sep: &str) -> String {
+fn edge_label(inv: &Inventory, e: &Edge, sep: &str, now: Option<SystemTime>) -> String {
     let policy = inv.policy(e.source, e.target);
     if policy.is_open() {
         e.kind.as_str().to_string()
     } else {
-        format!("{}{sep}{}", e.kind.as_str(), policy.describe())
+        format!(
+            "{}{sep}{}{}",
+            e.kind.as_str(),
+            policy.describe(),
+            time_mark(inv, e, now)
+        )
     }
 }
 
@@ -259,7 +290,7 @@ fn dot_id(name: &str) -> String {
     format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-fn render_dot(inv: &Inventory, g: &TrustGraph) -> String {
+fn render_dot(inv: &Inventory, g: &TrustGraph, now: Option<SystemTime>) -> String {
     let mut s = String::from(
         "digraph trustmesh {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
     );
@@ -287,7 +318,7 @@ fn render_dot(inv: &Inventory, g: &TrustGraph) -> String {
             "  {} -> {} [label={}, {style}];",
             dot_id(&inv.nodes[e.source].name),
             dot_id(&inv.nodes[e.target].name),
-            dot_id(&edge_label(inv, &e, ", "))
+            dot_id(&edge_label(inv, &e, ", ", now))
         );
     }
     for &(n, via) in g.jumps() {
@@ -303,7 +334,7 @@ fn render_dot(inv: &Inventory, g: &TrustGraph) -> String {
 }
 
 /// Mermaid node ids must be plain words: index-based ids, names as labels.
-fn render_mermaid(inv: &Inventory, g: &TrustGraph) -> String {
+fn render_mermaid(inv: &Inventory, g: &TrustGraph, now: Option<SystemTime>) -> String {
     let mut s = String::from("flowchart LR\n");
     for (i, n) in inv.nodes.iter().enumerate() {
         let (open, close) = match n.role {
@@ -323,7 +354,7 @@ fn render_mermaid(inv: &Inventory, g: &TrustGraph) -> String {
             s,
             "  n{} {arrow}|{}| n{}",
             e.source,
-            edge_label(inv, &e, ", "),
+            edge_label(inv, &e, ", ", now),
             e.target
         );
     }

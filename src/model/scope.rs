@@ -20,6 +20,8 @@ pub struct PlanScope {
     /// `--adopt`: lines trustmesh did not write that grant a wanted edge
     /// are taken over (their comment becomes the marker).
     pub adopt: bool,
+    /// When `expires:` is judged (the CLI: the clock); `None`: none ended.
+    pub now: Option<std::time::SystemTime>,
 }
 
 impl PlanScope {

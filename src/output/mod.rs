@@ -116,7 +116,17 @@ fn planned_line(l: &PlannedLine, full: bool) -> String {
                 .as_deref()
                 .map(|n| format!("{n} "))
                 .unwrap_or_default();
-            format!("{names}{} (known after apply) {}", l.key_type, l.marker)
+            // An authorized_keys line's options (its policy, its expiry)
+            // are known before its key.
+            let options = l
+                .options
+                .as_deref()
+                .map(|o| format!("{o} "))
+                .unwrap_or_default();
+            format!(
+                "{names}{options}{} (known after apply) {}",
+                l.key_type, l.marker
+            )
         }
     }
 }

@@ -28,7 +28,7 @@ impl Ctx<'_> {
         let mut wanted: Vec<(NodeId, &KeyState)> = self
             .graph
             .incoming(id)
-            .filter(|e| self.scope.contains(e.source))
+            .filter(|e| self.scope.contains(e.source) && !self.expired(e.source, id))
             .map(|e| (e.source, &self.keys[e.source]))
             .collect();
         wanted.sort_unstable_by_key(|w| w.0);
@@ -122,7 +122,7 @@ impl Ctx<'_> {
                     },
                     // Out of --limit: not ours to judge this run.
                     None if !self.scope.contains(s) => true,
-                    None => manager_key || !self.inv.options.prune,
+                    None => manager_key || (!self.inv.options.prune && !self.expired(s, id)),
                 },
             };
             if keep {
@@ -132,6 +132,7 @@ impl Ctx<'_> {
             }
         }
         self.retired_unnamed(&path, &mut retired, plan);
+        self.expired_lines(id, &path, &file, &remove, plan);
         // Keys that stay in the file, whoever wrote them (`remove` is in
         // file order); built only if a key was not confirmed.
         let mut present: Option<HashSet<(&str, &str)>> = None;

@@ -27,6 +27,7 @@ mod acl;
 mod adopt;
 mod authorized_keys;
 mod blocks;
+mod expiry;
 mod known_hosts;
 mod owners;
 mod rotation;
@@ -85,7 +86,8 @@ const MODE_GO: u32 = 0o077;
 /// Why a node cannot be changed safely, and what to do about it.
 type Blocker = Finding;
 
-/// The planner. Pure: no I/O, no clock, no randomness.
+/// The planner. Pure: no I/O, no clock ("now" is [`PlanScope::now`]), no
+/// randomness.
 pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanScope) -> Plan {
     let n = inv.nodes.len();
     let files: Vec<NodeFiles> = (0..n)
@@ -201,6 +203,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         }
     }
     let mut notes: Vec<String> = inv.warnings.iter().map(|w| w.to_string()).collect();
+    notes.extend(expiry::notes(inv, graph, scope));
     let o = &inv.options;
     if o.hosts_file {
         let named: Vec<&str> = inv

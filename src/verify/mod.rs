@@ -43,9 +43,11 @@
 //! | `command` | the ssh command line of an edge, the manager's `-F` config |
 //! | `interpret` | exit status and ssh's stderr sorted into an [`EdgeOutcome`] (pure) |
 //! | `run` | the scheduler: caps per target, per source and overall |
+//! | `expiry` | an ended edge (`expires:` past): refused as expected, or a failure if it still holds |
 //! | `output` | text and JSON rendering |
 
 mod command;
+mod expiry;
 mod interpret;
 mod output;
 mod report;

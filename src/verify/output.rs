@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::report::{EdgeOutcome, EdgeResult, VerifyReport, VerifySummary};
 use crate::model::graph::EdgeKind;
+use crate::model::inventory::expiry::EdgeTime;
 use crate::output::escape::{self, Esc};
 use crate::output::Paint;
 use crate::transport::FailureKind;
@@ -32,12 +33,15 @@ pub struct VerifyTextOptions {
 }
 
 /// A matrix cell: the text, and its colour code.
-fn cell(outcome: Option<&EdgeOutcome>) -> (&'static str, &'static str) {
-    match outcome {
+fn cell(edge: Option<&EdgeResult>) -> (&'static str, &'static str) {
+    match edge {
         None => ("-", "2"),
-        Some(EdgeOutcome::Holds) => ("ok", "32"),
-        Some(EdgeOutcome::Fails(_)) => ("FAIL", "1;31"),
-        Some(EdgeOutcome::NotTried { .. }) => ("?", "33"),
+        Some(e) if e.refused_as_expired() => ("expired", "36"),
+        Some(e) => match e.outcome {
+            EdgeOutcome::Holds => ("ok", "32"),
+            EdgeOutcome::Fails(_) => ("FAIL", "1;31"),
+            EdgeOutcome::NotTried { .. } => ("?", "33"),
+        },
     }
 }
 
@@ -63,6 +67,9 @@ pub fn summary_line(s: &VerifySummary) -> String {
     if s.not_tried > 0 {
         line.push_str(&format!(", {} not tried", s.not_tried));
     }
+    if s.expired > 0 {
+        line.push_str(&format!(", {} expired (refused as expected)", s.expired));
+    }
     line.push('.');
     line
 }
@@ -84,17 +91,23 @@ pub fn render_text(
     if !failing.is_empty() {
         sections.push(failing);
     }
+    let ending = ending(report);
+    if !ending.is_empty() {
+        sections.push(ending);
+    }
     sections.push(format!("{}\n", summary_line(&report.summary())));
     out.write_all(sections.join("\n").as_bytes())
 }
 
 /// The matrix, or the list by source when the matrix would not be readable.
 fn overview(report: &VerifyReport, p: &Paint) -> String {
-    let cells: HashMap<(&str, &str), &EdgeOutcome> = report
+    let cells: HashMap<(&str, &str), &EdgeResult> = report
         .edges
         .iter()
-        .map(|e| ((e.source.as_str(), e.target.as_str()), &e.outcome))
+        .map(|e| ((e.source.as_str(), e.target.as_str()), e))
         .collect();
+    let expired = report.edges.iter().any(EdgeResult::refused_as_expired);
+    let min_w = if expired { "expired".len() } else { 4 };
     // Names as printed: the widths are those of the escaped text.
     let shown: HashMap<&str, String> = report
         .nodes
@@ -111,7 +124,7 @@ fn overview(report: &VerifyReport, p: &Paint) -> String {
     let col_w: Vec<usize> = report
         .nodes
         .iter()
-        .map(|n| show(n).chars().count().max(4))
+        .map(|n| show(n).chars().count().max(min_w))
         .collect();
     let width = label_w + col_w.iter().map(|w| w + 2).sum::<usize>();
     let mut s = String::new();
@@ -138,7 +151,11 @@ fn overview(report: &VerifyReport, p: &Paint) -> String {
         }
         s.push_str(&p.wrap(
             "2",
-            "(rows: source, columns: target; ok holds, FAIL fails, ? not tried, - no edge)",
+            if expired {
+                "(rows: source, columns: target; ok holds, FAIL fails, expired ended and refused, ? not tried, - no edge)"
+            } else {
+                "(rows: source, columns: target; ok holds, FAIL fails, ? not tried, - no edge)"
+            },
         ));
         s.push('\n');
         return s;
@@ -157,7 +174,12 @@ fn overview(report: &VerifyReport, p: &Paint) -> String {
         ));
         let fails: Vec<String> = mine
             .iter()
-            .filter(|e| matches!(e.outcome, EdgeOutcome::Fails(_)))
+            .filter(|e| matches!(e.outcome, EdgeOutcome::Fails(_)) && !e.refused_as_expired())
+            .map(|e| show(&e.target))
+            .collect();
+        let expired: Vec<String> = mine
+            .iter()
+            .filter(|e| e.refused_as_expired())
             .map(|e| show(&e.target))
             .collect();
         let untried: Vec<String> = mine
@@ -179,6 +201,13 @@ fn overview(report: &VerifyReport, p: &Paint) -> String {
                 untried.join(", ")
             ));
         }
+        if !expired.is_empty() {
+            s.push_str(&format!(
+                "; {} {}",
+                p.wrap("36", "expired:"),
+                expired.join(", ")
+            ));
+        }
         s.push('\n');
     }
     s
@@ -190,7 +219,7 @@ fn overview(report: &VerifyReport, p: &Paint) -> String {
 fn failures(report: &VerifyReport, p: &Paint) -> String {
     let mut s = String::new();
     let mut hints_shown: HashSet<&str> = HashSet::new();
-    for e in &report.edges {
+    for e in report.edges.iter().filter(|e| !e.refused_as_expired()) {
         let (what, hint) = match &e.outcome {
             EdgeOutcome::Holds => continue,
             EdgeOutcome::Fails(f) => (f.reason.clone(), f.hint.as_deref()),
@@ -214,6 +243,30 @@ fn failures(report: &VerifyReport, p: &Paint) -> String {
     s
 }
 
+/// One line per edge that ends within the warning window, or has ended and
+/// is refused as expected.
+fn ending(report: &VerifyReport) -> String {
+    let mut s = String::new();
+    for e in &report.edges {
+        let what = match e.time {
+            Some(EdgeTime::Expiring(at)) => {
+                format!("expiring: ends {at}, within the warning window")
+            }
+            Some(EdgeTime::Expired(at)) if e.refused_as_expired() => {
+                format!("expired {at}: refused, as expected")
+            }
+            _ => continue,
+        };
+        s.push_str(&format!(
+            "{} -> {} ({}): {what}\n",
+            escape::text(&e.source),
+            escape::text(&e.target),
+            e.edge.kind.as_str(),
+        ));
+    }
+    s
+}
+
 /// `s` padded with spaces to `w` characters.
 fn pad(s: &str, w: usize) -> String {
     let n = s.chars().count();
@@ -232,8 +285,15 @@ struct JsonEdge<'a> {
     target: &'a str,
     kind: EdgeKind,
     /// What the edge allows: `full`, `sftp-only`, and `, from ADDRESSES`
-    /// when restricted.
+    /// when restricted, `, expires TIME` when it ends.
     policy: &'a str,
+    /// When the edge ends (`expires:`), RFC 3339 in UTC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires: Option<String>,
+    /// It ends within the warning window (`options.expiry_warning_days`);
+    /// left out when not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    expiring: bool,
     ok: bool,
     status: EdgeStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -255,6 +315,9 @@ enum EdgeStatus {
     /// It could not be tried (its source was not reached...): counts as a
     /// failure.
     NotTried,
+    /// Its `expires:` time has passed and sshd refused its key, as
+    /// expected: not a failure.
+    Expired,
 }
 
 /// The document `verify --json` prints.
@@ -277,6 +340,7 @@ pub fn render_json(report: &VerifyReport, out: &mut dyn Write) -> io::Result<()>
         .iter()
         .map(|e| {
             let (status, failure, reason, hint) = match &e.outcome {
+                _ if e.refused_as_expired() => (EdgeStatus::Expired, None, None, None),
                 EdgeOutcome::Holds => (EdgeStatus::Ok, None, None, None),
                 EdgeOutcome::Fails(f) => (
                     EdgeStatus::Fail,
@@ -296,6 +360,8 @@ pub fn render_json(report: &VerifyReport, out: &mut dyn Write) -> io::Result<()>
                 target: &e.target,
                 kind: e.edge.kind,
                 policy: &e.policy,
+                expires: e.time.map(|t| t.at().rfc3339()),
+                expiring: matches!(e.time, Some(EdgeTime::Expiring(_))),
                 ok: e.outcome.holds(),
                 status,
                 failure,
@@ -337,6 +403,7 @@ mod tests {
             target: t.into(),
             policy: "full".into(),
             outcome,
+            time: None,
         }
     }
 
@@ -482,6 +549,7 @@ Verify: 7 of 10 edges hold, 1 fails, 2 not tried.
                 hold,
                 fail,
                 not_tried,
+                expired: 0,
             })
         };
         assert_eq!(s(12, 12, 0, 0), "Verify: 12 of 12 edges hold.");

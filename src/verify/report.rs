@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::model::graph::Edge;
+use crate::model::inventory::expiry::EdgeTime;
 use crate::transport::FailureKind;
 
 /// Why an edge failed, sorted from what ssh printed.
@@ -44,6 +45,22 @@ pub struct EdgeResult {
     /// shows it.
     pub policy: String,
     pub outcome: EdgeOutcome,
+    /// When the edge ends (`expires:`), and whether it ends within the
+    /// warning window or has ended at the run's time.
+    pub time: Option<EdgeTime>,
+}
+
+impl EdgeResult {
+    /// An ended edge whose key sshd refused: what is expected of it.
+    pub fn refused_as_expired(&self) -> bool {
+        matches!(self.time, Some(EdgeTime::Expired(_)))
+            && matches!(&self.outcome, EdgeOutcome::Fails(f) if f.kind == FailureKind::AuthRejected)
+    }
+
+    /// It holds, or it has ended and is refused: nothing to fix.
+    pub fn as_expected(&self) -> bool {
+        self.outcome.holds() || self.refused_as_expired()
+    }
 }
 
 /// Every edge in scope, tried.
@@ -64,6 +81,14 @@ pub struct VerifySummary {
     pub hold: usize,
     pub fail: usize,
     pub not_tried: usize,
+    /// Ended edges (`expires:` past) that sshd refused, as expected: not
+    /// failures. Left out of the JSON when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub expired: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl VerifyReport {
@@ -73,6 +98,10 @@ impl VerifyReport {
             ..VerifySummary::default()
         };
         for e in &self.edges {
+            if e.refused_as_expired() {
+                s.expired += 1;
+                continue;
+            }
             match e.outcome {
                 EdgeOutcome::Holds => s.hold += 1,
                 EdgeOutcome::Fails(_) => s.fail += 1,
@@ -82,8 +111,9 @@ impl VerifyReport {
         s
     }
 
-    /// Whether every edge holds (the exit status of `verify`).
+    /// Whether every edge holds, or has ended and is refused (the exit
+    /// status of `verify`).
     pub fn all_hold(&self) -> bool {
-        self.edges.iter().all(|e| e.outcome.holds())
+        self.edges.iter().all(EdgeResult::as_expected)
     }
 }

@@ -183,12 +183,14 @@ pub async fn verify(
                     timeout,
                 } => ctx.attempt(edge, line, targets, *timeout).await,
             };
+            let outcome = super::expiry::judge(inv, edge, opts.scope.now, outcome);
             on_done(&EdgeResult {
                 edge,
                 source: inv.nodes[edge.source].name.clone(),
                 target: inv.nodes[edge.target].name.clone(),
                 policy: inv.policy(edge.source, edge.target).describe(),
                 outcome: outcome.clone(),
+                time: inv.edge_time(edge.source, edge.target, opts.scope.now),
             });
             (i, outcome)
         }));
@@ -212,6 +214,7 @@ pub async fn verify(
                 reason: "internal error: the attempt did not finish".into(),
                 hint: None,
             }),
+            time: inv.edge_time(edge.source, edge.target, opts.scope.now),
         })
         .collect();
     VerifyReport {

@@ -13,6 +13,7 @@
 
 mod checks;
 pub mod diagnostics;
+pub mod expiry;
 pub mod hostile;
 pub mod limits;
 pub mod model;
@@ -128,6 +129,9 @@ pub struct Inventory {
     /// other both ways (groups already expanded).
     pub mesh: Vec<Vec<NodeId>>,
     pub options: Options,
+    /// `expires:` of nodes, reverse and mesh entries, per edge
+    /// ([`Inventory::expires`]).
+    pub expiry: expiry::Expiries,
 }
 
 impl Inventory {
@@ -155,8 +159,19 @@ impl Inventory {
     }
 
     /// Parse and validate inventory text. `name` is how the file is named in
-    /// messages.
+    /// messages. An `expires:` already past is warned about against the
+    /// system clock.
     pub fn from_str_named(name: &str, text: &str) -> Result<Inventory, InventoryError> {
+        Self::from_str_at(name, text, expiry::system_now())
+    }
+
+    /// [`Self::from_str_named`], with `now` the time an `expires:` already
+    /// past is warned about against.
+    pub fn from_str_at(
+        name: &str,
+        text: &str,
+        now: std::time::SystemTime,
+    ) -> Result<Inventory, InventoryError> {
         if text.len() as u64 > limits::MAX_FILE_BYTES {
             return Err(InventoryError::TooLarge {
                 path: name.to_string(),
@@ -180,7 +195,8 @@ impl Inventory {
         let inventory = typed.and_then(|file| validate::resolve(&file, &mut problems));
         match inventory {
             Some(mut inv) if problems.is_empty() => {
-                let found = hostile::warnings(&inv);
+                let mut found = hostile::warnings(&inv);
+                found.extend(expiry::warnings(&inv, now));
                 if !found.is_empty() {
                     let index = spans::SpanIndex::build(&src);
                     let text = diagnostics::SourceText::new(src.clone());

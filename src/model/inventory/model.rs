@@ -187,6 +187,11 @@ pub struct NodeSpec {
     /// `address` (NAT, several interfaces, a cloud private network). On a
     /// jump host: the address the nodes behind it see.
     pub source_addresses: Option<Vec<String>>,
+    /// When every edge from this node ends (its reverse and mesh edges): a
+    /// date, `YYYY-MM-DD` (the end of that day, UTC), or an RFC 3339 time
+    /// (`2026-12-31T18:00:00Z`). See `expires` on a reverse entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
 }
 
 /// `reverse:` either `all` or a list of workers.
@@ -234,6 +239,12 @@ pub struct ReverseEdge {
     /// server for that key whatever the client asks, and no shell.
     #[serde(default)]
     pub sftp_only: bool,
+    /// When this access ends: a date, `YYYY-MM-DD` (the end of that day,
+    /// UTC), or an RFC 3339 time (`2026-12-31T18:00:00Z`). The line gets
+    /// `expiry-time="..."`, sshd refuses the key after it, and the next
+    /// apply removes the line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
 }
 
 impl Default for Reverse {
@@ -265,6 +276,11 @@ pub enum MeshEntry {
 pub struct MeshGroup {
     /// The group's name; `all` holds every worker.
     pub group: String,
+    /// When the edges of this entry end: a date, `YYYY-MM-DD` (the end of
+    /// that day, UTC), or an RFC 3339 time (`2026-12-31T18:00:00Z`). A pair
+    /// also in an entry without `expires` does not end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
 }
 
 /// `options:`
@@ -288,6 +304,14 @@ pub struct Options {
     /// its source node connects from (`address`, or `source_addresses`).
     #[serde(default)]
     pub restrict_source: bool,
+    /// How many days before its `expires` time an edge is marked as
+    /// expiring by `graph`, `plan` and `verify`.
+    #[serde(default = "expiry_warning_days")]
+    pub expiry_warning_days: u32,
+}
+
+fn expiry_warning_days() -> u32 {
+    super::expiry::DEFAULT_WARNING_DAYS
 }
 
 fn yes() -> bool {
@@ -302,6 +326,7 @@ impl Default for Options {
             hash_known_hosts: false,
             prune: true,
             restrict_source: false,
+            expiry_warning_days: super::expiry::DEFAULT_WARNING_DAYS,
         }
     }
 }

@@ -68,6 +68,7 @@ impl Inventory {
             } else {
                 None
             },
+            expires: self.expires(source, target),
         }
     }
 

@@ -490,6 +490,7 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
         ));
     }
 
+    let expiry = super::expiry::resolve(file, &by_name, &mesh, ck.problems);
     if !ck.problems.is_empty() {
         return None;
     }
@@ -508,6 +509,7 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
         sftp_only,
         mesh,
         options: file.options.clone(),
+        expiry,
     };
     if inv.options.restrict_source {
         super::sources::check_derivable(&inv, &paths, ck.problems);
