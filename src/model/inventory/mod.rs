@@ -16,6 +16,7 @@ pub mod diagnostics;
 pub mod hostile;
 pub mod limits;
 pub mod model;
+mod references;
 pub mod sources;
 pub mod spans;
 pub mod structure;
