@@ -80,7 +80,10 @@ impl<'a> Names<'a> {
                     "trustmesh::inventory::jump",
                     format!("`{}` jumps through the manager", shown(&nodes[*id].name)),
                     "the manager is local",
-                    Some("the manager reaches nodes directly: remove `jump`, or name a bastion".into()),
+                    Some(
+                        "the manager reaches nodes directly: remove `jump`, or name a bastion"
+                            .into(),
+                    ),
                 )),
                 Some(&t) => {
                     jump_of[*id] = Some(t);
@@ -242,9 +245,15 @@ impl<'a> Names<'a> {
             ck.problems.push(problem(
                 p.clone(),
                 "trustmesh::inventory::mesh_size",
-                format!("a mesh entry needs two or more workers, this one has {}", names.len()),
+                format!(
+                    "a mesh entry needs two or more workers, this one has {}",
+                    names.len()
+                ),
                 "fewer than two names",
-                Some("list at least two workers, e.g. `- [node1, node2]`, or use `- group: NAME`".into()),
+                Some(
+                    "list at least two workers, e.g. `- [node1, node2]`, or use `- group: NAME`"
+                        .into(),
+                ),
             ));
             return None;
         }
@@ -346,7 +355,8 @@ fn name_used_twice(n: &Node, at: &Path, first: NodeId, first_at: &Path) -> Probl
         "used again here",
         Some(help.into()),
     );
-    pb.extra.push((first_at.key("name"), "first used here".into()));
+    pb.extra
+        .push((first_at.key("name"), "first used here".into()));
     pb
 }
 
