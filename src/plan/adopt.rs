@@ -178,15 +178,13 @@ impl Ctx<'_> {
                 policy.describe()
             ));
         }
-        for &(i, _) in &lines {
-            plan.granted_by_hand.push(HandWritten {
-                path: path.to_string(),
-                file: FileRole::AuthorizedKeys,
-                index: i,
-                node: self.names[src].clone(),
-                text: text_at(file, i),
-            });
-        }
+        granted_by_hand(
+            plan,
+            (path, FileRole::AuthorizedKeys),
+            &self.names[src],
+            file,
+            &lines,
+        );
         true
     }
 
@@ -253,15 +251,33 @@ impl Ctx<'_> {
                 ));
             }
         }
-        for &(i, _) in &lines {
-            plan.granted_by_hand.push(HandWritten {
-                path: path.to_string(),
-                file: FileRole::KnownHosts,
-                index: i,
-                node: self.names[t].clone(),
-                text: text_at(file, i),
-            });
-        }
+        granted_by_hand(
+            plan,
+            (path, FileRole::KnownHosts),
+            &self.names[t],
+            file,
+            &lines,
+        );
+    }
+}
+
+/// `lines` of `file` (at `path`, in `role`) grant `node`'s edge by hand:
+/// shown, not changed.
+fn granted_by_hand<K: Kind, R>(
+    plan: &mut NodePlan,
+    (path, role): (&str, FileRole),
+    node: &Arc<str>,
+    file: &LineFile<K>,
+    lines: &[(usize, R)],
+) {
+    for &(i, _) in lines {
+        plan.granted_by_hand.push(HandWritten {
+            path: path.to_string(),
+            file: role,
+            index: i,
+            node: node.clone(),
+            text: text_at(file, i),
+        });
     }
 }
 

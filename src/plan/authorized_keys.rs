@@ -15,33 +15,22 @@ impl Ctx<'_> {
         acc: &LiveAccount,
         plan: &mut NodePlan,
     ) -> Result<(), Blocker> {
-        let name = &self.files[id].authorized_keys;
-        let path = display_path(name);
         self.manager_source_check(id, acc, plan)?;
-        let (text, stat) = read_text(acc, name, &path)?;
-        plan.base.push(FileBase {
-            path: path.clone(),
-            content: text.map(str::to_string),
-        });
+        let (path, text, stat) = read_base(acc, &self.files[id].authorized_keys, plan)?;
         let file = AuthorizedKeysFile::parse(text.unwrap_or(""));
         let wanted = self.wanted_keys(id);
         let mut lines = self.triage_keys(id, &file, &wanted, &path, plan);
         self.retired_unnamed(&path, &mut lines.retired, plan);
         let mut adopt = super::adopt::Adopting::default();
         let add = self.keys_to_add(id, &file, &wanted, &lines, &path, plan, &mut adopt);
-        if !add.is_empty() || !lines.remove.is_empty() || !adopt.lines.is_empty() {
-            plan.changes.push(Change::EditFile(FileEdit {
-                path: path.clone(),
-                file: FileRole::AuthorizedKeys,
-                create: stat.is_none(),
-                kept: texts_at(&file, lines.kept),
-                remove: texts_at(&file, lines.remove),
-                remove_on_request: Vec::new(),
-                adopt: adopt.lines,
-                add,
-                after_rotation_of: None,
-            }));
-        }
+        push_edit(
+            plan,
+            (&path, FileRole::AuthorizedKeys, stat.is_none()),
+            &file,
+            (lines.kept, lines.remove, Vec::new()),
+            adopt.lines,
+            add,
+        );
         for (src, i) in lines.rotated_out {
             plan.changes.push(Change::EditFile(FileEdit {
                 path: path.clone(),
@@ -479,8 +468,35 @@ struct KeyLines<'f> {
     retired: Vec<&'f str>,
 }
 
+/// Plans the edit of `file` (at `path`, in `role`; `create`: it does not
+/// exist yet) when it changes anything: the lines `kept`, `remove` and
+/// `on_request` (removed on the operator's request) are indices in `file`.
+pub(super) fn push_edit<K: crate::formats::lines::Kind>(
+    plan: &mut NodePlan,
+    (path, role, create): (&str, FileRole, bool),
+    file: &crate::formats::lines::LineFile<K>,
+    (kept, remove, on_request): (Vec<usize>, Vec<usize>, Vec<usize>),
+    adopt: Vec<Adoption>,
+    add: Vec<PlannedLine>,
+) {
+    if add.is_empty() && remove.is_empty() && on_request.is_empty() && adopt.is_empty() {
+        return;
+    }
+    plan.changes.push(Change::EditFile(FileEdit {
+        path: path.to_string(),
+        file: role,
+        create,
+        kept: texts_at(file, kept),
+        remove: texts_at(file, remove),
+        remove_on_request: texts_at(file, on_request),
+        adopt,
+        add,
+        after_rotation_of: None,
+    }));
+}
+
 /// The lines `indices` of `file` with their text.
-pub(super) fn texts_at<K: crate::formats::lines::Kind>(
+fn texts_at<K: crate::formats::lines::Kind>(
     file: &crate::formats::lines::LineFile<K>,
     indices: Vec<usize>,
 ) -> Vec<(usize, String)> {
@@ -493,6 +509,23 @@ pub(super) fn text_at<K: crate::formats::lines::Kind>(
     i: usize,
 ) -> String {
     file.lines()[i].text().to_string()
+}
+
+/// A managed file read for planning: its path as shown, and its text and
+/// stat ([`read_text`]); the text goes to the plan's base, what apply
+/// compares the file with before it writes (compare-and-swap).
+pub(super) fn read_base<'a>(
+    acc: &'a LiveAccount,
+    name: &str,
+    plan: &mut NodePlan,
+) -> Result<(String, Option<&'a str>, Option<&'a FileStat>), Blocker> {
+    let path = display_path(name);
+    let (text, stat) = read_text(acc, name, &path)?;
+    plan.base.push(FileBase {
+        path: path.clone(),
+        content: text.map(str::to_string),
+    });
+    Ok((path, text, stat))
 }
 
 /// The text of a probed file: `None` when it does not exist. A file that

@@ -2,7 +2,7 @@
 //! index that finds a host's entries in a large `known_hosts` is in
 //! `host_index.rs`).
 
-use super::authorized_keys::{read_text, texts_at};
+use super::authorized_keys::{push_edit, read_base};
 use super::host_index::HostIndex;
 use super::*;
 
@@ -114,13 +114,7 @@ impl Ctx<'_> {
         acc: &LiveAccount,
         plan: &mut NodePlan,
     ) -> Result<(), Blocker> {
-        let name = &self.files[id].known_hosts;
-        let path = display_path(name);
-        let (text, stat) = read_text(acc, name, &path)?;
-        plan.base.push(FileBase {
-            path: path.clone(),
-            content: text.map(str::to_string),
-        });
+        let (path, text, stat) = read_base(acc, &self.files[id].known_hosts, plan)?;
         let file = KnownHostsFile::parse(text.unwrap_or(""));
         let wanted = self.wanted_hosts(id);
         let mut lines = self.triage_entries(&file, &wanted);
@@ -141,23 +135,14 @@ impl Ctx<'_> {
         );
         on_request.sort_unstable();
         on_request.dedup();
-        if !add.is_empty()
-            || !lines.remove.is_empty()
-            || !on_request.is_empty()
-            || !adopt.lines.is_empty()
-        {
-            plan.changes.push(Change::EditFile(FileEdit {
-                path: path.clone(),
-                file: FileRole::KnownHosts,
-                create: stat.is_none(),
-                kept: texts_at(&file, lines.kept),
-                remove: texts_at(&file, lines.remove),
-                remove_on_request: texts_at(&file, on_request),
-                adopt: adopt.lines,
-                add,
-                after_rotation_of: None,
-            }));
-        }
+        push_edit(
+            plan,
+            (&path, FileRole::KnownHosts, stat.is_none()),
+            &file,
+            (lines.kept, lines.remove, on_request),
+            adopt.lines,
+            add,
+        );
         if let Some(s) = stat {
             if s.mode & 0o022 != 0 {
                 plan.changes.push(Change::Mode {
