@@ -146,22 +146,13 @@ impl Ctx<'_> {
                         policy.describe()
                     ));
                 }
-                adopt.push(Adoption {
-                    index: first,
-                    old: text_at(file, first),
-                    new: crate::formats::authorized_keys::managed_line_with(
-                        merged.options.as_deref(),
-                        kt,
-                        b64,
-                        &self.markers[src],
-                    ),
-                    node: self.names[src].clone(),
-                    old_comment: k.comment().map(str::to_string),
-                    duplicates: lines[1..]
-                        .iter()
-                        .map(|&(i, _)| (i, text_at(file, i)))
-                        .collect(),
-                });
+                let new = crate::formats::authorized_keys::managed_line_with(
+                    merged.options.as_deref(),
+                    kt,
+                    b64,
+                    &self.markers[src],
+                );
+                adopt.push(adoption(file, &lines, new, &self.names[src]));
                 return true;
             }
             plan.warnings.push(format!(
@@ -228,18 +219,9 @@ impl Ctx<'_> {
                     }
                 })
                 .collect();
-            if let Some(&(first, e)) = same.first() {
-                adopt.push(Adoption {
-                    index: first,
-                    old: text_at(file, first),
-                    new: kh::managed_line(e.hosts(), kt, b64, &self.markers[t]),
-                    node: self.names[t].clone(),
-                    old_comment: e.comment().map(str::to_string),
-                    duplicates: same[1..]
-                        .iter()
-                        .map(|&(i, _)| (i, text_at(file, i)))
-                        .collect(),
-                });
+            if let Some(&(_, e)) = same.first() {
+                let new = kh::managed_line(e.hosts(), kt, b64, &self.markers[t]);
+                adopt.push(adoption(file, &same, new, &self.names[t]));
                 return;
             }
             if !lines.is_empty() {
@@ -258,6 +240,28 @@ impl Ctx<'_> {
             file,
             &lines,
         );
+    }
+}
+
+/// Line `lines[0]` of `file` adopted as `new` for `node`; the other
+/// `lines`, granting the same edge the same way, removed.
+fn adoption<K: Kind>(
+    file: &LineFile<K>,
+    lines: &[(usize, &K::Record)],
+    new: String,
+    node: &Arc<str>,
+) -> Adoption {
+    let (first, record) = lines[0];
+    Adoption {
+        index: first,
+        old: text_at(file, first),
+        new,
+        node: node.clone(),
+        old_comment: crate::formats::lines::Record::comment(record).map(str::to_string),
+        duplicates: lines[1..]
+            .iter()
+            .map(|&(i, _)| (i, text_at(file, i)))
+            .collect(),
     }
 }
 
