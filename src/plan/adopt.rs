@@ -146,22 +146,13 @@ impl Ctx<'_> {
                         policy.describe()
                     ));
                 }
-                adopt.push(Adoption {
-                    index: first,
-                    old: text_at(file, first),
-                    new: crate::formats::authorized_keys::managed_line_with(
-                        merged.options.as_deref(),
-                        kt,
-                        b64,
-                        &self.markers[src],
-                    ),
-                    node: self.names[src].clone(),
-                    old_comment: k.comment().map(str::to_string),
-                    duplicates: lines[1..]
-                        .iter()
-                        .map(|&(i, _)| (i, text_at(file, i)))
-                        .collect(),
-                });
+                let new = crate::formats::authorized_keys::managed_line_with(
+                    merged.options.as_deref(),
+                    kt,
+                    b64,
+                    &self.markers[src],
+                );
+                adopt.push(adoption(file, &lines, new, &self.names[src]));
                 return true;
             }
             plan.warnings.push(format!(
@@ -178,15 +169,13 @@ impl Ctx<'_> {
                 policy.describe()
             ));
         }
-        for &(i, _) in &lines {
-            plan.granted_by_hand.push(HandWritten {
-                path: path.to_string(),
-                file: FileRole::AuthorizedKeys,
-                index: i,
-                node: self.names[src].clone(),
-                text: text_at(file, i),
-            });
-        }
+        granted_by_hand(
+            plan,
+            (path, FileRole::AuthorizedKeys),
+            &self.names[src],
+            file,
+            &lines,
+        );
         true
     }
 
@@ -230,18 +219,9 @@ impl Ctx<'_> {
                     }
                 })
                 .collect();
-            if let Some(&(first, e)) = same.first() {
-                adopt.push(Adoption {
-                    index: first,
-                    old: text_at(file, first),
-                    new: kh::managed_line(e.hosts(), kt, b64, &self.markers[t]),
-                    node: self.names[t].clone(),
-                    old_comment: e.comment().map(str::to_string),
-                    duplicates: same[1..]
-                        .iter()
-                        .map(|&(i, _)| (i, text_at(file, i)))
-                        .collect(),
-                });
+            if let Some(&(_, e)) = same.first() {
+                let new = kh::managed_line(e.hosts(), kt, b64, &self.markers[t]);
+                adopt.push(adoption(file, &same, new, &self.names[t]));
                 return;
             }
             if !lines.is_empty() {
@@ -253,15 +233,55 @@ impl Ctx<'_> {
                 ));
             }
         }
-        for &(i, _) in &lines {
-            plan.granted_by_hand.push(HandWritten {
-                path: path.to_string(),
-                file: FileRole::KnownHosts,
-                index: i,
-                node: self.names[t].clone(),
-                text: text_at(file, i),
-            });
-        }
+        granted_by_hand(
+            plan,
+            (path, FileRole::KnownHosts),
+            &self.names[t],
+            file,
+            &lines,
+        );
+    }
+}
+
+/// Line `lines[0]` of `file` adopted as `new` for `node`; the other
+/// `lines`, granting the same edge the same way, removed.
+fn adoption<K: LineKind>(
+    file: &LineFile<K>,
+    lines: &[(usize, &K::Record)],
+    new: String,
+    node: &Arc<str>,
+) -> Adoption {
+    let (first, record) = lines[0];
+    Adoption {
+        index: first,
+        old: text_at(file, first),
+        new,
+        node: node.clone(),
+        old_comment: crate::formats::lines::Record::comment(record).map(str::to_string),
+        duplicates: lines[1..]
+            .iter()
+            .map(|&(i, _)| (i, text_at(file, i)))
+            .collect(),
+    }
+}
+
+/// `lines` of `file` (at `path`, in `role`) grant `node`'s edge by hand:
+/// shown, not changed.
+fn granted_by_hand<K: LineKind, R>(
+    plan: &mut NodePlan,
+    (path, role): (&str, FileRole),
+    node: &Arc<str>,
+    file: &LineFile<K>,
+    lines: &[(usize, R)],
+) {
+    for &(i, _) in lines {
+        plan.granted_by_hand.push(HandWritten {
+            path: path.to_string(),
+            file: role,
+            index: i,
+            node: node.clone(),
+            text: text_at(file, i),
+        });
     }
 }
 

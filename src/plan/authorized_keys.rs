@@ -4,6 +4,7 @@
 //! `known_hosts.rs`.
 
 use super::*;
+use crate::formats::authorized_keys::KeyLine;
 use crate::formats::lines::Marker;
 
 impl Ctx<'_> {
@@ -14,243 +15,24 @@ impl Ctx<'_> {
         acc: &LiveAccount,
         plan: &mut NodePlan,
     ) -> Result<(), Blocker> {
-        let name = &self.files[id].authorized_keys;
-        let path = display_path(name);
         self.manager_source_check(id, acc, plan)?;
-        let (text, stat) = read_text(acc, name, &path)?;
-        plan.base.push(FileBase {
-            path: path.clone(),
-            content: text.map(str::to_string),
-        });
+        let (path, text, stat) = read_base(acc, &self.files[id].authorized_keys, plan)?;
         let file = AuthorizedKeysFile::parse(text.unwrap_or(""));
-        // Wanted: (node, key state) for sources in scope, sorted by node,
-        // no repeats.
-        let mut wanted: Vec<(NodeId, &KeyState)> = self
-            .graph
-            .incoming(id)
-            .filter(|e| self.scope.contains(e.source) && !self.expired(e.source, id))
-            .map(|e| (e.source, &self.keys[e.source]))
-            .collect();
-        wanted.sort_unstable_by_key(|w| w.0);
-        wanted.dedup_by_key(|w| w.0);
-        let want = |s: NodeId| {
-            wanted
-                .binary_search_by_key(&s, |w| w.0)
-                .ok()
-                .map(|at| (at, wanted[at].1))
-        };
-        // The wanted keys found in a managed line that stays.
-        let mut confirmed = vec![false; wanted.len()];
-        // Line indices; their text is copied only if the file is edited.
-        let mut remove = Vec::new();
-        let mut kept = Vec::new();
-        let mut replaced: HashSet<NodeId> = HashSet::new();
-        // The options of a managed line being rewritten: the admin's ones
-        // among them go on the new line.
-        let mut carried: HashMap<NodeId, &str> = HashMap::new();
-        // Lines of keys being rotated: removed last, once the new key holds.
-        let mut rotated_out: Vec<(NodeId, usize)> = Vec::new();
-        let mut retired: Vec<&str> = Vec::new();
-        for (i, k) in file.keys() {
-            let Some(marker) = k.marker() else { continue };
-            let manager_key = self.is_manager_key(k.key_type(), k.base64());
-            let keep = match self.owner(marker) {
-                // Another cluster's line, or an old marker naming no node
-                // of this inventory: never touched.
-                Owner::Foreign => continue,
-                // A node that left the inventory. Lockout guard: the line
-                // that lets the manager in stays whoever it names.
-                Owner::Retired => {
-                    let keep = manager_key || !self.inv.options.prune;
-                    if !keep {
-                        retired.push(marker.node);
-                    }
-                    keep
-                }
-                Owner::Node(s, legacy) => match want(s) {
-                    Some((at, state)) => match state {
-                        KeyState::Known { key_type, base64 } => {
-                            let same = &**key_type == k.key_type() && &**base64 == k.base64();
-                            if let Some(o) = k.options() {
-                                carried.insert(s, o);
-                            }
-                            let options_ok = || {
-                                let merged = self.line_options(s, id, k.options());
-                                merged.options.as_deref() == k.options()
-                            };
-                            if same && !legacy && options_ok() {
-                                confirmed[at] = true;
-                                if self.rotating[s] {
-                                    rotated_out.push((s, i));
-                                }
-                                true
-                            } else if s == Inventory::MANAGER
-                                && !same
-                                && self.is_retired(s, k.key_type(), k.base64())
-                            {
-                                // A key an earlier rotation retired (its
-                                // pair is aside on the manager), whose
-                                // removal did not happen then: it goes now.
-                                replaced.insert(s);
-                                false
-                            } else if s == Inventory::MANAGER && !same {
-                                // Another key marked as this cluster's
-                                // manager (a second operator, an older
-                                // key): trustmesh never removes a manager
-                                // key it is not rotating itself.
-                                self.other_manager_key(k.key_type(), k.base64(), &path, plan);
-                                true
-                            } else {
-                                // A changed key, or an old marker to migrate
-                                // (the same key, rewritten in one write).
-                                replaced.insert(s);
-                                false
-                            }
-                        }
-                        KeyState::Pending { .. } if s == Inventory::MANAGER => {
-                            self.other_manager_key(k.key_type(), k.base64(), &path, plan);
-                            true
-                        }
-                        KeyState::Pending { .. } => {
-                            if let Some(o) = k.options() {
-                                carried.insert(s, o);
-                            }
-                            replaced.insert(s);
-                            false
-                        }
-                        KeyState::Unknown => true,
-                    },
-                    // Out of --limit: not ours to judge this run.
-                    None if !self.scope.contains(s) => true,
-                    None => manager_key || (!self.inv.options.prune && !self.expired(s, id)),
-                },
-            };
-            if keep {
-                kept.push(i);
-            } else {
-                remove.push(i);
-            }
-        }
-        self.retired_unnamed(&path, &mut retired, plan);
-        self.expired_lines(id, &path, &file, &remove, plan);
-        // Keys that stay in the file, whoever wrote them (`remove` is in
-        // file order); built only if a key was not confirmed.
-        let mut present: Option<HashSet<(&str, &str)>> = None;
-        let mut add = Vec::new();
+        let wanted = self.wanted_keys(id);
+        let mut lines = self.triage_keys(id, &file, &wanted, &path, plan);
+        self.retired_unnamed(&path, &mut lines.retired, plan);
+        self.expired_lines(id, &path, &file, &lines.remove, plan);
         let mut adopt = super::adopt::Adopting::default();
-        for (&(src, state), &confirmed) in wanted.iter().zip(&confirmed) {
-            // The options of a line written for `src`: its policy, and the
-            // admin's options of the line it replaces.
-            let mut options = || {
-                let merged = self.line_options(src, id, carried.get(&src).copied());
-                for o in &merged.lifted {
-                    plan.warnings.push(format!(
-                        "{path}: {}'s line loses `{o}`, which trustmesh wrote for a policy the inventory no \
-                         longer asks for: the edge grants more from now on ({})",
-                        self.inv.nodes[src].name,
-                        self.inv.policy(src, id).describe()
-                    ));
-                }
-                for o in &merged.dropped {
-                    plan.warnings.push(format!(
-                        "{path}: the option `{o}` on {}'s line conflicts with its edge's policy ({}): it is left out \
-                         when the line is rewritten",
-                        self.inv.nodes[src].name,
-                        self.inv.policy(src, id).describe()
-                    ));
-                }
-                merged.options.map(Arc::from)
-            };
-            // A rotated key: its new half is added beside the old line
-            // (known after apply).
-            if let (true, KeyState::Known { .. }) = (self.rotating[src], state) {
-                add.push(PlannedLine {
-                    names: None,
-                    clear_name: None,
-                    fingerprint: None,
-                    key_type: ssh_type(self.inv.nodes[src].key_type).into(),
-                    base64: None,
-                    node: self.names[src].clone(),
-                    marker: self.markers[src].clone(),
-                    replaces: false,
-                    options: options(),
-                });
-            }
-            let line = match state {
-                KeyState::Known { key_type, base64 } => {
-                    // A confirmed key's line stays: it is present.
-                    if confirmed {
-                        continue;
-                    }
-                    if present
-                        .get_or_insert_with(|| {
-                            file.keys()
-                                .filter(|(i, _)| remove.binary_search(i).is_err())
-                                .map(|(_, k)| k.key_id())
-                                .collect()
-                        })
-                        .contains(&(&**key_type, &**base64))
-                    {
-                        // Let in by a line trustmesh did not write: never
-                        // touched unless `--adopt` takes it over (see
-                        // adopt.rs), but it may grant more than the edge's
-                        // policy.
-                        let key = (&**key_type, &**base64);
-                        if !self.hand_written_key((id, src), &file, &path, key, plan, &mut adopt) {
-                            let policy = self.inv.policy(src, id);
-                            if !policy.is_open() {
-                                plan.warnings.push(format!(
-                                    "{path}: {}'s key is let in by a line trustmesh did not write, so the \
-                                     edge's policy ({}) is not on it; remove that line by hand and trustmesh \
-                                     writes its own",
-                                    self.inv.nodes[src].name,
-                                    policy.describe()
-                                ));
-                            }
-                        }
-                        continue;
-                    }
-                    PlannedLine {
-                        names: None,
-                        clear_name: None,
-                        fingerprint: None,
-                        key_type: key_type.clone(),
-                        base64: Some(base64.clone()),
-                        node: self.names[src].clone(),
-                        marker: self.markers[src].clone(),
-                        replaces: replaced.contains(&src),
-                        options: options(),
-                    }
-                }
-                KeyState::Pending { key_type } => PlannedLine {
-                    names: None,
-                    clear_name: None,
-                    fingerprint: None,
-                    key_type: key_type.clone(),
-                    base64: None,
-                    node: self.names[src].clone(),
-                    marker: self.markers[src].clone(),
-                    replaces: replaced.contains(&src),
-                    options: options(),
-                },
-                KeyState::Unknown => continue,
-            };
-            add.push(line);
-        }
-        if !add.is_empty() || !remove.is_empty() || !adopt.lines.is_empty() {
-            plan.changes.push(Change::EditFile(FileEdit {
-                path: path.clone(),
-                file: FileRole::AuthorizedKeys,
-                create: stat.is_none(),
-                kept: kept.into_iter().map(|i| (i, text_at(&file, i))).collect(),
-                remove: remove.into_iter().map(|i| (i, text_at(&file, i))).collect(),
-                remove_on_request: Vec::new(),
-                adopt: adopt.lines,
-                add,
-                after_rotation_of: None,
-            }));
-        }
-        for (src, i) in rotated_out {
+        let add = self.keys_to_add(id, &file, &wanted, &lines, &path, plan, &mut adopt);
+        push_edit(
+            plan,
+            (&path, FileRole::AuthorizedKeys, stat.is_none()),
+            &file,
+            (lines.kept, lines.remove, Vec::new()),
+            adopt.lines,
+            add,
+        );
+        for (src, i) in lines.rotated_out {
             plan.changes.push(Change::EditFile(FileEdit {
                 path: path.clone(),
                 file: FileRole::AuthorizedKeys,
@@ -267,6 +49,281 @@ impl Ctx<'_> {
             self.fix_mode(acc, &path, s, 0o600, plan);
         }
         Ok(())
+    }
+
+    /// The keys `id` must let in: (node, key state) for the sources of its
+    /// incoming edges in scope, sorted by node, no repeats.
+    fn wanted_keys(&self, id: NodeId) -> Vec<(NodeId, &KeyState)> {
+        let mut wanted: Vec<(NodeId, &KeyState)> = self
+            .graph
+            .incoming(id)
+            .filter(|e| self.scope.contains(e.source) && !self.expired(e.source, id))
+            .map(|e| (e.source, &self.keys[e.source]))
+            .collect();
+        wanted.sort_unstable_by_key(|w| w.0);
+        wanted.dedup_by_key(|w| w.0);
+        wanted
+    }
+
+    /// What becomes of each marked line of `id`'s authorized_keys.
+    fn triage_keys<'f>(
+        &self,
+        id: NodeId,
+        file: &'f AuthorizedKeysFile,
+        wanted: &[(NodeId, &KeyState)],
+        path: &str,
+        plan: &mut NodePlan,
+    ) -> KeyLines<'f> {
+        let mut lines = KeyLines {
+            confirmed: vec![false; wanted.len()],
+            ..KeyLines::default()
+        };
+        for (i, k) in file.keys() {
+            let Some(marker) = k.marker() else { continue };
+            let manager_key = self.is_manager_key(k.key_type(), k.base64());
+            let keep = match self.owner(marker) {
+                // Another cluster's line, or an old marker naming no node
+                // of this inventory: never touched.
+                Owner::Foreign => continue,
+                // A node that left the inventory. Lockout guard: the line
+                // that lets the manager in stays whoever it names.
+                Owner::Retired => {
+                    let keep = manager_key || !self.inv.options.prune;
+                    if !keep {
+                        lines.retired.push(marker.node);
+                    }
+                    keep
+                }
+                Owner::Node(s, legacy) => {
+                    match wanted.binary_search_by_key(&s, |w| w.0) {
+                        Ok(at) => self.keep_key_line(
+                            (id, s, legacy),
+                            (at, wanted[at].1),
+                            (i, k),
+                            &mut lines,
+                            path,
+                            plan,
+                        ),
+                        // Out of --limit: not ours to judge this run.
+                        Err(_) if !self.scope.contains(s) => true,
+                        Err(_) => manager_key || (!self.inv.options.prune && !self.expired(s, id)),
+                    }
+                }
+            };
+            if keep {
+                lines.kept.push(i);
+            } else {
+                lines.remove.push(i);
+            }
+        }
+        lines
+    }
+
+    /// Does the line `i` (`k`), marked for `s` (a wanted source at `at` in
+    /// the wanted keys, whose key is `state`), stay in `id`'s file?
+    fn keep_key_line<'f>(
+        &self,
+        (id, s, legacy): (NodeId, NodeId, bool),
+        (at, state): (usize, &KeyState),
+        (i, k): (usize, &'f KeyLine),
+        lines: &mut KeyLines<'f>,
+        path: &str,
+        plan: &mut NodePlan,
+    ) -> bool {
+        match state {
+            KeyState::Known { key_type, base64 } => {
+                let same = &**key_type == k.key_type() && &**base64 == k.base64();
+                if let Some(o) = k.options() {
+                    lines.carried.insert(s, o);
+                }
+                let options_ok = || {
+                    let merged = self.line_options(s, id, k.options());
+                    merged.options.as_deref() == k.options()
+                };
+                if same && !legacy && options_ok() {
+                    lines.confirmed[at] = true;
+                    if self.rotating[s] {
+                        lines.rotated_out.push((s, i));
+                    }
+                    true
+                } else if s == Inventory::MANAGER
+                    && !same
+                    && self.is_retired(s, k.key_type(), k.base64())
+                {
+                    // A key an earlier rotation retired (its pair is aside
+                    // on the manager), whose removal did not happen then:
+                    // it goes now.
+                    lines.replaced.insert(s);
+                    false
+                } else if s == Inventory::MANAGER && !same {
+                    // Another key marked as this cluster's manager (a
+                    // second operator, an older key): trustmesh never
+                    // removes a manager key it is not rotating itself.
+                    self.other_manager_key(k.key_type(), k.base64(), path, plan);
+                    true
+                } else {
+                    // A changed key, or an old marker to migrate (the same
+                    // key, rewritten in one write).
+                    lines.replaced.insert(s);
+                    false
+                }
+            }
+            KeyState::Pending { .. } if s == Inventory::MANAGER => {
+                self.other_manager_key(k.key_type(), k.base64(), path, plan);
+                true
+            }
+            KeyState::Pending { .. } => {
+                if let Some(o) = k.options() {
+                    lines.carried.insert(s, o);
+                }
+                lines.replaced.insert(s);
+                false
+            }
+            KeyState::Unknown => true,
+        }
+    }
+
+    /// The lines to add to `id`'s authorized_keys for the wanted keys that
+    /// no line that stays holds yet; the hand-written lines that hold one
+    /// go to `adopt` (`--adopt`) or are said.
+    #[allow(clippy::too_many_arguments)]
+    fn keys_to_add<'f>(
+        &self,
+        id: NodeId,
+        file: &'f AuthorizedKeysFile,
+        wanted: &[(NodeId, &KeyState)],
+        lines: &KeyLines<'f>,
+        path: &str,
+        plan: &mut NodePlan,
+        adopt: &mut super::adopt::Adopting<'f>,
+    ) -> Vec<PlannedLine> {
+        // Keys that stay in the file, whoever wrote them (`remove` is in
+        // file order); built only if a key was not confirmed.
+        let mut present: Option<HashSet<(&str, &str)>> = None;
+        let mut add = Vec::new();
+        for (&(src, state), &confirmed) in wanted.iter().zip(&lines.confirmed) {
+            // A rotated key: its new half is added beside the old line
+            // (known after apply).
+            if let (true, KeyState::Known { .. }) = (self.rotating[src], state) {
+                let key_type = ssh_type(self.inv.nodes[src].key_type).into();
+                let options = self.new_line_options(src, id, lines, path, plan);
+                add.push(self.key_line(src, key_type, None, false, options));
+            }
+            let line = match state {
+                KeyState::Known { key_type, base64 } => {
+                    // A confirmed key's line stays: it is present.
+                    if confirmed {
+                        continue;
+                    }
+                    if present
+                        .get_or_insert_with(|| {
+                            file.keys()
+                                .filter(|(i, _)| lines.remove.binary_search(i).is_err())
+                                .map(|(_, k)| k.key_id())
+                                .collect()
+                        })
+                        .contains(&(&**key_type, &**base64))
+                    {
+                        let key = (&**key_type, &**base64);
+                        self.let_in_by_hand((id, src), file, path, key, plan, adopt);
+                        continue;
+                    }
+                    let options = self.new_line_options(src, id, lines, path, plan);
+                    let base64 = Some(base64.clone());
+                    let replaces = lines.replaced.contains(&src);
+                    self.key_line(src, key_type.clone(), base64, replaces, options)
+                }
+                KeyState::Pending { key_type } => {
+                    let options = self.new_line_options(src, id, lines, path, plan);
+                    let replaces = lines.replaced.contains(&src);
+                    self.key_line(src, key_type.clone(), None, replaces, options)
+                }
+                KeyState::Unknown => continue,
+            };
+            add.push(line);
+        }
+        add
+    }
+
+    /// `src`'s key is let in by a line trustmesh did not write: never
+    /// touched unless `--adopt` takes it over (see adopt.rs), but it may
+    /// grant more than the edge's policy.
+    fn let_in_by_hand<'f>(
+        &self,
+        (id, src): (NodeId, NodeId),
+        file: &'f AuthorizedKeysFile,
+        path: &str,
+        key: (&str, &str),
+        plan: &mut NodePlan,
+        adopt: &mut super::adopt::Adopting<'f>,
+    ) {
+        if self.hand_written_key((id, src), file, path, key, plan, adopt) {
+            return;
+        }
+        let policy = self.inv.policy(src, id);
+        if !policy.is_open() {
+            plan.warnings.push(format!(
+                "{path}: {}'s key is let in by a line trustmesh did not write, so the \
+                 edge's policy ({}) is not on it; remove that line by hand and trustmesh \
+                 writes its own",
+                self.inv.nodes[src].name,
+                policy.describe()
+            ));
+        }
+    }
+
+    /// The options of a line written for `src` in `id`'s file: its policy,
+    /// and the admin's options of the line it replaces. What the rewrite
+    /// lifts or drops is said.
+    fn new_line_options(
+        &self,
+        src: NodeId,
+        id: NodeId,
+        lines: &KeyLines,
+        path: &str,
+        plan: &mut NodePlan,
+    ) -> Option<Arc<str>> {
+        let merged = self.line_options(src, id, lines.carried.get(&src).copied());
+        for o in &merged.lifted {
+            plan.warnings.push(format!(
+                "{path}: {}'s line loses `{o}`, which trustmesh wrote for a policy the inventory no \
+                 longer asks for: the edge grants more from now on ({})",
+                self.inv.nodes[src].name,
+                self.inv.policy(src, id).describe()
+            ));
+        }
+        for o in &merged.dropped {
+            plan.warnings.push(format!(
+                "{path}: the option `{o}` on {}'s line conflicts with its edge's policy ({}): it is left out \
+                 when the line is rewritten",
+                self.inv.nodes[src].name,
+                self.inv.policy(src, id).describe()
+            ));
+        }
+        merged.options.map(Arc::from)
+    }
+
+    /// An authorized_keys line for `src`'s key (`base64` `None`: known
+    /// after apply).
+    fn key_line(
+        &self,
+        src: NodeId,
+        key_type: Arc<str>,
+        base64: Option<Arc<str>>,
+        replaces: bool,
+        options: Option<Arc<str>>,
+    ) -> PlannedLine {
+        PlannedLine {
+            names: None,
+            clear_name: None,
+            fingerprint: None,
+            key_type,
+            base64,
+            node: self.names[src].clone(),
+            marker: self.markers[src].clone(),
+            replaces,
+            options,
+        }
     }
 
     /// The options of `source`'s line in `target`'s authorized_keys, from
@@ -392,12 +449,84 @@ impl Ctx<'_> {
     }
 }
 
+/// What becomes of the marked lines of an authorized_keys file (line
+/// indices: their text is copied only if the file is edited).
+#[derive(Default)]
+struct KeyLines<'f> {
+    kept: Vec<usize>,
+    remove: Vec<usize>,
+    /// The wanted keys found in a managed line that stays (in the order of
+    /// the wanted keys).
+    confirmed: Vec<bool>,
+    /// The sources whose managed line is rewritten.
+    replaced: HashSet<NodeId>,
+    /// The options of a managed line being rewritten: the admin's ones
+    /// among them go on the new line.
+    carried: HashMap<NodeId, &'f str>,
+    /// Lines of keys being rotated: removed last, once the new key holds.
+    rotated_out: Vec<(NodeId, usize)>,
+    /// The nodes outside the inventory whose lines are pruned.
+    retired: Vec<&'f str>,
+}
+
+/// Plans the edit of `file` (at `path`, in `role`; `create`: it does not
+/// exist yet) when it changes anything: the lines `kept`, `remove` and
+/// `on_request` (removed on the operator's request) are indices in `file`.
+pub(super) fn push_edit<K: crate::formats::lines::LineKind>(
+    plan: &mut NodePlan,
+    (path, role, create): (&str, FileRole, bool),
+    file: &crate::formats::lines::LineFile<K>,
+    (kept, remove, on_request): (Vec<usize>, Vec<usize>, Vec<usize>),
+    adopt: Vec<Adoption>,
+    add: Vec<PlannedLine>,
+) {
+    if add.is_empty() && remove.is_empty() && on_request.is_empty() && adopt.is_empty() {
+        return;
+    }
+    plan.changes.push(Change::EditFile(FileEdit {
+        path: path.to_string(),
+        file: role,
+        create,
+        kept: texts_at(file, kept),
+        remove: texts_at(file, remove),
+        remove_on_request: texts_at(file, on_request),
+        adopt,
+        add,
+        after_rotation_of: None,
+    }));
+}
+
+/// The lines `indices` of `file` with their text.
+fn texts_at<K: crate::formats::lines::LineKind>(
+    file: &crate::formats::lines::LineFile<K>,
+    indices: Vec<usize>,
+) -> Vec<(usize, String)> {
+    indices.into_iter().map(|i| (i, text_at(file, i))).collect()
+}
+
 /// The text of line `i` of either kind of file, without its ending.
 pub(super) fn text_at<K: crate::formats::lines::LineKind>(
     file: &crate::formats::lines::LineFile<K>,
     i: usize,
 ) -> String {
     file.lines()[i].text().to_string()
+}
+
+/// A managed file read for planning: its path as shown, and its text and
+/// stat ([`read_text`]); the text goes to the plan's base, what apply
+/// compares the file with before it writes (compare-and-swap).
+pub(super) fn read_base<'a>(
+    acc: &'a LiveAccount,
+    name: &str,
+    plan: &mut NodePlan,
+) -> Result<(String, Option<&'a str>, Option<&'a FileStat>), Blocker> {
+    let path = display_path(name);
+    let (text, stat) = read_text(acc, name, &path)?;
+    plan.base.push(FileBase {
+        path: path.clone(),
+        content: text.map(str::to_string),
+    });
+    Ok((path, text, stat))
 }
 
 /// The text of a probed file: `None` when it does not exist. A file that

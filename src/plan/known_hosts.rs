@@ -1,7 +1,9 @@
-//! Planning of the `known_hosts` lines a node's outgoing edges need, and
-//! the index that finds a host's entries in a large `known_hosts`.
+//! Planning of the `known_hosts` lines a node's outgoing edges need (the
+//! index that finds a host's entries in a large `known_hosts` is in
+//! `host_index.rs`).
 
-use super::authorized_keys::{read_text, text_at};
+use super::authorized_keys::{push_edit, read_base};
+use super::host_index::HostIndex;
 use super::*;
 
 /// `type base64 [comment]` lines as `(type, base64)`, each key once.
@@ -111,261 +113,35 @@ impl Ctx<'_> {
         acc: &LiveAccount,
         plan: &mut NodePlan,
     ) -> Result<(), Blocker> {
-        let name = &self.files[id].known_hosts;
-        let path = display_path(name);
-        let (text, stat) = read_text(acc, name, &path)?;
-        plan.base.push(FileBase {
-            path: path.clone(),
-            content: text.map(str::to_string),
-        });
+        let (path, text, stat) = read_base(acc, &self.files[id].known_hosts, plan)?;
         let file = KnownHostsFile::parse(text.unwrap_or(""));
-        let mut targets: Vec<NodeId> = self
-            .graph
-            .outgoing(id)
-            .filter(|e| self.scope.contains(e.target))
-            .map(|e| e.target)
-            .collect();
-        targets.sort_unstable();
-        targets.dedup();
-        // What each target needs: names and keys.
-        struct Want<'a> {
-            names: Arc<str>,
-            keys: Option<&'a [(Arc<str>, Arc<str>)]>,
-        }
-        // Sorted by node, no repeats (as `targets`).
-        let wanted: Vec<(NodeId, Want)> = targets
-            .iter()
-            .filter_map(|&t| {
-                let names = self.host_names[t].clone()?;
-                let keys = match &self.host_keys[t] {
-                    HostKeys::Known(k) => Some(k.as_slice()),
-                    HostKeys::Unknown | HostKeys::Disputed(_) => None,
-                };
-                Some((t, Want { names, keys }))
-            })
-            .collect();
-        let want = |o: NodeId| {
-            wanted
-                .binary_search_by_key(&o, |(t, _)| *t)
-                .ok()
-                .map(|at| (at, &wanted[at].1))
-        };
-        // Line indices; their text is copied only if the file is edited.
-        let mut remove = Vec::new();
-        let mut kept = Vec::new();
-        let mut replaced: HashSet<NodeId> = HashSet::new();
-        // (position in `wanted`, blob) of the managed lines that are right,
-        // sorted below.
-        let mut managed_ok: Vec<(usize, &str)> = Vec::new();
-        let mut has_unmanaged = false;
-        let hash = self.inv.options.hash_known_hosts;
-        let mut retired: Vec<&str> = Vec::new();
-        for (i, e) in file.entries() {
-            let Some(marker) = e.marker() else {
-                has_unmanaged = true;
-                continue;
-            };
-            let owner = match self.owner(marker) {
-                // An annotated line (`@revoked`, `@cert-authority`) made out
-                // of a managed one is the admin's now: respected.
-                Owner::Node(..) | Owner::Retired if e.annotation().is_some() => Owner::Foreign,
-                o => o,
-            };
-            let keep = match owner {
-                Owner::Foreign => {
-                    has_unmanaged = true;
-                    continue;
-                }
-                Owner::Retired => {
-                    if self.inv.options.prune {
-                        retired.push(marker.node);
-                    }
-                    !self.inv.options.prune
-                }
-                Owner::Node(o, legacy) => match want(o) {
-                    Some((at, w)) => match w.keys {
-                        Some(keys) => {
-                            let node = &self.inv.nodes[o];
-                            // The names as `options.hash_known_hosts`
-                            // wants them: in clear, or hashed. A hashed
-                            // managed line holds the host's name in its
-                            // hash, whatever its salt (one we wrote, or
-                            // `ssh-keygen -H`'s): kept as it is.
-                            let names_ok = if hash {
-                                e.is_hashed() && e.matches_host(node.target().addr, node.port)
-                            } else {
-                                e.hosts() == &*w.names
-                            };
-                            let ok = !legacy
-                                && names_ok
-                                && keys
-                                    .iter()
-                                    .any(|(t, b)| &**t == e.key_type() && &**b == e.base64());
-                            if ok {
-                                managed_ok.push((at, e.base64()));
-                            } else {
-                                replaced.insert(o);
-                            }
-                            ok
-                        }
-                        None => true,
-                    },
-                    None if !self.scope.contains(o) => true,
-                    None => !self.inv.options.prune,
-                },
-            };
-            if keep {
-                kept.push(i);
-            } else {
-                remove.push(i);
-            }
-        }
-        self.retired_unnamed(&path, &mut retired, plan);
+        let wanted = self.wanted_hosts(id);
+        let mut lines = self.triage_entries(&file, &wanted);
+        self.retired_unnamed(&path, &mut lines.retired, plan);
         // Usually in order already: the lines were written target by target.
-        managed_ok.sort_unstable();
-        let mut add = Vec::new();
+        lines.managed_ok.sort_unstable();
         let mut adopt = super::adopt::Adopting::default();
         // Lines trustmesh did not write, removed on the operator's request.
         let mut on_request: Vec<usize> = Vec::new();
-        // Built on first use; reused for every target.
-        let mut index: Option<HostIndex> = None;
-        let (mut candidates, mut trusted) = (Vec::new(), Vec::new());
-        for (at, &(t, ref w)) in wanted.iter().enumerate() {
-            let Some(keys) = w.keys else { continue };
-            let ok = |b64: &str| managed_ok.binary_search(&(at, b64)).is_ok();
-            // Every key has its right managed line and no line trustmesh did
-            // not write can name the host: nothing to add, nothing to warn.
-            if !has_unmanaged && keys.iter().all(|(_, b64)| ok(b64)) {
-                continue;
-            }
-            let node = &self.inv.nodes[t];
-            let addr = node.target().addr;
-            index
-                .get_or_insert_with(|| HostIndex::new(&file))
-                .candidates(&w.names, &mut candidates);
-            HostIndex::keys_for(&candidates, addr, node.port, &mut trusted);
-            debug_assert_eq!(trusted, file.keys_for(addr, node.port));
-            for (ki, (kt, b64)) in keys.iter().enumerate() {
-                if ok(b64) {
-                    continue;
-                }
-                // Already trusted by a line trustmesh did not write (a line
-                // of ours being rewritten does not count).
-                let by_hand = || {
-                    candidates.iter().any(|e| {
-                        e.marker().is_none()
-                            && e.annotation().is_none()
-                            && e.base64() == &**b64
-                            && e.matches_host(addr, node.port)
-                    })
-                };
-                if trusted.iter().any(|(a, b)| a == &&**kt && b == &&**b64) && by_hand() {
-                    let key = (&**kt, &**b64);
-                    self.hand_written_host_key(t, &w.names, &file, &path, key, plan, &mut adopt);
-                    continue;
-                }
-                // Refused on purpose: an admin marked it `@revoked`.
-                let revoked = candidates.iter().any(|e| {
-                    e.annotation() == Some(Annotation::Revoked)
-                        && e.base64() == &**b64
-                        && e.matches_host(addr, node.port)
-                });
-                if revoked {
-                    plan.warnings.push(format!(
-                        "{path} marks the {kt} host key of {} as @revoked: it is not added again, and the edge \
-                         to {} holds only through another of its keys; remove the @revoked line if the key is good",
-                        node.name, node.name
-                    ));
-                    continue;
-                }
-                let (names, clear_name) = if hash {
-                    let hashed = kh::managed_hashed_name(&w.names, kt, b64);
-                    (Arc::from(hashed), Some(w.names.clone()))
-                } else {
-                    (w.names.clone(), None)
-                };
-                add.push(PlannedLine {
-                    names: Some(names),
-                    clear_name,
-                    fingerprint: self.fingerprints[t].get(ki).cloned().flatten(),
-                    key_type: kt.clone(),
-                    base64: Some(b64.clone()),
-                    node: self.names[t].clone(),
-                    marker: self.markers[t].clone(),
-                    replaces: replaced.contains(&t),
-                    options: None,
-                });
-            }
-            // An old key trustmesh did not write still sits there: ssh keeps
-            // working with the new line, but a person should clean it up.
-            for (ot, ob) in &trusted {
-                let current = keys.iter().any(|(_, b)| b.as_ref() == *ob);
-                // Only entries that may match the host can: see HostIndex.
-                let unmanaged = || {
-                    candidates.iter().any(|e| {
-                        e.marker().is_none() && e.base64() == *ob && e.matches_host(addr, node.port)
-                    })
-                };
-                debug_assert_eq!(
-                    unmanaged(),
-                    file.entries().any(|(_, e)| {
-                        e.marker().is_none() && e.base64() == *ob && e.matches_host(addr, node.port)
-                    })
-                );
-                if !current && unmanaged() {
-                    // Removed only when the operator names the node; and
-                    // only a line about this host alone (another host's
-                    // trust in the same line is not ours to drop).
-                    let lines: Vec<usize> = if self.scope.remove_stale_host_keys.contains(&t) {
-                        file.entries()
-                            .filter(|(_, e)| {
-                                e.marker().is_none()
-                                    && e.annotation().is_none()
-                                    && e.base64() == *ob
-                                    && !e.hosts().contains(',')
-                                    && e.matches_host(addr, node.port)
-                            })
-                            .map(|(i, _)| i)
-                            .collect()
-                    } else {
-                        Vec::new()
-                    };
-                    if lines.is_empty() {
-                        plan.warnings.push(format!(
-                            "{path} holds an old {ot} host key for {} ({}) that trustmesh did not write; \
-                             remove it with `ssh-keygen -R '{}' -f {path}` (or plan with --remove-stale-host-keys {})",
-                            node.name,
-                            w.names,
-                            w.names,
-                            node.name
-                        ));
-                    }
-                    on_request.extend(lines);
-                }
-            }
-        }
+        let add = self.host_keys_to_add(
+            &file,
+            &wanted,
+            &lines,
+            &path,
+            plan,
+            &mut adopt,
+            &mut on_request,
+        );
         on_request.sort_unstable();
         on_request.dedup();
-        if !add.is_empty()
-            || !remove.is_empty()
-            || !on_request.is_empty()
-            || !adopt.lines.is_empty()
-        {
-            plan.changes.push(Change::EditFile(FileEdit {
-                path: path.clone(),
-                file: FileRole::KnownHosts,
-                create: stat.is_none(),
-                kept: kept.into_iter().map(|i| (i, text_at(&file, i))).collect(),
-                remove: remove.into_iter().map(|i| (i, text_at(&file, i))).collect(),
-                remove_on_request: on_request
-                    .into_iter()
-                    .map(|i| (i, text_at(&file, i)))
-                    .collect(),
-                adopt: adopt.lines,
-                add,
-                after_rotation_of: None,
-            }));
-        }
+        push_edit(
+            plan,
+            (&path, FileRole::KnownHosts, stat.is_none()),
+            &file,
+            (lines.kept, lines.remove, on_request),
+            adopt.lines,
+            add,
+        );
         if let Some(s) = stat {
             if s.mode & 0o022 != 0 {
                 plan.changes.push(Change::Mode {
@@ -377,201 +153,326 @@ impl Ctx<'_> {
         }
         Ok(())
     }
-}
 
-/// The entries of a `known_hosts` file that may match a host name: a
-/// superset of those [`HostEntry::matches_host`] accepts, so that finding
-/// the keys of every target does not match every entry of the file against
-/// every target (a manager's file holds a line per worker).
-///
-/// An entry whose host field is a list of plain names (not hashed, no `*` or
-/// `?`) can only match a name equal, ASCII case aside, to one of its
-/// non-negated names (OpenSSH's `match_pattern_list`); such entries are
-/// found by name. Every other entry is a candidate for every name.
-/// [`HostEntry::matches_host`] still decides.
-struct HostIndex<'f> {
-    /// Lowercased plain name -> (first, last) position in `chain`.
-    plain: HashMap<Cow<'f, str>, (usize, usize)>,
-    /// (line index, entry, next position for the same name), each name's
-    /// entries in file order.
-    chain: Vec<(usize, &'f HostEntry, usize)>,
-    /// Hashed names and patterns: (line index, entry), in file order.
-    other: Vec<(usize, &'f HostEntry)>,
-}
+    /// What each target of `id`'s edges in scope needs, sorted by node, no
+    /// repeats: a target without an address has no line.
+    fn wanted_hosts(&self, id: NodeId) -> Vec<(NodeId, Want<'_>)> {
+        let mut targets: Vec<NodeId> = self
+            .graph
+            .outgoing(id)
+            .filter(|e| self.scope.contains(e.target))
+            .map(|e| e.target)
+            .collect();
+        targets.sort_unstable();
+        targets.dedup();
+        targets
+            .iter()
+            .filter_map(|&t| {
+                let names = self.host_names[t].clone()?;
+                let keys = match &self.host_keys[t] {
+                    HostKeys::Known(k) => Some(k.as_slice()),
+                    HostKeys::Unknown | HostKeys::Disputed(_) => None,
+                };
+                Some((t, Want { names, keys }))
+            })
+            .collect()
+    }
 
-impl<'f> HostIndex<'f> {
-    const END: usize = usize::MAX;
-
-    fn new(file: &'f KnownHostsFile) -> HostIndex<'f> {
-        let mut plain: HashMap<Cow<'f, str>, (usize, usize)> = HashMap::new();
-        let mut chain: Vec<(usize, &HostEntry, usize)> = Vec::new();
-        let mut other = Vec::new();
+    /// What becomes of each marked entry of a known_hosts file.
+    fn triage_entries<'f>(
+        &self,
+        file: &'f KnownHostsFile,
+        wanted: &[(NodeId, Want)],
+    ) -> HostLines<'f> {
+        let mut lines = HostLines::default();
         for (i, e) in file.entries() {
-            let hosts = e.hosts();
-            if e.is_hashed() || hosts.contains(['*', '?']) {
-                other.push((i, e));
+            let Some(marker) = e.marker() else {
+                lines.has_unmanaged = true;
                 continue;
-            }
-            for pattern in hosts.split(',') {
-                if pattern.starts_with('!') {
+            };
+            let owner = match self.owner(marker) {
+                // An annotated line (`@revoked`, `@cert-authority`) made out
+                // of a managed one is the admin's now: respected.
+                Owner::Node(..) | Owner::Retired if e.annotation().is_some() => Owner::Foreign,
+                o => o,
+            };
+            let keep = match owner {
+                Owner::Foreign => {
+                    lines.has_unmanaged = true;
                     continue;
                 }
-                let at = chain.len();
-                match plain.entry(lowercase(pattern)) {
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert((at, at));
+                Owner::Retired => {
+                    if self.inv.options.prune {
+                        lines.retired.push(marker.node);
                     }
-                    std::collections::hash_map::Entry::Occupied(mut o) => {
-                        let (_, last) = o.get_mut();
-                        // The same name twice in one line.
-                        if chain[*last].0 == i {
-                            continue;
+                    !self.inv.options.prune
+                }
+                Owner::Node(o, legacy) => match wanted.binary_search_by_key(&o, |(t, _)| *t) {
+                    Ok(at) => match wanted[at].1.keys {
+                        Some(keys) => {
+                            let ok = !legacy && self.entry_is_right(o, e, &wanted[at].1, keys);
+                            if ok {
+                                lines.managed_ok.push((at, e.base64()));
+                            } else {
+                                lines.replaced.insert(o);
+                            }
+                            ok
                         }
-                        chain[*last].2 = at;
-                        *last = at;
-                    }
+                        None => true,
+                    },
+                    Err(_) if !self.scope.contains(o) => true,
+                    Err(_) => !self.inv.options.prune,
+                },
+            };
+            if keep {
+                lines.kept.push(i);
+            } else {
+                lines.remove.push(i);
+            }
+        }
+        lines
+    }
+
+    /// Is `e`, a managed entry for `o`, as trustmesh would write it now: one
+    /// of `o`'s keys, under its names in the form
+    /// `options.hash_known_hosts` asks for?
+    fn entry_is_right(
+        &self,
+        o: NodeId,
+        e: &HostEntry,
+        w: &Want,
+        keys: &[(Arc<str>, Arc<str>)],
+    ) -> bool {
+        let node = &self.inv.nodes[o];
+        // The names as `options.hash_known_hosts` wants them: in clear, or
+        // hashed. A hashed managed line holds the host's name in its hash,
+        // whatever its salt (one we wrote, or `ssh-keygen -H`'s): kept as
+        // it is.
+        let names_ok = if self.inv.options.hash_known_hosts {
+            e.is_hashed() && e.matches_host(node.target().addr, node.port)
+        } else {
+            e.hosts() == &*w.names
+        };
+        names_ok
+            && keys
+                .iter()
+                .any(|(t, b)| &**t == e.key_type() && &**b == e.base64())
+    }
+
+    /// The lines to add for the wanted host keys that no right managed
+    /// line holds; the hand-written lines that hold one go to `adopt`
+    /// (`--adopt`) or are said, and the stale ones the operator asked to
+    /// remove to `on_request`.
+    #[allow(clippy::too_many_arguments)]
+    fn host_keys_to_add<'f>(
+        &self,
+        file: &'f KnownHostsFile,
+        wanted: &[(NodeId, Want)],
+        lines: &HostLines,
+        path: &str,
+        plan: &mut NodePlan,
+        adopt: &mut super::adopt::Adopting<'f>,
+        on_request: &mut Vec<usize>,
+    ) -> Vec<PlannedLine> {
+        let mut add = Vec::new();
+        // Built on first use; reused for every target.
+        let mut index: Option<HostIndex> = None;
+        let (mut candidates, mut trusted) = (Vec::new(), Vec::new());
+        for (at, &(t, ref w)) in wanted.iter().enumerate() {
+            let Some(keys) = w.keys else { continue };
+            let ok = |b64: &str| lines.managed_ok.binary_search(&(at, b64)).is_ok();
+            // Every key has its right managed line and no line trustmesh did
+            // not write can name the host: nothing to add, nothing to warn.
+            if !lines.has_unmanaged && keys.iter().all(|(_, b64)| ok(b64)) {
+                continue;
+            }
+            let node = &self.inv.nodes[t];
+            let addr = node.target().addr;
+            index
+                .get_or_insert_with(|| HostIndex::new(file))
+                .candidates(&w.names, &mut candidates);
+            HostIndex::keys_for(&candidates, addr, node.port, &mut trusted);
+            debug_assert_eq!(trusted, file.keys_for(addr, node.port));
+            let found = Found {
+                t,
+                names: &w.names,
+                addr,
+                candidates: &candidates,
+                trusted: &trusted,
+            };
+            for (ki, (kt, b64)) in keys.iter().enumerate() {
+                if ok(b64) {
+                    continue;
                 }
-                chain.push((i, e, Self::END));
+                let line =
+                    self.host_key_line(&found, ki, (kt, b64), lines, (file, path), plan, adopt);
+                add.extend(line);
             }
+            on_request.extend(self.stale_host_keys(&found, keys, file, path, plan));
         }
-        HostIndex {
-            plain,
-            chain,
-            other,
-        }
+        add
     }
 
-    /// The entries that may match `name` (a [`kh::host_name`]), in
-    /// file order, into `out`.
-    fn candidates(&self, name: &str, out: &mut Vec<&'f HostEntry>) {
-        out.clear();
-        let mut at = self
-            .plain
-            .get(&lowercase(name))
-            .map_or(Self::END, |&(first, _)| first);
-        let mut others = self.other.iter().peekable();
-        while at != Self::END {
-            let (line, entry, next) = self.chain[at];
-            while let Some(&&(i, e)) = others.peek() {
-                if i > line {
-                    break;
-                }
-                out.push(e);
-                others.next();
-            }
-            out.push(entry);
-            at = next;
-        }
-        out.extend(others.map(|&(_, e)| e));
-    }
-
-    /// [`KnownHostsFile::keys_for`] (`host` on `port`), on the candidates
-    /// for the host's name, into `keys`.
-    fn keys_for(
-        candidates: &[&'f HostEntry],
-        host: &str,
-        port: u16,
-        keys: &mut Vec<(&'f str, &'f str)>,
-    ) {
-        keys.clear();
-        let mut matching = candidates.iter().filter(|e| e.matches_host(host, port));
-        // The common case: one line for the host.
-        if let (Some(only), None) = (matching.next(), matching.next()) {
-            if only.annotation().is_none() {
-                keys.push(only.key_id());
-            }
-            return;
-        }
-        let matching: Vec<&HostEntry> = candidates
-            .iter()
-            .copied()
-            .filter(|e| e.matches_host(host, port))
-            .collect();
-        let revoked: Vec<&str> = matching
-            .iter()
-            .filter(|e| e.annotation() == Some(Annotation::Revoked))
-            .map(|e| e.base64())
-            .collect();
-        for e in matching {
-            if e.annotation().is_none()
-                && !revoked.contains(&e.base64())
-                && !keys.contains(&e.key_id())
-            {
-                keys.push(e.key_id());
-            }
-        }
-    }
-}
-
-/// `s` with ASCII letters lowercased, borrowed when it has no capitals.
-fn lowercase(s: &str) -> Cow<'_, str> {
-    if s.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(s.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(s)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    const BLOBS: [&str; 3] = [
-        "AAAAC3NzaC1lZDI1NTE5AAAAIA==",
-        "AAAAB3NzaC1yc2EAAAAD",
-        "AAAAE2VjZHNh",
-    ];
-    const NAMES: [&str; 12] = [
-        "a", "A", "b", "[a]:2222", "[A]:2222", "10.0.0.1", "a*", "?", "!a", "!b", "*", "[a]:*",
-    ];
-    const HOSTS: [(&str, u16); 5] = [
-        ("a", 22),
-        ("A", 22),
-        ("b", 22),
-        ("a", 2222),
-        ("10.0.0.1", 22),
-    ];
-
-    fn line() -> impl Strategy<Value = String> {
-        let hosts = prop_oneof![
-            prop::collection::vec(prop::sample::select(&NAMES[..]), 1..4).prop_map(|v| v.join(",")),
-            (prop::sample::select(&HOSTS[..]), any::<u8>())
-                .prop_map(|((h, p), s)| { kh::hash_host_name(&kh::host_name(h, p), [s; 20]) }),
-        ];
-        (
-            prop::sample::select(&["", "@revoked ", "@cert-authority "][..]),
-            hosts,
-            prop::sample::select(&BLOBS[..]),
-            prop::sample::select(&["", " trustmesh:w1", " root@x"][..]),
-        )
-            .prop_map(|(ann, hosts, blob, comment)| {
-                format!("{ann}{hosts} ssh-ed25519 {blob}{comment}")
+    /// The line to add for the `ki`th host key of `found`'s target, unless a
+    /// line trustmesh did not write trusts it already or revokes it.
+    #[allow(clippy::too_many_arguments)]
+    fn host_key_line<'f>(
+        &self,
+        found: &Found<'_, 'f>,
+        ki: usize,
+        (kt, b64): (&Arc<str>, &Arc<str>),
+        lines: &HostLines,
+        (file, path): (&'f KnownHostsFile, &str),
+        plan: &mut NodePlan,
+        adopt: &mut super::adopt::Adopting<'f>,
+    ) -> Option<PlannedLine> {
+        let t = found.t;
+        let node = &self.inv.nodes[t];
+        // Already trusted by a line trustmesh did not write (a line of ours
+        // being rewritten does not count).
+        let by_hand = || {
+            found.candidates.iter().any(|e| {
+                e.marker().is_none()
+                    && e.annotation().is_none()
+                    && e.base64() == &**b64
+                    && e.matches_host(found.addr, node.port)
             })
+        };
+        if found
+            .trusted
+            .iter()
+            .any(|(a, b)| a == &&**kt && b == &&**b64)
+            && by_hand()
+        {
+            let key = (&**kt, &**b64);
+            self.hand_written_host_key(t, found.names, file, path, key, plan, adopt);
+            return None;
+        }
+        // Refused on purpose: an admin marked it `@revoked`.
+        let revoked = found.candidates.iter().any(|e| {
+            e.annotation() == Some(Annotation::Revoked)
+                && e.base64() == &**b64
+                && e.matches_host(found.addr, node.port)
+        });
+        if revoked {
+            plan.warnings.push(format!(
+                "{path} marks the {kt} host key of {} as @revoked: it is not added again, and the edge \
+                 to {} holds only through another of its keys; remove the @revoked line if the key is good",
+                node.name, node.name
+            ));
+            return None;
+        }
+        let (names, clear_name) = if self.inv.options.hash_known_hosts {
+            let hashed = kh::managed_hashed_name(found.names, kt, b64);
+            (Arc::from(hashed), Some(found.names.clone()))
+        } else {
+            (found.names.clone(), None)
+        };
+        Some(PlannedLine {
+            names: Some(names),
+            clear_name,
+            fingerprint: self.fingerprints[t].get(ki).cloned().flatten(),
+            key_type: kt.clone(),
+            base64: Some(b64.clone()),
+            node: self.names[t].clone(),
+            marker: self.markers[t].clone(),
+            replaces: lines.replaced.contains(&t),
+            options: None,
+        })
     }
 
-    proptest! {
-        /// The index finds what `keys_for` and `matches_host` find.
-        #[test]
-        fn host_index_agrees_with_a_full_scan(lines in prop::collection::vec(line(), 0..12)) {
-            let text = lines.join("\n");
-            let file = KnownHostsFile::parse(&text);
-            let index = HostIndex::new(&file);
-            let (mut candidates, mut keys) = (Vec::new(), Vec::new());
-            for (host, port) in HOSTS {
-                index.candidates(&kh::host_name(host, port), &mut candidates);
-                HostIndex::keys_for(&candidates, host, port, &mut keys);
-                prop_assert_eq!(&keys, &file.keys_for(host, port));
-                for blob in BLOBS {
-                    let scan = |e: &HostEntry| {
-                        e.marker().is_none() && e.base64() == blob && e.matches_host(host, port)
-                    };
-                    prop_assert_eq!(
-                        candidates.iter().any(|e| scan(e)),
-                        file.entries().any(|(_, e)| scan(e))
-                    );
+    /// An old key trustmesh did not write still sits there: ssh keeps
+    /// working with the new line, but a person should clean it up. The
+    /// lines to remove when the operator named the node
+    /// (`--remove-stale-host-keys`), else said.
+    fn stale_host_keys(
+        &self,
+        found: &Found,
+        keys: &[(Arc<str>, Arc<str>)],
+        file: &KnownHostsFile,
+        path: &str,
+        plan: &mut NodePlan,
+    ) -> Vec<usize> {
+        let (t, addr, names) = (found.t, found.addr, found.names);
+        let node = &self.inv.nodes[t];
+        let mut on_request = Vec::new();
+        for (ot, ob) in found.trusted {
+            let current = keys.iter().any(|(_, b)| b.as_ref() == *ob);
+            // Only entries that may match the host can: see HostIndex.
+            let unmanaged = || {
+                found.candidates.iter().any(|e| {
+                    e.marker().is_none() && e.base64() == *ob && e.matches_host(addr, node.port)
+                })
+            };
+            debug_assert_eq!(
+                unmanaged(),
+                file.entries().any(|(_, e)| {
+                    e.marker().is_none() && e.base64() == *ob && e.matches_host(addr, node.port)
+                })
+            );
+            if !current && unmanaged() {
+                // Removed only when the operator names the node; and only a
+                // line about this host alone (another host's trust in the
+                // same line is not ours to drop).
+                let lines: Vec<usize> = if self.scope.remove_stale_host_keys.contains(&t) {
+                    file.entries()
+                        .filter(|(_, e)| {
+                            e.marker().is_none()
+                                && e.annotation().is_none()
+                                && e.base64() == *ob
+                                && !e.hosts().contains(',')
+                                && e.matches_host(addr, node.port)
+                        })
+                        .map(|(i, _)| i)
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                if lines.is_empty() {
+                    plan.warnings.push(format!(
+                        "{path} holds an old {ot} host key for {} ({}) that trustmesh did not write; \
+                         remove it with `ssh-keygen -R '{}' -f {path}` (or plan with --remove-stale-host-keys {})",
+                        node.name, names, names, node.name
+                    ));
                 }
+                on_request.extend(lines);
             }
         }
+        on_request
     }
+}
+
+/// What a target of a node's edges needs in its known_hosts: its names
+/// and keys (`None`: not known, nothing is written for it).
+struct Want<'a> {
+    names: Arc<str>,
+    keys: Option<&'a [(Arc<str>, Arc<str>)]>,
+}
+
+/// What becomes of the marked entries of a known_hosts file (line indices:
+/// their text is copied only if the file is edited).
+#[derive(Default)]
+struct HostLines<'f> {
+    kept: Vec<usize>,
+    remove: Vec<usize>,
+    /// The targets whose managed line is rewritten.
+    replaced: HashSet<NodeId>,
+    /// (position in the wanted targets, blob) of the managed lines that are
+    /// right; sorted once triaged.
+    managed_ok: Vec<(usize, &'f str)>,
+    /// Does the file hold a line trustmesh did not write (or another
+    /// cluster's)?
+    has_unmanaged: bool,
+    /// The nodes outside the inventory whose lines are pruned.
+    retired: Vec<&'f str>,
+}
+
+/// What a known_hosts file already says about one target: the entries that
+/// may match its name, and the keys it trusts for it.
+struct Found<'c, 'f> {
+    t: NodeId,
+    names: &'c Arc<str>,
+    addr: &'c str,
+    candidates: &'c [&'f HostEntry],
+    trusted: &'c [(&'f str, &'f str)],
 }

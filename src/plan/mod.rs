@@ -28,6 +28,7 @@ mod adopt;
 mod authorized_keys;
 mod blocks;
 mod expiry;
+mod host_index;
 mod known_hosts;
 mod owners;
 mod rotation;
@@ -42,7 +43,6 @@ pub use crate::model::state::{LiveState, Login, NodeState};
 pub use adopt::{Adoption, AdoptionMismatch, HandWritten};
 pub use types::*;
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -115,17 +115,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         })
         .collect();
     let host_keys = known_hosts::host_keys(inv, live);
-    // Each proven host key's fingerprint, once (every peer's plan shows it).
-    let fingerprints: Vec<Vec<Option<Arc<str>>>> = host_keys
-        .par_iter()
-        .map(|k| match k {
-            HostKeys::Known(k) => k
-                .iter()
-                .map(|(_, b)| crate::formats::known_hosts::fingerprint_sha256(b).map(Arc::from))
-                .collect(),
-            _ => Vec::new(),
-        })
-        .collect();
+    let fingerprints = fingerprints(&host_keys);
     let names: Vec<Arc<str>> = inv
         .nodes
         .iter()
@@ -155,17 +145,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
                 .map(|a| kh::host_name(a, n.port).into())
         })
         .collect();
-    // options.hosts_file: every name whose address is an IP literal.
-    let hosts_lines: Arc<[String]> = if inv.options.hosts_file {
-        crate::formats::hosts_file::block_lines(
-            inv.nodes
-                .iter()
-                .filter_map(|n| Some((n.name.as_str(), n.address.as_deref()?))),
-        )
-        .into()
-    } else {
-        Arc::from(Vec::new())
-    };
+    let hosts_lines = hosts_lines(inv);
     let plan_nodes = |rotating: &[bool]| -> Vec<NodePlan> {
         let ctx = Ctx {
             hosts_lines: &hosts_lines,
@@ -202,10 +182,49 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
             p.rotation_refused = rotations.refused[*id].take();
         }
     }
+    Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        notes: notes(inv, graph, scope),
+        header: header(inv, &nodes),
+        nodes,
+    }
+}
+
+/// Each proven host key's fingerprint, once (every peer's plan shows it).
+fn fingerprints(host_keys: &[HostKeys]) -> Vec<Vec<Option<Arc<str>>>> {
+    host_keys
+        .par_iter()
+        .map(|k| match k {
+            HostKeys::Known(k) => k
+                .iter()
+                .map(|(_, b)| crate::formats::known_hosts::fingerprint_sha256(b).map(Arc::from))
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// options.hosts_file: the block's lines, every name whose address is an
+/// IP literal (empty when the option is off).
+fn hosts_lines(inv: &Inventory) -> Arc<[String]> {
+    if inv.options.hosts_file {
+        crate::formats::hosts_file::block_lines(
+            inv.nodes
+                .iter()
+                .filter_map(|n| Some((n.name.as_str(), n.address.as_deref()?))),
+        )
+        .into()
+    } else {
+        Arc::from(Vec::new())
+    }
+}
+
+/// The plan's notes: the inventory's warnings, and the nodes
+/// options.hosts_file leaves out.
+fn notes(inv: &Inventory, graph: &TrustGraph, scope: &PlanScope) -> Vec<String> {
     let mut notes: Vec<String> = inv.warnings.iter().map(|w| w.to_string()).collect();
     notes.extend(expiry::notes(inv, graph, scope));
-    let o = &inv.options;
-    if o.hosts_file {
+    if inv.options.hosts_file {
         let named: Vec<&str> = inv
             .nodes
             .iter()
@@ -224,24 +243,24 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
             ));
         }
     }
+    notes
+}
+
+/// What the plan says above its nodes.
+fn header(inv: &Inventory, nodes: &[NodePlan]) -> Vec<String> {
     let mut header = Vec::new();
     // Said when lines are written: a plan that writes none has nothing
     // to qualify.
     let writes_keys = nodes.iter().flat_map(|p| &p.changes).any(|c| {
         matches!(c, Change::EditFile(e) if e.file == FileRole::AuthorizedKeys && !e.add.is_empty())
     });
-    if !o.restrict_source && writes_keys {
+    if !inv.options.restrict_source && writes_keys {
         header.push(
             "options.restrict_source is off: the authorized_keys lines trustmesh writes let their key in from any address"
                 .to_string(),
         );
     }
-    Plan {
-        format_version: PLAN_FORMAT_VERSION,
-        nodes,
-        notes,
-        header,
-    }
+    header
 }
 
 /// Can trustmesh run its shell scripts on this node?

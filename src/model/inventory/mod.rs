@@ -17,6 +17,7 @@ pub mod expiry;
 pub mod hostile;
 pub mod limits;
 pub mod model;
+mod references;
 pub mod sources;
 pub mod spans;
 pub mod structure;
