@@ -11,6 +11,7 @@ pub mod gather;
 pub mod history;
 pub mod import;
 pub mod model;
+pub mod node;
 pub mod output;
 pub mod plan;
 pub mod transport;

@@ -31,7 +31,6 @@ mod manager;
 pub mod probe;
 mod proof;
 mod reach;
-mod sftp;
 
 use reach::{global_known_hosts, read_node};
 use transport::local::manager_file;
@@ -439,10 +438,7 @@ pub async fn reread(
                 let Some(host) = h.as_ref() else {
                     return (id, Err(unreachable("read", "no connection".into(), None)));
                 };
-                (
-                    id,
-                    sftp::read_remote(host, &inv.nodes[id], &files, timeout).await,
-                )
+                (id, read_remote(host, &inv.nodes[id], &files, timeout).await)
             })
         });
     for (id, r) in futures::future::join_all(tasks).await {
@@ -465,39 +461,22 @@ pub async fn reread(
     Ok(())
 }
 
-pub(super) async fn probe_remote(
+/// Read a node through its door ([`crate::node::open`]): the probe, or
+/// SFTP for a node without a POSIX shell. A failure is the node's
+/// unreachable state, with its step and what to try.
+pub(super) async fn read_remote(
     host: &Host,
+    node: &crate::model::inventory::Node,
     files: &NodeFiles,
     timeout: Duration,
 ) -> Result<LiveAccount, NodeState> {
-    let req = files.probe_request();
-    let line = req
-        .command_line()
-        .map_err(|e| unreachable("probe", e.to_string(), None))?;
-    let out = host
-        .run(&line, probe::PROBE_SCRIPT.as_bytes(), timeout)
+    crate::node::open(node, host, timeout)
+        .read_state(files)
         .await
-        .map_err(|e| {
-            unreachable(
-                "probe",
-                e.to_string(),
-                Some(
-                    "the host stopped answering; check it and raise --timeout for slow hosts"
-                        .into(),
-                ),
-            )
-        })?;
-    probe::parse_probe_output(&out.stdout).map_err(|e| {
-        unreachable(
-            "probe",
-            format!(
-                "{e} (stderr: {})",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-            Some(
-                "the account's shell must be POSIX sh compatible (sh, bash, dash, zsh, busybox)"
-                    .into(),
-            ),
-        )
-    })
+        .map_err(unreachable_at)
+}
+
+/// A door's failure as the node's state.
+pub(super) fn unreachable_at(e: crate::node::DoorError) -> NodeState {
+    unreachable(&e.step, e.reason.to_string(), e.hint)
 }

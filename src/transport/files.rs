@@ -291,7 +291,7 @@ pub async fn replace_file<F: RemoteFiles>(fs: &mut F, r: &Replace<'_>) -> Outcom
 pub async fn replace_file_with<F, H>(fs: &mut F, r: &Replace<'_>, before_rename: H) -> Outcome
 where
     F: RemoteFiles,
-    H: AsyncFnOnce(&mut F, &str) -> Result<(), String>,
+    H: AsyncFnOnce(&mut F, &str) -> Result<(), FsError>,
 {
     let path = r.path;
     let st = match fs.lstat(path).await {
@@ -311,7 +311,7 @@ where
     }
     let now = match current_sum(fs, path).await {
         Ok(s) => s,
-        Err(e) => return Outcome::Failed(e),
+        Err(e) => return Outcome::Failed(e.0),
     };
     if now != r.expected {
         return Outcome::Conflict(now);
@@ -336,20 +336,21 @@ where
     }
     // From here on, a failure removes the temporary file (when the
     // connection still allows it; else the next run sweeps it).
-    let result: Result<Outcome, String> = async {
+    let why = |text: String| FsError(text);
+    let result: Result<Outcome, FsError> = async {
         fs.create_new(&tmp, mode, r.content)
             .await
-            .map_err(|e| format!("cannot write {tmp}: {e}"))?;
+            .map_err(|e| why(format!("cannot write {tmp}: {e}")))?;
         let want = cksum(r.content);
-        let got = sum_of(fs.read(&tmp).await.map_err(|e| e.to_string())?.as_deref());
+        let got = sum_of(fs.read(&tmp).await?.as_deref());
         if got != want {
-            return Err(format!(
+            return Err(why(format!(
                 "the new content arrived incomplete ({got}, not {want})"
-            ));
+            )));
         }
         fs.set_mode(&tmp, mode)
             .await
-            .map_err(|e| format!("cannot chmod {tmp}: {e}"))?;
+            .map_err(|e| why(format!("cannot chmod {tmp}: {e}")))?;
         before_rename(&mut *fs, &tmp).await?;
         let now = current_sum(fs, path).await?;
         if now != r.expected {
@@ -357,7 +358,7 @@ where
         }
         fs.rename_over(&tmp, path)
             .await
-            .map_err(|e| format!("cannot rename over {path}: {e}"))?;
+            .map_err(|e| why(format!("cannot rename over {path}: {e}")))?;
         Ok(Outcome::Ok)
     }
     .await;
@@ -367,17 +368,17 @@ where
             let _ = fs.remove(&tmp).await;
             match other {
                 Ok(o) => o,
-                Err(why) => Outcome::Failed(why),
+                Err(e) => Outcome::Failed(e.0),
             }
         }
     }
 }
 
-async fn current_sum<F: RemoteFiles>(fs: &mut F, path: &str) -> Result<String, String> {
+async fn current_sum<F: RemoteFiles>(fs: &mut F, path: &str) -> Result<String, FsError> {
     fs.read(path)
         .await
         .map(|c| sum_of(c.as_deref()))
-        .map_err(|e| format!("cannot read {path}: {e}"))
+        .map_err(|e| FsError(format!("cannot read {path}: {e}")))
 }
 
 /// A fresh temporary name, `.trustmesh.` and six letters or digits (what
