@@ -124,6 +124,23 @@ impl MemFs {
         self.files.insert(self.abs(p), Entry { stat, content });
     }
 
+    /// The folders above `p` that are missing (0755), but the home and
+    /// `~/.ssh`, which an account may not have.
+    fn put_parents(&mut self, p: &str) {
+        let p = self.abs(p);
+        let keep = [self.home.clone(), format!("{}/.ssh", self.home)];
+        let mut dir = p.as_str();
+        while let Some((up, _)) = dir.rsplit_once('/') {
+            if up.is_empty() || keep.iter().any(|k| k == up) {
+                break;
+            }
+            if !self.files.contains_key(up) {
+                self.put_dir(up, 0o755);
+            }
+            dir = up;
+        }
+    }
+
     fn alive(&self) -> Result<(), FsError> {
         if self.dead {
             Err(FsError("connection closed".into()))
@@ -323,10 +340,16 @@ impl MemoryDoor {
         if let Some(s) = &account.ssh_dir {
             fs.put_entry(".ssh", entry(s), Vec::new());
         }
+        if account.windows_admin {
+            // sshd's own folder, where the administrators' keys are.
+            let admin = crate::transport::windows::ADMIN_AUTHORIZED_KEYS;
+            fs.put_parents(&crate::transport::files::server_path(admin));
+        }
         let mut extra = Vec::new();
         for f in &account.files {
             let path = crate::transport::files::server_path(&f.name);
             if let Some(s) = &f.stat {
+                fs.put_parents(&path);
                 fs.put_entry(&path, entry(s), f.content.clone().unwrap_or_default());
             }
             if f.unreadable {
