@@ -256,9 +256,56 @@ pub async fn gather(
         }
         levels[d].push(id);
     }
+    read_levels(
+        inv,
+        graph,
+        &shared,
+        levels,
+        &mut states,
+        &mut hosts,
+        on_done,
+    )
+    .await;
+    let live = LiveState {
+        nodes: states
+            .into_iter()
+            .map(|s| {
+                s.unwrap_or(NodeState::Unreachable {
+                    step: "read".into(),
+                    reason: "internal error while reading this node".into(),
+                    hint: None,
+                })
+            })
+            .collect(),
+    };
+    let notes = std::mem::take(&mut *shared.notes.lock().await);
+    let accepted = shared.accepted.lock().await.clone();
+    Ok(Gathered {
+        live,
+        notes,
+        accepted,
+        hosts,
+        run,
+        manager_known_hosts,
+        manager_identity,
+    })
+}
+
+/// Read the nodes level by level (a jump host before what is behind it),
+/// each level's nodes at once; their states and connections go to
+/// `states` and `hosts`.
+async fn read_levels(
+    inv: &Inventory,
+    graph: &TrustGraph,
+    shared: &Arc<Shared>,
+    levels: Vec<Vec<NodeId>>,
+    states: &mut [Option<NodeState>],
+    hosts: &mut [Option<Host>],
+    on_done: &(dyn Fn(&str) + Sync),
+) {
     // Jump hosts are shared by reference with the tasks behind them.
     let hosts_arc: Arc<Mutex<Vec<Option<Arc<Host>>>>> =
-        Arc::new(Mutex::new((0..n).map(|_| None).collect()));
+        Arc::new(Mutex::new((0..inv.nodes.len()).map(|_| None).collect()));
     for level in levels {
         let mut tasks = Vec::new();
         for id in level {
@@ -268,30 +315,7 @@ pub async fn gather(
             let jump_chain = graph.jump_chain(inv, id);
             let alias = transport::sshconfig::alias(inv, id);
             let files = NodeFiles::of(inv, id);
-            // A node behind a jump host that could not be read is not tried.
-            // So is a node behind a jump host reached with a password: a
-            // jump needs the manager's key.
-            let jump_failed = jump_chain.iter().find_map(|j| {
-                let name = &inv.nodes[*j].name;
-                match &states[*j] {
-                    Some(NodeState::Read {
-                        access: Access::Key,
-                        ..
-                    }) => None,
-                    Some(NodeState::Read { .. }) => Some(unreachable(
-                        "connect",
-                        format!("its jump host {name} does not accept the manager's key yet"),
-                        Some(format!(
-                            "install it there first: `trustmesh apply --ask-pass --limit {name}`"
-                        )),
-                    )),
-                    _ => Some(unreachable(
-                        "connect",
-                        format!("its jump host {name} could not be reached"),
-                        Some(format!("fix {name} first: see its own error")),
-                    )),
-                }
-            });
+            let jump_failed = jump_failed(inv, states, &jump_chain);
             tasks.push(tokio::spawn(async move {
                 if let Some(state) = jump_failed {
                     return (id, state, None);
@@ -324,28 +348,36 @@ pub async fn gather(
             }
         }
     }
-    let live = LiveState {
-        nodes: states
-            .into_iter()
-            .map(|s| {
-                s.unwrap_or(NodeState::Unreachable {
-                    step: "read".into(),
-                    reason: "internal error while reading this node".into(),
-                    hint: None,
-                })
-            })
-            .collect(),
-    };
-    let notes = std::mem::take(&mut *shared.notes.lock().await);
-    let accepted = shared.accepted.lock().await.clone();
-    Ok(Gathered {
-        live,
-        notes,
-        accepted,
-        hosts,
-        run,
-        manager_known_hosts,
-        manager_identity,
+}
+
+/// A node behind a jump host that could not be read is not tried. So is a
+/// node behind a jump host reached with a password: a jump needs the
+/// manager's key.
+fn jump_failed(
+    inv: &Inventory,
+    states: &[Option<NodeState>],
+    jump_chain: &[NodeId],
+) -> Option<NodeState> {
+    jump_chain.iter().find_map(|j| {
+        let name = &inv.nodes[*j].name;
+        match &states[*j] {
+            Some(NodeState::Read {
+                access: Access::Key,
+                ..
+            }) => None,
+            Some(NodeState::Read { .. }) => Some(unreachable(
+                "connect",
+                format!("its jump host {name} does not accept the manager's key yet"),
+                Some(format!(
+                    "install it there first: `trustmesh apply --ask-pass --limit {name}`"
+                )),
+            )),
+            _ => Some(unreachable(
+                "connect",
+                format!("its jump host {name} could not be reached"),
+                Some(format!("fix {name} first: see its own error")),
+            )),
+        }
     })
 }
 
