@@ -2,7 +2,7 @@
 //! text an edit writes.
 
 use super::*;
-use crate::node::{Op, ProofRequest, Write};
+use crate::node::{NodePath, Op, ProofRequest, Write};
 
 /// Why the new text of a file cannot be made (in the planner's words).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -129,7 +129,7 @@ pub(super) fn op_of(
         let e = edit.ok_or(NotSent::NoContent(what))?;
         Ok(Write {
             content: e.content?.into_bytes(),
-            path: e.path,
+            path: NodePath::plan(&e.path),
             expected: e.expected,
             mode: e.mode,
             remove: e.remove,
@@ -137,25 +137,29 @@ pub(super) fn op_of(
         })
     };
     Ok(match &action.kind {
-        Kind::MkDir { path } => Op::MkDir { path: path.clone() },
+        Kind::MkDir { path } => Op::MkDir {
+            path: NodePath::plan(path),
+        },
         Kind::Block { .. } => Op::WriteBlock(write(edit, "write")?),
         Kind::Keygen { path, key_type } => Op::Keygen {
-            path: path.clone(),
+            path: NodePath::plan(path),
             key_type: key_type.clone(),
             marker: marker.to_string(),
         },
         Kind::Edit { .. } => Op::Replace(write(edit, "edit")?),
         Kind::Mode { path, to } => Op::Chmod {
-            path: path.clone(),
+            path: NodePath::plan(path),
             mode: *to,
         },
         Kind::Owner { path, to } => Op::Chown {
-            path: path.clone(),
+            path: NodePath::plan(path),
             uid: *to,
         },
-        Kind::RemoveLeftover { path } => Op::RemoveLeftover { path: path.clone() },
+        Kind::RemoveLeftover { path } => Op::RemoveLeftover {
+            path: NodePath::plan(path),
+        },
         Kind::SetAcl { path, command } => Op::SetAcl {
-            path: path.clone(),
+            path: NodePath::plan(path),
             command: command.clone(),
         },
         Kind::Swap {
@@ -163,9 +167,9 @@ pub(super) fn op_of(
             new_path,
             aside_path,
         } => Op::Swap {
-            path: path.clone(),
-            new_path: new_path.clone(),
-            aside_path: aside_path.clone(),
+            path: NodePath::plan(path),
+            new_path: NodePath::plan(new_path),
+            aside_path: NodePath::plan(aside_path),
         },
         Kind::Prove { .. } => Op::Prove(proof.ok_or(NotSent::NoProof)?),
     })

@@ -32,21 +32,24 @@ use crate::transport::scripts::Outcome;
 use crate::transport::Host;
 
 pub mod memory;
+pub mod path;
 pub mod sftp;
 pub mod shell;
 
-/// One thing to do on a node. Paths are plan paths (`~/.ssh/x`, `~/x`,
-/// absolute, or a Windows drive path); each door renders them its way.
+pub use path::NodePath;
+
+/// One thing to do on a node. Paths are [`NodePath`]s; each door renders
+/// them its way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     /// Create a folder, 0700: `~/.ssh` itself, or a folder in it.
     MkDir {
-        path: String,
+        path: NodePath,
     },
     /// Generate a key pair at `path` on the node itself, the node's
     /// marker as its comment: answers [`Outcome::PublicKey`].
     Keygen {
-        path: String,
+        path: NodePath,
         key_type: String,
         marker: String,
     },
@@ -57,27 +60,27 @@ pub enum Op {
     /// (`~/.ssh/config`, `/etc/hosts`): compare-and-swap too.
     WriteBlock(Write),
     Chmod {
-        path: String,
+        path: NodePath,
         mode: u32,
     },
     Chown {
-        path: String,
+        path: NodePath,
         uid: u32,
     },
     /// Remove a `.trustmesh.*` file an interrupted run left.
     RemoveLeftover {
-        path: String,
+        path: NodePath,
     },
     /// Windows: the ACL sshd demands, set by the planned command line.
     SetAcl {
-        path: String,
+        path: NodePath,
         command: String,
     },
     /// A rotation: the old pair moved aside, the new one put in place.
     Swap {
-        path: String,
-        new_path: String,
-        aside_path: String,
+        path: NodePath,
+        new_path: NodePath,
+        aside_path: NodePath,
     },
     /// A rotation's proof: a fresh connection from this node.
     Prove(ProofRequest),
@@ -86,8 +89,7 @@ pub enum Op {
 /// A compare-and-swap write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Write {
-    /// The file, as the plan names it.
-    pub path: String,
+    pub path: NodePath,
     /// The checksum of the file as the plan read it
     /// ([`crate::transport::scripts::cksum`]), or `absent`.
     pub expected: String,

@@ -131,7 +131,7 @@ impl<'h> SftpDoor<'h> {
                 marker,
             } if self.windows => {
                 let line = windows::keygen_command(
-                    path,
+                    path.as_plan(),
                     key_type,
                     super::shell::keygen_bits(key_type),
                     marker,
@@ -262,12 +262,6 @@ impl<F> SetAcl<F> for HostAcl<'_, '_> {
     }
 }
 
-/// A plan path as the SFTP server takes it (`~/.ssh/x` -> `.ssh/x`,
-/// `C:\x` -> `/C:/x`).
-pub(crate) fn server_path(path: &str) -> String {
-    windows::sftp_path(&scripts::script_path(path))
-}
-
 /// The file operations of `op` on any [`RemoteFiles`]: SFTP, or the
 /// in-memory tree of [`super::memory`]. An `Err` is the protocol's own
 /// failure.
@@ -280,7 +274,7 @@ pub(crate) async fn file_op<F: RemoteFiles, A: SetAcl<F>>(
     let failed = |e: files::FsError| Outcome::Failed(e.0);
     Ok(match op {
         Op::MkDir { path } => {
-            let p = server_path(path);
+            let p = path.sftp();
             match fs.lstat(&p).await {
                 Ok(Some(s)) if s.kind == FileKind::Dir => Outcome::Ok,
                 Ok(Some(_)) => Outcome::Failed(format!("{path} exists but is not a directory")),
@@ -304,7 +298,7 @@ pub(crate) async fn file_op<F: RemoteFiles, A: SetAcl<F>>(
                         .0,
                 )
             };
-            let path = server_path(&w.path);
+            let path = w.path.sftp();
             let temp = files::temp_name();
             let r = Replace {
                 path: &path,
@@ -328,11 +322,11 @@ pub(crate) async fn file_op<F: RemoteFiles, A: SetAcl<F>>(
             }
         }
         Op::Chmod { path, mode } => fs
-            .set_mode(&server_path(path), *mode)
+            .set_mode(&path.sftp(), *mode)
             .await
             .map_or_else(failed, |_| Outcome::Ok),
         Op::Chown { path, uid } => {
-            let p = server_path(path);
+            let p = path.sftp();
             match fs.lstat(&p).await {
                 Ok(Some(s)) => fs
                     .set_owner(&p, *uid, s.gid)
@@ -343,14 +337,14 @@ pub(crate) async fn file_op<F: RemoteFiles, A: SetAcl<F>>(
             }
         }
         Op::RemoveLeftover { path } => {
-            let name = path.rsplit('/').next().unwrap_or_default();
+            let name = path.as_plan().rsplit('/').next().unwrap_or_default();
             if !crate::gather::probe::is_leftover_name(name) {
                 Outcome::Failed(format!("{path} is not a file trustmesh leaves"))
             } else {
-                match fs.remove(&server_path(path)).await {
+                match fs.remove(&path.sftp()).await {
                     Ok(()) => Outcome::Ok,
                     // Gone already: what was wanted.
-                    Err(_) if matches!(fs.lstat(&server_path(path)).await, Ok(None)) => Outcome::Ok,
+                    Err(_) if matches!(fs.lstat(&path.sftp()).await, Ok(None)) => Outcome::Ok,
                     Err(e) => failed(e),
                 }
             }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::{Door, DoorError, Op, ProofRequest, Reason, Write};
+use super::{Door, DoorError, NodePath, Op, ProofRequest, Reason, Write};
 use crate::gather::probe::{self, ProbeRequest};
 use crate::model::inventory::KeyType;
 use crate::model::state::LiveAccount;
@@ -117,15 +117,17 @@ impl<'h> ShellDoor<'h> {
 /// The command line of `op` and its standard input (`None`: not a
 /// script).
 fn command(op: &Op) -> Option<(String, Vec<u8>)> {
-    let path = |p: &str| scripts::script_path(p);
+    let path = |p: &NodePath| p.shell();
     let line = match op {
-        Op::MkDir { path } if path == "~/.ssh" => scripts::command_line(scripts::MKDIR_SSH, &[]),
+        Op::MkDir { path } if path.as_plan() == "~/.ssh" => {
+            scripts::command_line(scripts::MKDIR_SSH, &[])
+        }
         Op::MkDir { path: p } => scripts::command_line(scripts::MKDIR_PRIVATE, &[&path(p)]),
         Op::Keygen {
             path: p,
             key_type,
             marker,
-        } => keygen_line(p, key_type, marker),
+        } => keygen_line(p.as_plan(), key_type, marker),
         Op::Replace(w) => return Some((replace_line(w), w.content.clone())),
         Op::WriteBlock(w) => {
             let line = if w.remove {
@@ -166,7 +168,7 @@ fn replace_line(w: &Write) -> String {
     let sum = scripts::cksum(&w.content);
     scripts::command_line(
         scripts::REPLACE_FILE,
-        &[&scripts::script_path(&w.path), &w.expected, &w.mode, &sum],
+        &[&w.path.shell(), &w.expected, &w.mode, &sum],
     )
 }
 

@@ -104,15 +104,10 @@ pub const KEY_PREFIX: usize = 40;
 /// interrupted run (the probe's rule).
 pub const LEFTOVER_AGE: Duration = Duration::from_secs(600);
 
-/// The path the server takes for a plan name.
+/// The path the server takes for a plan name
+/// ([`crate::node::NodePath::sftp`]).
 pub fn server_path(name: &str) -> String {
-    if let Some(rest) = name.strip_prefix("~/") {
-        rest.to_string()
-    } else if name.starts_with('/') || crate::transport::windows::is_drive_path(name) {
-        crate::transport::windows::sftp_path(name)
-    } else {
-        format!(".ssh/{name}")
-    }
+    crate::node::NodePath::of_name(name).sftp()
 }
 
 /// The account's uid and gid as SFTP can tell them (it has no `id`): the

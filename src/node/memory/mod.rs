@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 
-use super::sftp::{file_op, server_path, SetAcl};
-use super::{Door, DoorError, Op, Reason, Write};
+use super::sftp::{file_op, SetAcl};
+use super::{Door, DoorError, NodePath, Op, Reason, Write};
 use crate::model::state::{FileKind, FileStat, LiveAccount};
 use crate::plan::NodeFiles;
 use crate::transport::files::{
@@ -87,11 +87,11 @@ impl MemoryDoor {
         if account.windows_admin {
             // sshd's own folder, where the administrators' keys are.
             let admin = crate::transport::windows::ADMIN_AUTHORIZED_KEYS;
-            fs.put_parents(&crate::transport::files::server_path(admin));
+            fs.put_parents(&NodePath::of_name(admin).sftp());
         }
         let mut extra = Vec::new();
         for f in &account.files {
-            let path = crate::transport::files::server_path(&f.name);
+            let path = NodePath::of_name(&f.name).sftp();
             if let Some(s) = &f.stat {
                 fs.put_parents(&path);
                 fs.put_entry(&path, entry(s), f.content.clone().unwrap_or_default());
@@ -189,7 +189,7 @@ impl MemoryDoor {
                 path,
                 key_type,
                 marker,
-            } => Ok(keygen(fs, path, &(self.keygen)(path, key_type, marker)).await),
+            } => Ok(keygen(fs, path, &(self.keygen)(path.as_plan(), key_type, marker)).await),
             Op::Replace(w) => Ok(write(fs, w, Some(uid)).await),
             Op::WriteBlock(w) if w.remove => Ok(remove(fs, w, (!w.sudo).then_some(uid)).await),
             Op::WriteBlock(w) => Ok(write(fs, w, (!w.sudo).then_some(uid)).await),
@@ -222,9 +222,9 @@ impl SetAcl<MemFs> for NoAcl {
 
 /// `keygen.sh`: the key's folder made when missing, an existing key never
 /// overwritten.
-async fn keygen(fs: &mut MemFs, path: &str, public: &str) -> Outcome {
-    let private = server_path(path);
-    let public_path = format!("{private}.pub");
+async fn keygen(fs: &mut MemFs, path: &NodePath, public: &str) -> Outcome {
+    let private = path.sftp();
+    let public_path = path.public_half().sftp();
     if fs.stat(&private).is_some() || fs.stat(&public_path).is_some() {
         return Outcome::Failed(format!(
             "{path} already exists: trustmesh never overwrites a key"
@@ -243,7 +243,7 @@ async fn keygen(fs: &mut MemFs, path: &str, public: &str) -> Outcome {
 /// `replace_file.sh`: compare-and-swap through a renamed temporary file,
 /// the owner and the mode kept.
 async fn write(fs: &mut MemFs, w: &Write, owner: Option<u32>) -> Outcome {
-    let path = server_path(&w.path);
+    let path = w.path.sftp();
     let before = fs.stat(&path).cloned();
     let temp = temp_name();
     let r = Replace {
@@ -263,7 +263,7 @@ async fn write(fs: &mut MemFs, w: &Write, owner: Option<u32>) -> Outcome {
 
 /// `remove_file.sh`: only if it is still what the plan read.
 async fn remove(fs: &mut MemFs, w: &Write, owner: Option<u32>) -> Outcome {
-    let path = server_path(&w.path);
+    let path = w.path.sftp();
     let Some(s) = fs.stat(&path).cloned() else {
         return Outcome::Ok;
     };
@@ -287,12 +287,13 @@ async fn remove(fs: &mut MemFs, w: &Write, owner: Option<u32>) -> Outcome {
 }
 
 /// `rotate_swap.sh`: the old pair moved aside, the new one moved in.
-async fn swap(fs: &mut MemFs, path: &str, new_path: &str, aside_path: &str) -> Outcome {
-    let (k, n, a) = (
-        server_path(path),
-        server_path(new_path),
-        server_path(aside_path),
-    );
+async fn swap(
+    fs: &mut MemFs,
+    path: &NodePath,
+    new_path: &NodePath,
+    aside_path: &NodePath,
+) -> Outcome {
+    let (k, n, a) = (path.sftp(), new_path.sftp(), aside_path.sftp());
     let pubs = |p: &str| [p.to_string(), format!("{p}.pub")];
     if fs.stat(&n).is_none() || fs.stat(&format!("{n}.pub")).is_none() {
         return Outcome::Failed(format!("the new key {new_path} is missing"));
