@@ -13,9 +13,10 @@
 //!   and only then the temporary file is renamed over it. A transfer cut
 //!   half way never touches the target.
 //!
-//! The real implementation is SFTP ([`super::sftp`]); the tests run both
-//! sequences on an in-memory one, with cut transfers and edits made
-//! between the steps.
+//! The real implementation is SFTP ([`super::sftp`]), used by the SFTP
+//! door ([`crate::node::sftp`]); the tests run both sequences on the
+//! in-memory tree ([`crate::node::memory::MemFs`]), with cut transfers and
+//! edits made between the steps.
 
 use std::time::{Duration, SystemTime};
 
