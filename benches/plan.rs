@@ -6,7 +6,7 @@
 //! edges. Each size is planned against two live states, both held in memory:
 //!
 //! * `fresh`: only the manager has a key pair; everything is to add;
-//! * `noop`: the fresh plan applied (`support::simulate_apply`); the replan
+//! * `noop`: the fresh plan applied (`support::apply_on_memory`); the replan
 //!   is checked to be empty during set-up.
 //!
 //! Timed: `TrustGraph::build` + `plan::plan` together (`build+plan`), the
@@ -95,7 +95,7 @@ fn run(inv: &Inventory, live: &LiveState) -> Plan {
 
 /// The live state after `apply` of the plan made on `live`.
 ///
-/// `simulate_apply` looks every "known after apply" key up by name with a
+/// `apply_on_memory` looks every "known after apply" key up by name with a
 /// linear search, which at a million lines takes far longer than the
 /// planner; the generated keys are `support::with_key`'s, so they are filled
 /// in here first (the empty replan checked by the caller proves it right).
@@ -113,7 +113,7 @@ fn converge(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveState {
             }
         }
     }
-    support::simulate_apply(inv, &resolved, live)
+    support::apply_on_memory(inv, &resolved, live)
 }
 
 fn setup_inventory(workers: usize) -> Inventory {

@@ -16,6 +16,7 @@ pub mod gather;
 pub mod history;
 pub mod import;
 pub mod model;
+pub mod node;
 pub mod ops;
 pub mod output;
 pub mod plan;

@@ -221,7 +221,7 @@ fn adopt_takes_the_lines_over_in_place_and_changes_nothing_else() {
     let json = serde_json::to_string(&p).unwrap();
     assert!(json.contains(r#""old_comment":"manager@hand""#), "{json}");
 
-    let mut after = simulate_apply(&inv, &p, &before);
+    let mut after = apply_on_memory(&inv, &p, &before);
     for node in ["manager", "w1", "w2"] {
         for which in [ak as fn(&NodeFiles) -> &String, kh] {
             let old = file_of(&mut before, &inv, node, which);
@@ -290,7 +290,7 @@ fn duplicate_lines_of_one_grant_collapse_to_the_first_in_its_place() {
         "{shown}"
     );
 
-    let mut after = simulate_apply(&inv, &p, &live);
+    let mut after = apply_on_memory(&inv, &p, &live);
     let now = file_of(&mut after, &inv, "w2", ak);
     let first = w2_ak
         .lines()
@@ -352,7 +352,7 @@ fn an_adopted_line_gets_the_edges_policy_merged_into_its_options() {
         "{}",
         text(&p)
     );
-    let after = simulate_apply(&inv, &p, &live);
+    let after = apply_on_memory(&inv, &p, &live);
     assert!(run(&inv, &after).is_empty(), "{}", text(&run(&inv, &after)));
 }
 
@@ -424,7 +424,7 @@ fn another_clusters_line_is_not_adopted() {
 fn prune_after_adoption_removes_exactly_the_dropped_pairs_lines() {
     let inv_all = inv(INV);
     let before = hand_built(&inv_all);
-    let mut live = simulate_apply(&inv_all, &adopting(&inv_all, &before), &before);
+    let mut live = apply_on_memory(&inv_all, &adopting(&inv_all, &before), &before);
     let smaller = inv(&INV.replace("mesh:\n  - [w1, w2]\n", ""));
     let p = run(&smaller, &live);
     let mut removed: Vec<(String, FileRole, String)> = Vec::new();
@@ -456,7 +456,7 @@ fn prune_after_adoption_removes_exactly_the_dropped_pairs_lines() {
         "{}",
         text(&p)
     );
-    let after = simulate_apply(&smaller, &p, &live);
+    let after = apply_on_memory(&smaller, &p, &live);
     assert!(run(&smaller, &after).is_empty());
     // The person's own lines are all still there.
     let mut after = after;

@@ -1,5 +1,5 @@
 //! options.ssh_config and options.hosts_file in the planner, on live state
-//! held in memory: what is planned on each node, that a simulated apply
+//! held in memory: what is planned on each node, that an apply in memory
 //! converges, and that turning the options off gives the user's files back.
 
 mod support;
@@ -24,14 +24,14 @@ fn pi_rack(options: &str) -> Inventory {
     ))
 }
 
-/// Converge by simulated applies (at most three rounds: keys come first).
+/// Converge by applies in memory (at most three rounds: keys come first).
 fn converge(inv: &Inventory, mut live: LiveState) -> LiveState {
     for _ in 0..3 {
         let p = run(inv, &live);
         if p.is_empty() {
             return live;
         }
-        live = simulate_apply(inv, &p, &live);
+        live = apply_on_memory(inv, &p, &live);
     }
     let p = run(inv, &live);
     assert!(p.is_empty(), "{}", text(&p));
@@ -164,7 +164,11 @@ fn aliases_and_hosts_are_planned_applied_and_then_nothing_changes() {
         _ => unreachable!(),
     };
     assert_eq!(content(laptop, "config"), USER_CONFIG);
-    assert!(laptop.file("config.d/trustmesh-rack").is_none());
+    // Gone: read back (as the probe reads it) with no stat.
+    assert!(laptop
+        .file("config.d/trustmesh-rack")
+        .and_then(|f| f.stat.as_ref())
+        .is_none());
     let pi1 = match &live.nodes[1] {
         NodeState::Read { account, .. } => account,
         _ => unreachable!(),

@@ -57,14 +57,14 @@ fn plan_at(inv: &Inventory, live: &LiveState, now: SystemTime) -> Plan {
     )
 }
 
-/// Applied (simulated) at `now` until the plan is empty.
+/// Applied (on memory doors) at `now` until the plan is empty.
 fn converge_at(inv: &Inventory, mut live: LiveState, now: SystemTime) -> LiveState {
     for _ in 0..4 {
         let p = plan_at(inv, &live, now);
         if p.is_empty() {
             return live;
         }
-        live = simulate_apply(inv, &p, &live);
+        live = apply_on_memory(inv, &p, &live);
     }
     let p = plan_at(inv, &live, now);
     assert!(p.is_empty(), "not converged:\n{}", text(&p));

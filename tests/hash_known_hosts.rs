@@ -122,7 +122,7 @@ fn hashed_lines_hold_no_clear_name_and_are_found_by_their_hash() {
         "{json}"
     );
 
-    let after = simulate_apply(&inv, &p, &live);
+    let after = apply_on_memory(&inv, &p, &live);
     let again = run(&inv, &after);
     assert!(again.is_empty(), "second plan not empty:\n{}", text(&again));
     // The planner is pure: the same state gives the same plan.
@@ -207,7 +207,7 @@ fn switching_on_then_off_rewrites_only_managed_lines() {
             );
         }
     }
-    let on = simulate_apply(&hashed_inv, &p, &live);
+    let on = apply_on_memory(&hashed_inv, &p, &live);
     assert!(
         run(&hashed_inv, &on).is_empty(),
         "{}",
@@ -237,7 +237,7 @@ fn switching_on_then_off_rewrites_only_managed_lines() {
         "{}",
         text(&p)
     );
-    let off = simulate_apply(&clear_inv, &p, &on);
+    let off = apply_on_memory(&clear_inv, &p, &on);
     assert!(run(&clear_inv, &off).is_empty());
     for ((node, old), (_, new)) in before.iter().zip(known_hosts(&clear_inv, &off)) {
         let mut a = managed(old);
@@ -297,7 +297,7 @@ fn a_hashed_managed_line_is_kept_only_for_its_own_name_and_key() {
     let p = run(&inv, &live);
     let s = p.summary();
     assert_eq!((s.add, s.change, s.remove), (0, 2, 0), "{}", text(&p));
-    let after = simulate_apply(&inv, &p, &live);
+    let after = apply_on_memory(&inv, &p, &live);
     assert!(run(&inv, &after).is_empty());
     let text = &known_hosts(&inv, &after)[0].1;
     let file = KnownHostsFile::parse(text);

@@ -165,7 +165,7 @@ fn old_markers_are_taken_over_once() {
     let s = p.summary();
     assert_eq!((s.add, s.remove), (0, 0), "{}", text(&p));
     assert!(s.change > 0, "{}", text(&p));
-    let after = simulate_apply(&inv, &p, &old);
+    let after = apply_on_memory(&inv, &p, &old);
     assert!(run(&inv, &after).is_empty());
     assert_eq!(
         after, live,
@@ -323,7 +323,7 @@ fn a_new_host_key_replaces_managed_lines_and_hand_written_ones_on_request() {
         "{}",
         text(&p)
     );
-    let after = simulate_apply(&inv, &p, &live);
+    let after = apply_on_memory(&inv, &p, &live);
     let acc = match &after.nodes[0] {
         trustmesh::plan::NodeState::Read { account, .. } => account,
         _ => unreachable!(),
@@ -409,7 +409,7 @@ fn a_rotation_is_planned_make_before_break() {
     );
     assert!(t.contains("once w1's new key is proven"), "{t}");
     // Carried out, the cluster holds only the new key, and is converged.
-    let after = simulate_apply(&inv, &p, &live);
+    let after = apply_on_memory(&inv, &p, &live);
     assert!(run(&inv, &after).is_empty(), "{}", text(&run(&inv, &after)));
     let mut after = after;
     let manager_ak =
@@ -450,6 +450,6 @@ fn leftovers_of_a_killed_apply_are_planned_for_removal() {
         "{t}"
     );
     assert_eq!(p.summary().remove, 1, "{t}");
-    let after = simulate_apply(&inv, &p, &live);
+    let after = apply_on_memory(&inv, &p, &live);
     assert!(run(&inv, &after).is_empty());
 }

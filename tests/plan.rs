@@ -31,7 +31,7 @@ fn applying_the_plan_converges_and_replanning_is_empty() {
     let inv = demo();
     let live = fresh_cluster(&inv);
     let p = run(&inv, &live);
-    let after = simulate_apply(&inv, &p, &live);
+    let after = apply_on_memory(&inv, &p, &live);
     let again = run(&inv, &after);
     assert!(again.is_empty(), "second plan not empty:\n{}", text(&again));
     insta::assert_snapshot!("converged", text(&again));
@@ -41,7 +41,7 @@ fn applying_the_plan_converges_and_replanning_is_empty() {
 fn drift_is_shown_exactly_and_unmanaged_lines_stay() {
     let inv = demo();
     let live = fresh_cluster(&inv);
-    let mut live = simulate_apply(&inv, &run(&inv, &live), &live);
+    let mut live = apply_on_memory(&inv, &run(&inv, &live), &live);
     let node2 = inv.find("node2").unwrap();
     let files = NodeFiles::of(&inv, node2);
     let acc = account_at(&mut live, node2);
@@ -60,7 +60,7 @@ fn drift_is_shown_exactly_and_unmanaged_lines_stay() {
     set_file(acc, &files.authorized_keys, 0o600, &edited);
     let p = run(&inv, &live);
     insta::assert_snapshot!("drift", text(&p));
-    let after = simulate_apply(&inv, &p, &live);
+    let after = apply_on_memory(&inv, &p, &live);
     let acc = match &after.nodes[node2] {
         NodeState::Read { account, .. } => account,
         _ => unreachable!(),
@@ -81,7 +81,7 @@ fn drift_is_shown_exactly_and_unmanaged_lines_stay() {
 fn a_removed_mesh_pair_prunes_only_its_lines() {
     let inv = demo();
     let live = fresh_cluster(&inv);
-    let live = simulate_apply(&inv, &run(&inv, &live), &live);
+    let live = apply_on_memory(&inv, &run(&inv, &live), &live);
     let text_inv = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("inventories/demo.yaml"),
     )
@@ -190,7 +190,7 @@ fn symlinked_authorized_keys_blocks_the_node() {
 fn manager_key_line_is_never_pruned() {
     let inv = demo();
     let live = fresh_cluster(&inv);
-    let live = simulate_apply(&inv, &run(&inv, &live), &live);
+    let live = apply_on_memory(&inv, &run(&inv, &live), &live);
     // An inventory that drops every worker but node1 still keeps the
     // manager's line on node1, and with --limit node1 nothing else is judged.
     let scope = PlanScope {

@@ -117,7 +117,7 @@ fn turning_restrict_source_off_removes_only_what_trustmesh_added() {
         after_text.contains("options.restrict_source is off"),
         "{after_text}"
     );
-    let mut after = simulate_apply(&off, &p, &live);
+    let mut after = apply_on_memory(&off, &p, &live);
     let manager = authorized_keys(&mut after, &off, "manager");
     assert!(
         line_of(&manager, "w01").starts_with("no-port-forwarding ssh-ed25519 "),
@@ -164,7 +164,7 @@ fn an_admin_option_that_reopens_an_sftp_only_edge_is_dropped_and_said() {
         shown.contains("the option `port-forwarding` on w02's line conflicts"),
         "{shown}"
     );
-    let mut after = simulate_apply(&i, &p, &live);
+    let mut after = apply_on_memory(&i, &p, &live);
     let manager = authorized_keys(&mut after, &i, "manager");
     assert!(
         line_of(&manager, "w02").starts_with(
@@ -181,7 +181,7 @@ fn an_edge_turned_sftp_only_and_back_rewrites_only_its_line() {
     let i = inv(INV);
     let p = run(&i, &live);
     assert_eq!(edits(&p), 1, "{}", text(&p));
-    let mut after = simulate_apply(&i, &p, &live);
+    let mut after = apply_on_memory(&i, &p, &live);
     let manager = authorized_keys(&mut after, &i, "manager");
     assert!(
         line_of(&manager, "w02").starts_with("restrict,"),
@@ -189,7 +189,7 @@ fn an_edge_turned_sftp_only_and_back_rewrites_only_its_line() {
     );
     let p = run(&full, &after);
     assert_eq!(edits(&p), 1, "{}", text(&p));
-    let mut back = simulate_apply(&full, &p, &after);
+    let mut back = apply_on_memory(&full, &p, &after);
     assert_eq!(
         authorized_keys(&mut back, &full, "manager"),
         authorized_keys(&mut live, &full, "manager")

@@ -183,7 +183,7 @@ fn a_retired_key_left_behind_is_removed_by_the_next_plan() {
             _ => None,
         })
         .unwrap();
-    let mut after = simulate_apply(&inv, &p, &live);
+    let mut after = apply_on_memory(&inv, &p, &live);
     let old = fake_key("manager");
     let old_line = format!("ssh-ed25519 {old} trustmesh:lab/manager");
     assert!(!authorized(&mut after, &inv, "w2").contains(&old));
@@ -224,7 +224,7 @@ fn a_retired_key_left_behind_is_removed_by_the_next_plan() {
     for n in ["manager", "w1", "w3"] {
         assert!(node_plan(&p, n).changes.is_empty(), "{n}:\n{}", text(&p));
     }
-    let mut done = simulate_apply(&inv, &p, &after);
+    let mut done = apply_on_memory(&inv, &p, &after);
     assert!(!authorized(&mut done, &inv, "w2").contains(&old));
     assert!(authorized(&mut done, &inv, "w2").contains(&fake_key("manager-rotated")));
     assert!(run(&inv, &done).is_empty());

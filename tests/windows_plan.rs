@@ -122,7 +122,7 @@ fn a_windows_plan_names_the_files_the_key_generation_and_the_acl_step() {
 
     // Once applied, nothing is left to do (the ACL step comes only with a
     // write of the file).
-    let after = simulate_apply(&inv, &p, &live);
+    let after = apply_on_memory(&inv, &p, &live);
     let again = run(&inv, &after);
     assert!(again.is_empty(), "{}", text(&again));
 }
@@ -194,7 +194,7 @@ fn a_wrong_acl_read_back_is_repaired_by_the_next_apply() {
     let mut live = live(&inv);
     for _ in 0..3 {
         let p = run(&inv, &live);
-        live = simulate_apply(&inv, &p, &live);
+        live = apply_on_memory(&inv, &p, &live);
     }
     let admin_file = r"C:\ProgramData\ssh\administrators_authorized_keys";
     let win1 = inv.find("win1").unwrap();
@@ -240,7 +240,7 @@ fn a_wrong_acl_read_back_is_repaired_by_the_next_apply() {
             "{out}"
         );
         // Once icacls ran, the ACL read back is the wanted one.
-        let mut after = simulate_apply(&inv, &p, &live);
+        let mut after = apply_on_memory(&inv, &p, &live);
         set(
             &mut after,
             Some(AclReadBack::Sddl(

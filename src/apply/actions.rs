@@ -1,16 +1,22 @@
-//! Carrying out one action on its node: the fixed script it runs and what
-//! it answered; a rotation's proof; the text an edit writes.
+//! One action as its node's door takes it ([`crate::node::Op`]), and the
+//! text an edit writes.
 
-use super::rotation::Proof;
 use super::*;
+use crate::node::{NodePath, Op, ProofRequest, Write};
+
+/// Why the new text of a file cannot be made (in the planner's words).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(super) struct RenderError(pub(super) String);
 
 /// The new text of a file, and its expected current checksum.
 pub(super) struct EditInput {
     /// (plan node, path): where [`apply`] remembers what it wrote.
     pub(super) key: (usize, String),
+    /// The file, as the plan names it.
     pub(super) path: String,
     pub(super) expected: String,
-    pub(super) content: Result<String, String>,
+    pub(super) content: Result<String, RenderError>,
     pub(super) mode: String,
     /// Sources whose key was to be generated but was not.
     pub(super) missing: Vec<String>,
@@ -57,11 +63,11 @@ pub(super) fn block_content(
     let remove = matches!(rendered, Ok(None));
     EditInput {
         key: (pi, b.path.clone()),
-        path: scripts::script_path(&b.path),
+        path: b.path.clone(),
         expected,
         content: rendered
             .map(Option::unwrap_or_default)
-            .map_err(String::from),
+            .map_err(|e| RenderError(e.to_string())),
         mode: if b.create {
             format!("{:04o}", b.create_mode())
         } else {
@@ -92,9 +98,9 @@ pub(super) fn edit_content(
     };
     EditInput {
         key: (pi, e.path.clone()),
-        path: scripts::script_path(&e.path),
+        path: e.path.clone(),
         expected,
-        content: rendered.content.map_err(String::from),
+        content: rendered.content.map_err(|e| RenderError(e.to_string())),
         mode,
         missing: rendered.missing,
         remove: false,
@@ -102,133 +108,71 @@ pub(super) fn edit_content(
     }
 }
 
-pub(super) async fn run_action(
-    host: &Host,
-    marker: &str,
+/// Why an action could not be put to its node.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum NotSent {
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error("internal: no content for the {0}")]
+    NoContent(&'static str),
+    #[error("internal: no proof to run")]
+    NoProof,
+}
+
+/// The operation `action` asks of its node's door. `edit` is the text of
+/// an edit or a block write; `proof` a rotation's proof, ready to run.
+pub(super) fn op_of(
     action: &Action,
+    marker: &str,
     edit: Option<EditInput>,
-    proof: Option<Proof>,
-    timeout: Duration,
-) -> Result<Outcome, String> {
-    let (line, stdin) = match &action.kind {
-        Kind::MkDir { path } if path == "~/.ssh" => {
-            (scripts::command_line(scripts::MKDIR_SSH, &[]), Vec::new())
-        }
-        Kind::MkDir { path } => (
-            scripts::command_line(scripts::MKDIR_PRIVATE, &[&scripts::script_path(path)]),
-            Vec::new(),
-        ),
-        Kind::Block { .. } => {
-            let Some(e) = edit else {
-                return Err("internal: no content for the write".into());
-            };
-            let content = e.content?;
-            let line = if e.remove {
-                scripts::command_line(scripts::REMOVE_FILE, &[&e.path, &e.expected])
-            } else {
-                let sum = scripts::cksum(content.as_bytes());
-                scripts::command_line(
-                    scripts::REPLACE_FILE,
-                    &[&e.path, &e.expected, &e.mode, &sum],
-                )
-            };
-            let line = if e.sudo {
-                scripts::with_sudo(&line)
-            } else {
-                line
-            };
-            (line, content.into_bytes())
-        }
-        Kind::Keygen { path, key_type } => (keygen_line(path, key_type, marker), Vec::new()),
-        Kind::Edit { .. } => {
-            let Some(e) = edit else {
-                return Err("internal: no content for the edit".into());
-            };
-            let content = e.content?;
-            let sum = scripts::cksum(content.as_bytes());
-            (
-                scripts::command_line(
-                    scripts::REPLACE_FILE,
-                    &[&e.path, &e.expected, &e.mode, &sum],
-                ),
-                content.into_bytes(),
-            )
-        }
-        Kind::Mode { path, to } => (
-            scripts::command_line(
-                scripts::CHMOD,
-                &[&format!("{to:04o}"), &scripts::script_path(path)],
-            ),
-            Vec::new(),
-        ),
-        Kind::Owner { path, to } => (
-            scripts::command_line(
-                scripts::CHOWN,
-                &[&to.to_string(), &scripts::script_path(path)],
-            ),
-            Vec::new(),
-        ),
-        Kind::RemoveLeftover { path } => (
-            scripts::command_line(scripts::REMOVE_LEFTOVER, &[&scripts::script_path(path)]),
-            Vec::new(),
-        ),
-        Kind::SetAcl { .. } => {
-            return Ok(Outcome::Failed(
-                "an ACL is set on Windows nodes only".into(),
-            ))
-        }
+    proof: Option<ProofRequest>,
+) -> Result<Op, NotSent> {
+    let write = |edit: Option<EditInput>, what: &'static str| -> Result<Write, NotSent> {
+        let e = edit.ok_or(NotSent::NoContent(what))?;
+        Ok(Write {
+            content: e.content?.into_bytes(),
+            path: NodePath::plan(&e.path),
+            expected: e.expected,
+            mode: e.mode,
+            remove: e.remove,
+            sudo: e.sudo,
+        })
+    };
+    Ok(match &action.kind {
+        Kind::MkDir { path } => Op::MkDir {
+            path: NodePath::plan(path),
+        },
+        Kind::Block { .. } => Op::WriteBlock(write(edit, "write")?),
+        Kind::Keygen { path, key_type } => Op::Keygen {
+            path: NodePath::plan(path),
+            key_type: key_type.clone(),
+            marker: marker.to_string(),
+        },
+        Kind::Edit { .. } => Op::Replace(write(edit, "edit")?),
+        Kind::Mode { path, to } => Op::Chmod {
+            path: NodePath::plan(path),
+            mode: *to,
+        },
+        Kind::Owner { path, to } => Op::Chown {
+            path: NodePath::plan(path),
+            uid: *to,
+        },
+        Kind::RemoveLeftover { path } => Op::RemoveLeftover {
+            path: NodePath::plan(path),
+        },
+        Kind::SetAcl { path, command } => Op::SetAcl {
+            path: NodePath::plan(path),
+            command: command.clone(),
+        },
         Kind::Swap {
             path,
             new_path,
             aside_path,
-        } => (
-            scripts::command_line(
-                scripts::ROTATE_SWAP,
-                &[
-                    &scripts::script_path(path),
-                    &scripts::script_path(new_path),
-                    &scripts::script_path(aside_path),
-                ],
-            ),
-            Vec::new(),
-        ),
-        Kind::Prove { .. } => {
-            let Some(p) = proof else {
-                return Err("internal: no proof to run".into());
-            };
-            let out = host
-                .run(&p.line, b"", timeout)
-                .await
-                .map_err(|e| e.to_string())?;
-            let names = crate::verify::EdgeNames {
-                source: &p.source,
-                target: &p.target,
-                addr: &p.addr,
-                port: p.port,
-                known_hosts: None,
-            };
-            return Ok(
-                match crate::verify::interpret(
-                    crate::verify::parse_exit(&out.stdout),
-                    &String::from_utf8_lossy(&out.stderr),
-                    &names,
-                ) {
-                    crate::verify::EdgeOutcome::Holds => Outcome::Ok,
-                    crate::verify::EdgeOutcome::Fails(f) => Outcome::Failed(format!(
-                        "the new key does not open {}: {}; the old key stays in place",
-                        p.target, f.reason
-                    )),
-                    crate::verify::EdgeOutcome::NotTried { reason, .. } => Outcome::Failed(reason),
-                },
-            );
-        }
-    };
-    match host.run(&line, &stdin, timeout).await {
-        Ok(out) => Ok(scripts::outcome(
-            &out.stdout,
-            &out.stderr,
-            out.status.code(),
-        )),
-        Err(e) => Err(e.to_string()),
-    }
+        } => Op::Swap {
+            path: NodePath::plan(path),
+            new_path: NodePath::plan(new_path),
+            aside_path: NodePath::plan(aside_path),
+        },
+        Kind::Prove { .. } => Op::Prove(proof.ok_or(NotSent::NoProof)?),
+    })
 }

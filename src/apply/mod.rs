@@ -8,36 +8,40 @@
 //! Actions whose dependencies are done run in parallel, bounded by
 //! `--concurrency`.
 //!
-//! Every file is replaced atomically by [`crate::transport::scripts::REPLACE_FILE`]
-//! after a compare-and-swap against what the plan read, so an edit made by
-//! someone else since is never overwritten: that file is reported as a
-//! conflict and the node is re-planned by the caller. A failed action skips
-//! only what depends on it; everything else still converges.
+//! Each action goes to its node's door ([`crate::node::Door`]) as one
+//! [`crate::node::Op`]; apply never asks which protocol is behind it.
+//! Every file is replaced atomically after a compare-and-swap against what
+//! the plan read, so an edit made by someone else since is never
+//! overwritten: that file is reported as a conflict and the node is
+//! re-planned by the caller. A failed action skips only what depends on
+//! it; everything else still converges.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::graph::NodeIndex;
 use petgraph::Direction;
 use tokio::sync::Semaphore;
 
-use crate::model::inventory::{Inventory, KeyType};
-use crate::plan::{Change, FileEdit, FileRole, Login, NodeStatus, Plan};
+use crate::model::inventory::Inventory;
+use crate::node::Door;
+use crate::plan::{Change, FileEdit, FileRole, Login, Plan};
 use crate::transport::scripts::{self, Outcome};
 use crate::transport::Host;
 
 mod actions;
 mod describe;
+mod graph;
 pub mod lock;
 mod report;
 mod rotation;
-mod sftp;
 #[cfg(test)]
 mod tests;
 
-use actions::{block_content, edit_content, run_action};
+use actions::{block_content, edit_content, op_of};
 use describe::describe;
+pub use graph::ActionGraph;
+use graph::{Action, Kind};
 pub use report::{ActionResult, ApplyReport, NodeReport};
 pub use rotation::PAUSE_ENV;
 use rotation::{proof, Pause, Step};
@@ -62,442 +66,83 @@ pub struct ApplyOptions {
     pub pins: Vec<(crate::model::inventory::NodeId, std::path::PathBuf)>,
 }
 
-#[derive(Debug, Clone)]
-enum Kind {
-    /// `~/.ssh`, or a folder in it (`~/.ssh/config.d`).
-    MkDir {
-        path: String,
-    },
-    Keygen {
-        path: String,
-        key_type: String,
-    },
-    Edit {
-        change: usize,
-    },
-    /// A [`crate::plan::BlockWrite`]: a block or a file trustmesh owns.
-    Block {
-        change: usize,
-    },
-    Mode {
-        path: String,
-        to: u32,
-    },
-    Owner {
-        path: String,
-        to: u32,
-    },
-    /// Remove a temporary file an interrupted apply left.
-    RemoveLeftover {
-        path: String,
-    },
-    /// Windows: set the ACL sshd demands on a file.
-    SetAcl {
-        path: String,
-        command: String,
-    },
-    /// A rotation: a fresh connection from this node to the node of plan
-    /// index `target` (named `name`), offering the new key at `identity`
-    /// alone. `None`: that node is not in the plan, so the proof fails and
-    /// the old key stays.
-    Prove {
-        target: Option<usize>,
-        name: String,
-        identity: String,
-    },
-    /// A rotation, once every proof holds: the old pair moved aside, the
-    /// new one put in place.
-    Swap {
-        path: String,
-        new_path: String,
-        aside_path: String,
-    },
-}
-
-impl Kind {
-    /// Runs only when every action it depends on, on any node, succeeded
-    /// (the steps of a rotation); other actions wait only for their own
-    /// node's prerequisites.
-    fn strict(&self, change: Option<&Change>) -> bool {
-        match self {
-            Kind::Prove { .. } | Kind::Swap { .. } => true,
-            Kind::Edit { .. } => {
-                matches!(change, Some(Change::EditFile(e)) if e.after_rotation_of.is_some())
-            }
-            _ => false,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Action {
-    /// Index into `plan.nodes`.
-    plan_node: usize,
-    kind: Kind,
-}
-
-/// The action DAG of a plan.
-pub struct ActionGraph {
-    graph: DiGraph<Action, ()>,
-}
-
-impl ActionGraph {
-    pub fn build(plan: &Plan) -> ActionGraph {
-        let mut graph = DiGraph::new();
-        let mut keygen_of: HashMap<&str, NodeIndex> = HashMap::new();
-        let mut pending: Vec<(NodeIndex, Vec<String>)> = Vec::new();
-        // Rotations: node -> (plan index, new key path, swap action, the
-        // nodes the key opens).
-        let mut rotations: HashMap<&str, (usize, String, NodeIndex, &[String])> = HashMap::new();
-        // Edits that wait for a rotation to be in place: (edit, node).
-        let mut after_rotation: Vec<(NodeIndex, &str)> = Vec::new();
-        for (pi, np) in plan.nodes.iter().enumerate() {
-            if !matches!(np.status, NodeStatus::Planned) {
-                continue;
-            }
-            let mut mkdir = None;
-            // Folders inside ~/.ssh made in this run, by path.
-            let mut subdirs: HashMap<&str, NodeIndex> = HashMap::new();
-            // Blocks are written in plan order (a file before the Include
-            // that names it; the Include removed before the file).
-            let mut last_block: Option<NodeIndex> = None;
-            let mut edits: HashMap<&str, NodeIndex> = HashMap::new();
-            let mut own: Vec<NodeIndex> = Vec::new();
-            for (ci, c) in np.changes.iter().enumerate() {
-                let kind = match c {
-                    Change::CreateDir { path, .. } => Kind::MkDir { path: path.clone() },
-                    Change::GenerateKey { path, key_type } => Kind::Keygen {
-                        path: path.clone(),
-                        key_type: key_type.clone(),
-                    },
-                    // The new key first; its swap is added below.
-                    Change::RotateKey {
-                        new_path, key_type, ..
-                    } => Kind::Keygen {
-                        path: new_path.clone(),
-                        key_type: key_type.clone(),
-                    },
-                    Change::EditFile(_) => Kind::Edit { change: ci },
-                    Change::WriteBlock(_) => Kind::Block { change: ci },
-                    Change::RemoveLeftover { path } => Kind::RemoveLeftover { path: path.clone() },
-                    Change::SetAcl { path, command } => Kind::SetAcl {
-                        path: path.clone(),
-                        command: command.clone(),
-                    },
-                    Change::Mode { path, to, .. } => Kind::Mode {
-                        path: path.clone(),
-                        to: *to,
-                    },
-                    Change::Owner { path, to, .. } => Kind::Owner {
-                        path: path.clone(),
-                        to: *to,
-                    },
-                };
-                let ix = graph.add_node(Action {
-                    plan_node: pi,
-                    kind,
-                });
-                match c {
-                    Change::CreateDir { path, .. } if path == "~/.ssh" => mkdir = Some(ix),
-                    Change::CreateDir { path, .. } => {
-                        subdirs.insert(path.as_str(), ix);
-                    }
-                    Change::WriteBlock(b) => {
-                        if let Some(&before) = edits.get(b.path.as_str()) {
-                            graph.add_edge(before, ix, ());
-                        }
-                        if let Some(before) = last_block {
-                            graph.add_edge(before, ix, ());
-                        }
-                        if let Some(&dir) = subdirs.get(parent(&b.path)) {
-                            graph.add_edge(dir, ix, ());
-                        }
-                        last_block = Some(ix);
-                        edits.insert(b.path.as_str(), ix);
-                    }
-                    Change::GenerateKey { .. } => {
-                        keygen_of.insert(np.node.as_str(), ix);
-                    }
-                    Change::RotateKey {
-                        path,
-                        new_path,
-                        aside_path,
-                        targets,
-                        ..
-                    } => {
-                        keygen_of.insert(np.node.as_str(), ix);
-                        let swap = graph.add_node(Action {
-                            plan_node: pi,
-                            kind: Kind::Swap {
-                                path: path.clone(),
-                                new_path: new_path.clone(),
-                                aside_path: aside_path.clone(),
-                            },
-                        });
-                        graph.add_edge(ix, swap, ());
-                        own.push(swap);
-                        rotations.insert(
-                            np.node.as_str(),
-                            (pi, new_path.clone(), swap, targets.as_slice()),
-                        );
-                    }
-                    Change::EditFile(e) => {
-                        // Two edits of one file run in plan order.
-                        if let Some(&before) = edits.get(e.path.as_str()) {
-                            graph.add_edge(before, ix, ());
-                        }
-                        if let Some(n) = &e.after_rotation_of {
-                            after_rotation.push((ix, n.as_str()));
-                        }
-                        edits.insert(e.path.as_str(), ix);
-                        let needs: Vec<String> = e
-                            .add
-                            .iter()
-                            .filter(|l| l.base64.is_none())
-                            .map(|l| l.node.to_string())
-                            .collect();
-                        if !needs.is_empty() {
-                            pending.push((ix, needs));
-                        }
-                    }
-                    _ => {}
-                }
-                own.push(ix);
-            }
-            // The key's folder (made by the keygen when it is missing, as
-            // a custom identity's may be) holds the other files there too.
-            let key_dir = np.changes.iter().find_map(|c| match c {
-                Change::GenerateKey { path, .. } => Some(parent(path)),
-                _ => None,
-            });
-            let keygen = keygen_of.get(np.node.as_str()).copied();
-            for &ix in &own {
-                if let Some(m) = mkdir {
-                    if m != ix {
-                        graph.add_edge(m, ix, ());
-                    }
-                }
-                if let (Some(k), Kind::Edit { change }) = (keygen, &graph[ix].kind) {
-                    if let Change::EditFile(e) = &np.changes[*change] {
-                        if Some(parent(&e.path)) == key_dir {
-                            graph.add_edge(k, ix, ());
-                        }
-                    }
-                }
-                // A mode, owner or ACL fix comes after the edit of that file.
-                let path = match &graph[ix].kind {
-                    Kind::Mode { path, .. }
-                    | Kind::Owner { path, .. }
-                    | Kind::SetAcl { path, .. } => Some(path.clone()),
-                    _ => None,
-                };
-                if let Some(e) = path.and_then(|p| edits.get(p.as_str()).copied()) {
-                    graph.add_edge(e, ix, ());
-                }
-            }
-        }
-        for (ix, needs) in &pending {
-            for n in needs {
-                if let Some(&k) = keygen_of.get(n.as_str()) {
-                    graph.add_edge(k, *ix, ());
-                }
-            }
-        }
-        // A rotated key is proven on every node it opens, after the edit
-        // that authorizes it there, before it is put in place; a node with
-        // no such edit still gets its proof, which then fails and keeps the
-        // old key.
-        let plan_index: HashMap<&str, usize> = plan
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.node.as_str(), i))
-            .collect();
-        for (node, (pi, new_path, swap, targets)) in &rotations {
-            for t in targets.iter() {
-                let target = plan_index.get(t.as_str()).copied();
-                let prove = graph.add_node(Action {
-                    plan_node: *pi,
-                    kind: Kind::Prove {
-                        target,
-                        name: t.clone(),
-                        identity: new_path.clone(),
-                    },
-                });
-                graph.add_edge(keygen_of[node], prove, ());
-                for (ix, needs) in &pending {
-                    if Some(graph[*ix].plan_node) == target && needs.iter().any(|n| n == node) {
-                        graph.add_edge(*ix, prove, ());
-                    }
-                }
-                graph.add_edge(prove, *swap, ());
-            }
-        }
-        for (ix, n) in after_rotation {
-            if let Some((_, _, swap, _)) = rotations.get(n) {
-                graph.add_edge(*swap, ix, ());
-            }
-        }
-        ActionGraph { graph }
-    }
-
-    /// Waves of actions: each wave depends only on earlier ones.
-    fn waves(&self) -> Vec<Vec<NodeIndex>> {
-        let mut indeg: Vec<usize> = self
-            .graph
-            .node_indices()
-            .map(|i| {
-                self.graph
-                    .neighbors_directed(i, Direction::Incoming)
-                    .count()
-            })
-            .collect();
-        let mut ready: Vec<NodeIndex> = self
-            .graph
-            .node_indices()
-            .filter(|i| indeg[i.index()] == 0)
-            .collect();
-        let mut waves = Vec::new();
-        while !ready.is_empty() {
-            let mut next = Vec::new();
-            for &i in &ready {
-                for j in self.graph.neighbors_directed(i, Direction::Outgoing) {
-                    indeg[j.index()] -= 1;
-                    if indeg[j.index()] == 0 {
-                        next.push(j);
-                    }
-                }
-            }
-            waves.push(std::mem::take(&mut ready));
-            ready = next;
-        }
-        waves
-    }
-
-    pub fn len(&self) -> usize {
-        self.graph.node_count()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.graph.node_count() == 0
-    }
-}
-
-/// The folder of a plan path (`~/keys/id` -> `~/keys`).
-fn parent(path: &str) -> &str {
-    path.rsplit_once('/').map_or("", |(dir, _)| dir)
-}
-
-/// The command that generates a key pair at `path` (a plan path such as
-/// `~/.ssh/id_ed25519`) on its node itself, its comment being the node's
-/// marker.
-pub fn keygen_line(path: &str, key_type: &str, marker: &str) -> String {
-    scripts::command_line(
-        scripts::KEYGEN,
-        &[
-            &scripts::script_path(path),
-            key_type,
-            keygen_bits(key_type),
-            marker,
-        ],
-    )
-}
-
-/// The `-b` argument of `ssh-keygen` for a key type (`rsa` means 4096
-/// bits; the others take their default).
-fn keygen_bits(key_type: &str) -> &'static str {
-    if key_type == KeyType::Rsa.keygen_name() {
-        "4096"
-    } else {
-        ""
-    }
-}
+pub use crate::node::shell::keygen_line;
 
 /// Public keys generated during this run, by node name: (type, base64).
 type Generated = HashMap<String, (String, String)>;
 
 /// Carry out `plan`. `hosts` are the open connections from gather, indexed
-/// like the inventory's nodes.
+/// like the inventory's nodes; each gets its node's door
+/// ([`crate::node::open`]).
 pub async fn apply(
     inv: &Inventory,
     plan: &Plan,
     hosts: &[Option<Host>],
     opts: &ApplyOptions,
 ) -> ApplyReport {
+    let doors: Vec<Option<Box<dyn Door + '_>>> = inv
+        .nodes
+        .iter()
+        .zip(hosts)
+        .map(|(node, h)| h.as_ref().map(|h| crate::node::open(node, h, opts.timeout)))
+        .collect();
+    let doors: Vec<Option<&dyn Door>> = doors.iter().map(|d| d.as_deref()).collect();
+    apply_on(inv, plan, &doors, opts).await
+}
+
+/// What one wave remembers across waves: each action's result, the public
+/// keys generated, and what this run wrote, by (plan node, path): a
+/// second edit of a file compares against it, not against what the plan
+/// read.
+struct Run {
+    results: Vec<Option<ActionResult>>,
+    generated: Generated,
+    written: HashMap<(usize, String), String>,
+}
+
+/// Carry out `plan` through the nodes' doors, indexed like the
+/// inventory's nodes (`None`: no connection to that node). The tests run
+/// it on in-memory doors ([`crate::node::memory`]).
+pub async fn apply_on(
+    inv: &Inventory,
+    plan: &Plan,
+    doors: &[Option<&dyn Door>],
+    opts: &ApplyOptions,
+) -> ApplyReport {
     let ag = ActionGraph::build(plan);
     let graph = crate::model::graph::TrustGraph::build(inv);
-    let plan = Arc::new(plan.clone());
-    let mut results: Vec<Option<ActionResult>> = vec![None; ag.len()];
-    let mut generated: Generated = HashMap::new();
-    // What this run wrote, by (plan node, path): a second edit of a file
-    // compares against it, not against what the plan read.
-    let mut written: HashMap<(usize, String), String> = HashMap::new();
-    let sem = Arc::new(Semaphore::new(opts.concurrency.max(1)));
-    let host_of = |pi: usize| -> Option<&Host> {
+    let mut run = Run {
+        results: vec![None; ag.len()],
+        generated: HashMap::new(),
+        written: HashMap::new(),
+    };
+    let sem = Semaphore::new(opts.concurrency.max(1));
+    let door_of = |pi: usize| -> Option<&dyn Door> {
         inv.find(&plan.nodes[pi].node)
-            .and_then(|id| hosts.get(id)?.as_ref())
+            .and_then(|id| *doors.get(id)?)
     };
     let mut pause = Pause::from_env();
     for wave in ag.waves() {
         if let Some(p) = pause.as_mut() {
-            p.before(wave.iter().map(|ix| Step::of(&plan, &ag.graph[*ix])))
+            p.before(wave.iter().map(|ix| Step::of(plan, &ag.graph[*ix])))
                 .await;
         }
         let mut futs = Vec::new();
         for ix in wave {
             let action = ag.graph[ix].clone();
-            let what = describe(&plan, &action);
-            // A failed prerequisite on the same node (its ~/.ssh) skips it;
-            // a rotation's steps wait for every prerequisite.
-            let change = match &action.kind {
-                Kind::Edit { change } => plan.nodes[action.plan_node].changes.get(*change),
-                _ => None,
-            };
-            let strict = action.kind.strict(change);
-            let blocked = ag
-                .graph
-                .neighbors_directed(ix, Direction::Incoming)
-                .filter(|d| strict || ag.graph[*d].plan_node == action.plan_node)
-                .find_map(|d| match &results[d.index()] {
-                    Some(ActionResult::Done { .. }) | None => None,
-                    Some(_) => Some(describe(&plan, &ag.graph[d])),
-                });
-            if let Some(dep) = blocked {
-                results[ix.index()] = Some(ActionResult::Skipped {
-                    what,
-                    because: format!("`{dep}` did not succeed"),
-                });
+            let what = describe(plan, &action);
+            if let Some(skipped) = blocked(&ag, plan, &run.results, ix, &what) {
+                run.results[ix.index()] = Some(skipped);
                 continue;
             }
-            let Some(host) = host_of(action.plan_node) else {
-                results[ix.index()] = Some(ActionResult::Skipped {
+            let Some(door) = door_of(action.plan_node) else {
+                run.results[ix.index()] = Some(ActionResult::Skipped {
                     what,
                     because: "no connection to this node".into(),
                 });
                 continue;
             };
-            let edit_input = match &action.kind {
-                Kind::Edit { change } => match &plan.nodes[action.plan_node].changes[*change] {
-                    Change::EditFile(e) => Some(edit_content(
-                        &plan,
-                        action.plan_node,
-                        e,
-                        &generated,
-                        written.get(&(action.plan_node, e.path.clone())),
-                    )),
-                    _ => None,
-                },
-                Kind::Block { change } => match &plan.nodes[action.plan_node].changes[*change] {
-                    Change::WriteBlock(b) => Some(block_content(
-                        &plan,
-                        action.plan_node,
-                        b,
-                        written.get(&(action.plan_node, b.path.clone())),
-                    )),
-                    _ => None,
-                },
-                _ => None,
-            };
+            let edit_input = edit_input(plan, &action, &run);
             let what = match &edit_input {
                 Some(e) if !e.missing.is_empty() => {
                     format!(
@@ -512,16 +157,15 @@ pub async fn apply(
                     target, identity, ..
                 } => {
                     let p = target
-                        .ok_or_else(|| {
-                            "that node is not in this plan, so the new key cannot be proven there; \
-                             the old key stays in place"
-                                .to_string()
-                        })
-                        .and_then(|t| proof(inv, &graph, &plan, &action, t, identity, opts));
+                        .ok_or(rotation::ProofError::NotInPlan)
+                        .and_then(|t| proof(inv, &graph, plan, &action, t, identity, opts));
                     match p {
                         Ok(p) => Some(p),
-                        Err(reason) => {
-                            results[ix.index()] = Some(ActionResult::Failed { what, reason });
+                        Err(e) => {
+                            run.results[ix.index()] = Some(ActionResult::Failed {
+                                what,
+                                reason: e.to_string(),
+                            });
                             continue;
                         }
                     }
@@ -533,48 +177,116 @@ pub async fn apply(
                 .as_ref()
                 .filter(|e| !e.remove)
                 .and_then(|e| Some((e.key.clone(), e.content.clone().ok()?)));
-            let sem = sem.clone();
-            let timeout = opts.timeout;
             let marker = inv.marker(&plan.nodes[action.plan_node].node);
-            let windows = inv
-                .find(&plan.nodes[action.plan_node].node)
-                .is_some_and(|id| inv.nodes[id].os == crate::model::inventory::Os::Windows);
+            let sem = &sem;
             futs.push(async move {
                 let _permit = sem.acquire().await;
-                let r = if host.is_sftp() {
-                    sftp::run_action(host, windows, &marker, &action, edit_input, timeout).await
-                } else {
-                    run_action(host, &marker, &action, edit_input, proof, timeout).await
+                // The door's own failure, or an action that could not be
+                // put into words for it, fails the action like a refusal.
+                let r = match op_of(&action, &marker, edit_input, proof) {
+                    Ok(op) => door
+                        .run(&op)
+                        .await
+                        .unwrap_or_else(|e| Outcome::Failed(e.reason.to_string())),
+                    Err(e) => Outcome::Failed(e.to_string()),
                 };
                 (ix, what, r, text)
             });
         }
         for (ix, what, r, text) in futures::future::join_all(futs).await {
-            if let (Ok(Outcome::Ok), Some((key, text))) = (&r, text) {
-                written.insert(key, text);
+            if let (Outcome::Ok, Some((key, text))) = (&r, text) {
+                run.written.insert(key, text);
             }
-            let action = &ag.graph[ix];
-            let node_name = plan.nodes[action.plan_node].node.clone();
-            let result = match r {
-                Ok(Outcome::PublicKey(line)) => {
-                    match crate::formats::public_key::PublicKey::parse(&line) {
-                        Some(k) => {
-                            generated.insert(node_name.clone(), k.to_strings());
-                            ActionResult::Done { what }
-                        }
-                        None => ActionResult::Failed {
-                            what,
-                            reason: format!("ssh-keygen printed an unreadable public key: {line}"),
-                        },
-                    }
-                }
-                Ok(Outcome::Ok) => ActionResult::Done { what },
-                Ok(Outcome::Conflict(_)) => ActionResult::Conflict { what },
-                Ok(Outcome::Failed(reason)) | Err(reason) => ActionResult::Failed { what, reason },
-            };
-            results[ix.index()] = Some(result);
+            let node_name = &plan.nodes[ag.graph[ix].plan_node].node;
+            run.results[ix.index()] = Some(result_of(node_name, what, r, &mut run.generated));
         }
     }
+    report(plan, &ag, &run.results)
+}
+
+/// Skipped, when an action it waits for did not succeed: a failed
+/// prerequisite on the same node (its ~/.ssh) skips it; a rotation's steps
+/// wait for every prerequisite.
+fn blocked(
+    ag: &ActionGraph,
+    plan: &Plan,
+    results: &[Option<ActionResult>],
+    ix: NodeIndex,
+    what: &str,
+) -> Option<ActionResult> {
+    let action = &ag.graph[ix];
+    let change = match &action.kind {
+        Kind::Edit { change } => plan.nodes[action.plan_node].changes.get(*change),
+        _ => None,
+    };
+    let strict = action.kind.strict(change);
+    let dep = ag
+        .graph
+        .neighbors_directed(ix, Direction::Incoming)
+        .filter(|d| strict || ag.graph[*d].plan_node == action.plan_node)
+        .find_map(|d| match &results[d.index()] {
+            Some(ActionResult::Done { .. }) | None => None,
+            Some(_) => Some(describe(plan, &ag.graph[d])),
+        })?;
+    Some(ActionResult::Skipped {
+        what: what.to_string(),
+        because: format!("`{dep}` did not succeed"),
+    })
+}
+
+/// The text an edit or a block write makes, from what the plan read or
+/// what this run wrote there already.
+fn edit_input(plan: &Plan, action: &Action, run: &Run) -> Option<actions::EditInput> {
+    let pi = action.plan_node;
+    match &action.kind {
+        Kind::Edit { change } => match &plan.nodes[pi].changes[*change] {
+            Change::EditFile(e) => Some(edit_content(
+                plan,
+                pi,
+                e,
+                &run.generated,
+                run.written.get(&(pi, e.path.clone())),
+            )),
+            _ => None,
+        },
+        Kind::Block { change } => match &plan.nodes[pi].changes[*change] {
+            Change::WriteBlock(b) => Some(block_content(
+                plan,
+                pi,
+                b,
+                run.written.get(&(pi, b.path.clone())),
+            )),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// An action's result from its door's answer; a generated key is
+/// remembered for the edits that need it.
+fn result_of(node: &str, what: String, answer: Outcome, generated: &mut Generated) -> ActionResult {
+    match answer {
+        Outcome::PublicKey(line) => {
+            let mut f = line.split_whitespace();
+            match (f.next(), f.next()) {
+                (Some(t), Some(b)) => {
+                    generated.insert(node.to_string(), (t.to_string(), b.to_string()));
+                    ActionResult::Done { what }
+                }
+                _ => ActionResult::Failed {
+                    what,
+                    reason: format!("ssh-keygen printed an unreadable public key: {line}"),
+                },
+            }
+        }
+        Outcome::Ok => ActionResult::Done { what },
+        Outcome::Conflict(_) => ActionResult::Conflict { what },
+        Outcome::Failed(reason) => ActionResult::Failed { what, reason },
+    }
+}
+
+/// The results, node by node, in plan order.
+fn report(plan: &Plan, ag: &ActionGraph, results: &[Option<ActionResult>]) -> ApplyReport {
     let mut report = ApplyReport::default();
     for (pi, np) in plan.nodes.iter().enumerate() {
         let rs: Vec<ActionResult> = ag

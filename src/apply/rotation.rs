@@ -5,15 +5,26 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::node::ProofRequest;
 
-/// A rotation's proof, ready to run: the command line, and the edge's
-/// names for reading ssh's answer.
-pub(super) struct Proof {
-    pub(super) line: String,
-    pub(super) source: String,
-    pub(super) target: String,
-    pub(super) addr: String,
-    pub(super) port: u16,
+/// Why a rotation's proof cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum ProofError {
+    #[error("that node is not in this plan, so the new key cannot be proven there; the old key stays in place")]
+    NotInPlan,
+    #[error("the node left the inventory")]
+    NodeLeft,
+    #[error("the target left the inventory")]
+    TargetLeft,
+    #[error("no edge to prove")]
+    NoEdge,
+    #[error("no run folder for the proof's ssh config")]
+    NoRunFolder,
+    #[error("cannot write the proof's ssh config: {0}")]
+    WriteConfig(String),
+    /// The command line or its config cannot be made (verify's words).
+    #[error("{0}")]
+    Command(String),
 }
 
 /// The command line that proves `identity` (a rotated key not in place
@@ -35,25 +46,22 @@ pub(super) fn proof(
     target: usize,
     identity: &str,
     opts: &ApplyOptions,
-) -> Result<Proof, String> {
+) -> Result<ProofRequest, ProofError> {
     let source = inv
         .find(&plan.nodes[action.plan_node].node)
-        .ok_or("the node left the inventory")?;
+        .ok_or(ProofError::NodeLeft)?;
     let dst = inv
         .find(&plan.nodes[target].node)
-        .ok_or("the target left the inventory")?;
+        .ok_or(ProofError::TargetLeft)?;
     let edge = graph
         .outgoing(source)
         .find(|e| e.target == dst)
-        .ok_or("no edge to prove")?;
+        .ok_or(ProofError::NoEdge)?;
     let mut settings = opts.prove.clone();
     settings.identity_override = Some(identity.to_string());
     settings.isolate_workers = true;
     if source == Inventory::MANAGER {
-        let dir = opts
-            .run_dir
-            .as_deref()
-            .ok_or("no run folder for the proof's ssh config")?;
+        let dir = opts.run_dir.as_deref().ok_or(ProofError::NoRunFolder)?;
         let path = dir.join(format!("proof_{}_ssh_config", inv.nodes[dst].name));
         let mut hops = graph.jump_chain(inv, dst);
         hops.push(dst);
@@ -71,16 +79,18 @@ pub(super) fn proof(
             Path::new(identity),
             &known_hosts,
             &pins,
-        )?;
+        )
+        .map_err(|e| ProofError::Command(e.to_string()))?;
         crate::transport::local::write_private(&path, text.as_bytes())
-            .map_err(|e| format!("cannot write the proof's ssh config: {e}"))?;
+            .map_err(|e| ProofError::WriteConfig(e.to_string()))?;
         settings.config = Some(path);
         // The config's known_hosts are the run's: none on the command line.
         settings.manager_known_hosts = None;
     }
-    let line = crate::verify::command_line(inv, graph, edge, &settings)?;
+    let line = crate::verify::command_line(inv, graph, edge, &settings)
+        .map_err(|e| ProofError::Command(e.to_string()))?;
     let node = &inv.nodes[dst];
-    Ok(Proof {
+    Ok(ProofRequest {
         line,
         source: inv.nodes[source].name.clone(),
         target: node.name.clone(),

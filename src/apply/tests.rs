@@ -1,5 +1,6 @@
 use super::*;
-use crate::plan::{NodePlan, PlannedLine};
+use crate::plan::{NodePlan, NodeStatus, PlannedLine};
+use std::sync::Arc;
 
 fn node(name: &str, changes: Vec<Change>) -> NodePlan {
     NodePlan {

@@ -19,15 +19,13 @@ pub(super) async fn probe_local(
         stat_only: stat_only.iter().filter(|n| inside(n)).cloned().collect(),
         ..all.clone()
     };
-    let line = req
-        .command_line()
-        .map_err(|e| GatherError::ManagerProbe(e.to_string()))?;
-    let out = Host::Local
-        .run(&line, probe::PROBE_SCRIPT.as_bytes(), timeout)
-        .await
-        .map_err(|e| GatherError::ManagerProbe(e.to_string()))?;
-    let mut account = probe::parse_probe_output(&out.stdout)
-        .map_err(|e| GatherError::ManagerProbe(e.to_string()))?;
+    let door = crate::node::shell::ShellDoor::new("manager", &Host::Local, timeout);
+    let mut account = door.probe(&req).await.map_err(|e| {
+        GatherError::ManagerProbe(match e.reason {
+            crate::node::Reason::Probe { error, .. } => error,
+            other => other.to_string(),
+        })
+    })?;
     for name in read.iter().filter(|n| !inside(n)) {
         account.files.push(transport::local::file_state(
             name,

@@ -20,10 +20,8 @@ use tokio::sync::{Mutex, Semaphore};
 use crate::formats::known_hosts::{self, KnownHostsFile};
 use crate::model::graph::TrustGraph;
 use crate::model::inventory::{Inventory, NodeId};
-use crate::model::layout::NodeFiles;
-use crate::model::scope::PlanScope;
 use crate::model::state::LiveAccount;
-use crate::plan::{LiveState, Login, NodeState};
+use crate::plan::{LiveState, Login, NodeFiles, NodeState, PlanScope};
 use crate::transport::scripts::shell_quote;
 use crate::transport::{self, classify, FailureKind, Host, PasswordLogin, RunDir, Secret};
 use probe::ProbeRequest;
@@ -33,7 +31,6 @@ mod manager;
 pub mod probe;
 mod proof;
 mod reach;
-mod sftp;
 
 use reach::{global_known_hosts, read_node};
 use transport::local::manager_file;
@@ -259,9 +256,56 @@ pub async fn gather(
         }
         levels[d].push(id);
     }
+    read_levels(
+        inv,
+        graph,
+        &shared,
+        levels,
+        &mut states,
+        &mut hosts,
+        on_done,
+    )
+    .await;
+    let live = LiveState {
+        nodes: states
+            .into_iter()
+            .map(|s| {
+                s.unwrap_or(NodeState::Unreachable {
+                    step: "read".into(),
+                    reason: "internal error while reading this node".into(),
+                    hint: None,
+                })
+            })
+            .collect(),
+    };
+    let notes = std::mem::take(&mut *shared.notes.lock().await);
+    let accepted = shared.accepted.lock().await.clone();
+    Ok(Gathered {
+        live,
+        notes,
+        accepted,
+        hosts,
+        run,
+        manager_known_hosts,
+        manager_identity,
+    })
+}
+
+/// Read the nodes level by level (a jump host before what is behind it),
+/// each level's nodes at once; their states and connections go to
+/// `states` and `hosts`.
+async fn read_levels(
+    inv: &Inventory,
+    graph: &TrustGraph,
+    shared: &Arc<Shared>,
+    levels: Vec<Vec<NodeId>>,
+    states: &mut [Option<NodeState>],
+    hosts: &mut [Option<Host>],
+    on_done: &(dyn Fn(&str) + Sync),
+) {
     // Jump hosts are shared by reference with the tasks behind them.
     let hosts_arc: Arc<Mutex<Vec<Option<Arc<Host>>>>> =
-        Arc::new(Mutex::new((0..n).map(|_| None).collect()));
+        Arc::new(Mutex::new((0..inv.nodes.len()).map(|_| None).collect()));
     for level in levels {
         let mut tasks = Vec::new();
         for id in level {
@@ -271,29 +315,7 @@ pub async fn gather(
             let jump_chain = graph.jump_chain(inv, id);
             let alias = transport::sshconfig::alias(inv, id);
             let files = NodeFiles::of(inv, id);
-            // A node behind a jump host that could not be read is not tried.
-            // So is a node behind a jump host reached with a password: a
-            // jump needs the manager's key.
-            let jump_failed = jump_chain.iter().find_map(|j| {
-                let name = &inv.nodes[*j].name;
-                match &states[*j] {
-                    Some(NodeState::Read {
-                        access: Login::Key, ..
-                    }) => None,
-                    Some(NodeState::Read { .. }) => Some(unreachable(
-                        "connect",
-                        format!("its jump host {name} does not accept the manager's key yet"),
-                        Some(format!(
-                            "install it there first: `trustmesh apply --ask-pass --limit {name}`"
-                        )),
-                    )),
-                    _ => Some(unreachable(
-                        "connect",
-                        format!("its jump host {name} could not be reached"),
-                        Some(format!("fix {name} first: see its own error")),
-                    )),
-                }
-            });
+            let jump_failed = jump_failed(inv, states, &jump_chain);
             tasks.push(tokio::spawn(async move {
                 if let Some(state) = jump_failed {
                     return (id, state, None);
@@ -326,28 +348,35 @@ pub async fn gather(
             }
         }
     }
-    let live = LiveState {
-        nodes: states
-            .into_iter()
-            .map(|s| {
-                s.unwrap_or(NodeState::Unreachable {
-                    step: "read".into(),
-                    reason: "internal error while reading this node".into(),
-                    hint: None,
-                })
-            })
-            .collect(),
-    };
-    let notes = std::mem::take(&mut *shared.notes.lock().await);
-    let accepted = shared.accepted.lock().await.clone();
-    Ok(Gathered {
-        live,
-        notes,
-        accepted,
-        hosts,
-        run,
-        manager_known_hosts,
-        manager_identity,
+}
+
+/// A node behind a jump host that could not be read is not tried. So is a
+/// node behind a jump host reached with a password: a jump needs the
+/// manager's key.
+fn jump_failed(
+    inv: &Inventory,
+    states: &[Option<NodeState>],
+    jump_chain: &[NodeId],
+) -> Option<NodeState> {
+    jump_chain.iter().find_map(|j| {
+        let name = &inv.nodes[*j].name;
+        match &states[*j] {
+            Some(NodeState::Read {
+                access: Login::Key, ..
+            }) => None,
+            Some(NodeState::Read { .. }) => Some(unreachable(
+                "connect",
+                format!("its jump host {name} does not accept the manager's key yet"),
+                Some(format!(
+                    "install it there first: `trustmesh apply --ask-pass --limit {name}`"
+                )),
+            )),
+            _ => Some(unreachable(
+                "connect",
+                format!("its jump host {name} could not be reached"),
+                Some(format!("fix {name} first: see its own error")),
+            )),
+        }
     })
 }
 
@@ -440,10 +469,7 @@ pub async fn reread(
                 let Some(host) = h.as_ref() else {
                     return (id, Err(unreachable("read", "no connection".into(), None)));
                 };
-                (
-                    id,
-                    sftp::read_remote(host, &inv.nodes[id], &files, timeout).await,
-                )
+                (id, read_remote(host, &inv.nodes[id], &files, timeout).await)
             })
         });
     for (id, r) in futures::future::join_all(tasks).await {
@@ -466,39 +492,22 @@ pub async fn reread(
     Ok(())
 }
 
-pub(super) async fn probe_remote(
+/// Read a node through its door ([`crate::node::open`]): the probe, or
+/// SFTP for a node without a POSIX shell. A failure is the node's
+/// unreachable state, with its step and what to try.
+pub(super) async fn read_remote(
     host: &Host,
+    node: &crate::model::inventory::Node,
     files: &NodeFiles,
     timeout: Duration,
 ) -> Result<LiveAccount, NodeState> {
-    let req = files.probe_request();
-    let line = req
-        .command_line()
-        .map_err(|e| unreachable("probe", e.to_string(), None))?;
-    let out = host
-        .run(&line, probe::PROBE_SCRIPT.as_bytes(), timeout)
+    crate::node::open(node, host, timeout)
+        .read_state(files)
         .await
-        .map_err(|e| {
-            unreachable(
-                "probe",
-                e.to_string(),
-                Some(
-                    "the host stopped answering; check it and raise --timeout for slow hosts"
-                        .into(),
-                ),
-            )
-        })?;
-    probe::parse_probe_output(&out.stdout).map_err(|e| {
-        unreachable(
-            "probe",
-            format!(
-                "{e} (stderr: {})",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-            Some(
-                "the account's shell must be POSIX sh compatible (sh, bash, dash, zsh, busybox)"
-                    .into(),
-            ),
-        )
-    })
+        .map_err(unreachable_at)
+}
+
+/// A door's failure as the node's state.
+pub(super) fn unreachable_at(e: crate::node::DoorError) -> NodeState {
+    unreachable(&e.step, e.reason.to_string(), e.hint)
 }

@@ -107,8 +107,8 @@ async fn reach(
         drop(permits);
         match connected {
             Ok(host) => {
-                let host = host.with_sftp(sftp::uses_sftp(node));
-                let state = match sftp::read_remote(&host, node, files, timeout).await {
+                let host = host.with_sftp(crate::node::uses_sftp(node));
+                let state = match read_remote(&host, node, files, timeout).await {
                     Ok(mut account) => {
                         take_proof(shared, node, alias, to.trusted, &mut account).await;
                         NodeState::Read {
@@ -124,7 +124,7 @@ async fn reach(
                 let f = classify(&text, ssh_target, &shared.known_hosts_display);
                 let by_password = f.kind == FailureKind::AuthRejected
                     && shared.opts.password.is_some()
-                    && !sftp::uses_sftp(node);
+                    && !crate::node::uses_sftp(node);
                 if !by_password {
                     return (unreachable("connect", f.reason, f.hint), None, Some(f.kind));
                 }
@@ -166,7 +166,7 @@ async fn reach(
         secret,
     });
     let _permit = shared.per_target[id].acquire().await;
-    match probe_remote(&host, files, timeout).await {
+    match read_remote(&host, node, files, timeout).await {
         Ok(mut account) => {
             take_proof(shared, node, alias, to.trusted, &mut account).await;
             (

@@ -13,9 +13,10 @@
 //!   and only then the temporary file is renamed over it. A transfer cut
 //!   half way never touches the target.
 //!
-//! The real implementation is SFTP ([`super::sftp`]); the tests run both
-//! sequences on an in-memory one, with cut transfers and edits made
-//! between the steps.
+//! The real implementation is SFTP ([`super::sftp`]), used by the SFTP
+//! door ([`crate::node::sftp`]); the tests run both sequences on the
+//! in-memory tree ([`crate::node::memory::MemFs`]), with cut transfers and
+//! edits made between the steps.
 
 use std::time::{Duration, SystemTime};
 
@@ -104,15 +105,10 @@ pub const KEY_PREFIX: usize = 40;
 /// interrupted run (the probe's rule).
 pub const LEFTOVER_AGE: Duration = Duration::from_secs(600);
 
-/// The path the server takes for a plan name.
+/// The path the server takes for a plan name
+/// ([`crate::node::NodePath::sftp`]).
 pub fn server_path(name: &str) -> String {
-    if let Some(rest) = name.strip_prefix("~/") {
-        rest.to_string()
-    } else if name.starts_with('/') || crate::transport::windows::is_drive_path(name) {
-        crate::transport::windows::sftp_path(name)
-    } else {
-        format!(".ssh/{name}")
-    }
+    crate::node::NodePath::of_name(name).sftp()
 }
 
 /// The account's uid and gid as SFTP can tell them (it has no `id`): the
@@ -291,7 +287,7 @@ pub async fn replace_file<F: RemoteFiles>(fs: &mut F, r: &Replace<'_>) -> Outcom
 pub async fn replace_file_with<F, H>(fs: &mut F, r: &Replace<'_>, before_rename: H) -> Outcome
 where
     F: RemoteFiles,
-    H: AsyncFnOnce(&mut F, &str) -> Result<(), String>,
+    H: AsyncFnOnce(&mut F, &str) -> Result<(), FsError>,
 {
     let path = r.path;
     let st = match fs.lstat(path).await {
@@ -311,7 +307,7 @@ where
     }
     let now = match current_sum(fs, path).await {
         Ok(s) => s,
-        Err(e) => return Outcome::Failed(e),
+        Err(e) => return Outcome::Failed(e.0),
     };
     if now != r.expected {
         return Outcome::Conflict(now);
@@ -336,20 +332,21 @@ where
     }
     // From here on, a failure removes the temporary file (when the
     // connection still allows it; else the next run sweeps it).
-    let result: Result<Outcome, String> = async {
+    let why = |text: String| FsError(text);
+    let result: Result<Outcome, FsError> = async {
         fs.create_new(&tmp, mode, r.content)
             .await
-            .map_err(|e| format!("cannot write {tmp}: {e}"))?;
+            .map_err(|e| why(format!("cannot write {tmp}: {e}")))?;
         let want = cksum(r.content);
-        let got = sum_of(fs.read(&tmp).await.map_err(|e| e.to_string())?.as_deref());
+        let got = sum_of(fs.read(&tmp).await?.as_deref());
         if got != want {
-            return Err(format!(
+            return Err(why(format!(
                 "the new content arrived incomplete ({got}, not {want})"
-            ));
+            )));
         }
         fs.set_mode(&tmp, mode)
             .await
-            .map_err(|e| format!("cannot chmod {tmp}: {e}"))?;
+            .map_err(|e| why(format!("cannot chmod {tmp}: {e}")))?;
         before_rename(&mut *fs, &tmp).await?;
         let now = current_sum(fs, path).await?;
         if now != r.expected {
@@ -357,7 +354,7 @@ where
         }
         fs.rename_over(&tmp, path)
             .await
-            .map_err(|e| format!("cannot rename over {path}: {e}"))?;
+            .map_err(|e| why(format!("cannot rename over {path}: {e}")))?;
         Ok(Outcome::Ok)
     }
     .await;
@@ -367,17 +364,17 @@ where
             let _ = fs.remove(&tmp).await;
             match other {
                 Ok(o) => o,
-                Err(why) => Outcome::Failed(why),
+                Err(e) => Outcome::Failed(e.0),
             }
         }
     }
 }
 
-async fn current_sum<F: RemoteFiles>(fs: &mut F, path: &str) -> Result<String, String> {
+async fn current_sum<F: RemoteFiles>(fs: &mut F, path: &str) -> Result<String, FsError> {
     fs.read(path)
         .await
         .map(|c| sum_of(c.as_deref()))
-        .map_err(|e| format!("cannot read {path}: {e}"))
+        .map_err(|e| FsError(format!("cannot read {path}: {e}")))
 }
 
 /// A fresh temporary name, `.trustmesh.` and six letters or digits (what

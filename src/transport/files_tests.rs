@@ -1,199 +1,13 @@
 //! The read and write sequences of [`super`] on an in-memory file tree:
 //! cut transfers, edits made between the steps, links, owners.
 
-use std::collections::BTreeMap;
-
 use super::*;
 
-#[derive(Debug, Clone)]
-struct Entry {
-    stat: Stat,
-    content: Vec<u8>,
-}
+pub(crate) use crate::node::memory::{MemFs as Mem, HOME};
 
-/// A file tree keyed by server path; the home is `/home/u` (relative paths
-/// resolve there).
-#[derive(Default)]
-pub(crate) struct Mem {
-    files: BTreeMap<String, Entry>,
-    /// `create_new` writes this many bytes, then the "connection" drops:
-    /// every later call fails.
-    pub(crate) cut_after: Option<usize>,
-    dead: bool,
-    posix_rename: bool,
-    /// Bytes handed out by `read` and `read_prefix`, in all.
-    pub(crate) bytes_read: usize,
-    /// Every change made, in order: `create PATH`, `rename FROM TO`...
-    pub(crate) log: Vec<String>,
-}
-
-pub(crate) const HOME: &str = "/home/u";
-
+/// A path of [`Mem::new`]'s tree, absolute.
 pub(crate) fn abs(p: &str) -> String {
-    if p.starts_with('/') {
-        p.to_string()
-    } else if p == "." {
-        HOME.to_string()
-    } else {
-        format!("{HOME}/{p}")
-    }
-}
-
-fn st(kind: FileKind, mode: u32, uid: u32) -> Stat {
-    Stat {
-        kind,
-        mode,
-        uid,
-        gid: uid,
-        mtime: Some(1_000),
-    }
-}
-
-impl Mem {
-    pub(crate) fn new() -> Mem {
-        let mut m = Mem {
-            posix_rename: true,
-            ..Mem::default()
-        };
-        m.put_dir(HOME, 0o755);
-        m
-    }
-    pub(crate) fn put_dir(&mut self, p: &str, mode: u32) {
-        self.files.insert(
-            abs(p),
-            Entry {
-                stat: st(FileKind::Dir, mode, 1000),
-                content: Vec::new(),
-            },
-        );
-    }
-    pub(crate) fn put(&mut self, p: &str, mode: u32, content: &[u8]) {
-        self.files.insert(
-            abs(p),
-            Entry {
-                stat: st(FileKind::File, mode, 1000),
-                content: content.to_vec(),
-            },
-        );
-    }
-    fn alive(&self) -> Result<(), FsError> {
-        if self.dead {
-            Err(FsError("connection closed".into()))
-        } else {
-            Ok(())
-        }
-    }
-    pub(crate) fn content(&self, p: &str) -> Option<&[u8]> {
-        self.files.get(&abs(p)).map(|e| e.content.as_slice())
-    }
-    pub(crate) fn stat(&self, p: &str) -> Option<&Stat> {
-        self.files.get(&abs(p)).map(|e| &e.stat)
-    }
-    pub(crate) fn temps(&self) -> Vec<String> {
-        self.files
-            .keys()
-            .filter(|k| k.contains("/.trustmesh."))
-            .cloned()
-            .collect()
-    }
-}
-
-impl RemoteFiles for Mem {
-    async fn realpath(&mut self, path: &str) -> Result<String, FsError> {
-        self.alive()?;
-        Ok(abs(path))
-    }
-    async fn lstat(&mut self, path: &str) -> Result<Option<Stat>, FsError> {
-        self.alive()?;
-        Ok(self.files.get(&abs(path)).map(|e| e.stat.clone()))
-    }
-    async fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, FsError> {
-        self.alive()?;
-        let c = self.files.get(&abs(path)).map(|e| e.content.clone());
-        self.bytes_read += c.as_ref().map_or(0, Vec::len);
-        Ok(c)
-    }
-    async fn read_prefix(&mut self, path: &str, max: usize) -> Result<Option<Vec<u8>>, FsError> {
-        self.alive()?;
-        let c = self
-            .files
-            .get(&abs(path))
-            .map(|e| e.content[..max.min(e.content.len())].to_vec());
-        self.bytes_read += c.as_ref().map_or(0, Vec::len);
-        Ok(c)
-    }
-    async fn list(&mut self, dir: &str) -> Result<Vec<(String, Stat)>, FsError> {
-        self.alive()?;
-        let prefix = format!("{}/", abs(dir));
-        Ok(self
-            .files
-            .iter()
-            .filter_map(|(k, e)| {
-                let rest = k.strip_prefix(&prefix)?;
-                (!rest.contains('/')).then(|| (rest.to_string(), e.stat.clone()))
-            })
-            .collect())
-    }
-    async fn create_new(&mut self, path: &str, mode: u32, content: &[u8]) -> Result<(), FsError> {
-        self.alive()?;
-        if self.files.contains_key(&abs(path)) {
-            return Err(FsError("exists".into()));
-        }
-        self.log.push(format!("create {}", abs(path)));
-        let n = self
-            .cut_after
-            .map_or(content.len(), |c| c.min(content.len()));
-        self.put(path, mode, &content[..n]);
-        if self.cut_after.is_some() {
-            self.dead = true;
-            return Err(FsError("connection closed".into()));
-        }
-        Ok(())
-    }
-    async fn set_mode(&mut self, path: &str, mode: u32) -> Result<(), FsError> {
-        self.alive()?;
-        let e = self
-            .files
-            .get_mut(&abs(path))
-            .ok_or(FsError("no such file".into()))?;
-        e.stat.mode = mode;
-        Ok(())
-    }
-    async fn set_owner(&mut self, path: &str, uid: u32, gid: u32) -> Result<(), FsError> {
-        self.alive()?;
-        let e = self
-            .files
-            .get_mut(&abs(path))
-            .ok_or(FsError("no such file".into()))?;
-        e.stat.uid = uid;
-        e.stat.gid = gid;
-        Ok(())
-    }
-    async fn rename_over(&mut self, from: &str, to: &str) -> Result<(), FsError> {
-        self.alive()?;
-        if !self.posix_rename && self.files.contains_key(&abs(to)) {
-            return Err(FsError("no posix-rename".into()));
-        }
-        let e = self
-            .files
-            .remove(&abs(from))
-            .ok_or(FsError("no such file".into()))?;
-        self.log.push(format!("rename {} {}", abs(from), abs(to)));
-        self.files.insert(abs(to), e);
-        Ok(())
-    }
-    async fn remove(&mut self, path: &str) -> Result<(), FsError> {
-        self.alive()?;
-        self.files
-            .remove(&abs(path))
-            .map(|_| ())
-            .ok_or(FsError("no such file".into()))
-    }
-    async fn mkdir(&mut self, path: &str, mode: u32) -> Result<(), FsError> {
-        self.alive()?;
-        self.put_dir(path, mode);
-        Ok(())
-    }
+    Mem::new().abs(p)
 }
 
 pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -325,21 +139,13 @@ fn an_edit_made_since_the_plan_is_never_overwritten() {
 fn links_foreign_owners_and_servers_without_posix_rename_are_refused() {
     let expected = cksum(OLD);
     let mut m = with_keys();
-    m.files
-        .get_mut(&abs(".ssh/authorized_keys"))
-        .unwrap()
-        .stat
-        .kind = FileKind::Symlink;
+    m.stat_mut(".ssh/authorized_keys").unwrap().kind = FileKind::Symlink;
     assert!(matches!(
         block_on(replace_file(&mut m, &replace(&expected, NEW))),
         Outcome::Failed(w) if w.contains("symbolic link")
     ));
     let mut m = with_keys();
-    m.files
-        .get_mut(&abs(".ssh/authorized_keys"))
-        .unwrap()
-        .stat
-        .uid = 0;
+    m.stat_mut(".ssh/authorized_keys").unwrap().uid = 0;
     assert!(matches!(
         block_on(replace_file(&mut m, &replace(&expected, NEW))),
         Outcome::Failed(w) if w.contains("owned by uid 0")

@@ -1,10 +1,15 @@
-//! In-memory live state for planner tests and benchmarks: fake accounts, and
-//! a simulator that applies a plan to them the way `apply` would.
+//! In-memory live state for planner tests and benchmarks: fake accounts,
+//! and the real apply run on them ([`apply_on_memory`]).
 #![allow(dead_code)]
 
+use std::time::Duration;
+
+use trustmesh::apply::ApplyOptions;
 use trustmesh::model::inventory::{Inventory, NodeId};
 use trustmesh::model::state::{FileKind, FileStat, LiveAccount, LiveFile};
-use trustmesh::plan::{Change, LiveState, NodeFiles, NodeState, Plan};
+use trustmesh::node::memory::{Keygen, MemoryDoor};
+use trustmesh::node::Door;
+use trustmesh::plan::{LiveState, NodeFiles, NodeState, Plan};
 
 pub const UID: u32 = 1000;
 
@@ -19,7 +24,7 @@ pub fn run(inv: &Inventory, live: &LiveState) -> Plan {
 }
 
 /// A converged cluster, as trustmesh leaves it: a fresh cluster applied
-/// (simulated) until its plan is empty, at most three rounds (keys come
+/// (in memory) until its plan is empty, at most three rounds (keys come
 /// first).
 pub fn converged(inv: &Inventory) -> LiveState {
     let mut live = fresh_cluster(inv);
@@ -28,7 +33,7 @@ pub fn converged(inv: &Inventory) -> LiveState {
         if p.is_empty() {
             return live;
         }
-        live = simulate_apply(inv, &p, &live);
+        live = apply_on_memory(inv, &p, &live);
     }
     let again = run(inv, &live);
     assert!(again.is_empty(), "not converged:\n{}", text(&again));
@@ -189,121 +194,74 @@ pub fn fresh_cluster(inv: &Inventory) -> LiveState {
     LiveState { nodes }
 }
 
-/// Apply a plan to live state in memory, the way `apply` does on hosts:
-/// generate keys, then edit files line by line, then fix modes.
-pub fn simulate_apply(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveState {
-    let mut live = live.clone();
-    let ids: std::collections::HashMap<&str, NodeId> = inv
+/// Apply a plan to live state in memory: the library's own apply
+/// ([`trustmesh::apply::apply_on`]) on an in-memory door per node read
+/// ([`MemoryDoor`], seeded with its account), then every node the plan
+/// changes read back through its door. Keys generated are `with_key`'s
+/// (`fake_key(node)`); a rotated one is `fake_key("<node>-rotated")`, its
+/// comment the node's marker. Every action must succeed.
+pub fn apply_on_memory(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveState {
+    let doors: Vec<Option<MemoryDoor>> = live
         .nodes
         .iter()
         .enumerate()
-        .map(|(i, n)| (n.name.as_str(), i))
-        .collect();
-    // Keys first: every file edit may need one.
-    for np in &plan.nodes {
-        let id = ids[np.node.as_str()];
-        for c in &np.changes {
-            let NodeState::Read { account, .. } = &mut live.nodes[id] else {
-                continue;
-            };
-            match c {
-                Change::GenerateKey { .. } => with_key(inv, id, account),
-                // The new key ends up in place (proofs hold in memory).
-                Change::RotateKey { .. } => {
-                    let files = NodeFiles::of(inv, id);
-                    let name = &inv.nodes[id].name;
-                    let text = format!(
-                        "ssh-ed25519 {} {}\n",
-                        fake_key(&format!("{name}-rotated")),
-                        inv.marker(name)
-                    );
-                    set_file(account, &files.public_key, 0o644, &text);
-                }
-                _ => {}
+        .map(|(id, s)| match s {
+            NodeState::Read { account, .. } => {
+                Some(MemoryDoor::new(&inv.nodes[id].name, account).with_keygen(keygen(inv, id)))
             }
-        }
-    }
-    let pubkey = |live: &LiveState, name: &str| -> (String, String) {
-        let id = ids[name];
-        let files = NodeFiles::of(inv, id);
-        let NodeState::Read { account, .. } = &live.nodes[id] else {
-            panic!("{name} not read")
-        };
-        let text = content(account, &files.public_key);
-        let mut it = text.split_whitespace();
-        (
-            it.next().unwrap().to_string(),
-            it.next().unwrap().to_string(),
-        )
+            _ => None,
+        })
+        .collect();
+    let refs: Vec<Option<&dyn Door>> = doors
+        .iter()
+        .map(|d| d.as_ref().map(|d| d as &dyn Door))
+        .collect();
+    // A rotation's proof from the manager writes its ssh config there.
+    let run_dir = tempfile::tempdir().unwrap();
+    let opts = ApplyOptions {
+        concurrency: 8,
+        timeout: Duration::from_secs(30),
+        prove: Default::default(),
+        run_dir: Some(run_dir.path().to_path_buf()),
+        known_hosts: Vec::new(),
+        pins: Vec::new(),
     };
-    let snapshot = live.clone();
-    for np in &plan.nodes {
-        let id = ids[np.node.as_str()];
-        let NodeState::Read { account, .. } = &mut live.nodes[id] else {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = rt.block_on(trustmesh::apply::apply_on(inv, plan, &refs, &opts));
+    assert!(!report.failed(), "apply in memory: {report:#?}");
+    let mut after = live.clone();
+    for np in plan.nodes.iter().filter(|n| !n.changes.is_empty()) {
+        if !matches!(np.status, trustmesh::plan::NodeStatus::Planned) {
+            continue;
+        }
+        let id = inv.find(&np.node).unwrap();
+        let (Some(door), NodeState::Read { account, .. }) = (&doors[id], &mut after.nodes[id])
+        else {
             continue;
         };
-        let files = NodeFiles::of(inv, id).for_windows_admin(account.windows_admin);
-        for c in &np.changes {
-            match c {
-                Change::CreateDir { path, .. } if path == "~/.ssh" => {
-                    account.ssh_dir = Some(stat(FileKind::Dir, 0o700))
-                }
-                Change::CreateDir { path, .. } => {
-                    let name = path.trim_start_matches("~/.ssh/").to_string();
-                    account.files.retain(|f| f.name != name);
-                    account.files.push(LiveFile {
-                        name,
-                        stat: Some(stat(FileKind::Dir, 0o700)),
-                        content: None,
-                        unreadable: false,
-                    });
-                }
-                Change::WriteBlock(b) => {
-                    let name = b.path.trim_start_matches("~/.ssh/").to_string();
-                    let old = account
-                        .file(&name)
-                        .and_then(|f| f.content.as_deref())
-                        .map(|c| String::from_utf8(c.to_vec()).unwrap());
-                    match b.render(old.as_deref()).unwrap() {
-                        Some(new) => set_file(account, &name, b.create_mode(), &new),
-                        None => account.files.retain(|f| f.name != name),
-                    }
-                }
-                Change::Mode { path, to, .. } => {
-                    if path == "~/.ssh" {
-                        account.ssh_dir.as_mut().unwrap().mode = *to;
-                    } else {
-                        let name = path.trim_start_matches("~/.ssh/");
-                        let f = account.files.iter_mut().find(|f| f.name == name).unwrap();
-                        f.stat.as_mut().unwrap().mode = *to;
-                    }
-                }
-                Change::Owner { .. }
-                | Change::GenerateKey { .. }
-                | Change::RotateKey { .. }
-                | Change::SetAcl { .. } => {}
-                Change::RemoveLeftover { path } => {
-                    let name = path.trim_start_matches("~/.ssh/");
-                    account.leftovers.retain(|l| l != name);
-                }
-                Change::EditFile(e) => {
-                    let name = if e.path.ends_with("authorized_keys") {
-                        files.authorized_keys.clone()
-                    } else {
-                        files.known_hosts.clone()
-                    };
-                    let old = content(account, &name).to_string();
-                    let key_of = |node: &str| Some(pubkey(&snapshot, node));
-                    let new = e.render(&old, &key_of).content.unwrap();
-                    let mode = account
-                        .file(&name)
-                        .and_then(|f| f.stat.as_ref())
-                        .map(|s| s.mode)
-                        .unwrap_or(0o600);
-                    set_file(account, &name, mode, &new);
-                }
-            }
-        }
+        *account = rt
+            .block_on(door.read_state(&NodeFiles::of(inv, id)))
+            .unwrap_or_else(|e| panic!("read back: {e}"));
     }
-    live
+    after
+}
+
+/// The keys node `id` generates in memory: its own key is `with_key`'s,
+/// any other (a rotation's new key) `fake_key("<node>-rotated")`.
+fn keygen(inv: &Inventory, id: NodeId) -> Box<Keygen> {
+    let name = inv.nodes[id].name.clone();
+    let key = trustmesh::plan::display_path(&NodeFiles::of(inv, id).key);
+    Box::new(move |path: &str, _: &str, marker: &str| {
+        if path == key {
+            format!("ssh-ed25519 {} trustmesh:{name}", fake_key(&name))
+        } else {
+            format!(
+                "ssh-ed25519 {} {marker}",
+                fake_key(&format!("{name}-rotated"))
+            )
+        }
+    })
 }

@@ -274,50 +274,7 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
                 }
                 *slot = Some(st);
             }
-            b"file" => {
-                let (read, name) = if let Some(name) = rest.strip_prefix(b"read ") {
-                    (true, name)
-                } else if let Some(name) = rest.strip_prefix(b"stat ") {
-                    (false, name)
-                } else {
-                    return Err(r.bad(at, "file record needs `read` or `stat` and a name", line));
-                };
-                let name = String::from_utf8(name.to_vec())
-                    .map_err(|_| r.bad(at, "file name is not valid UTF-8", line))?;
-                let (sat, sline) = r.record("reading a file's stat record")?;
-                let st = sline
-                    .strip_prefix(b"stat ")
-                    .ok_or_else(|| r.bad(sat, "expected a stat record", sline))?;
-                let mut file = LiveFile {
-                    name,
-                    stat: None,
-                    content: None,
-                    unreadable: false,
-                };
-                if st == b"error" {
-                    file.unreadable = true;
-                } else {
-                    file.stat = parse_stat(st).map_err(|e| r.bad(sat, e, sline))?;
-                }
-                // Only files in the read group may carry content.
-                if read && file.stat.as_ref().map(|s| &s.kind) == Some(&FileKind::File) {
-                    match r.peek_record() {
-                        Some(next) if next.starts_with(b"data ") => {
-                            let (dat, dline) = r.record("reading a data record")?;
-                            match r.data_block(dat, dline)? {
-                                Some(bytes) => file.content = Some(bytes),
-                                None => file.unreadable = true,
-                            }
-                        }
-                        Some(b"unreadable") | Some(b"refused") => {
-                            r.record("reading a file record")?;
-                            file.unreadable = true;
-                        }
-                        _ => {}
-                    }
-                }
-                files.push(file);
-            }
+            b"file" => files.push(file_record(&mut r, at, line, rest)?),
             b"privilege" => {
                 let v = match rest {
                     b"root" => Privilege::Root,
@@ -337,23 +294,7 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
                 }
                 leftovers.push(v);
             }
-            b"hostkey" => {
-                let (dat, dline) = r.record("reading a host key")?;
-                if dline == b"unreadable" {
-                    continue;
-                }
-                if !dline.starts_with(b"data ") {
-                    return Err(r.bad(dat, "expected a data record", dline));
-                }
-                if let Some(bytes) = r.data_block(dat, dline)? {
-                    for l in String::from_utf8_lossy(&bytes).lines() {
-                        let l = l.trim();
-                        if !l.is_empty() && !l.starts_with('#') {
-                            host_keys.push(l.to_string());
-                        }
-                    }
-                }
-            }
+            b"hostkey" => host_key_record(&mut r, &mut host_keys)?,
             _ => return Err(r.bad(at, "unknown record", line)),
         }
     }
@@ -375,6 +316,79 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
         windows_admin: false,
         windows_acl: None,
     })
+}
+
+/// A `file` record (`file read NAME` or `file stat NAME`, at `at`) and the
+/// records that follow it: its stat, and its content when it was read.
+fn file_record<'a>(
+    r: &mut Reader<'a>,
+    at: usize,
+    line: &'a [u8],
+    rest: &'a [u8],
+) -> Result<LiveFile, ProbeError> {
+    let (read, name) = if let Some(name) = rest.strip_prefix(b"read ") {
+        (true, name)
+    } else if let Some(name) = rest.strip_prefix(b"stat ") {
+        (false, name)
+    } else {
+        return Err(r.bad(at, "file record needs `read` or `stat` and a name", line));
+    };
+    let name = String::from_utf8(name.to_vec())
+        .map_err(|_| r.bad(at, "file name is not valid UTF-8", line))?;
+    let (sat, sline) = r.record("reading a file's stat record")?;
+    let st = sline
+        .strip_prefix(b"stat ")
+        .ok_or_else(|| r.bad(sat, "expected a stat record", sline))?;
+    let mut file = LiveFile {
+        name,
+        stat: None,
+        content: None,
+        unreadable: false,
+    };
+    if st == b"error" {
+        file.unreadable = true;
+    } else {
+        file.stat = parse_stat(st).map_err(|e| r.bad(sat, e, sline))?;
+    }
+    // Only files in the read group may carry content.
+    if read && file.stat.as_ref().map(|s| &s.kind) == Some(&FileKind::File) {
+        match r.peek_record() {
+            Some(next) if next.starts_with(b"data ") => {
+                let (dat, dline) = r.record("reading a data record")?;
+                match r.data_block(dat, dline)? {
+                    Some(bytes) => file.content = Some(bytes),
+                    None => file.unreadable = true,
+                }
+            }
+            Some(b"unreadable") | Some(b"refused") => {
+                r.record("reading a file record")?;
+                file.unreadable = true;
+            }
+            _ => {}
+        }
+    }
+    Ok(file)
+}
+
+/// A `hostkey` record: the data record after it, its keys (comments and
+/// blank lines left out) added to `host_keys`.
+fn host_key_record(r: &mut Reader<'_>, host_keys: &mut Vec<String>) -> Result<(), ProbeError> {
+    let (dat, dline) = r.record("reading a host key")?;
+    if dline == b"unreadable" {
+        return Ok(());
+    }
+    if !dline.starts_with(b"data ") {
+        return Err(r.bad(dat, "expected a data record", dline));
+    }
+    if let Some(bytes) = r.data_block(dat, dline)? {
+        for l in String::from_utf8_lossy(&bytes).lines() {
+            let l = l.trim();
+            if !l.is_empty() && !l.starts_with('#') {
+                host_keys.push(l.to_string());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A temporary file name of the replace script: `.trustmesh.` and a few

@@ -1,0 +1,243 @@
+//! One door per node: everything trustmesh does on a node, behind one
+//! trait ([`Door`]), whatever reaches it.
+//!
+//! - [`shell::ShellDoor`]: the fixed scripts of `src/transport/scripts/`,
+//!   run over the node's SSH master connection (or locally, for the
+//!   manager; or with a password login, `--ask-pass`);
+//! - [`sftp::SftpDoor`]: the SFTP subsystem of the same connection, for a
+//!   node without a POSIX shell (`access: sftp`, Windows), on the file
+//!   sequences of [`crate::transport::files`];
+//! - [`memory::MemoryDoor`]: an account in memory, so tests run the real
+//!   [`crate::apply`] on it.
+//!
+//! The door of a node is chosen once, by [`open`], from the node's access
+//! and OS; gather and apply then call the trait and never ask which
+//! protocol is behind it. A door that cannot do an operation answers
+//! [`Reason::Unsupported`] (the planner does not plan those: a key is
+//! never generated over SFTP on a Unix account, for example).
+//!
+//! Each operation is an [`Op`], so that one node's whole list can go in
+//! one call ([`Door::run_all`]): by default one operation after the other
+//! and the state read back; a door that can do the list in one round trip
+//! overrides it.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::model::inventory::{Access as Reach, Node, Os};
+use crate::model::state::LiveAccount;
+use crate::plan::NodeFiles;
+use crate::transport::scripts::Outcome;
+use crate::transport::Host;
+
+pub mod memory;
+pub mod path;
+pub mod sftp;
+pub mod shell;
+
+pub use path::NodePath;
+
+/// One thing to do on a node. Paths are [`NodePath`]s; each door renders
+/// them its way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Create a folder, 0700: `~/.ssh` itself, or a folder in it.
+    MkDir {
+        path: NodePath,
+    },
+    /// Generate a key pair at `path` on the node itself, the node's
+    /// marker as its comment: answers [`Outcome::PublicKey`].
+    Keygen {
+        path: NodePath,
+        key_type: String,
+        marker: String,
+    },
+    /// Replace a file trustmesh edits line by line (`authorized_keys`,
+    /// `known_hosts`): compare-and-swap, owner and mode kept.
+    Replace(Write),
+    /// Write (or remove) a file holding a block trustmesh owns
+    /// (`~/.ssh/config`, `/etc/hosts`): compare-and-swap too.
+    WriteBlock(Write),
+    Chmod {
+        path: NodePath,
+        mode: u32,
+    },
+    Chown {
+        path: NodePath,
+        uid: u32,
+    },
+    /// Remove a `.trustmesh.*` file an interrupted run left.
+    RemoveLeftover {
+        path: NodePath,
+    },
+    /// Windows: the ACL sshd demands, set by the planned command line.
+    SetAcl {
+        path: NodePath,
+        command: String,
+    },
+    /// A rotation: the old pair moved aside, the new one put in place.
+    Swap {
+        path: NodePath,
+        new_path: NodePath,
+        aside_path: NodePath,
+    },
+    /// A rotation's proof: a fresh connection from this node.
+    Prove(ProofRequest),
+}
+
+/// A compare-and-swap write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    pub path: NodePath,
+    /// The checksum of the file as the plan read it
+    /// ([`crate::transport::scripts::cksum`]), or `absent`.
+    pub expected: String,
+    pub content: Vec<u8>,
+    /// `0600`-like octal for a new file, or `keep`.
+    pub mode: String,
+    /// The file is removed rather than written (a block write only).
+    pub remove: bool,
+    /// Run with `sudo -n` (a block write only).
+    pub sudo: bool,
+}
+
+/// A rotation's proof, ready to run: the command line, and the edge's
+/// names for reading ssh's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProofRequest {
+    pub line: String,
+    pub source: String,
+    pub target: String,
+    pub addr: String,
+    pub port: u16,
+}
+
+impl Op {
+    /// The step an error names.
+    pub fn step(&self) -> &'static str {
+        match self {
+            Op::MkDir { .. } => "mkdir",
+            Op::Keygen { .. } => "keygen",
+            Op::Replace(_) => "replace",
+            Op::WriteBlock(_) => "write block",
+            Op::Chmod { .. } => "chmod",
+            Op::Chown { .. } => "chown",
+            Op::RemoveLeftover { .. } => "remove leftover",
+            Op::SetAcl { .. } => "set acl",
+            Op::Swap { .. } => "swap",
+            Op::Prove(_) => "prove",
+        }
+    }
+}
+
+/// Why a door could not do something (a refusal by the node itself is an
+/// [`Outcome::Failed`] or [`Outcome::Conflict`], not an error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Reason {
+    /// The protocol cannot do this.
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("no answer within {0} s")]
+    Timeout(u64),
+    /// The connection or the protocol failed, in its words.
+    #[error("{0}")]
+    Transport(String),
+    /// The probe's report cannot be read: why, and what the shell said on
+    /// its standard error.
+    #[error("{error} (stderr: {stderr})")]
+    Probe { error: String, stderr: String },
+    /// A request trustmesh cannot put into words for the node (a name a
+    /// script refuses).
+    #[error("{0}")]
+    Request(String),
+}
+
+/// A failed operation: the node, the step, why, and what to try.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{node}: {step}: {reason}")]
+pub struct DoorError {
+    pub node: String,
+    pub step: String,
+    pub reason: Reason,
+    pub hint: Option<String>,
+}
+
+impl DoorError {
+    pub fn new(node: &str, step: &str, reason: Reason) -> DoorError {
+        DoorError {
+            node: node.to_string(),
+            step: step.to_string(),
+            reason,
+            hint: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> DoorError {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// What one node's list of operations gave: one answer per operation, in
+/// order, and the state read back afterwards.
+#[derive(Debug)]
+pub struct Outcomes {
+    pub results: Vec<Result<Outcome, DoorError>>,
+    pub state: Result<LiveAccount, DoorError>,
+}
+
+/// Everything trustmesh does on a node.
+pub trait Door: Send + Sync {
+    /// The node's name, for errors.
+    fn node(&self) -> &str;
+
+    /// The live state of the account: its home, `~/.ssh`, the files of
+    /// `files` (private keys stat'ed only), host keys, leftovers. Also what
+    /// is read back after an apply.
+    fn read_state<'a>(
+        &'a self,
+        files: &'a NodeFiles,
+    ) -> BoxFuture<'a, Result<LiveAccount, DoorError>>;
+
+    /// Do one operation.
+    fn run<'a>(&'a self, op: &'a Op) -> BoxFuture<'a, Result<Outcome, DoorError>>;
+
+    /// Do a node's whole ordered list, then read the state back: by
+    /// default one operation after the other, each answered, whatever the
+    /// one before gave (the caller orders the list and reads the answers).
+    /// A door that can do it in one round trip overrides this.
+    fn run_all<'a>(&'a self, ops: &'a [Op], files: &'a NodeFiles) -> BoxFuture<'a, Outcomes> {
+        Box::pin(async move {
+            let mut results = Vec::with_capacity(ops.len());
+            for op in ops {
+                results.push(self.run(op).await);
+            }
+            let state = self.read_state(files).await;
+            Outcomes { results, state }
+        })
+    }
+}
+
+/// Does trustmesh reach this node's files over SFTP rather than with its
+/// shell scripts?
+pub fn uses_sftp(node: &Node) -> bool {
+    node.access == Reach::Sftp || node.os == Os::Windows
+}
+
+/// Registration: the door of `node` over `host`, chosen once from the
+/// node's access and OS. The manager (`Host::Local`) and a node reached
+/// with a password get the shell scripts; a node without a POSIX shell
+/// gets SFTP.
+pub fn open<'h>(node: &Node, host: &'h Host, timeout: Duration) -> Box<dyn Door + 'h> {
+    match host {
+        Host::Remote { .. } if uses_sftp(node) => {
+            Box::new(sftp::SftpDoor::new(node, host, timeout))
+        }
+        _ => Box::new(shell::ShellDoor::new(&node.name, host, timeout)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,232 @@
+//! The door of a node with a POSIX shell: each operation is one of the
+//! fixed scripts of `src/transport/scripts/`, its data passed as quoted
+//! arguments ([`scripts::command_line`]) and file contents on its standard
+//! input, run over the node's connection ([`Host::run`]: the SSH master,
+//! a password login, or `sh -c` locally for the manager). The state is
+//! read by the probe ([`crate::gather::probe`]), in one run.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use super::{Door, DoorError, NodePath, Op, ProofRequest, Reason, Write};
+use crate::gather::probe::{self, ProbeRequest};
+use crate::model::inventory::KeyType;
+use crate::model::state::LiveAccount;
+use crate::plan::NodeFiles;
+use crate::transport::scripts::{self, Outcome};
+use crate::transport::{Host, StepError};
+
+/// The shell scripts, over `host`.
+pub struct ShellDoor<'h> {
+    node: String,
+    host: &'h Host,
+    timeout: Duration,
+}
+
+impl<'h> ShellDoor<'h> {
+    pub fn new(node: &str, host: &'h Host, timeout: Duration) -> ShellDoor<'h> {
+        ShellDoor {
+            node: node.to_string(),
+            host,
+            timeout,
+        }
+    }
+
+    fn error(&self, step: &str, e: StepError) -> DoorError {
+        let reason = match e {
+            StepError::Timeout(s) => Reason::Timeout(s),
+            other => Reason::Transport(other.to_string()),
+        };
+        DoorError::new(&self.node, step, reason)
+    }
+
+    /// Run the probe for `req` (the manager reads some files itself, so it
+    /// asks for fewer than [`NodeFiles`] names).
+    pub async fn probe(&self, req: &ProbeRequest) -> Result<LiveAccount, DoorError> {
+        let line = req
+            .command_line()
+            .map_err(|e| DoorError::new(&self.node, "probe", Reason::Request(e.to_string())))?;
+        let out = self
+            .host
+            .run(&line, probe::PROBE_SCRIPT.as_bytes(), self.timeout)
+            .await
+            .map_err(|e| {
+                self.error("probe", e).with_hint(
+                    "the host stopped answering; check it and raise --timeout for slow hosts",
+                )
+            })?;
+        probe::parse_probe_output(&out.stdout).map_err(|e| {
+            DoorError::new(
+                &self.node,
+                "probe",
+                Reason::Probe {
+                    error: e.to_string(),
+                    stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                },
+            )
+            .with_hint(
+                "the account's shell must be POSIX sh compatible (sh, bash, dash, zsh, busybox)",
+            )
+        })
+    }
+
+    async fn script(&self, op: &Op, line: &str, stdin: &[u8]) -> Result<Outcome, DoorError> {
+        let out = self
+            .host
+            .run(line, stdin, self.timeout)
+            .await
+            .map_err(|e| self.error(op.step(), e))?;
+        Ok(scripts::outcome(
+            &out.stdout,
+            &out.stderr,
+            out.status.code(),
+        ))
+    }
+
+    async fn prove(&self, p: &ProofRequest) -> Result<Outcome, DoorError> {
+        let out = self
+            .host
+            .run(&p.line, b"", self.timeout)
+            .await
+            .map_err(|e| self.error("prove", e))?;
+        let names = crate::verify::EdgeNames {
+            source: &p.source,
+            target: &p.target,
+            addr: &p.addr,
+            port: p.port,
+            known_hosts: None,
+        };
+        Ok(
+            match crate::verify::interpret(
+                crate::verify::parse_exit(&out.stdout),
+                &String::from_utf8_lossy(&out.stderr),
+                &names,
+            ) {
+                crate::verify::EdgeOutcome::Holds => Outcome::Ok,
+                crate::verify::EdgeOutcome::Fails(f) => Outcome::Failed(format!(
+                    "the new key does not open {}: {}; the old key stays in place",
+                    p.target, f.reason
+                )),
+                crate::verify::EdgeOutcome::NotTried { reason, .. } => Outcome::Failed(reason),
+            },
+        )
+    }
+}
+
+/// The command line of `op` and its standard input (`None`: not a
+/// script).
+fn command(op: &Op) -> Option<(String, Vec<u8>)> {
+    let path = |p: &NodePath| p.shell();
+    let line = match op {
+        Op::MkDir { path } if path.as_plan() == "~/.ssh" => {
+            scripts::command_line(scripts::MKDIR_SSH, &[])
+        }
+        Op::MkDir { path: p } => scripts::command_line(scripts::MKDIR_PRIVATE, &[&path(p)]),
+        Op::Keygen {
+            path: p,
+            key_type,
+            marker,
+        } => keygen_line(p.as_plan(), key_type, marker),
+        Op::Replace(w) => return Some((replace_line(w), w.content.clone())),
+        Op::WriteBlock(w) => {
+            let line = if w.remove {
+                scripts::command_line(scripts::REMOVE_FILE, &[&path(&w.path), &w.expected])
+            } else {
+                replace_line(w)
+            };
+            let line = if w.sudo {
+                scripts::with_sudo(&line)
+            } else {
+                line
+            };
+            return Some((line, w.content.clone()));
+        }
+        Op::Chmod { path: p, mode } => {
+            scripts::command_line(scripts::CHMOD, &[&format!("{mode:04o}"), &path(p)])
+        }
+        Op::Chown { path: p, uid } => {
+            scripts::command_line(scripts::CHOWN, &[&uid.to_string(), &path(p)])
+        }
+        Op::RemoveLeftover { path: p } => {
+            scripts::command_line(scripts::REMOVE_LEFTOVER, &[&path(p)])
+        }
+        Op::Swap {
+            path: p,
+            new_path,
+            aside_path,
+        } => scripts::command_line(
+            scripts::ROTATE_SWAP,
+            &[&path(p), &path(new_path), &path(aside_path)],
+        ),
+        Op::SetAcl { .. } | Op::Prove(_) => return None,
+    };
+    Some((line, Vec::new()))
+}
+
+fn replace_line(w: &Write) -> String {
+    let sum = scripts::cksum(&w.content);
+    scripts::command_line(
+        scripts::REPLACE_FILE,
+        &[&w.path.shell(), &w.expected, &w.mode, &sum],
+    )
+}
+
+/// The command that generates a key pair at `path` (a plan path such as
+/// `~/.ssh/id_ed25519`) on its node itself, its comment being the node's
+/// marker.
+pub fn keygen_line(path: &str, key_type: &str, marker: &str) -> String {
+    scripts::command_line(
+        scripts::KEYGEN,
+        &[
+            &scripts::script_path(path),
+            key_type,
+            keygen_bits(key_type),
+            marker,
+        ],
+    )
+}
+
+/// The `-b` argument of `ssh-keygen` for a key type (`rsa` means 4096
+/// bits; the others take their default).
+pub fn keygen_bits(key_type: &str) -> &'static str {
+    if key_type == KeyType::Rsa.keygen_name() {
+        "4096"
+    } else {
+        ""
+    }
+}
+
+impl Door for ShellDoor<'_> {
+    fn node(&self) -> &str {
+        &self.node
+    }
+
+    fn read_state<'a>(
+        &'a self,
+        files: &'a NodeFiles,
+    ) -> BoxFuture<'a, Result<LiveAccount, DoorError>> {
+        Box::pin(async move { self.probe(&files.probe_request()).await })
+    }
+
+    fn run<'a>(&'a self, op: &'a Op) -> BoxFuture<'a, Result<Outcome, DoorError>> {
+        Box::pin(async move {
+            match op {
+                Op::Prove(p) => self.prove(p).await,
+                Op::SetAcl { .. } => Err(DoorError::new(
+                    &self.node,
+                    op.step(),
+                    Reason::Unsupported("an ACL is set on Windows nodes only".into()),
+                )),
+                _ => match command(op) {
+                    Some((line, stdin)) => self.script(op, &line, &stdin).await,
+                    None => Err(DoorError::new(
+                        &self.node,
+                        op.step(),
+                        Reason::Unsupported("not a script".into()),
+                    )),
+                },
+            }
+        })
+    }
+}
