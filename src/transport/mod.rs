@@ -13,6 +13,7 @@
 //! whose files are reached over the SFTP subsystem of the same master
 //! connection instead ([`sftp`], on the sequences of [`files`]).
 
+pub mod batch;
 pub mod errors;
 pub mod files;
 pub mod local;
