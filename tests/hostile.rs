@@ -83,11 +83,7 @@ fn deep_nesting_is_refused_before_the_yaml_parser_runs() {
         ),
     ] {
         let err = Inventory::from_str_named("t.yaml", &text).unwrap_err();
-        assert_eq!(
-            code(&err),
-            "trustmesh::inventory::too_deep",
-            "{err:?}"
-        );
+        assert_eq!(code(&err), "trustmesh::inventory::too_deep", "{err:?}");
         let shown = render(&err);
         assert!(shown.contains("more than 64 deep"), "{shown}");
         assert!(shown.contains("[t.yaml:"), "{shown}");

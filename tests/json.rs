@@ -380,10 +380,7 @@ fn validate_json_of_broken_yaml_and_of_a_missing_file() {
     assert_eq!(code, Some(1));
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_valid("validate", &doc);
-    assert_eq!(
-        doc["problems"][0]["code"],
-        "trustmesh::inventory::io"
-    );
+    assert_eq!(doc["problems"][0]["code"], "trustmesh::inventory::io");
     assert_eq!(doc["problems"][0]["line"], serde_json::Value::Null);
 }
 
