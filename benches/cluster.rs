@@ -10,6 +10,9 @@
 //!    key: keys generated on every worker, `reverse: all` and mesh groups
 //!    of 8 (the workload of issue #21).
 //!
+//! Every trustmesh step runs with `--timeout 60` (a loaded machine is
+//! slow, not down), and a failed step shows the end of its output.
+//!
 //! For each size: the medians of each, their ratios to the raw read, and
 //! the peak resident memory of the trustmesh process on the manager
 //! during plan and apply (`/usr/bin/time -f %M`; "n/a" without it), with
@@ -158,12 +161,29 @@ struct Series {
 /// `/usr/bin/time` is there.
 fn trustmesh(c: &Cluster, bin: &str, args: &str, rss: &mut Vec<u64>) -> Duration {
     let timer = std::path::Path::new(TIME).exists();
+    // Its report is kept, and shown when it fails.
     let line = if timer {
-        format!("cd ~ && {TIME} -f %M -o ~/rss.txt '{bin}' {args} >/dev/null")
+        format!("cd ~ && {TIME} -f %M -o ~/rss.txt '{bin}' {args} >~/report.txt 2>&1")
     } else {
-        format!("cd ~ && '{bin}' {args} >/dev/null")
+        format!("cd ~ && '{bin}' {args} >~/report.txt 2>&1")
     };
-    let t = timed(c, &line);
+    let t = Instant::now();
+    let out = c
+        .exec("manager", MANAGER, &["sh", "-c", &line])
+        .expect("exec");
+    let t = t.elapsed();
+    if !out.status.success() {
+        let report = c
+            .read_file("manager", MANAGER, "report.txt")
+            .unwrap_or_default();
+        let report = String::from_utf8_lossy(&report);
+        let tail: Vec<&str> = report.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        panic!(
+            "`trustmesh {args}` failed; the end of its output:\n{}",
+            tail.join("\n")
+        );
+    }
     if timer {
         let text = c
             .read_file("manager", MANAGER, "rss.txt")
@@ -185,8 +205,12 @@ fn one_run(workers: usize, bin: &std::path::Path, s: &mut Series) {
         .and_then(|b| c.check_reachable("manager", MANAGER, &b, true).map(|()| b))
         .unwrap_or_else(|e| panic!("testbed: {e}"));
     let bin = bin.display().to_string();
-    s.cold
-        .push(trustmesh(&c, &bin, "apply --yes -q", &mut s.rss_apply));
+    s.cold.push(trustmesh(
+        &c,
+        &bin,
+        "apply --yes -q --timeout 60",
+        &mut s.rss_apply,
+    ));
     // Converged: the next plan is a no-op.
     sh(
         &c,
@@ -195,7 +219,8 @@ fn one_run(workers: usize, bin: &std::path::Path, s: &mut Series) {
         &format!("cd ~ && '{bin}' plan --detailed-exitcode -q >/dev/null"),
     );
     for _ in 0..3 {
-        s.noop.push(trustmesh(&c, &bin, "plan -q", &mut s.rss_plan));
+        s.noop
+            .push(trustmesh(&c, &bin, "plan -q --timeout 60", &mut s.rss_plan));
         s.base.push(timed(
             &c,
             &format!(
