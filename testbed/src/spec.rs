@@ -192,8 +192,10 @@ impl ClusterSpec {
         if self.hosts.is_empty() {
             problems.push("a cluster needs at least one host".to_string());
         }
-        if self.hosts.len() > 200 {
-            problems.push("at most 200 hosts per cluster".to_string());
+        if self.hosts.len() > 254 {
+            problems.push(
+                "at most 254 hosts per cluster (the addresses of its slot's /24)".to_string(),
+            );
         }
         for t in &self.host_key_types {
             if !["ed25519", "ecdsa", "rsa"].contains(&t.as_str()) {
@@ -413,5 +415,22 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("both listen"));
+    }
+
+    /// A manager and 250 workers (the largest size of the cluster bench)
+    /// fit in a slot's /24; a 255th host does not.
+    #[test]
+    fn a_cluster_takes_up_to_254_hosts() {
+        let spec = |n: usize| {
+            ClusterSpec::new(
+                (0..n)
+                    .map(|i| HostSpec::new(&format!("h{i}"), &["u"]))
+                    .collect(),
+            )
+        };
+        spec(251).validate().unwrap();
+        spec(254).validate().unwrap();
+        let err = spec(255).validate().unwrap_err().to_string();
+        assert!(err.contains("at most 254 hosts"), "{err}");
     }
 }

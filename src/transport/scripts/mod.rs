@@ -91,6 +91,33 @@ pub const CHMOD: &str = include_str!("chmod.sh");
 /// `chown UID PATH`. Args: uid, path. See `chown.sh`.
 pub const CHOWN: &str = include_str!("chown.sh");
 
+/// One node's writes and its read-back in one run: the driver
+/// `batch.sh` after the single scripts it runs, each made a function
+/// whose body is a subshell (`tmb_replace() ( ...replace_file.sh... )`),
+/// so that each step is the single script itself, with its own `exit`,
+/// `trap` and `set` options, under the same shell. Fixed text: the steps'
+/// data are arguments and standard input ([`crate::transport::batch`]).
+pub const BATCH: &str = concat!(
+    "tmb_mkdir_ssh() (\n",
+    include_str!("mkdir_ssh.sh"),
+    "\n)\ntmb_mkdir_private() (\n",
+    include_str!("mkdir_private.sh"),
+    "\n)\ntmb_replace() (\n",
+    include_str!("replace_file.sh"),
+    "\n)\ntmb_remove_file() (\n",
+    include_str!("remove_file.sh"),
+    "\n)\ntmb_chmod() (\n",
+    include_str!("chmod.sh"),
+    "\n)\ntmb_chown() (\n",
+    include_str!("chown.sh"),
+    "\n)\ntmb_remove_leftover() (\n",
+    include_str!("remove_leftover.sh"),
+    "\n)\ntmb_probe() (\n",
+    include_str!("probe.sh"),
+    "\n)\n",
+    include_str!("batch.sh"),
+);
+
 /// POSIX `cksum` of some bytes, as `"CRC SIZE"`: what [`REPLACE_FILE`]
 /// compares against.
 pub fn cksum(data: &[u8]) -> String {
