@@ -49,7 +49,8 @@ async fn connect(c: &Cluster, dir: &Path) -> trustmesh::transport::Host {
         &config,
         &ctl,
         "n1",
-        &format!("{}:{}", h.address, h.port),
+        trustmesh::model::target::SshTarget::new(&h.address.to_string(), h.port),
+        &kh.display().to_string(),
         Duration::from_secs(60),
     )
     .await

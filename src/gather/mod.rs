@@ -448,13 +448,19 @@ pub async fn reread(
             Some(async move {
                 if let Some(Host::Password(_)) = h {
                     let node = &inv.nodes[id];
-                    let ssh_target = node.target();
-                    let target = ssh_target.to_string();
                     let alias = transport::sshconfig::alias(inv, id);
-                    match transport::connect(config, control, &alias, &target, timeout).await {
+                    let connected = transport::connect(
+                        config,
+                        control,
+                        &alias,
+                        node.target(),
+                        known_hosts,
+                        timeout,
+                    )
+                    .await;
+                    match connected {
                         Ok(host) => *h = Some(host),
-                        Err(text) => {
-                            let f = classify(&text, ssh_target, known_hosts);
+                        Err(f) => {
                             return (
                                 id,
                                 Err(unreachable(

@@ -92,7 +92,6 @@ async fn reach(
 ) -> (NodeState, Option<Host>, Option<FailureKind>) {
     let (id, alias, files, jump_chain) = (to.id, to.alias, to.files, to.jump_chain);
     let ssh_target = node.target();
-    let target = ssh_target.to_string();
     let timeout = shared.opts.timeout;
     if shared.manager_has_key {
         // Cap new connections per target: this node, and every jump on the way.
@@ -102,8 +101,15 @@ async fn reach(
                 permits.push(p);
             }
         }
-        let connected =
-            transport::connect(&shared.config, &shared.control, alias, &target, timeout).await;
+        let connected = transport::connect(
+            &shared.config,
+            &shared.control,
+            alias,
+            ssh_target,
+            &shared.known_hosts_display,
+            timeout,
+        )
+        .await;
         drop(permits);
         match connected {
             Ok(host) => {
@@ -120,8 +126,7 @@ async fn reach(
                 };
                 return (state, Some(host), None);
             }
-            Err(text) => {
-                let f = classify(&text, ssh_target, &shared.known_hosts_display);
+            Err(f) => {
                 let by_password = f.kind == FailureKind::AuthRejected
                     && shared.opts.password.is_some()
                     && !crate::node::uses_sftp(node);

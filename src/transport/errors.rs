@@ -30,7 +30,8 @@ pub enum FailureKind {
 }
 
 /// A failure with the text to show.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
 pub struct Failure {
     pub kind: FailureKind,
     pub reason: String,

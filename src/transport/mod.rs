@@ -190,14 +190,18 @@ pub fn error_text(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Open the master connection to `alias` of the run's ssh config.
+/// Open the master connection to `alias` of the run's ssh config. A
+/// failure comes back sorted ([`classify`]: host key unknown or changed,
+/// authentication refused, timeout, refused connection, ...), with the
+/// manager's `known_hosts` (as shown to a person) in its hint.
 pub async fn connect(
     config: &Path,
     control_dir: &Path,
     alias: &str,
-    target: &str,
+    target: crate::model::target::SshTarget<'_>,
+    known_hosts: &str,
     timeout: Duration,
-) -> Result<Host, String> {
+) -> Result<Host, Failure> {
     let mut b = openssh::SessionBuilder::default();
     b.config_file(config)
         .control_directory(control_dir)
@@ -218,10 +222,11 @@ pub async fn connect(
             target: target.to_string(),
             sftp: false,
         }),
-        Ok(Err(e)) => Err(error_text(&e)),
-        Err(_) => Err(format!(
-            "connection timed out after {} s",
-            (timeout * 3).as_secs()
+        Ok(Err(e)) => Err(classify(&error_text(&e), target, known_hosts)),
+        Err(_) => Err(classify(
+            &format!("connection timed out after {} s", (timeout * 3).as_secs()),
+            target,
+            known_hosts,
         )),
     }
 }
