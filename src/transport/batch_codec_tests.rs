@@ -5,7 +5,8 @@ use crate::transport::scripts::{cksum, REPLACE_FILE};
 
 const OK: StepOutcome = StepOutcome::Ran(Outcome::Ok);
 
-fn replace(path: &str, expected: &str, mode: Option<u32>, content: &[u8]) -> Action {
+/// A compare-and-swap replace of `path` (shared with the shell tests).
+pub(super) fn replace(path: &str, expected: &str, mode: Option<u32>, content: &[u8]) -> Action {
     Action::Replace {
         path: path.into(),
         expected: expected.into(),
@@ -15,7 +16,8 @@ fn replace(path: &str, expected: &str, mode: Option<u32>, content: &[u8]) -> Act
     }
 }
 
-fn probe() -> ProbeRequest {
+/// The read-back's request (shared with the shell tests).
+pub(super) fn probe() -> ProbeRequest {
     ProbeRequest {
         read: vec!["authorized_keys".into(), "known_hosts".into()],
         stat_only: vec!["id_ed25519".into()],

@@ -1,6 +1,7 @@
 //! The real batch script under every shell of the matrix
 //! (`scripts/shells.rs`) on a temporary home.
 
+use super::codec_tests::{probe, replace};
 use super::*;
 use crate::transport::scripts::shells::{prepend_path, Applets, Shell, SHELLS};
 use crate::transport::scripts::{cksum, REPLACE_FILE};
@@ -16,24 +17,6 @@ const TOOLS: &[&str] = &[
     "mkdir", "mktemp", "mv", "printf", "pwd", "rm", "sh", "sync", "test", "[", "tr", "uname", "wc",
 ];
 const SYSTEM_TOOLS: &[&str] = &["/usr/bin/cksum"];
-
-fn replace(path: &str, expected: &str, mode: Option<u32>, content: &[u8]) -> Action {
-    Action::Replace {
-        path: path.into(),
-        expected: expected.into(),
-        mode,
-        content: content.to_vec(),
-        sudo: false,
-    }
-}
-
-fn probe() -> ProbeRequest {
-    ProbeRequest {
-        read: vec!["authorized_keys".into(), "known_hosts".into()],
-        stat_only: vec!["id_ed25519".into()],
-        ..Default::default()
-    }
-}
 
 /// A home for one shell, with its own folder for the batch's temporary
 /// files (checked empty after each run).
