@@ -2,7 +2,7 @@
 //! written, chmod'ed, swept; the Windows administrators' file and its ACL.
 
 use super::*;
-use crate::node::Write;
+use crate::node::tests::write;
 use crate::transport::files::tests::{block_on, Mem};
 
 /// The ACL step on the in-memory tree: logged in the tree's own log
@@ -25,19 +25,6 @@ impl SetAcl<Mem> for MemAcl {
 
 const NO_ACL: MemAcl = MemAcl { fail: false };
 
-/// An edit that writes `content` (mode 0600) to `path` (as the plan
-/// names it), planned from a file whose checksum was `expected`.
-fn edit_input(path: &str, expected: &str, content: &str) -> Op {
-    Op::Replace(Write {
-        path: path.into(),
-        expected: expected.into(),
-        content: content.as_bytes().to_vec(),
-        mode: "0600".into(),
-        remove: false,
-        sudo: false,
-    })
-}
-
 #[test]
 fn files_are_made_written_chmoded_and_swept_without_a_shell() {
     let mut m = Mem::new();
@@ -49,8 +36,7 @@ fn files_are_made_written_chmoded_and_swept_without_a_shell() {
     assert_eq!(m.stat(".ssh").unwrap().mode, 0o700);
     // Made already: nothing to do.
     assert_eq!(run(&mut m, mkdir()), Outcome::Ok);
-    let edit =
-        |expected: &str, content: &str| edit_input("~/.ssh/authorized_keys", expected, content);
+    let edit = |expected: &str, content: &str| write("~/.ssh/authorized_keys", expected, content);
     let out = run(&mut m, edit("absent", "a\n"));
     assert_eq!(out, Outcome::Ok);
     assert_eq!(m.content(".ssh/authorized_keys"), Some(&b"a\n"[..]));
@@ -82,7 +68,7 @@ fn a_windows_administrators_file_is_written_at_its_sftp_path() {
     let mut m = Mem::new();
     m.put_dir("/C:/ProgramData/ssh", 0o777);
     let admin = crate::transport::windows::ADMIN_AUTHORIZED_KEYS;
-    let e = edit_input(admin, "absent", "k\r\n");
+    let e = write(admin, "absent", "k\r\n");
     let out = block_on(file_op(&mut m, true, &e, NO_ACL)).unwrap();
     assert_eq!(out, Outcome::Ok);
     assert_eq!(
@@ -95,7 +81,7 @@ fn a_windows_administrators_file_is_written_at_its_sftp_path() {
 fn the_administrators_file_gets_its_acl_before_the_rename() {
     let target = "/C:/ProgramData/ssh/administrators_authorized_keys";
     let admin = crate::transport::windows::ADMIN_AUTHORIZED_KEYS;
-    let edit = |expected: &str| edit_input(admin, expected, "k\r\n");
+    let edit = |expected: &str| write(admin, expected, "k\r\n");
     let mut m = Mem::new();
     m.put_dir("/C:/ProgramData/ssh", 0o777);
     let out = block_on(file_op(
@@ -138,7 +124,7 @@ fn the_administrators_file_gets_its_acl_before_the_rename() {
 
     // Any other file of a Windows node: no ACL step.
     let mut m = Mem::new();
-    let e = edit_input("~/.ssh/authorized_keys", "absent", "k\r\n");
+    let e = write("~/.ssh/authorized_keys", "absent", "k\r\n");
     m.put_dir(".ssh", 0o700);
     let out = block_on(file_op(&mut m, true, &e, MemAcl { fail: true })).unwrap();
     assert_eq!(out, Outcome::Ok);

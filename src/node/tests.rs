@@ -50,7 +50,10 @@ fn fresh() -> LiveAccount {
     }
 }
 
-fn write(path: &str, expected: &str, content: &str) -> Op {
+/// An edit that writes `content` (mode 0600) to `path` (as the plan
+/// names it), planned from a file whose checksum was `expected` (shared
+/// with the SFTP door's tests).
+pub(super) fn write(path: &str, expected: &str, content: &str) -> Op {
     Op::Replace(Write {
         path: path.into(),
         expected: expected.into(),
