@@ -6,13 +6,13 @@
 
 mod support;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use support::*;
 use trustmesh::model::graph::{self, Edge, EdgeKind, GraphFormat};
 use trustmesh::model::inventory::expiry::{EdgeTime, Expiry};
 use trustmesh::model::inventory::Inventory;
-use trustmesh::plan::{Change, LiveState, NodeFiles, Plan, PlanScope};
+use trustmesh::plan::{Change, LiveState, NodeFiles};
 use trustmesh::transport::FailureKind;
 use trustmesh::verify::{self, EdgeFailure, EdgeOutcome, EdgeResult, VerifyReport};
 use trustmesh::TrustGraph;
@@ -36,39 +36,8 @@ mesh:
   - { group: burst, expires: '2026-12-08T12:30:00+02:00' }
 ";
 
-/// 2026-12-05 00:00 UTC plus `days`.
-fn day(days: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(1_796_428_800 + days * 86400)
-}
-
 fn inv(text: &str) -> Inventory {
     Inventory::from_str_at("inventory.yaml", text, day(0)).unwrap()
-}
-
-fn plan_at(inv: &Inventory, live: &LiveState, now: SystemTime) -> Plan {
-    trustmesh::plan::plan(
-        inv,
-        &TrustGraph::build(inv),
-        live,
-        &PlanScope {
-            now: Some(now),
-            ..PlanScope::default()
-        },
-    )
-}
-
-/// Applied (on memory doors) at `now` until the plan is empty.
-fn converge_at(inv: &Inventory, mut live: LiveState, now: SystemTime) -> LiveState {
-    for _ in 0..4 {
-        let p = plan_at(inv, &live, now);
-        if p.is_empty() {
-            return live;
-        }
-        live = apply_on_memory(inv, &p, &live);
-    }
-    let p = plan_at(inv, &live, now);
-    assert!(p.is_empty(), "not converged:\n{}", text(&p));
-    live
 }
 
 fn authorized_keys(live: &mut LiveState, inv: &Inventory, node: &str) -> String {

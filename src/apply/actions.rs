@@ -148,7 +148,12 @@ pub(super) fn op_of(
             key_type: key_type.clone(),
             marker: marker.to_string(),
         },
-        Kind::Edit { .. } => Op::Replace(write(edit, "edit")?),
+        Kind::Edit { .. } | Kind::Issue { .. } => Op::Replace(write(edit, "edit")?),
+        Kind::CreateCa { path, comment } => Op::Keygen {
+            path: NodePath::plan(path),
+            key_type: "ed25519".into(),
+            marker: comment.clone(),
+        },
         Kind::Mode { path, to } => Op::Chmod {
             path: NodePath::plan(path),
             mode: *to,
@@ -174,5 +179,76 @@ pub(super) fn op_of(
             aside_path: NodePath::plan(aside_path),
         },
         Kind::Prove { .. } => Op::Prove(proof.ok_or(NotSent::NoProof)?),
+        Kind::Sign { request, .. } => Op::Sign(crate::node::SignRequest {
+            public_key: edit.ok_or(NotSent::NoContent("signing"))?.content?,
+            ..request.clone()
+        }),
+    })
+}
+
+/// The name a door's answer to `a` is remembered under: the user CA's
+/// public key under [`crate::plan::CA_NODE`], a signed certificate under
+/// [`certificate_name`], a node's own key under the node.
+pub(super) fn result_name(plan: &Plan, a: &Action) -> String {
+    match &a.kind {
+        Kind::CreateCa { .. } => crate::plan::CA_NODE.to_string(),
+        Kind::Sign { node, .. } => certificate_name(node),
+        _ => plan.nodes[a.plan_node].node.clone(),
+    }
+}
+
+/// Where the certificate signed for `node` in this run is remembered.
+fn certificate_name(node: &str) -> String {
+    format!("certificate of {node}")
+}
+
+/// The input of a certificate's signing (the public key line signed) or
+/// of its write (the certificate, compared with what the plan read).
+pub(super) fn certificate_input(
+    plan: &Plan,
+    a: &Action,
+    generated: &Generated,
+) -> Option<EditInput> {
+    let (pi, ci, signing) = match &a.kind {
+        Kind::Sign { of, change, .. } => (*of, *change, true),
+        Kind::Issue { change } => (a.plan_node, *change, false),
+        _ => return None,
+    };
+    let Change::IssueCertificate(i) = plan.nodes[pi].changes.get(ci)? else {
+        return None;
+    };
+    let node = &plan.nodes[pi].node;
+    let (_, expected) = base_of(plan, pi, &i.path, None);
+    let content = if signing {
+        match &i.base64 {
+            Some(b) => Ok(format!("{} {b}", i.key_type)),
+            None => generated
+                .get(node)
+                .map(|(t, b)| format!("{t} {b}"))
+                .ok_or_else(|| RenderError(format!("the key of {node} was not generated"))),
+        }
+    } else {
+        generated
+            .get(&certificate_name(node))
+            .map(|(t, b)| format!("{t} {b} {}\n", i.key_id))
+            .ok_or_else(|| RenderError(format!("the certificate of {node} was not signed")))
+    };
+    Some(EditInput {
+        key: (pi, i.path.clone()),
+        path: if signing {
+            i.ca.clone()
+        } else {
+            i.path.clone()
+        },
+        expected,
+        content,
+        mode: if i.create {
+            "0644".into()
+        } else {
+            "keep".into()
+        },
+        missing: Vec::new(),
+        remove: false,
+        sudo: false,
     })
 }

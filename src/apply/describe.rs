@@ -55,6 +55,16 @@ pub(super) fn describe(plan: &Plan, a: &Action) -> String {
         Kind::SetAcl { path, .. } => {
             format!("set the ACL of {path} (SYSTEM and Administrators only)")
         }
+        Kind::CreateCa { path, .. } => format!("create the user CA {path} (ed25519, 0600)"),
+        Kind::Issue { change } => match &np.changes[*change] {
+            Change::IssueCertificate(i) => format!(
+                "sign and write {} (principals {})",
+                i.path,
+                i.principals.join(",")
+            ),
+            _ => "issue a certificate".to_string(),
+        },
+        Kind::Sign { node, .. } => format!("sign the certificate of {node} with the user CA"),
         Kind::Prove { name, .. } => {
             format!("prove the new key with a fresh connection to {name}")
         }

@@ -51,6 +51,26 @@ pub(super) enum Kind {
         name: String,
         identity: String,
     },
+    /// `certificates:`: the user CA made on the manager.
+    CreateCa {
+        path: String,
+        comment: String,
+    },
+    /// `certificates:`: a certificate signed on the manager, written to
+    /// this node (change `change`, a [`crate::plan::CertIssue`]).
+    Issue {
+        change: usize,
+    },
+    /// `certificates:`, on the manager: the certificate of `node` (its
+    /// change `change` at plan index `of`) signed with the user CA.
+    Sign {
+        of: usize,
+        change: usize,
+        node: String,
+        /// What is signed, its public key left empty (it comes from the
+        /// plan, or from the key generated in this run).
+        request: crate::node::SignRequest,
+    },
     /// A rotation, once every proof holds: the old pair moved aside, the
     /// new one put in place.
     Swap {
@@ -66,7 +86,7 @@ impl Kind {
     /// node's prerequisites.
     pub(super) fn strict(&self, change: Option<&Change>) -> bool {
         match self {
-            Kind::Prove { .. } | Kind::Swap { .. } => true,
+            Kind::Prove { .. } | Kind::Swap { .. } | Kind::Issue { .. } | Kind::Sign { .. } => true,
             Kind::Edit { .. } => {
                 matches!(change, Some(Change::EditFile(e)) if e.after_rotation_of.is_some())
             }
@@ -100,6 +120,8 @@ struct Builder<'p> {
     rotations: HashMap<&'p str, (usize, String, NodeIndex, &'p [String])>,
     /// Edits that wait for a rotation to be in place: (edit, node).
     after_rotation: Vec<(NodeIndex, &'p str)>,
+    /// Certificates to write: (plan index, change, the write).
+    issues: Vec<(usize, usize, NodeIndex)>,
 }
 
 /// One node's own actions as they are added: what the ones after wait for.
@@ -131,6 +153,11 @@ fn kind_of(c: &Change, ci: usize) -> Kind {
             key_type: key_type.clone(),
         },
         Change::EditFile(_) => Kind::Edit { change: ci },
+        Change::CreateUserCa { path, comment } => Kind::CreateCa {
+            path: path.clone(),
+            comment: comment.clone(),
+        },
+        Change::IssueCertificate(_) => Kind::Issue { change: ci },
         Change::WriteBlock(_) => Kind::Block { change: ci },
         Change::RemoveLeftover { path } => Kind::RemoveLeftover { path: path.clone() },
         Change::SetAcl { path, command } => Kind::SetAcl {
@@ -226,6 +253,15 @@ impl<'p> Builder<'p> {
             Change::GenerateKey { .. } => {
                 self.keygen_of.insert(np.node.as_str(), ix);
             }
+            Change::CreateUserCa { .. } => {
+                self.keygen_of.insert(crate::plan::CA_NODE, ix);
+            }
+            // Signed on the manager once the node's key and the CA exist
+            // (see `signs`); written after ~/.ssh is made.
+            Change::IssueCertificate(_) => {
+                let ci = np.changes.iter().position(|x| std::ptr::eq(x, c));
+                self.issues.push((pi, ci.unwrap_or_default(), ix));
+            }
             Change::RotateKey {
                 path,
                 new_path,
@@ -269,6 +305,41 @@ impl<'p> Builder<'p> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Each certificate is signed on the manager (`manager`: its plan
+    /// index) after the node's key generation and the CA's, when made in
+    /// this run, and written after its signing.
+    fn signs(&mut self, plan: &Plan, manager: usize) {
+        for (pi, ci, write) in std::mem::take(&mut self.issues) {
+            let node = plan.nodes[pi].node.clone();
+            let Some(Change::IssueCertificate(i)) = plan.nodes[pi].changes.get(ci) else {
+                continue;
+            };
+            let request = crate::node::SignRequest {
+                ca: crate::node::NodePath::plan(&i.ca),
+                key_id: i.key_id.clone(),
+                principals: i.principals.clone(),
+                validity: i.validity,
+                serial: i.serial,
+                public_key: String::new(),
+            };
+            let sign = self.graph.add_node(Action {
+                plan_node: manager,
+                kind: Kind::Sign {
+                    of: pi,
+                    change: ci,
+                    node: node.clone(),
+                    request,
+                },
+            });
+            for k in [node.as_str(), crate::plan::CA_NODE] {
+                if let Some(&k) = self.keygen_of.get(k) {
+                    self.graph.add_edge(k, sign, ());
+                }
+            }
+            self.graph.add_edge(sign, write, ());
         }
     }
 
@@ -323,6 +394,10 @@ impl ActionGraph {
             }
         }
         b.proofs(plan);
+        // The manager's plan is the one of a local node.
+        if let Some(m) = plan.nodes.iter().position(|n| n.target == "local") {
+            b.signs(plan, m);
+        }
         for (ix, n) in std::mem::take(&mut b.after_rotation) {
             if let Some((_, _, swap, _)) = b.rotations.get(n) {
                 b.graph.add_edge(*swap, ix, ());

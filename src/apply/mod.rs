@@ -197,8 +197,8 @@ pub async fn apply_on(
             if let (Outcome::Ok, Some((key, text))) = (&r, text) {
                 run.written.insert(key, text);
             }
-            let node_name = &plan.nodes[ag.graph[ix].plan_node].node;
-            run.results[ix.index()] = Some(result_of(node_name, what, r, &mut run.generated));
+            let node_name = actions::result_name(plan, &ag.graph[ix]);
+            run.results[ix.index()] = Some(result_of(&node_name, what, r, &mut run.generated));
         }
     }
     report(plan, &ag, &run.results)
@@ -258,7 +258,7 @@ fn edit_input(plan: &Plan, action: &Action, run: &Run) -> Option<actions::EditIn
             )),
             _ => None,
         },
-        _ => None,
+        _ => actions::certificate_input(plan, action, &run.generated),
     }
 }
 

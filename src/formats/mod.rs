@@ -6,6 +6,7 @@
 
 pub mod authorized_keys;
 pub mod block;
+pub mod certificate;
 pub mod hosts_file;
 pub mod key_options;
 pub mod known_hosts;

@@ -154,7 +154,10 @@ pub fn changes(plan: &Plan) -> Vec<NodeChanges> {
                 | Change::Owner { path, .. }
                 | Change::RemoveLeftover { path }
                 | Change::SetAcl { path, .. } => path,
-                Change::GenerateKey { path, .. } | Change::RotateKey { path, .. } => {
+                Change::IssueCertificate(i) => &i.path,
+                Change::GenerateKey { path, .. }
+                | Change::RotateKey { path, .. }
+                | Change::CreateUserCa { path, .. } => {
                     c.keys += 1;
                     path
                 }

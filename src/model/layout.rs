@@ -23,6 +23,12 @@ pub struct NodeFiles {
     pub etc_hosts: bool,
     /// Ask whether the account is root or has `sudo -n` (options.hosts_file).
     pub privilege: bool,
+    /// With `certificates:`: the key's certificate (`key` + `-cert.pub`),
+    /// read like a public key.
+    pub certificate: Option<String>,
+    /// The manager with `certificates:`: the user CA's private key (only
+    /// ever stat'ed) and its public half (`.pub`, read).
+    pub user_ca: Option<(String, String)>,
 }
 
 /// The files of options.ssh_config, relative to `~/.ssh`.
@@ -52,7 +58,6 @@ impl NodeFiles {
         let o = &inv.options;
         NodeFiles {
             public_key: format!("{key}.pub"),
-            key,
             authorized_keys: "authorized_keys".to_string(),
             known_hosts,
             ssh_config: (o.ssh_config || o.prune).then(|| SshConfigFiles {
@@ -62,6 +67,19 @@ impl NodeFiles {
             }),
             etc_hosts: o.hosts_file || o.prune,
             privilege: o.hosts_file,
+            certificate: inv
+                .certificates
+                .as_ref()
+                .map(|_| crate::formats::certificate::file_name(&key)),
+            user_ca: inv
+                .certificates
+                .as_ref()
+                .filter(|_| id == Inventory::MANAGER)
+                .map(|c| {
+                    let ca = ssh_relative(&c.ca);
+                    (format!("{ca}.pub"), ca)
+                }),
+            key,
         }
     }
 
@@ -94,6 +112,17 @@ impl NodeFiles {
             self.public_key.clone(),
         ];
         let mut stat = vec![self.key.clone()];
+        if let Some(name) = &self.certificate {
+            read.push(name.clone());
+        }
+        if let Some((public, private)) = &self.user_ca {
+            if !read.contains(public) {
+                read.push(public.clone());
+            }
+            if !stat.contains(private) && !read.contains(private) {
+                stat.push(private.clone());
+            }
+        }
         if let Some(c) = &self.ssh_config {
             // A custom identity or known_hosts named `config` is read once.
             for name in [&c.config, &c.managed] {

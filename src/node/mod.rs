@@ -84,6 +84,24 @@ pub enum Op {
     },
     /// A rotation's proof: a fresh connection from this node.
     Prove(ProofRequest),
+    /// `certificates:`, on the manager only: a public key signed with the
+    /// user CA (`ssh-keygen -s`); answers the certificate line as
+    /// [`Outcome::PublicKey`].
+    Sign(SignRequest),
+}
+
+/// A certificate to sign on the manager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignRequest {
+    /// The CA's private key.
+    pub ca: NodePath,
+    pub key_id: String,
+    pub principals: Vec<String>,
+    /// Seconds from now.
+    pub validity: u64,
+    pub serial: u64,
+    /// The public key line signed.
+    pub public_key: String,
 }
 
 /// A compare-and-swap write.
@@ -127,6 +145,7 @@ impl Op {
             Op::SetAcl { .. } => "set acl",
             Op::Swap { .. } => "swap",
             Op::Prove(_) => "prove",
+            Op::Sign(_) => "sign",
         }
     }
 }

@@ -26,6 +26,8 @@ fn files() -> NodeFiles {
         ssh_config: None,
         etc_hosts: false,
         privilege: false,
+        certificate: None,
+        user_ca: None,
     }
 }
 

@@ -11,6 +11,7 @@
 //! sequences printed are the colours added here.
 
 mod adopt;
+mod certificate;
 pub mod escape;
 pub mod json;
 
@@ -332,6 +333,10 @@ fn render_node(
             }
             Change::EditFile(e) => render_edit(e, p, opts, out)?,
             Change::WriteBlock(b) => render_block(b, p, out)?,
+            Change::CreateUserCa { path, comment } => {
+                certificate::render_ca(path, comment, p, out)?
+            }
+            Change::IssueCertificate(i) => certificate::render_certificate(&node.node, i, p, out)?,
         }
     }
     adopt::render_hand_written(node, p, opts, out)?;

@@ -19,11 +19,17 @@ impl Ctx<'_> {
         let (path, text, stat) = read_base(acc, &self.files[id].authorized_keys, plan)?;
         let file = AuthorizedKeysFile::parse(text.unwrap_or(""));
         let wanted = self.wanted_keys(id);
-        let mut lines = self.triage_keys(id, &file, &wanted, &path, plan);
+        let authorities = self.authority_lines(id);
+        let mut lines = self.triage_keys(id, &file, (&wanted, &authorities), &path, plan);
         self.retired_unnamed(&path, &mut lines.retired, plan);
         self.expired_lines(id, &path, &file, &lines.remove, plan);
         let mut adopt = super::adopt::Adopting::default();
-        let add = self.keys_to_add(id, &file, &wanted, &lines, &path, plan, &mut adopt);
+        let mut add = self.keys_to_add(id, &file, &wanted, &lines, &path, plan, &mut adopt);
+        add.extend(super::certificates::authorities_to_add(
+            &file,
+            &lines.kept,
+            authorities,
+        ));
         push_edit(
             plan,
             (&path, FileRole::AuthorizedKeys, stat.is_none()),
@@ -58,6 +64,7 @@ impl Ctx<'_> {
             .graph
             .incoming(id)
             .filter(|e| self.scope.contains(e.source) && !self.expired(e.source, id))
+            .filter(|e| !self.inv.is_certificate_edge(e.source, id))
             .map(|e| (e.source, &self.keys[e.source]))
             .collect();
         wanted.sort_unstable_by_key(|w| w.0);
@@ -70,7 +77,7 @@ impl Ctx<'_> {
         &self,
         id: NodeId,
         file: &'f AuthorizedKeysFile,
-        wanted: &[(NodeId, &KeyState)],
+        (wanted, authorities): (&[(NodeId, &KeyState)], &[PlannedLine]),
         path: &str,
         plan: &mut NodePlan,
     ) -> KeyLines<'f> {
@@ -80,6 +87,14 @@ impl Ctx<'_> {
         };
         for (i, k) in file.keys() {
             let Some(marker) = k.marker() else { continue };
+            if let Some(keep) = self.authority_kept(k, marker, authorities) {
+                if keep {
+                    lines.kept.push(i)
+                } else {
+                    lines.remove.push(i)
+                }
+                continue;
+            }
             let manager_key = self.is_manager_key(k.key_type(), k.base64());
             let keep = match self.owner(marker) {
                 // Another cluster's line, or an old marker naming no node

@@ -27,6 +27,7 @@ mod acl;
 mod adopt;
 mod authorized_keys;
 mod blocks;
+mod certificates;
 mod expiry;
 mod host_index;
 mod known_hosts;
@@ -41,6 +42,7 @@ pub use crate::model::layout::{display_path, NodeFiles, SshConfigFiles};
 pub use crate::model::scope::PlanScope;
 pub use crate::model::state::{LiveState, Login, NodeState};
 pub use adopt::{Adoption, AdoptionMismatch, HandWritten};
+pub use certificates::{CertIssue, CA_NODE};
 pub use types::*;
 
 use std::collections::{HashMap, HashSet};
@@ -146,6 +148,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         })
         .collect();
     let hosts_lines = hosts_lines(inv);
+    let ca = certificates::CaState::read(inv, live);
     let plan_nodes = |rotating: &[bool]| -> Vec<NodePlan> {
         let ctx = Ctx {
             hosts_lines: &hosts_lines,
@@ -164,6 +167,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
             needs_key: &needs_key,
             by_name: &by_name,
             host_names: &host_names,
+            ca: &ca,
         };
         (0..n)
             .into_par_iter()
@@ -182,9 +186,11 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
             p.rotation_refused = rotations.refused[*id].take();
         }
     }
+    let mut notes = notes(inv, graph, scope);
+    notes.extend(certificates::notes(inv, &nodes, scope));
     Plan {
         format_version: PLAN_FORMAT_VERSION,
-        notes: notes(inv, graph, scope),
+        notes,
         header: header(inv, &nodes),
         nodes,
     }
@@ -341,6 +347,8 @@ struct Ctx<'a> {
     host_names: &'a [Option<Arc<str>>],
     /// options.hosts_file: the block's lines (the same on every node).
     hosts_lines: &'a Arc<[String]>,
+    /// The user CA (`certificates:`).
+    ca: &'a certificates::CaState,
 }
 
 /// Whose a marked line is, for this cluster.
@@ -415,6 +423,7 @@ impl Ctx<'_> {
             }
         }
         self.key_pair(id, acc, &mut plan);
+        self.certificate(id, acc, &mut plan);
         let ak = self.authorized_keys(id, acc, &mut plan);
         if acc.windows_admin {
             acl::windows_acl(acc, &mut plan);

@@ -143,6 +143,12 @@ pub enum Change {
     /// A marked block, or a whole file, that trustmesh owns
     /// (options.ssh_config, options.hosts_file).
     WriteBlock(BlockWrite),
+    /// `certificates:`: the user CA made on the manager (`ssh-keygen -t
+    /// ed25519 -N '' -C COMMENT -f PATH`, 0600), never copied off it.
+    CreateUserCa { path: String, comment: String },
+    /// `certificates:`: a certificate signed on the manager and written
+    /// beside the node's key.
+    IssueCertificate(super::CertIssue),
 }
 
 /// What a [`BlockWrite`] writes.
@@ -426,7 +432,11 @@ impl Plan {
             }
             for c in &n.changes {
                 match c {
-                    Change::CreateDir { .. } | Change::GenerateKey { .. } => s.add += 1,
+                    Change::CreateDir { .. }
+                    | Change::GenerateKey { .. }
+                    | Change::CreateUserCa { .. } => s.add += 1,
+                    Change::IssueCertificate(i) if i.replaces => s.change += 1,
+                    Change::IssueCertificate(_) => s.add += 1,
                     Change::RotateKey { .. } => s.change += 1,
                     Change::RemoveLeftover { .. } => s.remove += 1,
                     Change::Mode { .. } | Change::Owner { .. } | Change::SetAcl { .. } => {

@@ -207,7 +207,13 @@ pub fn apply_on_memory(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSt
         .enumerate()
         .map(|(id, s)| match s {
             NodeState::Read { account, .. } => {
-                Some(MemoryDoor::new(&inv.nodes[id].name, account).with_keygen(keygen(inv, id)))
+                let door =
+                    MemoryDoor::new(&inv.nodes[id].name, account).with_keygen(keygen(inv, id));
+                Some(if id == Inventory::MANAGER {
+                    door.with_signer(Box::new(sign))
+                } else {
+                    door
+                })
             }
             _ => None,
         })
@@ -254,8 +260,11 @@ pub fn apply_on_memory(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSt
 fn keygen(inv: &Inventory, id: NodeId) -> Box<Keygen> {
     let name = inv.nodes[id].name.clone();
     let key = trustmesh::plan::display_path(&NodeFiles::of(inv, id).key);
+    let ca = inv.certificates.as_ref().map(|c| c.ca.clone());
     Box::new(move |path: &str, _: &str, marker: &str| {
-        if path == key {
+        if Some(path) == ca.as_deref() {
+            format!("{} {marker}", test_ca_public())
+        } else if path == key {
             format!("ssh-ed25519 {} trustmesh:{name}", fake_key(&name))
         } else {
             format!(
@@ -264,4 +273,76 @@ fn keygen(inv: &Inventory, id: NodeId) -> Box<Keygen> {
             )
         }
     })
+}
+
+/// The user CA every in-memory manager makes (`certificates:`): a fixed
+/// ed25519 key.
+pub fn test_ca() -> ssh_key::PrivateKey {
+    let pair = ssh_key::private::Ed25519Keypair::from_seed(&[42; 32]);
+    ssh_key::PrivateKey::new(ssh_key::private::KeypairData::Ed25519(pair), "").unwrap()
+}
+
+/// Its public key, `type base64`.
+pub fn test_ca_public() -> String {
+    let line = test_ca().public_key().to_openssh().unwrap();
+    line.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The in-memory manager's signing: a real certificate from [`test_ca`],
+/// valid from five minutes before its serial (the plan's now, in seconds)
+/// for the validity asked.
+pub fn sign(req: &trustmesh::node::SignRequest) -> Result<String, String> {
+    let key = ssh_key::PublicKey::from_openssh(&req.public_key).map_err(|e| e.to_string())?;
+    let after = req.serial.saturating_sub(300);
+    let mut b = ssh_key::certificate::Builder::new(
+        req.serial.to_be_bytes().repeat(2),
+        key.key_data().clone(),
+        after,
+        req.serial + req.validity,
+    )
+    .map_err(|e| e.to_string())?;
+    b.serial(req.serial).unwrap();
+    b.cert_type(ssh_key::certificate::CertType::User).unwrap();
+    b.key_id(req.key_id.clone()).unwrap();
+    for p in &req.principals {
+        b.valid_principal(p.clone()).unwrap();
+    }
+    let c = b.sign(&test_ca()).map_err(|e| e.to_string())?;
+    c.to_openssh().map_err(|e| e.to_string())
+}
+
+/// 2026-12-05 00:00 UTC plus `days`: the fixed "now" of the tests of
+/// `expires:` and certificates.
+pub fn day(days: u64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + Duration::from_secs(1_796_428_800 + days * 86400)
+}
+
+/// The plan of `live` at `now`.
+pub fn plan_at(inv: &Inventory, live: &LiveState, now: std::time::SystemTime) -> Plan {
+    trustmesh::plan::plan(
+        inv,
+        &trustmesh::TrustGraph::build(inv),
+        live,
+        &trustmesh::plan::PlanScope {
+            now: Some(now),
+            ..Default::default()
+        },
+    )
+}
+
+/// Applied (on memory doors) at `now` until the plan is empty.
+pub fn converge_at(inv: &Inventory, mut live: LiveState, now: std::time::SystemTime) -> LiveState {
+    for _ in 0..4 {
+        let p = plan_at(inv, &live, now);
+        if p.is_empty() {
+            return live;
+        }
+        live = apply_on_memory(inv, &p, &live);
+    }
+    let p = plan_at(inv, &live, now);
+    assert!(p.is_empty(), "not converged:\n{}", text(&p));
+    live
 }

@@ -271,7 +271,7 @@ impl EdgeTime {
 }
 
 /// `2 days`, `5 hours`, `3 minutes`: how long is left, roughly.
-fn left(secs: i64) -> String {
+pub(crate) fn left(secs: i64) -> String {
     let (n, unit) = if secs >= 2 * 86400 {
         (secs / 86400, "day")
     } else if secs >= 2 * 3600 {

@@ -11,6 +11,7 @@
 //! 4. rendering: each problem speaks in YAML paths, which [`spans`] turns
 //!    into labelled byte spans for miette ([`diagnostics`]).
 
+pub mod certificates;
 mod checks;
 pub mod diagnostics;
 pub mod expiry;
@@ -133,6 +134,8 @@ pub struct Inventory {
     /// `expires:` of nodes, reverse and mesh entries, per edge
     /// ([`Inventory::expires`]).
     pub expiry: expiry::Expiries,
+    /// `certificates:` (user certificates), `None` when off.
+    pub certificates: Option<certificates::Certificates>,
 }
 
 impl Inventory {

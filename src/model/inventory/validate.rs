@@ -51,6 +51,7 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
         let expiry = super::expiry::resolve(file, &names.by_name, &mesh, ck.problems);
         (jump_of, reverse, sftp_only, mesh, expiry)
     };
+    let certificates = super::certificates::resolve(file, nodes.len(), &mesh, ck.problems);
 
     if !ck.problems.is_empty() {
         return None;
@@ -71,6 +72,7 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
         mesh,
         options: file.options.clone(),
         expiry,
+        certificates,
     };
     if inv.options.restrict_source {
         super::sources::check_derivable(&inv, &paths, ck.problems);

@@ -32,6 +32,10 @@ pub use tree::{Entry, MemFs, HOME};
 /// (path, key type, marker): `type base64 comment`.
 pub type Keygen = dyn Fn(&str, &str, &str) -> String + Send + Sync;
 
+/// Signs a certificate in memory (`certificates:`): the certificate line,
+/// or why not.
+pub type Signer = dyn Fn(&super::SignRequest) -> Result<String, String> + Send + Sync;
+
 /// The default [`Keygen`]: a fake key, the same for the same path and
 /// marker.
 pub fn fake_public_key(path: &str, key_type: &str, marker: &str) -> String {
@@ -51,6 +55,7 @@ pub struct MemoryDoor {
     node: String,
     inner: tokio::sync::Mutex<Account>,
     keygen: Box<Keygen>,
+    signer: Option<Box<Signer>>,
     /// Targets a rotation's proof fails to open.
     failing_proofs: Vec<String>,
 }
@@ -118,6 +123,7 @@ impl MemoryDoor {
                 extra,
             }),
             keygen: Box::new(fake_public_key),
+            signer: None,
             failing_proofs: Vec::new(),
         }
     }
@@ -125,6 +131,12 @@ impl MemoryDoor {
     /// Keys generated with `keygen` (path, key type, marker) -> public line.
     pub fn with_keygen(mut self, keygen: Box<Keygen>) -> MemoryDoor {
         self.keygen = keygen;
+        self
+    }
+
+    /// Certificates signed with `signer` (the manager's door).
+    pub fn with_signer(mut self, signer: Box<Signer>) -> MemoryDoor {
+        self.signer = Some(signer);
         self
     }
 
@@ -205,6 +217,11 @@ impl MemoryDoor {
                 )))
             }
             Op::Prove(_) | Op::SetAcl { .. } => Ok(Outcome::Ok),
+            Op::Sign(s) => Ok(match self.signer.as_ref().map(|f| f(s)) {
+                Some(Ok(line)) => Outcome::PublicKey(line),
+                Some(Err(why)) => Outcome::Failed(why),
+                None => Outcome::Failed("no user CA on this node".into()),
+            }),
             _ => file_op(fs, false, op, NoAcl).await,
         };
         r.map_err(|e| self.error(op.step(), e))

@@ -63,6 +63,11 @@ pub const MKDIR_SSH: &str = include_str!("mkdir_ssh.sh");
 /// overwrites. Args: key path, type, bits, comment. See `keygen.sh`.
 pub const KEYGEN: &str = include_str!("keygen.sh");
 
+/// `certificates:` sign a public key with the user CA on the manager, in a
+/// private temporary folder. Args: CA path, key id, principals, validity,
+/// serial, public key line. See `sign.sh`.
+pub const SIGN: &str = include_str!("sign.sh");
+
 /// Replace a file atomically, only if it is still what the plan read, and
 /// flush its folder after the rename.
 /// Args: path, expected [`cksum`], mode, [`cksum`] of the new content;

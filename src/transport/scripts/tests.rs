@@ -304,6 +304,51 @@ fn keygen_makes_a_key_and_never_overwrites() {
 }
 
 #[test]
+fn sign_certifies_a_public_key_with_the_ca_and_takes_data_as_data() {
+    for sh in SHELLS {
+        let home = Home::empty(sh);
+        home.run(MKDIR_SSH, &[], b"");
+        let (_, _) = home.run(KEYGEN, &[".ssh/ca", "ed25519", "", "trustmesh-ca:c"], b"");
+        let (Outcome::PublicKey(key), _) =
+            home.run(KEYGEN, &[".ssh/id", "ed25519", "", "trustmesh:c/n1"], b"")
+        else {
+            panic!("{sh:?}: no key")
+        };
+        let args = [
+            ".ssh/ca",
+            "trustmesh:c/n1",
+            "c:group:g,c:reverse",
+            "-5m:+60",
+            "7",
+        ];
+        let (o, out) = home.run(SIGN, &[&args[..], &[key.as_str()]].concat(), b"");
+        let Outcome::PublicKey(cert) = o else {
+            panic!("{sh:?}: {o:?} {out}")
+        };
+        let info = crate::formats::certificate::parse(&cert).expect("a certificate");
+        assert_eq!(info.principals, ["c:group:g", "c:reverse"], "{sh:?}");
+        assert_eq!((info.serial, info.key_id.as_str()), (7, "trustmesh:c/n1"));
+        assert_eq!(info.valid_before - info.valid_after, 360, "{sh:?}");
+        // A hostile principal is data, and ssh-keygen's refusal is said.
+        let (o, _) = home.run(
+            SIGN,
+            &[".ssh/ca", "$(touch pwned)", "p", "+1x", "1", &key],
+            b"",
+        );
+        assert!(
+            matches!(o, Outcome::Failed(ref w) if w.contains("ssh-keygen failed")),
+            "{sh:?}: {o:?}"
+        );
+        assert!(!home.path().join("pwned").exists());
+        let (o, _) = home.run(SIGN, &[".ssh/none", "i", "p", "+1m", "1", &key], b"");
+        assert!(
+            matches!(o, Outcome::Failed(ref w) if w.contains("does not exist")),
+            "{sh:?}: {o:?}"
+        );
+    }
+}
+
+#[test]
 fn rotate_swap_moves_the_old_pair_aside_and_the_new_in_place() {
     for sh in SHELLS {
         let home = Home::new(
