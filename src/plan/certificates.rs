@@ -78,7 +78,7 @@ impl CaState {
 
 /// A certificate issued (or renewed) for a node by the user CA, signed on
 /// the manager and written beside the node's key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CertIssue {
     /// The certificate file (`~/.ssh/id_ed25519-cert.pub`).
     pub path: String,
@@ -102,6 +102,30 @@ pub struct CertIssue {
     pub replaces: bool,
     /// The file does not exist yet (created 0644).
     pub create: bool,
+}
+
+/// The same certificate planned, whenever it was planned: a saved plan
+/// (`plan --out`) and the fresh one of `apply --plan` differ in the serial
+/// (the plan's time) and in how long is left, not in what is signed.
+impl PartialEq for CertIssue {
+    fn eq(&self, o: &Self) -> bool {
+        let kind = |r: &str| r.split(':').next().unwrap_or_default().to_string();
+        (
+            &self.path,
+            &self.public_key,
+            &self.key_type,
+            &self.base64,
+            &self.ca,
+        ) == (&o.path, &o.public_key, &o.key_type, &o.base64, &o.ca)
+            && (
+                &self.key_id,
+                &self.principals,
+                self.validity,
+                self.replaces,
+                self.create,
+            ) == (&o.key_id, &o.principals, o.validity, o.replaces, o.create)
+            && kind(&self.reason) == kind(&o.reason)
+    }
 }
 
 impl Ctx<'_> {

@@ -173,6 +173,16 @@ pub fn command_line(
         args.push("-o".into());
         args.push(format!("{option}={value}"));
     }
+    // A certificate edge is tried with the source's certificate, named.
+    if inv.is_certificate_edge(edge.source, edge.target) {
+        let key = source_key(inv, edge.source, settings);
+        let cert = crate::formats::certificate::file_name(&key);
+        args.push("-o".into());
+        args.push(shell_quote(&format!(
+            "CertificateFile={}",
+            ssh_path_value(Path::new(&cert))?
+        )));
+    }
     let user = match (&target.user, from_manager) {
         (Some(u), _) => Some(u.clone()),
         // The manager runs as the account a node without `user:` has.
@@ -345,6 +355,21 @@ mod tests {
         let relaxed = ["stricthostkeychecking", "=no"].concat();
         assert!(!line.to_lowercase().contains(&relaxed));
         assert!(!line.contains("accept-new"));
+    }
+
+    #[test]
+    fn a_certificate_edge_names_the_certificate_and_a_forward_edge_does_not() {
+        let i = inv(&format!("{CLUSTER}certificates: {{}}\n"));
+        let g = TrustGraph::build(&i);
+        let (n1, n2) = (i.find("node1").unwrap(), i.find("node2").unwrap());
+        let line = command_line(&i, &g, edge(EdgeKind::Mesh, n1, n2), &settings()).unwrap();
+        let cert = "-o 'CertificateFile=\"~/.ssh/id_ed25519-cert.pub\"'";
+        assert!(
+            line.contains(&format!("{ISOLATED} {cert} -p '2222'")),
+            "{line}"
+        );
+        let line = command_line(&i, &g, edge(EdgeKind::Forward, 0, n1), &settings()).unwrap();
+        assert!(!line.contains("CertificateFile"), "{line}");
     }
 
     #[test]
