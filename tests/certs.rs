@@ -184,6 +184,17 @@ fn a_certificate_within_renew_before_is_renewed_and_the_next_plan_is_empty() {
     let c = certificate(&mut renewed, &i, "w02").unwrap();
     assert_eq!(c.valid_before(), 1_796_428_800 + 13 * 86400);
     assert!(plan_at(&i, &renewed, day(6)).is_empty());
+    // A shorter validity re-issues what would outlive it.
+    let short = inv(&cluster(3, "").replace(
+        "validity: 7d, renew_before: 2d",
+        "validity: 1d, renew_before: 2h",
+    ));
+    let p = plan_at(&short, &renewed, day(6));
+    assert!(
+        text(&p).contains("~ re-issue certificate of w01 (validity 1d)"),
+        "{}",
+        text(&p)
+    );
 }
 
 #[test]

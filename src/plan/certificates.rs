@@ -256,11 +256,21 @@ impl Ctx<'_> {
                 principals.join(",")
             ));
         }
-        let renew = self.inv.certificates.as_ref()?.renew_before;
+        let c = self.inv.certificates.as_ref()?;
         let now = now?;
         if now >= info.valid_before {
             return Some("renew: ended".into());
         }
+        // Ends well after a certificate signed now would: `validity` was
+        // shortened (a certificate signed a moment after its plan ends
+        // a moment later, hence the slack).
+        if info.valid_before > now + c.validity + (c.validity / 2).max(300) {
+            return Some(format!(
+                "re-issue: validity {}",
+                format_duration(c.validity)
+            ));
+        }
+        let renew = c.renew_before;
         (now + renew >= info.valid_before).then(|| {
             format!(
                 "renew: ends in {}",
