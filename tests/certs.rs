@@ -180,10 +180,20 @@ fn a_certificate_within_renew_before_is_renewed_and_the_next_plan_is_empty() {
         "{shown}"
     );
     assert_eq!(p.summary().change, 3, "{shown}");
-    let mut renewed = converge_at(&i, live, day(6));
+    let mut renewed = converge_at(&i, live.clone(), day(6));
     let c = certificate(&mut renewed, &i, "w02").unwrap();
     assert_eq!(c.valid_before(), 1_796_428_800 + 13 * 86400);
     assert!(plan_at(&i, &renewed, day(6)).is_empty());
+    // verify warns of what ends within renew_before, and only that.
+    let scope = trustmesh::plan::PlanScope::default();
+    let warned = trustmesh::verify::certificates_ending(&i, &live, &scope, Some(day(6)));
+    assert_eq!(warned.len(), 3, "{warned:?}");
+    assert_eq!(
+        warned[0],
+        "w01's certificate ends in 24 hours (2026-12-12 00:00 UTC), within renew_before: run `trustmesh apply` to renew it"
+    );
+    assert!(trustmesh::verify::certificates_ending(&i, &live, &scope, Some(day(4))).is_empty());
+    assert!(trustmesh::verify::certificates_ending(&i, &renewed, &scope, Some(day(6))).is_empty());
     // A shorter validity re-issues what would outlive it.
     let short = inv(&cluster(3, "").replace(
         "validity: 7d, renew_before: 2d",

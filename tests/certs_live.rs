@@ -6,8 +6,9 @@
 //! line, not one line per peer; a 7th worker changes no other worker's
 //! authorized_keys (the plan shows it, the bytes prove it); a retired
 //! worker's node principal is gone everywhere and the plan says until when
-//! its certificate stays valid; a certificate issued with `validity: 1m`
-//! is renewed by the next apply once its window opens.
+//! its certificate stays valid; a certificate issued with `validity: 2m`
+//! is warned about by verify and renewed by the next apply once its
+//! window opens.
 
 mod live;
 
@@ -169,25 +170,29 @@ fn a_mesh_group_converges_on_certificates_grows_retires_and_renews() {
         "its node principal is gone"
     );
 
-    // A 1-minute certificate is renewed once its window opens.
-    write(
-        &live,
-        six,
-        "",
-        "{ ca: ~/.ssh/trustmesh_ca, validity: 1m, renew_before: 30s }",
+    // A 2-minute certificate (the 1-hour ones re-issued for it) is
+    // renewed once its window opens; verify warns of it first.
+    let short = "{ ca: ~/.ssh/trustmesh_ca, validity: 2m, renew_before: 1m }";
+    write(&live, six, "", short);
+    let text = live.run(&["plan"]).expect_exit(0).stdout;
+    assert!(
+        text.contains("~ re-issue certificate of node2 (validity 2m)"),
+        "{text}"
     );
     live.run(&["apply", "--yes"]).expect_exit(0);
     let first = certificate(&live, "node2");
     assert!(
-        first.valid_before() - first.valid_after() <= 60 + 300,
+        first.valid_before() - first.valid_after() <= 120 + 300,
         "{first:?}"
     );
-    let opens = first.valid_before() - 30;
+    let opens = first.valid_before() - 60;
     let deadline = Instant::now() + Duration::from_secs(240);
     while (unix_seconds(system_now()) as u64) < opens + 1 {
         assert!(Instant::now() < deadline, "the window did not open in time");
         std::thread::sleep(Duration::from_millis(200));
     }
+    let text = live.run(&["verify"]).expect_exit(0).stdout;
+    assert!(text.contains("node2's certificate ends in"), "{text}");
     let text = live.run(&["plan"]).expect_exit(0).stdout;
     assert!(
         text.contains("~ renew certificate of node2 (ends in"),

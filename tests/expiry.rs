@@ -317,6 +317,7 @@ fn verify_reports_a_refused_ended_edge_as_expired_not_failed() {
     });
     let report = VerifyReport {
         nodes: vec!["manager".into(), "w01".into(), "w02".into()],
+        certificates_ending: Vec::new(),
         edges: vec![
             result(
                 "w01",
@@ -376,6 +377,7 @@ fn verify_reports_a_refused_ended_edge_as_expired_not_failed() {
     // Refused for another reason, it fails.
     let down = VerifyReport {
         nodes: report.nodes.clone(),
+        certificates_ending: Vec::new(),
         edges: vec![result(
             "w01",
             "manager",

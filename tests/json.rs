@@ -452,6 +452,7 @@ fn a_closed_pipe_stays_a_closed_pipe_in_every_document() {
             &trustmesh::verify::VerifyReport {
                 nodes: vec!["manager".into()],
                 edges: Vec::new(),
+                certificates_ending: Vec::new(),
             },
             &mut ClosedPipe,
         ),

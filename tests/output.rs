@@ -340,6 +340,7 @@ fn hostile_verify(nodes: usize, suffix: &str) -> VerifyReport {
     VerifyReport {
         nodes: names,
         edges,
+        certificates_ending: Vec::new(),
     }
 }
 

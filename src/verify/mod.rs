@@ -43,9 +43,11 @@
 //! | `command` | the ssh command line of an edge, the manager's `-F` config |
 //! | `interpret` | exit status and ssh's stderr sorted into an [`EdgeOutcome`] (pure) |
 //! | `run` | the scheduler: caps per target, per source and overall |
+//! | `certificates` | certificates ending within `renew_before`, warned about |
 //! | `expiry` | an ended edge (`expires:` past): refused as expected, or a failure if it still holds |
 //! | `output` | text and JSON rendering |
 
+mod certificates;
 mod command;
 mod expiry;
 mod interpret;
@@ -53,6 +55,7 @@ mod output;
 mod report;
 mod run;
 
+pub use certificates::certificates_ending;
 pub use command::{command_line, config_text, AttemptError, CommandSettings};
 pub use interpret::{interpret, parse_exit, EdgeNames};
 pub use output::{

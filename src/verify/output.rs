@@ -91,7 +91,10 @@ pub fn render_text(
     if !failing.is_empty() {
         sections.push(failing);
     }
-    let ending = ending(report);
+    let mut ending = ending(report);
+    for c in &report.certificates_ending {
+        ending.push_str(&format!("{}\n", escape::text(c)));
+    }
     if !ending.is_empty() {
         sections.push(ending);
     }
@@ -331,6 +334,9 @@ struct JsonReport<'a> {
     /// Every edge in scope, in the trust graph's order.
     edges: Vec<JsonEdge<'a>>,
     summary: VerifySummary,
+    /// Certificates ending within `renew_before` (or ended); left out when none.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    certificates_ending: &'a [String],
 }
 
 /// Render the report as one JSON document.
@@ -375,6 +381,7 @@ pub fn render_json(report: &VerifyReport, out: &mut dyn Write) -> io::Result<()>
         nodes: &report.nodes,
         edges,
         summary: report.summary(),
+        certificates_ending: &report.certificates_ending,
     };
     serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::from)?;
     writeln!(out)
@@ -437,6 +444,7 @@ mod tests {
                 result(Mesh, "node3", "node1", down.clone()),
                 result(Mesh, "node3", "node2", down),
             ],
+            certificates_ending: vec![],
         }
     }
 
@@ -495,6 +503,7 @@ Verify: 7 of 10 edges hold, 1 fails, 2 not tried.
         let empty = VerifyReport {
             nodes: vec!["m".into()],
             edges: vec![],
+            certificates_ending: vec![],
         };
         assert_eq!(
             text(&empty, VerifyTextOptions::default()),
@@ -530,7 +539,11 @@ Verify: 7 of 10 edges hold, 1 fails, 2 not tried.
             reason: "x".into(),
             hint: None,
         };
-        let r = VerifyReport { nodes, edges };
+        let r = VerifyReport {
+            nodes,
+            edges,
+            certificates_ending: vec![],
+        };
         let t = text(&r, VerifyTextOptions::default());
         assert!(t.starts_with("n01: 1 of 1 holds\n"), "{t}");
         assert!(t.contains("n04: 0 of 1 holds; not tried: n00\n"), "{t}");

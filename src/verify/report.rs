@@ -71,6 +71,9 @@ pub struct VerifyReport {
     pub nodes: Vec<String>,
     /// In the trust graph's order (kind, then source, then target).
     pub edges: Vec<EdgeResult>,
+    /// `certificates:`: the certificates ending within `renew_before` (or
+    /// ended), one line each.
+    pub certificates_ending: Vec<String>,
 }
 
 /// Counts for the last line.

@@ -226,6 +226,12 @@ pub async fn verify(
             .map(|(_, n)| n.name.clone())
             .collect(),
         edges: results,
+        certificates_ending: super::certificates::certificates_ending(
+            inv,
+            &gathered.live,
+            &opts.scope,
+            opts.scope.now,
+        ),
     }
 }
 
