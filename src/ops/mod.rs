@@ -14,10 +14,15 @@
 mod apply;
 mod error;
 mod operator;
+mod request;
 
 pub use apply::{apply, Applied, ApplyOutcome};
 pub use error::OpsError;
 pub use operator::{NoPassword, NonInteractive, Operator, Progress};
+pub use request::{
+    pin_saved_host_keys, read_options, run_apply, run_plan, run_verify, scope, ApplyRequest,
+    ApplyRun, NodeOption, OptionsError, PlanRun, Request, SavedPlanRequest,
+};
 
 use crate::gather::{self, GatherOptions, Gathered};
 use crate::model::graph::TrustGraph;

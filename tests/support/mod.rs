@@ -230,7 +230,13 @@ pub fn apply_on_memory(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSt
         .enable_all()
         .build()
         .unwrap();
-    let report = rt.block_on(trustmesh::apply::apply_on(inv, plan, &refs, &opts));
+    let report = rt.block_on(trustmesh::apply::apply_on(
+        inv,
+        &trustmesh::TrustGraph::build(inv),
+        plan,
+        &refs,
+        &opts,
+    ));
     assert!(!report.failed(), "apply in memory: {report:#?}");
     let mut after = live.clone();
     for np in plan.nodes.iter().filter(|n| !n.changes.is_empty()) {
