@@ -12,7 +12,8 @@
 //!
 //! The door of a node is chosen once, by [`open`], from the node's access
 //! and OS; gather and apply then call the trait and never ask which
-//! protocol is behind it. A door that cannot do an operation answers
+//! protocol is behind it, and the planner and verify, which have no door
+//! in hand, ask what it can do ([`abilities`]). A door that cannot do an operation answers
 //! [`Reason::Unsupported`] (the planner does not plan those: a key is
 //! never generated over SFTP on a Unix account, for example).
 //!
