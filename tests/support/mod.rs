@@ -13,6 +13,25 @@ use trustmesh::plan::{LiveState, NodeFiles, NodeState, Plan};
 
 pub const UID: u32 = 1000;
 
+/// A small cluster: a manager, two workers, a reverse edge and a mesh.
+pub const LAB: &str = "\
+version: 1
+cluster: lab
+defaults: { user: agilab }
+manager: { name: manager, address: 10.0.0.1, user: alice }
+workers:
+  - { name: w1, address: 10.0.0.11 }
+  - { name: w2, address: 10.0.0.12 }
+reverse: [w1]
+mesh:
+  - [w1, w2]
+";
+
+/// The inventory of `text`, which must be valid.
+pub fn inv(text: &str) -> Inventory {
+    Inventory::from_str_named("inventory.yaml", text).unwrap()
+}
+
 /// The plan of `live` for every node in scope.
 pub fn run(inv: &Inventory, live: &LiveState) -> Plan {
     trustmesh::plan::plan(
