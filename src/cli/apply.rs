@@ -159,11 +159,13 @@ pub(super) fn show_report(ui: Ui, report: &ApplyReport) {
 /// Say how the run ended, record it in the history, and give the exit
 /// status.
 fn finish_run(ui: Ui, run: ops::ApplyRun) -> Result<ExitStatus, CliError> {
+    // The apply lock is held to the end, the history's record included.
     let ApplyRun {
         inventory: inv,
         scope,
         record,
         result,
+        lock: _lock,
     } = run;
     let outcome = match result {
         Ok(outcome) => outcome,

@@ -225,6 +225,9 @@ pub struct ApplyRun {
     /// The history's context of this run (its time is the record's to set).
     pub record: history::Context,
     pub result: Result<ApplyOutcome, OpsError>,
+    /// The inventory's apply lock, held until this is dropped: the caller
+    /// records the run in the history under it.
+    pub lock: ApplyLock,
 }
 
 /// Everything a run binds that needs no host, checked before any host is
@@ -238,9 +241,9 @@ pub async fn run_apply(req: &ApplyRequest, op: &dyn Operator) -> Result<ApplyRun
         let inv = file.parse()?;
         let record = context(&inv, &file, &req.request.flags, None);
         let path = &req.request.inventory;
-        let _lock = ApplyLock::acquire(&lock::lock_path(path), path)?;
+        let lock = ApplyLock::acquire(&lock::lock_path(path), path)?;
         let opts = read_options(&inv, &req.request)?;
-        return Ok(run(inv, record, opts, None, op).await);
+        return Ok(run(inv, record, opts, None, op, lock).await);
     };
     let plan = SavedPlan::load(&asked.path)?;
     let inv_path = PathBuf::from(&plan.inventory);
@@ -262,11 +265,11 @@ pub async fn run_apply(req: &ApplyRequest, op: &dyn Operator) -> Result<ApplyRun
         flags,
         ..req.request.clone()
     };
-    let _lock = ApplyLock::acquire(&lock::lock_path(&inv_path), &inv_path)?;
+    let lock = ApplyLock::acquire(&lock::lock_path(&inv_path), &inv_path)?;
     let record = context(&inv, &file, &request.flags, Some(&asked.path));
     let mut opts = read_options(&inv, &request)?;
     pin_saved_host_keys(&inv, &mut opts.gather, &plan.host_keys)?;
-    Ok(run(inv, record, opts, Some(&plan), op).await)
+    Ok(run(inv, record, opts, Some(&plan), op, lock).await)
 }
 
 /// Build the graph once and apply.
@@ -276,6 +279,7 @@ async fn run(
     opts: ReadOptions,
     saved: Option<&SavedPlan>,
     op: &dyn Operator,
+    lock: ApplyLock,
 ) -> ApplyRun {
     let graph = TrustGraph::build(&inventory);
     let scope = opts.gather.scope.clone();
@@ -285,6 +289,7 @@ async fn run(
         scope,
         record,
         result,
+        lock,
     }
 }
 
