@@ -335,7 +335,7 @@ struct JsonReport<'a> {
     edges: Vec<JsonEdge<'a>>,
     summary: VerifySummary,
     /// Certificates ending within `renew_before` (or ended); left out when none.
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    #[serde(default, skip_serializing_if = "<[String]>::is_empty")]
     certificates_ending: &'a [String],
 }
 
