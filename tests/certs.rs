@@ -291,3 +291,20 @@ fn the_settings_are_checked_with_their_place_in_the_file() {
         ("~/.ssh/trustmesh_ca", 7 * 86400, 2 * 86400)
     );
 }
+
+#[test]
+fn every_worker_of_a_large_group_gets_the_same_two_managed_lines() {
+    let i = inv(&cluster(200, ""));
+    let p = plan_at(&i, &fresh_cluster(&i), day(0));
+    for np in p.nodes.iter().filter(|n| n.node != "manager") {
+        let lines: usize = np
+            .changes
+            .iter()
+            .map(|c| match c {
+                Change::EditFile(e) if e.file == FileRole::AuthorizedKeys => e.add.len(),
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(lines, 2, "{}", np.node);
+    }
+}
