@@ -308,3 +308,16 @@ fn every_worker_of_a_large_group_gets_the_same_two_managed_lines() {
         assert_eq!(lines, 2, "{}", np.node);
     }
 }
+
+#[test]
+fn a_limited_run_keeps_the_authority_lines_of_sources_outside_it() {
+    let i = inv(&cluster(3, ""));
+    let live = converge_at(&i, fresh_cluster(&i), day(0));
+    let scope = trustmesh::plan::PlanScope {
+        limit: Some([i.find("w01").unwrap()].into_iter().collect()),
+        now: Some(day(0)),
+        ..Default::default()
+    };
+    let p = trustmesh::plan::plan(&i, &trustmesh::TrustGraph::build(&i), &live, &scope);
+    assert!(p.is_empty(), "{}", text(&p));
+}

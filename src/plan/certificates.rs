@@ -280,8 +280,9 @@ impl Ctx<'_> {
     }
 
     /// The `cert-authority` lines `id`'s authorized_keys must hold: one per
-    /// distinct policy of its incoming certificate edges (in scope, not
-    /// ended). Empty when the CA is not usable.
+    /// distinct policy of its incoming certificate edges that have not
+    /// ended, in or out of `--limit` (a line names what its sources are,
+    /// not which of them this run reads). Empty when the CA is not usable.
     pub(super) fn authority_lines(&self, id: NodeId) -> Vec<PlannedLine> {
         let (key_type, base64): (Arc<str>, Option<Arc<str>>) = match self.ca {
             CaState::Known(t, b) => (t.clone(), Some(b.clone())),
@@ -290,7 +291,7 @@ impl Ctx<'_> {
         };
         let mut by_policy: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
         for e in self.graph.incoming(id) {
-            if !self.scope.contains(e.source) || self.expired(e.source, id) {
+            if self.expired(e.source, id) {
                 continue;
             }
             let p = self.inv.edge_principals(e.source, id);
