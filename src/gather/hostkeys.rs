@@ -7,6 +7,7 @@
 use super::proof::{self, Trusted};
 use super::*;
 use crate::formats::public_key::PublicKey;
+use crate::model::finding::Hint;
 
 /// Host keys as `(type, base64)` from `ssh-keyscan` output (comment lines,
 /// printed on stdout since OpenSSH 9.8, are skipped).
@@ -107,7 +108,9 @@ pub(super) async fn trust_host_key(
             unreachable(
                 "host key",
                 e,
-                Some("check that sshd answers on that address and port".into()),
+                Some(Hint::text(
+                    "check that sshd answers on that address and port",
+                )),
             )
         })
     };
@@ -120,8 +123,11 @@ pub(super) async fn trust_host_key(
         else {
             return Err(unreachable(
                 "host key",
-                format!("the host presents {}, not the pinned {pin}", fingerprints(&scanned)),
-                Some("if the node was reinstalled, check its new key out of band, then pin it with `host_key:` in the inventory (or `--accept-changed-host-key NODE=SHA256:...` for one run)".into()),
+                format!(
+                    "the host presents {}, not the pinned {pin}",
+                    fingerprints(&scanned)
+                ),
+                Some(Hint::AcceptChangedHostKey),
             ));
         };
         if !known.keys.is_empty() && !known.keys.iter().any(|(_, kb)| kb == b) {
@@ -146,10 +152,7 @@ pub(super) async fn trust_host_key(
                     "the manager has never seen the host key of {kh_name}; it presents {}",
                     fingerprints(&scanned)
                 ),
-                Some(
-                    "check the fingerprint, then run again with --accept-new-host-keys, or pin it with `host_key:` in the inventory"
-                        .into(),
-                ),
+                Some(Hint::AcceptNewHostKeys),
             ));
         }
         // A key an admin revoked for the host is not accepted.

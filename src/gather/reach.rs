@@ -6,6 +6,7 @@
 use super::hostkeys::{changed_key_reason, take_proof, trust_host_key};
 use super::proof::Trusted;
 use super::*;
+use crate::model::finding::Hint;
 
 /// Read one node: trust its host key, connect, read, take the proof.
 pub(super) async fn read_node(
@@ -156,7 +157,7 @@ async fn reach(
                 unreachable(
                     "password login",
                     "its host key was accepted on first use in this run and not confirmed: no password was sent".into(),
-                    Some("check the fingerprint out of band, then pin it with `host_key:` in the inventory (or answer yes)".into()),
+                    Some(Hint::text("check the fingerprint out of band, then pin it with `host_key:` in the inventory (or answer yes)")),
                 ),
                 None,
                 None,
@@ -188,7 +189,7 @@ async fn reach(
             let (reason, hint) = match f.kind {
                 FailureKind::AuthRejected => (
                     "the password was refused (or password logins are off on this node)".into(),
-                    Some("check the password, and `PasswordAuthentication yes` in the node's sshd_config".into()),
+                    Some(Hint::text("check the password, and `PasswordAuthentication yes` in the node's sshd_config")),
                 ),
                 FailureKind::Other => (reason, hint),
                 _ => (f.reason, f.hint),

@@ -12,6 +12,7 @@
 
 mod adopt;
 pub mod escape;
+pub mod hints;
 pub mod json;
 
 use std::io::{self, Write};
@@ -226,7 +227,7 @@ fn render_node(
                 EscMessage(reason)
             )?;
             if let Some(h) = hint {
-                writeln!(out, "  hint: {}", EscMessage(h))?;
+                writeln!(out, "  hint: {}", EscMessage(&h.words()))?;
             }
         }
         NodeStatus::Skipped { reason } => {
@@ -241,7 +242,7 @@ fn render_node(
                 EscMessage(reason)
             )?;
             if let Some(h) = hint {
-                writeln!(out, "  hint: {}", EscMessage(h))?;
+                writeln!(out, "  hint: {}", EscMessage(&h.words()))?;
             }
         }
     }

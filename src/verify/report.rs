@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::model::finding::Hint;
 use crate::model::graph::Edge;
 use crate::model::inventory::expiry::EdgeTime;
 use crate::transport::FailureKind;
@@ -11,7 +12,7 @@ use crate::transport::FailureKind;
 pub struct EdgeFailure {
     pub kind: FailureKind,
     pub reason: String,
-    pub hint: Option<String>,
+    pub hint: Option<Hint>,
 }
 
 /// What came of one edge.
@@ -23,10 +24,7 @@ pub enum EdgeOutcome {
     Fails(EdgeFailure),
     /// It could not be tried (the source could not be reached, ...). Counts
     /// as a failure.
-    NotTried {
-        reason: String,
-        hint: Option<String>,
-    },
+    NotTried { reason: String, hint: Option<Hint> },
 }
 
 impl EdgeOutcome {
