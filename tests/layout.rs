@@ -213,7 +213,7 @@ fn flags_in_library(files: &[(String, String)]) -> Vec<String> {
     for (rel, text) in files {
         let (literals, test_mods) = string_literals(text);
         let dir = match rel.rsplit_once('/') {
-            Some((d, f)) if f == "mod.rs" => format!("{d}/"),
+            Some((d, "mod.rs")) => format!("{d}/"),
             Some((d, f)) => format!("{d}/{}/", f.trim_end_matches(".rs")),
             None if rel == "lib.rs" || rel == "main.rs" => String::new(),
             None => format!("{}/", rel.trim_end_matches(".rs")),
