@@ -219,7 +219,7 @@ pub async fn gather(
         control: run.path().to_path_buf(),
         proof_dir: run.proof_dir(),
         accepted: Mutex::new(Vec::new()),
-        notes: Mutex::new(key_note.into_iter().collect()),
+        notes: Mutex::new(key_note.iter().map(ToString::to_string).collect()),
         manager_kh,
         global_kh: global_known_hosts(),
         known_hosts_display: manager_known_hosts.display().to_string(),

@@ -3,7 +3,7 @@
 //! manager's key, or a password login (`--ask-pass`); the read; and the
 //! host keys its sshd proved to that connection ([`super::proof`]).
 
-use super::hostkeys::{changed_key_reason, take_proof, trust_host_key};
+use super::hostkeys::{changed_key_reason, take_proof, trust_host_key, HostKeyTrust};
 use super::proof::Trusted;
 use super::*;
 use crate::model::finding::Hint;
@@ -22,11 +22,13 @@ pub(super) async fn read_node(
     // pin, the manager's (or the global) known_hosts, or trust on first
     // use when the operator allowed it.
     let pin = shared.opts.pin(id, node);
-    let (trusted, accepted_now) =
-        match trust_host_key(shared, node, alias, pin, via.as_deref()).await {
-            Ok(t) => t,
-            Err(state) => return (state, None),
-        };
+    let HostKeyTrust {
+        trusted,
+        accepted_now,
+    } = match trust_host_key(shared, node, alias, pin, via.as_deref()).await {
+        Ok(t) => t,
+        Err(state) => return (state, None),
+    };
     let to = Reach {
         id,
         alias,
