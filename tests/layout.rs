@@ -1,6 +1,7 @@
 //! The size rules of the code base (docs/layout.md): no file under `src/`
 //! over 600 lines, no function over 150 lines (from its `fn` line to the
-//! closing brace at the same indent).
+//! closing brace at the same indent); and flag names spelt only in the
+//! command line and output layers.
 
 use std::path::{Path, PathBuf};
 
