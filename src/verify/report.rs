@@ -7,13 +7,9 @@ use crate::model::graph::Edge;
 use crate::model::inventory::expiry::EdgeTime;
 use crate::transport::FailureKind;
 
-/// Why an edge failed, sorted from what ssh printed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EdgeFailure {
-    pub kind: FailureKind,
-    pub reason: String,
-    pub hint: Option<Hint>,
-}
+/// Why an edge failed, sorted from what ssh printed: the transport's
+/// [`crate::transport::Failure`] (kind, reason, hint), in the edge's words.
+pub type EdgeFailure = crate::transport::Failure;
 
 /// What came of one edge.
 #[derive(Debug, Clone, PartialEq, Eq)]
