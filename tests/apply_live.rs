@@ -427,11 +427,41 @@ fn a_killed_apply_leaves_every_file_old_or_new() {
             .unwrap(),
     )
     .unwrap();
-    for delay in ["0.2", "0.4", "0.6", "0.8", "1.0", "1.2"] {
+    // Each run is killed at a known step: paused by the debug build's hook
+    // before its Nth wave of actions, then killed there (the waves before
+    // it done, none of it begun) or let go and killed at once (its writes
+    // under way). A run with fewer waves left ends on its own.
+    let mut killed = 0;
+    let mut ran = Vec::new();
+    for (wave, resume) in [
+        (1, false),
+        (1, true),
+        (2, false),
+        (2, true),
+        (1, true),
+        (1, true),
+    ] {
+        let at = format!("wave{wave}");
+        let go_on = if resume {
+            format!(": > \"$d/resume-{at}\"; ")
+        } else {
+            String::new()
+        };
         let script = format!(
-            "cd ~ && {{ NO_COLOR=1 '{bin}' apply --yes --accept-new-host-keys >/dev/null 2>&1 & pid=$!; sleep {delay}; kill -9 $pid; wait $pid; }} ; true"
+            "cd ~ && mkdir -p pause && d=$(cd pause && pwd -P) && rm -f \"$d/paused-{at}\" \"$d/resume-{at}\" && {{ \
+             NO_COLOR=1 {pause}={at}:\"$d\" '{bin}' apply --yes --accept-new-host-keys >/dev/null 2>&1 & pid=$!; \
+             while [ ! -e \"$d/paused-{at}\" ] && kill -0 $pid 2>/dev/null; do sleep 0.05; done; \
+             if [ -e \"$d/paused-{at}\" ]; then {go_on}kill -9 $pid; echo killed; fi; wait $pid; }} ; true",
+            pause = trustmesh::apply::PAUSE_ENV,
         );
-        live.run_as("manager", MANAGER_USER, &script);
+        let out = live.run_as("manager", MANAGER_USER, &script);
+        let step = format!("{at}{}", if resume { ", under way" } else { "" });
+        if String::from_utf8_lossy(&out.stdout).contains("killed") {
+            killed += 1;
+            ran.push(format!("killed before {step}"));
+        } else {
+            ran.push(format!("ended before {step}"));
+        }
         for host in ["manager", "node1", "node2", "node3"] {
             let user = if host == "manager" {
                 MANAGER_USER
@@ -442,18 +472,22 @@ fn a_killed_apply_leaves_every_file_old_or_new() {
                 if let Some(bytes) = live.cluster.read_file(host, user, f) {
                     let text = String::from_utf8(bytes).expect("utf-8");
                     if let Err(e) = whole_lines(&text) {
-                        panic!("after SIGKILL at {delay} s, {host}:{f} is torn: {e}\n{text}");
+                        panic!("after SIGKILL before {step}, {host}:{f} is torn: {e}\n{text}");
                     }
                     if host != "manager" && f == ".ssh/authorized_keys" {
                         assert!(
                             text.contains(manager_key.trim()),
-                            "after SIGKILL at {delay} s, {host}:{f} lost a line trustmesh did not write:\n{text}"
+                            "after SIGKILL before {step}, {host}:{f} lost a line trustmesh did not write:\n{text}"
                         );
                     }
                 }
             }
         }
     }
+    assert!(
+        killed >= 3,
+        "only {killed} runs were killed: the apply has too few waves"
+    );
     // A run to the end converges from whatever state the killed runs left.
     let out = live.trustmesh(&["apply", "--yes", "--accept-new-host-keys"]);
     if out.status.code() != Some(0) {

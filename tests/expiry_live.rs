@@ -28,22 +28,6 @@ fn line_of(text: &str, source: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The edge `source -> target` in a `verify --json` document.
-fn verify_edge<'a>(
-    doc: &'a serde_json::Value,
-    source: &str,
-    target: &str,
-) -> &'a serde_json::Value {
-    let edges = doc["edges"].as_array().expect("edges");
-    match edges
-        .iter()
-        .find(|e| e["source"] == source && e["target"] == target)
-    {
-        Some(e) => e,
-        None => panic!("no edge {source} -> {target} in {doc:#}"),
-    }
-}
-
 #[test]
 fn an_edge_works_until_it_expires_then_is_refused_reported_and_removed() {
     let now = unix_seconds(system_now());

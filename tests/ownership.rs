@@ -11,22 +11,7 @@ use trustmesh::model::inventory::Inventory;
 use trustmesh::plan::{self, Change, LiveState, NodeFiles, Plan, PlanScope};
 use trustmesh::TrustGraph;
 
-const INV: &str = "\
-version: 1
-cluster: lab
-defaults: { user: agilab }
-manager: { name: manager, address: 10.0.0.1, user: alice }
-workers:
-  - { name: w1, address: 10.0.0.11 }
-  - { name: w2, address: 10.0.0.12 }
-reverse: [w1]
-mesh:
-  - [w1, w2]
-";
-
-fn inv(text: &str) -> Inventory {
-    Inventory::from_str_named("inventory.yaml", text).unwrap()
-}
+use support::{inv, LAB as INV};
 
 /// Append `line` to `node`'s file `name` (authorized_keys or known_hosts).
 fn append(

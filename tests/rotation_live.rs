@@ -401,15 +401,7 @@ fn a_users_ssh_config_key_makes_no_proof_or_edge_pass() {
     filter_authorized_keys(&live, "node1", &|l| !l.ends_with(MANAGER_MARKER));
     assert!(!key_opens(&live, "id_ed25519", "node1"));
     let report = live.run(&["verify", "--json"]).expect_exit(1).json();
-    let edge = |s: &str, t: &str| {
-        report["edges"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["source"] == s && e["target"] == t)
-            .unwrap_or_else(|| panic!("no edge {s} -> {t}: {report:#}"))
-            .clone()
-    };
+    let edge = |s: &str, t: &str| verify_edge(&report, s, t).clone();
     assert_eq!(edge("manager", "node1")["status"], "fail", "{report:#}");
     assert_eq!(edge("manager", "node3")["status"], "ok", "{report:#}");
 }

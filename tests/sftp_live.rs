@@ -275,15 +275,7 @@ fn an_sftp_only_account_is_planned_applied_cut_and_converged() {
     // verify tries the edges into it with an `sftp -b` listing, and says
     // why none is tried from it.
     let report = live.run(&["verify", "--json"]).json();
-    let edge = |s: &str, t: &str| {
-        report["edges"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["source"] == s && e["target"] == t)
-            .unwrap_or_else(|| panic!("no edge {s} -> {t} in {report}"))
-            .clone()
-    };
+    let edge = |s: &str, t: &str| verify_edge(&report, s, t).clone();
     assert_eq!(edge("manager", "locked")["status"], "ok", "{report}");
     assert_eq!(edge("node1", "locked")["status"], "ok", "{report}");
     let from_locked = edge("locked", "node1");

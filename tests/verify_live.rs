@@ -119,16 +119,6 @@ fn failure_lines(stdout: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The JSON edge `source -> target`.
-fn json_edge<'a>(doc: &'a serde_json::Value, source: &str, target: &str) -> &'a serde_json::Value {
-    doc["edges"]
-        .as_array()
-        .expect("edges")
-        .iter()
-        .find(|e| e["source"] == source && e["target"] == target)
-        .unwrap_or_else(|| panic!("no edge {source} -> {target} in {doc}"))
-}
-
 /// Is there an edge `source -> target` in the JSON report?
 fn has_edge(doc: &serde_json::Value, source: &str, target: &str) -> bool {
     doc["edges"]
@@ -189,8 +179,8 @@ fn every_edge_holds_and_exit_is_zero() {
         .unwrap()
         .iter()
         .all(|e| e["ok"] == true && e["status"] == "ok" && e.get("reason").is_none()));
-    assert_eq!(json_edge(&doc, "node1", "manager")["kind"], "reverse");
-    assert_eq!(json_edge(&doc, "node3", "node2")["kind"], "mesh");
+    assert_eq!(verify_edge(&doc, "node1", "manager")["kind"], "reverse");
+    assert_eq!(verify_edge(&doc, "node3", "node2")["kind"], "mesh");
 
     // --limit: the manager, node1, node2 and the edges between them.
     let doc = live
@@ -227,7 +217,7 @@ fn a_missing_authorized_key_fails_exactly_that_edge() {
         [("node3".to_string(), "node2".to_string())],
         "{doc:#}"
     );
-    let e = json_edge(&doc, "node3", "node2");
+    let e = verify_edge(&doc, "node3", "node2");
     assert_eq!(e["ok"], false);
     assert_eq!(e["status"], "fail");
     assert_eq!(e["failure"], "auth_rejected");
@@ -244,7 +234,11 @@ fn a_missing_authorized_key_fails_exactly_that_edge() {
     );
     // node3's row: no edge to the manager, node1 holds, node2 fails.
     assert!(!has_edge(&doc, "node3", "manager"), "{doc:#}");
-    assert_eq!(json_edge(&doc, "node3", "node1")["status"], "ok", "{doc:#}");
+    assert_eq!(
+        verify_edge(&doc, "node3", "node1")["status"],
+        "ok",
+        "{doc:#}"
+    );
     assert_eq!(doc["summary"], summary(10, 9, 1, 0), "{doc:#}");
 }
 
@@ -279,7 +273,7 @@ fn a_stale_known_hosts_on_a_source_fails_that_edge_on_the_host_key() {
         "{doc:#}"
     );
     let name = live.cluster.host("node3").known_hosts_name();
-    let e = json_edge(&doc, "node2", "node3");
+    let e = verify_edge(&doc, "node2", "node3");
     assert_eq!(e["kind"], "mesh", "{doc:#}");
     assert_eq!(e["status"], "fail", "{doc:#}");
     assert_eq!(e["failure"], "host_key_changed", "{doc:#}");
@@ -296,7 +290,7 @@ fn a_stale_known_hosts_on_a_source_fails_that_edge_on_the_host_key() {
         "{doc:#}"
     );
     assert_eq!(doc["summary"], summary(10, 9, 1, 0), "{doc:#}");
-    assert_eq!(json_edge(&doc, "node1", "node3")["ok"], true);
+    assert_eq!(verify_edge(&doc, "node1", "node3")["ok"], true);
 }
 
 #[test]
@@ -313,7 +307,7 @@ fn edges_from_an_unreachable_source_are_not_tried() {
         ("node1", "source unreachable (at connect: "),
         ("node2", "source unreachable"),
     ] {
-        let e = json_edge(&doc, "node3", target);
+        let e = verify_edge(&doc, "node3", target);
         assert_eq!(e["kind"], "mesh", "{doc:#}");
         assert_eq!(e["status"], "not_tried", "{doc:#}");
         assert!(
@@ -326,7 +320,7 @@ fn edges_from_an_unreachable_source_are_not_tried() {
     // Edges towards the hung host are tried, and fail in time.
     for src in ["manager", "node1", "node2"] {
         let kind = if src == "manager" { "forward" } else { "mesh" };
-        let e = json_edge(&doc, src, "node3");
+        let e = verify_edge(&doc, src, "node3");
         assert_eq!(e["kind"], kind, "{doc:#}");
         assert_eq!(e["status"], "fail", "{doc:#}");
     }
@@ -493,17 +487,17 @@ fn an_agent_key_does_not_make_an_edge_hold() {
     assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
     let doc = json(&out);
     for target in ["node1", "gw", "hidden"] {
-        let e = json_edge(&doc, "manager", target);
+        let e = verify_edge(&doc, "manager", target);
         assert_eq!(e["ok"], false, "manager -> {target}: {doc}");
         assert_eq!(e["status"], "fail", "manager -> {target}: {doc}");
     }
     assert_eq!(
-        json_edge(&doc, "manager", "node1")["failure"],
+        verify_edge(&doc, "manager", "node1")["failure"],
         "auth_rejected",
         "{doc}"
     );
     assert_eq!(
-        json_edge(&doc, "manager", "gw")["failure"],
+        verify_edge(&doc, "manager", "gw")["failure"],
         "auth_rejected",
         "{doc}"
     );

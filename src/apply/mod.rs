@@ -23,6 +23,7 @@ use petgraph::graph::NodeIndex;
 use petgraph::Direction;
 use tokio::sync::Semaphore;
 
+use crate::model::graph::TrustGraph;
 use crate::model::inventory::Inventory;
 use crate::node::Door;
 use crate::plan::{Change, FileEdit, FileRole, Login, Plan};
@@ -76,6 +77,7 @@ type Generated = HashMap<String, (String, String)>;
 /// ([`crate::node::open`]).
 pub async fn apply(
     inv: &Inventory,
+    graph: &TrustGraph,
     plan: &Plan,
     hosts: &[Option<Host>],
     opts: &ApplyOptions,
@@ -87,7 +89,7 @@ pub async fn apply(
         .map(|(node, h)| h.as_ref().map(|h| crate::node::open(node, h, opts.timeout)))
         .collect();
     let doors: Vec<Option<&dyn Door>> = doors.iter().map(|d| d.as_deref()).collect();
-    apply_on(inv, plan, &doors, opts).await
+    apply_on(inv, graph, plan, &doors, opts).await
 }
 
 /// What one wave remembers across waves: each action's result, the public
@@ -105,12 +107,12 @@ struct Run {
 /// it on in-memory doors ([`crate::node::memory`]).
 pub async fn apply_on(
     inv: &Inventory,
+    graph: &TrustGraph,
     plan: &Plan,
     doors: &[Option<&dyn Door>],
     opts: &ApplyOptions,
 ) -> ApplyReport {
     let ag = ActionGraph::build(plan);
-    let graph = crate::model::graph::TrustGraph::build(inv);
     let mut run = Run {
         results: vec![None; ag.len()],
         generated: HashMap::new(),
@@ -158,7 +160,7 @@ pub async fn apply_on(
                 } => {
                     let p = target
                         .ok_or(rotation::ProofError::NotInPlan)
-                        .and_then(|t| proof(inv, &graph, plan, &action, t, identity, opts));
+                        .and_then(|t| proof(inv, graph, plan, &action, t, identity, opts));
                     match p {
                         Ok(p) => Some(p),
                         Err(e) => {

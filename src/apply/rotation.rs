@@ -100,10 +100,11 @@ pub(super) fn proof(
 }
 
 /// Test hook: `TRUSTMESH_TEST_PAUSE_BEFORE=STEP:DIR` (`STEP` is `prove`,
-/// a rotation's proofs, or `retire`, the removal of a rotated-out key's
-/// lines) makes apply, before the first wave of actions with that step,
-/// create `DIR/paused-STEP` and wait until `DIR/resume-STEP` exists (five
-/// minutes at most). The live tests change a node at that very moment.
+/// a rotation's proofs, `retire`, the removal of a rotated-out key's
+/// lines, or `waveN`, the Nth wave of actions, from 1) makes apply, before
+/// the first wave of actions with that step, create `DIR/paused-STEP` and
+/// wait until `DIR/resume-STEP` exists (five minutes at most). The live
+/// tests change a node, or kill the run, at that very moment.
 /// Read by debug builds only (the tests' binary): a release build ignores
 /// it.
 pub const PAUSE_ENV: &str = "TRUSTMESH_TEST_PAUSE_BEFORE";
@@ -136,10 +137,20 @@ impl Step {
     }
 }
 
+/// Where [`PAUSE_ENV`] pauses: before a rotation's step, or before the
+/// Nth wave of actions (from 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PauseAt {
+    Step(Step),
+    Wave(usize),
+}
+
 /// The pause [`PAUSE_ENV`] asks for, once.
 pub(super) struct Pause {
-    step: Step,
+    at: PauseAt,
+    name: String,
     dir: PathBuf,
+    waves: usize,
     done: bool,
 }
 
@@ -149,24 +160,36 @@ impl Pause {
             return None;
         }
         let v = std::env::var(PAUSE_ENV).ok()?;
-        let (step, dir) = v.split_once(':')?;
-        let step = [Step::Prove, Step::Retire]
-            .into_iter()
-            .find(|s| s.name() == step)?;
+        let (name, dir) = v.split_once(':')?;
+        let at = match name.strip_prefix("wave") {
+            Some(n) => PauseAt::Wave(n.parse().ok()?),
+            None => PauseAt::Step(
+                [Step::Prove, Step::Retire]
+                    .into_iter()
+                    .find(|s| s.name() == name)?,
+            ),
+        };
         Some(Pause {
-            step,
+            at,
+            name: name.to_string(),
             dir: PathBuf::from(dir),
+            waves: 0,
             done: false,
         })
     }
 
-    /// Before a wave: pause if it holds the step, the first time.
-    pub(super) async fn before(&mut self, steps: impl Iterator<Item = Option<Step>>) {
-        if self.done || !steps.into_iter().any(|s| s == Some(self.step)) {
+    /// Before a wave: pause if it is the one asked for, the first time.
+    pub(super) async fn before(&mut self, mut steps: impl Iterator<Item = Option<Step>>) {
+        self.waves += 1;
+        let here = match self.at {
+            PauseAt::Wave(n) => n == self.waves,
+            PauseAt::Step(step) => steps.any(|s| s == Some(step)),
+        };
+        if self.done || !here {
             return;
         }
         self.done = true;
-        let name = self.step.name();
+        let name = &self.name;
         let _ = std::fs::write(self.dir.join(format!("paused-{name}")), b"");
         let resume = self.dir.join(format!("resume-{name}"));
         let deadline = std::time::Instant::now() + Duration::from_secs(300);

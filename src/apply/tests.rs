@@ -43,17 +43,7 @@ fn line(node: &str, base64: Option<&str>) -> PlannedLine {
 
 /// An edit of `path` that adds and removes nothing (yet).
 fn file_edit(path: &str, file: FileRole, create: bool) -> FileEdit {
-    FileEdit {
-        path: path.into(),
-        file,
-        create,
-        kept: Vec::new(),
-        remove: Vec::new(),
-        remove_on_request: Vec::new(),
-        adopt: Vec::new(),
-        add: Vec::new(),
-        after_rotation_of: None,
-    }
+    FileEdit::empty(path, file, create)
 }
 
 /// Make the folder `path`, 0700.

@@ -1,9 +1,10 @@
 //! `trustmesh apply`: change only what is needed, then re-read and confirm.
 //!
-//! The flags (or a saved plan's) become the options of
-//! [`trustmesh::ops::apply`], which runs with the operator on the terminal
-//! ([`super::operator`]); this shows the plan and the report it is handed
-//! as it goes, then how the run ended, and records it in the history.
+//! The flags become a request of [`trustmesh::ops::run_apply`] (which
+//! locks, checks a saved plan, reads, plans, asks, applies and reads
+//! back), run with the operator on the terminal ([`super::operator`]);
+//! this shows the plan and the report it is handed as it goes, then how
+//! the run ended, and records it in the history.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -14,11 +15,9 @@ use super::output::{self, write_out};
 use super::{history, remote, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui};
 use trustmesh::apply::ApplyReport;
 use trustmesh::model::inventory::Inventory;
-use trustmesh::ops::{self, ApplyOutcome, OpsError, ReadOptions};
+use trustmesh::ops::{self, ApplyOutcome, ApplyRequest, ApplyRun, OpsError, SavedPlanRequest};
 use trustmesh::output::{self as render, PlanTextOptions};
-use trustmesh::plan::saved::{self as planfile, Current, InventoryBytes, SavedPlan};
 use trustmesh::plan::{self, Plan};
-use trustmesh::{apply::lock, TrustGraph};
 
 /// Change only what is needed, then read the state again and confirm it
 /// converged. Shows the plan and asks first; nothing changes before "yes"
@@ -85,39 +84,17 @@ pub fn cmd_apply(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
              `trustmesh plan --out FILE`, then `trustmesh apply --plan FILE`",
         ));
     }
-    let Some(plan_path) = &args.plan else {
-        let file = InventoryBytes::read(&args.inventory.path())?;
-        let inv = file.parse()?;
-        let record = history::context(&inv, &file, &args.remote, None);
-        let _lock = lock::ApplyLock::acquire(
-            &lock::lock_path(&args.inventory.path()),
-            &args.inventory.path(),
-        )?;
-        let (opts, rt) = remote::prepare(&inv, &args.remote)?;
-        return run(ui, args.yes, &inv, opts, &rt, None, &record);
+    let rt = remote::runtime()?;
+    let request = ApplyRequest {
+        request: remote::request(args.inventory.path(), &args.remote),
+        saved_plan: args.plan.as_ref().map(|path| SavedPlanRequest {
+            path: path.clone(),
+            max_age: args.max_plan_age,
+        }),
     };
-    // A saved plan: everything it binds that needs no host is checked
-    // first (no host reached, no password asked): its age, the inventory's
-    // content, the flags.
-    let saved = SavedPlan::load(plan_path)?;
-    let inv_path = PathBuf::from(&saved.inventory);
-    let file = InventoryBytes::read(&inv_path)?;
-    let flags = saved.check(
-        plan_path,
-        &Current {
-            inventory_sha256: file.sha256.clone(),
-            flags: remote::plan_flags(&args.remote),
-            now: std::time::SystemTime::now(),
-            max_age: args.max_plan_age.unwrap_or(planfile::DEFAULT_MAX_AGE),
-        },
-    )?;
-    let inv = file.parse()?;
-    let remote = remote::with_plan_flags(&args.remote, &flags);
-    let _lock = lock::ApplyLock::acquire(&lock::lock_path(&inv_path), &inv_path)?;
-    let record = history::context(&inv, &file, &remote, Some(plan_path));
-    let (mut opts, rt) = remote::prepare(&inv, &remote)?;
-    remote::pin_saved_host_keys(&inv, &mut opts.gather, &saved.host_keys)?;
-    run(ui, args.yes, &inv, opts, &rt, Some(&saved), &record)
+    let operator = Terminal::new(ui, args.yes);
+    let run = rt.block_on(ops::run_apply(&request, &operator))?;
+    finish_run(ui, run)
 }
 
 /// Print through the one writer; a failure to write (not a closed pipe)
@@ -179,21 +156,18 @@ pub(super) fn show_report(ui: Ui, report: &ApplyReport) {
     }
 }
 
-/// Run the operation with the operator on the terminal, then say how it
-/// ended, record it in the history, and give the exit status.
-fn run(
-    ui: Ui,
-    yes: bool,
-    inv: &Inventory,
-    opts: ReadOptions,
-    rt: &tokio::runtime::Runtime,
-    saved: Option<&SavedPlan>,
-    record: &trustmesh::history::Context,
-) -> Result<ExitStatus, CliError> {
-    let graph = TrustGraph::build(inv);
-    let scope = opts.gather.scope.clone();
-    let operator = Terminal::new(ui, yes);
-    let outcome = match rt.block_on(ops::apply(inv, &graph, opts, saved, &operator)) {
+/// Say how the run ended, record it in the history, and give the exit
+/// status.
+fn finish_run(ui: Ui, run: ops::ApplyRun) -> Result<ExitStatus, CliError> {
+    // The apply lock is held to the end, the history's record included.
+    let ApplyRun {
+        inventory: inv,
+        scope,
+        record,
+        result,
+        lock: _lock,
+    } = run;
+    let outcome = match result {
         Ok(outcome) => outcome,
         Err(OpsError::SavedPlanDiffers { fresh, differences }) => {
             show(ui, &fresh);
@@ -205,7 +179,7 @@ fn run(
             source,
         }) => {
             // Changes were made: recorded, not converged (not read back).
-            history::record_apply(ui, record, &plan, &report, false);
+            history::record_apply(ui, &record, &plan, &report, false);
             return Err(source.into());
         }
         Err(e) => return Err(e.into()),
@@ -221,9 +195,9 @@ fn run(
         );
         return Ok(ExitStatus::from_ok(converged));
     };
-    finish(ui, inv, &scope, &outcome, applied);
+    finish(ui, &inv, &scope, &outcome, applied);
     // The history: one record of this apply, once its end is known.
-    history::record_apply(ui, record, &outcome.plan, &applied.report, converged);
+    history::record_apply(ui, &record, &outcome.plan, &applied.report, converged);
     Ok(ExitStatus::from_ok(
         converged && outcome.refused_rotations().is_empty() && !applied.report.failed(),
     ))

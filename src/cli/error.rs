@@ -231,6 +231,10 @@ impl From<trustmesh::ops::OpsError> for CliError {
         use trustmesh::ops::OpsError;
         match e {
             OpsError::Gather(e) | OpsError::NotReadBack { source: e, .. } => e.into(),
+            OpsError::Inventory(e) => e.into(),
+            OpsError::Lock(e) => e.into(),
+            OpsError::PlanFile(e) => e.into(),
+            OpsError::Options(e) => e.into(),
             OpsError::SavedPlanDiffers { differences, .. } => {
                 let list: String = differences
                     .iter()

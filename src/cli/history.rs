@@ -1,14 +1,13 @@
 //! `trustmesh history`, and the record `apply` appends when it changed
 //! something.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::{output, remote, write_out, CliError, ExitStatus, InventoryArg, RemoteArgs, Ui};
+use super::{output, write_out, CliError, ExitStatus, InventoryArg, Ui};
 use trustmesh::apply::ApplyReport;
-use trustmesh::history::{self, file, Context, HistoryRecord, InventorySource};
+use trustmesh::history::{self, file, Context, HistoryRecord};
 use trustmesh::model::inventory::Inventory;
 use trustmesh::output::escape::Esc;
-use trustmesh::plan::saved::{InventoryBytes, PlanFlags};
 use trustmesh::plan::Plan;
 
 /// List the applies recorded for the inventory's cluster (newest last):
@@ -77,36 +76,6 @@ pub fn cmd_history(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
         }
     })?;
     Ok(ExitStatus::Success)
-}
-
-/// What `apply` knows of its run before it starts, for the record.
-pub fn context(
-    inv: &Inventory,
-    file: &InventoryBytes,
-    remote_args: &RemoteArgs,
-    saved_plan: Option<&Path>,
-) -> Context {
-    let path = std::fs::canonicalize(&file.path).unwrap_or_else(|_| file.path.clone());
-    let (git_commit, git_dirty) = history::git::state(&path);
-    let flags: PlanFlags = remote::plan_flags(remote_args);
-    Context {
-        time: std::time::SystemTime::now(),
-        user: history::local_user(),
-        cluster: inv.cluster.clone(),
-        inventory: InventorySource {
-            path: path.display().to_string(),
-            sha256: file.sha256.clone(),
-            git_commit,
-            git_dirty,
-        },
-        flags,
-        saved_plan: saved_plan.map(|p| {
-            std::fs::canonicalize(p)
-                .unwrap_or_else(|_| p.to_path_buf())
-                .display()
-                .to_string()
-        }),
-    }
 }
 
 /// Append the record of an apply that went on to change something. A

@@ -8,7 +8,7 @@
 //!
 //! `plan`, `apply` and `verify` are library operations
 //! ([`trustmesh::ops`]): their command turns the flags into the
-//! operation's options ([`remote`]), builds the operator on the terminal
+//! operation's request ([`remote`]), builds the operator on the terminal
 //! ([`operator`]), calls the operation and renders its report.
 
 mod apply;

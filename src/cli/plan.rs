@@ -1,14 +1,15 @@
 //! `trustmesh plan`: read live state, print what apply would change.
+//!
+//! [`trustmesh::ops::run_plan`] reads and plans (and, with `--out`, makes
+//! the saved plan); this prints the plan, then writes the saved plan.
 
 use std::path::PathBuf;
 
 use super::operator::Terminal;
 use super::{remote, write_out, CliError, ExitStatus, ReportArgs, Ui};
-use trustmesh::ops::{self, PlanOutcome};
+use trustmesh::ops::{self, PlanRun};
 use trustmesh::output::{self as render, PlanTextOptions};
-use trustmesh::plan::saved::{self as planfile, InventoryBytes, SavedPlan};
 use trustmesh::plan::Plan;
-use trustmesh::TrustGraph;
 
 /// Read the live state of every node and print what `apply` would change,
 /// grouped by node and file.
@@ -30,15 +31,14 @@ pub struct Args {
 }
 
 pub fn cmd_plan(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
-    // What a saved plan binds: the bytes parsed are the bytes hashed, and
-    // the state is no older than this time.
-    let created = std::time::SystemTime::now();
-    let file = InventoryBytes::read(&args.report.inventory.path())?;
-    let inv = file.parse()?;
-    let (opts, rt) = remote::prepare(&inv, &args.report.remote)?;
-    let graph = TrustGraph::build(&inv);
-    let PlanOutcome { plan, accepted } =
-        rt.block_on(ops::plan(&inv, &graph, opts, &Terminal::new(ui, false)))?;
+    let rt = remote::runtime()?;
+    let request = remote::request(args.report.inventory.path(), &args.report.remote);
+    let PlanRun { outcome, saved } = rt.block_on(ops::run_plan(
+        &request,
+        args.out.is_some(),
+        &Terminal::new(ui, false),
+    ))?;
+    let plan = outcome.plan;
     // A reader that stopped early (`| head`) does not stop the saving.
     write_out("the plan", |out| {
         if args.report.json {
@@ -57,19 +57,8 @@ pub fn cmd_plan(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
             )
         }
     })?;
-    if let Some(path) = &args.out {
-        let mut file = file;
-        if let Ok(absolute) = std::fs::canonicalize(&file.path) {
-            file.path = absolute;
-        }
-        SavedPlan::new(
-            &plan,
-            created,
-            &file,
-            remote::plan_flags(&args.report.remote),
-            planfile::accepted_host_keys(&inv, &accepted),
-        )
-        .save(path)?;
+    if let (Some(path), Some(saved)) = (&args.out, saved) {
+        saved.save(path)?;
     }
     Ok(status(&plan, args.detailed_exitcode))
 }

@@ -1,15 +1,14 @@
 //! `trustmesh verify`: try every edge for real.
 //!
-//! [`trustmesh::ops::verify`] reads every node the way `plan` does (one
+//! [`trustmesh::ops::run_verify`] reads every node the way `plan` does (one
 //! master connection each), then has each edge's source run `ssh -o
 //! BatchMode=yes ... true` towards its target over that connection; this
 //! prints the matrix and the failing edges.
 
 use super::operator::Terminal;
-use super::{load_inventory, write_out, CliError, ExitStatus, ReportArgs, Ui};
+use super::{remote, write_out, CliError, ExitStatus, ReportArgs, Ui};
 use trustmesh::ops;
 use trustmesh::verify::{self, VerifyTextOptions};
-use trustmesh::TrustGraph;
 
 /// Try every edge for real (`ssh -o BatchMode=yes` from its source) and print
 /// a source x target matrix. Exit 0 only if every edge holds.
@@ -20,10 +19,9 @@ pub struct Args {
 }
 
 pub fn cmd_verify(ui: Ui, args: &Args) -> Result<ExitStatus, CliError> {
-    let inv = load_inventory(&args.report.inventory)?;
-    let (opts, rt) = super::remote::prepare(&inv, &args.report.remote)?;
-    let graph = TrustGraph::build(&inv);
-    let report = rt.block_on(ops::verify(&inv, &graph, opts, &Terminal::new(ui, false)))?;
+    let rt = remote::runtime()?;
+    let request = remote::request(args.report.inventory.path(), &args.report.remote);
+    let report = rt.block_on(ops::run_verify(&request, &Terminal::new(ui, false)))?;
     write_out("the result", |out| {
         if args.report.json {
             verify::render_json(&report, out)

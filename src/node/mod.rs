@@ -12,7 +12,8 @@
 //!
 //! The door of a node is chosen once, by [`open`], from the node's access
 //! and OS; gather and apply then call the trait and never ask which
-//! protocol is behind it. A door that cannot do an operation answers
+//! protocol is behind it, and the planner and verify, which have no door
+//! in hand, ask what it can do ([`abilities`]). A door that cannot do an operation answers
 //! [`Reason::Unsupported`] (the planner does not plan those: a key is
 //! never generated over SFTP on a Unix account, for example).
 //!
@@ -229,7 +230,41 @@ pub trait Door: Send + Sync {
 /// Does trustmesh reach this node's files over SFTP rather than with its
 /// shell scripts?
 pub fn uses_sftp(node: &Node) -> bool {
-    node.access == Reach::Sftp || node.os == Os::Windows
+    abilities(node).sftp
+}
+
+/// What a node's door can do, for those that plan or try edges without a
+/// door in hand (the planner, verify, gather before it connects): chosen
+/// here with the door, from the node's access and OS, so that no stage
+/// outside `node` branches on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Abilities {
+    /// Commands run in the account (not an account that serves SFTP only):
+    /// edges are tried from it, its uid is known, its blocks are written.
+    pub commands: bool,
+    /// Windows: ACLs, not modes; its own command line.
+    pub acls: bool,
+    /// trustmesh's shell scripts run there (a rotation, chown).
+    pub scripts: bool,
+    /// A key pair can be generated there (the scripts, or Windows' own
+    /// command line).
+    pub keygen: bool,
+    /// Its files are read and written over SFTP.
+    pub sftp: bool,
+}
+
+/// The abilities of `node`'s door (see [`open`]).
+pub fn abilities(node: &Node) -> Abilities {
+    let commands = node.access != Reach::Sftp;
+    let acls = node.os == Os::Windows;
+    let scripts = node.access == Reach::Shell && !acls;
+    Abilities {
+        commands,
+        acls,
+        scripts,
+        keygen: scripts || acls,
+        sftp: !commands || acls,
+    }
 }
 
 /// Registration: the door of `node` over `host`, chosen once from the

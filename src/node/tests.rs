@@ -247,3 +247,58 @@ fn nodes_without_a_shell_are_reached_over_sftp() {
     node.os = Os::Windows;
     assert!(uses_sftp(&node));
 }
+
+/// A node's access and OS pick its door and its abilities here, once: the
+/// stages that plan, read, apply and try edges ask [`abilities`] and never
+/// name an access or an OS themselves, so a fourth way to reach a node is
+/// a file in `src/node/` and its lines in `open` and `abilities`.
+#[test]
+fn no_stage_outside_the_node_module_branches_on_access_or_os() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = Vec::new();
+    let mut dirs = vec![src.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if path.is_dir() {
+                if !["node", "model"].contains(&rel.as_str()) {
+                    dirs.push(path);
+                }
+                continue;
+            }
+            if rel.ends_with("tests.rs") || !rel.ends_with(".rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                if ["Os::", "Access::Sftp", "Access::Shell", "uses_sftp("]
+                    .iter()
+                    .any(|w| line.contains(w))
+                {
+                    found.push(format!("{rel}:{}: {}", n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    // Gather hands the connection its file protocol before a door exists.
+    found.retain(|l| !l.starts_with("gather/reach.rs"));
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn a_nodes_abilities_follow_its_access_and_os() {
+    let inv = crate::Inventory::from_str_named(
+        "i.yaml",
+        "version: 1\nmanager: { name: m, address: 10.0.0.1 }\nworkers:\n  - { name: a, address: 10.0.0.2 }\n  - { name: b, address: 10.0.0.3, access: sftp }\n  - { name: w, address: 10.0.0.4, os: windows }\n",
+    )
+    .unwrap();
+    let of = |name: &str| abilities(&inv.nodes[inv.find(name).unwrap()]);
+    assert!(of("a").scripts && of("a").keygen && of("a").commands && !of("a").sftp);
+    assert!(!of("b").scripts && !of("b").keygen && !of("b").commands && of("b").sftp);
+    assert!(of("w").acls && of("w").keygen && of("w").sftp && !of("w").scripts);
+}

@@ -89,6 +89,7 @@ pub async fn apply(
     }
     let report = actions::apply(
         inv,
+        graph,
         &fresh,
         &g.hosts,
         &ApplyOptions {

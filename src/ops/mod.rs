@@ -1,7 +1,10 @@
 //! The workflows as library operations: [`plan`], [`apply`] and
 //! [`verify`], each from the resolved inventory and its trust graph (built
 //! once, by the caller), its options and an [`Operator`], to a typed report
-//! or a typed error ([`OpsError`]).
+//! or a typed error ([`OpsError`]); and the same from what was asked
+//! ([`run_plan`], [`run_apply`], [`run_verify`] on a [`Request`]: the
+//! inventory file read, the flags resolved, the apply lock taken, a saved
+//! plan checked and its host keys pinned, the graph built once).
 //!
 //! An operation reads the live state of every node ([`crate::gather`]),
 //! plans ([`crate::plan`]), and for `apply` asks consent, changes what the
@@ -14,10 +17,15 @@
 mod apply;
 mod error;
 mod operator;
+mod request;
 
 pub use apply::{apply, Applied, ApplyOutcome};
 pub use error::OpsError;
 pub use operator::{NoPassword, NonInteractive, Operator, Progress};
+pub use request::{
+    pin_saved_host_keys, read_options, run_apply, run_plan, run_verify, scope, ApplyRequest,
+    ApplyRun, NodeOption, OptionsError, PlanRun, Request, SavedPlanRequest,
+};
 
 use crate::gather::{self, GatherOptions, Gathered};
 use crate::model::graph::TrustGraph;

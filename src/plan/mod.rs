@@ -53,7 +53,7 @@ use crate::formats::known_hosts::{self as kh, Annotation, HostEntry, KnownHostsF
 use crate::formats::public_key::PublicKey;
 use crate::model::finding::{Finding, Hint};
 use crate::model::graph::TrustGraph;
-use crate::model::inventory::{Inventory, NodeId, Os, Role};
+use crate::model::inventory::{Inventory, NodeId, Role};
 use crate::model::state::{FileKind, FileStat, LiveAccount};
 
 /// A node's key as the planner sees it.
@@ -265,13 +265,13 @@ fn header(inv: &Inventory, nodes: &[NodePlan]) -> Vec<String> {
 
 /// Can trustmesh run its shell scripts on this node?
 fn has_shell(node: &crate::model::inventory::Node) -> bool {
-    node.access == crate::model::inventory::Access::Shell && node.os != Os::Windows
+    crate::node::abilities(node).scripts
 }
 
 /// Can a key pair be generated there: with a shell, or Windows' own
 /// command line ([`crate::transport::windows::keygen_command`]).
 fn can_generate_keys(node: &crate::model::inventory::Node) -> bool {
-    has_shell(node) || node.os == Os::Windows
+    crate::node::abilities(node).keygen
 }
 
 /// The ssh key type name of a generated key.
@@ -428,7 +428,7 @@ impl Ctx<'_> {
             }
         }
         let o = &self.inv.options;
-        if self.inv.nodes[id].access == crate::model::inventory::model::Access::Sftp {
+        if !crate::node::abilities(&self.inv.nodes[id]).commands {
             // Blocks are written by the shell scripts only.
             if o.ssh_config || o.hosts_file {
                 plan.warnings.push(
@@ -459,7 +459,7 @@ impl Ctx<'_> {
         let windows = self
             .by_name
             .get(plan.node.as_str())
-            .is_some_and(|&id| self.inv.nodes[id].os == Os::Windows);
+            .is_some_and(|&id| crate::node::abilities(&self.inv.nodes[id]).acls);
         if windows {
             match &acc.ssh_dir {
                 None => plan.changes.push(Change::CreateDir {

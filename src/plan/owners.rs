@@ -5,7 +5,7 @@
 //! instead of planning steps that must fail.
 
 use crate::model::finding::Finding;
-use crate::model::inventory::{Access, Node, Os};
+use crate::model::inventory::Node;
 use crate::model::state::{FileStat, LiveAccount, Privilege};
 
 use super::{Change, Ctx, NodePlan, MODE_GO};
@@ -27,7 +27,7 @@ impl Ctx<'_> {
             .by_name
             .get(plan.node.as_str())
             .map(|&id| &self.inv.nodes[id]);
-        if node.is_some_and(|n| n.os == Os::Windows) {
+        if node.is_some_and(|n| crate::node::abilities(n).acls) {
             return;
         }
         if s.mode & MODE_GO != 0 {
@@ -40,7 +40,7 @@ impl Ctx<'_> {
         if s.uid != acc.uid {
             // Over SFTP the account's uid is only inferred (the owner of
             // `~/.ssh` or the home): said, never chown'ed on a guess.
-            if node.is_some_and(|n| n.access == crate::model::inventory::Access::Sftp) {
+            if node.is_some_and(|n| !crate::node::abilities(n).commands) {
                 plan.warnings.push(format!(
                     "{path} is owned by uid {}, not by uid {} (which owns ~/.ssh or the home); over SFTP \
                      trustmesh does not change owners: check it on the node",
@@ -116,8 +116,7 @@ fn foreign<'a>(acc: &'a LiveAccount, plan: &'a NodePlan) -> Vec<(&'a str, Option
 pub(super) fn blocker(node: &Node, acc: &LiveAccount, plan: &NodePlan) -> Option<Finding> {
     if acc.uid == 0
         || acc.privilege == Some(Privilege::Root)
-        || node.os == Os::Windows
-        || node.access == Access::Sftp
+        || !crate::node::abilities(node).scripts
     {
         return None;
     }

@@ -263,6 +263,22 @@ pub struct Rendered {
 }
 
 impl FileEdit {
+    /// An edit of `path` that adds and removes nothing (yet), for tests.
+    #[cfg(test)]
+    pub(crate) fn empty(path: &str, file: FileRole, create: bool) -> FileEdit {
+        FileEdit {
+            path: path.into(),
+            file,
+            create,
+            kept: Vec::new(),
+            remove: Vec::new(),
+            remove_on_request: Vec::new(),
+            adopt: Vec::new(),
+            add: Vec::new(),
+            after_rotation_of: None,
+        }
+    }
+
     /// The file's new text from `base`, the text it was planned from:
     /// managed lines removed, planned lines added, a key known only after
     /// apply taken from `key_of(node)` as `(type, base64)`. Pure: `apply`
@@ -500,17 +516,7 @@ mod tests {
     use super::*;
 
     fn edit(file: FileRole) -> FileEdit {
-        FileEdit {
-            path: "authorized_keys".into(),
-            file,
-            create: false,
-            kept: Vec::new(),
-            remove: Vec::new(),
-            remove_on_request: Vec::new(),
-            adopt: Vec::new(),
-            add: Vec::new(),
-            after_rotation_of: None,
-        }
+        FileEdit::empty("authorized_keys", file, false)
     }
 
     #[test]

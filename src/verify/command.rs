@@ -218,7 +218,7 @@ pub fn command_line(
     let dest = shell_quote(&dest);
     let sftp_dest = shell_quote(&sftp_dest);
     let sftp_only = inv.is_sftp_only(edge.source, edge.target);
-    if sftp_only || target.access == crate::model::inventory::Access::Sftp {
+    if sftp_only || !crate::node::abilities(target).commands {
         // An edge into an account that serves SFTP only (`access: sftp`),
         // or an SFTP-only edge, holds when a listing works over sftp; an
         // SFTP-only edge then only if a shell is refused too: the forced

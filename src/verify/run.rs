@@ -377,7 +377,7 @@ fn prepare(
     }
     // No command runs from an account that serves SFTP only (an edge into
     // one is tried with an `sftp -b` listing: see `command_line`).
-    if inv.nodes[edge.source].access == crate::model::inventory::Access::Sftp {
+    if !crate::node::abilities(&inv.nodes[edge.source]).commands {
         return not_tried(
             format!(
                 "{} is reached over SFTP only (access: sftp): no command runs there to try the edge",

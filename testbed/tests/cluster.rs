@@ -435,6 +435,16 @@ fn footprint(c: &Cluster) -> Footprint {
         .unwrap();
     let session_pid = session.id();
     std::mem::forget(session); // reaped or not, it must be gone
+                               // The session has entered the host: its mount namespace is the host's.
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while ns(&session_pid.to_string()) == ns("self") {
+        assert!(
+            Instant::now() < deadline,
+            "the session never entered the host"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     Footprint {
         pids: c.pids(),
         netns: c.netns_names(),
@@ -488,8 +498,6 @@ fn bastion_spec() -> ClusterSpec {
 fn nothing_is_left_after_drop() {
     let c = Cluster::start(bastion_spec()).unwrap();
     let f = footprint(&c);
-    // Give the session time to enter the host.
-    std::thread::sleep(Duration::from_millis(200));
     drop(c);
     assert_nothing_left(&f);
 }
@@ -500,7 +508,6 @@ fn nothing_is_left_when_the_test_body_panics() {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let c = Cluster::start(bastion_spec()).unwrap();
         *seen.lock().unwrap() = Some(footprint(&c));
-        std::thread::sleep(Duration::from_millis(200));
         panic!("the test body fails (on purpose)");
     }));
     assert!(result.is_err());

@@ -344,6 +344,20 @@ impl Live {
     }
 }
 
+/// The edge `source -> target` of a `verify --json` document.
+pub fn verify_edge<'a>(
+    doc: &'a serde_json::Value,
+    source: &str,
+    target: &str,
+) -> &'a serde_json::Value {
+    doc["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .find(|e| e["source"] == source && e["target"] == target)
+        .unwrap_or_else(|| panic!("no edge {source} -> {target} in {doc:#}"))
+}
+
 /// Node `name` of a `plan --json` document.
 #[track_caller]
 pub fn plan_node<'a>(plan: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {

@@ -13,6 +13,25 @@ use trustmesh::plan::{LiveState, NodeFiles, NodeState, Plan};
 
 pub const UID: u32 = 1000;
 
+/// A small cluster: a manager, two workers, a reverse edge and a mesh.
+pub const LAB: &str = "\
+version: 1
+cluster: lab
+defaults: { user: agilab }
+manager: { name: manager, address: 10.0.0.1, user: alice }
+workers:
+  - { name: w1, address: 10.0.0.11 }
+  - { name: w2, address: 10.0.0.12 }
+reverse: [w1]
+mesh:
+  - [w1, w2]
+";
+
+/// The inventory of `text`, which must be valid.
+pub fn inv(text: &str) -> Inventory {
+    Inventory::from_str_named("inventory.yaml", text).unwrap()
+}
+
 /// The plan of `live` for every node in scope.
 pub fn run(inv: &Inventory, live: &LiveState) -> Plan {
     trustmesh::plan::plan(
@@ -230,7 +249,13 @@ pub fn apply_on_memory(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSt
         .enable_all()
         .build()
         .unwrap();
-    let report = rt.block_on(trustmesh::apply::apply_on(inv, plan, &refs, &opts));
+    let report = rt.block_on(trustmesh::apply::apply_on(
+        inv,
+        &trustmesh::TrustGraph::build(inv),
+        plan,
+        &refs,
+        &opts,
+    ));
     assert!(!report.failed(), "apply in memory: {report:#?}");
     let mut after = live.clone();
     for np in plan.nodes.iter().filter(|n| !n.changes.is_empty()) {
