@@ -38,9 +38,12 @@ fn owner_or_mode(n: &NodePlan) -> bool {
 }
 
 /// The reason and hint of a blocked node.
-fn blocked(n: &NodePlan) -> (&str, &str) {
+fn blocked(n: &NodePlan) -> (&str, String) {
     match &n.status {
-        NodeStatus::Blocked { reason, hint } => (reason, hint.as_deref().unwrap_or_default()),
+        NodeStatus::Blocked { reason, hint } => (
+            reason,
+            hint.as_ref().map(|h| h.to_string()).unwrap_or_default(),
+        ),
         s => panic!("{} is not blocked: {s:?}\n{:?}", n.node, n.changes),
     }
 }

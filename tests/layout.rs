@@ -1,6 +1,7 @@
 //! The size rules of the code base (docs/layout.md): no file under `src/`
 //! over 600 lines, no function over 150 lines (from its `fn` line to the
-//! closing brace at the same indent).
+//! closing brace at the same indent); and flag names spelt only in the
+//! command line and output layers.
 
 use std::path::{Path, PathBuf};
 
@@ -118,4 +119,169 @@ fn the_function_scan_finds_long_functions_and_only_those() {
     let found = long_functions(&text, MAX_FN_LINES);
     assert_eq!(found, vec![(1, MAX_FN_LINES + 2, "long".to_string())]);
     assert!(long_functions(&text, MAX_FN_LINES + 2).is_empty());
+}
+
+/// The string literals of Rust source `text` (their contents, escapes
+/// as written) outside comments and outside items under `#[cfg(test)]`,
+/// each with its line; and the modules declared `#[cfg(test)] mod name;`
+/// (their files are test code too).
+fn string_literals(text: &str) -> (Vec<(usize, String)>, Vec<String>) {
+    let b = text.as_bytes();
+    let line_at = |i: usize| text[..i].matches('\n').count() + 1;
+    let (mut out, mut test_mods) = (Vec::new(), Vec::new());
+    // Brace depth, and the depth at which a `#[cfg(test)]` item's body
+    // closes while it is being skipped.
+    let (mut depth, mut skip_until): (usize, Option<usize>) = (0, None);
+    let mut cfg_test = false;
+    let mut i = 0;
+    while i < b.len() {
+        let rest = &text[i..];
+        if rest.starts_with("//") {
+            i += rest.find('\n').unwrap_or(rest.len());
+        } else if rest.starts_with("/*") {
+            i += rest.find("*/").map_or(rest.len(), |e| e + 2);
+        } else if rest.starts_with("#[cfg(test)]") {
+            cfg_test = true;
+            i += "#[cfg(test)]".len();
+        } else if b[i] == b'"' || rest.starts_with("r\"") || rest.starts_with("r#") {
+            let hashes = rest[1..].bytes().take_while(|&c| c == b'#').count();
+            let raw = b[i] == b'r';
+            let open = if raw { 2 + hashes } else { 1 };
+            let close = format!("\"{}", "#".repeat(hashes));
+            let mut j = i + open;
+            while j < b.len() && !b[j..].starts_with(close.as_bytes()) {
+                j += if !raw && b[j] == b'\\' { 2 } else { 1 };
+            }
+            if skip_until.is_none() {
+                out.push((line_at(i), text[i + open..j.min(b.len())].to_string()));
+            }
+            i = j + close.len();
+        } else if b[i] == b'\'' {
+            // A char literal ('x', '\n', '{') or a lifetime ('a).
+            i += match (b.get(i + 1), b.get(i + 2)) {
+                (Some(b'\\'), _) => rest[2..].find('\'').map_or(1, |e| e + 3),
+                (Some(_), Some(b'\'')) => 3,
+                _ => 1,
+            };
+        } else {
+            match b[i] {
+                b'{' => {
+                    if cfg_test && skip_until.is_none() {
+                        skip_until = Some(depth);
+                    }
+                    cfg_test = false;
+                    depth += 1;
+                }
+                b'}' => {
+                    depth = depth.saturating_sub(1);
+                    if skip_until == Some(depth) {
+                        skip_until = None;
+                    }
+                }
+                b';' if cfg_test => {
+                    let item = text[..i].rsplit(']').next().unwrap_or("").trim();
+                    if let Some(name) = item.rsplit("mod ").next().filter(|_| item.contains("mod "))
+                    {
+                        test_mods.push(name.trim().to_string());
+                    }
+                    cfg_test = false;
+                }
+                _ => {}
+            }
+            i += rest.chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    (out, test_mods)
+}
+
+/// A literal naming a command-line flag: ` --x` or `` `--x`` (a lowercase
+/// letter after the dashes).
+fn names_a_flag(literal: &str) -> bool {
+    let b = literal.as_bytes();
+    (1..b.len().saturating_sub(2)).any(|i| {
+        (b[i - 1] == b' ' || b[i - 1] == b'`')
+            && b[i] == b'-'
+            && b[i + 1] == b'-'
+            && b[i + 2].is_ascii_lowercase()
+    })
+}
+
+/// The literals outside `src/cli/` and `src/output/` that name a flag,
+/// as `src/path:line: "literal"`.
+fn flags_in_library(files: &[(String, String)]) -> Vec<String> {
+    let mut test_files = Vec::new();
+    let mut found = Vec::new();
+    for (rel, text) in files {
+        let (literals, test_mods) = string_literals(text);
+        let dir = match rel.rsplit_once('/') {
+            Some((d, "mod.rs")) => format!("{d}/"),
+            Some((d, f)) => format!("{d}/{}/", f.trim_end_matches(".rs")),
+            None if rel == "lib.rs" || rel == "main.rs" => String::new(),
+            None => format!("{}/", rel.trim_end_matches(".rs")),
+        };
+        test_files.extend(test_mods.iter().map(|m| format!("{dir}{m}.rs")));
+        for (line, lit) in literals {
+            if names_a_flag(&lit) {
+                found.push((rel.clone(), format!("src/{rel}:{line}: \"{lit}\"")));
+            }
+        }
+    }
+    found
+        .into_iter()
+        .filter(|(rel, _)| {
+            !rel.starts_with("cli/")
+                && !rel.starts_with("output/")
+                && !rel.ends_with("tests.rs")
+                && !test_files.contains(rel)
+        })
+        .map(|(_, s)| s)
+        .collect()
+}
+
+#[test]
+fn flag_names_are_spelt_only_in_the_cli_and_output_layers() {
+    let found = flags_in_library(&src_files());
+    assert!(
+        found.is_empty(),
+        "string literals outside src/cli/ and src/output/ that name a command-line flag \
+         (say it as data, e.g. a `Hint`, and put its words in src/output/hints.rs):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_flag_scan_skips_comments_and_test_code() {
+    let text = r##"
+//! `--limit` in a doc comment
+fn f() -> &'static str {
+    let _c = '"'; // "not -- a --string"
+    /* "--adopt" */
+    g(r#"raw with --timeout"#);
+    "plain, with --ask-pass"
+}
+#[cfg(test)]
+mod tests {
+    fn t() { h("in a test --adopt {"); }
+}
+#[cfg(test)]
+mod shells;
+fn k() { "`--accept-changed-host-key NODE`"; "--porcelain"; "a -- b" }
+"##;
+    let (lits, mods) = string_literals(text);
+    let flagged: Vec<usize> = lits
+        .iter()
+        .filter(|(_, l)| names_a_flag(l))
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(flagged, vec![6, 7, 15]);
+    assert_eq!(mods, vec!["shells".to_string()]);
+    let files = vec![
+        ("plan/x.rs".to_string(), text.to_string()),
+        ("cli/y.rs".to_string(), text.to_string()),
+        (
+            "plan/x/shells.rs".to_string(),
+            "fn s() { \" --x\"; }".to_string(),
+        ),
+    ];
+    assert_eq!(flags_in_library(&files).len(), 3);
 }

@@ -222,12 +222,12 @@ fn hostile_plan() -> Plan {
         NodeStatus::Unreachable {
             step: h(),
             reason: h(),
-            hint: Some(h()),
+            hint: Some(h().into()),
         },
         NodeStatus::Skipped { reason: h() },
         NodeStatus::Blocked {
             reason: h(),
-            hint: Some(h()),
+            hint: Some(h().into()),
         },
     ];
     for (node, status) in p.nodes.iter_mut().zip(statuses.into_iter().cycle()) {
@@ -327,7 +327,7 @@ fn hostile_verify(nodes: usize, suffix: &str) -> VerifyReport {
                 1 => EdgeOutcome::Fails(EdgeFailure {
                     kind: FailureKind::AuthRejected,
                     reason: stderr.clone(),
-                    hint: Some(format!("hint {HOSTILE}")),
+                    hint: Some(format!("hint {HOSTILE}").into()),
                 }),
                 _ => EdgeOutcome::NotTried {
                     reason: stderr.clone(),

@@ -210,7 +210,8 @@ fn a_from_that_would_shut_the_manager_out_is_refused() {
         NodeStatus::Blocked { reason, hint } => {
             assert!(reason.contains("172.16.0.9"), "{reason}");
             assert!(
-                hint.as_deref()
+                hint.as_ref()
+                    .map(|h| h.to_string())
                     .unwrap_or_default()
                     .contains("`source_addresses:` of manager"),
                 "{hint:?}"

@@ -85,7 +85,11 @@ fn a_rotation_with_a_node_it_opens_out_of_limit_is_refused() {
         ["w2 (not in --limit)", "w3 (not in --limit)"],
         "{refused:?}"
     );
-    assert!(refused.hint.unwrap_or_default().contains("drop --limit"));
+    assert!(refused
+        .hint
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+        .contains("drop --limit"));
     assert!(
         p.incomplete(),
         "a refused rotation leaves the plan incomplete"

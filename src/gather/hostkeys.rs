@@ -7,6 +7,7 @@
 use super::proof::{self, Trusted};
 use super::*;
 use crate::formats::public_key::PublicKey;
+use crate::model::finding::Hint;
 
 /// Host keys as `(type, base64)` from `ssh-keyscan` output (comment lines,
 /// printed on stdout since OpenSSH 9.8, are skipped).
@@ -26,12 +27,25 @@ pub(super) fn parse_keyscan(out: &str) -> Vec<(String, String)> {
     keys
 }
 
+/// Why `ssh-keyscan` gave no host key.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum KeyscanError {
+    #[error("ssh-keyscan got no host key from {addr}:{port}: {stderr}")]
+    NoKey {
+        addr: String,
+        port: u16,
+        stderr: String,
+    },
+    #[error("ssh-keyscan: {0}")]
+    Run(#[from] crate::transport::StepError),
+}
+
 pub(super) async fn keyscan(
     via: Option<&Host>,
     addr: &str,
     port: u16,
     timeout: Duration,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, KeyscanError> {
     let secs = timeout.as_secs().max(1);
     let line = format!(
         "ssh-keyscan -T {} -p {} {}",
@@ -44,15 +58,16 @@ pub(super) async fn keyscan(
         Ok(out) => {
             let keys = parse_keyscan(&String::from_utf8_lossy(&out.stdout));
             if keys.is_empty() {
-                Err(format!(
-                    "ssh-keyscan got no host key from {addr}:{port}: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ))
+                Err(KeyscanError::NoKey {
+                    addr: addr.to_string(),
+                    port,
+                    stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                })
             } else {
                 Ok(keys)
             }
         }
-        Err(e) => Err(format!("ssh-keyscan: {e}")),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -78,6 +93,14 @@ pub(super) fn trusted_keys(shared: &Shared, addr: &str, port: u16) -> Vec<(Strin
         .collect()
 }
 
+/// The host key(s) a node's connection may accept, and their
+/// fingerprints when they were accepted on first use in this run (the
+/// operator confirms them before a password goes out).
+pub(super) struct HostKeyTrust {
+    pub(super) trusted: Trusted,
+    pub(super) accepted_now: Option<String>,
+}
+
 /// Decide, before connecting, which host key(s) the node's connection may
 /// accept, and write them into its known_hosts file of this run, the only
 /// one its connections read ([`proof`]).
@@ -97,7 +120,7 @@ pub(super) async fn trust_host_key(
     alias: &str,
     pin: Option<&str>,
     via: Option<&Host>,
-) -> Result<(Trusted, Option<String>), NodeState> {
+) -> Result<HostKeyTrust, NodeState> {
     let addr = node.target().addr;
     let known = Trusted::from_files(&[&shared.manager_kh, &shared.global_kh], addr, node.port);
     let kh_name = known_hosts::host_name(addr, node.port);
@@ -106,8 +129,10 @@ pub(super) async fn trust_host_key(
         keyscan(via, addr, node.port, timeout).await.map_err(|e| {
             unreachable(
                 "host key",
-                e,
-                Some("check that sshd answers on that address and port".into()),
+                e.to_string(),
+                Some(Hint::text(
+                    "check that sshd answers on that address and port",
+                )),
             )
         })
     };
@@ -120,8 +145,11 @@ pub(super) async fn trust_host_key(
         else {
             return Err(unreachable(
                 "host key",
-                format!("the host presents {}, not the pinned {pin}", fingerprints(&scanned)),
-                Some("if the node was reinstalled, check its new key out of band, then pin it with `host_key:` in the inventory (or `--accept-changed-host-key NODE=SHA256:...` for one run)".into()),
+                format!(
+                    "the host presents {}, not the pinned {pin}",
+                    fingerprints(&scanned)
+                ),
+                Some(Hint::AcceptChangedHostKey),
             ));
         };
         if !known.keys.is_empty() && !known.keys.iter().any(|(_, kb)| kb == b) {
@@ -146,10 +174,7 @@ pub(super) async fn trust_host_key(
                     "the manager has never seen the host key of {kh_name}; it presents {}",
                     fingerprints(&scanned)
                 ),
-                Some(
-                    "check the fingerprint, then run again with --accept-new-host-keys, or pin it with `host_key:` in the inventory"
-                        .into(),
-                ),
+                Some(Hint::AcceptNewHostKeys),
             ));
         }
         // A key an admin revoked for the host is not accepted.
@@ -189,7 +214,10 @@ pub(super) async fn trust_host_key(
             None,
         ));
     }
-    Ok((trusted, accepted_now))
+    Ok(HostKeyTrust {
+        trusted,
+        accepted_now,
+    })
 }
 
 /// After the node was read through its connection (so ssh has processed

@@ -4,13 +4,25 @@
 use super::*;
 use crate::formats::public_key::PublicKey;
 
+/// What the manager's own key pair needs said (a note of the run).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum KeyNote {
+    #[error("the manager's key {key} could not be read without a passphrase: its public half is taken from {key}.pub")]
+    Passphrase { key: String },
+    #[error(
+        "{key}.pub is missing or unreadable: trustmesh uses the key's own public half ({fingerprint}); \
+         put it back with `ssh-keygen -y -f {key} > {key}.pub`"
+    )]
+    PublicHalfMissing { key: String, fingerprint: String },
+}
+
 /// Probe the manager locally. Files outside `~/.ssh` (a custom identity or
 /// known_hosts) are read directly.
 pub(super) async fn probe_local(
     files: &NodeFiles,
     home: &Path,
     timeout: Duration,
-) -> Result<(LiveAccount, Option<String>), GatherError> {
+) -> Result<(LiveAccount, Option<KeyNote>), GatherError> {
     let all = files.probe_request();
     let (read, stat_only) = (&all.read, &all.stat_only);
     let inside = |n: &String| !n.contains('/') && !n.starts_with('~');
@@ -91,7 +103,7 @@ async fn own_public_key(
     files: &NodeFiles,
     home: &Path,
     timeout: Duration,
-) -> Result<Option<String>, GatherError> {
+) -> Result<Option<KeyNote>, GatherError> {
     let Some(key) = account.file(&files.key).and_then(|f| f.stat.as_ref()) else {
         return Ok(None);
     };
@@ -106,11 +118,7 @@ async fn own_public_key(
     );
     let derived = match Host::Local.run(&line, b"", timeout).await {
         Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        _ => {
-            return Ok(Some(format!(
-                "the manager's key {shown} could not be read without a passphrase: its public half is taken from {shown}.pub"
-            )))
-        }
+        _ => return Ok(Some(KeyNote::Passphrase { key: shown })),
     };
     let fields = |t: &str| PublicKey::parse(t).map(PublicKey::to_strings);
     let Some(derived_key) = fields(&derived) else {
@@ -132,11 +140,10 @@ async fn own_public_key(
             real: fp(&derived_key.1),
         }),
         None => {
-            let note = format!(
-                "{shown}.pub is missing or unreadable: trustmesh uses the key's own public half ({}); \
-                 put it back with `ssh-keygen -y -f {shown} > {shown}.pub`",
-                fp(&derived_key.1)
-            );
+            let note = KeyNote::PublicHalfMissing {
+                fingerprint: fp(&derived_key.1),
+                key: shown,
+            };
             let stat = pub_file.and_then(|f| f.stat.clone());
             let name = files.public_key.clone();
             account.files.retain(|f| f.name != name);

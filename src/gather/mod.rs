@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::formats::known_hosts::{self, KnownHostsFile};
+use crate::model::finding::{Finding, Hint};
 use crate::model::graph::TrustGraph;
 use crate::model::inventory::{Inventory, NodeId};
 use crate::model::state::LiveAccount;
@@ -218,7 +219,7 @@ pub async fn gather(
         control: run.path().to_path_buf(),
         proof_dir: run.proof_dir(),
         accepted: Mutex::new(Vec::new()),
-        notes: Mutex::new(key_note.into_iter().collect()),
+        notes: Mutex::new(key_note.iter().map(ToString::to_string).collect()),
         manager_kh,
         global_kh: global_known_hosts(),
         known_hosts_display: manager_known_hosts.display().to_string(),
@@ -237,15 +238,18 @@ pub async fn gather(
     for (id, node) in inv.nodes.iter().enumerate().skip(1) {
         if !opts.scope.contains(id) && !is_jump_of_scope(inv, &opts.scope, id) {
             states[id] = Some(NodeState::Skipped {
-                reason: "not in --limit".into(),
+                reason: crate::output::hints::NOT_IN_LIMIT.into(),
             });
             continue;
         }
         if !manager_has_key && opts.password.is_none() {
             states[id] = Some(NodeState::Unreachable {
                 step: "connect".into(),
-                reason: format!("the manager has no key pair yet ({})", manager_identity.display()),
-                hint: Some("read the nodes with a password: `trustmesh plan --ask-pass` (nothing is written); `trustmesh apply --ask-pass` then generates the key and installs it".into()),
+                reason: format!(
+                    "the manager has no key pair yet ({})",
+                    manager_identity.display()
+                ),
+                hint: Some(Hint::AskPassWithoutKey),
             });
             on_done(&node.name);
             continue;
@@ -367,14 +371,12 @@ fn jump_failed(
             Some(NodeState::Read { .. }) => Some(unreachable(
                 "connect",
                 format!("its jump host {name} does not accept the manager's key yet"),
-                Some(format!(
-                    "install it there first: `trustmesh apply --ask-pass --limit {name}`"
-                )),
+                Some(Hint::InstallOnJump { jump: name.clone() }),
             )),
             _ => Some(unreachable(
                 "connect",
                 format!("its jump host {name} could not be reached"),
-                Some(format!("fix {name} first: see its own error")),
+                Some(Hint::Text(format!("fix {name} first: see its own error"))),
             )),
         }
     })
@@ -407,12 +409,8 @@ struct Shared {
     per_target: Vec<Semaphore>,
 }
 
-fn unreachable(step: &str, reason: String, hint: Option<String>) -> NodeState {
-    NodeState::Unreachable {
-        step: step.into(),
-        reason,
-        hint,
-    }
+fn unreachable(step: &str, reason: String, hint: Option<Hint>) -> NodeState {
+    Finding::new(step, reason, hint).into()
 }
 
 /// Read every node again over the connections already open (after
@@ -515,5 +513,5 @@ pub(super) async fn read_remote(
 
 /// A door's failure as the node's state.
 pub(super) fn unreachable_at(e: crate::node::DoorError) -> NodeState {
-    unreachable(&e.step, e.reason.to_string(), e.hint)
+    e.into_finding().into()
 }

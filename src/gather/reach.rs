@@ -3,9 +3,10 @@
 //! manager's key, or a password login (`--ask-pass`); the read; and the
 //! host keys its sshd proved to that connection ([`super::proof`]).
 
-use super::hostkeys::{changed_key_reason, take_proof, trust_host_key};
+use super::hostkeys::{changed_key_reason, take_proof, trust_host_key, HostKeyTrust};
 use super::proof::Trusted;
 use super::*;
+use crate::model::finding::Hint;
 
 /// Read one node: trust its host key, connect, read, take the proof.
 pub(super) async fn read_node(
@@ -21,11 +22,13 @@ pub(super) async fn read_node(
     // pin, the manager's (or the global) known_hosts, or trust on first
     // use when the operator allowed it.
     let pin = shared.opts.pin(id, node);
-    let (trusted, accepted_now) =
-        match trust_host_key(shared, node, alias, pin, via.as_deref()).await {
-            Ok(t) => t,
-            Err(state) => return (state, None),
-        };
+    let HostKeyTrust {
+        trusted,
+        accepted_now,
+    } = match trust_host_key(shared, node, alias, pin, via.as_deref()).await {
+        Ok(t) => t,
+        Err(state) => return (state, None),
+    };
     let to = Reach {
         id,
         alias,
@@ -156,7 +159,7 @@ async fn reach(
                 unreachable(
                     "password login",
                     "its host key was accepted on first use in this run and not confirmed: no password was sent".into(),
-                    Some("check the fingerprint out of band, then pin it with `host_key:` in the inventory (or answer yes)".into()),
+                    Some(Hint::text("check the fingerprint out of band, then pin it with `host_key:` in the inventory (or answer yes)")),
                 ),
                 None,
                 None,
@@ -188,7 +191,7 @@ async fn reach(
             let (reason, hint) = match f.kind {
                 FailureKind::AuthRejected => (
                     "the password was refused (or password logins are off on this node)".into(),
-                    Some("check the password, and `PasswordAuthentication yes` in the node's sshd_config".into()),
+                    Some(Hint::text("check the password, and `PasswordAuthentication yes` in the node's sshd_config")),
                 ),
                 FailureKind::Other => (reason, hint),
                 _ => (f.reason, f.hint),

@@ -1,20 +1,155 @@
-//! What a check found wrong, in the words a person acts on: the reason,
-//! and what to do about it. The planner blocks a node with one; the
-//! command line prints one as an error and its hint.
+//! What a check found wrong, in the words a person acts on: the step, the
+//! reason, and what to do about it ([`Hint`]). Gather reports an
+//! unreachable node with one, the planner blocks a node with one, a door
+//! fails with one; the command line prints one as an error and its hint.
+//!
+//! A hint is data: what to do, with what it needs (a node, a path). Its
+//! words, and the command-line flags they name, are in one place,
+//! [`crate::output::hints`]; a hint is shown and serialized as those words
+//! (plan JSON, saved plans, verify JSON keep the text they always had).
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-/// What is wrong, and what to do about it.
+/// What to do about a problem. Each variant's words are
+/// [`crate::output::hints::words`].
+#[derive(Debug, Clone, Eq)]
+#[non_exhaustive]
+pub enum Hint {
+    /// Advice that names no flag, in its own words.
+    Text(String),
+    /// The host key is unknown: check it, then accept it on first use or
+    /// pin it.
+    AcceptNewHostKeys,
+    /// The host key in the manager's known_hosts changed: remove the old
+    /// entry (`kh_name` in `known_hosts`), then accept the new key.
+    ForgetChangedHostKey {
+        kh_name: String,
+        known_hosts: String,
+    },
+    /// The host presents another key than the pinned one: pin the new one,
+    /// or accept the change for one run.
+    AcceptChangedHostKey,
+    /// The node does not accept the manager's key: read it with a
+    /// password, and let apply install the key with it.
+    AskPass,
+    /// The manager has no key pair yet: read the nodes with a password,
+    /// and let apply generate the key and install it.
+    AskPassWithoutKey,
+    /// A jump host reached with a password: install the manager's key
+    /// there first.
+    InstallOnJump { jump: String },
+    /// Nothing answered in time: `check` says what to check (no flag), the
+    /// words add the timeout's flag.
+    RaiseTimeout { check: String },
+    /// The host stopped answering in the middle of an operation.
+    StoppedAnswering,
+    /// A rotation refused because nodes its key opens are out of scope;
+    /// `manager`: the manager's key (it opens every node).
+    RotateWithoutLimit { manager: bool },
+    /// A line written by hand grants an edge without its policy: adopt it,
+    /// or remove it.
+    Adopt,
+    /// An old host key trustmesh did not write (`names` in the file at
+    /// `path`): remove it by hand, or let the plan remove it.
+    RemoveStaleHostKey {
+        names: String,
+        path: String,
+        node: String,
+    },
+}
+
+impl Hint {
+    /// Advice in its own words (no flag in them).
+    pub fn text(s: impl Into<String>) -> Hint {
+        Hint::Text(s.into())
+    }
+
+    /// The words a person reads.
+    pub fn words(&self) -> Cow<'_, str> {
+        crate::output::hints::words(self)
+    }
+}
+
+/// Advice in its own words.
+impl From<String> for Hint {
+    fn from(s: String) -> Hint {
+        Hint::Text(s)
+    }
+}
+
+/// Advice in its own words.
+impl From<&str> for Hint {
+    fn from(s: &str) -> Hint {
+        Hint::Text(s.to_string())
+    }
+}
+
+impl std::fmt::Display for Hint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.words())
+    }
+}
+
+/// A hint is what it says: a saved plan's hints come back as
+/// [`Hint::Text`], equal to the hint a fresh plan makes with the same words.
+impl PartialEq for Hint {
+    fn eq(&self, other: &Hint) -> bool {
+        self.words() == other.words()
+    }
+}
+
+impl Serialize for Hint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.words())
+    }
+}
+
+impl<'de> Deserialize<'de> for Hint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Hint, D::Error> {
+        String::deserialize(d).map(Hint::Text)
+    }
+}
+
+/// In the JSON documents a hint is its words: a string.
+impl schemars::JsonSchema for Hint {
+    fn is_referenceable() -> bool {
+        false
+    }
+
+    fn schema_name() -> String {
+        String::schema_name()
+    }
+
+    fn json_schema(gen: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        String::json_schema(gen)
+    }
+}
+
+/// A per-node problem: the step that failed, what is wrong, and what to do
+/// about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
+    pub step: String,
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
+    pub hint: Option<Hint>,
 }
 
 impl Finding {
-    pub fn new(reason: String, hint: Option<String>) -> Finding {
-        Finding { reason, hint }
+    pub fn new(step: &str, reason: String, hint: Option<Hint>) -> Finding {
+        Finding {
+            step: step.to_string(),
+            reason,
+            hint,
+        }
+    }
+
+    /// A problem the planner found on a node it read, with advice in its
+    /// own words (no flag in them).
+    pub fn plan(reason: String, hint: Option<String>) -> Finding {
+        Finding::new("plan", reason, hint.map(Hint::Text))
     }
 }
 

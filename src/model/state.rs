@@ -127,7 +127,7 @@ pub enum NodeState {
     Unreachable {
         step: String,
         reason: String,
-        hint: Option<String>,
+        hint: Option<crate::model::finding::Hint>,
     },
     /// Left out on purpose (`--limit`, an OS not handled yet).
     Skipped { reason: String },
@@ -149,6 +149,17 @@ pub enum Login {
     /// manager's key yet. Apply's changes there run over password logins,
     /// the first of them installing the manager's key.
     Password,
+}
+
+/// A node that could not be read: the step, why, and what to try.
+impl From<crate::model::finding::Finding> for NodeState {
+    fn from(f: crate::model::finding::Finding) -> NodeState {
+        NodeState::Unreachable {
+            step: f.step,
+            reason: f.reason,
+            hint: f.hint,
+        }
+    }
 }
 
 /// The live state of every node, indexed like [`Inventory::nodes`].

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+use crate::model::finding::{Finding, Hint};
 use crate::model::inventory::{Access as Reach, Node, Os};
 use crate::model::state::LiveAccount;
 use crate::plan::NodeFiles;
@@ -181,7 +182,7 @@ pub struct DoorError {
     pub node: String,
     pub step: String,
     pub reason: Reason,
-    pub hint: Option<String>,
+    pub hint: Option<Hint>,
 }
 
 impl DoorError {
@@ -194,9 +195,14 @@ impl DoorError {
         }
     }
 
-    pub fn with_hint(mut self, hint: impl Into<String>) -> DoorError {
-        self.hint = Some(hint.into());
+    pub fn with_hint(mut self, hint: Hint) -> DoorError {
+        self.hint = Some(hint);
         self
+    }
+
+    /// The node's problem: the step, why, and what to try.
+    pub fn into_finding(self) -> Finding {
+        Finding::new(&self.step, self.reason.to_string(), self.hint)
     }
 }
 

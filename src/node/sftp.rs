@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 
-use super::{Door, DoorError, Op, Reason};
+use super::{Door, DoorError, Hint, Op, Reason};
 use crate::model::inventory::{Node, Os};
 use crate::model::state::{FileKind, LiveAccount};
 use crate::plan::NodeFiles;
@@ -86,9 +86,9 @@ impl<'h> SftpDoor<'h> {
         };
         let mut fs = crate::transport::sftp::open(session).await.map_err(|e| {
             self.error(STEP, Reason::Transport(e.to_string()))
-                .with_hint(
+                .with_hint(Hint::text(
                     "the node must serve the sftp subsystem (`Subsystem sftp` in its sshd_config)",
-                )
+                ))
         })?;
         let read = read_account(&mut fs, &req).await;
         fs.close().await;
@@ -202,9 +202,7 @@ impl Door for SftpDoor<'_> {
                 Ok(r) => r,
                 Err(_) => Err(self
                     .error("read over sftp", Reason::Timeout(self.timeout.as_secs()))
-                    .with_hint(
-                        "the host stopped answering; check it and raise --timeout for slow hosts",
-                    )),
+                    .with_hint(Hint::StoppedAnswering)),
             }
         })
     }

@@ -52,9 +52,8 @@ impl<'h> ShellDoor<'h> {
             .run(&line, probe::PROBE_SCRIPT.as_bytes(), self.timeout)
             .await
             .map_err(|e| {
-                self.error("probe", e).with_hint(
-                    "the host stopped answering; check it and raise --timeout for slow hosts",
-                )
+                self.error("probe", e)
+                    .with_hint(super::Hint::StoppedAnswering)
             })?;
         probe::parse_probe_output(&out.stdout).map_err(|e| {
             DoorError::new(
@@ -65,9 +64,9 @@ impl<'h> ShellDoor<'h> {
                     stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
                 },
             )
-            .with_hint(
+            .with_hint(super::Hint::text(
                 "the account's shell must be POSIX sh compatible (sh, bash, dash, zsh, busybox)",
-            )
+            ))
         })
     }
 

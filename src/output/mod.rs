@@ -13,6 +13,7 @@
 mod adopt;
 mod certificate;
 pub mod escape;
+pub mod hints;
 pub mod json;
 
 use std::io::{self, Write};
@@ -227,7 +228,7 @@ fn render_node(
                 EscMessage(reason)
             )?;
             if let Some(h) = hint {
-                writeln!(out, "  hint: {}", EscMessage(h))?;
+                writeln!(out, "  hint: {}", EscMessage(&h.words()))?;
             }
         }
         NodeStatus::Skipped { reason } => {
@@ -242,7 +243,7 @@ fn render_node(
                 EscMessage(reason)
             )?;
             if let Some(h) = hint {
-                writeln!(out, "  hint: {}", EscMessage(h))?;
+                writeln!(out, "  hint: {}", EscMessage(&h.words()))?;
             }
         }
     }

@@ -164,9 +164,9 @@ impl Ctx<'_> {
         } else if !policy.is_open() {
             plan.warnings.push(format!(
                 "{path}: {name}'s key is let in by a line trustmesh did not write, so the edge's policy ({}) is \
-                 not on it; plan with --adopt to have trustmesh take the line over with the policy, or remove \
-                 it by hand and trustmesh writes its own",
-                policy.describe()
+                 not on it; {}",
+                policy.describe(),
+                Hint::Adopt
             ));
         }
         granted_by_hand(

@@ -394,7 +394,7 @@ impl Ctx<'_> {
             Some(j) => &self.inv.nodes[j].name,
             None => &self.inv.manager().name,
         };
-        Err(Finding::new(
+        Err(Finding::plan(
             format!(
                 "restrict_source would write from=\"{from}\" on the manager's line here, but {} sees the \
                  manager's connections come from {seen}: the manager would lock itself out",
@@ -556,7 +556,7 @@ pub(super) fn read_text<'a>(
     };
     let Some(stat) = &f.stat else {
         if f.unreadable {
-            return Err(Finding::new(
+            return Err(Finding::plan(
                 format!("{path} cannot be read"),
                 Some(format!("check its permissions: `ls -l {path}` on the node")),
             ));
@@ -566,27 +566,27 @@ pub(super) fn read_text<'a>(
     match stat.kind {
         FileKind::File => {}
         FileKind::Symlink => {
-            return Err(Finding::new(
+            return Err(Finding::plan(
                 format!("{path} is a symbolic link"),
                 Some("trustmesh does not edit through symbolic links: replace the link with the file it points to".into()),
             ))
         }
         _ => {
-            return Err(Finding::new(
+            return Err(Finding::plan(
                 format!("{path} is not a regular file"),
                 Some(format!("move it away and plan again: `mv {path} {path}.old`")),
             ))
         }
     }
     let Some(content) = &f.content else {
-        return Err(Finding::new(
+        return Err(Finding::plan(
             format!("{path} cannot be read"),
             Some(format!("check its permissions: `ls -l {path}` on the node")),
         ));
     };
     match std::str::from_utf8(content) {
         Ok(t) => Ok((Some(t), Some(stat))),
-        Err(_) => Err(Finding::new(
+        Err(_) => Err(Finding::plan(
             format!("{path} is not UTF-8 text"),
             Some("trustmesh edits only text files; check the file by hand".into()),
         )),

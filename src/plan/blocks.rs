@@ -109,7 +109,7 @@ impl Ctx<'_> {
         let (mpath, cpath) = (display_path(&cf.managed), display_path(&cf.config));
         let read = |name: &str, path: &str, plan: &mut NodePlan| match read_text(acc, name, path) {
             Ok((text, stat)) => Some((text, stat.is_some())),
-            Err(Finding { reason, hint }) => {
+            Err(Finding { reason, hint, .. }) => {
                 if o.ssh_config {
                     plan.warnings.push(format!(
                         "options.ssh_config is not applied here: {reason}{}",

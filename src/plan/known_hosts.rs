@@ -430,9 +430,14 @@ impl Ctx<'_> {
                 };
                 if lines.is_empty() {
                     plan.warnings.push(format!(
-                        "{path} holds an old {ot} host key for {} ({}) that trustmesh did not write; \
-                         remove it with `ssh-keygen -R '{}' -f {path}` (or plan with --remove-stale-host-keys {})",
-                        node.name, names, names, node.name
+                        "{path} holds an old {ot} host key for {} ({}) that trustmesh did not write; {}",
+                        node.name,
+                        names,
+                        Hint::RemoveStaleHostKey {
+                            names: names.to_string(),
+                            path: path.to_string(),
+                            node: node.name.clone(),
+                        }
                     ));
                 }
                 on_request.extend(lines);

@@ -53,7 +53,7 @@ use rayon::prelude::*;
 use crate::formats::authorized_keys::AuthorizedKeysFile;
 use crate::formats::known_hosts::{self as kh, Annotation, HostEntry, KnownHostsFile};
 use crate::formats::public_key::PublicKey;
-use crate::model::finding::Finding;
+use crate::model::finding::{Finding, Hint};
 use crate::model::graph::TrustGraph;
 use crate::model::inventory::{Inventory, NodeId, Role};
 use crate::model::state::{FileKind, FileStat, LiveAccount};
@@ -410,7 +410,7 @@ impl Ctx<'_> {
             }
         };
         self.unproven_host_keys(id, acc, &mut plan);
-        if let Err(Finding { reason, hint }) = self.ssh_dir(acc, &mut plan) {
+        if let Err(Finding { reason, hint, .. }) = self.ssh_dir(acc, &mut plan) {
             plan.status = NodeStatus::Blocked { reason, hint };
             plan.changes.clear();
             return plan;
@@ -430,7 +430,7 @@ impl Ctx<'_> {
         }
         let kh = self.known_hosts(id, acc, &mut plan);
         for r in [ak, kh] {
-            if let Err(Finding { reason, hint }) = r {
+            if let Err(Finding { reason, hint, .. }) = r {
                 plan.status = NodeStatus::Blocked { reason, hint };
                 plan.changes.clear();
                 return plan;
@@ -450,7 +450,8 @@ impl Ctx<'_> {
             self.ssh_config(id, acc, &mut plan);
             self.hosts_file(id, acc, &mut plan);
         }
-        if let Some(Finding { reason, hint }) = owners::blocker(&self.inv.nodes[id], acc, &plan) {
+        if let Some(Finding { reason, hint, .. }) = owners::blocker(&self.inv.nodes[id], acc, &plan)
+        {
             plan.status = NodeStatus::Blocked { reason, hint };
             plan.changes.clear();
         }
@@ -476,7 +477,7 @@ impl Ctx<'_> {
                 }),
                 Some(s) if s.kind == FileKind::Dir => {}
                 Some(_) => {
-                    return Err(Finding::new(
+                    return Err(Finding::plan(
                         "~/.ssh exists but is not a folder".into(),
                         Some("move it away and plan again".into()),
                     ))
@@ -486,7 +487,7 @@ impl Ctx<'_> {
         }
         if let Some(h) = &acc.home_stat {
             if h.mode & 0o002 != 0 {
-                return Err(Finding::new(
+                return Err(Finding::plan(
                     format!(
                         "the home {} is writable by every account ({:04o}): trustmesh does not write under it",
                         acc.home, h.mode
@@ -511,7 +512,7 @@ impl Ctx<'_> {
                 mode: 0o700,
             }),
             Some(s) if s.kind == FileKind::Symlink => {
-                return Err(Finding::new(
+                return Err(Finding::plan(
                     "~/.ssh is a symbolic link: trustmesh does not write through it".into(),
                     Some(
                         "make ~/.ssh a real folder (`mv ~/.ssh ~/.ssh.link && mkdir -m 700 ~/.ssh`, then copy what it needs) and plan again"
@@ -520,7 +521,7 @@ impl Ctx<'_> {
                 ))
             }
             Some(s) if s.kind == FileKind::Dir && s.mode & 0o002 != 0 => {
-                return Err(Finding::new(
+                return Err(Finding::plan(
                     format!(
                         "~/.ssh is writable by every account ({:04o}): its files may have been changed by anyone",
                         s.mode
@@ -530,7 +531,7 @@ impl Ctx<'_> {
             }
             Some(s) if s.kind == FileKind::Dir => self.fix_mode(acc, "~/.ssh", s, 0o700, plan),
             Some(_) => {
-                return Err(Finding::new(
+                return Err(Finding::plan(
                     "~/.ssh exists but is not a directory".into(),
                     Some("move it away (`mv ~/.ssh ~/.ssh.old`) and plan again".into()),
                 ))

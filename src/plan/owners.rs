@@ -172,5 +172,5 @@ pub(super) fn blocker(node: &Node, acc: &LiveAccount, plan: &NodePlan) -> Option
             "an admin runs, as root on the node: `{command}`, then plan again (trustmesh then sets the modes itself)"
         ),
     };
-    Some(Finding::new(reason, Some(hint)))
+    Some(Finding::plan(reason, Some(hint)))
 }

@@ -19,6 +19,7 @@
 //! operator's key.
 
 use super::*;
+use crate::output::hints;
 
 /// Whose key is rotated in this run, and why each other node that
 /// `--rotate-keys` names is not.
@@ -112,7 +113,7 @@ pub(super) fn refuse_blocked(
 }
 
 /// The nodes `id`'s key opens where a new key could not be proven, each
-/// with why, sorted.
+/// with why, in inventory order.
 fn unprovable(
     inv: &Inventory,
     graph: &TrustGraph,
@@ -120,7 +121,7 @@ fn unprovable(
     scope: &PlanScope,
     id: NodeId,
     blocked: &dyn Fn(NodeId) -> bool,
-) -> Vec<String> {
+) -> Vec<(NodeId, Unprovable)> {
     let mut targets: Vec<NodeId> = graph.outgoing(id).map(|e| e.target).collect();
     targets.sort_unstable();
     targets.dedup();
@@ -128,37 +129,36 @@ fn unprovable(
         .into_iter()
         .filter_map(|t| {
             let why = if !scope.contains(t) {
-                "not in --limit"
+                Unprovable::NotInScope
             } else if !has_shell(&inv.nodes[t]) {
-                "reached over SFTP only: the proof needs a shell"
+                Unprovable::SftpOnly
             } else {
                 match live.nodes.get(t) {
-                    Some(NodeState::Read { .. }) if blocked(t) => "blocked",
+                    Some(NodeState::Read { .. }) if blocked(t) => Unprovable::Blocked,
                     Some(NodeState::Read { .. }) => return None,
-                    Some(NodeState::Unreachable { .. }) => "unreachable",
-                    Some(NodeState::Skipped { .. }) | None => "not read",
+                    Some(NodeState::Unreachable { .. }) => Unprovable::Unreachable,
+                    Some(NodeState::Skipped { .. }) | None => Unprovable::NotRead,
                 }
             };
-            Some(format!("{} ({why})", inv.nodes[t].name))
+            Some((t, why))
         })
         .collect()
 }
 
-fn refusal(inv: &Inventory, id: NodeId, missing: Vec<String>) -> RotationRefused {
+fn refusal(inv: &Inventory, id: NodeId, why: Vec<(NodeId, Unprovable)>) -> RotationRefused {
     let name = &inv.nodes[id].name;
-    let limited = missing.iter().any(|m| m.ends_with("(not in --limit)"));
+    let limited = why.iter().any(|(_, w)| *w == Unprovable::NotInScope);
     let hint = if limited {
-        format!(
-            "rotate it with every node its key opens in scope: drop --limit, or add them to it{}",
-            if id == Inventory::MANAGER {
-                " (the manager's key opens every node)"
-            } else {
-                ""
-            }
-        )
+        Hint::RotateWithoutLimit {
+            manager: id == Inventory::MANAGER,
+        }
     } else {
-        "bring those nodes back (or take them out of the inventory) and rotate again".to_string()
+        Hint::text("bring those nodes back (or take them out of the inventory) and rotate again")
     };
+    let missing: Vec<String> = why
+        .iter()
+        .map(|(t, w)| format!("{} ({})", inv.nodes[*t].name, hints::unprovable(*w)))
+        .collect();
     RotationRefused {
         reason: format!(
             "{name}'s key is not rotated: the old key is removed only once the new one is proven on every \

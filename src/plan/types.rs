@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adopt::{Adoption, HandWritten};
 use crate::formats::known_hosts as kh;
+use crate::model::finding::Hint;
 use crate::model::state::Login;
 
 /// Version of the JSON plan format (`plan --json`, `plan --out`). 3 added
@@ -40,7 +41,7 @@ pub enum NodeStatus {
     Unreachable {
         step: String,
         reason: String,
-        hint: Option<String>,
+        hint: Option<Hint>,
     },
     Skipped {
         reason: String,
@@ -48,7 +49,7 @@ pub enum NodeStatus {
     /// Read, but something on it stops trustmesh from changing it safely.
     Blocked {
         reason: String,
-        hint: Option<String>,
+        hint: Option<Hint>,
     },
 }
 
@@ -93,7 +94,21 @@ pub struct RotationRefused {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
+    pub hint: Option<Hint>,
+}
+
+/// Why a new key cannot be proven on a node the key opens; said in
+/// [`RotationRefused::missing`] by [`crate::output::hints::unprovable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unprovable {
+    /// Outside `--limit`.
+    NotInScope,
+    /// Reached over SFTP only: the proof needs a shell.
+    SftpOnly,
+    /// Read, but blocked.
+    Blocked,
+    Unreachable,
+    NotRead,
 }
 
 /// The state a file was planned from.

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::finding::Hint;
 use crate::model::target::SshTarget;
 
 /// Kinds of failure to reach or use a node.
@@ -35,7 +36,7 @@ pub enum FailureKind {
 pub struct Failure {
     pub kind: FailureKind,
     pub reason: String,
-    pub hint: Option<String>,
+    pub hint: Option<Hint>,
 }
 
 /// Sort ssh's stderr into a [`Failure`]. `target` is the node's address
@@ -57,9 +58,10 @@ pub fn classify(stderr: &str, target: SshTarget<'_>, known_hosts: &str) -> Failu
         return Failure {
             kind: FailureKind::HostKeyChanged,
             reason: "the host key differs from the one in the manager's known_hosts".into(),
-            hint: Some(format!(
-                "if the node was reinstalled, check its new key, then `ssh-keygen -R '{kh_name}' -f {known_hosts}` and run again with --accept-new-host-keys"
-            )),
+            hint: Some(Hint::ForgetChangedHostKey {
+                kh_name,
+                known_hosts: known_hosts.to_string(),
+            }),
         };
     }
     if lower.contains("no ") && lower.contains("host key is known")
@@ -68,36 +70,33 @@ pub fn classify(stderr: &str, target: SshTarget<'_>, known_hosts: &str) -> Failu
         return Failure {
             kind: FailureKind::HostKeyUnknown,
             reason: "the manager does not know this host's key".into(),
-            hint: Some(
-                "check the fingerprint, then run again with --accept-new-host-keys, or pin it with `host_key:` in the inventory"
-                    .into(),
-            ),
+            hint: Some(Hint::AcceptNewHostKeys),
         };
     }
     if lower.contains("permission denied") {
         return Failure {
             kind: FailureKind::AuthRejected,
             reason: format!("the node does not accept the manager's key ({first})"),
-            hint: Some("read it with a password: `trustmesh plan --ask-pass` (nothing is written); `trustmesh apply --ask-pass` then installs the manager's key with it".into()),
+            hint: Some(Hint::AskPass),
         };
     }
     if lower.contains("could not resolve hostname") || lower.contains("name or service not known") {
         return Failure {
             kind: FailureKind::NameUnknown,
             reason: format!("the name does not resolve ({first})"),
-            hint: Some(format!(
+            hint: Some(Hint::Text(format!(
                 "check the address `{}` in the inventory and the manager's DNS",
                 target.addr
-            )),
+            ))),
         };
     }
     if lower.contains("timed out") || lower.contains("timeout") {
         return Failure {
             kind: FailureKind::Timeout,
             reason: format!("no answer from {target} in time"),
-            hint: Some(format!(
-                "check that the host is up and that sshd answers on {target}; raise --timeout for slow links"
-            )),
+            hint: Some(Hint::RaiseTimeout {
+                check: format!("check that the host is up and that sshd answers on {target}"),
+            }),
         };
     }
     if lower.contains("connection refused")
@@ -109,7 +108,9 @@ pub fn classify(stderr: &str, target: SshTarget<'_>, known_hosts: &str) -> Failu
         return Failure {
             kind: FailureKind::Refused,
             reason: first,
-            hint: Some(format!("check that sshd runs and listens on {target}")),
+            hint: Some(Hint::Text(format!(
+                "check that sshd runs and listens on {target}"
+            ))),
         };
     }
     Failure {
@@ -157,15 +158,21 @@ mod tests {
         assert!(f
             .hint
             .unwrap()
+            .to_string()
             .contains("ssh-keygen -R '[127.0.0.5]:2222' -f /home/a/.ssh/known_hosts"));
         // An IPv6 address: its known_hosts name is bracketed only with a
         // port other than 22, and messages bracket it always.
         let f = classify(changed, SshTarget::new("fd00::5", 22), "kh");
-        assert!(f.hint.unwrap().contains("ssh-keygen -R 'fd00::5' -f kh"));
+        assert!(f
+            .hint
+            .unwrap()
+            .to_string()
+            .contains("ssh-keygen -R 'fd00::5' -f kh"));
         let f = classify(changed, SshTarget::new("fd00::5", 2222), "kh");
         assert!(f
             .hint
             .unwrap()
+            .to_string()
             .contains("ssh-keygen -R '[fd00::5]:2222' -f kh"));
         let f = classify("Connection timed out", SshTarget::new("fd00::5", 22), "kh");
         assert_eq!(f.reason, "no answer from [fd00::5]:22 in time");

@@ -8,6 +8,7 @@
 use std::time::SystemTime;
 
 use super::report::{EdgeFailure, EdgeOutcome};
+use crate::model::finding::Hint;
 use crate::model::graph::Edge;
 use crate::model::inventory::expiry::EdgeTime;
 use crate::model::inventory::Inventory;
@@ -28,10 +29,10 @@ pub(super) fn judge(
         EdgeOutcome::Holds => EdgeOutcome::Fails(EdgeFailure {
             kind: FailureKind::Other,
             reason: format!("the edge expired {at}, yet {target} still lets {source}'s key in"),
-            hint: Some(format!(
+            hint: Some(Hint::Text(format!(
                 "a line trustmesh did not write may let it in: `trustmesh plan` shows {target}'s \
                  authorized_keys; remove that line by hand"
-            )),
+            ))),
         }),
         o => o,
     }

@@ -5,6 +5,7 @@
 use super::command::EXIT_MARKER;
 use super::report::{EdgeFailure, EdgeOutcome};
 use crate::formats::known_hosts;
+use crate::model::finding::Hint;
 use crate::transport::scripts::shell_quote;
 use crate::transport::{classify, FailureKind};
 
@@ -51,10 +52,10 @@ pub fn interpret(exit: Option<i32>, stderr: &str, names: &EdgeNames<'_>) -> Edge
                     format!(" ({last_line})")
                 }
             ),
-            hint: Some(format!(
+            hint: Some(Hint::Text(format!(
                 "the account's shell on {} must be POSIX sh compatible",
                 names.source
-            )),
+            ))),
         }),
         Some(127)
             if stderr.contains("ssh: not found")
@@ -64,7 +65,7 @@ pub fn interpret(exit: Option<i32>, stderr: &str, names: &EdgeNames<'_>) -> Edge
             EdgeOutcome::Fails(EdgeFailure {
                 kind: FailureKind::Other,
                 reason: format!("{} has no ssh client ({last_line})", names.source),
-                hint: Some(format!("install the OpenSSH client on {}", names.source)),
+                hint: Some(Hint::Text(format!("install the OpenSSH client on {}", names.source))),
             })
         }
         Some(255) => EdgeOutcome::Fails(sort_ssh_error(stderr, names)),
@@ -78,10 +79,10 @@ pub fn interpret(exit: Option<i32>, stderr: &str, names: &EdgeNames<'_>) -> Edge
                     format!(" ({last_line})")
                 }
             ),
-            hint: Some(format!(
+            hint: Some(Hint::Text(format!(
                 "check the login shell of the account on {} and any `command=` option on {}'s key in its authorized_keys",
                 names.target, names.source
-            )),
+            ))),
         }),
     }
 }
@@ -108,48 +109,50 @@ fn sort_ssh_error(stderr: &str, n: &EdgeNames<'_>) -> EdgeFailure {
     let (reason, hint) = match f.kind {
         FailureKind::AuthRejected => (
             format!("the node does not accept the key ({detail})"),
-            Some(format!(
+            Some(Hint::Text(format!(
                 "`trustmesh plan` shows what is missing (a key pair on {}, its line in {}'s authorized_keys, modes sshd wants); `trustmesh apply` fixes it",
                 n.source, n.target
-            )),
+            ))),
         ),
         FailureKind::HostKeyChanged => (
             format!(
                 "the host key of {} ({kh_name}) differs from the one in {}'s known_hosts",
                 n.target, n.source
             ),
-            Some(format!(
+            Some(Hint::Text(format!(
                 "if {} was reinstalled, check its new key, then on {}: `ssh-keygen -R '{kh_name}'{f_opt}` and `trustmesh apply`",
                 n.target, n.source
-            )),
+            ))),
         ),
         FailureKind::HostKeyUnknown => (
             format!(
                 "{}'s known_hosts holds no host key for {} ({kh_name})",
                 n.source, n.target
             ),
-            Some("`trustmesh apply` adds it (read over the trusted channel)".to_string()),
+            Some(Hint::text("`trustmesh apply` adds it (read over the trusted channel)")),
         ),
         FailureKind::Timeout => (
             format!("no answer from {} ({target_ap}) in time ({detail})", n.target),
-            Some(format!(
-                "check that {} is up and that {} can reach {target_ap} (firewall, routes); raise --timeout for slow links",
-                n.target, n.source
-            )),
+            Some(Hint::RaiseTimeout {
+                check: format!(
+                    "check that {} is up and that {} can reach {target_ap} (firewall, routes)",
+                    n.target, n.source
+                ),
+            }),
         ),
         FailureKind::NameUnknown => (
             format!("the name does not resolve on {} ({detail})", n.source),
-            Some(format!(
+            Some(Hint::Text(format!(
                 "check the address `{}` in the inventory and {}'s DNS",
                 n.addr, n.source
-            )),
+            ))),
         ),
         FailureKind::Refused => (
             f.reason,
-            Some(format!(
+            Some(Hint::Text(format!(
                 "check that sshd runs on {} and that {} can reach {target_ap} (firewall, routes)",
                 n.target, n.source
-            )),
+            ))),
         ),
         _ => (f.reason, f.hint),
     };
@@ -199,7 +202,11 @@ mod tests {
             f.reason,
             "the node does not accept the key (agilab@127.0.0.4: Permission denied (publickey).)"
         );
-        assert!(f.hint.unwrap().contains("node3's authorized_keys"));
+        assert!(f
+            .hint
+            .unwrap()
+            .to_string()
+            .contains("node3's authorized_keys"));
 
         let changed = "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\nHost key verification failed.\n";
         let f = failure(interpret(Some(255), changed, &names()));
@@ -209,7 +216,7 @@ mod tests {
             "the host key of node3 ([127.0.0.4]:2222) differs from the one in node2's known_hosts"
         );
         assert_eq!(
-            f.hint.as_deref(),
+            f.hint.map(|h| h.to_string()).as_deref(),
             Some("if node3 was reinstalled, check its new key, then on node2: `ssh-keygen -R '[127.0.0.4]:2222'` and `trustmesh apply`")
         );
         let mut n = names();
@@ -218,6 +225,7 @@ mod tests {
         assert!(f
             .hint
             .unwrap()
+            .to_string()
             .contains("-R '[127.0.0.4]:2222' -f '/home/a b/kh'`"));
 
         let f = failure(interpret(

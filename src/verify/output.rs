@@ -4,6 +4,7 @@
 //! reasons and hints (ssh's stderr among them) are escaped
 //! ([`crate::output::escape`]).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
@@ -11,6 +12,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::report::{EdgeOutcome, EdgeResult, VerifyReport, VerifySummary};
+use crate::model::finding::Hint;
 use crate::model::graph::EdgeKind;
 use crate::model::inventory::expiry::EdgeTime;
 use crate::output::escape::{self, Esc};
@@ -221,14 +223,15 @@ fn overview(report: &VerifyReport, p: &Paint) -> String {
 /// one line: a newline in it (ssh's stderr) is escaped too.
 fn failures(report: &VerifyReport, p: &Paint) -> String {
     let mut s = String::new();
-    let mut hints_shown: HashSet<&str> = HashSet::new();
+    let mut hints_shown: HashSet<Cow<'_, str>> = HashSet::new();
     for e in report.edges.iter().filter(|e| !e.refused_as_expired()) {
         let (what, hint) = match &e.outcome {
             EdgeOutcome::Holds => continue,
-            EdgeOutcome::Fails(f) => (f.reason.clone(), f.hint.as_deref()),
-            EdgeOutcome::NotTried { reason, hint } => {
-                (format!("not tried: {reason}"), hint.as_deref())
-            }
+            EdgeOutcome::Fails(f) => (f.reason.clone(), f.hint.as_ref().map(Hint::words)),
+            EdgeOutcome::NotTried { reason, hint } => (
+                format!("not tried: {reason}"),
+                hint.as_ref().map(Hint::words),
+            ),
         };
         s.push_str(&format!(
             "{} -> {} ({}): {}\n",
@@ -238,8 +241,8 @@ fn failures(report: &VerifyReport, p: &Paint) -> String {
             Esc(&what)
         ));
         if let Some(h) = hint {
-            if hints_shown.insert(h) {
-                s.push_str(&format!("  {} {}\n", p.wrap("2", "hint:"), Esc(h)));
+            if hints_shown.insert(h.clone()) {
+                s.push_str(&format!("  {} {}\n", p.wrap("2", "hint:"), Esc(&h)));
             }
         }
     }
@@ -304,7 +307,7 @@ struct JsonEdge<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    hint: Option<&'a str>,
+    hint: Option<&'a Hint>,
 }
 
 /// What came of an edge.
@@ -352,13 +355,13 @@ pub fn render_json(report: &VerifyReport, out: &mut dyn Write) -> io::Result<()>
                     EdgeStatus::Fail,
                     Some(f.kind),
                     Some(f.reason.as_str()),
-                    f.hint.as_deref(),
+                    f.hint.as_ref(),
                 ),
                 EdgeOutcome::NotTried { reason, hint } => (
                     EdgeStatus::NotTried,
                     None,
                     Some(reason.as_str()),
-                    hint.as_deref(),
+                    hint.as_ref(),
                 ),
             };
             JsonEdge {
@@ -418,11 +421,11 @@ mod tests {
         let auth = EdgeOutcome::Fails(EdgeFailure {
             kind: FailureKind::AuthRejected,
             reason: "the node does not accept the key (agilab@127.0.0.4: Permission denied (publickey).)".into(),
-            hint: Some("`trustmesh plan` shows what is missing".into()),
+            hint: Some(Hint::text("`trustmesh plan` shows what is missing")),
         });
         let down = EdgeOutcome::NotTried {
             reason: "source unreachable (at connect: no answer from 127.0.0.5:22 in time)".into(),
-            hint: Some("check that the host is up".into()),
+            hint: Some(Hint::text("check that the host is up")),
         };
         use EdgeKind::*;
         VerifyReport {

@@ -2,17 +2,14 @@
 
 use serde::Serialize;
 
+use crate::model::finding::Hint;
 use crate::model::graph::Edge;
 use crate::model::inventory::expiry::EdgeTime;
 use crate::transport::FailureKind;
 
-/// Why an edge failed, sorted from what ssh printed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EdgeFailure {
-    pub kind: FailureKind,
-    pub reason: String,
-    pub hint: Option<String>,
-}
+/// Why an edge failed, sorted from what ssh printed: the transport's
+/// [`crate::transport::Failure`] (kind, reason, hint), in the edge's words.
+pub type EdgeFailure = crate::transport::Failure;
 
 /// What came of one edge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,10 +20,7 @@ pub enum EdgeOutcome {
     Fails(EdgeFailure),
     /// It could not be tried (the source could not be reached, ...). Counts
     /// as a failure.
-    NotTried {
-        reason: String,
-        hint: Option<String>,
-    },
+    NotTried { reason: String, hint: Option<Hint> },
 }
 
 impl EdgeOutcome {

@@ -12,6 +12,7 @@ use super::command::{command_line, config_text, CommandSettings, SHELL_MARKER};
 use super::interpret::{interpret, parse_exit, EdgeNames};
 use super::report::{EdgeFailure, EdgeOutcome, EdgeResult, VerifyReport};
 use crate::gather::Gathered;
+use crate::model::finding::Hint;
 use crate::model::graph::{Edge, TrustGraph};
 use crate::model::inventory::{Inventory, NodeId};
 use crate::model::layout::NodeFiles;
@@ -68,7 +69,7 @@ enum Attempt {
     },
 }
 
-fn not_tried(reason: String, hint: Option<String>) -> Attempt {
+fn not_tried(reason: String, hint: Option<Hint>) -> Attempt {
     Attempt::Decided(EdgeOutcome::NotTried { reason, hint })
 }
 
@@ -314,17 +315,19 @@ impl Ctx<'_> {
                     names.target,
                     timeout.as_secs()
                 ),
-                hint: Some(format!(
-                    "check that {} is up and that {} can reach it; raise --timeout for slow links",
-                    names.target, names.source
-                )),
+                hint: Some(Hint::RaiseTimeout {
+                    check: format!(
+                        "check that {} is up and that {} can reach it",
+                        names.target, names.source
+                    ),
+                }),
             }),
             Err(e) => EdgeOutcome::NotTried {
                 reason: format!("could not run ssh on {}: {e}", names.source),
-                hint: Some(format!(
+                hint: Some(Hint::Text(format!(
                     "the connection to {} failed during the run; try again",
                     names.source
-                )),
+                ))),
             },
         }
     }
@@ -342,11 +345,11 @@ fn sftp_only_outcome(outcome: EdgeOutcome, stdout: &[u8], names: &EdgeNames<'_>)
                 "the edge is SFTP-only, yet {}'s key opened a shell on {}",
                 names.source, names.target
             ),
-            hint: Some(format!(
+            hint: Some(Hint::Text(format!(
                 "{}'s line in {}'s authorized_keys must start with restrict,command=\"internal-sftp\": run \
                  `trustmesh plan` to see what differs",
                 names.source, names.target
-            )),
+            ))),
         }),
         o => o,
     }
@@ -398,7 +401,9 @@ fn prepare(
         if let Some(e) = config_error {
             return not_tried(
                 format!("cannot write the ssh config of the manager's attempts: {e}"),
-                Some("check that the temporary folder ($TMPDIR or /tmp) is writable".into()),
+                Some(Hint::text(
+                    "check that the temporary folder ($TMPDIR or /tmp) is writable",
+                )),
             );
         }
     }

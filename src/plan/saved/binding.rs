@@ -70,16 +70,16 @@ impl PlanFlags {
         let saved = self.clone().normalized();
         let given = given.clone().normalized();
         let mut out = Vec::new();
-        let lists: [(&'static str, &Vec<String>, &Vec<String>); 4] = [
-            ("--limit", &saved.limit, &given.limit),
-            ("--rotate-keys", &saved.rotate_keys, &given.rotate_keys),
+        let lists: [(PlanFlag, &Vec<String>, &Vec<String>); 4] = [
+            (PlanFlag::Limit, &saved.limit, &given.limit),
+            (PlanFlag::RotateKeys, &saved.rotate_keys, &given.rotate_keys),
             (
-                "--accept-changed-host-key",
+                PlanFlag::AcceptChangedHostKey,
                 &saved.accept_changed_host_key,
                 &given.accept_changed_host_key,
             ),
             (
-                "--remove-stale-host-keys",
+                PlanFlag::RemoveStaleHostKeys,
                 &saved.remove_stale_host_keys,
                 &given.remove_stale_host_keys,
             ),
@@ -100,14 +100,14 @@ impl PlanFlags {
                 });
             }
         }
-        let switches: [(&'static str, bool, bool); 3] = [
+        let switches: [(PlanFlag, bool, bool); 3] = [
             (
-                "--accept-new-host-keys",
+                PlanFlag::AcceptNewHostKeys,
                 saved.accept_new_host_keys,
                 given.accept_new_host_keys,
             ),
-            ("--ask-pass", saved.ask_pass, given.ask_pass),
-            ("--adopt", saved.adopt, given.adopt),
+            (PlanFlag::AskPass, saved.ask_pass, given.ask_pass),
+            (PlanFlag::Adopt, saved.adopt, given.adopt),
         ];
         for (flag, s, g) in switches {
             if g && !s {
@@ -120,6 +120,19 @@ impl PlanFlags {
         }
         out
     }
+}
+
+/// A flag a saved plan is bound to (a field of [`PlanFlags`]); the command
+/// line names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanFlag {
+    Limit,
+    RotateKeys,
+    AcceptNewHostKeys,
+    AcceptChangedHostKey,
+    RemoveStaleHostKeys,
+    AskPass,
+    Adopt,
 }
 
 /// The host keys of one node accepted on first use while planning.
@@ -244,13 +257,13 @@ pub enum Refusal {
         saved: String,
         now: String,
     },
-    #[error("{flag} differs: {given} now, {saved} in the saved plan")]
+    #[error("{flag:?} differs: {given} now, {saved} in the saved plan")]
     Flag {
-        flag: &'static str,
+        flag: PlanFlag,
         given: String,
         saved: String,
     },
-    #[error("the plan was made at {created}, {age} ago: older than --max-plan-age {max}")]
+    #[error("the plan was made at {created}, {age} ago: older than its maximum age {max}")]
     TooOld {
         created: String,
         age: String,
@@ -261,8 +274,11 @@ pub enum Refusal {
 }
 
 /// The refusals as a list, one a line.
-pub(super) fn list(refusals: &[Refusal]) -> String {
-    refusals.iter().map(|r| format!("\n  - {r}")).collect()
+pub fn list(refusals: &[Refusal], words: impl Fn(&Refusal) -> String) -> String {
+    refusals
+        .iter()
+        .map(|r| format!("\n  - {}", words(r)))
+        .collect()
 }
 
 /// Every check made before any host is contacted. The flags to apply with

@@ -32,8 +32,8 @@ mod binding;
 mod compare;
 
 pub use binding::{
-    accepted_host_keys, AcceptedHostKey, Current, InventoryBytes, PlanFlags, Refusal,
-    DEFAULT_MAX_AGE,
+    accepted_host_keys, list, AcceptedHostKey, Current, InventoryBytes, PlanFlag, PlanFlags,
+    Refusal, DEFAULT_MAX_AGE,
 };
 pub use compare::{differences, host_key_differences, Difference};
 
@@ -67,7 +67,9 @@ pub struct SavedPlan {
     pub notes: Vec<String>,
 }
 
-/// Why a plan file cannot be written or used.
+/// Why a plan file cannot be written or used. The words here name no
+/// flag; the command line says each with the flags to use
+/// (`src/cli/error.rs`), and adds what to do.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[non_exhaustive]
 pub enum PlanFileError {
@@ -79,17 +81,11 @@ pub enum PlanFileError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is not a plan saved by `trustmesh plan --out`: {reason}")]
-    #[diagnostic(
-        code(trustmesh::planfile::format),
-        help("save a plan with `trustmesh plan --out FILE`")
-    )]
+    #[error("{path} is not a saved plan: {reason}")]
+    #[diagnostic(code(trustmesh::planfile::format))]
     NotAPlan { path: PathBuf, reason: String },
     #[error("{path} is a plan file of format {found}, made by {by} trustmesh; this one reads format {FILE_VERSION} only")]
-    #[diagnostic(
-        code(trustmesh::planfile::version),
-        help("plan again with `trustmesh plan --out FILE`, read it, and apply that file")
-    )]
+    #[diagnostic(code(trustmesh::planfile::version))]
     Version {
         path: PathBuf,
         found: u64,
@@ -98,22 +94,13 @@ pub enum PlanFileError {
     #[error(
         "{path} holds a plan of format {found}; this trustmesh plans in format {PLAN_FORMAT_VERSION}"
     )]
-    #[diagnostic(
-        code(trustmesh::planfile::plan_version),
-        help("plan again with `trustmesh plan --out FILE`, read it, and apply that file")
-    )]
+    #[diagnostic(code(trustmesh::planfile::plan_version))]
     PlanVersion { path: PathBuf, found: u64 },
     #[error("{path} is refused: {why}")]
-    #[diagnostic(
-        code(trustmesh::planfile::unsafe_file),
-        help("a saved plan is an approval: only a file no one else could have written is taken; plan again with `trustmesh plan --out FILE`")
-    )]
+    #[diagnostic(code(trustmesh::planfile::unsafe_file))]
     Unsafe { path: PathBuf, why: String },
-    #[error("the saved plan is refused, nothing was changed: {path} no longer matches what it was made with:{}", binding::list(refusals))]
-    #[diagnostic(
-        code(trustmesh::planfile::refused),
-        help("a saved plan is applied with the inventory, the flags and the host keys it was made with, while it is fresh: flags left out are taken from the plan; plan again with `trustmesh plan --out FILE` to approve what is there now")
-    )]
+    #[error("the saved plan is refused, nothing was changed: {path} no longer matches what it was made with:{}", binding::list(refusals, Refusal::to_string))]
+    #[diagnostic(code(trustmesh::planfile::refused))]
     Refused {
         path: PathBuf,
         refusals: Vec<Refusal>,
