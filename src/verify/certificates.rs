@@ -56,3 +56,11 @@ pub fn certificates_ending(
     }
     out
 }
+
+/// The lines of [`certificates_ending`] as `verify` prints them.
+pub(super) fn text(lines: &[String]) -> String {
+    lines
+        .iter()
+        .map(|c| format!("{}\n", crate::output::escape::text(c)))
+        .collect()
+}

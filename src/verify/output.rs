@@ -93,10 +93,7 @@ pub fn render_text(
     if !failing.is_empty() {
         sections.push(failing);
     }
-    let mut ending = ending(report);
-    for c in &report.certificates_ending {
-        ending.push_str(&format!("{}\n", escape::text(c)));
-    }
+    let ending = ending(report) + &super::certificates::text(&report.certificates_ending);
     if !ending.is_empty() {
         sections.push(ending);
     }
@@ -542,11 +539,8 @@ Verify: 7 of 10 edges hold, 1 fails, 2 not tried.
             reason: "x".into(),
             hint: None,
         };
-        let r = VerifyReport {
-            nodes,
-            edges,
-            certificates_ending: vec![],
-        };
+        let mut r = VerifyReport::default();
+        (r.nodes, r.edges) = (nodes, edges);
         let t = text(&r, VerifyTextOptions::default());
         assert!(t.starts_with("n01: 1 of 1 holds\n"), "{t}");
         assert!(t.contains("n04: 0 of 1 holds; not tried: n00\n"), "{t}");

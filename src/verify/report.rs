@@ -58,7 +58,7 @@ impl EdgeResult {
 }
 
 /// Every edge in scope, tried.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyReport {
     /// Names of the nodes in scope, in inventory order: the matrix's rows
     /// and columns.
