@@ -29,7 +29,7 @@ pub(super) struct EditInput {
 /// The text a file is written from: what this run wrote there already,
 /// else what the plan read (`None`: it did not exist); and its checksum as
 /// the replace script compares it (`absent` for no file).
-fn base_of(
+pub(super) fn base_of(
     plan: &Plan,
     pi: usize,
     path: &str,
@@ -126,6 +126,7 @@ pub(super) fn op_of(
     marker: &str,
     edit: Option<EditInput>,
     proof: Option<ProofRequest>,
+    reload: Option<&crate::plan::SshdReload>,
 ) -> Result<Op, NotSent> {
     let write = |edit: Option<EditInput>, what: &'static str| -> Result<Write, NotSent> {
         let e = edit.ok_or(NotSent::NoContent(what))?;
@@ -174,5 +175,19 @@ pub(super) fn op_of(
             aside_path: NodePath::plan(aside_path),
         },
         Kind::Prove { .. } => Op::Prove(proof.ok_or(NotSent::NoProof)?),
+        Kind::HostCa { path } => Op::Keygen {
+            path: NodePath::plan(path),
+            key_type: "ed25519".into(),
+            marker: format!("{marker} host CA"),
+        },
+        Kind::HostCert { .. } => Op::WriteBlock(write(edit, "certificate")?),
+        Kind::Reload { .. } => {
+            let r = reload.ok_or(NotSent::NoContent("reload"))?;
+            Op::ReloadSshd {
+                dropin: NodePath::plan(&r.dropin),
+                restore: r.restore.clone().map(String::into_bytes),
+                sudo: r.sudo,
+            }
+        }
     })
 }

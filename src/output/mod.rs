@@ -332,6 +332,32 @@ fn render_node(
             }
             Change::EditFile(e) => render_edit(e, p, opts, out)?,
             Change::WriteBlock(b) => render_block(b, p, out)?,
+            Change::HostCa { path } => writeln!(
+                out,
+                "  {} host CA {} (ed25519, 0600, made on the manager and never copied)",
+                p.add("+"),
+                Esc(path)
+            )?,
+            Change::SignHostKey(h) => writeln!(
+                out,
+                "  {} {} ({}0644{}): host key {} signed by the host CA, serial {}, principals {}, valid {} ({})",
+                if h.create { p.add("+") } else { p.chg("~") },
+                Esc(&h.path),
+                if h.create { "new file, " } else { "" },
+                if h.sudo { ", with sudo -n" } else { "" },
+                Esc(&h.fingerprint),
+                h.serial,
+                Esc(&h.principals.join(",")),
+                Esc(&h.validity),
+                Esc(&h.why)
+            )?,
+            Change::ReloadSshd(r) => writeln!(
+                out,
+                "  {} sshd reloaded once `sshd -t` accepts {} (on failure the old one is put back){}",
+                p.chg("~"),
+                Esc(&r.dropin),
+                if r.sudo { ", with sudo -n" } else { "" }
+            )?,
         }
     }
     adopt::render_hand_written(node, p, opts, out)?;
@@ -432,10 +458,11 @@ fn render_block(b: &BlockWrite, p: &Paint, out: &mut dyn Write) -> io::Result<()
         BlockRole::SshConfigFile => "ssh aliases".to_string(),
         BlockRole::SshConfigInclude => "the Include of the aliases".to_string(),
         BlockRole::HostsBlock => "the cluster's names".to_string(),
+        BlockRole::SshdDropin => "sshd's host certificates".to_string(),
     };
     let how = if b.sudo { ", with sudo -n" } else { "" };
     let removed = b.new.is_none();
-    let whole = b.role == BlockRole::SshConfigFile;
+    let whole = matches!(b.role, BlockRole::SshConfigFile | BlockRole::SshdDropin);
     let path = Esc(&b.path);
     let head = match (removed, b.create) {
         (true, _) if whole => format!("{} {path} (file removed: {what})", p.del("-")),

@@ -141,8 +141,15 @@ pub enum Change {
     /// Managed lines removed from and added to a file.
     EditFile(FileEdit),
     /// A marked block, or a whole file, that trustmesh owns
-    /// (options.ssh_config, options.hosts_file).
+    /// (options.ssh_config, options.hosts_file, host_certificates).
     WriteBlock(BlockWrite),
+    /// host_certificates: the host CA made on the manager (`ssh-keygen -t
+    /// ed25519`, 0600), never copied anywhere.
+    HostCa { path: String },
+    /// host_certificates: a host key signed on the manager, written to the node.
+    SignHostKey(super::HostCertificate),
+    /// host_certificates: `sshd -t`, then sshd reloaded.
+    ReloadSshd(super::SshdReload),
 }
 
 /// What a [`BlockWrite`] writes.
@@ -155,6 +162,8 @@ pub enum BlockRole {
     SshConfigInclude,
     /// The block in `/etc/hosts`.
     HostsBlock,
+    /// `/etc/ssh/sshd_config.d/trustmesh-<cluster>.conf`: the whole file.
+    SshdDropin,
 }
 
 /// A block (or a whole file) trustmesh owns, set to `new`.
@@ -184,7 +193,7 @@ impl BlockWrite {
         let base = base.unwrap_or_default();
         let new = self.new.as_deref();
         let text = match self.role {
-            BlockRole::SshConfigFile => {
+            BlockRole::SshConfigFile | BlockRole::SshdDropin => {
                 return Ok(new.map(crate::formats::ssh_config::file_text));
             }
             BlockRole::SshConfigInclude => {
@@ -203,7 +212,7 @@ impl BlockWrite {
     /// The mode a new file gets.
     pub fn create_mode(&self) -> u32 {
         match self.role {
-            BlockRole::HostsBlock => 0o644,
+            BlockRole::HostsBlock | BlockRole::SshdDropin => 0o644,
             _ => 0o600,
         }
     }
@@ -426,7 +435,11 @@ impl Plan {
             }
             for c in &n.changes {
                 match c {
-                    Change::CreateDir { .. } | Change::GenerateKey { .. } => s.add += 1,
+                    Change::CreateDir { .. }
+                    | Change::GenerateKey { .. }
+                    | Change::HostCa { .. } => s.add += 1,
+                    Change::SignHostKey(c) if c.create => s.add += 1,
+                    Change::SignHostKey(_) | Change::ReloadSshd(_) => s.change += 1,
                     Change::RotateKey { .. } => s.change += 1,
                     Change::RemoveLeftover { .. } => s.remove += 1,
                     Change::Mode { .. } | Change::Owner { .. } | Change::SetAcl { .. } => {
