@@ -1,0 +1,315 @@
+//! host_certificates (issue #22 part 3) in the planner and the real apply
+//! on memory doors: which nodes serve certificates and which keep pinned
+//! host keys (and why), the drop-in's text, the `@cert-authority` line,
+//! and `sshd -t` refusing the config (the drop-in put back, sshd not
+//! reloaded).
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::*;
+use trustmesh::model::inventory::Inventory;
+use trustmesh::model::state::Privilege;
+use trustmesh::node::memory::MemoryDoor;
+use trustmesh::node::Door;
+use trustmesh::plan::{BlockRole, Change, LiveState, NodeState, Plan};
+
+const INCLUDE: &str = "Include /etc/ssh/sshd_config.d/*.conf\nPort 22\n";
+const DROPIN: &str = "/etc/ssh/sshd_config.d/trustmesh-lab.conf";
+const CERT: &str = "/etc/ssh/ssh_host_ed25519_key-cert.pub";
+
+fn lab(ca: &str) -> Inventory {
+    Inventory::from_str_named(
+        "inventory.yaml",
+        &format!(
+            "version: 1\ncluster: lab\nmanager: {{name: m, address: 10.0.0.1}}\nworkers:\n\
+             \x20 - {{name: w1, address: 10.0.0.11}}\n  - {{name: w2, address: 10.0.0.12}}\n\
+             \x20 - {{name: w3, address: 10.0.0.13}}\n  - {{name: w4, address: 10.0.0.14, port: 2222}}\n\
+             \x20 - {{name: w5, address: 10.0.0.15, host_certificates: false}}\n\
+             mesh:\n  - [w1, w2, w3, w4, w5]\nhost_certificates: {{ca: '{ca}', validity: 8w, renew_before: 1w}}\n"
+        ),
+    )
+    .unwrap()
+}
+
+/// w1 root, w2 sudo -n, w3 neither; w4 root without the Include; w5
+/// opted out. Every worker's sshd files read.
+fn lab_live(inv: &Inventory) -> LiveState {
+    let mut live = fresh_cluster(inv);
+    for (name, privilege, config) in [
+        ("w1", Privilege::Root, INCLUDE),
+        ("w2", Privilege::Sudo, INCLUDE),
+        ("w3", Privilege::None, INCLUDE),
+        ("w4", Privilege::Root, "Port 2222\n"),
+        ("w5", Privilege::Root, INCLUDE),
+    ] {
+        let a = account_of(&mut live, inv, name);
+        a.privilege = Some(privilege);
+        set_file(a, "/etc/ssh/sshd_config", 0o644, config);
+        a.files.push(missing(DROPIN));
+        a.files.push(trustmesh::model::state::LiveFile {
+            name: "/etc/ssh/sshd_config.d".into(),
+            stat: Some(stat(trustmesh::model::state::FileKind::Dir, 0o755)),
+            content: None,
+            unreadable: false,
+        });
+        a.files.push(missing(CERT));
+    }
+    live
+}
+
+fn warnings(p: &Plan, node: &str) -> String {
+    node_plan(p, node).warnings.join("\n")
+}
+
+#[test]
+fn the_plan_says_which_nodes_serve_certificates_and_why_the_others_keep_pins() {
+    let inv = lab("~/.ssh/trustmesh_host_ca");
+    let p = run(&inv, &lab_live(&inv));
+    // The CA is made on the manager, after consent.
+    assert!(node_plan(&p, "m")
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::HostCa { path } if path == "~/.ssh/trustmesh_host_ca")));
+    for (node, sudo) in [("w1", false), ("w2", true)] {
+        let changes = &node_plan(&p, node).changes;
+        let signed: Vec<_> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::SignHostKey(h) => Some(h),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(signed.len(), 1, "{node}: {changes:#?}");
+        let h = signed[0];
+        assert_eq!((h.path.as_str(), h.sudo, h.create), (CERT, sudo, true));
+        assert_eq!(h.identity, format!("trustmesh:lab/{node}"));
+        let addr = inv.nodes[inv.find(node).unwrap()].address.clone().unwrap();
+        assert_eq!(h.principals, vec![node.to_string(), addr]);
+        assert_eq!(h.validity, "8w");
+        let dropin = changes
+            .iter()
+            .find_map(|c| match c {
+                Change::WriteBlock(b) if b.role == BlockRole::SshdDropin => Some(b),
+                _ => None,
+            })
+            .expect("the drop-in");
+        assert_eq!((dropin.path.as_str(), dropin.sudo), (DROPIN, sudo));
+        assert_eq!(
+            dropin.render(None).unwrap().unwrap(),
+            format!(
+                "# trustmesh:lab/{node}: written by trustmesh; edits here are overwritten\n\
+                 HostCertificate {CERT}\n"
+            )
+        );
+        assert!(
+            matches!(changes.last(), Some(Change::ReloadSshd(r)) if r.dropin == DROPIN && r.restore.is_none() && r.sudo == sudo)
+        );
+    }
+    let pinned = [
+        ("m", "the manager"),
+        ("w3", "alice is not root and has no passwordless sudo"),
+        ("w4", "blocked for host certificates: /etc/ssh/sshd_config does not include /etc/ssh/sshd_config.d/*.conf"),
+        ("w5", "`host_certificates: false` in the inventory"),
+    ];
+    for (node, why) in pinned {
+        let w = warnings(&p, node);
+        assert!(
+            w.contains(&format!("keeps pinned host keys: {why}")),
+            "{node}: {w}"
+        );
+        assert!(!node_plan(&p, node)
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::SignHostKey(_) | Change::ReloadSshd(_))));
+    }
+    assert!(warnings(&p, "w4").contains("add `Include /etc/ssh/sshd_config.d/*.conf` at its top"));
+    // Peers: one CA line for w1 and w2 (known after apply: the CA is made
+    // in this run), pinned lines for the others.
+    let kh = |node: &str| -> Vec<String> {
+        node_plan(&p, node)
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::EditFile(e) if e.path.ends_with("known_hosts") => Some(e),
+                _ => None,
+            })
+            .flat_map(|e| e.add.iter())
+            .map(|l| format!("{} {}", l.names.as_deref().unwrap(), l.node))
+            .collect()
+    };
+    let w3 = kh("w3");
+    assert!(
+        w3.contains(&"@cert-authority 10.0.0.11,w1,10.0.0.12,w2 host CA".to_string()),
+        "{w3:?}"
+    );
+    assert!(
+        w3.contains(&"[10.0.0.14]:2222 w4".to_string()) && w3.contains(&"10.0.0.15 w5".to_string()),
+        "{w3:?}"
+    );
+    assert!(
+        !w3.iter()
+            .any(|l| l.starts_with("10.0.0.11 ") || l.starts_with("10.0.0.12 ")),
+        "{w3:?}"
+    );
+    // The manager keeps its pins (they prove the keys it signs), and gets
+    // the CA line too.
+    let m = kh("m");
+    assert!(
+        m.iter().any(|l| l.starts_with("10.0.0.11 "))
+            && m.iter().any(|l| l.starts_with("@cert-authority ")),
+        "{m:?}"
+    );
+    assert!(text(&p).contains("signed by the host CA"), "{}", text(&p));
+}
+
+/// A real key pair made by ssh-keygen in `dir`: (private path, public line).
+fn real_key(dir: &std::path::Path, name: &str) -> (String, String) {
+    let path = dir.join(name);
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
+    let mut f = public.split_whitespace();
+    let line = format!("{} {}", f.next().unwrap(), f.next().unwrap());
+    (path.display().to_string(), line)
+}
+
+/// The lab with a real CA on the manager and real host keys, as proven.
+fn real_lab(dir: &std::path::Path) -> (Inventory, LiveState) {
+    let (ca, ca_pub) = real_key(dir, "ca");
+    let inv = lab(&ca);
+    let mut live = lab_live(&inv);
+    let m = account_at(&mut live, 0);
+    set_file(m, &ca, 0o600, "PRIVATE (never read)");
+    set_file(m, &format!("{ca}.pub"), 0o644, &format!("{ca_pub} ca\n"));
+    for w in ["w1", "w2", "w3", "w4", "w5"] {
+        let (_, host) = real_key(dir, &format!("host-{w}"));
+        account_of(&mut live, &inv, w).proven_host_keys = vec![host];
+    }
+    (inv, live)
+}
+
+#[test]
+fn applied_in_memory_the_certificates_are_signed_written_and_then_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inv, live) = real_lab(dir.path());
+    let p = run(&inv, &live);
+    let after = apply_on_memory(&inv, &p, &live);
+    let w1 = match &after.nodes[inv.find("w1").unwrap()] {
+        NodeState::Read { account, .. } => account.clone(),
+        _ => unreachable!(),
+    };
+    let cert = content(&w1, CERT);
+    assert!(
+        cert.starts_with("ssh-ed25519-cert-v01@openssh.com "),
+        "{cert}"
+    );
+    assert!(content(&w1, DROPIN).contains(&format!("HostCertificate {CERT}")));
+    // The certificate names the node, its serial, and its principals.
+    let f = dir.path().join("w1-cert.pub");
+    std::fs::write(&f, cert).unwrap();
+    let shown = Command::new("ssh-keygen")
+        .arg("-L")
+        .arg("-f")
+        .arg(&f)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("host certificate") && shown.contains("trustmesh:lab/w1"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("10.0.0.11")
+            && shown.contains(&format!(
+                "Serial: {}",
+                trustmesh::plan::host_cert_serial("trustmesh:lab/w1")
+            )),
+        "{shown}"
+    );
+    // Nothing more to do for the certificates: right key, CA, names, time.
+    let again = run(&inv, &after);
+    for n in &again.nodes {
+        assert!(
+            !n.changes.iter().any(|c| matches!(
+                c,
+                Change::SignHostKey(_) | Change::ReloadSshd(_) | Change::WriteBlock(_)
+            )),
+            "{}: {:#?}",
+            n.node,
+            n.changes
+        );
+    }
+}
+
+#[test]
+fn when_sshd_refuses_the_config_the_old_drop_in_is_put_back_and_sshd_is_not_reloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inv, mut live) = real_lab(dir.path());
+    let old = "# trustmesh:lab/w1: written by trustmesh; edits here are overwritten\n";
+    set_file(account_of(&mut live, &inv, "w1"), DROPIN, 0o644, old);
+    let p = run(&inv, &live);
+    let doors: Vec<Option<MemoryDoor>> = live
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(id, s)| match s {
+            NodeState::Read { account, .. } => {
+                let d = MemoryDoor::new(&inv.nodes[id].name, account);
+                Some(if inv.nodes[id].name == "w1" {
+                    d.sshd_refuses("/etc/ssh/sshd_config.d/trustmesh-lab.conf line 2: Bad configuration option")
+                } else {
+                    d
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    let refs: Vec<Option<&dyn Door>> = doors
+        .iter()
+        .map(|d| d.as_ref().map(|d| d as &dyn Door))
+        .collect();
+    let opts = trustmesh::apply::ApplyOptions {
+        concurrency: 4,
+        timeout: Duration::from_secs(30),
+        prove: Default::default(),
+        run_dir: None,
+        known_hosts: Vec::new(),
+        pins: Vec::new(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = rt.block_on(trustmesh::apply::apply_on(&inv, &p, &refs, &opts));
+    let w1 = report.nodes.iter().find(|n| n.node == "w1").unwrap();
+    let failed = format!("{:?}", w1.results);
+    assert!(
+        failed.contains("sshd -t refused the config: /etc/ssh/sshd_config.d/trustmesh-lab.conf line 2: Bad configuration option; the previous /etc/ssh/sshd_config.d/trustmesh-lab.conf was put back and sshd was not reloaded"),
+        "{failed}"
+    );
+    let i1 = inv.find("w1").unwrap();
+    let w1_door = doors[i1].as_ref().unwrap();
+    assert_eq!(w1_door.reloads(), 0);
+    let fs = rt.block_on(w1_door.files());
+    assert_eq!(fs.content(DROPIN), Some(old.as_bytes()));
+    // w2's sshd took its drop-in and was reloaded once.
+    assert_eq!(
+        doors[inv.find("w2").unwrap()].as_ref().unwrap().reloads(),
+        1
+    );
+    // Peers keep their pinned lines for w1: their known_hosts edits wait
+    // for every reload when they add the CA line.
+    let w3 = report.nodes.iter().find(|n| n.node == "w3").unwrap();
+    assert!(
+        format!("{:?}", w3.results).contains("Skipped"),
+        "{:?}",
+        w3.results
+    );
+}
