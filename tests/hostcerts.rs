@@ -19,6 +19,8 @@ use trustmesh::plan::{BlockRole, Change, LiveState, NodeState, Plan};
 const INCLUDE: &str = "Include /etc/ssh/sshd_config.d/*.conf\nPort 22\n";
 const DROPIN: &str = "/etc/ssh/sshd_config.d/trustmesh-lab.conf";
 const CERT: &str = "/etc/ssh/ssh_host_ed25519_key-cert.pub";
+const SSH_DROPIN: &str = "/etc/ssh/ssh_config.d/trustmesh-lab.conf";
+const KRL: &str = "/etc/ssh/trustmesh-lab.krl";
 
 fn lab(ca: &str) -> Inventory {
     Inventory::from_str_named(
@@ -48,13 +50,17 @@ fn lab_live(inv: &Inventory) -> LiveState {
         let a = account_of(&mut live, inv, name);
         a.privilege = Some(privilege);
         set_file(a, "/etc/ssh/sshd_config", 0o644, config);
-        a.files.push(missing(DROPIN));
-        a.files.push(trustmesh::model::state::LiveFile {
-            name: "/etc/ssh/sshd_config.d".into(),
-            stat: Some(stat(trustmesh::model::state::FileKind::Dir, 0o755)),
-            content: None,
-            unreadable: false,
-        });
+        for f in [DROPIN, SSH_DROPIN, KRL] {
+            a.files.push(missing(f));
+        }
+        for dir in ["/etc/ssh/sshd_config.d", "/etc/ssh/ssh_config.d"] {
+            a.files.push(trustmesh::model::state::LiveFile {
+                name: dir.into(),
+                stat: Some(stat(trustmesh::model::state::FileKind::Dir, 0o755)),
+                content: None,
+                unreadable: false,
+            });
+        }
         a.files.push(missing(CERT));
     }
     live
@@ -101,9 +107,14 @@ fn the_plan_says_which_nodes_serve_certificates_and_why_the_others_keep_pins() {
             dropin.render(None).unwrap().unwrap(),
             format!(
                 "# trustmesh:lab/{node}: written by trustmesh; edits here are overwritten\n\
-                 HostCertificate {CERT}\n"
+                 HostCertificate {CERT}\nRevokedKeys {KRL}\n"
             )
         );
+        assert!(changes.iter().any(|c| matches!(c, Change::WriteKrl(k) if k.path == KRL && k.create && k.revoked.is_empty())));
+        assert!(changes.iter().any(
+            |c| matches!(c, Change::WriteBlock(b) if b.path == SSH_DROPIN
+            && b.new.as_deref().is_some_and(|l| l[1] == format!("RevokedHostKeys {KRL}")))
+        ));
         assert!(
             matches!(changes.last(), Some(Change::ReloadSshd(r)) if r.dropin == DROPIN && r.restore.is_none() && r.sudo == sudo)
         );
@@ -312,4 +323,85 @@ fn when_sshd_refuses_the_config_the_old_drop_in_is_put_back_and_sshd_is_not_relo
         "{:?}",
         w3.results
     );
+}
+
+#[test]
+fn a_retired_nodes_certificates_are_revoked_in_the_krl_on_every_serving_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inv, mut live) = real_lab(dir.path());
+    // w1's authorized_keys still names `old`, a node of this cluster the
+    // inventory no longer has.
+    let w1 = account_of(&mut live, &inv, "w1");
+    set_file(
+        w1,
+        "authorized_keys",
+        0o600,
+        &format!("ssh-ed25519 {} trustmesh:lab/old\n", fake_key("old")),
+    );
+    w1.ssh_dir = Some(stat(trustmesh::model::state::FileKind::Dir, 0o700));
+    let p = run(&inv, &live);
+    let serial = trustmesh::plan::host_cert_serial("trustmesh:lab/old");
+    for node in ["w1", "w2"] {
+        let krl = node_plan(&p, node).changes.iter().find_map(|c| match c {
+            Change::WriteKrl(k) => Some(k),
+            _ => None,
+        });
+        assert_eq!(
+            krl.unwrap().revoked,
+            vec![("old".to_string(), serial)],
+            "{node}"
+        );
+    }
+    let after = apply_on_memory(&inv, &p, &live);
+    let w2 = match &after.nodes[inv.find("w2").unwrap()] {
+        NodeState::Read { account, .. } => account.clone(),
+        _ => unreachable!(),
+    };
+    // The drop-in remembers it (its lines may be pruned meanwhile).
+    assert!(content(&w2, DROPIN).contains(&format!("# revoked: old serial {serial}")));
+    let krl_bytes = w2.file(KRL).and_then(|f| f.content.clone()).unwrap();
+    let krl = dir.path().join("w2.krl");
+    std::fs::write(&krl, krl_bytes).unwrap();
+    // A certificate the CA gave `old` is revoked; w1's is not.
+    let (_, old_key) = real_key(dir.path(), "old-host");
+    std::fs::write(dir.path().join("old-host.pub"), format!("{old_key}\n")).unwrap();
+    let ca = dir.path().join("ca");
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-s"])
+        .arg(&ca)
+        .args([
+            "-h",
+            "-I",
+            "trustmesh:lab/old",
+            "-n",
+            "old",
+            "-z",
+            &serial.to_string(),
+        ])
+        .arg(dir.path().join("old-host.pub"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let q = |cert: &std::path::Path| {
+        let out = Command::new("ssh-keygen")
+            .arg("-Q")
+            .arg("-f")
+            .arg(&krl)
+            .arg(cert)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        q(&dir.path().join("old-host-cert.pub")).contains("REVOKED"),
+        "{}",
+        q(&dir.path().join("old-host-cert.pub"))
+    );
+    let w1_cert = dir.path().join("w1-cert.pub");
+    let w1 = match &after.nodes[inv.find("w1").unwrap()] {
+        NodeState::Read { account, .. } => account.clone(),
+        _ => unreachable!(),
+    };
+    std::fs::write(&w1_cert, content(&w1, CERT)).unwrap();
+    assert!(q(&w1_cert).contains(": ok"), "{}", q(&w1_cert));
 }

@@ -136,4 +136,64 @@ fn host_certificates_are_served_and_peers_trust_them_with_one_ca_line() {
     // Every edge holds.
     let v = live.run(&["verify"]).expect_exit(0).stdout;
     assert!(v.contains("edges hold"), "{v}");
+
+    // r3 retires: its serial goes in the KRL on r1 and r2, and their ssh
+    // refuses its certificate even where the CA alone would vouch for it.
+    live.write_inventory(
+        &inv.replace(
+            &format!(
+                "  - {{name: r3, address: {}, port: {}, user: root}}\n",
+                live.cluster.host("r3").address,
+                live.cluster.host("r3").port
+            ),
+            "",
+        )
+        .replace("[r1, r2, r3]", "[r1, r2]"),
+    );
+    let plan = live.run(&["plan"]).expect_exit(0).stdout;
+    assert!(
+        plan.contains(
+            "/etc/ssh/trustmesh-lab.krl (KRL made on the manager, 0644): revokes r3 (serial"
+        ),
+        "{plan}"
+    );
+    live.run(&["apply", "--yes"]).expect_exit(0);
+    live.run(&["plan", "--detailed-exitcode"]).expect_exit(0);
+    let ca_pub = live
+        .cluster
+        .read_file("manager", MANAGER_USER, ".ssh/trustmesh_host_ca.pub")
+        .unwrap();
+    let ca_pub = String::from_utf8(ca_pub).unwrap();
+    live.cluster
+        .write_file(
+            "r2",
+            "root",
+            "ca_only",
+            format!("@cert-authority * {ca_pub}").as_bytes(),
+            0o600,
+        )
+        .unwrap();
+    let try_from_r2 = |to: &str| {
+        let h = live.cluster.host(to).clone();
+        let out = live.run_as(
+            "r2",
+            "root",
+            &format!(
+                "ssh -v -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/root/ca_only -p {} root@{} true 2>&1",
+                h.port, h.address
+            ),
+        );
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok3, said3) = try_from_r2("r3");
+    assert!(!ok3, "{said3}");
+    assert!(
+        said3.contains("revoked by file /etc/ssh/trustmesh-lab.krl"),
+        "{said3}"
+    );
+    let (ok1, said1) = try_from_r2("r1");
+    assert!(ok1, "{said1}");
 }

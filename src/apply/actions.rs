@@ -117,6 +117,8 @@ pub(super) enum NotSent {
     NoContent(&'static str),
     #[error("internal: no proof to run")]
     NoProof,
+    #[error(transparent)]
+    Sign(#[from] super::host_certificates::SignError),
 }
 
 /// The operation `action` asks of its node's door. `edit` is the text of
@@ -126,7 +128,7 @@ pub(super) fn op_of(
     marker: &str,
     edit: Option<EditInput>,
     proof: Option<ProofRequest>,
-    reload: Option<&crate::plan::SshdReload>,
+    prepared: Option<Result<Op, super::host_certificates::SignError>>,
 ) -> Result<Op, NotSent> {
     let write = |edit: Option<EditInput>, what: &'static str| -> Result<Write, NotSent> {
         let e = edit.ok_or(NotSent::NoContent(what))?;
@@ -181,13 +183,8 @@ pub(super) fn op_of(
             marker: format!("{marker} host CA"),
         },
         Kind::HostCert { .. } => Op::WriteBlock(write(edit, "certificate")?),
-        Kind::Reload { .. } => {
-            let r = reload.ok_or(NotSent::NoContent("reload"))?;
-            Op::ReloadSshd {
-                dropin: NodePath::plan(&r.dropin),
-                restore: r.restore.clone().map(String::into_bytes),
-                sudo: r.sudo,
-            }
+        Kind::Reload { .. } | Kind::Krl { .. } => {
+            prepared.ok_or(NotSent::NoContent("host certificates"))??
         }
     })
 }

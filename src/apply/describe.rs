@@ -15,7 +15,9 @@ pub(super) fn describe(plan: &Plan, a: &Action) -> String {
                     (None, _) => format!("remove trustmesh's block from {}{sudo}", b.path),
                     (
                         Some(_),
-                        crate::plan::BlockRole::SshConfigFile | crate::plan::BlockRole::SshdDropin,
+                        crate::plan::BlockRole::SshConfigFile
+                        | crate::plan::BlockRole::SshdDropin
+                        | crate::plan::BlockRole::SshDropin,
                     ) => {
                         format!("write {}", b.path)
                     }
@@ -74,6 +76,15 @@ pub(super) fn describe(plan: &Plan, a: &Action) -> String {
                 if r.sudo { " with sudo -n" } else { "" }
             ),
             _ => "reload sshd".to_string(),
+        },
+        Kind::Krl { change } => match &np.changes[*change] {
+            Change::WriteKrl(k) => format!(
+                "write the KRL {} ({} revoked){}",
+                k.path,
+                k.revoked.len(),
+                if k.sudo { " with sudo -n" } else { "" }
+            ),
+            _ => "write the KRL".to_string(),
         },
         Kind::Prove { name, .. } => {
             format!("prove the new key with a fresh connection to {name}")

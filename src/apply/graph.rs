@@ -64,6 +64,10 @@ pub(super) enum Kind {
     Reload {
         change: usize,
     },
+    /// host_certificates: the KRL made on the manager, written on the node.
+    Krl {
+        change: usize,
+    },
     /// A rotation, once every proof holds: the old pair moved aside, the
     /// new one put in place.
     Swap {
@@ -79,7 +83,9 @@ impl Kind {
     /// node's prerequisites.
     pub(super) fn strict(&self, change: Option<&Change>) -> bool {
         match self {
-            Kind::Prove { .. } | Kind::Swap { .. } | Kind::HostCert { .. } => true,
+            Kind::Prove { .. } | Kind::Swap { .. } | Kind::HostCert { .. } | Kind::Krl { .. } => {
+                true
+            }
             // A known_hosts edit drops a host's pinned keys only once that
             // host serves its certificate (host_certificates).
             Kind::Edit { .. } => matches!(change, Some(Change::EditFile(e))
@@ -114,7 +120,7 @@ struct Builder<'p> {
     rotations: HashMap<&'p str, (usize, String, NodeIndex, &'p [String])>,
     /// Edits that wait for a rotation to be in place: (edit, node).
     after_rotation: Vec<(NodeIndex, &'p str)>,
-    /// host_certificates: the CA's generation, the certificates it signs,
+    /// host_certificates: the CA's generation, what it signs (certificates, KRLs),
     /// each node's sshd reload, and the known_hosts edits (edit, the
     /// nodes whose lines it removes, whether it adds the CA line).
     host_ca: Option<NodeIndex>,
@@ -171,6 +177,7 @@ fn kind_of(c: &Change, ci: usize) -> Kind {
         Change::HostCa { path } => Kind::HostCa { path: path.clone() },
         Change::SignHostKey(_) => Kind::HostCert { change: ci },
         Change::ReloadSshd(_) => Kind::Reload { change: ci },
+        Change::WriteKrl(_) => Kind::Krl { change: ci },
     }
 }
 
@@ -235,6 +242,11 @@ impl<'p> Builder<'p> {
             Change::CreateDir { path, .. } if path == "~/.ssh" => n.mkdir = Some(ix),
             Change::CreateDir { path, .. } => {
                 n.subdirs.insert(path.as_str(), ix);
+            }
+            // Made with the CA, before the drop-ins that name it.
+            Change::WriteKrl(_) => {
+                n.last_block = Some(ix);
+                self.certs.push(ix);
             }
             Change::WriteBlock(b) => {
                 if let Some(&before) = n.edits.get(b.path.as_str()) {

@@ -8,21 +8,22 @@ use std::process::Command;
 
 use super::actions::{base_of, EditInput, RenderError};
 use super::graph::{Action, Kind};
-use crate::plan::{Change, HostCertificate, Plan, SshdReload};
+use crate::node::{NodePath, Op, Write};
+use crate::plan::{Change, HostCertificate, Krl, Plan, SshdReload};
 
 /// Why a host key could not be signed.
-#[derive(Debug, thiserror::Error)]
-pub(super) enum SignError {
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SignError {
     #[error("cannot make a private temporary folder on the manager: {0}")]
-    TempDir(std::io::Error),
+    TempDir(String),
     #[error("cannot write the host key to sign: {0}")]
-    Write(std::io::Error),
+    Write(String),
     #[error("cannot run ssh-keygen on the manager: {0}")]
-    Spawn(std::io::Error),
-    #[error("ssh-keygen -s {ca} refused to sign: {words}")]
+    Spawn(String),
+    #[error("ssh-keygen (CA {ca}) refused: {words}")]
     Refused { ca: String, words: String },
-    #[error("cannot read the certificate ssh-keygen wrote: {0}")]
-    Read(std::io::Error),
+    #[error("cannot read what ssh-keygen wrote: {0}")]
+    Read(String),
 }
 
 /// The CA's path on the manager (`~` is the home of the account running
@@ -40,9 +41,10 @@ pub(super) fn sign(h: &HostCertificate) -> Result<String, SignError> {
     let dir = tempfile::Builder::new()
         .prefix("trustmesh-sign.")
         .tempdir()
-        .map_err(SignError::TempDir)?;
+        .map_err(|e| SignError::TempDir(e.to_string()))?;
     let key = dir.path().join("host.pub");
-    std::fs::write(&key, format!("{}\n", h.host_key)).map_err(SignError::Write)?;
+    std::fs::write(&key, format!("{}\n", h.host_key))
+        .map_err(|e| SignError::Write(e.to_string()))?;
     let ca = ca_file(&h.ca);
     let out = Command::new("ssh-keygen")
         .arg("-q")
@@ -58,7 +60,7 @@ pub(super) fn sign(h: &HostCertificate) -> Result<String, SignError> {
         .arg(&key)
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(SignError::Spawn)?;
+        .map_err(|e| SignError::Spawn(e.to_string()))?;
     if !out.status.success() {
         return Err(SignError::Refused {
             ca: ca.display().to_string(),
@@ -67,7 +69,7 @@ pub(super) fn sign(h: &HostCertificate) -> Result<String, SignError> {
                 .replace('\n', " "),
         });
     }
-    std::fs::read_to_string(cert_of(&key)).map_err(SignError::Read)
+    std::fs::read_to_string(cert_of(&key)).map_err(|e| SignError::Read(e.to_string()))
 }
 
 /// `host.pub` -> `host-cert.pub`, as ssh-keygen names it.
@@ -100,13 +102,72 @@ pub(super) fn cert_input(
     }
 }
 
-/// The reload an action carries out, if it is one.
-pub(super) fn reload_of<'p>(plan: &'p Plan, action: &Action) -> Option<&'p SshdReload> {
-    match &action.kind {
-        Kind::Reload { change } => match &plan.nodes[action.plan_node].changes[*change] {
-            Change::ReloadSshd(r) => Some(r),
-            _ => None,
-        },
+/// The operation of a reload or a KRL action (the KRL made now, on the
+/// manager); `None` for any other action.
+pub(super) fn prepared_op(plan: &Plan, action: &Action) -> Option<Result<Op, SignError>> {
+    let change = match &action.kind {
+        Kind::Reload { change } | Kind::Krl { change } => {
+            plan.nodes[action.plan_node].changes.get(*change)?
+        }
+        _ => return None,
+    };
+    match change {
+        Change::ReloadSshd(r) => Some(Ok(reload(r))),
+        Change::WriteKrl(k) => Some(krl(k).map(|content| {
+            Op::WriteBlock(Write {
+                path: NodePath::plan(&k.path),
+                expected: k.expected.clone(),
+                content,
+                mode: if k.create {
+                    "0644".into()
+                } else {
+                    "keep".into()
+                },
+                remove: false,
+                sudo: k.sudo,
+            })
+        })),
         _ => None,
     }
+}
+
+fn reload(r: &SshdReload) -> Op {
+    Op::ReloadSshd {
+        dropin: NodePath::plan(&r.dropin),
+        restore: r.restore.clone().map(String::into_bytes),
+        sudo: r.sudo,
+    }
+}
+
+/// `ssh-keygen -k -f KRL -s CA.pub SPEC`: the KRL's bytes.
+fn krl(k: &Krl) -> Result<Vec<u8>, SignError> {
+    let dir = tempfile::Builder::new()
+        .prefix("trustmesh-krl.")
+        .tempdir()
+        .map_err(|e| SignError::TempDir(e.to_string()))?;
+    let spec = dir.path().join("spec");
+    std::fs::write(&spec, crate::plan::krl_spec(k)).map_err(|e| SignError::Write(e.to_string()))?;
+    let out_file = dir.path().join("krl");
+    let mut ca_pub = ca_file(&k.ca).into_os_string();
+    ca_pub.push(".pub");
+    let out = Command::new("ssh-keygen")
+        .arg("-q")
+        .arg("-k")
+        .arg("-f")
+        .arg(&out_file)
+        .arg("-s")
+        .arg(&ca_pub)
+        .arg(&spec)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| SignError::Spawn(e.to_string()))?;
+    if !out.status.success() {
+        return Err(SignError::Refused {
+            ca: PathBuf::from(ca_pub).display().to_string(),
+            words: String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .replace('\n', " "),
+        });
+    }
+    std::fs::read(&out_file).map_err(|e| SignError::Read(e.to_string()))
 }

@@ -184,8 +184,8 @@ pub async fn apply_on(
                 let _permit = sem.acquire().await;
                 // The door's own failure, or an action that could not be
                 // put into words for it, fails the action like a refusal.
-                let reload = host_certificates::reload_of(plan, &action);
-                let r = match op_of(&action, &marker, edit_input, proof, reload) {
+                let prepared = host_certificates::prepared_op(plan, &action);
+                let r = match op_of(&action, &marker, edit_input, proof, prepared) {
                     Ok(op) => door
                         .run(&op)
                         .await

@@ -157,6 +157,7 @@ pub fn changes(plan: &Plan) -> Vec<NodeChanges> {
                 | Change::HostCa { path } => path,
                 Change::SignHostKey(h) => &h.path,
                 Change::ReloadSshd(r) => &r.dropin,
+                Change::WriteKrl(k) => &k.path,
                 Change::GenerateKey { path, .. } | Change::RotateKey { path, .. } => {
                     c.keys += 1;
                     path

@@ -351,6 +351,18 @@ fn render_node(
                 Esc(&h.validity),
                 Esc(&h.why)
             )?,
+            Change::WriteKrl(k) => writeln!(
+                out,
+                "  {} {} (KRL made on the manager, 0644{}): revokes {}",
+                if k.create { p.add("+") } else { p.chg("~") },
+                Esc(&k.path),
+                if k.sudo { ", with sudo -n" } else { "" },
+                if k.revoked.is_empty() {
+                    "nothing yet".to_string()
+                } else {
+                    Esc(&k.revoked.iter().map(|(n, s)| format!("{n} (serial {s})")).collect::<Vec<_>>().join(", ")).to_string()
+                }
+            )?,
             Change::ReloadSshd(r) => writeln!(
                 out,
                 "  {} sshd reloaded once `sshd -t` accepts {} (on failure the old one is put back){}",
@@ -459,10 +471,14 @@ fn render_block(b: &BlockWrite, p: &Paint, out: &mut dyn Write) -> io::Result<()
         BlockRole::SshConfigInclude => "the Include of the aliases".to_string(),
         BlockRole::HostsBlock => "the cluster's names".to_string(),
         BlockRole::SshdDropin => "sshd's host certificates".to_string(),
+        BlockRole::SshDropin => "ssh checks the KRL".to_string(),
     };
     let how = if b.sudo { ", with sudo -n" } else { "" };
     let removed = b.new.is_none();
-    let whole = matches!(b.role, BlockRole::SshConfigFile | BlockRole::SshdDropin);
+    let whole = matches!(
+        b.role,
+        BlockRole::SshConfigFile | BlockRole::SshdDropin | BlockRole::SshDropin
+    );
     let path = Esc(&b.path);
     let head = match (removed, b.create) {
         (true, _) if whole => format!("{} {path} (file removed: {what})", p.del("-")),

@@ -130,6 +130,9 @@ pub(super) struct HostCertPlan {
     /// The one `@cert-authority` line's host patterns (every serving
     /// node's names and addresses), when a node serves.
     pub patterns: Option<Arc<str>>,
+    /// This cluster's nodes that left the inventory, sorted: their
+    /// certificates' serials go in the KRL (`host_revocation.rs`).
+    pub retired: Vec<String>,
 }
 
 impl HostCertPlan {
@@ -161,6 +164,7 @@ pub(super) fn prepare(
             ca: None,
             serve: vec![Serve::Off; n],
             patterns: None,
+            retired: Vec::new(),
         };
     };
     let ca = ca_state(live, &files[Inventory::MANAGER], scope);
@@ -178,10 +182,12 @@ pub(super) fn prepare(
             }
         }
     }
+    let retired = super::host_revocation::retired(inv, live, files, &serve);
     HostCertPlan {
         ca: Some(ca),
         patterns: (!patterns.is_empty()).then(|| Arc::from(patterns.join(","))),
         serve,
+        retired,
     }
 }
 
@@ -351,6 +357,44 @@ fn cert_is_right(
     Ok(())
 }
 
+/// A public file's text as the probe read it.
+pub(super) fn file_text(acc: &LiveAccount, path: &str) -> Option<String> {
+    acc.file(path)
+        .and_then(|f| f.content.as_deref())
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+}
+
+/// A file trustmesh owns whole (`path`, its role, its marker) set to
+/// `lines`, from `old`; `true` when it changes.
+pub(super) fn whole_file(
+    (path, role, marker): (&str, BlockRole, &str),
+    old: Option<&str>,
+    lines: Vec<String>,
+    sudo: bool,
+    plan: &mut NodePlan,
+) -> bool {
+    let text = crate::formats::ssh_config::file_text(&lines);
+    if old == Some(text.as_str()) {
+        return false;
+    }
+    plan.base.push(FileBase {
+        path: path.to_string(),
+        content: old.map(String::from),
+    });
+    plan.changes.push(Change::WriteBlock(BlockWrite {
+        path: path.to_string(),
+        role,
+        marker: marker.to_string(),
+        create: old.is_none(),
+        old: old
+            .map(|t| t.lines().map(String::from).collect())
+            .unwrap_or_default(),
+        new: Some(lines.into()),
+        sudo,
+    }));
+    true
+}
+
 /// `3 days`, `5 hours`, `12 minutes`.
 fn in_words(secs: u64) -> String {
     let (n, unit) = match secs {
@@ -449,10 +493,7 @@ impl Ctx<'_> {
             }));
         }
         let path = dropin_path(&self.inv.cluster);
-        let old = acc
-            .file(&path)
-            .and_then(|f| f.content.as_deref())
-            .map(|c| String::from_utf8_lossy(c).into_owned());
+        let old = file_text(acc, &path);
         let header = crate::formats::ssh_config::header(marker);
         if old
             .as_deref()
@@ -467,27 +508,16 @@ impl Ctx<'_> {
             plan.base.retain(|b| !b.path.starts_with("/etc/ssh/"));
             return;
         }
-        let lines = dropin_lines(marker, &certs);
-        let text = crate::formats::ssh_config::file_text(&lines);
-        let changed = old.as_deref() != Some(text.as_str());
-        if changed {
-            plan.base.push(FileBase {
-                path: path.clone(),
-                content: old.clone(),
-            });
-            plan.changes.push(Change::WriteBlock(BlockWrite {
-                path: path.clone(),
-                role: BlockRole::SshdDropin,
-                marker: marker.to_string(),
-                create: old.is_none(),
-                old: old
-                    .as_deref()
-                    .map(|t| t.lines().map(String::from).collect())
-                    .unwrap_or_default(),
-                new: Some(lines.into()),
-                sudo,
-            }));
-        }
+        let mut lines = dropin_lines(marker, &certs);
+        lines.extend(self.revoked_lines());
+        self.revocation(id, acc, old.as_deref(), &lines, sudo, plan);
+        let changed = whole_file(
+            (&path, BlockRole::SshdDropin, marker),
+            old.as_deref(),
+            lines,
+            sudo,
+            plan,
+        );
         if changed || signed {
             plan.changes.push(Change::ReloadSshd(SshdReload {
                 dropin: path,

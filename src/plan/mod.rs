@@ -30,6 +30,7 @@ mod blocks;
 mod expiry;
 pub mod host_certificates;
 mod host_index;
+mod host_revocation;
 mod known_hosts;
 mod owners;
 mod rotation;
@@ -46,6 +47,7 @@ pub use host_certificates::{
     cert_path, dropin_path, includes_dropins, krl_path, serial as host_cert_serial,
     HostCertificate, SshdReload, HOST_CA,
 };
+pub use host_revocation::{krl_spec, Krl};
 pub use types::*;
 
 use std::collections::{HashMap, HashSet};

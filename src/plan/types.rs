@@ -150,6 +150,9 @@ pub enum Change {
     SignHostKey(super::HostCertificate),
     /// host_certificates: `sshd -t`, then sshd reloaded.
     ReloadSshd(super::SshdReload),
+    /// host_certificates: the KRL of retired nodes' certificates, made on
+    /// the manager and written to the node.
+    WriteKrl(super::Krl),
 }
 
 /// What a [`BlockWrite`] writes.
@@ -164,6 +167,8 @@ pub enum BlockRole {
     HostsBlock,
     /// `/etc/ssh/sshd_config.d/trustmesh-<cluster>.conf`: the whole file.
     SshdDropin,
+    /// `/etc/ssh/ssh_config.d/trustmesh-<cluster>.conf`: the whole file.
+    SshDropin,
 }
 
 /// A block (or a whole file) trustmesh owns, set to `new`.
@@ -193,7 +198,7 @@ impl BlockWrite {
         let base = base.unwrap_or_default();
         let new = self.new.as_deref();
         let text = match self.role {
-            BlockRole::SshConfigFile | BlockRole::SshdDropin => {
+            BlockRole::SshConfigFile | BlockRole::SshdDropin | BlockRole::SshDropin => {
                 return Ok(new.map(crate::formats::ssh_config::file_text));
             }
             BlockRole::SshConfigInclude => {
@@ -212,7 +217,7 @@ impl BlockWrite {
     /// The mode a new file gets.
     pub fn create_mode(&self) -> u32 {
         match self.role {
-            BlockRole::HostsBlock | BlockRole::SshdDropin => 0o644,
+            BlockRole::HostsBlock | BlockRole::SshdDropin | BlockRole::SshDropin => 0o644,
             _ => 0o600,
         }
     }
@@ -439,6 +444,8 @@ impl Plan {
                     | Change::GenerateKey { .. }
                     | Change::HostCa { .. } => s.add += 1,
                     Change::SignHostKey(c) if c.create => s.add += 1,
+                    Change::WriteKrl(k) if k.create => s.add += 1,
+                    Change::WriteKrl(_) => s.change += 1,
                     Change::SignHostKey(_) | Change::ReloadSshd(_) => s.change += 1,
                     Change::RotateKey { .. } => s.change += 1,
                     Change::RemoveLeftover { .. } => s.remove += 1,

@@ -172,9 +172,7 @@ impl MemoryDoor {
         for (name, r) in extra.iter() {
             if !read.contains(name) && !stat_only.contains(name) {
                 // `--sshd` reads sshd's public files (host_certificates).
-                let sshd = files.sshd
-                    && name.starts_with("/etc/ssh/")
-                    && name != crate::plan::host_certificates::DROPIN_DIR;
+                let sshd = files.sshd && name.starts_with("/etc/ssh/") && !name.ends_with(".d");
                 if *r || sshd {
                     read.push(name.clone());
                 } else {

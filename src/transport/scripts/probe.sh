@@ -26,9 +26,11 @@
 # `--read` file); `--privilege` adds the `privilege` record (root, a
 # passwordless `sudo -n true`, never a password prompt, or none);
 # `--sshd` (host_certificates) adds a `file read` block for
-# `/etc/ssh/sshd_config`, a `file stat` block for `/etc/ssh/sshd_config.d`,
-# and a `file read` block for each `/etc/ssh/sshd_config.d/trustmesh-*.conf`
-# and `/etc/ssh/ssh_host_*_key-cert.pub` (public files only).
+# `/etc/ssh/sshd_config`, a `file stat` block for `/etc/ssh/sshd_config.d`
+# and `/etc/ssh/ssh_config.d`, and a `file read` block for each
+# `/etc/ssh/sshd_config.d/trustmesh-*.conf`,
+# `/etc/ssh/ssh_config.d/trustmesh-*.conf`, `/etc/ssh/ssh_host_*_key-cert.pub`
+# and `/etc/ssh/trustmesh-*.krl` (public files only).
 #
 # Output (format v1):
 # Anything before the begin marker line or after the end marker line is
@@ -252,11 +254,14 @@ if [ -n "$tm_eh" ]; then
 fi
 if [ -n "$tm_sd" ]; then
   tm_etc /etc/ssh/sshd_config /etc/ssh
-  printf 'file stat /etc/ssh/sshd_config.d\n'
-  printf 'stat '
-  tm_stat /etc/ssh/sshd_config.d /etc/ssh
+  for tm_f in /etc/ssh/sshd_config.d /etc/ssh/ssh_config.d; do
+    printf 'file stat %s\n' "$tm_f"
+    printf 'stat '
+    tm_stat "$tm_f" /etc/ssh
+  done
   set +f
-  for tm_f in /etc/ssh/sshd_config.d/trustmesh-*.conf /etc/ssh/ssh_host_*_key-cert.pub; do
+  for tm_f in /etc/ssh/sshd_config.d/trustmesh-*.conf /etc/ssh/ssh_config.d/trustmesh-*.conf \
+    /etc/ssh/ssh_host_*_key-cert.pub /etc/ssh/trustmesh-*.krl; do
     set -f
     case $tm_f in
       *[!A-Za-z0-9._/-]*) ;;
