@@ -12,6 +12,7 @@
 
 mod adopt;
 pub mod escape;
+mod host_certificates;
 pub mod json;
 
 use std::io::{self, Write};
@@ -332,44 +333,10 @@ fn render_node(
             }
             Change::EditFile(e) => render_edit(e, p, opts, out)?,
             Change::WriteBlock(b) => render_block(b, p, out)?,
-            Change::HostCa { path } => writeln!(
-                out,
-                "  {} host CA {} (ed25519, 0600, made on the manager and never copied)",
-                p.add("+"),
-                Esc(path)
-            )?,
-            Change::SignHostKey(h) => writeln!(
-                out,
-                "  {} {} ({}0644{}): host key {} signed by the host CA, serial {}, principals {}, valid {} ({})",
-                if h.create { p.add("+") } else { p.chg("~") },
-                Esc(&h.path),
-                if h.create { "new file, " } else { "" },
-                if h.sudo { ", with sudo -n" } else { "" },
-                Esc(&h.fingerprint),
-                h.serial,
-                Esc(&h.principals.join(",")),
-                Esc(&h.validity),
-                Esc(&h.why)
-            )?,
-            Change::WriteKrl(k) => writeln!(
-                out,
-                "  {} {} (KRL made on the manager, 0644{}): revokes {}",
-                if k.create { p.add("+") } else { p.chg("~") },
-                Esc(&k.path),
-                if k.sudo { ", with sudo -n" } else { "" },
-                if k.revoked.is_empty() {
-                    "nothing yet".to_string()
-                } else {
-                    Esc(&k.revoked.iter().map(|(n, s)| format!("{n} (serial {s})")).collect::<Vec<_>>().join(", ")).to_string()
-                }
-            )?,
-            Change::ReloadSshd(r) => writeln!(
-                out,
-                "  {} sshd reloaded once `sshd -t` accepts {} (on failure the old one is put back){}",
-                p.chg("~"),
-                Esc(&r.dropin),
-                if r.sudo { ", with sudo -n" } else { "" }
-            )?,
+            Change::HostCa { .. }
+            | Change::SignHostKey(_)
+            | Change::WriteKrl(_)
+            | Change::ReloadSshd(_) => host_certificates::render(c, p, out)?,
         }
     }
     adopt::render_hand_written(node, p, opts, out)?;

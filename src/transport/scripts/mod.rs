@@ -195,4 +195,6 @@ pub fn script_path(display: &str) -> String {
 #[cfg(test)]
 mod reason_tests;
 #[cfg(test)]
+mod sshd_reload_tests;
+#[cfg(test)]
 mod tests;
