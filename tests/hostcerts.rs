@@ -7,13 +7,10 @@
 mod support;
 
 use std::process::Command;
-use std::time::Duration;
 
 use support::*;
 use trustmesh::model::inventory::Inventory;
 use trustmesh::model::state::Privilege;
-use trustmesh::node::memory::MemoryDoor;
-use trustmesh::node::Door;
 use trustmesh::plan::{BlockRole, Change, LiveState, NodeState, Plan};
 
 const INCLUDE: &str = "Include /etc/ssh/sshd_config.d/*.conf\nPort 22\n";
@@ -266,39 +263,16 @@ fn when_sshd_refuses_the_config_the_old_drop_in_is_put_back_and_sshd_is_not_relo
     let old = "# trustmesh:lab/w1: written by trustmesh; edits here are overwritten\n";
     set_file(account_of(&mut live, &inv, "w1"), DROPIN, 0o644, old);
     let p = run(&inv, &live);
-    let doors: Vec<Option<MemoryDoor>> = live
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(id, s)| match s {
-            NodeState::Read { account, .. } => {
-                let d = MemoryDoor::new(&inv.nodes[id].name, account);
-                Some(if inv.nodes[id].name == "w1" {
-                    d.sshd_refuses("/etc/ssh/sshd_config.d/trustmesh-lab.conf line 2: Bad configuration option")
-                } else {
-                    d
-                })
-            }
-            _ => None,
-        })
-        .collect();
-    let refs: Vec<Option<&dyn Door>> = doors
-        .iter()
-        .map(|d| d.as_ref().map(|d| d as &dyn Door))
-        .collect();
-    let opts = trustmesh::apply::ApplyOptions {
-        concurrency: 4,
-        timeout: Duration::from_secs(30),
-        prove: Default::default(),
-        run_dir: None,
-        known_hosts: Vec::new(),
-        pins: Vec::new(),
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let report = rt.block_on(trustmesh::apply::apply_on(&inv, &p, &refs, &opts));
+    let doors = memory_doors(&inv, &live, |name, d| {
+        if name == "w1" {
+            d.sshd_refuses(
+                "/etc/ssh/sshd_config.d/trustmesh-lab.conf line 2: Bad configuration option",
+            )
+        } else {
+            d
+        }
+    });
+    let (report, rt) = apply_with(&inv, &p, &doors);
     let w1 = report.nodes.iter().find(|n| n.node == "w1").unwrap();
     let failed = format!("{:?}", w1.results);
     assert!(

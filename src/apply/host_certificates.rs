@@ -46,8 +46,8 @@ pub(super) fn sign(h: &HostCertificate) -> Result<String, SignError> {
     std::fs::write(&key, format!("{}\n", h.host_key))
         .map_err(|e| SignError::Write(e.to_string()))?;
     let ca = ca_file(&h.ca);
-    let out = Command::new("ssh-keygen")
-        .arg("-q")
+    let mut cmd = Command::new("ssh-keygen");
+    cmd.arg("-q")
         .arg("-s")
         .arg(&ca)
         .args(["-h", "-I", &h.identity, "-n", &h.principals.join(",")])
@@ -57,19 +57,26 @@ pub(super) fn sign(h: &HostCertificate) -> Result<String, SignError> {
             "-z",
             &h.serial.to_string(),
         ])
-        .arg(&key)
+        .arg(&key);
+    keygen(cmd, &ca)?;
+    std::fs::read_to_string(cert_of(&key)).map_err(|e| SignError::Read(e.to_string()))
+}
+
+/// Run `cmd` (an `ssh-keygen` with the CA `ca`): its refusal in its words.
+fn keygen(mut cmd: Command, ca: &Path) -> Result<(), SignError> {
+    let out = cmd
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| SignError::Spawn(e.to_string()))?;
-    if !out.status.success() {
-        return Err(SignError::Refused {
-            ca: ca.display().to_string(),
-            words: String::from_utf8_lossy(&out.stderr)
-                .trim()
-                .replace('\n', " "),
-        });
+    if out.status.success() {
+        return Ok(());
     }
-    std::fs::read_to_string(cert_of(&key)).map_err(|e| SignError::Read(e.to_string()))
+    Err(SignError::Refused {
+        ca: ca.display().to_string(),
+        words: String::from_utf8_lossy(&out.stderr)
+            .trim()
+            .replace('\n', " "),
+    })
 }
 
 /// `host.pub` -> `host-cert.pub`, as ssh-keygen names it.
@@ -150,24 +157,12 @@ fn krl(k: &Krl) -> Result<Vec<u8>, SignError> {
     let out_file = dir.path().join("krl");
     let mut ca_pub = ca_file(&k.ca).into_os_string();
     ca_pub.push(".pub");
-    let out = Command::new("ssh-keygen")
-        .arg("-q")
-        .arg("-k")
-        .arg("-f")
+    let mut cmd = Command::new("ssh-keygen");
+    cmd.args(["-q", "-k", "-f"])
         .arg(&out_file)
         .arg("-s")
         .arg(&ca_pub)
-        .arg(&spec)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| SignError::Spawn(e.to_string()))?;
-    if !out.status.success() {
-        return Err(SignError::Refused {
-            ca: PathBuf::from(ca_pub).display().to_string(),
-            words: String::from_utf8_lossy(&out.stderr)
-                .trim()
-                .replace('\n', " "),
-        });
-    }
+        .arg(&spec);
+    keygen(cmd, Path::new(&ca_pub))?;
     std::fs::read(&out_file).map_err(|e| SignError::Read(e.to_string()))
 }

@@ -37,6 +37,20 @@ fn stand_in(pidfile: &Path) -> Child {
     child
 }
 
+/// A folder with a fake sshd in `bin/` whose `-t` accepts or not, its
+/// stand-in process, and the drop-in's path.
+fn setup(accepts: bool) -> (tempfile::TempDir, std::path::PathBuf, Child, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (bin, pidfile) = (dir.path().join("bin"), dir.path().join("sshd.pid"));
+    fs::create_dir(&bin).unwrap();
+    fake_sshd(&bin, accepts, &pidfile);
+    let sshd = stand_in(&pidfile);
+    let dropin = dir.path().join("trustmesh-lab.conf");
+    fs::write(&dropin, "new\n").unwrap();
+    let d = dropin.to_str().unwrap().to_string();
+    (dir, bin, sshd, d)
+}
+
 /// Has `child` ended within `limit`?
 fn ended(child: &mut Child, limit: Duration) -> bool {
     let start = Instant::now();
@@ -55,15 +69,9 @@ fn a_refused_config_puts_the_old_drop_in_back_and_reloads_nothing() {
         return; // systemd would be asked instead
     }
     for shell in SHELLS {
-        let dir = tempfile::tempdir().unwrap();
-        let (bin, pidfile) = (dir.path().join("bin"), dir.path().join("sshd.pid"));
-        fs::create_dir(&bin).unwrap();
-        fake_sshd(&bin, false, &pidfile);
-        let mut sshd = stand_in(&pidfile);
-        let dropin = dir.path().join("trustmesh-lab.conf");
-        let d = dropin.to_str().unwrap();
+        let (dir, bin, mut sshd, d) = setup(false);
+        let (d, dropin) = (d.as_str(), Path::new(&d));
         // An old drop-in is put back.
-        fs::write(&dropin, "new\n").unwrap();
         let (out, said) = run_in_with(
             shell,
             dir.path(),
@@ -80,7 +88,7 @@ fn a_refused_config_puts_the_old_drop_in_back_and_reloads_nothing() {
             )),
             "{shell:?}: {said}"
         );
-        assert_eq!(fs::read_to_string(&dropin).unwrap(), "old\n", "{shell:?}");
+        assert_eq!(fs::read_to_string(dropin).unwrap(), "old\n", "{shell:?}");
         // None before: removed.
         let (out, _) = run_in_with(
             shell,
@@ -107,14 +115,8 @@ fn an_accepted_config_reloads_the_sshd_of_the_pid_file() {
         return;
     }
     for shell in SHELLS {
-        let dir = tempfile::tempdir().unwrap();
-        let (bin, pidfile) = (dir.path().join("bin"), dir.path().join("sshd.pid"));
-        fs::create_dir(&bin).unwrap();
-        fake_sshd(&bin, true, &pidfile);
-        let mut sshd = stand_in(&pidfile);
-        let dropin = dir.path().join("trustmesh-lab.conf");
-        fs::write(&dropin, "new\n").unwrap();
-        let d = dropin.to_str().unwrap();
+        let (dir, bin, mut sshd, d) = setup(true);
+        let (d, dropin) = (d.as_str(), Path::new(&d));
         let (out, said) = run_in_with(
             shell,
             dir.path(),
@@ -128,6 +130,6 @@ fn an_accepted_config_reloads_the_sshd_of_the_pid_file() {
             ended(&mut sshd, Duration::from_secs(20)),
             "{shell:?}: no SIGHUP"
         );
-        assert_eq!(fs::read_to_string(&dropin).unwrap(), "new\n");
+        assert_eq!(fs::read_to_string(dropin).unwrap(), "new\n");
     }
 }
