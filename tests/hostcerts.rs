@@ -7,6 +7,7 @@
 mod support;
 
 use std::process::Command;
+use std::time::Duration;
 
 use support::*;
 use trustmesh::model::inventory::Inventory;
@@ -378,4 +379,48 @@ fn a_retired_nodes_certificates_are_revoked_in_the_krl_on_every_serving_node() {
     };
     std::fs::write(&w1_cert, content(&w1, CERT)).unwrap();
     assert!(q(&w1_cert).contains(": ok"), "{}", q(&w1_cert));
+}
+
+#[test]
+fn a_certificate_within_renew_before_of_its_end_is_signed_again_and_the_plan_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inv, live) = real_lab(dir.path());
+    let after = apply_on_memory(&inv, &run(&inv, &live), &live);
+    let plan_at = |days: u64| {
+        let scope = trustmesh::plan::PlanScope {
+            now: Some(std::time::SystemTime::now() + Duration::from_secs(days * 86_400)),
+            ..Default::default()
+        };
+        trustmesh::plan::plan(&inv, &trustmesh::TrustGraph::build(&inv), &after, &scope)
+    };
+    let signed = |p: &Plan, node: &str| -> Vec<String> {
+        node_plan(p, node)
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::SignHostKey(h) => Some(h.why.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    // validity 8w, renew_before 1w: nothing at 6 weeks, renewed at 7w+3d.
+    assert!(signed(&plan_at(42), "w1").is_empty());
+    let p = plan_at(52);
+    let why = signed(&p, "w1");
+    assert!(
+        why.len() == 1
+            && why[0].starts_with("renewal: the certificate ends in ")
+            && why[0].ends_with(" days"),
+        "{why:?}"
+    );
+    assert!(node_plan(&p, "w1")
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::ReloadSshd(_))));
+    assert!(text(&p).contains(&format!("({})", why[0])), "{}", text(&p));
+    // Past its end.
+    assert_eq!(
+        signed(&plan_at(60), "w2"),
+        vec!["the certificate there has ended".to_string()]
+    );
 }

@@ -166,3 +166,141 @@ fn krl(k: &Krl) -> Result<Vec<u8>, SignError> {
     keygen(cmd, Path::new(&ca_pub))?;
     std::fs::read(&out_file).map_err(|e| SignError::Read(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use super::super::describe::describe;
+    use super::super::graph::ActionGraph;
+    use crate::plan::{
+        BlockRole, BlockWrite, Change, FileEdit, FileRole, HostCertificate, Krl, Login, NodePlan,
+        NodeStatus, Plan, PlannedLine, SshdReload,
+    };
+
+    fn node(name: &str, changes: Vec<Change>) -> NodePlan {
+        NodePlan {
+            node: name.into(),
+            target: name.into(),
+            access: Login::Key,
+            status: NodeStatus::Planned,
+            changes,
+            warnings: Vec::new(),
+            base: Vec::new(),
+            granted_by_hand: Vec::new(),
+            rotation_refused: None,
+        }
+    }
+
+    /// A serving node's changes: a certificate, the KRL, the drop-in, the
+    /// reload.
+    fn serving(name: &str) -> NodePlan {
+        let cert = HostCertificate {
+            path: "/etc/ssh/ssh_host_ed25519_key-cert.pub".into(),
+            host_key: "ssh-ed25519 AAAA".into(),
+            fingerprint: "SHA256:x".into(),
+            ca: "~/.ssh/ca".into(),
+            identity: format!("trustmesh:c/{name}"),
+            principals: vec![name.into()],
+            serial: 1,
+            validity: "52w".into(),
+            why: "no certificate yet".into(),
+            create: true,
+            sudo: false,
+        };
+        let krl = Krl {
+            path: "/etc/ssh/trustmesh-c.krl".into(),
+            ca: "~/.ssh/ca".into(),
+            revoked: Vec::new(),
+            expected: "absent".into(),
+            create: true,
+            sudo: false,
+        };
+        let dropin = BlockWrite {
+            path: "/etc/ssh/sshd_config.d/trustmesh-c.conf".into(),
+            role: BlockRole::SshdDropin,
+            marker: format!("trustmesh:c/{name}"),
+            create: true,
+            old: Vec::new(),
+            new: Some(Arc::from(vec!["# x".to_string()])),
+            sudo: false,
+        };
+        let reload = SshdReload {
+            dropin: dropin.path.clone(),
+            restore: None,
+            sudo: false,
+        };
+        node(
+            name,
+            vec![
+                Change::SignHostKey(cert),
+                Change::WriteKrl(krl),
+                Change::WriteBlock(dropin),
+                Change::ReloadSshd(reload),
+            ],
+        )
+    }
+
+    #[test]
+    fn the_ca_comes_first_and_a_peers_ca_line_after_every_reload() {
+        let ca_line = PlannedLine {
+            names: Some("@cert-authority 10.0.0.1,w1".into()),
+            clear_name: None,
+            fingerprint: None,
+            key_type: "ssh-ed25519".into(),
+            base64: None,
+            node: crate::plan::HOST_CA.into(),
+            marker: "trustmesh:c/m".into(),
+            replaces: false,
+            options: None,
+        };
+        let peer = node(
+            "w2",
+            vec![Change::EditFile(FileEdit {
+                path: "~/.ssh/known_hosts".into(),
+                file: FileRole::KnownHosts,
+                create: false,
+                kept: Vec::new(),
+                remove: vec![(0, "10.0.0.1 ssh-ed25519 AAAA trustmesh:c/w1".into())],
+                remove_on_request: Vec::new(),
+                adopt: Vec::new(),
+                add: vec![ca_line],
+                after_rotation_of: None,
+            })],
+        );
+        let manager = node(
+            "m",
+            vec![Change::HostCa {
+                path: "~/.ssh/ca".into(),
+            }],
+        );
+        let plan = Plan {
+            format_version: crate::plan::PLAN_FORMAT_VERSION,
+            nodes: vec![manager, serving("w1"), peer],
+            notes: Vec::new(),
+            header: Vec::new(),
+        };
+        let ag = ActionGraph::build(&plan);
+        let mut at = HashMap::new();
+        for (w, wave) in ag.waves().iter().enumerate() {
+            for ix in wave {
+                let a = &ag.graph[*ix];
+                at.insert(
+                    format!("{} {}", plan.nodes[a.plan_node].node, describe(&plan, a)),
+                    w,
+                );
+            }
+        }
+        let ca = at["m generate the host CA ~/.ssh/ca (ed25519)"];
+        let cert =
+            at["w1 sign the host key SHA256:x and write /etc/ssh/ssh_host_ed25519_key-cert.pub"];
+        let krl = at["w1 write the KRL /etc/ssh/trustmesh-c.krl (0 revoked)"];
+        let dropin = at["w1 write /etc/ssh/sshd_config.d/trustmesh-c.conf"];
+        let reload = at["w1 check sshd's config with `sshd -t` and reload sshd"];
+        let peer = at["w2 write ~/.ssh/known_hosts (1 added, 1 removed)"];
+        assert!(ca < cert && ca < krl, "{at:?}");
+        assert!(krl < dropin && cert < reload && dropin < reload, "{at:?}");
+        assert!(reload < peer, "{at:?}");
+    }
+}
