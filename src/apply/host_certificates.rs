@@ -174,24 +174,11 @@ mod tests {
 
     use super::super::describe::describe;
     use super::super::graph::ActionGraph;
+    use super::super::tests::node;
     use crate::plan::{
-        BlockRole, BlockWrite, Change, FileEdit, FileRole, HostCertificate, Krl, Login, NodePlan,
-        NodeStatus, Plan, PlannedLine, SshdReload,
+        BlockRole, BlockWrite, Change, FileEdit, FileRole, HostCertificate, Krl, NodePlan, Plan,
+        PlannedLine, SshdReload,
     };
-
-    fn node(name: &str, changes: Vec<Change>) -> NodePlan {
-        NodePlan {
-            node: name.into(),
-            target: name.into(),
-            access: Login::Key,
-            status: NodeStatus::Planned,
-            changes,
-            warnings: Vec::new(),
-            base: Vec::new(),
-            granted_by_hand: Vec::new(),
-            rotation_refused: None,
-        }
-    }
 
     /// A serving node's changes: a certificate, the KRL, the drop-in, the
     /// reload.
