@@ -29,7 +29,7 @@ pub(super) struct EditInput {
 /// The text a file is written from: what this run wrote there already,
 /// else what the plan read (`None`: it did not exist); and its checksum as
 /// the replace script compares it (`absent` for no file).
-fn base_of(
+pub(super) fn base_of(
     plan: &Plan,
     pi: usize,
     path: &str,
@@ -117,6 +117,8 @@ pub(super) enum NotSent {
     NoContent(&'static str),
     #[error("internal: no proof to run")]
     NoProof,
+    #[error(transparent)]
+    Sign(#[from] super::host_certificates::SignError),
 }
 
 /// The operation `action` asks of its node's door. `edit` is the text of
@@ -126,6 +128,7 @@ pub(super) fn op_of(
     marker: &str,
     edit: Option<EditInput>,
     proof: Option<ProofRequest>,
+    prepared: Option<Result<Op, super::host_certificates::SignError>>,
 ) -> Result<Op, NotSent> {
     let write = |edit: Option<EditInput>, what: &'static str| -> Result<Write, NotSent> {
         let e = edit.ok_or(NotSent::NoContent(what))?;
@@ -174,5 +177,14 @@ pub(super) fn op_of(
             aside_path: NodePath::plan(aside_path),
         },
         Kind::Prove { .. } => Op::Prove(proof.ok_or(NotSent::NoProof)?),
+        Kind::HostCa { path } => Op::Keygen {
+            path: NodePath::plan(path),
+            key_type: "ed25519".into(),
+            marker: format!("{marker} host CA"),
+        },
+        Kind::HostCert { .. } => Op::WriteBlock(write(edit, "certificate")?),
+        Kind::Reload { .. } | Kind::Krl { .. } => {
+            prepared.ok_or(NotSent::NoContent("host certificates"))??
+        }
     })
 }

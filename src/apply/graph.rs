@@ -51,6 +51,23 @@ pub(super) enum Kind {
         name: String,
         identity: String,
     },
+    /// host_certificates: the host CA made on the manager.
+    HostCa {
+        path: String,
+    },
+    /// host_certificates: a host key signed on the manager, the
+    /// certificate written on the node.
+    HostCert {
+        change: usize,
+    },
+    /// host_certificates: `sshd -t`, then sshd reloaded.
+    Reload {
+        change: usize,
+    },
+    /// host_certificates: the KRL made on the manager, written on the node.
+    Krl {
+        change: usize,
+    },
     /// A rotation, once every proof holds: the old pair moved aside, the
     /// new one put in place.
     Swap {
@@ -66,10 +83,13 @@ impl Kind {
     /// node's prerequisites.
     pub(super) fn strict(&self, change: Option<&Change>) -> bool {
         match self {
-            Kind::Prove { .. } | Kind::Swap { .. } => true,
-            Kind::Edit { .. } => {
-                matches!(change, Some(Change::EditFile(e)) if e.after_rotation_of.is_some())
+            Kind::Prove { .. } | Kind::Swap { .. } | Kind::HostCert { .. } | Kind::Krl { .. } => {
+                true
             }
+            // A known_hosts edit drops a host's pinned keys only once that
+            // host serves its certificate (host_certificates).
+            Kind::Edit { .. } => matches!(change, Some(Change::EditFile(e))
+                if e.after_rotation_of.is_some() || e.file == crate::plan::FileRole::KnownHosts),
             _ => false,
         }
     }
@@ -100,6 +120,13 @@ struct Builder<'p> {
     rotations: HashMap<&'p str, (usize, String, NodeIndex, &'p [String])>,
     /// Edits that wait for a rotation to be in place: (edit, node).
     after_rotation: Vec<(NodeIndex, &'p str)>,
+    /// host_certificates: the CA's generation, what it signs (certificates, KRLs),
+    /// each node's sshd reload, and the known_hosts edits (edit, the
+    /// nodes whose lines it removes, whether it adds the CA line).
+    host_ca: Option<NodeIndex>,
+    certs: Vec<NodeIndex>,
+    reloads: HashMap<&'p str, NodeIndex>,
+    known_hosts: Vec<(NodeIndex, Vec<&'p str>, bool)>,
 }
 
 /// One node's own actions as they are added: what the ones after wait for.
@@ -113,6 +140,8 @@ struct NodeActions<'p> {
     last_block: Option<NodeIndex>,
     edits: HashMap<&'p str, NodeIndex>,
     own: Vec<NodeIndex>,
+    /// host_certificates: this node's certificate writes.
+    certs: Vec<NodeIndex>,
 }
 
 /// The action of a change (a rotation's swap is added apart).
@@ -145,6 +174,10 @@ fn kind_of(c: &Change, ci: usize) -> Kind {
             path: path.clone(),
             to: *to,
         },
+        Change::HostCa { path } => Kind::HostCa { path: path.clone() },
+        Change::SignHostKey(_) => Kind::HostCert { change: ci },
+        Change::ReloadSshd(_) => Kind::Reload { change: ci },
+        Change::WriteKrl(_) => Kind::Krl { change: ci },
     }
 }
 
@@ -210,6 +243,11 @@ impl<'p> Builder<'p> {
             Change::CreateDir { path, .. } => {
                 n.subdirs.insert(path.as_str(), ix);
             }
+            // Made with the CA, before the drop-ins that name it.
+            Change::WriteKrl(_) => {
+                n.last_block = Some(ix);
+                self.certs.push(ix);
+            }
             Change::WriteBlock(b) => {
                 if let Some(&before) = n.edits.get(b.path.as_str()) {
                     graph.add_edge(before, ix, ());
@@ -225,6 +263,21 @@ impl<'p> Builder<'p> {
             }
             Change::GenerateKey { .. } => {
                 self.keygen_of.insert(np.node.as_str(), ix);
+            }
+            Change::HostCa { .. } => {
+                self.host_ca = Some(ix);
+                self.keygen_of.insert(crate::plan::HOST_CA, ix);
+            }
+            Change::SignHostKey(_) => {
+                n.certs.push(ix);
+                self.certs.push(ix);
+            }
+            // Last on its node: after the certificates and the drop-in.
+            Change::ReloadSshd(_) => {
+                for &c in n.certs.iter().chain(&n.last_block) {
+                    graph.add_edge(c, ix, ());
+                }
+                self.reloads.insert(np.node.as_str(), ix);
             }
             Change::RotateKey {
                 path,
@@ -258,6 +311,18 @@ impl<'p> Builder<'p> {
                     self.after_rotation.push((ix, node.as_str()));
                 }
                 n.edits.insert(e.path.as_str(), ix);
+                if e.file == crate::plan::FileRole::KnownHosts {
+                    let dropped = e
+                        .remove
+                        .iter()
+                        .filter_map(|(_, l)| marker_node(l))
+                        .collect();
+                    let ca = e
+                        .add
+                        .iter()
+                        .any(|l| l.names.as_deref().is_some_and(is_ca_names));
+                    self.known_hosts.push((ix, dropped, ca));
+                }
                 let needs: Vec<String> = e
                     .add
                     .iter()
@@ -307,6 +372,39 @@ impl<'p> Builder<'p> {
     }
 }
 
+impl Builder<'_> {
+    /// The CA before every signature; a known_hosts edit after the reload
+    /// of each host whose pinned lines it drops (all of them when it adds
+    /// the CA line): make before break.
+    fn host_certificates(&mut self) {
+        if let Some(ca) = self.host_ca {
+            for &c in &self.certs {
+                self.graph.add_edge(ca, c, ());
+            }
+        }
+        for (ix, dropped, ca) in &self.known_hosts {
+            for (node, &r) in &self.reloads {
+                if *ca || dropped.contains(node) {
+                    self.graph.add_edge(r, *ix, ());
+                }
+            }
+        }
+    }
+}
+
+/// The node a managed line's marker names (`... trustmesh:c/node`).
+fn marker_node(line: &str) -> Option<&str> {
+    let m = line.split_whitespace().last()?;
+    m.strip_prefix("trustmesh:")?
+        .rsplit_once('/')
+        .map(|(_, n)| n)
+}
+
+/// Are these known_hosts names those of the host CA's line?
+fn is_ca_names(names: &str) -> bool {
+    names.starts_with("@cert-authority ")
+}
+
 impl ActionGraph {
     pub fn build(plan: &Plan) -> ActionGraph {
         let mut b = Builder::default();
@@ -323,6 +421,7 @@ impl ActionGraph {
             }
         }
         b.proofs(plan);
+        b.host_certificates();
         for (ix, n) in std::mem::take(&mut b.after_rotation) {
             if let Some((_, _, swap, _)) = b.rotations.get(n) {
                 b.graph.add_edge(*swap, ix, ());

@@ -33,6 +33,7 @@ use crate::transport::Host;
 mod actions;
 mod describe;
 mod graph;
+mod host_certificates;
 pub mod lock;
 mod report;
 mod rotation;
@@ -185,7 +186,8 @@ pub async fn apply_on(
                 let _permit = sem.acquire().await;
                 // The door's own failure, or an action that could not be
                 // put into words for it, fails the action like a refusal.
-                let r = match op_of(&action, &marker, edit_input, proof) {
+                let prepared = host_certificates::prepared_op(plan, &action);
+                let r = match op_of(&action, &marker, edit_input, proof, prepared) {
                     Ok(op) => door
                         .run(&op)
                         .await
@@ -199,7 +201,11 @@ pub async fn apply_on(
             if let (Outcome::Ok, Some((key, text))) = (&r, text) {
                 run.written.insert(key, text);
             }
-            let node_name = &plan.nodes[ag.graph[ix].plan_node].node;
+            let node_name = match ag.graph[ix].kind {
+                // The host CA's public key, for the `@cert-authority` lines.
+                Kind::HostCa { .. } => crate::plan::HOST_CA,
+                _ => &plan.nodes[ag.graph[ix].plan_node].node,
+            };
             run.results[ix.index()] = Some(result_of(node_name, what, r, &mut run.generated));
         }
     }
@@ -248,6 +254,15 @@ fn edit_input(plan: &Plan, action: &Action, run: &Run) -> Option<actions::EditIn
                 e,
                 &run.generated,
                 run.written.get(&(pi, e.path.clone())),
+            )),
+            _ => None,
+        },
+        Kind::HostCert { change } => match &plan.nodes[pi].changes[*change] {
+            Change::SignHostKey(h) => Some(host_certificates::cert_input(
+                plan,
+                pi,
+                h,
+                run.written.get(&(pi, h.path.clone())),
             )),
             _ => None,
         },

@@ -153,7 +153,11 @@ pub fn changes(plan: &Plan) -> Vec<NodeChanges> {
                 | Change::Mode { path, .. }
                 | Change::Owner { path, .. }
                 | Change::RemoveLeftover { path }
-                | Change::SetAcl { path, .. } => path,
+                | Change::SetAcl { path, .. }
+                | Change::HostCa { path } => path,
+                Change::SignHostKey(h) => &h.path,
+                Change::ReloadSshd(r) => &r.dropin,
+                Change::WriteKrl(k) => &k.path,
                 Change::GenerateKey { path, .. } | Change::RotateKey { path, .. } => {
                     c.keys += 1;
                     path

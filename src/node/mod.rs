@@ -86,6 +86,14 @@ pub enum Op {
     },
     /// A rotation's proof: a fresh connection from this node.
     Prove(ProofRequest),
+    /// host_certificates: `sshd -t`; on failure the drop-in is put back
+    /// as `restore` (`None`: removed) and sshd is not reloaded; else sshd
+    /// is reloaded. As root, or with `sudo -n`.
+    ReloadSshd {
+        dropin: NodePath,
+        restore: Option<Vec<u8>>,
+        sudo: bool,
+    },
 }
 
 /// A compare-and-swap write.
@@ -129,6 +137,7 @@ impl Op {
             Op::SetAcl { .. } => "set acl",
             Op::Swap { .. } => "swap",
             Op::Prove(_) => "prove",
+            Op::ReloadSshd { .. } => "reload sshd",
         }
     }
 }

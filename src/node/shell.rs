@@ -158,6 +158,20 @@ fn command(op: &Op) -> Option<(String, Vec<u8>)> {
             scripts::ROTATE_SWAP,
             &[&path(p), &path(new_path), &path(aside_path)],
         ),
+        Op::ReloadSshd {
+            dropin,
+            restore,
+            sudo,
+        } => {
+            let how = if restore.is_some() { "keep" } else { "absent" };
+            let line = scripts::command_line(scripts::SSHD_RELOAD, &[&path(dropin), how]);
+            let line = if *sudo {
+                scripts::with_sudo(&line)
+            } else {
+                line
+            };
+            return Some((line, restore.clone().unwrap_or_default()));
+        }
         Op::SetAcl { .. } | Op::Prove(_) => return None,
     };
     Some((line, Vec::new()))

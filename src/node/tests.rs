@@ -26,6 +26,8 @@ fn files() -> NodeFiles {
         ssh_config: None,
         etc_hosts: false,
         privilege: false,
+        sshd: false,
+        host_ca: None,
     }
 }
 

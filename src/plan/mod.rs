@@ -28,7 +28,10 @@ mod adopt;
 mod authorized_keys;
 mod blocks;
 mod expiry;
+mod file_edit;
+pub mod host_certificates;
 mod host_index;
+mod host_revocation;
 mod known_hosts;
 mod owners;
 mod rotation;
@@ -41,6 +44,12 @@ pub use crate::model::layout::{display_path, NodeFiles, SshConfigFiles};
 pub use crate::model::scope::PlanScope;
 pub use crate::model::state::{LiveState, Login, NodeState};
 pub use adopt::{Adoption, AdoptionMismatch, HandWritten};
+pub use file_edit::*;
+pub use host_certificates::{
+    cert_path, dropin_path, includes_dropins, krl_path, serial as host_cert_serial,
+    HostCertificate, SshdReload, HOST_CA,
+};
+pub use host_revocation::{krl_spec, Krl};
 pub use types::*;
 
 use std::collections::{HashMap, HashSet};
@@ -146,6 +155,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         })
         .collect();
     let hosts_lines = hosts_lines(inv);
+    let host_certs = host_certificates::prepare(inv, live, scope, &files);
     let plan_nodes = |rotating: &[bool]| -> Vec<NodePlan> {
         let ctx = Ctx {
             hosts_lines: &hosts_lines,
@@ -164,6 +174,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
             needs_key: &needs_key,
             by_name: &by_name,
             host_names: &host_names,
+            host_certs: &host_certs,
         };
         (0..n)
             .into_par_iter()
@@ -341,6 +352,8 @@ struct Ctx<'a> {
     host_names: &'a [Option<Arc<str>>],
     /// options.hosts_file: the block's lines (the same on every node).
     hosts_lines: &'a Arc<[String]>,
+    /// host_certificates: who serves, and the CA.
+    host_certs: &'a host_certificates::HostCertPlan,
 }
 
 /// Whose a marked line is, for this cluster.
@@ -441,6 +454,7 @@ impl Ctx<'_> {
             self.ssh_config(id, acc, &mut plan);
             self.hosts_file(id, acc, &mut plan);
         }
+        self.host_certificates(id, acc, &mut plan);
         if let Some(Finding { reason, hint, .. }) = owners::blocker(&self.inv.nodes[id], acc, &plan)
         {
             plan.status = NodeStatus::Blocked { reason, hint };

@@ -220,17 +220,55 @@ pub fn fresh_cluster(inv: &Inventory) -> LiveState {
 /// (`fake_key(node)`); a rotated one is `fake_key("<node>-rotated")`, its
 /// comment the node's marker. Every action must succeed.
 pub fn apply_on_memory(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveState {
-    let doors: Vec<Option<MemoryDoor>> = live
-        .nodes
+    let doors = memory_doors(inv, live, |_, d| d);
+    let (report, rt) = apply_with(inv, plan, &doors);
+    assert!(!report.failed(), "apply in memory: {report:#?}");
+    let mut after = live.clone();
+    for np in plan.nodes.iter().filter(|n| !n.changes.is_empty()) {
+        if !matches!(np.status, trustmesh::plan::NodeStatus::Planned) {
+            continue;
+        }
+        let id = inv.find(&np.node).unwrap();
+        let (Some(door), NodeState::Read { account, .. }) = (&doors[id], &mut after.nodes[id])
+        else {
+            continue;
+        };
+        *account = rt
+            .block_on(door.read_state(&NodeFiles::of(inv, id)))
+            .unwrap_or_else(|e| panic!("read back: {e}"));
+    }
+    after
+}
+
+/// A memory door per node read, seeded with its account (its keys
+/// generated as [`apply_on_memory`] says), each passed through `adjust`
+/// (a failing `sshd -t`...).
+pub fn memory_doors(
+    inv: &Inventory,
+    live: &LiveState,
+    adjust: impl Fn(&str, MemoryDoor) -> MemoryDoor,
+) -> Vec<Option<MemoryDoor>> {
+    live.nodes
         .iter()
         .enumerate()
         .map(|(id, s)| match s {
             NodeState::Read { account, .. } => {
-                Some(MemoryDoor::new(&inv.nodes[id].name, account).with_keygen(keygen(inv, id)))
+                let name = &inv.nodes[id].name;
+                let door = MemoryDoor::new(name, account).with_keygen(keygen(inv, id));
+                Some(adjust(name, door))
             }
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+/// The library's apply of `plan` on `doors`: its report, and the runtime
+/// it ran on (to read the doors back).
+pub fn apply_with(
+    inv: &Inventory,
+    plan: &Plan,
+    doors: &[Option<MemoryDoor>],
+) -> (trustmesh::apply::ApplyReport, tokio::runtime::Runtime) {
     let refs: Vec<Option<&dyn Door>> = doors
         .iter()
         .map(|d| d.as_ref().map(|d| d as &dyn Door))
@@ -256,22 +294,7 @@ pub fn apply_on_memory(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSt
         &refs,
         &opts,
     ));
-    assert!(!report.failed(), "apply in memory: {report:#?}");
-    let mut after = live.clone();
-    for np in plan.nodes.iter().filter(|n| !n.changes.is_empty()) {
-        if !matches!(np.status, trustmesh::plan::NodeStatus::Planned) {
-            continue;
-        }
-        let id = inv.find(&np.node).unwrap();
-        let (Some(door), NodeState::Read { account, .. }) = (&doors[id], &mut after.nodes[id])
-        else {
-            continue;
-        };
-        *account = rt
-            .block_on(door.read_state(&NodeFiles::of(inv, id)))
-            .unwrap_or_else(|e| panic!("read back: {e}"));
-    }
-    after
+    (report, rt)
 }
 
 /// The keys node `id` generates in memory: its own key is `with_key`'s,

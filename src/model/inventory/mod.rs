@@ -14,6 +14,7 @@
 mod checks;
 pub mod diagnostics;
 pub mod expiry;
+pub mod host_certificates;
 pub mod hostile;
 pub mod limits;
 pub mod model;
@@ -133,6 +134,8 @@ pub struct Inventory {
     /// `expires:` of nodes, reverse and mesh entries, per edge
     /// ([`Inventory::expires`]).
     pub expiry: expiry::Expiries,
+    /// `host_certificates:` (`None`: off).
+    pub host_certs: Option<host_certificates::HostCerts>,
 }
 
 impl Inventory {

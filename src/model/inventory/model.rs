@@ -49,6 +49,12 @@ pub struct InventoryFile {
     /// Switches for what trustmesh manages besides keys.
     #[serde(default)]
     pub options: Options,
+    /// Host certificates: every node's host keys signed by a host CA on
+    /// the manager, served by its sshd, and trusted by peers with one
+    /// `@cert-authority` line (nodes whose account is root or has `sudo
+    /// -n`; the others keep pinned host keys). Off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_certificates: Option<super::host_certificates::HostCertificatesSpec>,
 }
 
 /// Operating system of a node.
@@ -192,6 +198,10 @@ pub struct NodeSpec {
     /// (`2026-12-31T18:00:00Z`). See `expires` on a reverse entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
+    /// `false`: this node keeps pinned host keys when
+    /// `host_certificates:` is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_certificates: Option<bool>,
 }
 
 /// `reverse:` either `all` or a list of workers.
