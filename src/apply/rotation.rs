@@ -160,7 +160,14 @@ impl Pause {
         })
     }
 
-    /// Before a wave: pause if it holds the step, the first time.
+    /// Would [`Pause::before`] pause before these steps (the first time
+    /// one is its step)?
+    pub(super) fn holds(&self, mut steps: impl Iterator<Item = Option<Step>>) -> bool {
+        !self.done && steps.any(|s| s == Some(self.step))
+    }
+
+    /// Before the actions of these steps start, with nothing else running:
+    /// pause if one is its step, the first time.
     pub(super) async fn before(&mut self, steps: impl Iterator<Item = Option<Step>>) {
         if self.done || !steps.into_iter().any(|s| s == Some(self.step)) {
             return;
