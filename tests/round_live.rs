@@ -180,6 +180,7 @@ fn signal(pids: &[u32], sig: &str) {
     for p in pids {
         let _ = std::process::Command::new("kill")
             .args([sig, &p.to_string()])
+            .stderr(Stdio::null())
             .status();
     }
 }
@@ -232,9 +233,11 @@ fn a_node_that_hangs_in_its_round_trip_is_cut_off_and_the_next_apply_converges()
         .spawn()
         .unwrap();
     let ready = wrap.path().join("hung/ready");
-    wait_for("node2's batch reaching its replace", Duration::from_secs(180), || {
-        ready.exists()
-    });
+    wait_for(
+        "node2's batch reaching its replace",
+        Duration::from_secs(180),
+        || ready.exists(),
+    );
     // Hang node2: every process of its sshd's sessions, stopped (until
     // no new one appears).
     let sshd = live.cluster.host("node2").pid().expect("node2's sshd");
@@ -263,7 +266,7 @@ fn a_node_that_hangs_in_its_round_trip_is_cut_off_and_the_next_apply_converges()
     let doc: serde_json::Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}\n{stderr}"));
     let actions = doc["actions"].as_array().unwrap();
-    let on = |n: &str| actions.iter().filter(move |a| a["node"] == n);
+    let on = |n: &'static str| actions.iter().filter(move |a| a["node"] == n);
     // node2: its writes failed, each named with the node and the step,
     // and why.
     assert!(on("node2").count() > 0, "{doc:#}");
@@ -293,12 +296,19 @@ fn a_node_that_hangs_in_its_round_trip_is_cut_off_and_the_next_apply_converges()
             std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() != "sshd")
         })
         .collect();
-    wait_for("node2's stopped commands ending", Duration::from_secs(120), || {
-        shells
-            .iter()
-            .all(|p| !Path::new(&format!("/proc/{p}")).exists())
-    });
-    let again = live.run(&["apply", "--json", "--yes"]).expect_exit(0).json();
+    wait_for(
+        "node2's stopped commands ending",
+        Duration::from_secs(120),
+        || {
+            shells
+                .iter()
+                .all(|p| !Path::new(&format!("/proc/{p}")).exists())
+        },
+    );
+    let again = live
+        .run(&["apply", "--json", "--yes"])
+        .expect_exit(0)
+        .json();
     assert_eq!(again["converged"], true, "{again:#}");
     assert!(live.can_ssh("node2", "node1") && live.can_ssh("node1", "node2"));
     assert!(live.can_ssh("node3", "node2"));

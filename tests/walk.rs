@@ -73,7 +73,9 @@ impl Door for Gated {
                 }
             }
             let r = if self.fail_keygen {
-                Ok(Outcome::Failed("ssh-keygen failed: no entropy (test)".into()))
+                Ok(Outcome::Failed(
+                    "ssh-keygen failed: no entropy (test)".into(),
+                ))
             } else {
                 self.door.run(op).await
             };
@@ -89,7 +91,10 @@ impl Door for Gated {
         Box::pin(async move {
             let results = trustmesh::node::one_by_one(self, list).await;
             let state = self.read_state(files).await;
-            self.log.lock().unwrap().push(format!("list {}", self.node()));
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("list {}", self.node()));
             if self.node() == "b" {
                 self.gate.add_permits(1);
             }
@@ -196,7 +201,10 @@ fn a_failed_key_generation_touches_only_what_carries_that_key() {
     let d = results(&ran, "d");
     assert!(d.iter().any(|r| matches!(r,
         ActionResult::Failed { what, reason } if what.contains("generate") && reason.contains("no entropy"))), "{d:#?}");
-    assert!(d.iter().any(|r| matches!(r, ActionResult::Skipped { .. })), "{d:#?}");
+    assert!(
+        d.iter().any(|r| matches!(r, ActionResult::Skipped { .. })),
+        "{d:#?}"
+    );
     // b and c: every action done; the edits that carry d's key are done
     // without it, and say so.
     for n in ["b", "c"] {
