@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use support::*;
-use trustmesh::apply::{ActionResult, ApplyOptions, ApplyRun};
+use trustmesh::apply::{ActionResult, ApplyRun};
 use trustmesh::model::inventory::Inventory;
 use trustmesh::model::state::LiveAccount;
 use trustmesh::node::memory::MemoryDoor;
@@ -131,22 +131,9 @@ fn apply(inv: &Inventory, live: &LiveState, fail_d: bool) -> (ApplyRun, Vec<Stri
             _ => None,
         })
         .collect();
-    let refs: Vec<Option<&dyn Door>> = doors
-        .iter()
-        .map(|d| d.as_ref().map(|d| d as &dyn Door))
-        .collect();
-    let opts = ApplyOptions {
-        concurrency: 8,
-        timeout: Duration::from_secs(30),
-        prove: Default::default(),
-        run_dir: None,
-        known_hosts: Vec::new(),
-        pins: Vec::new(),
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let refs = as_doors(&doors);
+    let opts = memory_options(None);
+    let rt = runtime();
     let ran = rt.block_on(trustmesh::apply::apply_read_back(inv, &plan, &refs, &opts));
     let log = log.lock().unwrap().clone();
     (ran, log)
