@@ -5,8 +5,10 @@
 //! half is written into anyone's `authorized_keys`; a file is edited before
 //! its mode is fixed. (Bastions are already reached before what sits behind
 //! them: the connections come from [`crate::gather`], in that order.)
-//! Actions whose dependencies are done run in parallel, bounded by
-//! `--concurrency`.
+//! The executor walks this graph ([`walk`]): each node's actions go
+//! together as soon as what they wait for is done (a node's key
+//! generation in one round trip, then all its other writes and their
+//! read-back in one more), nodes in parallel, bounded by `--concurrency`.
 //!
 //! Each action goes to its node's door ([`crate::node::Door`]) as one
 //! [`crate::node::Op`]; apply never asks which protocol is behind it.

@@ -52,7 +52,9 @@ impl ApplyOutcome {
 
 /// Read every node and plan; with `saved`, refuse unless the fresh plan is
 /// exactly the saved one (its approval), else ask the operator's consent;
-/// apply; read everything back over the same connections and plan again.
+/// apply; take the state each node read back in the round trip of its
+/// writes (reading again over the same connections only the nodes whose
+/// report is missing or doubtful) and plan again.
 /// Nothing changes before consent.
 pub async fn apply(
     inv: &Inventory,
