@@ -354,3 +354,63 @@ impl Door for ShellDoor<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(mode: &str, remove: bool, sudo: bool) -> Write {
+        Write {
+            path: NodePath::plan("~/.ssh/authorized_keys"),
+            expected: "absent".into(),
+            content: b"k\n".to_vec(),
+            mode: mode.into(),
+            remove,
+            sudo,
+        }
+    }
+
+    #[test]
+    fn a_list_becomes_batch_steps_and_what_goes_alone_does_not() {
+        let path = ".ssh/authorized_keys".to_string();
+        assert_eq!(
+            step_of(&Op::Replace(write("0600", false, false))),
+            Some(batch::Action::Replace {
+                path: path.clone(),
+                expected: "absent".into(),
+                mode: Some(0o600),
+                content: b"k\n".to_vec(),
+                sudo: false,
+            })
+        );
+        assert!(matches!(
+            step_of(&Op::WriteBlock(write("keep", false, true))),
+            Some(batch::Action::Replace {
+                mode: None,
+                sudo: true,
+                ..
+            })
+        ));
+        assert_eq!(
+            step_of(&Op::WriteBlock(write("keep", true, true))),
+            Some(batch::Action::RemoveFile {
+                path,
+                expected: "absent".into(),
+                sudo: true,
+            })
+        );
+        assert_eq!(step_of(&Op::Replace(write("rw", false, false))), None);
+        assert_eq!(
+            step_of(&Op::MkDir {
+                path: NodePath::plan("~/.ssh")
+            }),
+            Some(batch::Action::MkdirSsh)
+        );
+        let keygen = Op::Keygen {
+            path: NodePath::plan("~/.ssh/id_ed25519"),
+            key_type: "ed25519".into(),
+            marker: "trustmesh:lab/w1".into(),
+        };
+        assert_eq!(step_of(&keygen), None);
+    }
+}
