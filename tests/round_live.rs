@@ -136,10 +136,15 @@ fn a_cold_apply_sends_each_node_its_writes_and_read_back_in_one_command() {
         }
     }
     // Read back in the same round trip, yet as strict as before: a plan
-    // made now has nothing left, and the edges hold.
+    // made now has nothing left, and the edges hold. That no-op plan is
+    // one command per node: the probe.
+    wrap.clear(&workers);
     let plan = live.run(&["plan", "--json"]).expect_exit(0).json();
     for k in ["add", "change", "remove"] {
         assert_eq!(plan["summary"][k], 0, "{plan:#}");
+    }
+    for w in workers {
+        assert_eq!(wrap.log(w), ["probe"], "{w}");
     }
     assert!(live.can_ssh("node1", "node2") && live.can_ssh("node2", "node1"));
     assert!(live.can_ssh("node1", "manager"));
