@@ -216,6 +216,17 @@ fn a_node_that_hangs_in_its_round_trip_is_cut_off_and_the_next_apply_converges()
         workers.iter().map(|w| wrap.worker(w)).collect(),
         "mesh:\n  - [node1, node2, node3]\n",
     );
+    // node3's authorized_keys is group-readable: its mode is fixed after
+    // its edit (a later wave, in waves).
+    live.cluster
+        .chmod("node3", WORKER_USER, ".ssh/authorized_keys", 0o640)
+        .unwrap();
+    let node3_keys = live
+        .cluster
+        .host("node3")
+        .home_of(WORKER_USER)
+        .join(".ssh/authorized_keys");
+    let mode = |p: &Path| std::fs::metadata(p).map(|m| m.permissions().mode() & 0o777);
     // node2 stops in the middle of its batch, inside a replace.
     std::fs::write(wrap.path().join("arm-node2"), b"").unwrap();
     let mut argv = vec!["sh", "-c", "cd ~ && exec \"$@\"", "sh", "env", "NO_COLOR=1"];
@@ -259,6 +270,15 @@ fn a_node_that_hangs_in_its_round_trip_is_cut_off_and_the_next_apply_converges()
         stopped.0.extend(fresh);
     }
     let started = Instant::now();
+    // The others do not wait for it: node3's writes, its mode fix
+    // included, are done while node2 hangs, before its timeout. (The
+    // timeout is below the connection's keepalive limit, 3 x 5 s, which
+    // would cut a hung node off too.)
+    wait_for(
+        "node3's writes while node2 hangs",
+        Duration::from_secs(8),
+        || mode(&node3_keys).is_ok_and(|m| m == 0o600),
+    );
     let out = child.wait_with_output().unwrap();
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
