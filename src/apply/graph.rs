@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use petgraph::graph::{DiGraph, NodeIndex};
-use petgraph::Direction;
 
 use crate::plan::{Change, NodeStatus, Plan};
 
@@ -78,6 +77,21 @@ pub(super) enum Kind {
 }
 
 impl Kind {
+    /// Can go in its node's one round trip ([`crate::node::Door::run_all`]):
+    /// what depends only on what is known before the run (a key's
+    /// generation, a rotation's swap and proof, an ACL go on their own).
+    pub(super) fn batched(&self, change: Option<&Change>) -> bool {
+        matches!(
+            self,
+            Kind::MkDir { .. }
+                | Kind::Edit { .. }
+                | Kind::Block { .. }
+                | Kind::Mode { .. }
+                | Kind::Owner { .. }
+                | Kind::RemoveLeftover { .. }
+        ) && !self.strict(change)
+    }
+
     /// Runs only when every action it depends on, on any node, succeeded
     /// (the steps of a rotation); other actions wait only for their own
     /// node's prerequisites.
@@ -87,9 +101,15 @@ impl Kind {
                 true
             }
             // A known_hosts edit drops a host's pinned keys only once that
-            // host serves its certificate (host_certificates).
+            // host serves its certificate, and trusts the host CA only once
+            // every serving host reloaded (host_certificates). One that only
+            // adds pinned lines waits for nothing and goes in its node's
+            // batch.
             Kind::Edit { .. } => matches!(change, Some(Change::EditFile(e))
-                if e.after_rotation_of.is_some() || e.file == crate::plan::FileRole::KnownHosts),
+                if e.after_rotation_of.is_some()
+                    || (e.file == crate::plan::FileRole::KnownHosts
+                        && (!e.remove.is_empty()
+                            || e.add.iter().any(|l| l.names.as_deref().is_some_and(is_ca_names))))),
             _ => false,
         }
     }
@@ -431,13 +451,14 @@ impl ActionGraph {
     }
 
     /// Waves of actions: each wave depends only on earlier ones.
+    #[cfg(test)]
     pub(super) fn waves(&self) -> Vec<Vec<NodeIndex>> {
         let mut indeg: Vec<usize> = self
             .graph
             .node_indices()
             .map(|i| {
                 self.graph
-                    .neighbors_directed(i, Direction::Incoming)
+                    .neighbors_directed(i, petgraph::Direction::Incoming)
                     .count()
             })
             .collect();
@@ -450,7 +471,10 @@ impl ActionGraph {
         while !ready.is_empty() {
             let mut next = Vec::new();
             for &i in &ready {
-                for j in self.graph.neighbors_directed(i, Direction::Outgoing) {
+                for j in self
+                    .graph
+                    .neighbors_directed(i, petgraph::Direction::Outgoing)
+                {
                     indeg[j.index()] -= 1;
                     if indeg[j.index()] == 0 {
                         next.push(j);

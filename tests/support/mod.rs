@@ -269,24 +269,11 @@ pub fn apply_with(
     plan: &Plan,
     doors: &[Option<MemoryDoor>],
 ) -> (trustmesh::apply::ApplyReport, tokio::runtime::Runtime) {
-    let refs: Vec<Option<&dyn Door>> = doors
-        .iter()
-        .map(|d| d.as_ref().map(|d| d as &dyn Door))
-        .collect();
+    let refs = as_doors(doors);
     // A rotation's proof from the manager writes its ssh config there.
     let run_dir = tempfile::tempdir().unwrap();
-    let opts = ApplyOptions {
-        concurrency: 8,
-        timeout: Duration::from_secs(30),
-        prove: Default::default(),
-        run_dir: Some(run_dir.path().to_path_buf()),
-        known_hosts: Vec::new(),
-        pins: Vec::new(),
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let opts = memory_options(Some(run_dir.path().to_path_buf()));
+    let rt = runtime();
     let report = rt.block_on(trustmesh::apply::apply_on(
         inv,
         &trustmesh::TrustGraph::build(inv),
@@ -295,6 +282,35 @@ pub fn apply_with(
         &opts,
     ));
     (report, rt)
+}
+
+/// Doors as apply takes them.
+pub fn as_doors<D: Door>(doors: &[Option<D>]) -> Vec<Option<&dyn Door>> {
+    doors
+        .iter()
+        .map(|d| d.as_ref().map(|d| d as &dyn Door))
+        .collect()
+}
+
+/// Apply's options on doors in memory: 8 at once, 30 s each, `run_dir`
+/// for a rotation's proof from the manager.
+pub fn memory_options(run_dir: Option<std::path::PathBuf>) -> ApplyOptions {
+    ApplyOptions {
+        concurrency: 8,
+        timeout: Duration::from_secs(30),
+        prove: Default::default(),
+        run_dir,
+        known_hosts: Vec::new(),
+        pins: Vec::new(),
+    }
+}
+
+/// A runtime for one test's apply.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// The keys node `id` generates in memory: its own key is `with_key`'s,
