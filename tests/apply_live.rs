@@ -428,12 +428,12 @@ fn a_killed_apply_leaves_every_file_old_or_new() {
     )
     .unwrap();
     // Each run is killed at a known step: paused by the debug build's hook
-    // before its Nth wave of actions, then killed there (the waves before
+    // before the Nth unit of actions the walk starts, then killed there (the units before
     // it done, none of it begun) or let go and killed at once (its writes
-    // under way). A run with fewer waves left ends on its own.
+    // under way). A run with fewer units left ends on its own.
     let mut killed = 0;
     let mut ran = Vec::new();
-    for (wave, resume) in [
+    for (unit, resume) in [
         (1, false),
         (1, true),
         (2, false),
@@ -441,7 +441,7 @@ fn a_killed_apply_leaves_every_file_old_or_new() {
         (1, true),
         (1, true),
     ] {
-        let at = format!("wave{wave}");
+        let at = format!("unit{unit}");
         let go_on = if resume {
             format!(": > \"$d/resume-{at}\"; ")
         } else {
@@ -486,7 +486,7 @@ fn a_killed_apply_leaves_every_file_old_or_new() {
     }
     assert!(
         killed >= 3,
-        "only {killed} runs were killed: the apply has too few waves"
+        "only {killed} runs were killed: the apply has too few units"
     );
     // A run to the end converges from whatever state the killed runs left.
     let out = live.trustmesh(&["apply", "--yes", "--accept-new-host-keys"]);

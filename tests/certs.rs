@@ -8,9 +8,16 @@
 
 mod support;
 
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
 use support::*;
 use trustmesh::model::inventory::Inventory;
+use trustmesh::model::state::LiveAccount;
+use trustmesh::node::memory::MemoryDoor;
+use trustmesh::node::{Door, DoorError, Op, Outcomes, Queued};
 use trustmesh::plan::{Change, FileRole, LiveState, NodeFiles, Plan};
+use trustmesh::transport::scripts::Outcome;
 
 fn cluster(workers: usize, extra: &str) -> String {
     let mut s = String::from(
@@ -320,4 +327,122 @@ fn a_limited_run_keeps_the_authority_lines_of_sources_outside_it() {
     };
     let p = trustmesh::plan::plan(&i, &trustmesh::TrustGraph::build(&i), &live, &scope);
     assert!(p.is_empty(), "{}", text(&p));
+}
+
+/// A memory door that logs what it is sent: `run NODE OP` for an
+/// operation on its own, `list NODE: OP; OP` for a node's list.
+struct Logged {
+    door: MemoryDoor,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+fn op_name(op: &Op) -> String {
+    match op {
+        Op::Sign(s) => format!("sign {}", s.key_id),
+        Op::Replace(w) => format!("replace {}", w.path.as_plan()),
+        other => other.step().to_string(),
+    }
+}
+
+impl Door for Logged {
+    fn node(&self) -> &str {
+        self.door.node()
+    }
+
+    fn read_state<'a>(
+        &'a self,
+        files: &'a NodeFiles,
+    ) -> BoxFuture<'a, Result<LiveAccount, DoorError>> {
+        self.door.read_state(files)
+    }
+
+    fn run<'a>(&'a self, op: &'a Op) -> BoxFuture<'a, Result<Outcome, DoorError>> {
+        let line = format!("run {} {}", self.node(), op_name(op));
+        self.log.lock().unwrap().push(line);
+        self.door.run(op)
+    }
+
+    fn run_all<'a>(&'a self, list: &'a [Queued], files: &'a NodeFiles) -> BoxFuture<'a, Outcomes> {
+        let ops: Vec<String> = list.iter().map(|q| op_name(&q.op)).collect();
+        let line = format!("list {}: {}", self.node(), ops.join("; "));
+        self.log.lock().unwrap().push(line);
+        Box::pin(async move {
+            let results = trustmesh::node::one_by_one(&self.door, list).await;
+            let state = self.door.read_state(files).await;
+            Outcomes { results, state }
+        })
+    }
+}
+
+#[test]
+fn a_certificate_is_signed_on_its_own_and_written_in_its_nodes_batch_whose_read_back_holds_it() {
+    let i = inv(&cluster(3, ""));
+    let live = fresh_cluster(&i);
+    let p = plan_at(&i, &live, day(0));
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let doors: Vec<Option<Logged>> = memory_doors(&i, &live, |_, d| d)
+        .into_iter()
+        .map(|d| {
+            d.map(|door| Logged {
+                door,
+                log: log.clone(),
+            })
+        })
+        .collect();
+    let rt = runtime();
+    let ran = rt.block_on(trustmesh::apply::apply_read_back(
+        &i,
+        &trustmesh::TrustGraph::build(&i),
+        &p,
+        &as_doors(&doors),
+        &memory_options(None),
+    ));
+    assert!(!ran.report.failed(), "{:#?}", ran.report);
+    let log = log.lock().unwrap().clone();
+    let at = |what: &str| {
+        log.iter()
+            .position(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no `{what}` in {log:#?}"))
+    };
+    for w in ["w01", "w02", "w03"] {
+        // Signed on the manager on its own (the batch cannot carry it)...
+        let sign = at(&format!("run manager sign trustmesh:lab/{w}"));
+        // ...and written in the node's batch, sent after the signing.
+        let batch = at(&format!("list {w}: "));
+        assert!(
+            log[batch].contains("replace ~/.ssh/id_ed25519-cert.pub"),
+            "{log:#?}"
+        );
+        assert!(sign < batch, "{log:#?}");
+        // The batch's read-back is the node's state after the run.
+        let id = i.find(w).unwrap();
+        let now = rt
+            .block_on(
+                doors[id]
+                    .as_ref()
+                    .unwrap()
+                    .read_state(&NodeFiles::of(&i, id)),
+            )
+            .unwrap();
+        let back = ran.read_back[id].as_ref().expect("read back in the batch");
+        assert_eq!(back, &now, "{w}");
+        assert!(
+            content(back, "id_ed25519-cert.pub").starts_with("ssh-ed25519-cert-v01@openssh.com ")
+        );
+    }
+    assert!(
+        log.iter()
+            .filter(|l| l.contains("sign"))
+            .all(|l| l.starts_with("run manager sign")),
+        "{log:#?}"
+    );
+    // The manager's signings write nothing of its account, and its batch
+    // waits for the CA: its read-back holds the CA's public key.
+    let back = ran.read_back[0]
+        .as_ref()
+        .expect("the manager read back in its batch");
+    assert!(
+        content(back, "trustmesh_ca.pub").starts_with(&test_ca_public()),
+        "{back:#?}"
+    );
 }

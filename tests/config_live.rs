@@ -15,16 +15,7 @@ use live::*;
 /// won.
 const USER_CONFIG: &str = "# my own settings\nHost *\n    User nobody\n    Port 1\n    ProxyJump nobody@192.0.2.9:1\n\nHost elsewhere\n    HostName 192.0.2.1\n";
 
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use live::stdout_of as ok;
 
 #[test]
 fn ssh_by_name_from_the_manager_through_the_bastion_and_from_a_mesh_node() {

@@ -29,7 +29,7 @@ pub(super) struct EditInput {
 /// The text a file is written from: what this run wrote there already,
 /// else what the plan read (`None`: it did not exist); and its checksum as
 /// the replace script compares it (`absent` for no file).
-fn base_of(
+pub(super) fn base_of(
     plan: &Plan,
     pi: usize,
     path: &str,
@@ -117,6 +117,8 @@ pub(super) enum NotSent {
     NoContent(&'static str),
     #[error("internal: no proof to run")]
     NoProof,
+    #[error(transparent)]
+    Sign(#[from] super::host_certificates::SignError),
 }
 
 /// The operation `action` asks of its node's door. `edit` is the text of
@@ -126,6 +128,7 @@ pub(super) fn op_of(
     marker: &str,
     edit: Option<EditInput>,
     proof: Option<ProofRequest>,
+    prepared: Option<Result<Op, super::host_certificates::SignError>>,
 ) -> Result<Op, NotSent> {
     let write = |edit: Option<EditInput>, what: &'static str| -> Result<Write, NotSent> {
         let e = edit.ok_or(NotSent::NoContent(what))?;
@@ -183,15 +186,27 @@ pub(super) fn op_of(
             public_key: edit.ok_or(NotSent::NoContent("signing"))?.content?,
             ..request.clone()
         }),
+        Kind::HostCa { path } => Op::Keygen {
+            path: NodePath::plan(path),
+            key_type: "ed25519".into(),
+            marker: format!("{marker} host CA"),
+        },
+        Kind::HostCert { .. } => Op::WriteBlock(write(edit, "certificate")?),
+        Kind::Reload { .. } | Kind::Krl { .. } => {
+            prepared.ok_or(NotSent::NoContent("host certificates"))??
+        }
     })
 }
 
 /// The name a door's answer to `a` is remembered under: the user CA's
-/// public key under [`crate::plan::CA_NODE`], a signed certificate under
+/// public key under [`crate::plan::CA_NODE`], the host CA's under
+/// [`crate::plan::HOST_CA`], a signed certificate under
 /// [`certificate_name`], a node's own key under the node.
 pub(super) fn result_name(plan: &Plan, a: &Action) -> String {
     match &a.kind {
         Kind::CreateCa { .. } => crate::plan::CA_NODE.to_string(),
+        // The host CA's public key, for the `@cert-authority` lines.
+        Kind::HostCa { .. } => crate::plan::HOST_CA.to_string(),
         Kind::Sign { node, .. } => certificate_name(node),
         _ => plan.nodes[a.plan_node].node.clone(),
     }

@@ -13,7 +13,12 @@ pub(super) fn describe(plan: &Plan, a: &Action) -> String {
                 match (&b.new, b.role) {
                     (None, crate::plan::BlockRole::SshConfigFile) => format!("remove {}", b.path),
                     (None, _) => format!("remove trustmesh's block from {}{sudo}", b.path),
-                    (Some(_), crate::plan::BlockRole::SshConfigFile) => {
+                    (
+                        Some(_),
+                        crate::plan::BlockRole::SshConfigFile
+                        | crate::plan::BlockRole::SshdDropin
+                        | crate::plan::BlockRole::SshDropin,
+                    ) => {
                         format!("write {}", b.path)
                     }
                     (Some(_), _) => format!("write trustmesh's block in {}{sudo}", b.path),
@@ -65,6 +70,32 @@ pub(super) fn describe(plan: &Plan, a: &Action) -> String {
             _ => "issue a certificate".to_string(),
         },
         Kind::Sign { node, .. } => format!("sign the certificate of {node} with the user CA"),
+        Kind::HostCa { path } => format!("generate the host CA {path} (ed25519)"),
+        Kind::HostCert { change } => match &np.changes[*change] {
+            Change::SignHostKey(h) => format!(
+                "sign the host key {} and write {}{}",
+                h.fingerprint,
+                h.path,
+                if h.sudo { " with sudo -n" } else { "" }
+            ),
+            _ => "sign".to_string(),
+        },
+        Kind::Reload { change } => match &np.changes[*change] {
+            Change::ReloadSshd(r) => format!(
+                "check sshd's config with `sshd -t` and reload sshd{}",
+                if r.sudo { " with sudo -n" } else { "" }
+            ),
+            _ => "reload sshd".to_string(),
+        },
+        Kind::Krl { change } => match &np.changes[*change] {
+            Change::WriteKrl(k) => format!(
+                "write the KRL {} ({} revoked){}",
+                k.path,
+                k.revoked.len(),
+                if k.sudo { " with sudo -n" } else { "" }
+            ),
+            _ => "write the KRL".to_string(),
+        },
         Kind::Prove { name, .. } => {
             format!("prove the new key with a fresh connection to {name}")
         }

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use petgraph::graph::{DiGraph, NodeIndex};
-use petgraph::Direction;
 
 use crate::plan::{Change, NodeStatus, Plan};
 
@@ -71,6 +70,23 @@ pub(super) enum Kind {
         /// plan, or from the key generated in this run).
         request: crate::node::SignRequest,
     },
+    /// host_certificates: the host CA made on the manager.
+    HostCa {
+        path: String,
+    },
+    /// host_certificates: a host key signed on the manager, the
+    /// certificate written on the node.
+    HostCert {
+        change: usize,
+    },
+    /// host_certificates: `sshd -t`, then sshd reloaded.
+    Reload {
+        change: usize,
+    },
+    /// host_certificates: the KRL made on the manager, written on the node.
+    Krl {
+        change: usize,
+    },
     /// A rotation, once every proof holds: the old pair moved aside, the
     /// new one put in place.
     Swap {
@@ -81,15 +97,46 @@ pub(super) enum Kind {
 }
 
 impl Kind {
+    /// Can go in its node's one round trip ([`crate::node::Door::run_all`]):
+    /// what depends only on what is known before the run (a key's
+    /// generation, a rotation's swap and proof, an ACL go on their own).
+    /// A user certificate's write goes too: the batch waits for the unit
+    /// of its signing on the manager, as for any action it depends on
+    /// ([`ActionGraph::units`]), which is never batched.
+    pub(super) fn batched(&self, change: Option<&Change>) -> bool {
+        match self {
+            Kind::Issue { .. } => true,
+            Kind::MkDir { .. }
+            | Kind::Edit { .. }
+            | Kind::Block { .. }
+            | Kind::Mode { .. }
+            | Kind::Owner { .. }
+            | Kind::RemoveLeftover { .. } => !self.strict(change),
+            _ => false,
+        }
+    }
+
     /// Runs only when every action it depends on, on any node, succeeded
     /// (the steps of a rotation); other actions wait only for their own
     /// node's prerequisites.
     pub(super) fn strict(&self, change: Option<&Change>) -> bool {
         match self {
-            Kind::Prove { .. } | Kind::Swap { .. } | Kind::Issue { .. } | Kind::Sign { .. } => true,
-            Kind::Edit { .. } => {
-                matches!(change, Some(Change::EditFile(e)) if e.after_rotation_of.is_some())
-            }
+            Kind::Prove { .. }
+            | Kind::Swap { .. }
+            | Kind::Issue { .. }
+            | Kind::Sign { .. }
+            | Kind::HostCert { .. }
+            | Kind::Krl { .. } => true,
+            // A known_hosts edit drops a host's pinned keys only once that
+            // host serves its certificate, and trusts the host CA only once
+            // every serving host reloaded (host_certificates). One that only
+            // adds pinned lines waits for nothing and goes in its node's
+            // batch.
+            Kind::Edit { .. } => matches!(change, Some(Change::EditFile(e))
+                if e.after_rotation_of.is_some()
+                    || (e.file == crate::plan::FileRole::KnownHosts
+                        && (!e.remove.is_empty()
+                            || e.add.iter().any(|l| l.names.as_deref().is_some_and(is_ca_names))))),
             _ => false,
         }
     }
@@ -122,6 +169,13 @@ struct Builder<'p> {
     after_rotation: Vec<(NodeIndex, &'p str)>,
     /// Certificates to write: (plan index, change, the write).
     issues: Vec<(usize, usize, NodeIndex)>,
+    /// host_certificates: the CA's generation, what it signs (certificates, KRLs),
+    /// each node's sshd reload, and the known_hosts edits (edit, the
+    /// nodes whose lines it removes, whether it adds the CA line).
+    host_ca: Option<NodeIndex>,
+    certs: Vec<NodeIndex>,
+    reloads: HashMap<&'p str, NodeIndex>,
+    known_hosts: Vec<(NodeIndex, Vec<&'p str>, bool)>,
 }
 
 /// One node's own actions as they are added: what the ones after wait for.
@@ -135,6 +189,8 @@ struct NodeActions<'p> {
     last_block: Option<NodeIndex>,
     edits: HashMap<&'p str, NodeIndex>,
     own: Vec<NodeIndex>,
+    /// host_certificates: this node's certificate writes.
+    certs: Vec<NodeIndex>,
 }
 
 /// The action of a change (a rotation's swap is added apart).
@@ -172,6 +228,10 @@ fn kind_of(c: &Change, ci: usize) -> Kind {
             path: path.clone(),
             to: *to,
         },
+        Change::HostCa { path } => Kind::HostCa { path: path.clone() },
+        Change::SignHostKey(_) => Kind::HostCert { change: ci },
+        Change::ReloadSshd(_) => Kind::Reload { change: ci },
+        Change::WriteKrl(_) => Kind::Krl { change: ci },
     }
 }
 
@@ -237,6 +297,11 @@ impl<'p> Builder<'p> {
             Change::CreateDir { path, .. } => {
                 n.subdirs.insert(path.as_str(), ix);
             }
+            // Made with the CA, before the drop-ins that name it.
+            Change::WriteKrl(_) => {
+                n.last_block = Some(ix);
+                self.certs.push(ix);
+            }
             Change::WriteBlock(b) => {
                 if let Some(&before) = n.edits.get(b.path.as_str()) {
                     graph.add_edge(before, ix, ());
@@ -261,6 +326,21 @@ impl<'p> Builder<'p> {
             Change::IssueCertificate(_) => {
                 let ci = np.changes.iter().position(|x| std::ptr::eq(x, c));
                 self.issues.push((pi, ci.unwrap_or_default(), ix));
+            }
+            Change::HostCa { .. } => {
+                self.host_ca = Some(ix);
+                self.keygen_of.insert(crate::plan::HOST_CA, ix);
+            }
+            Change::SignHostKey(_) => {
+                n.certs.push(ix);
+                self.certs.push(ix);
+            }
+            // Last on its node: after the certificates and the drop-in.
+            Change::ReloadSshd(_) => {
+                for &c in n.certs.iter().chain(&n.last_block) {
+                    graph.add_edge(c, ix, ());
+                }
+                self.reloads.insert(np.node.as_str(), ix);
             }
             Change::RotateKey {
                 path,
@@ -294,6 +374,18 @@ impl<'p> Builder<'p> {
                     self.after_rotation.push((ix, node.as_str()));
                 }
                 n.edits.insert(e.path.as_str(), ix);
+                if e.file == crate::plan::FileRole::KnownHosts {
+                    let dropped = e
+                        .remove
+                        .iter()
+                        .filter_map(|(_, l)| marker_node(l))
+                        .collect();
+                    let ca = e
+                        .add
+                        .iter()
+                        .any(|l| l.names.as_deref().is_some_and(is_ca_names));
+                    self.known_hosts.push((ix, dropped, ca));
+                }
                 let needs: Vec<String> = e
                     .add
                     .iter()
@@ -378,6 +470,39 @@ impl<'p> Builder<'p> {
     }
 }
 
+impl Builder<'_> {
+    /// The CA before every signature; a known_hosts edit after the reload
+    /// of each host whose pinned lines it drops (all of them when it adds
+    /// the CA line): make before break.
+    fn host_certificates(&mut self) {
+        if let Some(ca) = self.host_ca {
+            for &c in &self.certs {
+                self.graph.add_edge(ca, c, ());
+            }
+        }
+        for (ix, dropped, ca) in &self.known_hosts {
+            for (node, &r) in &self.reloads {
+                if *ca || dropped.contains(node) {
+                    self.graph.add_edge(r, *ix, ());
+                }
+            }
+        }
+    }
+}
+
+/// The node a managed line's marker names (`... trustmesh:c/node`).
+fn marker_node(line: &str) -> Option<&str> {
+    let m = line.split_whitespace().last()?;
+    m.strip_prefix("trustmesh:")?
+        .rsplit_once('/')
+        .map(|(_, n)| n)
+}
+
+/// Are these known_hosts names those of the host CA's line?
+fn is_ca_names(names: &str) -> bool {
+    names.starts_with("@cert-authority ")
+}
+
 impl ActionGraph {
     pub fn build(plan: &Plan) -> ActionGraph {
         let mut b = Builder::default();
@@ -398,6 +523,7 @@ impl ActionGraph {
         if let Some(m) = plan.nodes.iter().position(|n| n.target == "local") {
             b.signs(plan, m);
         }
+        b.host_certificates();
         for (ix, n) in std::mem::take(&mut b.after_rotation) {
             if let Some((_, _, swap, _)) = b.rotations.get(n) {
                 b.graph.add_edge(*swap, ix, ());
@@ -407,13 +533,14 @@ impl ActionGraph {
     }
 
     /// Waves of actions: each wave depends only on earlier ones.
+    #[cfg(test)]
     pub(super) fn waves(&self) -> Vec<Vec<NodeIndex>> {
         let mut indeg: Vec<usize> = self
             .graph
             .node_indices()
             .map(|i| {
                 self.graph
-                    .neighbors_directed(i, Direction::Incoming)
+                    .neighbors_directed(i, petgraph::Direction::Incoming)
                     .count()
             })
             .collect();
@@ -426,7 +553,10 @@ impl ActionGraph {
         while !ready.is_empty() {
             let mut next = Vec::new();
             for &i in &ready {
-                for j in self.graph.neighbors_directed(i, Direction::Outgoing) {
+                for j in self
+                    .graph
+                    .neighbors_directed(i, petgraph::Direction::Outgoing)
+                {
                     indeg[j.index()] -= 1;
                     if indeg[j.index()] == 0 {
                         next.push(j);

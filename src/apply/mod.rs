@@ -5,8 +5,10 @@
 //! half is written into anyone's `authorized_keys`; a file is edited before
 //! its mode is fixed. (Bastions are already reached before what sits behind
 //! them: the connections come from [`crate::gather`], in that order.)
-//! Actions whose dependencies are done run in parallel, bounded by
-//! `--concurrency`.
+//! The executor walks this graph ([`walk`]): each node's actions go
+//! together as soon as what they wait for is done (a node's key
+//! generation in one round trip, then all its other writes and their
+//! read-back in one more), nodes in parallel, bounded by `--concurrency`.
 //!
 //! Each action goes to its node's door ([`crate::node::Door`]) as one
 //! [`crate::node::Op`]; apply never asks which protocol is behind it.
@@ -21,23 +23,26 @@ use std::time::Duration;
 
 use petgraph::graph::NodeIndex;
 use petgraph::Direction;
-use tokio::sync::Semaphore;
 
 use crate::model::graph::TrustGraph;
 use crate::model::inventory::Inventory;
+use crate::model::state::LiveAccount;
 use crate::node::Door;
-use crate::plan::{Change, FileEdit, FileRole, Login, Plan};
+use crate::plan::{Change, FileEdit, FileRole, Login, NodeFiles, Plan};
 use crate::transport::scripts::{self, Outcome};
 use crate::transport::Host;
 
 mod actions;
 mod describe;
 mod graph;
+mod host_certificates;
 pub mod lock;
 mod report;
 mod rotation;
 #[cfg(test)]
 mod tests;
+mod units;
+mod walk;
 
 use actions::{block_content, edit_content, op_of};
 use describe::describe;
@@ -81,7 +86,7 @@ pub async fn apply(
     plan: &Plan,
     hosts: &[Option<Host>],
     opts: &ApplyOptions,
-) -> ApplyReport {
+) -> ApplyRun {
     let doors: Vec<Option<Box<dyn Door + '_>>> = inv
         .nodes
         .iter()
@@ -89,17 +94,27 @@ pub async fn apply(
         .map(|(node, h)| h.as_ref().map(|h| crate::node::open(node, h, opts.timeout)))
         .collect();
     let doors: Vec<Option<&dyn Door>> = doors.iter().map(|d| d.as_deref()).collect();
-    apply_on(inv, graph, plan, &doors, opts).await
+    apply_read_back(inv, graph, plan, &doors, opts).await
 }
 
-/// What one wave remembers across waves: each action's result, the public
-/// keys generated, and what this run wrote, by (plan node, path): a
-/// second edit of a file compares against it, not against what the plan
-/// read.
+/// What the walk remembers: each action's result, the public keys
+/// generated, and what this run wrote, by (plan node, path): a second
+/// edit of a file compares against it, not against what the plan read.
 struct Run {
     results: Vec<Option<ActionResult>>,
     generated: Generated,
     written: HashMap<(usize, String), String>,
+}
+
+/// What an apply did, and what it read back on the way.
+#[derive(Debug, Clone)]
+pub struct ApplyRun {
+    /// Each action's result.
+    pub report: ApplyReport,
+    /// By inventory node: the state a node reported in the same round
+    /// trip as its writes, after all its actions (`None`: not read that
+    /// way, or something of the node ran after it, such as a rotation).
+    pub read_back: Vec<Option<LiveAccount>>,
 }
 
 /// Carry out `plan` through the nodes' doors, indexed like the
@@ -112,98 +127,19 @@ pub async fn apply_on(
     doors: &[Option<&dyn Door>],
     opts: &ApplyOptions,
 ) -> ApplyReport {
-    let ag = ActionGraph::build(plan);
-    let mut run = Run {
-        results: vec![None; ag.len()],
-        generated: HashMap::new(),
-        written: HashMap::new(),
-    };
-    let sem = Semaphore::new(opts.concurrency.max(1));
-    let door_of = |pi: usize| -> Option<&dyn Door> {
-        inv.find(&plan.nodes[pi].node)
-            .and_then(|id| *doors.get(id)?)
-    };
-    let mut pause = Pause::from_env();
-    for wave in ag.waves() {
-        if let Some(p) = pause.as_mut() {
-            p.before(wave.iter().map(|ix| Step::of(plan, &ag.graph[*ix])))
-                .await;
-        }
-        let mut futs = Vec::new();
-        for ix in wave {
-            let action = ag.graph[ix].clone();
-            let what = describe(plan, &action);
-            if let Some(skipped) = blocked(&ag, plan, &run.results, ix, &what) {
-                run.results[ix.index()] = Some(skipped);
-                continue;
-            }
-            let Some(door) = door_of(action.plan_node) else {
-                run.results[ix.index()] = Some(ActionResult::Skipped {
-                    what,
-                    because: "no connection to this node".into(),
-                });
-                continue;
-            };
-            let edit_input = edit_input(plan, &action, &run);
-            let what = match &edit_input {
-                Some(e) if !e.missing.is_empty() => {
-                    format!(
-                        "{what}, without the keys of {} (not generated)",
-                        e.missing.join(", ")
-                    )
-                }
-                _ => what,
-            };
-            let proof = match &action.kind {
-                Kind::Prove {
-                    target, identity, ..
-                } => {
-                    let p = target
-                        .ok_or(rotation::ProofError::NotInPlan)
-                        .and_then(|t| proof(inv, graph, plan, &action, t, identity, opts));
-                    match p {
-                        Ok(p) => Some(p),
-                        Err(e) => {
-                            run.results[ix.index()] = Some(ActionResult::Failed {
-                                what,
-                                reason: e.to_string(),
-                            });
-                            continue;
-                        }
-                    }
-                }
-                _ => None,
-            };
-            // The text an edit writes, remembered once it is written.
-            let text = edit_input
-                .as_ref()
-                .filter(|e| !e.remove)
-                .and_then(|e| Some((e.key.clone(), e.content.clone().ok()?)));
-            let marker = inv.marker(&plan.nodes[action.plan_node].node);
-            let sem = &sem;
-            futs.push(async move {
-                let _permit = sem.acquire().await;
-                // The door's own failure, or an action that could not be
-                // put into words for it, fails the action like a refusal.
-                let r = match op_of(&action, &marker, edit_input, proof) {
-                    Ok(op) => door
-                        .run(&op)
-                        .await
-                        .unwrap_or_else(|e| Outcome::Failed(e.reason.to_string())),
-                    Err(e) => Outcome::Failed(e.to_string()),
-                };
-                (ix, what, r, text)
-            });
-        }
-        for (ix, what, r, text) in futures::future::join_all(futs).await {
-            if let (Outcome::Ok, Some((key, text))) = (&r, text) {
-                run.written.insert(key, text);
-            }
-            let node_name = actions::result_name(plan, &ag.graph[ix]);
-            run.results[ix.index()] = Some(result_of(&node_name, what, r, &mut run.generated));
-        }
-    }
-    report(plan, &ag, &run.results)
+    walk::walk(inv, graph, plan, doors, opts).await.report
+}
+
+/// [`apply_on`], with the state each node read back in its own round
+/// trip.
+pub async fn apply_read_back(
+    inv: &Inventory,
+    graph: &TrustGraph,
+    plan: &Plan,
+    doors: &[Option<&dyn Door>],
+    opts: &ApplyOptions,
+) -> ApplyRun {
+    walk::walk(inv, graph, plan, doors, opts).await
 }
 
 /// Skipped, when an action it waits for did not succeed: a failed
@@ -238,26 +174,32 @@ fn blocked(
 
 /// The text an edit or a block write makes, from what the plan read or
 /// what this run wrote there already.
-fn edit_input(plan: &Plan, action: &Action, run: &Run) -> Option<actions::EditInput> {
+fn edit_input(
+    plan: &Plan,
+    action: &Action,
+    run: &Run,
+    overlay: &HashMap<(usize, String), String>,
+) -> Option<actions::EditInput> {
     let pi = action.plan_node;
+    let written = |path: &String| {
+        let key = (pi, path.clone());
+        overlay.get(&key).or_else(|| run.written.get(&key))
+    };
     match &action.kind {
         Kind::Edit { change } => match &plan.nodes[pi].changes[*change] {
-            Change::EditFile(e) => Some(edit_content(
-                plan,
-                pi,
-                e,
-                &run.generated,
-                run.written.get(&(pi, e.path.clone())),
-            )),
+            Change::EditFile(e) => {
+                Some(edit_content(plan, pi, e, &run.generated, written(&e.path)))
+            }
+            _ => None,
+        },
+        Kind::HostCert { change } => match &plan.nodes[pi].changes[*change] {
+            Change::SignHostKey(h) => {
+                Some(host_certificates::cert_input(plan, pi, h, written(&h.path)))
+            }
             _ => None,
         },
         Kind::Block { change } => match &plan.nodes[pi].changes[*change] {
-            Change::WriteBlock(b) => Some(block_content(
-                plan,
-                pi,
-                b,
-                run.written.get(&(pi, b.path.clone())),
-            )),
+            Change::WriteBlock(b) => Some(block_content(plan, pi, b, written(&b.path))),
             _ => None,
         },
         _ => actions::certificate_input(plan, action, &run.generated),

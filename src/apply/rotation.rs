@@ -101,12 +101,12 @@ pub(super) fn proof(
 
 /// Test hook: `TRUSTMESH_TEST_PAUSE_BEFORE=STEP:DIR` (`STEP` is `prove`,
 /// a rotation's proofs, `retire`, the removal of a rotated-out key's
-/// lines, or `waveN`, the Nth wave of actions, from 1) makes apply, before
-/// the first wave of actions with that step, create `DIR/paused-STEP` and
-/// wait until `DIR/resume-STEP` exists (five minutes at most). The live
-/// tests change a node, or kill the run, at that very moment.
-/// Read by debug builds only (the tests' binary): a release build ignores
-/// it.
+/// lines, or `unitN`, the Nth unit of actions the walk starts, from 1)
+/// makes apply, before the first actions of that step start and with
+/// nothing else running, create `DIR/paused-STEP` and wait until
+/// `DIR/resume-STEP` exists (five minutes at most). The live tests change
+/// a node, or kill the run, at that very moment. Read by debug builds
+/// only (the tests' binary): a release build ignores it.
 pub const PAUSE_ENV: &str = "TRUSTMESH_TEST_PAUSE_BEFORE";
 
 /// A step [`PAUSE_ENV`] can name.
@@ -138,11 +138,11 @@ impl Step {
 }
 
 /// Where [`PAUSE_ENV`] pauses: before a rotation's step, or before the
-/// Nth wave of actions (from 1).
+/// Nth unit of actions the walk starts (from 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PauseAt {
     Step(Step),
-    Wave(usize),
+    Unit(usize),
 }
 
 /// The pause [`PAUSE_ENV`] asks for, once.
@@ -150,7 +150,6 @@ pub(super) struct Pause {
     at: PauseAt,
     name: String,
     dir: PathBuf,
-    waves: usize,
     done: bool,
 }
 
@@ -161,8 +160,8 @@ impl Pause {
         }
         let v = std::env::var(PAUSE_ENV).ok()?;
         let (name, dir) = v.split_once(':')?;
-        let at = match name.strip_prefix("wave") {
-            Some(n) => PauseAt::Wave(n.parse().ok()?),
+        let at = match name.strip_prefix("unit") {
+            Some(n) => PauseAt::Unit(n.parse().ok()?),
             None => PauseAt::Step(
                 [Step::Prove, Step::Retire]
                     .into_iter()
@@ -173,19 +172,32 @@ impl Pause {
             at,
             name: name.to_string(),
             dir: PathBuf::from(dir),
-            waves: 0,
             done: false,
         })
     }
 
-    /// Before a wave: pause if it is the one asked for, the first time.
-    pub(super) async fn before(&mut self, mut steps: impl Iterator<Item = Option<Step>>) {
-        self.waves += 1;
-        let here = match self.at {
-            PauseAt::Wave(n) => n == self.waves,
-            PauseAt::Step(step) => steps.any(|s| s == Some(step)),
-        };
-        if self.done || !here {
+    /// Would [`Pause::before`] pause before these steps (the first time
+    /// one is its step), `started` units having started already?
+    pub(super) fn holds(
+        &self,
+        mut steps: impl Iterator<Item = Option<Step>>,
+        started: usize,
+    ) -> bool {
+        !self.done
+            && match self.at {
+                PauseAt::Step(step) => steps.any(|s| s == Some(step)),
+                PauseAt::Unit(n) => started + 1 == n,
+            }
+    }
+
+    /// Before the actions of these steps start, with nothing else running:
+    /// pause if [`Pause::holds`], the first time.
+    pub(super) async fn before(
+        &mut self,
+        steps: impl Iterator<Item = Option<Step>>,
+        started: usize,
+    ) {
+        if !self.holds(steps, started) {
             return;
         }
         self.done = true;

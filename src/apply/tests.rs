@@ -2,7 +2,7 @@ use super::*;
 use crate::plan::{NodePlan, NodeStatus, PlannedLine};
 use std::sync::Arc;
 
-fn node(name: &str, changes: Vec<Change>) -> NodePlan {
+pub(super) fn node(name: &str, changes: Vec<Change>) -> NodePlan {
     NodePlan {
         node: name.into(),
         target: name.into(),

@@ -423,6 +423,18 @@ pub async fn reread(
     g: &mut Gathered,
     timeout: Duration,
 ) -> Result<(), GatherError> {
+    let all = vec![true; inv.nodes.len()];
+    reread_some(inv, g, timeout, &all).await
+}
+
+/// [`reread`], of the manager and the nodes `which` marks only (indexed
+/// like the inventory's nodes): the others keep the state they have.
+pub async fn reread_some(
+    inv: &Inventory,
+    g: &mut Gathered,
+    timeout: Duration,
+    which: &[bool],
+) -> Result<(), GatherError> {
     let home = transport::local::home();
     let mfiles = NodeFiles::of(inv, Inventory::MANAGER);
     let (manager, _) = manager::probe_local(&mfiles, &home, timeout).await?;
@@ -438,7 +450,9 @@ pub async fn reread(
         .enumerate()
         .skip(1)
         .filter_map(|(id, h)| {
-            if !matches!(g.live.nodes[id], NodeState::Read { .. }) {
+            if !matches!(g.live.nodes[id], NodeState::Read { .. })
+                || !which.get(id).copied().unwrap_or(true)
+            {
                 return None;
             }
             let files = NodeFiles::of(inv, id);

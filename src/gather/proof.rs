@@ -87,10 +87,17 @@ impl Trusted {
 
 /// The node's known_hosts file of this run: the annotated lines, the
 /// trusted keys under `name` (the node's [`crate::formats::known_hosts::host_name`]),
-/// and the sentinel.
+/// and the sentinel. With plain keys trusted, a `@cert-authority` line is
+/// left out: ssh then asks for a plain host key and has the host prove the
+/// others, rather than taking its certificate (host_certificates: the
+/// keys trustmesh signs are the ones proven this way).
 pub(super) fn proof_file(name: &str, trusted: &Trusted) -> String {
     let mut s = String::new();
+    let plain = !trusted.keys.is_empty();
     for l in &trusted.annotated {
+        if plain && l.trim_start().starts_with("@cert-authority") {
+            continue;
+        }
         s.push_str(l);
         s.push('\n');
     }
@@ -232,5 +239,23 @@ mod tests {
             vec![("ssh-ed25519".to_string(), ED.to_string())]
         );
         assert!(Trusted::from_files(&[&manager], "10.0.0.9", 22).is_empty());
+    }
+
+    #[test]
+    fn a_host_with_plain_keys_is_asked_for_them_not_for_its_certificate() {
+        let ca = format!("@cert-authority 10.0.0.2 ssh-ed25519 {EC} trustmesh:c/m");
+        let manager = KnownHostsFile::parse(&format!("10.0.0.2 ssh-ed25519 {ED}\n{ca}\n"));
+        let t = Trusted::from_files(&[&manager], "10.0.0.2", 22);
+        assert!(t.has_authority());
+        let file = proof_file("10.0.0.2", &t);
+        assert!(!file.contains("@cert-authority"), "{file}");
+        assert!(file.contains(ED) && file.contains(SENTINEL), "{file}");
+        // Only the CA: its line is what ssh checks the host against.
+        let only = Trusted::from_files(
+            &[&KnownHostsFile::parse(&format!("{ca}\n"))],
+            "10.0.0.2",
+            22,
+        );
+        assert_eq!(proof_file("10.0.0.2", &only), format!("{ca}\n"));
     }
 }

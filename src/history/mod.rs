@@ -153,8 +153,12 @@ pub fn changes(plan: &Plan) -> Vec<NodeChanges> {
                 | Change::Mode { path, .. }
                 | Change::Owner { path, .. }
                 | Change::RemoveLeftover { path }
-                | Change::SetAcl { path, .. } => path,
+                | Change::SetAcl { path, .. }
+                | Change::HostCa { path } => path,
                 Change::IssueCertificate(i) => &i.path,
+                Change::SignHostKey(h) => &h.path,
+                Change::ReloadSshd(r) => &r.dropin,
+                Change::WriteKrl(k) => &k.path,
                 Change::GenerateKey { path, .. }
                 | Change::RotateKey { path, .. }
                 | Change::CreateUserCa { path, .. } => {

@@ -45,6 +45,9 @@ pub enum Hint {
     RaiseTimeout { check: String },
     /// The host stopped answering in the middle of an operation.
     StoppedAnswering,
+    /// A node's writes went as one command that did not finish: what it
+    /// did is read again.
+    BatchUnfinished,
     /// A rotation refused because nodes its key opens are out of scope;
     /// `manager`: the manager's key (it opens every node).
     RotateWithoutLimit { manager: bool },

@@ -21,7 +21,8 @@ pub struct NodeFiles {
     pub ssh_config: Option<SshConfigFiles>,
     /// Read `/etc/hosts` (options.hosts_file on, or prune).
     pub etc_hosts: bool,
-    /// Ask whether the account is root or has `sudo -n` (options.hosts_file).
+    /// Ask whether the account is root or has `sudo -n` (options.hosts_file,
+    /// host_certificates).
     pub privilege: bool,
     /// With `certificates:`: the key's certificate (`key` + `-cert.pub`),
     /// read like a public key.
@@ -29,6 +30,12 @@ pub struct NodeFiles {
     /// The manager with `certificates:`: the user CA's private key (only
     /// ever stat'ed) and its public half (`.pub`, read).
     pub user_ca: Option<(String, String)>,
+    /// Read sshd's config, drop-ins and host certificates
+    /// (host_certificates, on a node that may serve them).
+    pub sshd: bool,
+    /// The manager only, with host_certificates: the host CA's private key
+    /// (stat only; its `.pub` is read).
+    pub host_ca: Option<String>,
 }
 
 /// The files of options.ssh_config, relative to `~/.ssh`.
@@ -66,7 +73,13 @@ impl NodeFiles {
                 managed: crate::formats::ssh_config::managed_name(&inv.cluster),
             }),
             etc_hosts: o.hosts_file || o.prune,
-            privilege: o.hosts_file,
+            privilege: o.hosts_file || inv.host_certs.is_some(),
+            sshd: inv.host_certs.is_some() && id != Inventory::MANAGER,
+            host_ca: inv
+                .host_certs
+                .as_ref()
+                .filter(|_| id == Inventory::MANAGER)
+                .map(|h| ssh_relative(&h.ca)),
             certificate: inv
                 .certificates
                 .as_ref()
@@ -91,6 +104,7 @@ impl NodeFiles {
             stat_only,
             etc_hosts: self.etc_hosts,
             privilege: self.privilege,
+            sshd: self.sshd,
         }
     }
 
@@ -122,6 +136,10 @@ impl NodeFiles {
             if !stat.contains(private) && !read.contains(private) {
                 stat.push(private.clone());
             }
+        }
+        if let Some(ca) = &self.host_ca {
+            read.push(format!("{ca}.pub"));
+            stat.push(ca.clone());
         }
         if let Some(c) = &self.ssh_config {
             // A custom identity or known_hosts named `config` is read once.

@@ -90,6 +90,14 @@ pub enum Op {
     /// user CA (`ssh-keygen -s`); answers the certificate line as
     /// [`Outcome::PublicKey`].
     Sign(SignRequest),
+    /// host_certificates: `sshd -t`; on failure the drop-in is put back
+    /// as `restore` (`None`: removed) and sshd is not reloaded; else sshd
+    /// is reloaded. As root, or with `sudo -n`.
+    ReloadSshd {
+        dropin: NodePath,
+        restore: Option<Vec<u8>>,
+        sudo: bool,
+    },
 }
 
 /// A certificate to sign on the manager.
@@ -148,6 +156,7 @@ impl Op {
             Op::Swap { .. } => "swap",
             Op::Prove(_) => "prove",
             Op::Sign(_) => "sign",
+            Op::ReloadSshd { .. } => "reload sshd",
         }
     }
 }
@@ -206,11 +215,37 @@ impl DoorError {
     }
 }
 
+/// One operation of a node's list, and the earlier operations of the same
+/// list (their indexes) that must succeed for it to run: `~/.ssh` before
+/// anything in it, an edit before its mode fix, two edits of one file in
+/// order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    pub op: Op,
+    pub after: Vec<usize>,
+}
+
+impl Queued {
+    /// An operation that needs nothing before it.
+    pub fn new(op: Op) -> Queued {
+        Queued {
+            op,
+            after: Vec::new(),
+        }
+    }
+}
+
+/// Did an operation succeed (a refusal, a conflict or an error did not)?
+pub fn succeeded(answer: &Option<Result<Outcome, DoorError>>) -> bool {
+    matches!(answer, Some(Ok(Outcome::Ok | Outcome::PublicKey(_))))
+}
+
 /// What one node's list of operations gave: one answer per operation, in
-/// order, and the state read back afterwards.
+/// order (`None`: not run, because an operation it waits for did not
+/// succeed), and the state read back afterwards.
 #[derive(Debug)]
 pub struct Outcomes {
-    pub results: Vec<Result<Outcome, DoorError>>,
+    pub results: Vec<Option<Result<Outcome, DoorError>>>,
     pub state: Result<LiveAccount, DoorError>,
 }
 
@@ -231,19 +266,39 @@ pub trait Door: Send + Sync {
     fn run<'a>(&'a self, op: &'a Op) -> BoxFuture<'a, Result<Outcome, DoorError>>;
 
     /// Do a node's whole ordered list, then read the state back: by
-    /// default one operation after the other, each answered, whatever the
-    /// one before gave (the caller orders the list and reads the answers).
-    /// A door that can do it in one round trip overrides this.
-    fn run_all<'a>(&'a self, ops: &'a [Op], files: &'a NodeFiles) -> BoxFuture<'a, Outcomes> {
+    /// default one operation after the other, each run once the ones it
+    /// waits for ([`Queued::after`]) succeeded. The shell door overrides
+    /// it to do the whole list and the read-back in one round trip
+    /// ([`crate::transport::batch`]); its state is then the node's state
+    /// after the list, read in that same round trip.
+    fn run_all<'a>(&'a self, list: &'a [Queued], files: &'a NodeFiles) -> BoxFuture<'a, Outcomes> {
         Box::pin(async move {
-            let mut results = Vec::with_capacity(ops.len());
-            for op in ops {
-                results.push(self.run(op).await);
-            }
+            let results = one_by_one(self, list).await;
             let state = self.read_state(files).await;
             Outcomes { results, state }
         })
     }
+}
+
+/// A node's list, one operation after the other ([`Door::run_all`]'s
+/// default).
+pub async fn one_by_one<D: Door + ?Sized>(
+    door: &D,
+    list: &[Queued],
+) -> Vec<Option<Result<Outcome, DoorError>>> {
+    let mut results: Vec<Option<Result<Outcome, DoorError>>> = Vec::with_capacity(list.len());
+    for q in list {
+        let ready = q
+            .after
+            .iter()
+            .all(|&d| results.get(d).is_some_and(succeeded));
+        results.push(if ready {
+            Some(door.run(&q.op).await)
+        } else {
+            None
+        });
+    }
+    results
 }
 
 /// Does trustmesh reach this node's files over SFTP rather than with its

@@ -156,7 +156,11 @@ impl<'h> SftpDoor<'h> {
                     ))
                 });
             }
-            Op::Keygen { .. } | Op::Swap { .. } | Op::Prove(_) | Op::Sign(_) => {
+            Op::Keygen { .. }
+            | Op::Swap { .. }
+            | Op::Prove(_)
+            | Op::Sign(_)
+            | Op::ReloadSshd { .. } => {
                 return Err(self.error(op.step(), Reason::Unsupported(NEEDS_A_SHELL.into())))
             }
             Op::WriteBlock(_) => {

@@ -9,11 +9,14 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::{Door, DoorError, NodePath, Op, ProofRequest, Reason, Write};
+use super::{
+    one_by_one, Door, DoorError, Hint, NodePath, Op, Outcomes, ProofRequest, Queued, Reason, Write,
+};
 use crate::gather::probe::{self, ProbeRequest};
 use crate::model::inventory::KeyType;
 use crate::model::state::LiveAccount;
 use crate::plan::NodeFiles;
+use crate::transport::batch::{self, BatchError, StepOutcome};
 use crate::transport::scripts::{self, Outcome};
 use crate::transport::{Host, StepError};
 
@@ -113,6 +116,51 @@ impl<'h> ShellDoor<'h> {
     }
 }
 
+/// The batch step of `op` ([`batch::Action`]), if the batch carries it
+/// (a key generation, a rotation's swap and proof, a signing on the
+/// manager and an sshd reload go on their own).
+fn step_of(op: &Op) -> Option<batch::Action> {
+    let write = |w: &Write, sudo: bool| -> Option<batch::Action> {
+        let mode = match w.mode.as_str() {
+            "keep" => None,
+            m => Some(u32::from_str_radix(m, 8).ok()?),
+        };
+        Some(batch::Action::Replace {
+            path: w.path.shell(),
+            expected: w.expected.clone(),
+            mode,
+            content: w.content.clone(),
+            sudo,
+        })
+    };
+    Some(match op {
+        Op::MkDir { path } if path.as_plan() == "~/.ssh" => batch::Action::MkdirSsh,
+        Op::MkDir { path } => batch::Action::MkdirPrivate { path: path.shell() },
+        Op::Replace(w) => write(w, false)?,
+        Op::WriteBlock(w) if w.remove => batch::Action::RemoveFile {
+            path: w.path.shell(),
+            expected: w.expected.clone(),
+            sudo: w.sudo,
+        },
+        Op::WriteBlock(w) => write(w, w.sudo)?,
+        Op::Chmod { path, mode } => batch::Action::Chmod {
+            path: path.shell(),
+            mode: *mode,
+        },
+        Op::Chown { path, uid } => batch::Action::Chown {
+            path: path.shell(),
+            uid: *uid,
+        },
+        Op::RemoveLeftover { path } => batch::Action::RemoveLeftover { path: path.shell() },
+        Op::Keygen { .. }
+        | Op::SetAcl { .. }
+        | Op::Swap { .. }
+        | Op::Prove(_)
+        | Op::Sign(_)
+        | Op::ReloadSshd { .. } => return None,
+    })
+}
+
 /// The command line of `op` and its standard input (`None`: not a
 /// script).
 fn command(op: &Op) -> Option<(String, Vec<u8>)> {
@@ -170,6 +218,20 @@ fn command(op: &Op) -> Option<(String, Vec<u8>)> {
                 &s.public_key,
             ],
         ),
+        Op::ReloadSshd {
+            dropin,
+            restore,
+            sudo,
+        } => {
+            let how = if restore.is_some() { "keep" } else { "absent" };
+            let line = scripts::command_line(scripts::SSHD_RELOAD, &[&path(dropin), how]);
+            let line = if *sudo {
+                scripts::with_sudo(&line)
+            } else {
+                line
+            };
+            return Some((line, restore.clone().unwrap_or_default()));
+        }
         Op::SetAcl { .. } | Op::Prove(_) => return None,
     };
     Some((line, Vec::new()))
@@ -208,6 +270,76 @@ pub fn keygen_bits(key_type: &str) -> &'static str {
     }
 }
 
+impl ShellDoor<'_> {
+    /// A node's list and its read-back in one remote command
+    /// ([`batch::run`]); `None` when the batch cannot carry the list (an
+    /// operation that goes on its own, an SFTP connection, a request the
+    /// batch refuses before running anything): it then goes one by one.
+    async fn batch(&self, list: &[Queued], files: &NodeFiles) -> Option<Outcomes> {
+        let steps = list
+            .iter()
+            .map(|q| Some(batch::Step::new(step_of(&q.op)?).after(&q.after)))
+            .collect::<Option<Vec<_>>>()?;
+        let answer = batch::run(self.host, &steps, &files.probe_request(), self.timeout).await;
+        let ran = |o: &StepOutcome| match o {
+            StepOutcome::Ran(o) => Some(Ok(o.clone())),
+            StepOutcome::Skipped { .. } => None,
+        };
+        // What the node did not report: every step unknown, said as the
+        // one failure of the round trip, and the state not read back.
+        let unknown = |done: &[StepOutcome], reason: Reason, hint: Hint| {
+            let mut results: Vec<_> = done.iter().map(ran).collect();
+            for q in &list[done.len()..] {
+                results.push(Some(Err(DoorError::new(
+                    &self.node,
+                    q.op.step(),
+                    reason.clone(),
+                )
+                .with_hint(hint.clone()))));
+            }
+            let state = Err(DoorError::new(&self.node, "read back", reason).with_hint(hint));
+            Outcomes { results, state }
+        };
+        let lost = || Hint::BatchUnfinished;
+        Some(match answer {
+            Ok(report) => Outcomes {
+                results: report.outcomes.iter().map(ran).collect(),
+                state: report.read_back.map_err(|e| {
+                    DoorError::new(
+                        &self.node,
+                        "read back",
+                        Reason::Probe {
+                            error: e.to_string(),
+                            stderr: String::new(),
+                        },
+                    )
+                }),
+            },
+            Err(BatchError::InvalidStep { .. } | BatchError::Probe(_) | BatchError::NoShell) => {
+                return None
+            }
+            Err(BatchError::Transport(e)) => unknown(&[], self.error("batch", e).reason, lost()),
+            Err(BatchError::Remote { reason, outcomes }) => unknown(
+                &outcomes,
+                Reason::Transport(format!("the batch stopped on the node: {reason}")),
+                lost(),
+            ),
+            Err(BatchError::Garbled {
+                reason,
+                steps,
+                outcomes,
+            }) => unknown(
+                &outcomes,
+                Reason::Transport(format!(
+                    "the batch's report is unreadable after {} of {steps} steps: {reason}",
+                    outcomes.len()
+                )),
+                lost(),
+            ),
+        })
+    }
+}
+
 impl Door for ShellDoor<'_> {
     fn node(&self) -> &str {
         &self.node
@@ -218,6 +350,17 @@ impl Door for ShellDoor<'_> {
         files: &'a NodeFiles,
     ) -> BoxFuture<'a, Result<LiveAccount, DoorError>> {
         Box::pin(async move { self.probe(&files.probe_request()).await })
+    }
+
+    fn run_all<'a>(&'a self, list: &'a [Queued], files: &'a NodeFiles) -> BoxFuture<'a, Outcomes> {
+        Box::pin(async move {
+            if let Some(out) = self.batch(list, files).await {
+                return out;
+            }
+            let results = one_by_one(self, list).await;
+            let state = self.read_state(files).await;
+            Outcomes { results, state }
+        })
     }
 
     fn run<'a>(&'a self, op: &'a Op) -> BoxFuture<'a, Result<Outcome, DoorError>> {
@@ -239,5 +382,74 @@ impl Door for ShellDoor<'_> {
                 },
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(mode: &str, remove: bool, sudo: bool) -> Write {
+        Write {
+            path: NodePath::plan("~/.ssh/authorized_keys"),
+            expected: "absent".into(),
+            content: b"k\n".to_vec(),
+            mode: mode.into(),
+            remove,
+            sudo,
+        }
+    }
+
+    #[test]
+    fn a_list_becomes_batch_steps_and_what_goes_alone_does_not() {
+        let path = ".ssh/authorized_keys".to_string();
+        assert_eq!(
+            step_of(&Op::Replace(write("0600", false, false))),
+            Some(batch::Action::Replace {
+                path: path.clone(),
+                expected: "absent".into(),
+                mode: Some(0o600),
+                content: b"k\n".to_vec(),
+                sudo: false,
+            })
+        );
+        assert!(matches!(
+            step_of(&Op::WriteBlock(write("keep", false, true))),
+            Some(batch::Action::Replace {
+                mode: None,
+                sudo: true,
+                ..
+            })
+        ));
+        assert_eq!(
+            step_of(&Op::WriteBlock(write("keep", true, true))),
+            Some(batch::Action::RemoveFile {
+                path,
+                expected: "absent".into(),
+                sudo: true,
+            })
+        );
+        assert_eq!(step_of(&Op::Replace(write("rw", false, false))), None);
+        assert_eq!(
+            step_of(&Op::MkDir {
+                path: NodePath::plan("~/.ssh")
+            }),
+            Some(batch::Action::MkdirSsh)
+        );
+        let keygen = Op::Keygen {
+            path: NodePath::plan("~/.ssh/id_ed25519"),
+            key_type: "ed25519".into(),
+            marker: "trustmesh:lab/w1".into(),
+        };
+        assert_eq!(step_of(&keygen), None);
+        let sign = Op::Sign(crate::node::SignRequest {
+            ca: NodePath::plan("~/.ssh/trustmesh_ca"),
+            key_id: "trustmesh:lab/w1".into(),
+            principals: vec!["lab:group:gpu".into()],
+            validity: 604_800,
+            serial: 1,
+            public_key: "ssh-ed25519 AAAA".into(),
+        });
+        assert_eq!(step_of(&sign), None);
     }
 }

@@ -28,6 +28,8 @@ fn files() -> NodeFiles {
         privilege: false,
         certificate: None,
         user_ca: None,
+        sshd: false,
+        host_ca: None,
     }
 }
 
@@ -203,8 +205,13 @@ fn a_whole_list_is_answered_in_order_and_the_state_read_back() {
         },
     ];
     let f = files();
-    let out = block_on(door.run_all(&ops, &f));
-    let answers: Vec<Outcome> = out.results.into_iter().map(Result::unwrap).collect();
+    let list: Vec<Queued> = ops.into_iter().map(Queued::new).collect();
+    let out = block_on(door.run_all(&list, &f));
+    let answers: Vec<Outcome> = out
+        .results
+        .into_iter()
+        .map(|r| r.unwrap().unwrap())
+        .collect();
     assert_eq!(
         answers,
         [

@@ -52,7 +52,9 @@ impl ApplyOutcome {
 
 /// Read every node and plan; with `saved`, refuse unless the fresh plan is
 /// exactly the saved one (its approval), else ask the operator's consent;
-/// apply; read everything back over the same connections and plan again.
+/// apply; take the state each node read back in the round trip of its
+/// writes (reading again over the same connections only the nodes whose
+/// report is missing or doubtful) and plan again.
 /// Nothing changes before consent.
 pub async fn apply(
     inv: &Inventory,
@@ -87,7 +89,7 @@ pub async fn apply(
         g.close().await;
         return Err(OpsError::Cancelled);
     }
-    let report = actions::apply(
+    let ran = actions::apply(
         inv,
         graph,
         &fresh,
@@ -107,11 +109,15 @@ pub async fn apply(
         },
     )
     .await;
+    let report = ran.report;
     op.progress(Progress::Applied(&report));
-    // Read everything again over the same connections: converged only if
-    // there is nothing left to do.
+    // The state after apply: what each node reported in the round trip of
+    // its writes; read again (over the same connections) only where that
+    // report is missing or doubtful. Converged only if there is nothing
+    // left to do.
     let mut after = g;
-    if let Err(source) = gather::reread(inv, &mut after, opts.timeout).await {
+    let which = settle(inv, &fresh, &mut after, ran.read_back);
+    if let Err(source) = gather::reread_some(inv, &mut after, opts.timeout, &which).await {
         after.close().await;
         return Err(OpsError::NotReadBack {
             plan: Box::new(fresh),
@@ -134,6 +140,50 @@ pub async fn apply(
             left,
         }),
     })
+}
+
+/// Take each node's state read back in its own round trip as its state
+/// after apply, and say which nodes must be read again: the manager
+/// (always), a node whose report is missing (a transport error, a list
+/// not done in one round trip, something run after it), a node reached
+/// with a password (its read proves the manager's key now opens it) or
+/// over SFTP. A node the plan did not touch keeps the state it was read
+/// in.
+fn settle(
+    inv: &Inventory,
+    fresh: &Plan,
+    g: &mut gather::Gathered,
+    read_back: Vec<Option<crate::model::state::LiveAccount>>,
+) -> Vec<bool> {
+    let mut which = vec![false; inv.nodes.len()];
+    for np in fresh.nodes.iter().filter(|n| !n.changes.is_empty()) {
+        if let Some(id) = inv.find(&np.node) {
+            which[id] = true;
+        }
+    }
+    for (id, account) in read_back.into_iter().enumerate() {
+        let (Some(mut account), true) = (account, which[id]) else {
+            continue;
+        };
+        let remote = matches!(
+            g.hosts.get(id),
+            Some(Some(crate::transport::Host::Remote { .. }))
+        );
+        if id == Inventory::MANAGER || !remote || crate::node::abilities(&inv.nodes[id]).sftp {
+            continue;
+        }
+        let crate::model::state::NodeState::Read { account: old, .. } = &g.live.nodes[id] else {
+            continue;
+        };
+        // The host keys proven when the node was first read stay: the
+        // connection is the same.
+        account.proven_host_keys = old.proven_host_keys.clone();
+        if let crate::model::state::NodeState::Read { account: a, .. } = &mut g.live.nodes[id] {
+            *a = account;
+        }
+        which[id] = false;
+    }
+    which
 }
 
 /// The nodes whose state read back differs from the inventory, each with

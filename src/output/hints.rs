@@ -43,6 +43,10 @@ pub fn words(hint: &Hint) -> Cow<'_, str> {
         Hint::StoppedAnswering => {
             Cow::Borrowed("the host stopped answering; check it and raise --timeout for slow hosts")
         }
+        Hint::BatchUnfinished => Cow::Borrowed(
+            "the node's writes went as one command, which did not finish: what it did is read \
+             again; check the host and raise --timeout for slow hosts",
+        ),
         Hint::RotateWithoutLimit { manager } => Cow::Owned(format!(
             "rotate it with every node its key opens in scope: drop --limit, or add them to it{}",
             if *manager {

@@ -14,6 +14,7 @@ mod adopt;
 mod certificate;
 pub mod escape;
 pub mod hints;
+mod host_certificates;
 pub mod json;
 
 use std::io::{self, Write};
@@ -338,6 +339,10 @@ fn render_node(
                 certificate::render_ca(path, comment, p, out)?
             }
             Change::IssueCertificate(i) => certificate::render_certificate(&node.node, i, p, out)?,
+            Change::HostCa { .. }
+            | Change::SignHostKey(_)
+            | Change::WriteKrl(_)
+            | Change::ReloadSshd(_) => host_certificates::render(c, p, out)?,
         }
     }
     adopt::render_hand_written(node, p, opts, out)?;
@@ -438,10 +443,15 @@ fn render_block(b: &BlockWrite, p: &Paint, out: &mut dyn Write) -> io::Result<()
         BlockRole::SshConfigFile => "ssh aliases".to_string(),
         BlockRole::SshConfigInclude => "the Include of the aliases".to_string(),
         BlockRole::HostsBlock => "the cluster's names".to_string(),
+        BlockRole::SshdDropin => "sshd's host certificates".to_string(),
+        BlockRole::SshDropin => "ssh checks the KRL".to_string(),
     };
     let how = if b.sudo { ", with sudo -n" } else { "" };
     let removed = b.new.is_none();
-    let whole = b.role == BlockRole::SshConfigFile;
+    let whole = matches!(
+        b.role,
+        BlockRole::SshConfigFile | BlockRole::SshdDropin | BlockRole::SshDropin
+    );
     let path = Esc(&b.path);
     let head = match (removed, b.create) {
         (true, _) if whole => format!("{} {path} (file removed: {what})", p.del("-")),

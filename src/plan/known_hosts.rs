@@ -81,6 +81,37 @@ pub(super) fn host_keys(inv: &Inventory, live: &LiveState) -> Vec<HostKeys> {
 }
 
 impl Ctx<'_> {
+    /// host_certificates: the `@cert-authority` line `id` needs, when one
+    /// of its edges goes to a node serving certificates.
+    fn ca_line(&self, id: NodeId) -> Option<PlannedLine> {
+        let patterns = self.host_certs.patterns.as_ref()?;
+        let needed = self
+            .graph
+            .outgoing(id)
+            .any(|e| self.scope.contains(e.target) && self.host_certs.serves(e.target));
+        if !needed {
+            return None;
+        }
+        let (key_type, base64) = match self.host_certs.ca_key() {
+            Some((t, b)) => (t, Some(b)),
+            None => (Arc::from("ssh-ed25519"), None),
+        };
+        Some(PlannedLine {
+            names: Some(Arc::from(format!("@cert-authority {patterns}"))),
+            clear_name: None,
+            fingerprint: base64
+                .as_deref()
+                .and_then(kh::fingerprint_sha256)
+                .map(Arc::from),
+            key_type,
+            base64,
+            node: Arc::from(super::HOST_CA),
+            marker: self.markers[Inventory::MANAGER].clone(),
+            replaces: false,
+            options: None,
+        })
+    }
+
     /// What the node's account reports about its host keys is a hint: a
     /// key its sshd did not prove is written nowhere, and said so here.
     pub(super) fn unproven_host_keys(&self, id: NodeId, acc: &LiveAccount, plan: &mut NodePlan) {
@@ -116,14 +147,15 @@ impl Ctx<'_> {
         let (path, text, stat) = read_base(acc, &self.files[id].known_hosts, plan)?;
         let file = KnownHostsFile::parse(text.unwrap_or(""));
         let wanted = self.wanted_hosts(id);
-        let mut lines = self.triage_entries(&file, &wanted);
+        let ca_line = self.ca_line(id);
+        let mut lines = self.triage_entries(&file, &wanted, ca_line.as_ref());
         self.retired_unnamed(&path, &mut lines.retired, plan);
         // Usually in order already: the lines were written target by target.
         lines.managed_ok.sort_unstable();
         let mut adopt = super::adopt::Adopting::default();
         // Lines trustmesh did not write, removed on the operator's request.
         let mut on_request: Vec<usize> = Vec::new();
-        let add = self.host_keys_to_add(
+        let mut add = self.host_keys_to_add(
             &file,
             &wanted,
             &lines,
@@ -134,6 +166,7 @@ impl Ctx<'_> {
         );
         on_request.sort_unstable();
         on_request.dedup();
+        add.extend(ca_line.filter(|_| !lines.ca_ok));
         push_edit(
             plan,
             (&path, FileRole::KnownHosts, stat.is_none()),
@@ -167,6 +200,9 @@ impl Ctx<'_> {
         targets.dedup();
         targets
             .iter()
+            // A host serving certificates is trusted through the CA line
+            // (except by the manager, whose pins prove the keys it signs).
+            .filter(|&&t| id == Inventory::MANAGER || !self.host_certs.serves(t))
             .filter_map(|&t| {
                 let names = self.host_names[t].clone()?;
                 let keys = match &self.host_keys[t] {
@@ -183,6 +219,7 @@ impl Ctx<'_> {
         &self,
         file: &'f KnownHostsFile,
         wanted: &[(NodeId, Want)],
+        ca_line: Option<&PlannedLine>,
     ) -> HostLines<'f> {
         let mut lines = HostLines::default();
         for (i, e) in file.entries() {
@@ -190,6 +227,21 @@ impl Ctx<'_> {
                 lines.has_unmanaged = true;
                 continue;
             };
+            // The host CA's line, marked with the manager's marker: kept
+            // while it is the one wanted.
+            if e.annotation() == Some(Annotation::CertAuthority)
+                && e.comment() == Some(&*self.markers[Inventory::MANAGER])
+                && self.inv.host_certs.is_some()
+            {
+                let text = file.lines()[i].text();
+                if !lines.ca_ok && ca_line.and_then(|l| l.text()).as_deref() == Some(text) {
+                    lines.ca_ok = true;
+                    lines.kept.push(i);
+                } else {
+                    lines.remove.push(i);
+                }
+                continue;
+            }
             let owner = match self.owner(marker) {
                 // An annotated line (`@revoked`, `@cert-authority`) made out
                 // of a managed one is the admin's now: respected.
@@ -470,6 +522,8 @@ struct HostLines<'f> {
     has_unmanaged: bool,
     /// The nodes outside the inventory whose lines are pruned.
     retired: Vec<&'f str>,
+    /// The host CA's line is there as wanted.
+    ca_ok: bool,
 }
 
 /// What a known_hosts file already says about one target: the entries that

@@ -29,7 +29,10 @@ mod authorized_keys;
 mod blocks;
 mod certificates;
 mod expiry;
+mod file_edit;
+pub mod host_certificates;
 mod host_index;
+mod host_revocation;
 mod known_hosts;
 mod owners;
 mod rotation;
@@ -43,6 +46,12 @@ pub use crate::model::scope::PlanScope;
 pub use crate::model::state::{LiveState, Login, NodeState};
 pub use adopt::{Adoption, AdoptionMismatch, HandWritten};
 pub use certificates::{CertIssue, CA_NODE};
+pub use file_edit::*;
+pub use host_certificates::{
+    cert_path, dropin_path, includes_dropins, krl_path, serial as host_cert_serial,
+    HostCertificate, SshdReload, HOST_CA,
+};
+pub use host_revocation::{krl_spec, Krl};
 pub use types::*;
 
 use std::collections::{HashMap, HashSet};
@@ -149,6 +158,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         .collect();
     let hosts_lines = hosts_lines(inv);
     let ca = certificates::CaState::read(inv, live);
+    let host_certs = host_certificates::prepare(inv, live, scope, &files);
     let plan_nodes = |rotating: &[bool]| -> Vec<NodePlan> {
         let ctx = Ctx {
             hosts_lines: &hosts_lines,
@@ -168,6 +178,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
             by_name: &by_name,
             host_names: &host_names,
             ca: &ca,
+            host_certs: &host_certs,
         };
         (0..n)
             .into_par_iter()
@@ -349,6 +360,8 @@ struct Ctx<'a> {
     hosts_lines: &'a Arc<[String]>,
     /// The user CA (`certificates:`).
     ca: &'a certificates::CaState,
+    /// host_certificates: who serves, and the CA.
+    host_certs: &'a host_certificates::HostCertPlan,
 }
 
 /// Whose a marked line is, for this cluster.
@@ -450,6 +463,7 @@ impl Ctx<'_> {
             self.ssh_config(id, acc, &mut plan);
             self.hosts_file(id, acc, &mut plan);
         }
+        self.host_certificates(id, acc, &mut plan);
         if let Some(Finding { reason, hint, .. }) = owners::blocker(&self.inv.nodes[id], acc, &plan)
         {
             plan.status = NodeStatus::Blocked { reason, hint };

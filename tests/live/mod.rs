@@ -66,6 +66,20 @@ impl Ran {
 /// mtime).
 pub type Snapshot = BTreeMap<PathBuf, (u32, Vec<u8>, SystemTime)>;
 
+/// The standard output of a command that must succeed (else everything
+/// it printed, in the panic).
+#[track_caller]
+pub fn stdout_of(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A worker with the worker account and the testbed's defaults.
 pub fn worker(name: &str) -> HostSpec {
     HostSpec::new(name, &[WORKER_USER])

@@ -220,48 +220,8 @@ pub fn fresh_cluster(inv: &Inventory) -> LiveState {
 /// (`fake_key(node)`); a rotated one is `fake_key("<node>-rotated")`, its
 /// comment the node's marker. Every action must succeed.
 pub fn apply_on_memory(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveState {
-    let doors: Vec<Option<MemoryDoor>> = live
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(id, s)| match s {
-            NodeState::Read { account, .. } => {
-                let door =
-                    MemoryDoor::new(&inv.nodes[id].name, account).with_keygen(keygen(inv, id));
-                Some(if id == Inventory::MANAGER {
-                    door.with_signer(Box::new(sign))
-                } else {
-                    door
-                })
-            }
-            _ => None,
-        })
-        .collect();
-    let refs: Vec<Option<&dyn Door>> = doors
-        .iter()
-        .map(|d| d.as_ref().map(|d| d as &dyn Door))
-        .collect();
-    // A rotation's proof from the manager writes its ssh config there.
-    let run_dir = tempfile::tempdir().unwrap();
-    let opts = ApplyOptions {
-        concurrency: 8,
-        timeout: Duration::from_secs(30),
-        prove: Default::default(),
-        run_dir: Some(run_dir.path().to_path_buf()),
-        known_hosts: Vec::new(),
-        pins: Vec::new(),
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let report = rt.block_on(trustmesh::apply::apply_on(
-        inv,
-        &trustmesh::TrustGraph::build(inv),
-        plan,
-        &refs,
-        &opts,
-    ));
+    let doors = memory_doors(inv, live, |_, d| d);
+    let (report, rt) = apply_with(inv, plan, &doors);
     assert!(!report.failed(), "apply in memory: {report:#?}");
     let mut after = live.clone();
     for np in plan.nodes.iter().filter(|n| !n.changes.is_empty()) {
@@ -278,6 +238,84 @@ pub fn apply_on_memory(inv: &Inventory, plan: &Plan, live: &LiveState) -> LiveSt
             .unwrap_or_else(|e| panic!("read back: {e}"));
     }
     after
+}
+
+/// A memory door per node read, seeded with its account (its keys
+/// generated as [`apply_on_memory`] says), each passed through `adjust`
+/// (a failing `sshd -t`...).
+pub fn memory_doors(
+    inv: &Inventory,
+    live: &LiveState,
+    adjust: impl Fn(&str, MemoryDoor) -> MemoryDoor,
+) -> Vec<Option<MemoryDoor>> {
+    live.nodes
+        .iter()
+        .enumerate()
+        .map(|(id, s)| match s {
+            NodeState::Read { account, .. } => {
+                let name = &inv.nodes[id].name;
+                let door = MemoryDoor::new(name, account).with_keygen(keygen(inv, id));
+                let door = if id == Inventory::MANAGER {
+                    door.with_signer(Box::new(sign))
+                } else {
+                    door
+                };
+                Some(adjust(name, door))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The library's apply of `plan` on `doors`: its report, and the runtime
+/// it ran on (to read the doors back).
+pub fn apply_with(
+    inv: &Inventory,
+    plan: &Plan,
+    doors: &[Option<MemoryDoor>],
+) -> (trustmesh::apply::ApplyReport, tokio::runtime::Runtime) {
+    let refs = as_doors(doors);
+    // A rotation's proof from the manager writes its ssh config there.
+    let run_dir = tempfile::tempdir().unwrap();
+    let opts = memory_options(Some(run_dir.path().to_path_buf()));
+    let rt = runtime();
+    let report = rt.block_on(trustmesh::apply::apply_on(
+        inv,
+        &trustmesh::TrustGraph::build(inv),
+        plan,
+        &refs,
+        &opts,
+    ));
+    (report, rt)
+}
+
+/// Doors as apply takes them.
+pub fn as_doors<D: Door>(doors: &[Option<D>]) -> Vec<Option<&dyn Door>> {
+    doors
+        .iter()
+        .map(|d| d.as_ref().map(|d| d as &dyn Door))
+        .collect()
+}
+
+/// Apply's options on doors in memory: 8 at once, 30 s each, `run_dir`
+/// for a rotation's proof from the manager.
+pub fn memory_options(run_dir: Option<std::path::PathBuf>) -> ApplyOptions {
+    ApplyOptions {
+        concurrency: 8,
+        timeout: Duration::from_secs(30),
+        prove: Default::default(),
+        run_dir,
+        known_hosts: Vec::new(),
+        pins: Vec::new(),
+    }
+}
+
+/// A runtime for one test's apply.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// The keys node `id` generates in memory: its own key is `with_key`'s,

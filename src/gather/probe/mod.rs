@@ -91,6 +91,11 @@ pub struct ProbeRequest {
     /// `sudo -n` (the `privilege` record).
     #[serde(default)]
     pub privilege: bool,
+    /// Also read sshd's files host_certificates plans from (`--sshd`):
+    /// `/etc/ssh/sshd_config`, trustmesh's drop-ins and the host
+    /// certificates, each reported under its absolute path.
+    #[serde(default)]
+    pub sshd: bool,
 }
 
 fn validate_name(name: &str) -> Result<(), ProbeError> {
@@ -158,6 +163,9 @@ impl ProbeRequest {
         }
         if self.privilege {
             args.push("--privilege".to_string());
+        }
+        if self.sshd {
+            args.push("--sshd".to_string());
         }
         Ok(args)
     }

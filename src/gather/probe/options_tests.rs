@@ -26,6 +26,7 @@ fn config_d_etc_hosts_and_privilege_are_reported() {
         stat_only: s(&["config.d"]),
         etc_hosts: true,
         privilege: true,
+        sshd: true,
     };
     let hosts = fs::read("/etc/hosts").unwrap();
     let content = |a: &LiveAccount, n: &str| a.file(n).and_then(|f| f.content.clone());
@@ -43,6 +44,25 @@ fn config_d_etc_hosts_and_privilege_are_reported() {
         let dir = acct.file("config.d").unwrap().stat.clone().unwrap();
         assert_eq!((dir.kind, dir.mode), (FileKind::Dir, 0o700), "{shell:?}");
         assert_eq!(content(&acct, "/etc/hosts").unwrap(), hosts, "{shell:?}");
+        // --sshd: sshd's config read, its drop-in folders stat'ed.
+        if let Ok(config) = fs::read("/etc/ssh/sshd_config") {
+            assert_eq!(
+                content(&acct, "/etc/ssh/sshd_config").unwrap(),
+                config,
+                "{shell:?}"
+            );
+        }
+        for dir in ["/etc/ssh/sshd_config.d", "/etc/ssh/ssh_config.d"] {
+            let is_dir = std::path::Path::new(dir).is_dir();
+            let got = acct
+                .file(dir)
+                .unwrap_or_else(|| panic!("{shell:?}: no {dir}"));
+            assert_eq!(
+                got.stat.as_ref().is_some_and(|s| s.kind == FileKind::Dir),
+                is_dir,
+                "{shell:?}"
+            );
+        }
         if my_uid() == 0 {
             assert_eq!(acct.privilege, Some(Privilege::Root), "{shell:?}");
         }

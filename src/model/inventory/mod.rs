@@ -15,6 +15,7 @@ pub mod certificates;
 mod checks;
 pub mod diagnostics;
 pub mod expiry;
+pub mod host_certificates;
 pub mod hostile;
 pub mod limits;
 pub mod model;
@@ -136,6 +137,8 @@ pub struct Inventory {
     pub expiry: expiry::Expiries,
     /// `certificates:` (user certificates), `None` when off.
     pub certificates: Option<certificates::Certificates>,
+    /// `host_certificates:` (`None`: off).
+    pub host_certs: Option<host_certificates::HostCerts>,
 }
 
 impl Inventory {

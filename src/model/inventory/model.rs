@@ -55,6 +55,12 @@ pub struct InventoryFile {
     /// one line per source key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificates: Option<CertificatesSpec>,
+    /// Host certificates: every node's host keys signed by a host CA on
+    /// the manager, served by its sshd, and trusted by peers with one
+    /// `@cert-authority` line (nodes whose account is root or has `sudo
+    /// -n`; the others keep pinned host keys). Off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_certificates: Option<super::host_certificates::HostCertificatesSpec>,
 }
 
 /// `certificates:` (see docs/inventory.md, "User certificates").
@@ -221,6 +227,10 @@ pub struct NodeSpec {
     /// for its edges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificates: Option<bool>,
+    /// `false`: this node keeps pinned host keys when
+    /// `host_certificates:` is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_certificates: Option<bool>,
 }
 
 /// `reverse:` either `all` or a list of workers.

@@ -56,6 +56,14 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
     if !ck.problems.is_empty() {
         return None;
     }
+    let host_certs = super::host_certificates::resolve(
+        file,
+        &|name| nodes.iter().position(|n| n.name == name),
+        ck.problems,
+    );
+    if !ck.problems.is_empty() {
+        return None;
+    }
     for (n, j) in nodes.iter_mut().zip(jump_of) {
         n.jump = j;
     }
@@ -73,6 +81,7 @@ pub fn resolve(file: &InventoryFile, problems: &mut Vec<Problem>) -> Option<Inve
         options: file.options.clone(),
         expiry,
         certificates,
+        host_certs,
     };
     if inv.options.restrict_source {
         super::sources::check_derivable(&inv, &paths, ck.problems);

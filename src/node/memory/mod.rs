@@ -58,6 +58,10 @@ pub struct MemoryDoor {
     signer: Option<Box<Signer>>,
     /// Targets a rotation's proof fails to open.
     failing_proofs: Vec<String>,
+    /// `sshd -t` refuses the config with these words (host_certificates).
+    sshd_refuses: Option<String>,
+    /// How many times sshd was reloaded.
+    reloads: std::sync::atomic::AtomicUsize,
 }
 
 /// What the account is besides its files (its identity, its host keys),
@@ -125,6 +129,8 @@ impl MemoryDoor {
             keygen: Box::new(fake_public_key),
             signer: None,
             failing_proofs: Vec::new(),
+            sshd_refuses: None,
+            reloads: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -144,6 +150,17 @@ impl MemoryDoor {
     pub fn failing_proof(mut self, target: &str) -> MemoryDoor {
         self.failing_proofs.push(target.to_string());
         self
+    }
+
+    /// `sshd -t` refuses the config, with these words.
+    pub fn sshd_refuses(mut self, words: &str) -> MemoryDoor {
+        self.sshd_refuses = Some(words.to_string());
+        self
+    }
+
+    /// How many times sshd was reloaded.
+    pub fn reloads(&self) -> usize {
+        self.reloads.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// A copy of the file tree as it is now.
@@ -166,7 +183,9 @@ impl MemoryDoor {
         let (mut read, mut stat_only) = files.probe_names();
         for (name, r) in extra.iter() {
             if !read.contains(name) && !stat_only.contains(name) {
-                if *r {
+                // `--sshd` reads sshd's public files (host_certificates).
+                let sshd = files.sshd && name.starts_with("/etc/ssh/") && !name.ends_with(".d");
+                if *r || sshd {
                     read.push(name.clone());
                 } else {
                     stat_only.push(name.clone());
@@ -222,9 +241,45 @@ impl MemoryDoor {
                 Some(Err(why)) => Outcome::Failed(why),
                 None => Outcome::Failed("no user CA on this node".into()),
             }),
+            Op::ReloadSshd {
+                dropin, restore, ..
+            } => Ok(self.reload_sshd(fs, dropin, restore.as_deref()).await),
             _ => file_op(fs, false, op, NoAcl).await,
         };
         r.map_err(|e| self.error(op.step(), e))
+    }
+}
+
+impl MemoryDoor {
+    /// `sshd_reload.sh`: the drop-in put back when `sshd -t` refuses the
+    /// config, else one more reload.
+    async fn reload_sshd(
+        &self,
+        fs: &mut MemFs,
+        dropin: &NodePath,
+        restore: Option<&[u8]>,
+    ) -> Outcome {
+        let Some(words) = &self.sshd_refuses else {
+            self.reloads
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            return Outcome::Ok;
+        };
+        let path = dropin.sftp();
+        let back = match restore {
+            Some(old) => {
+                fs.put(&path, 0o644, old);
+                Ok(())
+            }
+            None => fs.remove(&path).await.map_err(|e| e.0),
+        };
+        match back {
+            Ok(()) => Outcome::Failed(format!(
+                "sshd -t refused the config: {words}; the previous {dropin} was put back and sshd was not reloaded"
+            )),
+            Err(e) => Outcome::Failed(format!(
+                "sshd -t refused the config: {words}; the previous {dropin} could not be put back ({e}); sshd was not reloaded"
+            )),
+        }
     }
 }
 

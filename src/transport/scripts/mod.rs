@@ -93,6 +93,11 @@ pub const REMOVE_FILE: &str = include_str!("remove_file.sh");
 /// `chmod MODE PATH`. Args: mode (octal), path. See `chmod.sh`.
 pub const CHMOD: &str = include_str!("chmod.sh");
 
+/// host_certificates: `sshd -t`, the drop-in put back when it fails, else
+/// sshd reloaded as the platform does it. Args: drop-in path, `absent` or
+/// `keep` (its old text on standard input). See `sshd_reload.sh`.
+pub const SSHD_RELOAD: &str = include_str!("sshd_reload.sh");
+
 /// `chown UID PATH`. Args: uid, path. See `chown.sh`.
 pub const CHOWN: &str = include_str!("chown.sh");
 
@@ -194,5 +199,7 @@ pub fn script_path(display: &str) -> String {
 
 #[cfg(test)]
 mod reason_tests;
+#[cfg(test)]
+mod sshd_reload_tests;
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,7 @@
 # `--privilege`, `command -v sudo` and `sudo -n true` (never a prompt).
 #
 # Arguments:
-# `--read NAME... --stat NAME... [--etc-hosts] [--privilege]`, names
+# `--read NAME... --stat NAME... [--etc-hosts] [--privilege] [--sshd]`, names
 # relative to `~/.ssh`, with no `/` except as `config.d/NAME` (the one
 # folder trustmesh writes in, for options.ssh_config). Files after
 # `--read` are stat'ed and, when they are regular files (not symlinks),
@@ -24,7 +24,13 @@
 # key header (`PRIVATE KEY-----`, `PuTTY-User-Key-File-`) is refused, not
 # printed. `--etc-hosts` adds a `file read /etc/hosts` block (read like a
 # `--read` file); `--privilege` adds the `privilege` record (root, a
-# passwordless `sudo -n true`, never a password prompt, or none).
+# passwordless `sudo -n true`, never a password prompt, or none);
+# `--sshd` (host_certificates) adds a `file read` block for
+# `/etc/ssh/sshd_config`, a `file stat` block for `/etc/ssh/sshd_config.d`
+# and `/etc/ssh/ssh_config.d`, and a `file read` block for each
+# `/etc/ssh/sshd_config.d/trustmesh-*.conf`,
+# `/etc/ssh/ssh_config.d/trustmesh-*.conf`, `/etc/ssh/ssh_host_*_key-cert.pub`
+# and `/etc/ssh/trustmesh-*.krl` (public files only).
 #
 # Output (format v1):
 # Anything before the begin marker line or after the end marker line is
@@ -60,6 +66,7 @@
 # end 0
 # file read /etc/hosts            (--etc-hosts: a file block as above)
 # privilege sudo                  (--privilege: root | sudo | none)
+# file read /etc/ssh/sshd_config  (--sshd: file blocks as above)
 # leftover .trustmesh.AbC123       (a temporary file of an interrupted apply,
 #                                  ten minutes old or more; name only)
 # TRUSTMESH-PROBE-END
@@ -184,7 +191,7 @@ case ${1-} in
 esac
 for tm_a in "$@"; do
   case $tm_a in
-    --read | --stat | --etc-hosts | --privilege) ;;
+    --read | --stat | --etc-hosts | --privilege | --sshd) ;;
     '' | . | *..* | -* | *"$tm_nl"*) tm_fail 'bad file name argument' ;;
     config.d/ | config.d/*/*) tm_fail 'bad file name argument' ;;
     config.d/*) ;;
@@ -216,6 +223,7 @@ tm_stat .ssh .
 tm_g=
 tm_eh=
 tm_pv=
+tm_sd=
 for tm_a in "$@"; do
   # shellcheck disable=SC2209 # read and stat are words, not commands
   case $tm_a in
@@ -223,6 +231,7 @@ for tm_a in "$@"; do
     --stat) tm_g=stat ;;
     --etc-hosts) tm_eh=1 ;;
     --privilege) tm_pv=1 ;;
+    --sshd) tm_sd=1 ;;
     *)
       case $tm_g in
         read) tm_read "$tm_a" ;;
@@ -231,13 +240,35 @@ for tm_a in "$@"; do
       ;;
   esac
 done
-if [ -n "$tm_eh" ]; then
-  printf 'file read /etc/hosts\n'
+# A public file outside ~/.ssh, by its absolute path (its folder: $2).
+tm_etc() {
+  printf 'file read %s\n' "$1"
   printf 'stat '
-  tm_stat /etc/hosts /etc
-  if [ "$tm_k" = file ] && [ -f /etc/hosts ] && [ ! -L /etc/hosts ]; then
-    tm_data /etc/hosts
+  tm_stat "$1" "$2"
+  if [ "$tm_k" = file ] && [ -f "$1" ] && [ ! -L "$1" ]; then
+    tm_data "$1"
   fi
+}
+if [ -n "$tm_eh" ]; then
+  tm_etc /etc/hosts /etc
+fi
+if [ -n "$tm_sd" ]; then
+  tm_etc /etc/ssh/sshd_config /etc/ssh
+  for tm_f in /etc/ssh/sshd_config.d /etc/ssh/ssh_config.d; do
+    printf 'file stat %s\n' "$tm_f"
+    printf 'stat '
+    tm_stat "$tm_f" /etc/ssh
+  done
+  set +f
+  for tm_f in /etc/ssh/sshd_config.d/trustmesh-*.conf /etc/ssh/ssh_config.d/trustmesh-*.conf \
+    /etc/ssh/ssh_host_*_key-cert.pub /etc/ssh/trustmesh-*.krl; do
+    set -f
+    case $tm_f in
+      *[!A-Za-z0-9._/-]*) ;;
+      *) if [ -f "$tm_f" ]; then tm_etc "$tm_f" "${tm_f%/*}"; fi ;;
+    esac
+  done
+  set -f
 fi
 if [ -n "$tm_pv" ]; then
   if [ "$(id -u 2>/dev/null)" = 0 ]; then
