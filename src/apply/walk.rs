@@ -54,6 +54,8 @@ pub(super) async fn walk(
             written: HashMap::new(),
         },
         read_back: vec![None; inv.nodes.len()],
+        batch_sent: vec![false; inv.nodes.len()],
+        stale: vec![false; inv.nodes.len()],
     };
     let mut waiting: Vec<usize> = units.after.iter().map(Vec::len).collect();
     let mut next: Vec<Vec<usize>> = vec![Vec::new(); units.units.len()];
@@ -155,6 +157,11 @@ struct Walker<'a> {
     opts: &'a ApplyOptions,
     run: Run,
     read_back: Vec<Option<LiveAccount>>,
+    /// By inventory node: its batch was sent; what of it ends after that
+    /// makes the batch's read-back stale.
+    batch_sent: Vec<bool>,
+    /// By inventory node: something of it ended once its batch was sent.
+    stale: Vec<bool>,
 }
 
 impl<'a> Walker<'a> {
@@ -252,6 +259,9 @@ impl<'a> Walker<'a> {
         }
         let files = NodeFiles::of(self.inv, id);
         let main = unit.main;
+        if main {
+            self.batch_sent[id] = true;
+        }
         Some(Box::pin(async move {
             let answer = if main || list.len() > 1 {
                 Answer::List(door.run_all(&list, &files).await)
@@ -264,17 +274,18 @@ impl<'a> Walker<'a> {
 
     /// Record what a unit's round trip answered.
     fn record(&mut self, unit: &Unit, sent: Vec<Sent>, answer: Answer) {
-        // Anything of a node that runs after its batch makes the batch's
-        // read-back stale: the node is read again. A signing on the
-        // manager writes nothing of its account (only in a private
-        // temporary folder).
+        // Anything of a node that ends once its batch was sent (after it,
+        // or alongside it) makes the batch's read-back stale: the node is
+        // read again. A signing on the manager writes nothing of its
+        // account (only in a private temporary folder).
         let signing = unit
             .actions
             .iter()
             .all(|ix| matches!(self.ag.graph[*ix].kind, Kind::Sign { .. }));
         if let Some((id, _)) = self.door_of(unit.plan_node) {
-            if !unit.main && !signing {
+            if !unit.main && !signing && self.batch_sent[id] {
                 self.read_back[id] = None;
+                self.stale[id] = true;
             }
         }
         let answers = match answer {
@@ -283,7 +294,9 @@ impl<'a> Walker<'a> {
                 if let (true, Ok(state), Some((id, _))) =
                     (unit.main, out.state, self.door_of(unit.plan_node))
                 {
-                    self.read_back[id] = Some(state);
+                    if !self.stale[id] {
+                        self.read_back[id] = Some(state);
+                    }
                 }
                 out.results
             }
