@@ -157,7 +157,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         })
         .collect();
     let hosts_lines = hosts_lines(inv);
-    let ca = certificates::CaState::read(inv, live);
+    let ca = certificates::CaState::read(inv, live, scope);
     let host_certs = host_certificates::prepare(inv, live, scope, &files);
     let plan_nodes = |rotating: &[bool]| -> Vec<NodePlan> {
         let ctx = Ctx {
