@@ -7,14 +7,19 @@ use super::Paint;
 use crate::model::inventory::certificates::format_duration;
 use crate::plan::{CertIssue, Change};
 
+/// A user certificate's change (`certificates:`) of `node`.
+pub(super) fn render(node: &str, c: &Change, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
+    match c {
+        Change::CreateUserCa { path, comment } => render_ca(path, comment, p, out),
+        Change::IssueCertificate(i) => render_certificate(node, i, p, out),
+        Change::RotateUserCa { .. } => render_ca_rotation(c, p, out),
+        _ => Ok(()),
+    }
+}
+
 /// `+ issue certificate for w03 ...` or `~ renew certificate of w03 (ends
 /// in 1 day) ...`.
-pub(super) fn render_certificate(
-    node: &str,
-    i: &CertIssue,
-    p: &Paint,
-    out: &mut dyn Write,
-) -> io::Result<()> {
+fn render_certificate(node: &str, i: &CertIssue, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
     let head = if i.reason == "issue" {
         format!("{} issue certificate for {}", p.add("+"), Esc(node))
     } else if let Some(why) = i.reason.strip_prefix("renew: ") {
@@ -45,12 +50,7 @@ pub(super) fn render_certificate(
 }
 
 /// `+ create user CA on the manager: PATH ...`.
-pub(super) fn render_ca(
-    path: &str,
-    comment: &str,
-    p: &Paint,
-    out: &mut dyn Write,
-) -> io::Result<()> {
+fn render_ca(path: &str, comment: &str, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "  {} create user CA on the manager: {} (ed25519, 0600, {}; never leaves the manager)",
@@ -61,7 +61,7 @@ pub(super) fn render_ca(
 }
 
 /// `--rotate-keys @ca`: every step, in the order apply takes them.
-pub(super) fn render_ca_rotation(c: &Change, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
+fn render_ca_rotation(c: &Change, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
     let Change::RotateUserCa {
         path,
         new_path,

@@ -335,11 +335,9 @@ fn render_node(
             }
             Change::EditFile(e) => render_edit(e, p, opts, out)?,
             Change::WriteBlock(b) => render_block(b, p, out)?,
-            Change::CreateUserCa { path, comment } => {
-                certificate::render_ca(path, comment, p, out)?
-            }
-            Change::IssueCertificate(i) => certificate::render_certificate(&node.node, i, p, out)?,
-            Change::RotateUserCa { .. } => certificate::render_ca_rotation(c, p, out)?,
+            Change::CreateUserCa { .. }
+            | Change::IssueCertificate(_)
+            | Change::RotateUserCa { .. } => certificate::render(&node.node, c, p, out)?,
             Change::HostCa { .. }
             | Change::SignHostKey(_)
             | Change::WriteKrl(_)
