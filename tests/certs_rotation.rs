@@ -368,6 +368,11 @@ fn a_failed_proof_keeps_the_old_ca_trusted_and_in_place() {
     assert!(!report.failed(), "{report:#?}");
     let c = certificate(&mut fixed, &i, "w01");
     assert_eq!(c.signature_key(), key("ca-old").public_key().key_data());
+    let new = public(&key("ca-new"));
+    for w in ["w01", "w02", "w03"] {
+        let ak = authorized_keys(&mut fixed, &i, w);
+        assert!(ak.contains(&old) && !ak.contains(&new), "{w}:\n{ak}");
+    }
 }
 
 #[test]
@@ -386,13 +391,15 @@ fn the_ca_is_not_rotated_in_a_limited_run_nor_with_node_keys() {
     for scope in [limited, with_keys] {
         let p = plan_with(&i, &live, scope);
         let m = node_plan(&p, "manager");
+        let refused = m.rotation_refused.as_ref().map(|r| r.reason.as_str());
         assert!(
-            m.warnings
-                .iter()
-                .any(|w| w.starts_with("the user CA is not rotated")),
+            refused.is_some_and(|r| r.starts_with("the user CA is not rotated")),
             "{}",
             text(&p)
         );
+        // Said, and the plan is not complete (plan and apply exit 1).
+        assert!(text(&p).contains("rotation refused: the user CA is not rotated"));
+        assert!(p.incomplete());
         assert!(p
             .nodes
             .iter()

@@ -194,7 +194,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
     }
     for p in &mut nodes {
         if let Some(id) = by_name.get(p.node.as_str()) {
-            p.rotation_refused = rotations.refused[*id].take();
+            p.rotation_refused = rotations.refused[*id].take().or(p.rotation_refused.take());
         }
     }
     let mut notes = notes(inv, graph, scope);

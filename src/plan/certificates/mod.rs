@@ -180,8 +180,12 @@ impl Ctx<'_> {
                 CaState::Rotating(_, _, r) => plan.changes.push(self.ca_rotation(&c.ca, r)),
                 _ => {}
             }
-            if let Some(why) = rotation::refusal(self.inv, self.live, self.scope, self.ca) {
-                plan.warnings.push(why);
+            if let Some(reason) = rotation::refusal(self.inv, self.live, self.scope, self.ca) {
+                plan.rotation_refused = Some(RotationRefused {
+                    reason,
+                    missing: Vec::new(),
+                    hint: None,
+                });
             }
         }
         let principals = self.wanted_principals(id);
