@@ -409,6 +409,38 @@ fn the_ca_is_not_rotated_in_a_limited_run_nor_with_node_keys() {
 }
 
 #[test]
+fn the_ca_is_not_rotated_when_a_certificate_source_has_no_shell_for_its_proofs() {
+    let i = Inventory::from_str_at(
+        "inventory.yaml",
+        "version: 1\ncluster: lab\ndefaults: { user: agilab }\nmanager: { name: manager, address: 10.0.0.1, user: alice }\n\
+         workers:\n  - { name: w01, address: 10.0.0.11, groups: [g] }\n  - { name: w02, address: 10.0.0.12, groups: [g], access: sftp }\n\
+         mesh:\n  - group: g\ncertificates: {}\n",
+        day(0),
+    )
+    .unwrap();
+    let mut live = fresh_cluster(&i);
+    for id in 0..i.nodes.len() {
+        with_key(&i, id, account_at(&mut live, id));
+    }
+    let ca = NodeFiles::of(&i, Inventory::MANAGER).user_ca.unwrap();
+    let acc = account_at(&mut live, Inventory::MANAGER);
+    set_file(acc, &ca.1, 0o600, "private");
+    set_file(
+        acc,
+        &ca.0,
+        0o644,
+        &format!("{} trustmesh-ca:lab\n", public(&key("ca-old"))),
+    );
+    let p = plan_with(&i, &live, rotate_ca());
+    let refused = node_plan(&p, "manager").rotation_refused.clone();
+    assert!(
+        refused.is_some_and(|r| r.reason.contains("w02 is reached over SFTP only")),
+        "{}",
+        text(&p)
+    );
+}
+
+#[test]
 fn rotate_keys_names_the_ca_as_at_ca_and_as_ca_unless_a_node_is_so_named() {
     let flags = |names: &[&str]| trustmesh::plan::saved::PlanFlags {
         rotate_keys: names.iter().map(|s| s.to_string()).collect(),

@@ -39,7 +39,7 @@ mod rotation;
 pub mod saved;
 mod types;
 
-pub use rotation::{aside_tag, is_aside_public};
+pub use rotation::{aside_tag, is_aside_public, NEW_KEY_SUFFIX};
 
 pub use crate::model::layout::{display_path, NodeFiles, SshConfigFiles};
 pub use crate::model::scope::PlanScope;
@@ -157,7 +157,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         })
         .collect();
     let hosts_lines = hosts_lines(inv);
-    let ca = certificates::CaState::read(inv, live, scope);
+    let ca = certificates::CaState::read(inv, graph, live, scope);
     let host_certs = host_certificates::prepare(inv, live, scope, &files);
     let plan_nodes = |rotating: &[bool]| -> Vec<NodePlan> {
         let ctx = Ctx {

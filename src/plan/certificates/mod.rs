@@ -49,11 +49,16 @@ pub(super) enum CaState {
 
 impl CaState {
     /// From the manager's live state, rotated if this run asks and can.
-    pub(super) fn read(inv: &Inventory, live: &LiveState, scope: &PlanScope) -> CaState {
+    pub(super) fn read(
+        inv: &Inventory,
+        graph: &TrustGraph,
+        live: &LiveState,
+        scope: &PlanScope,
+    ) -> CaState {
         let ca = CaState::found(inv, live);
         match (&ca, &inv.certificates) {
             (CaState::Known(t, b), Some(c))
-                if scope.rotate_ca && rotation::refusal(inv, live, scope, &ca).is_none() =>
+                if scope.rotate_ca && rotation::refusal(inv, graph, live, scope, &ca).is_none() =>
             {
                 CaState::Rotating(t.clone(), b.clone(), CaRotation::new(&c.ca, b))
             }
@@ -180,7 +185,9 @@ impl Ctx<'_> {
                 CaState::Rotating(_, _, r) => plan.changes.push(self.ca_rotation(&c.ca, r)),
                 _ => {}
             }
-            if let Some(reason) = rotation::refusal(self.inv, self.live, self.scope, self.ca) {
+            if let Some(reason) =
+                rotation::refusal(self.inv, self.graph, self.live, self.scope, self.ca)
+            {
                 plan.rotation_refused = Some(RotationRefused {
                     reason,
                     missing: Vec::new(),

@@ -36,10 +36,12 @@ impl CaRotation {
 }
 
 /// Why `--rotate-keys @ca` is not planned in this run, if it is asked and
-/// cannot be: the CA does not exist yet, the run is limited, a node was not
-/// read, or node keys rotate in the same run.
+/// cannot be: the CA does not exist yet, the run is limited, node keys
+/// rotate in the same run, a node was not read, or a certificate's source
+/// has no shell for its proofs.
 pub(super) fn refusal(
     inv: &Inventory,
+    graph: &TrustGraph,
     live: &LiveState,
     scope: &PlanScope,
     ca: &CaState,
@@ -61,6 +63,16 @@ pub(super) fn refusal(
                 format!(
                     "{} was not read, and every certificate edge is proven",
                     inv.nodes[n].name
+                )
+            } else if let Some(s) = (0..inv.nodes.len()).find(|&s| {
+                !super::super::has_shell(&inv.nodes[s])
+                    && graph
+                        .outgoing(s)
+                        .any(|e| inv.is_certificate_edge(s, e.target))
+            }) {
+                format!(
+                    "{} is reached over SFTP only, and its certificate's proofs run ssh there",
+                    inv.nodes[s].name
                 )
             } else {
                 return None;
