@@ -8,17 +8,14 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use futures::future::BoxFuture;
 use support::*;
 use trustmesh::apply::ApplyReport;
 use trustmesh::model::inventory::Inventory;
-use trustmesh::model::state::LiveAccount;
 use trustmesh::node::memory::MemoryDoor;
-use trustmesh::node::{Door, DoorError, Op, Outcomes, Queued, SignRequest};
+use trustmesh::node::{Door, SignRequest};
 use trustmesh::plan::{
     Change, FileRole, LiveState, NodeFiles, NodeState, Plan, PlanScope, CA_NODE,
 };
-use trustmesh::transport::scripts::Outcome;
 
 const CA: &str = "~/.ssh/trustmesh_ca";
 const NEW_CA: &str = "~/.ssh/trustmesh_ca.trustmesh-new";
@@ -71,76 +68,27 @@ fn keygen(node: String) -> Box<trustmesh::node::memory::Keygen> {
 }
 
 /// The manager's signing: with the CA its request names.
-fn sign(req: &SignRequest) -> Result<String, String> {
+fn sign_by_path(req: &SignRequest) -> Result<String, String> {
     let ca = if req.ca.as_plan() == NEW_CA {
         key("ca-new")
     } else {
         key("ca-old")
     };
-    let k = ssh_key::PublicKey::from_openssh(&req.public_key).map_err(|e| e.to_string())?;
-    let mut b = ssh_key::certificate::Builder::new(
-        req.serial.to_be_bytes().repeat(2),
-        k.key_data().clone(),
-        req.serial.saturating_sub(300),
-        req.serial + req.validity,
-    )
-    .map_err(|e| e.to_string())?;
-    b.serial(req.serial).unwrap();
-    b.cert_type(ssh_key::certificate::CertType::User).unwrap();
-    b.key_id(req.key_id.clone()).unwrap();
-    for p in &req.principals {
-        b.valid_principal(p.clone()).unwrap();
-    }
-    b.sign(&ca)
-        .and_then(|c| c.to_openssh())
-        .map_err(|e| e.to_string())
+    sign_with(&ca, req)
 }
 
-/// A memory door that logs each operation it is sent, `NODE OP`, in the
-/// order they are sent.
-struct Logged {
-    door: MemoryDoor,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-fn op_name(op: &Op) -> String {
-    match op {
-        Op::Sign(s) => format!("sign {}", s.key_id),
-        Op::Replace(w) => format!("replace {}", w.path.as_plan()),
-        Op::Prove(p) => format!("prove {}", p.target),
-        other => other.step().to_string(),
-    }
-}
-
-impl Door for Logged {
-    fn node(&self) -> &str {
-        self.door.node()
-    }
-
-    fn read_state<'a>(
-        &'a self,
-        files: &'a NodeFiles,
-    ) -> BoxFuture<'a, Result<LiveAccount, DoorError>> {
-        self.door.read_state(files)
-    }
-
-    fn run<'a>(&'a self, op: &'a Op) -> BoxFuture<'a, Result<Outcome, DoorError>> {
-        let line = format!("{} {}", self.node(), op_name(op));
-        self.log.lock().unwrap().push(line);
-        self.door.run(op)
-    }
-
-    fn run_all<'a>(&'a self, list: &'a [Queued], files: &'a NodeFiles) -> BoxFuture<'a, Outcomes> {
-        for q in list {
-            let line = format!("{} {}", self.node(), op_name(&q.op));
-            self.log.lock().unwrap().push(line);
+/// The log of [`Logged`] doors, one `NODE OP` line per operation, in the
+/// order they were sent.
+fn each_op(log: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in log {
+        if let Some((node, ops)) = l.strip_prefix("list ").and_then(|l| l.split_once(": ")) {
+            out.extend(ops.split("; ").map(|op| format!("{node} {op}")));
+        } else if let Some(l) = l.strip_prefix("run ") {
+            out.push(l.to_string());
         }
-        Box::pin(async move {
-            let results = trustmesh::node::one_by_one(&self.door, list).await;
-            let state = self.door.read_state(files).await;
-            Outcomes { results, state }
-        })
     }
+    out
 }
 
 /// Apply `plan` on logging memory doors with real keys and CAs, each door
@@ -153,23 +101,16 @@ fn apply(
     adjust: impl Fn(&str, MemoryDoor) -> MemoryDoor,
 ) -> (ApplyReport, Vec<String>, LiveState) {
     let log: Arc<Mutex<Vec<String>>> = Arc::default();
-    let doors: Vec<Option<Logged>> = memory_doors(inv, live, |name, d| {
+    let doors = memory_doors(inv, live, |name, d| {
         let d = d.with_keygen(keygen(name.to_string()));
         let d = if name == "manager" {
-            d.with_signer(Box::new(sign))
+            d.with_signer(Box::new(sign_by_path))
         } else {
             d
         };
         adjust(name, d)
-    })
-    .into_iter()
-    .map(|d| {
-        d.map(|door| Logged {
-            door,
-            log: log.clone(),
-        })
-    })
-    .collect();
+    });
+    let doors = logged(doors, &log);
     let run_dir = tempfile::tempdir().unwrap();
     let rt = runtime();
     let graph = trustmesh::TrustGraph::build(inv);
@@ -186,7 +127,7 @@ fn apply(
             *account = rt.block_on(d.read_state(&NodeFiles::of(inv, id))).unwrap();
         }
     }
-    let log = log.lock().unwrap().clone();
+    let log = each_op(&log.lock().unwrap());
     (report, log, after)
 }
 

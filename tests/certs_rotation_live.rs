@@ -13,12 +13,7 @@ use live::*;
 const WORKERS: [&str; 3] = ["node1", "node2", "node3"];
 
 fn read(live: &Live, host: &str, file: &str) -> String {
-    String::from_utf8(
-        live.cluster
-            .read_file(host, account(host), file)
-            .unwrap_or_default(),
-    )
-    .unwrap()
+    live.read_text(host, file)
 }
 
 /// The base64 of a public key file's line.

@@ -453,12 +453,7 @@ impl<'p> Builder<'p> {
     /// no such edit still gets its proof, which then fails and keeps the
     /// old key.
     fn proofs(&mut self, plan: &Plan) {
-        let plan_index: HashMap<&str, usize> = plan
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.node.as_str(), i))
-            .collect();
+        let plan_index = certificates::plan_index(plan);
         for (node, (pi, new_path, swap, targets)) in &self.rotations {
             for t in targets.iter() {
                 let target = plan_index.get(t.as_str()).copied();

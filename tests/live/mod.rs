@@ -271,6 +271,13 @@ impl Live {
         self.cluster.exec(host, user, &["sh", "-c", cmd]).unwrap()
     }
 
+    /// A file of `host`'s account (its edges' account), as text; empty
+    /// when it is missing.
+    pub fn read_text(&self, host: &str, file: &str) -> String {
+        let bytes = self.cluster.read_file(host, account(host), file);
+        String::from_utf8(bytes.unwrap_or_default()).unwrap()
+    }
+
     /// Can `from` log in to `to` with plain ssh, BatchMode and strict host
     /// keys?
     pub fn can_ssh(&self, from: &str, to: &str) -> bool {

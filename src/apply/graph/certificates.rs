@@ -70,12 +70,7 @@ impl<'p> Builder<'p> {
                     self.graph.add_edge(t, write, ());
                 }
             }
-            let plan_index: HashMap<&str, usize> = plan
-                .nodes
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (n.node.as_str(), i))
-                .collect();
+            let plan_index = plan_index(plan);
             for (source, target) in proofs {
                 let Some(&pi) = plan_index.get(source.as_str()) else {
                     continue;
@@ -115,4 +110,13 @@ impl<'p> Builder<'p> {
             }
         }
     }
+}
+
+/// Each node's index in `plan.nodes`, by name.
+pub(super) fn plan_index(plan: &Plan) -> HashMap<&str, usize> {
+    plan.nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.node.as_str(), i))
+        .collect()
 }
