@@ -137,3 +137,59 @@ fn the_ca_rotates_without_breaking_an_edge_and_a_node_key_rotates_on_certificate
     live.run(&["plan", "--detailed-exitcode"]).expect_exit(0);
     live.run(&["verify"]).expect_exit(0);
 }
+
+/// A proof that fails (the new CA's line taken off node3 while apply waits
+/// before the proofs): the new CA is not put in place, the old CA stays
+/// trusted everywhere, the run is not converged and names the proof; the
+/// next plain apply goes back to the old CA and every edge works.
+#[test]
+fn a_failed_proof_keeps_the_old_ca_and_the_next_apply_goes_back_to_it() {
+    let live = provisioned_with(WORKERS.iter().map(|w| worker(w)).collect(), "");
+    let text = live.inventory(
+        &WORKERS,
+        "mesh:\n  - group: g\ncertificates: { ca: ~/.ssh/trustmesh_ca, validity: 1h, renew_before: 10m }\n",
+        &|_| "    groups: [g]\n".to_string(),
+    );
+    live.write_inventory(&text);
+    live.run(&["apply", "--accept-new-host-keys", "--yes"])
+        .expect_exit(0);
+    let old = blob(&live, "manager", ".ssh/trustmesh_ca.pub");
+    let ran = run_pausing(
+        &live,
+        "prove",
+        &["apply", "--rotate-keys", "@ca", "--yes"],
+        &|| {
+            // Only the old CA's line stays on node3.
+            let cmd = format!(
+                "grep -v cert-authority ~/.ssh/authorized_keys > ~/ak; grep '{old}' ~/.ssh/authorized_keys >> ~/ak; \
+                 cat ~/ak > ~/.ssh/authorized_keys; rm ~/ak"
+            );
+            assert!(live.run_as("node3", account("node3"), &cmd).status.success());
+        },
+    )
+    .expect_exit(1);
+    assert!(ran.stdout.contains("Not converged"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains(
+            "prove the certificate signed by the new user CA with a fresh connection to node3"
+        ),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(blob(&live, "manager", ".ssh/trustmesh_ca.pub"), old);
+    for w in WORKERS {
+        let ak = read(&live, w, ".ssh/authorized_keys");
+        assert!(ak.contains(&old), "{w} lost the old CA:\n{ak}");
+    }
+    assert!(live.can_ssh("node1", "node2") && live.can_ssh("node2", "node1"));
+
+    let ran = live.run(&["apply", "--yes"]).expect_exit(0);
+    assert!(ran.stdout.contains("Converged"), "{}", ran.stdout);
+    for w in WORKERS {
+        let ak = read(&live, w, ".ssh/authorized_keys");
+        assert_eq!(ak.matches("cert-authority").count(), 1, "{w}:\n{ak}");
+        assert!(ak.contains(&old), "{w}:\n{ak}");
+        assert_eq!(signed_by(&certificate(&live, w)), old, "{w}");
+    }
+    every_edge_works(&live, "after going back to the old CA");
+}
