@@ -112,7 +112,8 @@ pub struct CertIssue {
     /// after apply): what is signed; only public keys travel.
     pub key_type: Arc<str>,
     pub base64: Option<Arc<str>>,
-    /// The user CA's private key on the manager, as the inventory names it.
+    /// The user CA's private key on the manager, as the inventory names it
+    /// (the new CA's, `<ca>.trustmesh-new`, when the CA is rotated).
     pub ca: String,
     /// `trustmesh:<cluster>/<node>`.
     pub key_id: String,
