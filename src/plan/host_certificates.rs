@@ -170,6 +170,7 @@ pub(super) fn prepare(
     let ca = ca_state(live, &files[Inventory::MANAGER], scope);
     let serve: Vec<Serve> = (0..n).map(|id| serve(inv, live, hc, id)).collect();
     let mut patterns: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (id, node) in inv.nodes.iter().enumerate() {
         if serve[id] != (Serve::Yes { sudo: false }) && serve[id] != (Serve::Yes { sudo: true }) {
             continue;
@@ -177,7 +178,7 @@ pub(super) fn prepare(
         let addr = node.target().addr;
         for name in [addr, node.name.as_str()] {
             let p = kh::host_name(name, node.port);
-            if !patterns.contains(&p) {
+            if seen.insert(p.clone()) {
                 patterns.push(p);
             }
         }

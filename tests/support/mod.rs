@@ -145,6 +145,7 @@ pub fn fresh_account(inv: &Inventory, id: NodeId) -> LiveAccount {
         home: format!("/home/{}", node.name),
         hostname: node.name.clone(),
         client_address: None,
+        sshd_version: None,
         home_stat: Some(stat(FileKind::Dir, 0o755)),
         ssh_dir: None,
         files: read
