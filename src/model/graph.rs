@@ -198,15 +198,26 @@ impl TrustGraph {
         self.graph.edge_count() + self.mesh_edges
     }
 
-    /// Trust edges leaving `node` (what it must be able to log in to).
-    pub fn outgoing(&self, node: NodeId) -> impl Iterator<Item = Edge> + '_ {
+    /// The forward and reverse edges of `node` (`outgoing`: leaving it,
+    /// else arriving), without walking its mesh entries.
+    pub fn direct(&self, node: NodeId, outgoing: bool) -> impl Iterator<Item = Edge> + '_ {
+        let dir = if outgoing {
+            petgraph::Direction::Outgoing
+        } else {
+            petgraph::Direction::Incoming
+        };
         self.graph
-            .edges(NodeIndex::new(node))
-            .map(move |e| Edge {
+            .edges_directed(NodeIndex::new(node), dir)
+            .map(|e| Edge {
                 kind: *e.weight(),
-                source: node,
+                source: e.source().index(),
                 target: e.target().index(),
             })
+    }
+
+    /// Trust edges leaving `node` (what it must be able to log in to).
+    pub fn outgoing(&self, node: NodeId) -> impl Iterator<Item = Edge> + '_ {
+        self.direct(node, true)
             .chain(self.mesh_neighbours(node).map(move |target| Edge {
                 kind: EdgeKind::Mesh,
                 source: node,
@@ -216,13 +227,7 @@ impl TrustGraph {
 
     /// Trust edges arriving at `node` (who must be able to log in to it).
     pub fn incoming(&self, node: NodeId) -> impl Iterator<Item = Edge> + '_ {
-        self.graph
-            .edges_directed(NodeIndex::new(node), petgraph::Direction::Incoming)
-            .map(move |e| Edge {
-                kind: *e.weight(),
-                source: e.source().index(),
-                target: node,
-            })
+        self.direct(node, false)
             .chain(self.mesh_neighbours(node).map(move |source| Edge {
                 kind: EdgeKind::Mesh,
                 source,

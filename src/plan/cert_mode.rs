@@ -204,7 +204,7 @@ impl Ctx<'_> {
     /// with host certificates, the manager pins every host, a worker only
     /// those that do not serve a certificate.
     pub(super) fn host_targets(&self, id: NodeId) -> Vec<NodeId> {
-        if id == Inventory::MANAGER || self.host_certs.patterns.is_none() {
+        if id == Inventory::MANAGER || self.host_certs.ca_names.is_none() {
             return self.graph.outgoing(id).map(|e| e.target).collect();
         }
         self.direct_and_mesh(id, true, |i| {
@@ -233,20 +233,11 @@ impl Ctx<'_> {
         outgoing: bool,
         mesh: impl Fn(usize) -> Vec<NodeId>,
     ) -> Vec<NodeId> {
-        let direct: Vec<NodeId> = if outgoing {
-            self.graph
-                .outgoing(id)
-                .filter(|e| e.kind != EdgeKind::Mesh)
-                .map(|e| e.target)
-                .collect()
-        } else {
-            self.graph
-                .incoming(id)
-                .filter(|e| e.kind != EdgeKind::Mesh)
-                .map(|e| e.source)
-                .collect()
-        };
-        let mut out = direct;
+        let mut out: Vec<NodeId> = self
+            .graph
+            .direct(id, outgoing)
+            .map(|e| if outgoing { e.target } else { e.source })
+            .collect();
         for &i in self.graph.mesh_entries(id) {
             out.extend(mesh(i));
         }

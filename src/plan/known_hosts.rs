@@ -84,7 +84,7 @@ impl Ctx<'_> {
     /// host_certificates: the `@cert-authority` line `id` needs, when one
     /// of its edges goes to a node serving certificates.
     fn ca_line(&self, id: NodeId) -> Option<PlannedLine> {
-        let patterns = self.host_certs.patterns.as_ref()?;
+        let names = self.host_certs.ca_names.clone()?;
         let needed = self
             .graph
             .outgoing(id)
@@ -97,7 +97,7 @@ impl Ctx<'_> {
             None => (Arc::from("ssh-ed25519"), None),
         };
         Some(PlannedLine {
-            names: Some(Arc::from(format!("@cert-authority {patterns}"))),
+            names: Some(names),
             clear_name: None,
             fingerprint: base64
                 .as_deref()

@@ -65,7 +65,7 @@ use crate::formats::authorized_keys::AuthorizedKeysFile;
 use crate::formats::known_hosts::{self as kh, Annotation, HostEntry, KnownHostsFile};
 use crate::formats::public_key::PublicKey;
 use crate::model::finding::{Finding, Hint};
-use crate::model::graph::{EdgeKind, TrustGraph};
+use crate::model::graph::TrustGraph;
 use crate::model::inventory::{Inventory, NodeId, Role};
 use crate::model::state::{FileKind, FileStat, LiveAccount};
 
