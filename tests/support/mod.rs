@@ -450,14 +450,19 @@ pub fn rooted(inv: &Inventory) -> LiveState {
             0o644,
             "Include /etc/ssh/sshd_config.d/*.conf\n",
         );
-        for dir in ["/etc/ssh/sshd_config.d", "/etc/ssh/ssh_config.d"] {
-            a.files.push(trustmesh::model::state::LiveFile {
-                name: dir.into(),
-                stat: Some(stat(trustmesh::model::state::FileKind::Dir, 0o755)),
-                content: None,
-                unreadable: false,
-            });
-        }
+        sshd_dirs(a);
     }
     live
+}
+
+/// sshd's and ssh's drop-in folders (`/etc/ssh/*_config.d`), 0755.
+pub fn sshd_dirs(a: &mut LiveAccount) {
+    for dir in ["/etc/ssh/sshd_config.d", "/etc/ssh/ssh_config.d"] {
+        a.files.push(LiveFile {
+            name: dir.into(),
+            stat: Some(stat(FileKind::Dir, 0o755)),
+            content: None,
+            unreadable: false,
+        });
+    }
 }

@@ -209,7 +209,10 @@ impl<'a> Names<'a> {
         let mut budget = EdgeBudget {
             edges: (self.nodes.len() - 1).saturating_add(reverse),
             over: None,
-            plain: EdgeBudget::plain_nodes(file, self.nodes.len()),
+            plain: file
+                .certificates
+                .as_ref()
+                .map(|_| super::certificates::plain_nodes(file, self.nodes.len())),
         };
         let mut mesh = Vec::new();
         for (i, entry) in file.mesh.iter().enumerate() {
@@ -425,21 +428,6 @@ struct EdgeBudget {
 }
 
 impl EdgeBudget {
-    /// With `certificates:` on, each node's `certificates: false` (nodes
-    /// in [`Inventory::nodes`] order: the manager, bastions, workers).
-    fn plain_nodes(file: &InventoryFile, count: usize) -> Option<Vec<bool>> {
-        file.certificates.as_ref()?;
-        let mut plain = vec![true];
-        plain.extend(
-            file.bastions
-                .iter()
-                .chain(&file.workers)
-                .map(|n| n.certificates == Some(false)),
-        );
-        plain.resize(count, true);
-        Some(plain)
-    }
-
     /// What an entry of `members` costs (see the type's text).
     fn cost(&self, members: &[NodeId]) -> usize {
         let n = members.len();
