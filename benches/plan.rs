@@ -13,12 +13,22 @@
 //! planner alone on a prebuilt graph (`plan`), and the graph alone
 //! (`graph/N/build`). Inventory parsing and live-state set-up are not timed.
 //!
+//! `certgroup/N` is certificate mode at scale: one mesh group of 1,000,
+//! 2,500, 5,000 and 10,000 workers (n × (n − 1) edges: 100 million at
+//! 10,000), every worker with a reverse edge, user and host certificates
+//! on, every worker root and serving a host certificate; planned fresh
+//! (`build+plan`, throughput per worker: flat when linear). Each worker's
+//! planned `authorized_keys` holds two managed lines (the manager's, one
+//! `cert-authority` line) and its `known_hosts` two (the `@cert-authority`
+//! line, the manager's key); checked during set-up.
+//!
 //! ```text
 //! CARGO_TARGET_DIR=/work/target-bench cargo bench --bench plan
 //! ```
 //!
 //! One case, once, for memory measurements (the binary is the path that
-//! `cargo bench --bench plan --no-run` prints; cases `N-fresh`, `N-noop`):
+//! `cargo bench --bench plan --no-run` prints; cases `N-fresh`, `N-noop`,
+//! and `N-cert` for `certgroup/N`):
 //!
 //! ```text
 //! PLAN_BENCH_ONE=10000-noop /usr/bin/time -v /work/target-bench/release/deps/plan-HASH
@@ -44,6 +54,7 @@ use trustmesh::TrustGraph;
 mod support;
 
 const SIZES: [usize; 3] = [100, 1_000, 10_000];
+const CERT_SIZES: [usize; 4] = [1_000, 2_500, 5_000, 10_000];
 const GROUP: usize = 100;
 
 /// The inventory text: a manager and `workers` workers in groups of
@@ -164,6 +175,54 @@ fn case(workers: usize) -> &'static Case {
         [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     let i = SIZES.iter().position(|&s| s == workers).unwrap();
     CASES[i].get_or_init(|| setup(workers, true))
+}
+
+/// One group of `workers` in certificate mode: inventory and fresh state
+/// (set up on first use), the per-worker line counts checked once.
+fn cert_case(workers: usize) -> &'static (Inventory, LiveState) {
+    static CASES: [OnceLock<(Inventory, LiveState)>; CERT_SIZES.len()] =
+        [const { OnceLock::new() }; CERT_SIZES.len()];
+    let i = CERT_SIZES.iter().position(|&s| s == workers).unwrap();
+    CASES[i].get_or_init(|| {
+        let t = Instant::now();
+        let inv = Inventory::from_str_named("certgroup.yaml", &support::one_group(workers, true))
+            .unwrap_or_else(|e| panic!("the certificate group does not load: {e:?}"));
+        let live = support::rooted(&inv);
+        let p = run(&inv, &live);
+        for n in p.nodes.iter().filter(|n| n.node != "m") {
+            for role in [plan::FileRole::AuthorizedKeys, plan::FileRole::KnownHosts] {
+                let lines: usize = n
+                    .changes
+                    .iter()
+                    .filter_map(|c| match c {
+                        plan::Change::EditFile(e) if e.file == role => Some(e.add.len()),
+                        _ => None,
+                    })
+                    .sum();
+                assert_eq!(lines, 2, "{}: {role:?}", n.node);
+            }
+        }
+        eprintln!(
+            "set-up of one certificate group of {workers} workers: {:.1?}",
+            t.elapsed()
+        );
+        (inv, live)
+    })
+}
+
+fn bench_cert_group(c: &mut Criterion) {
+    let mut g = c.benchmark_group("certgroup");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    for workers in CERT_SIZES {
+        g.throughput(Throughput::Elements(workers as u64));
+        g.bench_function(format!("{workers}/build+plan"), |b| {
+            let (inv, live) = cert_case(workers);
+            b.iter(|| run(black_box(inv), black_box(live)))
+        });
+    }
+    g.finish();
 }
 
 fn bench_plan(c: &mut Criterion) {
@@ -326,13 +385,18 @@ fn run_one(spec: &str) {
         .unwrap_or_else(|| panic!("PLAN_BENCH_ONE={spec}: want N-fresh or N-noop"));
     let workers: usize = n.parse().expect("PLAN_BENCH_ONE: N is a number");
     let noop = match state {
-        "fresh" => false,
+        "fresh" | "cert" => false,
         "noop" => true,
-        _ => panic!("PLAN_BENCH_ONE={spec}: want N-fresh or N-noop"),
+        _ => panic!("PLAN_BENCH_ONE={spec}: want N-fresh, N-noop or N-cert"),
     };
-    let c = setup(workers, noop);
-    let live = if noop { c.noop } else { c.fresh };
-    let Case { inv, graph, .. } = c;
+    let (inv, graph, live) = if state == "cert" {
+        let (inv, live) = cert_case(workers);
+        (inv.clone(), TrustGraph::build(inv), live.clone())
+    } else {
+        let c = setup(workers, noop);
+        let live = if noop { c.noop } else { c.fresh };
+        (c.inv, c.graph, live)
+    };
     // Only the inventory and the live state stay, as in `trustmesh plan`.
     drop(graph);
     let (setup_rss, setup_peak) = rss_kib();
@@ -390,7 +454,7 @@ fn run_one(spec: &str) {
     black_box(p);
 }
 
-criterion_group!(benches, bench_plan);
+criterion_group!(benches, bench_plan, bench_cert_group);
 
 fn main() {
     if let Ok(spec) = std::env::var("PLAN_BENCH_ONE") {

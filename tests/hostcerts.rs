@@ -51,14 +51,7 @@ fn lab_live(inv: &Inventory) -> LiveState {
         for f in [DROPIN, SSH_DROPIN, KRL] {
             a.files.push(missing(f));
         }
-        for dir in ["/etc/ssh/sshd_config.d", "/etc/ssh/ssh_config.d"] {
-            a.files.push(trustmesh::model::state::LiveFile {
-                name: dir.into(),
-                stat: Some(stat(trustmesh::model::state::FileKind::Dir, 0o755)),
-                content: None,
-                unreadable: false,
-            });
-        }
+        sshd_dirs(a);
         a.files.push(missing(CERT));
     }
     live

@@ -55,9 +55,22 @@ pub struct Edge {
 }
 
 /// The trust graph of an inventory.
+///
+/// Forward and reverse edges are petgraph edges. A mesh entry is kept as
+/// what it is, a clique of workers: its n × (n − 1) directed edges are
+/// walked on demand, never stored, so a group of 10,000 costs 10,000
+/// entries of memory, and a planner that needs only "which groups is this
+/// node in" ([`TrustGraph::mesh_entries`]) never walks them.
 #[derive(Debug, Clone)]
 pub struct TrustGraph {
     graph: DiGraph<NodeId, EdgeKind, u32>,
+    /// Each mesh entry's workers (in [`Inventory::mesh`] order), sorted,
+    /// each once.
+    cliques: Vec<Vec<NodeId>>,
+    /// Per node: the mesh entries it is in, ascending.
+    member_of: Vec<Vec<usize>>,
+    /// Directed mesh edges, each pair in two entries counted once.
+    mesh_edges: usize,
     /// (node, the node it is reached through)
     jumps: Vec<(NodeId, NodeId)>,
 }
@@ -79,38 +92,83 @@ impl TrustGraph {
         for &w in &inv.reverse {
             graph.add_edge(ix(w), ix(Inventory::MANAGER), EdgeKind::Reverse);
         }
-        // Every mesh pair once, in order (sorting then dropping repeats is
-        // much cheaper than a set at a million edges).
-        let mut pairs = Vec::with_capacity(
-            inv.mesh
-                .iter()
-                .map(|m| m.len() * m.len().saturating_sub(1) / 2)
-                .sum(),
-        );
-        for members in &inv.mesh {
-            for (i, &a) in members.iter().enumerate() {
-                for &b in &members[i + 1..] {
-                    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-                    if lo != hi {
-                        pairs.push((lo, hi));
-                    }
+        let mut member_of = vec![Vec::new(); inv.nodes.len()];
+        let cliques: Vec<Vec<NodeId>> = inv
+            .mesh
+            .iter()
+            .enumerate()
+            .map(|(i, members)| {
+                let mut m = members.clone();
+                m.sort_unstable();
+                m.dedup();
+                for &w in &m {
+                    member_of[w].push(i);
                 }
-            }
-        }
-        pairs.sort_unstable();
-        pairs.dedup();
-        graph.reserve_edges(2 * pairs.len());
-        for (a, b) in pairs {
-            graph.add_edge(ix(a), ix(b), EdgeKind::Mesh);
-            graph.add_edge(ix(b), ix(a), EdgeKind::Mesh);
-        }
+                m
+            })
+            .collect();
         let jumps = inv
             .nodes
             .iter()
             .enumerate()
             .filter_map(|(id, n)| n.jump.map(|j| (id, j)))
             .collect();
-        TrustGraph { graph, jumps }
+        let mut g = TrustGraph {
+            graph,
+            cliques,
+            member_of,
+            mesh_edges: 0,
+            jumps,
+        };
+        // A node in one entry has its size − 1 peers; only a node in
+        // several has its peers listed (and repeats dropped) to count them.
+        g.mesh_edges = (0..inv.nodes.len())
+            .map(|id| match g.member_of[id].as_slice() {
+                [] => 0,
+                [one] => g.cliques[*one].len().saturating_sub(1),
+                _ => g.mesh_peers(id).len(),
+            })
+            .sum();
+        g
+    }
+
+    /// The mesh entries `node` is in (indices into [`Inventory::mesh`]),
+    /// ascending.
+    pub fn mesh_entries(&self, node: NodeId) -> &[usize] {
+        self.member_of.get(node).map_or(&[], Vec::as_slice)
+    }
+
+    /// The workers of mesh entry `entry`, sorted, each once.
+    pub fn mesh_members(&self, entry: usize) -> &[NodeId] {
+        &self.cliques[entry]
+    }
+
+    /// The nodes `node` shares a mesh entry with, sorted, each once.
+    fn mesh_peers(&self, node: NodeId) -> Vec<NodeId> {
+        let mut peers: Vec<NodeId> = self
+            .mesh_entries(node)
+            .iter()
+            .flat_map(|&i| self.cliques[i].iter().copied())
+            .filter(|&p| p != node)
+            .collect();
+        peers.sort_unstable();
+        peers.dedup();
+        peers
+    }
+
+    /// The mesh neighbours of `node`, walked lazily when it is in one
+    /// entry (a caller that stops early pays for what it looked at).
+    fn mesh_neighbours(&self, node: NodeId) -> Box<dyn Iterator<Item = NodeId> + '_> {
+        match self.mesh_entries(node) {
+            [] => Box::new(std::iter::empty()),
+            [one] => Box::new(
+                self.cliques[*one]
+                    .iter()
+                    .copied()
+                    .filter(move |&p| p != node),
+            ),
+            _ => Box::new(self.mesh_peers(node).into_iter()),
+        }
     }
 
     /// Every trust edge, sorted by kind, then source, then target.
@@ -124,32 +182,57 @@ impl TrustGraph {
                 target: e.target().index(),
             })
             .collect();
+        edges.reserve(self.mesh_edges);
+        for source in 0..self.member_of.len() {
+            edges.extend(self.mesh_neighbours(source).map(|target| Edge {
+                kind: EdgeKind::Mesh,
+                source,
+                target,
+            }));
+        }
         edges.sort_unstable();
         edges
     }
 
     pub fn edge_count(&self) -> usize {
-        self.graph.edge_count()
+        self.graph.edge_count() + self.mesh_edges
+    }
+
+    /// The forward and reverse edges of `node` (`outgoing`: leaving it,
+    /// else arriving), without walking its mesh entries.
+    pub fn direct(&self, node: NodeId, outgoing: bool) -> impl Iterator<Item = Edge> + '_ {
+        let dir = if outgoing {
+            petgraph::Direction::Outgoing
+        } else {
+            petgraph::Direction::Incoming
+        };
+        self.graph
+            .edges_directed(NodeIndex::new(node), dir)
+            .map(|e| Edge {
+                kind: *e.weight(),
+                source: e.source().index(),
+                target: e.target().index(),
+            })
     }
 
     /// Trust edges leaving `node` (what it must be able to log in to).
     pub fn outgoing(&self, node: NodeId) -> impl Iterator<Item = Edge> + '_ {
-        self.graph.edges(NodeIndex::new(node)).map(move |e| Edge {
-            kind: *e.weight(),
-            source: node,
-            target: e.target().index(),
-        })
+        self.direct(node, true)
+            .chain(self.mesh_neighbours(node).map(move |target| Edge {
+                kind: EdgeKind::Mesh,
+                source: node,
+                target,
+            }))
     }
 
     /// Trust edges arriving at `node` (who must be able to log in to it).
     pub fn incoming(&self, node: NodeId) -> impl Iterator<Item = Edge> + '_ {
-        self.graph
-            .edges_directed(NodeIndex::new(node), petgraph::Direction::Incoming)
-            .map(move |e| Edge {
-                kind: *e.weight(),
-                source: e.source().index(),
+        self.direct(node, false)
+            .chain(self.mesh_neighbours(node).map(move |source| Edge {
+                kind: EdgeKind::Mesh,
+                source,
                 target: node,
-            })
+            }))
     }
 
     /// (node, the node it is reached through), in inventory order.

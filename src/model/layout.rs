@@ -36,6 +36,8 @@ pub struct NodeFiles {
     /// The manager only, with host_certificates: the host CA's private key
     /// (stat only; its `.pub` is read).
     pub host_ca: Option<String>,
+    /// With `certificates:`: ask what the node's sshd is.
+    pub sshd_version: bool,
 }
 
 /// The files of options.ssh_config, relative to `~/.ssh`.
@@ -75,6 +77,7 @@ impl NodeFiles {
             etc_hosts: o.hosts_file || o.prune,
             privilege: o.hosts_file || inv.host_certs.is_some(),
             sshd: inv.host_certs.is_some() && id != Inventory::MANAGER,
+            sshd_version: inv.certificates.is_some(),
             host_ca: inv
                 .host_certs
                 .as_ref()
@@ -105,6 +108,7 @@ impl NodeFiles {
             etc_hosts: self.etc_hosts,
             privilege: self.privilege,
             sshd: self.sshd,
+            sshd_version: self.sshd_version,
         }
     }
 

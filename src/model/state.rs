@@ -57,6 +57,12 @@ pub struct LiveAccount {
     /// the node did not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_address: Option<String>,
+    /// What the node's sshd says it is (`OpenSSH_9.2p1`,
+    /// `dropbear_2022.83`; the probe's `sshd-version`, asked with
+    /// `certificates:`): a node whose sshd cannot take certificates keeps
+    /// plain key lines. `None`: not asked, or not said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sshd_version: Option<String>,
     pub home_stat: Option<FileStat>,
     pub ssh_dir: Option<FileStat>,
     /// One per requested file, in request order (read files first).

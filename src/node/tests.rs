@@ -30,6 +30,7 @@ fn files() -> NodeFiles {
         user_ca: None,
         sshd: false,
         host_ca: None,
+        sshd_version: false,
     }
 }
 
@@ -42,6 +43,7 @@ fn fresh() -> LiveAccount {
         home: "/home/alice".into(),
         hostname: "w1".into(),
         client_address: None,
+        sshd_version: None,
         home_stat: stat(FileKind::Dir, 0o755),
         ssh_dir: None,
         files: Vec::new(),

@@ -63,11 +63,11 @@ impl Ctx<'_> {
     /// incoming edges in scope, sorted by node, no repeats.
     fn wanted_keys(&self, id: NodeId) -> Vec<(NodeId, &KeyState)> {
         let mut wanted: Vec<(NodeId, &KeyState)> = self
-            .graph
-            .incoming(id)
-            .filter(|e| self.scope.contains(e.source) && !self.expired(e.source, id))
-            .filter(|e| !self.inv.is_certificate_edge(e.source, id))
-            .map(|e| (e.source, &self.keys[e.source]))
+            .plain_sources(id)
+            .into_iter()
+            .filter(|&s| self.scope.contains(s) && !self.expired(s, id))
+            .filter(|&s| !self.cert_edge(s, id))
+            .map(|s| (s, &self.keys[s]))
             .collect();
         wanted.sort_unstable_by_key(|w| w.0);
         wanted.dedup_by_key(|w| w.0);

@@ -127,9 +127,10 @@ pub(super) enum Serve {
 pub(super) struct HostCertPlan {
     pub ca: Option<Ca>,
     pub serve: Vec<Serve>,
-    /// The one `@cert-authority` line's host patterns (every serving
-    /// node's names and addresses), when a node serves.
-    pub patterns: Option<Arc<str>>,
+    /// The one `@cert-authority` line's names field: `@cert-authority`
+    /// and the host patterns (every serving node's names and addresses),
+    /// when a node serves; made once, every peer's line shares it.
+    pub ca_names: Option<Arc<str>>,
     /// This cluster's nodes that left the inventory, sorted: their
     /// certificates' serials go in the KRL (`host_revocation.rs`).
     pub retired: Vec<String>,
@@ -163,13 +164,14 @@ pub(super) fn prepare(
         return HostCertPlan {
             ca: None,
             serve: vec![Serve::Off; n],
-            patterns: None,
+            ca_names: None,
             retired: Vec::new(),
         };
     };
     let ca = ca_state(live, &files[Inventory::MANAGER], scope);
     let serve: Vec<Serve> = (0..n).map(|id| serve(inv, live, hc, id)).collect();
     let mut patterns: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (id, node) in inv.nodes.iter().enumerate() {
         if serve[id] != (Serve::Yes { sudo: false }) && serve[id] != (Serve::Yes { sudo: true }) {
             continue;
@@ -177,7 +179,7 @@ pub(super) fn prepare(
         let addr = node.target().addr;
         for name in [addr, node.name.as_str()] {
             let p = kh::host_name(name, node.port);
-            if !patterns.contains(&p) {
+            if seen.insert(p.clone()) {
                 patterns.push(p);
             }
         }
@@ -185,7 +187,8 @@ pub(super) fn prepare(
     let retired = super::host_revocation::retired(inv, live, files, &serve);
     HostCertPlan {
         ca: Some(ca),
-        patterns: (!patterns.is_empty()).then(|| Arc::from(patterns.join(","))),
+        ca_names: (!patterns.is_empty())
+            .then(|| Arc::from(format!("@cert-authority {}", patterns.join(",")))),
         serve,
         retired,
     }

@@ -84,7 +84,7 @@ impl Ctx<'_> {
     /// host_certificates: the `@cert-authority` line `id` needs, when one
     /// of its edges goes to a node serving certificates.
     fn ca_line(&self, id: NodeId) -> Option<PlannedLine> {
-        let patterns = self.host_certs.patterns.as_ref()?;
+        let names = self.host_certs.ca_names.clone()?;
         let needed = self
             .graph
             .outgoing(id)
@@ -97,7 +97,7 @@ impl Ctx<'_> {
             None => (Arc::from("ssh-ed25519"), None),
         };
         Some(PlannedLine {
-            names: Some(Arc::from(format!("@cert-authority {patterns}"))),
+            names: Some(names),
             clear_name: None,
             fingerprint: base64
                 .as_deref()
@@ -190,12 +190,8 @@ impl Ctx<'_> {
     /// What each target of `id`'s edges in scope needs, sorted by node, no
     /// repeats: a target without an address has no line.
     fn wanted_hosts(&self, id: NodeId) -> Vec<(NodeId, Want<'_>)> {
-        let mut targets: Vec<NodeId> = self
-            .graph
-            .outgoing(id)
-            .filter(|e| self.scope.contains(e.target))
-            .map(|e| e.target)
-            .collect();
+        let mut targets: Vec<NodeId> = self.host_targets(id);
+        targets.retain(|&t| self.scope.contains(t));
         targets.sort_unstable();
         targets.dedup();
         targets
@@ -534,4 +530,18 @@ struct Found<'c, 'f> {
     addr: &'c str,
     candidates: &'c [&'f HostEntry],
     trusted: &'c [(&'f str, &'f str)],
+}
+
+/// Each proven host key's fingerprint, once (every peer's plan shows it).
+pub(super) fn fingerprints(host_keys: &[HostKeys]) -> Vec<Vec<Option<Arc<str>>>> {
+    host_keys
+        .par_iter()
+        .map(|k| match k {
+            HostKeys::Known(k) => k
+                .iter()
+                .map(|(_, b)| crate::formats::known_hosts::fingerprint_sha256(b).map(Arc::from))
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect()
 }

@@ -27,6 +27,7 @@ mod acl;
 mod adopt;
 mod authorized_keys;
 mod blocks;
+mod cert_mode;
 mod certificates;
 mod expiry;
 mod file_edit;
@@ -45,6 +46,7 @@ pub use crate::model::layout::{display_path, NodeFiles, SshConfigFiles};
 pub use crate::model::scope::PlanScope;
 pub use crate::model::state::{LiveState, Login, NodeState};
 pub use adopt::{Adoption, AdoptionMismatch, HandWritten};
+pub use cert_mode::{certificates_refused, sshd_kind, SshdKind, MIN_OPENSSH};
 pub use certificates::{CertIssue, CA_NODE};
 pub use file_edit::*;
 pub use host_certificates::{
@@ -126,7 +128,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         })
         .collect();
     let host_keys = known_hosts::host_keys(inv, live);
-    let fingerprints = fingerprints(&host_keys);
+    let fingerprints = known_hosts::fingerprints(&host_keys);
     let names: Vec<Arc<str>> = inv
         .nodes
         .iter()
@@ -159,6 +161,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
     let hosts_lines = hosts_lines(inv);
     let ca = certificates::CaState::read(inv, graph, live, scope);
     let host_certs = host_certificates::prepare(inv, live, scope, &files);
+    let cert_mode = cert_mode::CertMode::new(inv, graph, live, &host_certs);
     let plan_nodes = |rotating: &[bool]| -> Vec<NodePlan> {
         let ctx = Ctx {
             hosts_lines: &hosts_lines,
@@ -179,6 +182,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
             host_names: &host_names,
             ca: &ca,
             host_certs: &host_certs,
+            cert_mode: &cert_mode,
         };
         (0..n)
             .into_par_iter()
@@ -199,26 +203,13 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
     }
     let mut notes = notes(inv, graph, scope);
     notes.extend(certificates::notes(inv, &nodes, scope));
+    notes.extend(cert_mode::notes(inv, &cert_mode));
     Plan {
         format_version: PLAN_FORMAT_VERSION,
         notes,
         header: header(inv, &nodes),
         nodes,
     }
-}
-
-/// Each proven host key's fingerprint, once (every peer's plan shows it).
-fn fingerprints(host_keys: &[HostKeys]) -> Vec<Vec<Option<Arc<str>>>> {
-    host_keys
-        .par_iter()
-        .map(|k| match k {
-            HostKeys::Known(k) => k
-                .iter()
-                .map(|(_, b)| crate::formats::known_hosts::fingerprint_sha256(b).map(Arc::from))
-                .collect(),
-            _ => Vec::new(),
-        })
-        .collect()
 }
 
 /// options.hosts_file: the block's lines, every name whose address is an
@@ -362,6 +353,8 @@ struct Ctx<'a> {
     ca: &'a certificates::CaState,
     /// host_certificates: who serves, and the CA.
     host_certs: &'a host_certificates::HostCertPlan,
+    /// Certificate mode: who keeps plain lines, what a group needs walked.
+    cert_mode: &'a cert_mode::CertMode,
 }
 
 /// Whose a marked line is, for this cluster.

@@ -203,6 +203,7 @@ pub async fn read_account<F: RemoteFiles>(
         hostname: String::new(),
         // SFTP does not say where the connection came from.
         client_address: None,
+        sshd_version: None,
         home_stat: home_stat.map(|s| s.file_stat()),
         ssh_dir: ssh_dir.map(|s| s.file_stat()),
         files,

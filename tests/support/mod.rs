@@ -149,6 +149,7 @@ pub fn fresh_account(inv: &Inventory, id: NodeId) -> LiveAccount {
         home: format!("/home/{}", node.name),
         hostname: node.name.clone(),
         client_address: None,
+        sshd_version: None,
         home_stat: Some(stat(FileKind::Dir, 0o755)),
         ssh_dir: None,
         files: read
@@ -481,5 +482,61 @@ impl Door for Logged {
             let state = self.door.read_state(files).await;
             Outcomes { results, state }
         })
+    }
+}
+
+/// `workers` workers in one mesh group, all with a reverse edge; with
+/// `certs`, user and host certificates on.
+pub fn one_group(workers: usize, certs: bool) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from(
+        "version: 1\ncluster: lab\ndefaults: { user: bench }\nmanager: { name: m, address: 10.0.0.1 }\nworkers:\n",
+    );
+    for i in 0..workers {
+        let _ = writeln!(
+            s,
+            "  - {{ name: w{i:05}, address: 10.{}.{}.{}, groups: [g] }}",
+            1 + i / 65_536,
+            (i / 256) % 256,
+            i % 256
+        );
+    }
+    s.push_str("reverse: all\nmesh:\n  - group: g\n");
+    if certs {
+        s.push_str(
+            "certificates: { ca: ~/.ssh/trustmesh_ca, validity: 7d, renew_before: 2d }\n\
+             host_certificates: { ca: ~/.ssh/trustmesh_host_ca, validity: 8w, renew_before: 1w }\n",
+        );
+    }
+    s
+}
+
+/// Every worker root, with sshd's drop-in folder included: each serves a
+/// host certificate.
+pub fn rooted(inv: &Inventory) -> LiveState {
+    let mut live = fresh_cluster(inv);
+    for id in 1..inv.nodes.len() {
+        let a = account_at(&mut live, id);
+        a.privilege = Some(trustmesh::model::state::Privilege::Root);
+        set_file(
+            a,
+            "/etc/ssh/sshd_config",
+            0o644,
+            "Include /etc/ssh/sshd_config.d/*.conf\n",
+        );
+        sshd_dirs(a);
+    }
+    live
+}
+
+/// sshd's and ssh's drop-in folders (`/etc/ssh/*_config.d`), 0755.
+pub fn sshd_dirs(a: &mut LiveAccount) {
+    for dir in ["/etc/ssh/sshd_config.d", "/etc/ssh/ssh_config.d"] {
+        a.files.push(LiveFile {
+            name: dir.into(),
+            stat: Some(stat(FileKind::Dir, 0o755)),
+            content: None,
+            unreadable: false,
+        });
     }
 }

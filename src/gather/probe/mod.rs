@@ -96,6 +96,11 @@ pub struct ProbeRequest {
     /// certificates, each reported under its absolute path.
     #[serde(default)]
     pub sshd: bool,
+    /// Also say what the node's sshd is (`--sshd-version`, the
+    /// `sshd-version` record): `certificates:` needs an sshd that takes
+    /// them.
+    #[serde(default)]
+    pub sshd_version: bool,
 }
 
 fn validate_name(name: &str) -> Result<(), ProbeError> {
@@ -166,6 +171,9 @@ impl ProbeRequest {
         }
         if self.sshd {
             args.push("--sshd".to_string());
+        }
+        if self.sshd_version {
+            args.push("--sshd-version".to_string());
         }
         Ok(args)
     }

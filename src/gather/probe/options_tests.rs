@@ -27,6 +27,7 @@ fn config_d_etc_hosts_and_privilege_are_reported() {
         etc_hosts: true,
         privilege: true,
         sshd: true,
+        sshd_version: false,
     };
     let hosts = fs::read("/etc/hosts").unwrap();
     let content = |a: &LiveAccount, n: &str| a.file(n).and_then(|f| f.content.clone());
@@ -114,5 +115,51 @@ fn config_d_etc_hosts_and_privilege_are_reported() {
             ..Default::default()
         };
         assert!(req.args().is_err(), "{bad:?} accepted");
+    }
+}
+
+/// `--sshd-version`: what the node's sshd says it is, from `sshd -V`
+/// (OpenSSH before 9.1 names itself in its usage) or `dropbear -V`; only
+/// the version's word is reported.
+#[test]
+fn the_sshd_version_is_reported_when_asked() {
+    use crate::transport::scripts::shells::prepend_path;
+    let (_tmp, home) = fixture(0o700);
+    let asked = ProbeRequest {
+        sshd_version: true,
+        ..full_request()
+    };
+    let fake = tempfile::tempdir().unwrap();
+    let sshd = fake.path().join("sshd");
+    for shell in SHELLS {
+        let acct = parse_probe_output(&run_probe(shell, &home, &full_request())).unwrap();
+        assert_eq!(acct.sshd_version, None, "{shell:?}: not asked");
+        let acct = parse_probe_output(&run_probe(shell, &home, &asked)).unwrap();
+        if std::path::Path::new("/usr/sbin/sshd").exists() {
+            let v = acct.sshd_version.unwrap_or_default();
+            assert!(
+                v.starts_with("OpenSSH_") && !v.contains([' ', ',']),
+                "{shell:?}: {v}"
+            );
+        }
+        if shell.busybox_applets_only() {
+            continue;
+        }
+        for (says, want) in [
+            (
+                "sshd: illegal option -- V\nOpenSSH_5.3p1, OpenSSL 1.0.1e-fips 11 Feb 2013\nusage: sshd [-46DdeiqTt]",
+                "OpenSSH_5.3p1",
+            ),
+            ("Dropbear v2022.83", "dropbear_2022.83"),
+        ] {
+            fs::write(&sshd, format!("#!/bin/sh\nprintf '%s\\n' '{says}' >&2\nexit 1\n")).unwrap();
+            chmod(&sshd, 0o755);
+            let out = run_probe_with(shell, &home, &asked.args().unwrap(), |mut c| {
+                prepend_path(&mut c, fake.path());
+                c
+            });
+            let acct = parse_probe_output(&out).unwrap();
+            assert_eq!(acct.sshd_version.as_deref(), Some(want), "{shell:?}");
+        }
     }
 }

@@ -201,6 +201,7 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
     let mut host_keys = Vec::new();
     let mut leftovers = Vec::new();
     let mut privilege = None;
+    let mut sshd_version = None;
 
     loop {
         let (at, line) = r.record("reading the report (no end marker)")?;
@@ -231,6 +232,10 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
             b"hostname" => {
                 let v = text(&r, "host name")?;
                 set_once(&r, &mut hostname, v)?;
+            }
+            b"sshd-version" => {
+                let v = text(&r, "sshd version")?;
+                set_once(&r, &mut sshd_version, v)?;
             }
             b"client" => {
                 let v = text(&r, "client address")?;
@@ -306,6 +311,7 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
         home: home.ok_or(ProbeError::MissingField("home"))?,
         hostname: hostname.ok_or(ProbeError::MissingField("hostname"))?,
         client_address: client,
+        sshd_version,
         home_stat: home_stat.ok_or(ProbeError::MissingField("home-stat"))?,
         ssh_dir: ssh_dir.ok_or(ProbeError::MissingField("ssh-stat"))?,
         files,

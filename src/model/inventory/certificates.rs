@@ -102,6 +102,20 @@ fn duration_at(p: Path, value: Option<&str>, default: u64, problems: &mut Vec<Pr
     }
 }
 
+/// Per node (the manager first, then bastions, then workers, as
+/// [`Inventory::nodes`]): `certificates: false`.
+pub(super) fn plain_nodes(file: &InventoryFile, node_count: usize) -> Vec<bool> {
+    let mut plain = vec![false];
+    plain.extend(
+        file.bastions
+            .iter()
+            .chain(&file.workers)
+            .map(|n| n.certificates == Some(false)),
+    );
+    plain.resize(node_count, false);
+    plain
+}
+
 /// Resolve `certificates:` and the nodes' `certificates: false` (the
 /// manager first, then bastions, then workers, as [`Inventory::nodes`]).
 pub(super) fn resolve(
@@ -142,14 +156,7 @@ pub(super) fn resolve(
             Some("make `renew_before` a fraction of `validity`, e.g. `validity: 7d` with `renew_before: 2d`".into()),
         ));
     }
-    let mut plain = vec![false];
-    plain.extend(
-        file.bastions
-            .iter()
-            .chain(&file.workers)
-            .map(|n| n.certificates == Some(false)),
-    );
-    plain.resize(node_count, false);
+    let plain = plain_nodes(file, node_count);
     let mesh_groups = file
         .mesh
         .iter()

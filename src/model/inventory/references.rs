@@ -209,6 +209,10 @@ impl<'a> Names<'a> {
         let mut budget = EdgeBudget {
             edges: (self.nodes.len() - 1).saturating_add(reverse),
             over: None,
+            plain: file
+                .certificates
+                .as_ref()
+                .map(|_| super::certificates::plain_nodes(file, self.nodes.len())),
         };
         let mut mesh = Vec::new();
         for (i, entry) in file.mesh.iter().enumerate() {
@@ -218,7 +222,7 @@ impl<'a> Names<'a> {
                 MeshEntry::Group(g) => groups.members(ck, &p, &g.group),
             };
             if let Some(m) = members {
-                if budget.take(m.len(), &p) {
+                if budget.take(&m, &p) {
                     mesh.push(m);
                 }
             }
@@ -411,18 +415,34 @@ fn jump_cycle(
 /// The trust edges counted before any is made: forward and reverse, and
 /// n × (n − 1) for a mesh entry of n workers (pairs repeated across entries
 /// counted each time).
+///
+/// In certificate mode an entry costs what is written instead: one
+/// `cert-authority` line per member in certificate mode, and a key line
+/// for every edge from or to a member with `certificates: false`.
 struct EdgeBudget {
     edges: usize,
     /// The entry that passed [`MAX_EDGES`].
     over: Option<Path>,
+    /// Certificate mode: per node, `certificates: false`.
+    plain: Option<Vec<bool>>,
 }
 
 impl EdgeBudget {
-    /// Counts an entry of `n` workers: may it still be expanded?
-    fn take(&mut self, n: usize, p: &Path) -> bool {
-        self.edges = self
-            .edges
-            .saturating_add(n.saturating_mul(n.saturating_sub(1)));
+    /// What an entry of `members` costs (see the type's text).
+    fn cost(&self, members: &[NodeId]) -> usize {
+        let n = members.len();
+        let Some(plain) = &self.plain else {
+            return n.saturating_mul(n.saturating_sub(1));
+        };
+        let p = members.iter().filter(|&&m| plain[m]).count();
+        let from_plain = p.saturating_mul(n.saturating_sub(1));
+        let to_plain = (n - p).saturating_mul(p);
+        (n - p).saturating_add(from_plain).saturating_add(to_plain)
+    }
+
+    /// Counts an entry of `members`: may it still be expanded?
+    fn take(&mut self, members: &[NodeId], p: &Path) -> bool {
+        self.edges = self.edges.saturating_add(self.cost(members));
         if self.edges > MAX_EDGES && self.over.is_none() {
             self.over = Some(p.clone());
         }

@@ -159,10 +159,10 @@ impl Ctx<'_> {
     /// `--limit` (a certificate is the source's, whatever the run reads).
     fn wanted_principals(&self, id: NodeId) -> Vec<String> {
         let mut p: Vec<String> = self
-            .graph
-            .outgoing(id)
-            .filter(|e| !self.expired(id, e.target))
-            .flat_map(|e| self.inv.edge_principals(id, e.target))
+            .cert_targets(id)
+            .into_iter()
+            .filter(|&t| !self.expired(id, t))
+            .flat_map(|t| self.edge_principals(id, t))
             .collect();
         p.sort_unstable();
         p.dedup();
@@ -347,15 +347,15 @@ impl Ctx<'_> {
             _ => return Vec::new(),
         };
         let mut by_policy: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
-        for e in self.graph.incoming(id) {
-            if self.expired(e.source, id) {
+        for source in self.cert_sources(id) {
+            if self.expired(source, id) {
                 continue;
             }
-            let p = self.inv.edge_principals(e.source, id);
+            let p = self.edge_principals(source, id);
             if p.is_empty() {
                 continue;
             }
-            let policy = self.line_options(e.source, id, None).options;
+            let policy = self.line_options(source, id, None).options;
             by_policy.entry(policy).or_default().extend(p);
         }
         by_policy

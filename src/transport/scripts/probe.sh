@@ -67,6 +67,9 @@
 # file read /etc/hosts            (--etc-hosts: a file block as above)
 # privilege sudo                  (--privilege: root | sudo | none)
 # file read /etc/ssh/sshd_config  (--sshd: file blocks as above)
+# sshd-version OpenSSH_9.2p1    (--sshd-version: OpenSSH's `sshd -V`, whose
+#                                  usage names it before 9.1, else
+#                                  `dropbear -V` as dropbear_2022.83)
 # leftover .trustmesh.AbC123       (a temporary file of an interrupted apply,
 #                                  ten minutes old or more; name only)
 # TRUSTMESH-PROBE-END
@@ -191,7 +194,7 @@ case ${1-} in
 esac
 for tm_a in "$@"; do
   case $tm_a in
-    --read | --stat | --etc-hosts | --privilege | --sshd) ;;
+    --read | --stat | --etc-hosts | --privilege | --sshd | --sshd-version) ;;
     '' | . | *..* | -* | *"$tm_nl"*) tm_fail 'bad file name argument' ;;
     config.d/ | config.d/*/*) tm_fail 'bad file name argument' ;;
     config.d/*) ;;
@@ -224,6 +227,7 @@ tm_g=
 tm_eh=
 tm_pv=
 tm_sd=
+tm_vr=
 for tm_a in "$@"; do
   # shellcheck disable=SC2209 # read and stat are words, not commands
   case $tm_a in
@@ -232,6 +236,7 @@ for tm_a in "$@"; do
     --etc-hosts) tm_eh=1 ;;
     --privilege) tm_pv=1 ;;
     --sshd) tm_sd=1 ;;
+    --sshd-version) tm_vr=1 ;;
     *)
       case $tm_g in
         read) tm_read "$tm_a" ;;
@@ -300,5 +305,18 @@ if [ -d .ssh ] && [ -x .ssh ]; then
         .trustmesh.?*) printf 'leftover %s\n' "$tm_f" ;;
       esac
     done
+fi
+if [ -n "$tm_vr" ]; then
+  for tm_f in sshd /usr/sbin/sshd /usr/local/sbin/sshd dropbear /usr/sbin/dropbear; do
+    command -v "$tm_f" >/dev/null 2>&1 || continue
+    tm_v=$("$tm_f" -V 2>&1 </dev/null) || :
+    case $tm_v in
+      *OpenSSH_*) tm_v=OpenSSH_${tm_v#*OpenSSH_} ;;
+      *[Dd]ropbear\ v*) tm_v=dropbear_${tm_v#*ropbear v} ;;
+      *) continue ;;
+    esac
+    tm_kv sshd-version "${tm_v%%[!A-Za-z0-9_.]*}"
+    break
+  done
 fi
 tm_end
