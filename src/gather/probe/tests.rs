@@ -479,3 +479,51 @@ fn noise_around_the_markers_is_ignored() {
     assert!(out.starts_with(b"motd line\npartial\n"));
     assert_eq!(parse_probe_output(&out).unwrap(), clean);
 }
+
+/// The probe lists, sizes and checks all its files with one `ls`, one
+/// `wc` and one `grep`, not one of each per file (#21: on a busy node
+/// every process is the cost), and no `pwd` or `find` when there is
+/// nothing to look for; a file whose line the shared listing cannot tell
+/// apart (`end .` ends like `.`'s) is listed alone, and still right.
+#[test]
+fn one_process_per_tool_not_per_file() {
+    let (_tmp, home) = fixture(0o700);
+    fs::write(home.join(".ssh/end ."), b"x\n").unwrap();
+    let mut req = full_request();
+    req.read.push("end .".into());
+    let bin = tempfile::tempdir().unwrap();
+    let log = bin.path().join("log");
+    for tool in [
+        "ls", "cat", "wc", "id", "hostname", "uname", "grep", "pwd", "find",
+    ] {
+        let p = bin.path().join(tool);
+        fs::write(
+            &p,
+            format!(
+                "#!/bin/busybox sh\necho {tool} >>'{}'\nexec /bin/busybox {tool} \"$@\"\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        chmod(&p, 0o755);
+    }
+    let reference = parse_probe_output(&run_probe(Shell::Dash, &home, &req)).unwrap();
+    let out = run_probe_with(Shell::Dash, &home, &req.args().unwrap(), |mut c| {
+        c.env("PATH", bin.path());
+        c
+    });
+    let acct = parse_probe_output(&out).unwrap();
+    assert_eq!(acct, reference);
+    let runs = fs::read_to_string(&log).unwrap();
+    let count = |tool: &str| runs.lines().filter(|l| *l == tool).count();
+    // One shared `ls`, and one more for `.`, whose line it cannot tell
+    // from `end .`'s.
+    assert_eq!(count("ls"), 2, "{runs}");
+    assert_eq!(count("wc"), 1, "{runs}");
+    assert_eq!(count("grep"), 1, "{runs}");
+    assert_eq!(count("pwd") + count("find"), 0, "{runs}");
+    // One `cat` per file read and per host key, and no more.
+    let read = acct.files.iter().filter(|f| f.content.is_some()).count();
+    let host_keys = out.windows(8).filter(|w| w == b"hostkey\n").count();
+    assert_eq!(count("cat"), read + host_keys, "{runs}");
+}

@@ -57,14 +57,19 @@ tmb_fail() {
   printf 'TM-BATCH-END\n'
   exit 3
 }
-# The size of a file, in bytes.
-tmb_size() {
-  tmb_n=$(wc -c < "$1")
-  printf '%s' "$((tmb_n + 0))"
-}
-# A header line, then exactly what the step printed, then a newline.
+# A header line with the sizes of what the step printed (one `wc -c`
+# for both: `N out`, `M err`, `T total`), then exactly that, then a
+# newline.
 tmb_emit() {
-  printf '%s %s %s\n' "$1" "$(tmb_size "$tmb_dir/out")" "$(tmb_size "$tmb_dir/err")"
+  tmb_w=$(cd "$tmb_dir" && wc -c out err)
+  set -f
+  # shellcheck disable=SC2086 # split into wc's fields on purpose
+  set -- "$1" $tmb_w
+  set +f
+  if [ "$#" -ne 7 ] || [ "$3" != out ] || [ "$5" != err ]; then
+    tmb_fail "cannot count what a step printed in $tmb_dir"
+  fi
+  printf '%s %s %s\n' "$1" "$(($2 + 0))" "$(($4 + 0))"
   cat "$tmb_dir/out" "$tmb_dir/err"
   printf '\n'
 }

@@ -21,7 +21,10 @@ oneline() { printf '%s' "$1" | tr '\n' ' '; }
 umask 077
 cd ~ 2>/dev/null || { echo "TM-ERR cannot enter the home folder: $(oneline "$(cd ~ 2>&1 || exit)")"; exit 3; }
 k=$1
-d=$(dirname "$k")
+case $k in
+  */*) d=${k%/*}; d=${d:-/} ;;
+  *) d=. ;;
+esac
 [ -d "$d" ] || e=$(mkdir -p "$d" 2>&1) || { echo "TM-ERR cannot create $d: $(oneline "$e")"; exit 3; }
 if [ -e "$k" ] || [ -L "$k" ] || [ -e "$k.pub" ] || [ -L "$k.pub" ]; then
   echo "TM-ERR $k already exists: trustmesh never overwrites a key"; exit 4

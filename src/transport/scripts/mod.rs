@@ -198,6 +198,8 @@ pub fn script_path(display: &str) -> String {
 }
 
 #[cfg(test)]
+mod process_tests;
+#[cfg(test)]
 mod reason_tests;
 #[cfg(test)]
 mod sshd_reload_tests;

@@ -9,9 +9,13 @@
 # the manager; its report is read by probe::parse_probe_output. Data
 # reaches it only as arguments. It runs under dash, bash, busybox sh with busybox applets and
 # macOS /bin/sh (bash --posix) with BSD tools: it uses only `ls -ldn`, `wc -c`, `cat`,
-# `grep -q`, `id`, `hostname`/`uname -n`, `cd`/`pwd -P`, `printf`, `[` and
+# `grep -q`/`grep -l`, `id`, `hostname`/`uname -n`, `cd -P`, `printf`, `[` and
 # `find` (`-prune`, `-mmin`: GNU, BSD and busybox have them); with
 # `--privilege`, `command -v sudo` and `sudo -n true` (never a prompt).
+# Each tool runs once for all the files where it can (one `ls -ldn`, one
+# `wc -c`, one `grep -l`; a file they miss is looked at alone), since on a
+# busy node every process is the cost; `find` runs only when a
+# `.trustmesh.*` file is there.
 #
 # Arguments:
 # `--read NAME... --stat NAME... [--etc-hosts] [--privilege] [--sshd]`, names
@@ -128,9 +132,36 @@ tm_perm() {
   done
   tm_mode=$tm_s$tm_o
 }
+# The one line of the listing $2 that is $1's (`... $1`, or `... $1 ->
+# TARGET` for a symbolic link) in tm_l; empty when none or several are.
+tm_pick() {
+  tm_l=
+  tm_c=0
+  IFS=$tm_nl
+  for tm_x in $2; do
+    case $tm_x in
+      l*" $1 -> "*) tm_l=$tm_x tm_c=$((tm_c + 1)) ;;
+      l*) ;;
+      *" $1") tm_l=$tm_x tm_c=$((tm_c + 1)) ;;
+    esac
+  done
+  IFS=$tm_ifs
+  [ "$tm_c" -eq 1 ] || tm_l=
+}
+# Whether $1 is a line of the list $2.
+tm_has() {
+  case $tm_nl$2$tm_nl in *"$tm_nl$1$tm_nl"*) return 0 ;; esac
+  return 1
+}
 tm_stat() {
   tm_k=none
-  tm_l=$(ls -ldn "$1" 2>/dev/null)
+  tm_l=
+  # A missing file needs no `ls`; one listed up front (tm_ls) needs no
+  # second one.
+  if [ -e "$1" ] || [ -L "$1" ]; then
+    tm_pick "$1" "$tm_ls"
+    [ -n "$tm_l" ] || tm_l=$(ls -ldn "$1" 2>/dev/null)
+  fi
   if [ -z "$tm_l" ]; then
     if [ -e "$1" ] || [ -L "$1" ]; then
       printf 'error\n'
@@ -152,11 +183,29 @@ tm_stat() {
   case $4 in '' | *[!0-9]*) tm_k=none; printf 'error\n'; return 0 ;; esac
   printf '%s %s %s %s\n' "$tm_k" "$tm_mode" "$3" "$4"
 }
+# $1's byte count from the up-front `wc -c` (tm_wc), in tm_n; empty when
+# it has none.
+tm_size() {
+  tm_n=
+  IFS=$tm_nl
+  for tm_x in $tm_wc; do
+    tm_x=${tm_x#"${tm_x%%[! ]*}"}
+    tm_y=${tm_x%% *}
+    if [ "${tm_x#"$tm_y"}" = " $1" ]; then
+      tm_n=$tm_y
+      break
+    fi
+  done
+  IFS=$tm_ifs
+}
 tm_data() {
-  tm_n=$(wc -c 2>/dev/null <"$1") || {
-    printf 'unreadable\n'
-    return 0
-  }
+  tm_size "$1"
+  if [ -z "$tm_n" ]; then
+    tm_n=$(wc -c 2>/dev/null <"$1") || {
+      printf 'unreadable\n'
+      return 0
+    }
+  fi
   # shellcheck disable=SC2086 # drops the padding some wc print (set -f is on)
   set -- "$1" $tm_n
   case ${2-} in '' | *[!0-9]*) printf 'unreadable\n'; return 0 ;; esac
@@ -173,7 +222,13 @@ tm_read() {
   tm_parent "$1"
   tm_stat ".ssh/$1" "$tm_p"
   if [ "$tm_k" = file ] && [ -f ".ssh/$1" ] && [ ! -L ".ssh/$1" ]; then
-    grep -q -e 'PRIVATE KEY-----' -e 'PuTTY-User-Key-File-' ".ssh/$1" >/dev/null 2>&1
+    # The up-front `grep -l` answers for the files it searched, when it
+    # could read them all.
+    if [ "$tm_gs" -le 1 ] && tm_has ".ssh/$1" "$tm_rd"; then
+      tm_has ".ssh/$1" "$tm_keys"
+    else
+      grep -q -e 'PRIVATE KEY-----' -e 'PuTTY-User-Key-File-' ".ssh/$1" >/dev/null 2>&1
+    fi
     case $? in
       0) printf 'refused\n' ;;
       1) tm_data ".ssh/$1" ;;
@@ -187,6 +242,62 @@ tm_statonly() {
   tm_parent "$1"
   tm_stat ".ssh/$1" "$tm_p"
 }
+# The arguments' files (and ".", ".ssh", /etc/hosts) that exist, listed
+# with one `ls -ldn` into tm_ls.
+tm_lsall() {
+  tm_i=$#
+  set -- "$@" . .ssh
+  while [ "$tm_i" -gt 0 ]; do
+    tm_a=$1
+    shift
+    tm_i=$((tm_i - 1))
+    case $tm_a in
+      --etc-hosts) set -- "$@" /etc/hosts ;;
+      -*) ;;
+      *) if [ -e ".ssh/$tm_a" ] || [ -L ".ssh/$tm_a" ]; then set -- "$@" ".ssh/$tm_a"; fi ;;
+    esac
+  done
+  tm_ls=$(ls -ldn -- "$@" 2>/dev/null)
+}
+# The `--read` files that are regular files: which hold a private key
+# (one `grep -l`, its status in tm_gs, the files it searched in tm_rd), and
+# their sizes with /etc/hosts' and the host keys' (one `wc -c`, in tm_wc).
+tm_readall() {
+  tm_i=$#
+  tm_g=
+  tm_rd=
+  while [ "$tm_i" -gt 0 ]; do
+    tm_a=$1
+    shift
+    tm_i=$((tm_i - 1))
+    # shellcheck disable=SC2209 # read and stat are words, not commands
+    case $tm_a in
+      --read) tm_g=read ;;
+      --stat) tm_g=stat ;;
+      -*) ;;
+      *)
+        if [ "$tm_g" = read ] && [ -f ".ssh/$tm_a" ] && [ ! -L ".ssh/$tm_a" ]; then
+          set -- "$@" ".ssh/$tm_a"
+          tm_rd=$tm_rd$tm_nl.ssh/$tm_a
+        fi
+        ;;
+    esac
+  done
+  tm_keys=
+  tm_gs=1
+  if [ "$#" -gt 0 ]; then
+    tm_keys=$(grep -l -e 'PRIVATE KEY-----' -e 'PuTTY-User-Key-File-' -- "$@" 2>/dev/null)
+    tm_gs=$?
+  fi
+  set +f
+  set -- "$@" /etc/hosts /etc/ssh/ssh_host_*_key.pub
+  set -f
+  tm_wc=$(wc -c -- "$@" 2>/dev/null)
+}
+tm_ifs=$IFS
+tm_ls=
+tm_wc=
+tm_gs=2
 printf '\nTRUSTMESH-PROBE-BEGIN v1\n'
 case ${1-} in
   '' | --read | --stat) ;;
@@ -204,8 +315,8 @@ done
 tm_v=$(id -un 2>/dev/null) || tm_v=
 [ -n "$tm_v" ] || tm_v=${LOGNAME-${USER-}}
 tm_kv user "$tm_v"
-tm_v=$(id -u 2>/dev/null) || tm_fail 'id -u failed'
-tm_kv uid "$tm_v"
+tm_uid=$(id -u 2>/dev/null) || tm_fail 'id -u failed'
+tm_kv uid "$tm_uid"
 tm_v=$(id -g 2>/dev/null) || tm_fail 'id -g failed'
 tm_kv gid "$tm_v"
 tm_v=$(hostname 2>/dev/null) || tm_v=
@@ -216,9 +327,16 @@ case $tm_v in
   '' | *[!0-9A-Fa-f.:%\ ]*) ;;
   *) tm_kv client "${tm_v%% *}" ;;
 esac
-cd ~ 2>/dev/null || tm_fail 'cannot enter the home directory'
-tm_v=$(pwd -P 2>/dev/null) || tm_fail 'cannot resolve the home directory'
+cd -P ~ 2>/dev/null || tm_fail 'cannot enter the home directory'
+# `cd -P` leaves the physical path in PWD (no `pwd -P` process).
+tm_v=${PWD-}
+case $tm_v in /*) ;; *) tm_fail 'cannot resolve the home directory' ;; esac
 tm_kv home "$tm_v"
+# Every file's `ls -ldn`, `wc -c` and private key check at once, up front
+# (one process each instead of one per file); a file they miss is looked
+# at alone.
+tm_lsall "$@"
+tm_readall "$@"
 printf 'home-stat '
 tm_stat . .
 printf 'ssh-stat '
@@ -276,7 +394,7 @@ if [ -n "$tm_sd" ]; then
   set -f
 fi
 if [ -n "$tm_pv" ]; then
-  if [ "$(id -u 2>/dev/null)" = 0 ]; then
+  if [ "$tm_uid" = 0 ]; then
     tm_kv privilege root
   elif command -v sudo >/dev/null 2>&1 && sudo -n true </dev/null >/dev/null 2>&1; then
     tm_kv privilege sudo
@@ -296,7 +414,13 @@ set -f
 # Temporary files an interrupted apply left in ~/.ssh (the replace
 # script's `.trustmesh.XXXXXX`), once they are ten minutes old: a run in
 # flight elsewhere keeps its own.
-if [ -d .ssh ] && [ -x .ssh ]; then
+tm_lo=
+set +f
+for tm_f in .ssh/.trustmesh.*; do
+  if [ -e "$tm_f" ]; then tm_lo=1; fi
+done
+set -f
+if [ -n "$tm_lo" ] && [ -d .ssh ] && [ -x .ssh ]; then
   find .ssh/. ! -name . -prune -type f -name '.trustmesh.*' -mmin +10 2>/dev/null |
     while IFS= read -r tm_f; do
       tm_f=${tm_f##*/}

@@ -44,18 +44,46 @@ case $1 in
   *) cd ~ 2>/dev/null || { echo "TM-ERR cannot enter the home folder: $(oneline "$(cd ~ 2>&1 || exit)")"; exit 3; } ;;
 esac
 f=$1
+# Word $1 of the rest ($2...), split on blanks (no pathname expansion),
+# in w: `cksum`'s and `ls -ldn`'s fields read without one more `awk`.
+word() {
+  n=$1
+  shift
+  set -f
+  # shellcheck disable=SC2048,SC2086 # split into words on purpose
+  set -- $*
+  set +f
+  w=
+  if [ "$#" -ge "$n" ]; then
+    shift $((n - 1))
+    w=$1
+  fi
+}
+# `cksum` of PATH ("CRC SIZE") or `absent`, in now.
 sum() {
-  if [ -e "$f" ] || [ -L "$f" ]; then cksum < "$f" | awk '{print $1" "$2}'; else echo absent; fi
+  if [ -e "$f" ] || [ -L "$f" ]; then
+    now=$(cksum < "$f")
+    word 1 "$now"
+    c=$w
+    word 2 "$now"
+    now="$c $w"
+  else
+    now=absent
+  fi
 }
 if [ -L "$f" ]; then echo "TM-ERR $f is a symbolic link"; exit 3; fi
 if [ -e "$f" ]; then
   # shellcheck disable=SC2012 # ls -ldn is the portable way to read the owner (stat(1) differs between GNU, BSD and busybox)
-  owner=$(ls -ldn "$f" | awk '{print $3}')
+  word 3 "$(ls -ldn "$f")"
+  owner=$w
   if [ "$owner" != "$(id -u)" ]; then echo "TM-ERR $f is owned by uid $owner, not by this account"; exit 3; fi
 fi
-now=$(sum)
+sum
 if [ "$now" != "$2" ]; then echo "TM-CONFLICT $now"; exit 4; fi
-d=$(dirname "$f")
+case $f in
+  */*) d=${f%/*}; d=${d:-/} ;;
+  *) d=. ;;
+esac
 tmp=$(mktemp "$d/.trustmesh.XXXXXX" 2>&1) || { echo "TM-ERR cannot create a file in $d: $(oneline "$tmp")"; exit 3; }
 trap 'rm -f "$tmp"' EXIT
 if [ "$3" = keep ]; then
@@ -64,11 +92,15 @@ fi
 e=$(cat 2>&1 >"$tmp") || { echo "TM-ERR cannot write the new content of $f: $(oneline "$e")"; exit 5; }
 # All or nothing: if the connection dropped while the content was on its
 # way, cat saw an early end of input; such a file is never renamed.
-got=$(cksum < "$tmp" | awk '{print $1" "$2}')
+got=$(cksum < "$tmp")
+word 1 "$got"
+c=$w
+word 2 "$got"
+got="$c $w"
 if [ "$got" != "$4" ]; then echo "TM-ERR the new content arrived incomplete ($got, not $4)"; exit 5; fi
 if [ "$3" != keep ]; then e=$(chmod "$3" "$tmp" 2>&1) || { echo "TM-ERR cannot set mode $3 on the new content of $f: $(oneline "$e")"; exit 5; }; fi
 sync "$tmp" 2>/dev/null || sync
-now=$(sum)
+sum
 if [ "$now" != "$2" ]; then echo "TM-CONFLICT $now"; exit 4; fi
 e=$(mv -f "$tmp" "$f" 2>&1) || { echo "TM-ERR cannot rename over $f: $(oneline "$e")"; exit 5; }
 trap - EXIT

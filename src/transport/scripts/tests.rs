@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 /// Busybox applets the scripts use, and the programs busybox lacks
 /// (Debian's busybox has no `cksum`; `ssh-keygen` comes with OpenSSH):
 /// the whole PATH of the busybox shells of the matrix.
-const SCRIPT_TOOLS: &[&str] = &[
+pub(super) const SCRIPT_TOOLS: &[&str] = &[
     "awk", "cat", "chmod", "chown", "cp", "dirname", "grep", "id", "ls", "mkdir", "mktemp", "mv",
     "od", "printf", "rm", "sync", "tail", "test", "[", "tr",
 ];
