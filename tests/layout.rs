@@ -285,3 +285,80 @@ fn k() { "`--accept-changed-host-key NODE`"; "--porcelain"; "a -- b" }
     ];
     assert_eq!(flags_in_library(&files).len(), 3);
 }
+
+/// The model is data: it never depends on how the output or the command
+/// line show it. `(file, line)` of every line under `src/model/` naming
+/// `crate::output` or `crate::cli` (comments included: a doc link is a
+/// dependency too).
+fn model_names_outer_layers(files: &[(String, String)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (rel, text) in files.iter().filter(|(rel, _)| rel.starts_with("model/")) {
+        for (i, line) in text.lines().enumerate() {
+            if line.contains("crate::output") || line.contains("crate::cli") {
+                found.push(format!("src/{rel}:{}: {}", i + 1, line.trim()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_model_names_neither_output_nor_cli() {
+    let found = model_names_outer_layers(&src_files());
+    assert!(
+        found.is_empty(),
+        "src/model/ depends on the output or command-line layer (put what shows a model \
+         value in src/output/):\n{}",
+        found.join("\n")
+    );
+    let probe = vec![
+        (
+            "model/x.rs".to_string(),
+            "use crate::output::hints;\n".to_string(),
+        ),
+        ("model/y.rs".to_string(), "x(crate::cli::run)\n".to_string()),
+        (
+            "plan/z.rs".to_string(),
+            "use crate::output::hints;\n".to_string(),
+        ),
+    ];
+    assert_eq!(model_names_outer_layers(&probe).len(), 2);
+}
+
+/// `src/path:line` of every line matching `Result<[^>]*String>` (what
+/// `grep -rn 'Result<[^>]*String>' src` finds): a library result carries
+/// a typed error, and an Ok value says what it is.
+fn string_results(files: &[(String, String)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (rel, text) in files {
+        for (i, line) in text.lines().enumerate() {
+            let hit = line.match_indices("Result<").any(|(at, open)| {
+                let rest = &line[at + open.len()..];
+                let inner = &rest[..rest.find('>').map_or(rest.len(), |e| e + 1)];
+                inner.ends_with("String>")
+            });
+            if hit {
+                found.push(format!("src/{rel}:{}: {}", i + 1, line.trim()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_result_under_src_holds_a_bare_string() {
+    let found = string_results(&src_files());
+    assert!(
+        found.is_empty(),
+        "`Result<_, String>` or `Result<String, _>` under src/ (give the error a type, and the \
+         Ok value a name that says what it is):\n{}",
+        found.join("\n")
+    );
+    let probe = vec![(
+        "x.rs".to_string(),
+        "fn a() -> Result<(), String> {}\nfn b() -> Result<Vec<String>, E> {}\n\
+         fn c() -> Result<Lines, E> {}\nfn d() -> io::Result<String> {}\n"
+            .to_string(),
+    )];
+    assert_eq!(string_results(&probe).len(), 3);
+}

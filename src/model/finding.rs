@@ -3,17 +3,17 @@
 //! unreachable node with one, the planner blocks a node with one, a door
 //! fails with one; the command line prints one as an error and its hint.
 //!
-//! A hint is data: what to do, with what it needs (a node, a path). Its
-//! words, and the command-line flags they name, are in one place,
-//! [`crate::output::hints`]; a hint is shown and serialized as those words
-//! (plan JSON, saved plans, verify JSON keep the text they always had).
-
-use std::borrow::Cow;
+//! A hint is data: what to do, with what it needs (a node, a path). The
+//! model only holds it. Its words, and the command-line flags they name,
+//! are in one place, the output layer's `hints` module, together with what
+//! shows a hint (`Display`, its serialization as those words, its equality
+//! by words): plan JSON, saved plans and verify JSON keep the text they
+//! always had, and nothing here depends on the output layer.
 
 use serde::{Deserialize, Serialize};
 
-/// What to do about a problem. Each variant's words are
-/// [`crate::output::hints::words`].
+/// What to do about a problem: data. Its words, `Hint::words()`, are the
+/// output layer's.
 #[derive(Debug, Clone, Eq)]
 #[non_exhaustive]
 pub enum Hint {
@@ -68,11 +68,6 @@ impl Hint {
     pub fn text(s: impl Into<String>) -> Hint {
         Hint::Text(s.into())
     }
-
-    /// The words a person reads.
-    pub fn words(&self) -> Cow<'_, str> {
-        crate::output::hints::words(self)
-    }
 }
 
 /// Advice in its own words.
@@ -86,47 +81,6 @@ impl From<String> for Hint {
 impl From<&str> for Hint {
     fn from(s: &str) -> Hint {
         Hint::Text(s.to_string())
-    }
-}
-
-impl std::fmt::Display for Hint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.words())
-    }
-}
-
-/// A hint is what it says: a saved plan's hints come back as
-/// [`Hint::Text`], equal to the hint a fresh plan makes with the same words.
-impl PartialEq for Hint {
-    fn eq(&self, other: &Hint) -> bool {
-        self.words() == other.words()
-    }
-}
-
-impl Serialize for Hint {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.words())
-    }
-}
-
-impl<'de> Deserialize<'de> for Hint {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Hint, D::Error> {
-        String::deserialize(d).map(Hint::Text)
-    }
-}
-
-/// In the JSON documents a hint is its words: a string.
-impl schemars::JsonSchema for Hint {
-    fn is_referenceable() -> bool {
-        false
-    }
-
-    fn schema_name() -> String {
-        String::schema_name()
-    }
-
-    fn json_schema(gen: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
-        String::json_schema(gen)
     }
 }
 

@@ -176,6 +176,9 @@ pub enum Change {
     WriteKrl(super::Krl),
 }
 
+/// A file's whole text, as apply writes it (every line with its ending).
+pub type FileText = String;
+
 /// What a [`BlockWrite`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -215,7 +218,7 @@ impl BlockWrite {
     /// The file's new text from `base` (what the plan read; `None`: no
     /// file), or `None` when the file itself is removed. Pure: apply
     /// writes exactly this.
-    pub fn render(&self, base: Option<&str>) -> Result<Option<String>, RenderError> {
+    pub fn render(&self, base: Option<&str>) -> Result<Option<FileText>, RenderError> {
         let base = base.unwrap_or_default();
         let new = self.new.as_deref();
         let text = match self.role {
