@@ -73,11 +73,10 @@ async fn changed(
     state: NodeState,
 ) -> NodeState {
     match state {
-        NodeState::Unreachable { step, hint, .. } => NodeState::Unreachable {
-            step,
+        NodeState::Unreachable(f) => NodeState::Unreachable(Finding {
             reason: changed_key_reason(shared, node, via).await,
-            hint,
-        },
+            ..f
+        }),
         other => other,
     }
 }
@@ -186,7 +185,7 @@ async fn reach(
                 None,
             )
         }
-        Err(NodeState::Unreachable { reason, hint, .. }) => {
+        Err(NodeState::Unreachable(Finding { reason, hint, .. })) => {
             let f = classify(&reason, ssh_target, &shared.known_hosts_display);
             let (reason, hint) = match f.kind {
                 FailureKind::AuthRejected => (

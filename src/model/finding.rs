@@ -85,17 +85,22 @@ impl From<&str> for Hint {
 }
 
 /// A per-node problem: the step that failed, what is wrong, and what to do
-/// about it.
+/// about it. Every per-node problem is one: a node gather could not read
+/// ([`crate::model::state::NodeState::Unreachable`]), a node the planner
+/// blocks or a rotation it refuses, an edge verify could not try, a door's
+/// error (whose reason `R` is typed, [`crate::node::Reason`]) and a
+/// transport failure. Where a document shows one its fields keep the names
+/// and places they always had (each type's JSON form says how).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Finding {
+pub struct Finding<R = String> {
     pub step: String,
-    pub reason: String,
+    pub reason: R,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<Hint>,
 }
 
-impl Finding {
-    pub fn new(step: &str, reason: String, hint: Option<Hint>) -> Finding {
+impl<R> Finding<R> {
+    pub fn new(step: &str, reason: R, hint: Option<Hint>) -> Finding<R> {
         Finding {
             step: step.to_string(),
             reason,
@@ -103,18 +108,36 @@ impl Finding {
         }
     }
 
-    /// A problem the planner found on a node it read, with advice in its
-    /// own words (no flag in them).
-    pub fn plan(reason: String, hint: Option<String>) -> Finding {
-        Finding::new("plan", reason, hint.map(Hint::Text))
+    /// The same finding with its reason in words.
+    pub fn in_words(self) -> Finding
+    where
+        R: std::fmt::Display,
+    {
+        Finding {
+            step: self.step,
+            reason: self.reason.to_string(),
+            hint: self.hint,
+        }
     }
 }
 
-impl std::fmt::Display for Finding {
+impl Finding {
+    /// The step of the planner's findings (a blocked node, a refused
+    /// rotation).
+    pub const PLAN: &'static str = "plan";
+
+    /// A problem the planner found on a node it read, with advice in its
+    /// own words (no flag in them).
+    pub fn plan(reason: String, hint: Option<String>) -> Finding {
+        Finding::new(Finding::PLAN, reason, hint.map(Hint::Text))
+    }
+}
+
+impl<R: std::fmt::Display> std::fmt::Display for Finding<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.hint {
             Some(h) => write!(f, "{} ({h})", self.reason),
-            None => f.write_str(&self.reason),
+            None => write!(f, "{}", self.reason),
         }
     }
 }

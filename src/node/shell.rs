@@ -110,7 +110,7 @@ impl<'h> ShellDoor<'h> {
                     "the new key does not open {}: {}; the old key stays in place",
                     p.target, f.reason
                 )),
-                crate::verify::EdgeOutcome::NotTried { reason, .. } => Outcome::Failed(reason),
+                crate::verify::EdgeOutcome::NotTried(f) => Outcome::Failed(f.reason),
             },
         )
     }

@@ -70,7 +70,7 @@ enum Attempt {
 }
 
 fn not_tried(reason: String, hint: Option<Hint>) -> Attempt {
-    Attempt::Decided(EdgeOutcome::NotTried { reason, hint })
+    Attempt::Decided(EdgeOutcome::not_tried(reason, hint))
 }
 
 /// How attempts from this run's nodes are made: always the manager's own
@@ -211,10 +211,10 @@ pub async fn verify(
             source: inv.nodes[edge.source].name.clone(),
             target: inv.nodes[edge.target].name.clone(),
             policy: inv.policy(edge.source, edge.target).describe(),
-            outcome: o.unwrap_or(EdgeOutcome::NotTried {
-                reason: "internal error: the attempt did not finish".into(),
-                hint: None,
-            }),
+            outcome: o.unwrap_or(EdgeOutcome::not_tried(
+                "internal error: the attempt did not finish".into(),
+                None,
+            )),
             time: inv.edge_time(edge.source, edge.target, opts.scope.now),
         })
         .collect();
@@ -262,10 +262,7 @@ impl Ctx<'_> {
             .get(edge.source)
             .and_then(Option::as_ref)
         else {
-            return EdgeOutcome::NotTried {
-                reason: "no open connection to the source".into(),
-                hint: None,
-            };
+            return EdgeOutcome::not_tried("no open connection to the source".into(), None);
         };
         // One session on a remote source's master connection.
         let _session = match host {
@@ -322,13 +319,13 @@ impl Ctx<'_> {
                     ),
                 }),
             }),
-            Err(e) => EdgeOutcome::NotTried {
-                reason: format!("could not run ssh on {}: {e}", names.source),
-                hint: Some(Hint::Text(format!(
+            Err(e) => EdgeOutcome::not_tried(
+                format!("could not run ssh on {}: {e}", names.source),
+                Some(Hint::Text(format!(
                     "the connection to {} failed during the run; try again",
                     names.source
                 ))),
-            },
+            ),
         }
     }
 }
@@ -367,10 +364,10 @@ fn prepare(
 ) -> Attempt {
     match gathered.live.nodes.get(edge.source) {
         Some(NodeState::Read { .. }) => {}
-        Some(NodeState::Unreachable { step, reason, hint }) => {
+        Some(NodeState::Unreachable(f)) => {
             return not_tried(
-                format!("source unreachable (at {step}: {reason})"),
-                hint.clone(),
+                format!("source unreachable (at {}: {})", f.step, f.reason),
+                f.hint.clone(),
             )
         }
         Some(NodeState::Skipped { reason }) => {
