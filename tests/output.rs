@@ -321,11 +321,11 @@ fn hostile_verify(nodes: usize, suffix: &str) -> VerifyReport {
             let outcome = match (i + j) % 3 {
                 _ if i == j => continue,
                 0 => EdgeOutcome::Holds,
-                1 => EdgeOutcome::Fails(EdgeFailure {
-                    kind: FailureKind::AuthRejected,
-                    reason: stderr.clone(),
-                    hint: Some(format!("hint {HOSTILE}").into()),
-                }),
+                1 => EdgeOutcome::Fails(EdgeFailure::new(
+                    FailureKind::AuthRejected,
+                    stderr.clone(),
+                    Some(format!("hint {HOSTILE}").into()),
+                )),
                 _ => EdgeOutcome::not_tried(stderr.clone(), Some(HOSTILE.into())),
             };
             edges.push(edge(s, t, outcome));

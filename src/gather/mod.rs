@@ -479,8 +479,11 @@ pub async fn reread_some(
                                 id,
                                 Err(unreachable(
                                     "connect",
-                                    format!("after apply, with the manager's key: {}", f.reason),
-                                    f.hint,
+                                    format!(
+                                        "after apply, with the manager's key: {}",
+                                        f.finding.reason
+                                    ),
+                                    f.finding.hint,
                                 )),
                             );
                         }

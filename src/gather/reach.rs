@@ -133,7 +133,11 @@ async fn reach(
                     && shared.opts.password.is_some()
                     && !crate::node::uses_sftp(node);
                 if !by_password {
-                    return (unreachable("connect", f.reason, f.hint), None, Some(f.kind));
+                    return (
+                        unreachable("connect", f.finding.reason, f.finding.hint),
+                        None,
+                        Some(f.kind),
+                    );
                 }
             }
         }
@@ -193,7 +197,7 @@ async fn reach(
                     Some(Hint::text("check the password, and `PasswordAuthentication yes` in the node's sshd_config")),
                 ),
                 FailureKind::Other => (reason, hint),
-                _ => (f.reason, f.hint),
+                _ => (f.finding.reason, f.finding.hint),
             };
             (
                 unreachable("password login", reason, hint),

@@ -224,7 +224,10 @@ fn failures(report: &VerifyReport, p: &Paint) -> String {
     for e in report.edges.iter().filter(|e| !e.refused_as_expired()) {
         let (what, hint) = match &e.outcome {
             EdgeOutcome::Holds => continue,
-            EdgeOutcome::Fails(f) => (f.reason.clone(), f.hint.as_ref().map(Hint::words)),
+            EdgeOutcome::Fails(f) => (
+                f.finding.reason.clone(),
+                f.finding.hint.as_ref().map(Hint::words),
+            ),
             EdgeOutcome::NotTried(f) => (
                 format!("not tried: {}", f.reason),
                 f.hint.as_ref().map(Hint::words),
@@ -351,8 +354,8 @@ pub fn render_json(report: &VerifyReport, out: &mut dyn Write) -> io::Result<()>
                 EdgeOutcome::Fails(f) => (
                     EdgeStatus::Fail,
                     Some(f.kind),
-                    Some(f.reason.as_str()),
-                    f.hint.as_ref(),
+                    Some(f.finding.reason.as_str()),
+                    f.finding.hint.as_ref(),
                 ),
                 EdgeOutcome::NotTried(f) => (
                     EdgeStatus::NotTried,
@@ -415,11 +418,12 @@ mod tests {
     }
 
     fn sample() -> VerifyReport {
-        let auth = EdgeOutcome::Fails(EdgeFailure {
-            kind: FailureKind::AuthRejected,
-            reason: "the node does not accept the key (agilab@127.0.0.4: Permission denied (publickey).)".into(),
-            hint: Some(Hint::text("`trustmesh plan` shows what is missing")),
-        });
+        let auth = EdgeOutcome::Fails(EdgeFailure::new(
+            FailureKind::AuthRejected,
+            "the node does not accept the key (agilab@127.0.0.4: Permission denied (publickey).)"
+                .into(),
+            Some(Hint::text("`trustmesh plan` shows what is missing")),
+        ));
         let down = EdgeOutcome::not_tried(
             "source unreachable (at connect: no answer from 127.0.0.5:22 in time)".into(),
             Some(Hint::text("check that the host is up")),

@@ -305,20 +305,20 @@ impl Ctx<'_> {
                     outcome
                 }
             }
-            Err(StepError::Timeout(_)) => EdgeOutcome::Fails(EdgeFailure {
-                kind: FailureKind::Timeout,
-                reason: format!(
+            Err(StepError::Timeout(_)) => EdgeOutcome::Fails(EdgeFailure::new(
+                FailureKind::Timeout,
+                format!(
                     "no answer from {} within {} s",
                     names.target,
                     timeout.as_secs()
                 ),
-                hint: Some(Hint::RaiseTimeout {
+                Some(Hint::RaiseTimeout {
                     check: format!(
                         "check that {} is up and that {} can reach it",
                         names.target, names.source
                     ),
                 }),
-            }),
+            )),
             Err(e) => EdgeOutcome::not_tried(
                 format!("could not run ssh on {}: {e}", names.source),
                 Some(Hint::Text(format!(
@@ -336,18 +336,18 @@ fn sftp_only_outcome(outcome: EdgeOutcome, stdout: &[u8], names: &EdgeNames<'_>)
         .lines()
         .any(|l| l.trim() == SHELL_MARKER);
     match outcome {
-        EdgeOutcome::Holds if opened => EdgeOutcome::Fails(EdgeFailure {
-            kind: FailureKind::Other,
-            reason: format!(
+        EdgeOutcome::Holds if opened => EdgeOutcome::Fails(EdgeFailure::new(
+            FailureKind::Other,
+            format!(
                 "the edge is SFTP-only, yet {}'s key opened a shell on {}",
                 names.source, names.target
             ),
-            hint: Some(Hint::Text(format!(
+            Some(Hint::Text(format!(
                 "{}'s line in {}'s authorized_keys must start with restrict,command=\"internal-sftp\": run \
                  `trustmesh plan` to see what differs",
                 names.source, names.target
             ))),
-        }),
+        )),
         o => o,
     }
 }
