@@ -10,14 +10,10 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use futures::future::BoxFuture;
 use support::*;
 use trustmesh::model::inventory::Inventory;
-use trustmesh::model::state::LiveAccount;
-use trustmesh::node::memory::MemoryDoor;
-use trustmesh::node::{Door, DoorError, Op, Outcomes, Queued};
+use trustmesh::node::Door;
 use trustmesh::plan::{Change, FileRole, LiveState, NodeFiles, Plan};
-use trustmesh::transport::scripts::Outcome;
 
 fn cluster(workers: usize, extra: &str) -> String {
     let mut s = String::from(
@@ -329,66 +325,13 @@ fn a_limited_run_keeps_the_authority_lines_of_sources_outside_it() {
     assert!(p.is_empty(), "{}", text(&p));
 }
 
-/// A memory door that logs what it is sent: `run NODE OP` for an
-/// operation on its own, `list NODE: OP; OP` for a node's list.
-struct Logged {
-    door: MemoryDoor,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-fn op_name(op: &Op) -> String {
-    match op {
-        Op::Sign(s) => format!("sign {}", s.key_id),
-        Op::Replace(w) => format!("replace {}", w.path.as_plan()),
-        other => other.step().to_string(),
-    }
-}
-
-impl Door for Logged {
-    fn node(&self) -> &str {
-        self.door.node()
-    }
-
-    fn read_state<'a>(
-        &'a self,
-        files: &'a NodeFiles,
-    ) -> BoxFuture<'a, Result<LiveAccount, DoorError>> {
-        self.door.read_state(files)
-    }
-
-    fn run<'a>(&'a self, op: &'a Op) -> BoxFuture<'a, Result<Outcome, DoorError>> {
-        let line = format!("run {} {}", self.node(), op_name(op));
-        self.log.lock().unwrap().push(line);
-        self.door.run(op)
-    }
-
-    fn run_all<'a>(&'a self, list: &'a [Queued], files: &'a NodeFiles) -> BoxFuture<'a, Outcomes> {
-        let ops: Vec<String> = list.iter().map(|q| op_name(&q.op)).collect();
-        let line = format!("list {}: {}", self.node(), ops.join("; "));
-        self.log.lock().unwrap().push(line);
-        Box::pin(async move {
-            let results = trustmesh::node::one_by_one(&self.door, list).await;
-            let state = self.door.read_state(files).await;
-            Outcomes { results, state }
-        })
-    }
-}
-
 #[test]
 fn a_certificate_is_signed_on_its_own_and_written_in_its_nodes_batch_whose_read_back_holds_it() {
     let i = inv(&cluster(3, ""));
     let live = fresh_cluster(&i);
     let p = plan_at(&i, &live, day(0));
     let log: Arc<Mutex<Vec<String>>> = Arc::default();
-    let doors: Vec<Option<Logged>> = memory_doors(&i, &live, |_, d| d)
-        .into_iter()
-        .map(|d| {
-            d.map(|door| Logged {
-                door,
-                log: log.clone(),
-            })
-        })
-        .collect();
+    let doors = logged(memory_doors(&i, &live, |_, d| d), &log);
     let rt = runtime();
     let ran = rt.block_on(trustmesh::apply::apply_read_back(
         &i,

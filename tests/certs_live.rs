@@ -22,12 +22,7 @@ const WORKERS: [&str; 7] = [
 ];
 
 fn read(live: &Live, host: &str, file: &str) -> String {
-    String::from_utf8(
-        live.cluster
-            .read_file(host, account(host), file)
-            .unwrap_or_default(),
-    )
-    .unwrap()
+    live.read_text(host, file)
 }
 
 fn authorized_keys(live: &Live, host: &str) -> String {

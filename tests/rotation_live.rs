@@ -8,9 +8,6 @@
 
 mod live;
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
 use live::*;
 
 /// The marker of the manager's lines (the cluster is named after it).
@@ -132,66 +129,6 @@ fn lines_holding(live: &Live, blob: &str) -> Vec<String> {
                 .collect::<Vec<_>>()
         })
         .collect()
-}
-
-/// A folder in the manager's home for the pause hook: (the path the
-/// manager's account sees, the path this test sees).
-fn pause_dir(live: &Live) -> (String, PathBuf) {
-    let out = live.run_as(
-        "manager",
-        MANAGER_USER,
-        "mkdir -p ~/pause && cd ~/pause && pwd -P",
-    );
-    assert!(out.status.success());
-    let inner = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let outer = live
-        .cluster
-        .host("manager")
-        .home_of(MANAGER_USER)
-        .join("pause");
-    (inner, outer)
-}
-
-/// Run trustmesh on the manager with the pause hook set to `step`; while
-/// it waits there, run `meanwhile`, then let it go on.
-fn run_pausing(live: &Live, step: &str, args: &[&str], meanwhile: &dyn Fn()) -> Ran {
-    let (inner, outer) = pause_dir(live);
-    let hook = format!("{}={step}:{inner}", trustmesh::apply::PAUSE_ENV);
-    let mut argv = vec![
-        "sh",
-        "-c",
-        "cd ~ && exec \"$@\"",
-        "sh",
-        "env",
-        "NO_COLOR=1",
-        "TMPDIR=/tmp",
-        &hook,
-        live.bin(),
-    ];
-    argv.extend_from_slice(args);
-    std::thread::scope(|s| {
-        let run = s.spawn(|| live.cluster.exec("manager", MANAGER_USER, &argv).unwrap());
-        let paused = outer.join(format!("paused-{step}"));
-        let deadline = Instant::now() + Duration::from_secs(600);
-        while !paused.exists() && !run.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if paused.exists() {
-            meanwhile();
-            std::fs::write(outer.join(format!("resume-{step}")), b"").unwrap();
-        }
-        let out = run.join().unwrap();
-        let (stdout, stderr) = text(&out);
-        assert!(
-            paused.exists(),
-            "the run never reached `{step}`:\n{stdout}\n{stderr}"
-        );
-        Ran {
-            code: out.status.code(),
-            stdout,
-            stderr,
-        }
-    })
 }
 
 /// Issue 19: `apply --limit node1 --rotate-keys manager` rotated the

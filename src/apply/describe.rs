@@ -96,9 +96,12 @@ pub(super) fn describe(plan: &Plan, a: &Action) -> String {
             ),
             _ => "write the KRL".to_string(),
         },
-        Kind::Prove { name, .. } => {
+        Kind::Prove { name, identity, .. } if identity.ends_with(crate::plan::NEW_KEY_SUFFIX) => {
             format!("prove the new key with a fresh connection to {name}")
         }
+        Kind::Prove { name, .. } => format!(
+            "prove the certificate signed by the new user CA with a fresh connection to {name}"
+        ),
         Kind::Swap {
             path, aside_path, ..
         } => format!("put the new key in place as {path}, the old one moved to {aside_path}"),

@@ -7,6 +7,8 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::plan::{Change, NodeStatus, Plan};
 
+mod certificates;
+
 #[derive(Debug, Clone)]
 pub(super) enum Kind {
     /// `~/.ssh`, or a folder in it (`~/.ssh/config.d`).
@@ -169,6 +171,9 @@ struct Builder<'p> {
     after_rotation: Vec<(NodeIndex, &'p str)>,
     /// Certificates to write: (plan index, change, the write).
     issues: Vec<(usize, usize, NodeIndex)>,
+    /// `--rotate-keys @ca`: the new CA's swap into place on the manager,
+    /// and the edges its proofs try.
+    ca_rotation: Option<(NodeIndex, &'p [(String, String)])>,
     /// host_certificates: the CA's generation, what it signs (certificates, KRLs),
     /// each node's sshd reload, and the known_hosts edits (edit, the
     /// nodes whose lines it removes, whether it adds the CA line).
@@ -214,6 +219,13 @@ fn kind_of(c: &Change, ci: usize) -> Kind {
             comment: comment.clone(),
         },
         Change::IssueCertificate(_) => Kind::Issue { change: ci },
+        // The new CA first; its swap and proofs are added by the caller.
+        Change::RotateUserCa {
+            new_path, comment, ..
+        } => Kind::CreateCa {
+            path: new_path.clone(),
+            comment: comment.clone(),
+        },
         Change::WriteBlock(_) => Kind::Block { change: ci },
         Change::RemoveLeftover { path } => Kind::RemoveLeftover { path: path.clone() },
         Change::SetAcl { path, command } => Kind::SetAcl {
@@ -321,6 +333,7 @@ impl<'p> Builder<'p> {
             Change::CreateUserCa { .. } => {
                 self.keygen_of.insert(crate::plan::CA_NODE, ix);
             }
+            Change::RotateUserCa { .. } => self.ca_rotation(pi, c, ix, n),
             // Signed on the manager once the node's key and the CA exist
             // (see `signs`); written after ~/.ssh is made.
             Change::IssueCertificate(_) => {
@@ -440,12 +453,7 @@ impl<'p> Builder<'p> {
     /// no such edit still gets its proof, which then fails and keeps the
     /// old key.
     fn proofs(&mut self, plan: &Plan) {
-        let plan_index: HashMap<&str, usize> = plan
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.node.as_str(), i))
-            .collect();
+        let plan_index = certificates::plan_index(plan);
         for (node, (pi, new_path, swap, targets)) in &self.rotations {
             for t in targets.iter() {
                 let target = plan_index.get(t.as_str()).copied();
@@ -519,6 +527,7 @@ impl ActionGraph {
             }
         }
         b.proofs(plan);
+        b.certificate_proofs(plan);
         // The manager's plan is the one of a local node.
         if let Some(m) = plan.nodes.iter().position(|n| n.target == "local") {
             b.signs(plan, m);

@@ -152,7 +152,10 @@ pub struct RemoteArgs {
     /// make-before-break: the new key authorized wherever the old one is,
     /// proven with a fresh connection to each of those nodes, then put in
     /// place (the old pair moved aside on its node) and the old lines
-    /// removed.
+    /// removed. `@ca` (or `ca`, when no node is named `ca`) rotates the
+    /// user CA of `certificates:`: the new CA trusted beside the old one
+    /// everywhere, every certificate signed again and proven on each edge,
+    /// then the old CA's lines removed and its key archived on the manager.
     #[arg(long, value_name = "NODE[,NODE...]", value_delimiter = ',')]
     pub rotate_keys: Vec<String>,
 

@@ -79,6 +79,10 @@ impl From<OptionsError> for CliError {
                 "the saved plan pins a host key for `{node}`, which is not a node of the inventory"
             ))
             .hint("plan again with `trustmesh plan --out FILE`"),
+            OptionsError::NoUserCa { given } => CliError::message(format!(
+                "--rotate-keys {given} names the user CA, and this inventory has no `certificates:`"
+            ))
+            .hint("`--rotate-keys` takes node names; `@ca` is the user CA of certificate mode"),
         }
     }
 }

@@ -161,6 +161,7 @@ pub fn changes(plan: &Plan) -> Vec<NodeChanges> {
                 Change::WriteKrl(k) => &k.path,
                 Change::GenerateKey { path, .. }
                 | Change::RotateKey { path, .. }
+                | Change::RotateUserCa { path, .. }
                 | Change::CreateUserCa { path, .. } => {
                     c.keys += 1;
                     path

@@ -17,6 +17,9 @@ pub struct PlanScope {
     pub remove_stale_host_keys: HashSet<NodeId>,
     /// `--rotate-keys`: these nodes get a new key, rotated make-before-break.
     pub rotate: HashSet<NodeId>,
+    /// `--rotate-keys @ca` (or `ca` when no node is so named): the user CA
+    /// of `certificates:` is rotated make-before-break.
+    pub rotate_ca: bool,
     /// `--adopt`: lines trustmesh did not write that grant a wanted edge
     /// are taken over (their comment becomes the marker).
     pub adopt: bool,

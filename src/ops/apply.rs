@@ -129,6 +129,7 @@ pub async fn apply(
     // it.
     let mut settled = opts.scope.clone();
     settled.rotate.clear();
+    settled.rotate_ca = false;
     let again = plan::plan(inv, graph, &after.live, &settled);
     after.close().await;
     let left = differing(inv, graph, &fresh, &again);

@@ -72,6 +72,15 @@ pub enum OptionsError {
     BadFingerprint { given: String },
     #[error("the saved plan pins a host key for `{node}`, which is not a node of the inventory")]
     PinUnknownNode { node: String },
+    #[error("`{given}` names the user CA, and this inventory has no `certificates:`")]
+    NoUserCa { given: String },
+}
+
+/// The names `--rotate-keys` gives the user CA: `@ca` always, and `ca`
+/// when no node is named `ca` (a node's name wins).
+fn names_user_ca(inv: &Inventory, name: &str) -> bool {
+    let name = name.trim();
+    name == "@ca" || (name == "ca" && inv.find("ca").is_none())
 }
 
 /// Resolve the scope's node names; an unknown name is an error, and so is
@@ -89,6 +98,17 @@ pub fn scope(inv: &Inventory, flags: &PlanFlags) -> Result<PlanScope, OptionsErr
             })
             .collect()
     };
+    let (ca, rotated): (Vec<String>, Vec<String>) = flags
+        .rotate_keys
+        .iter()
+        .cloned()
+        .partition(|n| names_user_ca(inv, n));
+    if let Some(given) = ca.first().filter(|_| inv.certificates.is_none()) {
+        return Err(OptionsError::NoUserCa {
+            given: given.clone(),
+        });
+    }
+    let rotate_ca = !ca.is_empty();
     let scope = PlanScope {
         limit: if flags.limit.is_empty() {
             None
@@ -99,7 +119,8 @@ pub fn scope(inv: &Inventory, flags: &PlanFlags) -> Result<PlanScope, OptionsErr
             NodeOption::RemoveStaleHostKeys,
             &flags.remove_stale_host_keys,
         )?,
-        rotate: nodes(NodeOption::RotateKeys, &flags.rotate_keys)?,
+        rotate: nodes(NodeOption::RotateKeys, &rotated)?,
+        rotate_ca,
         adopt: flags.adopt,
         now: Some(expiry::system_now()),
     };

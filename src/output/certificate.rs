@@ -5,16 +5,21 @@ use std::io::{self, Write};
 use super::escape::Esc;
 use super::Paint;
 use crate::model::inventory::certificates::format_duration;
-use crate::plan::CertIssue;
+use crate::plan::{CertIssue, Change};
+
+/// A user certificate's change (`certificates:`) of `node`.
+pub(super) fn render(node: &str, c: &Change, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
+    match c {
+        Change::CreateUserCa { path, comment } => render_ca(path, comment, p, out),
+        Change::IssueCertificate(i) => render_certificate(node, i, p, out),
+        Change::RotateUserCa { .. } => render_ca_rotation(c, p, out),
+        _ => Ok(()),
+    }
+}
 
 /// `+ issue certificate for w03 ...` or `~ renew certificate of w03 (ends
 /// in 1 day) ...`.
-pub(super) fn render_certificate(
-    node: &str,
-    i: &CertIssue,
-    p: &Paint,
-    out: &mut dyn Write,
-) -> io::Result<()> {
+fn render_certificate(node: &str, i: &CertIssue, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
     let head = if i.reason == "issue" {
         format!("{} issue certificate for {}", p.add("+"), Esc(node))
     } else if let Some(why) = i.reason.strip_prefix("renew: ") {
@@ -45,12 +50,7 @@ pub(super) fn render_certificate(
 }
 
 /// `+ create user CA on the manager: PATH ...`.
-pub(super) fn render_ca(
-    path: &str,
-    comment: &str,
-    p: &Paint,
-    out: &mut dyn Write,
-) -> io::Result<()> {
+fn render_ca(path: &str, comment: &str, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "  {} create user CA on the manager: {} (ed25519, 0600, {}; never leaves the manager)",
@@ -58,4 +58,54 @@ pub(super) fn render_ca(
         Esc(path),
         Esc(comment)
     )
+}
+
+/// `--rotate-keys @ca`: every step, in the order apply takes them.
+fn render_ca_rotation(c: &Change, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
+    let Change::RotateUserCa {
+        path,
+        new_path,
+        aside_path,
+        old_fingerprint,
+        proofs,
+        ..
+    } = c
+    else {
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "  {} rotate the user CA {} ({}), make-before-break:",
+        p.chg("~"),
+        Esc(path),
+        Esc(old_fingerprint)
+    )?;
+    let steps = [
+        format!(
+            "1. create the new CA {} on the manager (ed25519, 0600; never leaves the manager)",
+            Esc(new_path)
+        ),
+        "2. trust it beside the old CA on every target (the `cert-authority` lines below)".into(),
+        "3. sign every certificate again with it and write them (below)".into(),
+        format!(
+            "4. prove {} certificate edge{} with a fresh connection each: {}",
+            proofs.len(),
+            if proofs.len() == 1 { "" } else { "s" },
+            proofs
+                .iter()
+                .map(|(s, t)| format!("{} -> {}", Esc(s), Esc(t)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        format!(
+            "5. only then put the new CA in place as {} and archive the old pair as {} (kept on the manager; delete it when no longer wanted)",
+            Esc(path),
+            Esc(aside_path)
+        ),
+        "6. remove the old CA's lines (the edits \"once the new user CA is proven\" below); a failed proof keeps them".into(),
+    ];
+    for s in steps {
+        writeln!(out, "      {s}")?;
+    }
+    Ok(())
 }

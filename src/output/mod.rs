@@ -340,10 +340,9 @@ fn render_node(
             }
             Change::EditFile(e) => render_edit(e, p, opts, out)?,
             Change::WriteBlock(b) => render_block(b, p, out)?,
-            Change::CreateUserCa { path, comment } => {
-                certificate::render_ca(path, comment, p, out)?
-            }
-            Change::IssueCertificate(i) => certificate::render_certificate(&node.node, i, p, out)?,
+            Change::CreateUserCa { .. }
+            | Change::IssueCertificate(_)
+            | Change::RotateUserCa { .. } => certificate::render(&node.node, c, p, out)?,
             Change::HostCa { .. }
             | Change::SignHostKey(_)
             | Change::WriteKrl(_)
@@ -372,7 +371,14 @@ fn render_edit(
     opts: PlanTextOptions,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    if let Some(node) = &e.after_rotation_of {
+    if e.after_rotation_of.as_deref() == Some(crate::plan::CA_NODE) {
+        let path = Esc(&e.path);
+        writeln!(
+            out,
+            "  {} {path} once the new user CA is proven:",
+            p.chg("~")
+        )?;
+    } else if let Some(node) = &e.after_rotation_of {
         writeln!(
             out,
             "  {} {} once {}'s new key is proven:",

@@ -30,6 +30,7 @@ impl Ctx<'_> {
             &lines.kept,
             authorities,
         ));
+        let ca_retired = self.ca_retired_lines(&path, &file, &lines.kept);
         push_edit(
             plan,
             (&path, FileRole::AuthorizedKeys, stat.is_none()),
@@ -38,6 +39,7 @@ impl Ctx<'_> {
             adopt.lines,
             add,
         );
+        plan.changes.extend(ca_retired);
         for (src, i) in lines.rotated_out {
             plan.changes.push(Change::EditFile(FileEdit {
                 path: path.clone(),

@@ -40,7 +40,7 @@ pub mod saved;
 mod types;
 mod wire;
 
-pub use rotation::{aside_tag, is_aside_public};
+pub use rotation::{aside_tag, is_aside_public, NEW_KEY_SUFFIX};
 
 pub use crate::model::layout::{display_path, NodeFiles, SshConfigFiles};
 pub use crate::model::scope::PlanScope;
@@ -158,7 +158,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         })
         .collect();
     let hosts_lines = hosts_lines(inv);
-    let ca = certificates::CaState::read(inv, live);
+    let ca = certificates::CaState::read(inv, graph, live, scope);
     let host_certs = host_certificates::prepare(inv, live, scope, &files);
     let plan_nodes = |rotating: &[bool]| -> Vec<NodePlan> {
         let ctx = Ctx {
@@ -195,7 +195,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
     }
     for p in &mut nodes {
         if let Some(id) = by_name.get(p.node.as_str()) {
-            p.rotation_refused = rotations.refused[*id].take();
+            p.rotation_refused = rotations.refused[*id].take().or(p.rotation_refused.take());
         }
     }
     let mut notes = notes(inv, graph, scope);

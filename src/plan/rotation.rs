@@ -179,7 +179,7 @@ pub(super) fn rotate_change(ctx: &Ctx<'_>, id: NodeId, key_path: String, base64:
     targets.sort();
     targets.dedup();
     Change::RotateKey {
-        new_path: format!("{key_path}.trustmesh-new"),
+        new_path: format!("{key_path}{NEW_KEY_SUFFIX}"),
         aside_path: format!("{key_path}.old-{}", aside_tag(&fp)),
         path: key_path,
         key_type: ctx.inv.nodes[id].key_type.keygen_name().into(),
@@ -187,6 +187,9 @@ pub(super) fn rotate_change(ctx: &Ctx<'_>, id: NodeId, key_path: String, base64:
         targets,
     }
 }
+
+/// A rotation's new key (or CA) beside the old: `<key>.trustmesh-new`.
+pub const NEW_KEY_SUFFIX: &str = ".trustmesh-new";
 
 /// The tag of an aside: the first eight letters and digits of the old
 /// key's SHA256 fingerprint.

@@ -163,6 +163,23 @@ pub enum Change {
     /// `certificates:`: the user CA made on the manager (`ssh-keygen -t
     /// ed25519 -N '' -C COMMENT -f PATH`, 0600), never copied off it.
     CreateUserCa { path: String, comment: String },
+    /// `--rotate-keys @ca`: a new user CA made on the manager beside the
+    /// old one (`new_path`, 0600, never copied off it), trusted beside the
+    /// old CA on every target, every certificate signed again with it and
+    /// each certificate edge proven with a fresh connection; only then is
+    /// the new CA put in place, the old pair archived as `aside_path` on
+    /// the manager, and the old CA's lines removed (edits with
+    /// `after_rotation_of` naming the user CA). A failed proof keeps the
+    /// old CA trusted everywhere.
+    RotateUserCa {
+        path: String,
+        new_path: String,
+        aside_path: String,
+        comment: String,
+        old_fingerprint: String,
+        /// Each certificate edge proven: (source, target).
+        proofs: Vec<(String, String)>,
+    },
     /// `certificates:`: a certificate signed on the manager and written
     /// beside the node's key.
     IssueCertificate(super::CertIssue),
@@ -281,7 +298,7 @@ impl Plan {
                     Change::WriteKrl(k) if k.create => s.add += 1,
                     Change::WriteKrl(_) => s.change += 1,
                     Change::SignHostKey(_) | Change::ReloadSshd(_) => s.change += 1,
-                    Change::RotateKey { .. } => s.change += 1,
+                    Change::RotateKey { .. } | Change::RotateUserCa { .. } => s.change += 1,
                     Change::RemoveLeftover { .. } => s.remove += 1,
                     Change::Mode { .. } | Change::Owner { .. } | Change::SetAcl { .. } => {
                         s.change += 1

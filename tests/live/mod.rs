@@ -271,6 +271,13 @@ impl Live {
         self.cluster.exec(host, user, &["sh", "-c", cmd]).unwrap()
     }
 
+    /// A file of `host`'s account (its edges' account), as text; empty
+    /// when it is missing.
+    pub fn read_text(&self, host: &str, file: &str) -> String {
+        let bytes = self.cluster.read_file(host, account(host), file);
+        String::from_utf8(bytes.unwrap_or_default()).unwrap()
+    }
+
     /// Can `from` log in to `to` with plain ssh, BatchMode and strict host
     /// keys?
     pub fn can_ssh(&self, from: &str, to: &str) -> bool {
@@ -423,4 +430,64 @@ pub fn text(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A folder in the manager's home for the pause hook: (the path the
+/// manager's account sees, the path this test sees).
+pub fn pause_dir(live: &Live) -> (String, PathBuf) {
+    let out = live.run_as(
+        "manager",
+        MANAGER_USER,
+        "mkdir -p ~/pause && cd ~/pause && pwd -P",
+    );
+    assert!(out.status.success());
+    let inner = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let outer = live
+        .cluster
+        .host("manager")
+        .home_of(MANAGER_USER)
+        .join("pause");
+    (inner, outer)
+}
+
+/// Run trustmesh on the manager with the pause hook set to `step`; while
+/// it waits there, run `meanwhile`, then let it go on.
+pub fn run_pausing(live: &Live, step: &str, args: &[&str], meanwhile: &dyn Fn()) -> Ran {
+    let (inner, outer) = pause_dir(live);
+    let hook = format!("{}={step}:{inner}", trustmesh::apply::PAUSE_ENV);
+    let mut argv = vec![
+        "sh",
+        "-c",
+        "cd ~ && exec \"$@\"",
+        "sh",
+        "env",
+        "NO_COLOR=1",
+        "TMPDIR=/tmp",
+        &hook,
+        live.bin(),
+    ];
+    argv.extend_from_slice(args);
+    std::thread::scope(|s| {
+        let run = s.spawn(|| live.cluster.exec("manager", MANAGER_USER, &argv).unwrap());
+        let paused = outer.join(format!("paused-{step}"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+        while !paused.exists() && !run.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        if paused.exists() {
+            meanwhile();
+            std::fs::write(outer.join(format!("resume-{step}")), b"").unwrap();
+        }
+        let out = run.join().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(
+            paused.exists(),
+            "the run never reached `{step}`:\n{stdout}\n{stderr}"
+        );
+        Ran {
+            code: out.status.code(),
+            stdout,
+            stderr,
+        }
+    })
 }

@@ -2,14 +2,18 @@
 //! and the real apply run on them ([`apply_on_memory`]).
 #![allow(dead_code)]
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use futures::future::BoxFuture;
 
 use trustmesh::apply::ApplyOptions;
 use trustmesh::model::inventory::{Inventory, NodeId};
 use trustmesh::model::state::{FileKind, FileStat, LiveAccount, LiveFile};
 use trustmesh::node::memory::{Keygen, MemoryDoor, SignError};
-use trustmesh::node::Door;
+use trustmesh::node::{Door, DoorError, Op, Outcomes, Queued};
 use trustmesh::plan::{LiveState, NodeFiles, NodeState, Plan};
+use trustmesh::transport::scripts::Outcome;
 
 pub const UID: u32 = 1000;
 
@@ -358,6 +362,14 @@ pub fn test_ca_public() -> String {
 /// valid from five minutes before its serial (the plan's now, in seconds)
 /// for the validity asked.
 pub fn sign(req: &trustmesh::node::SignRequest) -> Result<String, SignError> {
+    sign_with(&test_ca(), req)
+}
+
+/// The same signing with the CA `ca`.
+pub fn sign_with(
+    ca: &ssh_key::PrivateKey,
+    req: &trustmesh::node::SignRequest,
+) -> Result<String, SignError> {
     let why = |e: ssh_key::Error| SignError(e.to_string());
     let key = ssh_key::PublicKey::from_openssh(&req.public_key).map_err(why)?;
     let after = req.serial.saturating_sub(300);
@@ -374,7 +386,7 @@ pub fn sign(req: &trustmesh::node::SignRequest) -> Result<String, SignError> {
     for p in &req.principals {
         b.valid_principal(p.clone()).unwrap();
     }
-    let c = b.sign(&test_ca()).map_err(why)?;
+    let c = b.sign(ca).map_err(why)?;
     c.to_openssh().map_err(why)
 }
 
@@ -409,4 +421,66 @@ pub fn converge_at(inv: &Inventory, mut live: LiveState, now: std::time::SystemT
     let p = plan_at(inv, &live, now);
     assert!(p.is_empty(), "not converged:\n{}", text(&p));
     live
+}
+
+/// A memory door that logs what it is sent: `run NODE OP` for an
+/// operation on its own, `list NODE: OP; OP` for a node's list.
+pub struct Logged {
+    pub door: MemoryDoor,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+/// Each door wrapped in a [`Logged`] that logs into `log`.
+pub fn logged(
+    doors: Vec<Option<MemoryDoor>>,
+    log: &Arc<Mutex<Vec<String>>>,
+) -> Vec<Option<Logged>> {
+    doors
+        .into_iter()
+        .map(|d| {
+            d.map(|door| Logged {
+                door,
+                log: log.clone(),
+            })
+        })
+        .collect()
+}
+
+pub fn op_name(op: &Op) -> String {
+    match op {
+        Op::Sign(s) => format!("sign {}", s.key_id),
+        Op::Replace(w) => format!("replace {}", w.path.as_plan()),
+        Op::Prove(p) => format!("prove {}", p.target),
+        other => other.step().to_string(),
+    }
+}
+
+impl Door for Logged {
+    fn node(&self) -> &str {
+        self.door.node()
+    }
+
+    fn read_state<'a>(
+        &'a self,
+        files: &'a NodeFiles,
+    ) -> BoxFuture<'a, Result<LiveAccount, DoorError>> {
+        self.door.read_state(files)
+    }
+
+    fn run<'a>(&'a self, op: &'a Op) -> BoxFuture<'a, Result<Outcome, DoorError>> {
+        let line = format!("run {} {}", self.node(), op_name(op));
+        self.log.lock().unwrap().push(line);
+        self.door.run(op)
+    }
+
+    fn run_all<'a>(&'a self, list: &'a [Queued], files: &'a NodeFiles) -> BoxFuture<'a, Outcomes> {
+        let ops: Vec<String> = list.iter().map(|q| op_name(&q.op)).collect();
+        let line = format!("list {}: {}", self.node(), ops.join("; "));
+        self.log.lock().unwrap().push(line);
+        Box::pin(async move {
+            let results = trustmesh::node::one_by_one(&self.door, list).await;
+            let state = self.door.read_state(files).await;
+            Outcomes { results, state }
+        })
+    }
 }

@@ -376,7 +376,13 @@ async fn swap(
     aside_path: &NodePath,
 ) -> Outcome {
     let (k, n, a) = (path.sftp(), new_path.sftp(), aside_path.sftp());
-    let pubs = |p: &str| [p.to_string(), format!("{p}.pub")];
+    // A certificate of the new key (certificates:) moves with the pair.
+    let cert = fs.stat(&format!("{n}-cert.pub")).is_some();
+    let pubs = |p: &str| {
+        let mut v = vec![p.to_string(), format!("{p}.pub")];
+        v.extend(cert.then(|| format!("{p}-cert.pub")));
+        v
+    };
     if fs.stat(&n).is_none() || fs.stat(&format!("{n}.pub")).is_none() {
         return Outcome::Failed(format!("the new key {new_path} is missing"));
     }

@@ -202,4 +202,6 @@ mod reason_tests;
 #[cfg(test)]
 mod sshd_reload_tests;
 #[cfg(test)]
+mod swap_tests;
+#[cfg(test)]
 mod tests;

@@ -24,6 +24,9 @@ use crate::formats::certificate::{self as cert, CertInfo};
 use crate::model::inventory::certificates::format_duration;
 use crate::model::inventory::expiry::unix_seconds;
 
+mod rotation;
+use rotation::CaRotation;
+
 /// The `node` of a `cert-authority` line whose CA is made in this run: the
 /// public key apply generates is looked up under this name.
 pub const CA_NODE: &str = "(user CA)";
@@ -35,6 +38,9 @@ pub(super) enum CaState {
     Off,
     /// Its public half, as `<ca>.pub` on the manager holds it.
     Known(Arc<str>, Arc<str>),
+    /// Known, and rotated in this run (`--rotate-keys @ca`): certificates
+    /// are signed by the new CA, made by apply.
+    Rotating(Arc<str>, Arc<str>, CaRotation),
     /// Made by apply (neither half exists).
     Pending,
     /// Half of it exists, or the manager was not read: nothing signed.
@@ -42,8 +48,26 @@ pub(super) enum CaState {
 }
 
 impl CaState {
+    /// From the manager's live state, rotated if this run asks and can.
+    pub(super) fn read(
+        inv: &Inventory,
+        graph: &TrustGraph,
+        live: &LiveState,
+        scope: &PlanScope,
+    ) -> CaState {
+        let ca = CaState::found(inv, live);
+        match (&ca, &inv.certificates) {
+            (CaState::Known(t, b), Some(c))
+                if scope.rotate_ca && rotation::refusal(inv, graph, live, scope, &ca).is_none() =>
+            {
+                CaState::Rotating(t.clone(), b.clone(), CaRotation::new(&c.ca, b))
+            }
+            _ => ca,
+        }
+    }
+
     /// From the manager's live state.
-    pub(super) fn read(inv: &Inventory, live: &LiveState) -> CaState {
+    fn found(inv: &Inventory, live: &LiveState) -> CaState {
         let Some(c) = &inv.certificates else {
             return CaState::Off;
         };
@@ -88,7 +112,8 @@ pub struct CertIssue {
     /// after apply): what is signed; only public keys travel.
     pub key_type: Arc<str>,
     pub base64: Option<Arc<str>>,
-    /// The user CA's private key on the manager, as the inventory names it.
+    /// The user CA's private key on the manager, as the inventory names it
+    /// (the new CA's, `<ca>.trustmesh-new`, when the CA is rotated).
     pub ca: String,
     /// `trustmesh:<cluster>/<node>`.
     pub key_id: String,
@@ -158,25 +183,43 @@ impl Ctx<'_> {
                 CaState::Unusable(why) => plan.warnings.push(format!(
                     "{why}: no certificate is issued and no node is told to trust the CA"
                 )),
+                CaState::Rotating(_, _, r) => plan.changes.push(self.ca_rotation(&c.ca, r)),
                 _ => {}
+            }
+            if let Some(reason) =
+                rotation::refusal(self.inv, self.graph, self.live, self.scope, self.ca)
+            {
+                plan.rotation_refused = Some(RotationRefused::new(reason, Vec::new(), None));
             }
         }
         let principals = self.wanted_principals(id);
-        let Some(name) = self.files[id].certificate.clone() else {
+        let Some(mut name) = self.files[id].certificate.clone() else {
             return;
         };
         if principals.is_empty() {
             return;
         }
-        let (key_type, base64) = match &self.keys[id] {
+        let (key_type, mut base64) = match &self.keys[id] {
             KeyState::Known { key_type, base64 } => (key_type.clone(), Some(base64.clone())),
             KeyState::Pending { key_type } => (key_type.clone(), None),
             KeyState::Unknown => return,
         };
+        // A rotated key gets its own certificate beside it, before its
+        // proofs; the swap puts both in place.
+        let rotated = self.rotating[id];
+        if rotated {
+            name = cert::file_name(&format!(
+                "{}{}",
+                self.files[id].key,
+                super::rotation::NEW_KEY_SUFFIX
+            ));
+            base64 = None;
+        }
         let key = base64.as_deref().map(|b| (&*key_type, b));
-        let ca = match self.ca {
-            CaState::Known(t, b) => Some((&**t, &**b)),
-            CaState::Pending => None,
+        let (ca, ca_path) = match self.ca {
+            CaState::Known(t, b) => (Some((&**t, &**b)), &c.ca),
+            CaState::Pending => (None, &c.ca),
+            CaState::Rotating(_, _, r) => (None, &r.new_path),
             _ => return,
         };
         let path = display_path(&name);
@@ -206,7 +249,15 @@ impl Ctx<'_> {
                 ));
                 return;
             }
+            Some(Some(_)) if rotated => Some("issue: for the rotated key".into()),
+            Some(Some(_)) if matches!(self.ca, CaState::Rotating(..)) => {
+                Some("re-issue: signed by the new user CA".into())
+            }
             Some(Some(info)) => self.reissue(info, key, ca, &principals, now),
+        };
+        let reason = match reason.as_deref() {
+            Some("issue") if rotated => Some("issue: for the rotated key".into()),
+            _ => reason,
         };
         let Some(reason) = reason else { return };
         plan.base.push(FileBase {
@@ -219,7 +270,7 @@ impl Ctx<'_> {
             public_key: display_path(&self.files[id].public_key),
             key_type: key_type.clone(),
             base64: base64.clone(),
-            ca: c.ca.clone(),
+            ca: ca_path.clone(),
             key_id: id_wanted,
             principals,
             validity: c.validity,
@@ -286,7 +337,9 @@ impl Ctx<'_> {
     pub(super) fn authority_lines(&self, id: NodeId) -> Vec<PlannedLine> {
         let (key_type, base64): (Arc<str>, Option<Arc<str>>) = match self.ca {
             CaState::Known(t, b) => (t.clone(), Some(b.clone())),
-            CaState::Pending => ("ssh-ed25519".into(), None),
+            // The new CA's, known after apply; the old CA's lines are kept
+            // until it is proven ([`Ctx::ca_retired_lines`]).
+            CaState::Pending | CaState::Rotating(..) => ("ssh-ed25519".into(), None),
             _ => return Vec::new(),
         };
         let mut by_policy: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
@@ -333,8 +386,12 @@ impl Ctx<'_> {
         if !cert::is_authority(k.options()) || self.owner(marker) == Owner::Foreign {
             return None;
         }
-        if matches!(self.ca, CaState::Unusable(_)) {
-            return Some(true);
+        match self.ca {
+            CaState::Unusable(_) => return Some(true),
+            CaState::Rotating(t, b, _) if k.key_type() == &**t && k.base64() == &**b => {
+                return Some(true)
+            }
+            _ => {}
         }
         Some(wanted.iter().any(|w| {
             w.base64.as_deref() == Some(k.base64())
