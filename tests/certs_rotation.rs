@@ -68,7 +68,7 @@ fn keygen(node: String) -> Box<trustmesh::node::memory::Keygen> {
 }
 
 /// The manager's signing: with the CA its request names.
-fn sign_by_path(req: &SignRequest) -> Result<String, String> {
+fn sign_by_path(req: &SignRequest) -> Result<String, trustmesh::node::memory::SignError> {
     let ca = if req.ca.as_plan() == NEW_CA {
         key("ca-new")
     } else {
@@ -332,7 +332,10 @@ fn the_ca_is_not_rotated_in_a_limited_run_nor_with_node_keys() {
     for scope in [limited, with_keys] {
         let p = plan_with(&i, &live, scope);
         let m = node_plan(&p, "manager");
-        let refused = m.rotation_refused.as_ref().map(|r| r.reason.as_str());
+        let refused = m
+            .rotation_refused
+            .as_ref()
+            .map(|r| r.finding.reason.as_str());
         assert!(
             refused.is_some_and(|r| r.starts_with("the user CA is not rotated")),
             "{}",
@@ -375,7 +378,7 @@ fn the_ca_is_not_rotated_when_a_certificate_source_has_no_shell_for_its_proofs()
     let p = plan_with(&i, &live, rotate_ca());
     let refused = node_plan(&p, "manager").rotation_refused.clone();
     assert!(
-        refused.is_some_and(|r| r.reason.contains("w02 is reached over SFTP only")),
+        refused.is_some_and(|r| r.finding.reason.contains("w02 is reached over SFTP only")),
         "{}",
         text(&p)
     );

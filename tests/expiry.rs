@@ -310,11 +310,11 @@ fn result(s: &str, t: &str, outcome: EdgeOutcome, time: Option<EdgeTime>) -> Edg
 #[test]
 fn verify_reports_a_refused_ended_edge_as_expired_not_failed() {
     let at = Expiry::parse("2026-12-05T10:00:00Z").unwrap();
-    let refused = EdgeOutcome::Fails(EdgeFailure {
-        kind: FailureKind::AuthRejected,
-        reason: "the node does not accept the key".into(),
-        hint: None,
-    });
+    let refused = EdgeOutcome::Fails(EdgeFailure::new(
+        FailureKind::AuthRejected,
+        "the node does not accept the key".into(),
+        None,
+    ));
     let report = VerifyReport {
         nodes: vec!["manager".into(), "w01".into(), "w02".into()],
         certificates_ending: Vec::new(),
@@ -381,11 +381,11 @@ fn verify_reports_a_refused_ended_edge_as_expired_not_failed() {
         edges: vec![result(
             "w01",
             "manager",
-            EdgeOutcome::Fails(EdgeFailure {
-                kind: FailureKind::Timeout,
-                reason: "no answer".into(),
-                hint: None,
-            }),
+            EdgeOutcome::Fails(EdgeFailure::new(
+                FailureKind::Timeout,
+                "no answer".into(),
+                None,
+            )),
             Some(EdgeTime::Expired(at)),
         )],
     };

@@ -40,7 +40,7 @@ fn owner_or_mode(n: &NodePlan) -> bool {
 /// The reason and hint of a blocked node.
 fn blocked(n: &NodePlan) -> (&str, String) {
     match &n.status {
-        NodeStatus::Blocked { reason, hint } => (
+        NodeStatus::Blocked(trustmesh::model::finding::Finding { reason, hint, .. }) => (
             reason,
             hint.as_ref().map(|h| h.to_string()).unwrap_or_default(),
         ),

@@ -103,11 +103,12 @@ fn varied_plans() -> Vec<Plan> {
         0o644,
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGone gone trustmesh:demo/retired\n",
     );
-    live.nodes[inv.find("node2").unwrap()] = NodeState::Unreachable {
-        step: "connect".into(),
-        reason: "Connection refused".into(),
-        hint: Some("is sshd running?".into()),
-    };
+    live.nodes[inv.find("node2").unwrap()] =
+        NodeState::Unreachable(trustmesh::model::finding::Finding::new(
+            "connect",
+            "Connection refused".into(),
+            Some("is sshd running?".into()),
+        ));
     plans.push(run(&inv, &live));
     let rotate = trustmesh::plan::plan(
         &inv,
@@ -459,4 +460,42 @@ fn a_closed_pipe_stays_a_closed_pipe_in_every_document() {
     ]
     .map(|r| r.unwrap_err().kind());
     assert_eq!(kinds, [io::ErrorKind::BrokenPipe; 4]);
+}
+
+/// `tests/fixtures/plan-main.json`: `plan --json` as main printed it
+/// before the plan's findings became one `Finding` (made by a one-off test
+/// on main's tree, the demo inventory with node4 unreachable with a hint,
+/// node3 unreachable without one, node1 and node2 blocked with and without
+/// one, two refused rotations). Read back and printed again, it keeps every
+/// byte: the findings' fields keep their names, places and `null`s.
+#[test]
+fn a_plan_document_from_before_findings_prints_the_same_bytes() {
+    use trustmesh::model::finding::{Finding, Hint};
+    use trustmesh::plan::NodeStatus;
+    let before = std::fs::read_to_string(root().join("tests/fixtures/plan-main.json")).unwrap();
+    let plan: Plan = serde_json::from_str(&before).unwrap();
+    let status = |node: &str| &plan.nodes.iter().find(|n| n.node == node).unwrap().status;
+    assert_eq!(
+        status("node4"),
+        &NodeStatus::Unreachable(Finding::new(
+            "connect",
+            "no answer from 127.0.10.14:22 in time".into(),
+            Some(Hint::RaiseTimeout {
+                check: "check that the host is up and that sshd answers on 127.0.10.14:22".into()
+            }),
+        ))
+    );
+    assert!(matches!(status("node3"), NodeStatus::Unreachable(f) if f.hint.is_none()));
+    assert!(
+        matches!(status("node2"), NodeStatus::Blocked(f) if f.step == "plan" && f.hint.is_none())
+    );
+    let refused = plan.nodes[0].rotation_refused.as_ref().unwrap();
+    assert_eq!(refused.missing, ["node4 (unreachable)"]);
+    assert_eq!(
+        refused.finding.hint,
+        Some(Hint::RotateWithoutLimit { manager: true })
+    );
+    let mut again = Vec::new();
+    trustmesh::output::render_json(&plan, &mut again).unwrap();
+    assert_eq!(String::from_utf8(again).unwrap(), before);
 }

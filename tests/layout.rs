@@ -1,7 +1,8 @@
 //! The size rules of the code base (docs/layout.md): no file under `src/`
 //! over 600 lines, no function over 150 lines (from its `fn` line to the
-//! closing brace at the same indent); and flag names spelt only in the
-//! command line and output layers.
+//! closing brace at the same indent); flag names spelt only in the
+//! command line and output layers; a model that names neither; and no
+//! `Result` with a bare `String` under `src/`.
 
 use std::path::{Path, PathBuf};
 
@@ -284,4 +285,81 @@ fn k() { "`--accept-changed-host-key NODE`"; "--porcelain"; "a -- b" }
         ),
     ];
     assert_eq!(flags_in_library(&files).len(), 3);
+}
+
+/// `src/path:line: text` of every line of `files` that `hit` holds.
+fn lines_where<'a>(
+    files: impl IntoIterator<Item = &'a (String, String)>,
+    hit: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut found = Vec::new();
+    for (rel, text) in files {
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| hit(l)) {
+            found.push(format!("src/{rel}:{}: {}", i + 1, line.trim()));
+        }
+    }
+    found
+}
+
+/// The model is data: it never depends on how the output or the command
+/// line show it. Every line under `src/model/` naming `crate::output` or
+/// `crate::cli` (comments included: a doc link is a dependency too).
+fn model_names_outer_layers(files: &[(String, String)]) -> Vec<String> {
+    lines_where(
+        files.iter().filter(|(rel, _)| rel.starts_with("model/")),
+        |line| line.contains("crate::output") || line.contains("crate::cli"),
+    )
+}
+
+#[test]
+fn the_model_names_neither_output_nor_cli() {
+    let found = model_names_outer_layers(&src_files());
+    assert!(
+        found.is_empty(),
+        "src/model/ depends on the output or command-line layer (put what shows a model \
+         value in src/output/):\n{}",
+        found.join("\n")
+    );
+    let probe = vec![
+        (
+            "model/x.rs".to_string(),
+            "use crate::output::hints;\n".to_string(),
+        ),
+        ("model/y.rs".to_string(), "x(crate::cli::run)\n".to_string()),
+        (
+            "plan/z.rs".to_string(),
+            "use crate::output::hints;\n".to_string(),
+        ),
+    ];
+    assert_eq!(model_names_outer_layers(&probe).len(), 2);
+}
+
+/// Every line matching `Result<[^>]*String>` (what `grep -rn
+/// 'Result<[^>]*String>' src` finds): a library result carries a typed
+/// error, and an Ok value says what it is.
+fn string_results(files: &[(String, String)]) -> Vec<String> {
+    lines_where(files, |line| {
+        line.match_indices("Result<").any(|(at, open)| {
+            let rest = &line[at + open.len()..];
+            rest[..rest.find('>').map_or(rest.len(), |e| e + 1)].ends_with("String>")
+        })
+    })
+}
+
+#[test]
+fn no_result_under_src_holds_a_bare_string() {
+    let found = string_results(&src_files());
+    assert!(
+        found.is_empty(),
+        "`Result<_, String>` or `Result<String, _>` under src/ (give the error a type, and the \
+         Ok value a name that says what it is):\n{}",
+        found.join("\n")
+    );
+    let probe = vec![(
+        "x.rs".to_string(),
+        "fn a() -> Result<(), String> {}\nfn b() -> Result<Vec<String>, E> {}\n\
+         fn c() -> Result<Lines, E> {}\nfn d() -> io::Result<String> {}\n"
+            .to_string(),
+    )];
+    assert_eq!(string_results(&probe).len(), 3);
 }

@@ -219,16 +219,13 @@ fn hostile_plan() -> Plan {
     p.notes.push(h());
     let statuses = [
         NodeStatus::Planned,
-        NodeStatus::Unreachable {
-            step: h(),
-            reason: h(),
-            hint: Some(h().into()),
-        },
+        NodeStatus::Unreachable(trustmesh::model::finding::Finding::new(
+            &h(),
+            h(),
+            Some(h().into()),
+        )),
         NodeStatus::Skipped { reason: h() },
-        NodeStatus::Blocked {
-            reason: h(),
-            hint: Some(h().into()),
-        },
+        NodeStatus::Blocked(trustmesh::model::finding::Finding::plan(h(), Some(h()))),
     ];
     for (node, status) in p.nodes.iter_mut().zip(statuses.into_iter().cycle()) {
         node.node = format!("{}{HOSTILE}", node.node);
@@ -324,15 +321,12 @@ fn hostile_verify(nodes: usize, suffix: &str) -> VerifyReport {
             let outcome = match (i + j) % 3 {
                 _ if i == j => continue,
                 0 => EdgeOutcome::Holds,
-                1 => EdgeOutcome::Fails(EdgeFailure {
-                    kind: FailureKind::AuthRejected,
-                    reason: stderr.clone(),
-                    hint: Some(format!("hint {HOSTILE}").into()),
-                }),
-                _ => EdgeOutcome::NotTried {
-                    reason: stderr.clone(),
-                    hint: Some(HOSTILE.into()),
-                },
+                1 => EdgeOutcome::Fails(EdgeFailure::new(
+                    FailureKind::AuthRejected,
+                    stderr.clone(),
+                    Some(format!("hint {HOSTILE}").into()),
+                )),
+                _ => EdgeOutcome::not_tried(stderr.clone(), Some(HOSTILE.into())),
             };
             edges.push(edge(s, t, outcome));
         }

@@ -322,11 +322,9 @@ fn a_new_host_key_replaces_managed_lines_and_hand_written_ones_on_request() {
 fn a_plan_with_an_unread_node_never_says_no_changes() {
     let inv = inv(INV);
     let mut live = converged(&inv);
-    live.nodes[inv.find("w2").unwrap()] = trustmesh::plan::NodeState::Unreachable {
-        step: "connect".into(),
-        reason: "timed out".into(),
-        hint: None,
-    };
+    live.nodes[inv.find("w2").unwrap()] = trustmesh::plan::NodeState::Unreachable(
+        trustmesh::model::finding::Finding::new("connect", "timed out".into(), None),
+    );
     let p = run(&inv, &live);
     assert!(p.is_empty() && p.incomplete());
     let t = text(&p);
@@ -406,11 +404,9 @@ fn a_rotation_is_planned_make_before_break() {
 
     // A node the key opens was not read: no rotation, and said so.
     let mut partial = live.clone();
-    partial.nodes[inv.find("w2").unwrap()] = trustmesh::plan::NodeState::Unreachable {
-        step: "connect".into(),
-        reason: "down".into(),
-        hint: None,
-    };
+    partial.nodes[inv.find("w2").unwrap()] = trustmesh::plan::NodeState::Unreachable(
+        trustmesh::model::finding::Finding::new("connect", "down".into(), None),
+    );
     let p = plan::plan(&inv, &TrustGraph::build(&inv), &partial, &scope);
     let w1_plan = p.nodes.iter().find(|n| n.node == "w1").unwrap();
     assert!(w1_plan

@@ -117,11 +117,11 @@ fn an_unreachable_node_is_reported_and_the_rest_planned() {
     let inv = demo();
     let mut live = fresh_cluster(&inv);
     let node4 = inv.find("node4").unwrap();
-    live.nodes[node4] = NodeState::Unreachable {
-        step: "connect".into(),
-        reason: "timed out after 10 s".into(),
-        hint: Some("check that sshd runs on 127.0.10.14:22".into()),
-    };
+    live.nodes[node4] = NodeState::Unreachable(trustmesh::model::finding::Finding::new(
+        "connect",
+        "timed out after 10 s".into(),
+        Some("check that sshd runs on 127.0.10.14:22".into()),
+    ));
     let p = run(&inv, &live);
     let t = text(&p);
     assert!(
@@ -180,9 +180,7 @@ fn symlinked_authorized_keys_blocks_the_node() {
     f.stat = Some(stat(FileKind::Symlink, 0o777));
     let p = run(&inv, &live);
     let np = p.nodes.iter().find(|n| n.node == "node1").unwrap();
-    assert!(
-        matches!(&np.status, NodeStatus::Blocked { reason, .. } if reason.contains("symbolic link"))
-    );
+    assert!(matches!(&np.status, NodeStatus::Blocked(f) if f.reason.contains("symbolic link")));
     assert!(np.changes.is_empty());
 }
 
@@ -277,20 +275,20 @@ fn folders_anyone_could_write_and_linked_ssh_folders_are_refused() {
     let (status, empty, incomplete) =
         blocked(&|a| a.ssh_dir = Some(stat(FileKind::Symlink, 0o777)));
     assert!(
-        matches!(status, NodeStatus::Blocked { ref reason, .. } if reason.contains("symbolic link")),
+        matches!(status, NodeStatus::Blocked(ref f) if f.reason.contains("symbolic link")),
         "{status:?}"
     );
     assert!(empty && incomplete);
     // ~/.ssh or the home writable by every account.
     let (status, empty, _) = blocked(&|a| a.ssh_dir.as_mut().unwrap().mode = 0o777);
     assert!(
-        matches!(status, NodeStatus::Blocked { ref reason, .. } if reason.contains("writable by every account")),
+        matches!(status, NodeStatus::Blocked(ref f) if f.reason.contains("writable by every account")),
         "{status:?}"
     );
     assert!(empty);
     let (status, empty, _) = blocked(&|a| a.home_stat.as_mut().unwrap().mode = 0o757);
     assert!(
-        matches!(status, NodeStatus::Blocked { ref reason, .. } if reason.contains("the home")),
+        matches!(status, NodeStatus::Blocked(ref f) if f.reason.contains("the home")),
         "{status:?}"
     );
     assert!(empty);

@@ -230,3 +230,44 @@ fn a_plan_file_of_the_older_format_is_refused_with_plan_again() {
         "{err}"
     );
 }
+
+/// `tests/fixtures/saved-plan-main.json`: a plan saved by main before the
+/// plan's findings became one `Finding` (made by a one-off test on main's
+/// tree from the demo inventory: node4 unreachable with a hint, node3
+/// without one, node1 and node2 blocked with and without one, two refused
+/// rotations; the inventory's path rewritten from the copy it was made
+/// in). It still loads, with its findings typed, and saved again it is the
+/// same file, byte for byte.
+#[test]
+fn a_plan_saved_before_findings_loads_and_saves_the_same_bytes() {
+    use trustmesh::model::finding::Finding;
+    use trustmesh::plan::NodeStatus;
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/saved-plan-main.json");
+    let before = std::fs::read(&fixture).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("saved.plan");
+    std::fs::write(&path, &before).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let saved = SavedPlan::load(&path).unwrap();
+    let node = |name: &str| saved.nodes.iter().find(|n| n.node == name).unwrap();
+    assert!(matches!(
+        &node("node4").status,
+        NodeStatus::Unreachable(Finding { step, hint: Some(_), .. }) if step == "connect"
+    ));
+    assert!(matches!(
+        &node("node3").status,
+        NodeStatus::Unreachable(Finding { step, hint: None, .. }) if step == "host key"
+    ));
+    assert!(matches!(
+        &node("node1").status,
+        NodeStatus::Blocked(f) if f.reason.contains("symbolic link") && f.hint.is_some()
+    ));
+    let refused = node("node2").rotation_refused.as_ref().unwrap();
+    assert!(refused.missing.is_empty() && refused.finding.hint.is_none());
+    let again = dir.path().join("again.plan");
+    saved.save(&again).unwrap();
+    assert_eq!(
+        String::from_utf8(std::fs::read(&again).unwrap()).unwrap(),
+        String::from_utf8(before).unwrap()
+    );
+}

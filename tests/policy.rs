@@ -207,7 +207,7 @@ fn a_from_that_would_shut_the_manager_out_is_refused() {
     let p = run(&i, &live);
     let w01 = &p.nodes[i.find("w01").unwrap()];
     match &w01.status {
-        NodeStatus::Blocked { reason, hint } => {
+        NodeStatus::Blocked(trustmesh::model::finding::Finding { reason, hint, .. }) => {
             assert!(reason.contains("172.16.0.9"), "{reason}");
             assert!(
                 hint.as_ref()

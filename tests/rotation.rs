@@ -86,6 +86,7 @@ fn a_rotation_with_a_node_it_opens_out_of_limit_is_refused() {
         "{refused:?}"
     );
     assert!(refused
+        .finding
         .hint
         .map(|h| h.to_string())
         .unwrap_or_default()
@@ -140,11 +141,9 @@ fn a_rotation_with_a_node_it_opens_unread_or_blocked_is_refused() {
     let inv = inv();
     let live = converged(&inv);
     let mut down = live.clone();
-    down.nodes[inv.find("w3").unwrap()] = plan::NodeState::Unreachable {
-        step: "connect".into(),
-        reason: "down".into(),
-        hint: None,
-    };
+    down.nodes[inv.find("w3").unwrap()] = plan::NodeState::Unreachable(
+        trustmesh::model::finding::Finding::new("connect", "down".into(), None),
+    );
     let p = plan_with(&inv, &down, &rotate(&inv, "manager"));
     no_rotation_planned(&p);
     let refused = node_plan(&p, "manager").rotation_refused.clone().unwrap();

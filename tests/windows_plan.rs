@@ -181,7 +181,7 @@ fn a_linux_account_without_a_shell_gets_no_key_but_its_files_are_planned() {
         .iter()
         .any(|c| matches!(c, Change::RotateKey { .. })));
     let refused = w.rotation_refused.as_ref().expect("refused");
-    assert!(refused.reason.contains("SFTP only"), "{refused:?}");
+    assert!(refused.finding.reason.contains("SFTP only"), "{refused:?}");
 }
 
 /// The ACL of `administrators_authorized_keys` is read back on every plan:

@@ -307,7 +307,7 @@ impl<'a> Walker<'a> {
         let answers = answers.into_iter().chain(std::iter::repeat_with(missing));
         for (s, answer) in sent.into_iter().zip(answers) {
             let r = match answer {
-                Some(r) => r.unwrap_or_else(|e| Outcome::Failed(e.reason.to_string())),
+                Some(r) => r.unwrap_or_else(|e| Outcome::Failed(e.finding.reason.to_string())),
                 None => {
                     let skipped = blocked(self.ag, self.plan, &self.run.results, s.ix, &s.what)
                         .unwrap_or_else(|| ActionResult::Skipped {

@@ -110,8 +110,12 @@ pub fn find(lines: &[(&str, &str)], marker: &str) -> Result<Option<(usize, usize
     }
 }
 
+/// The lines between a block's BEGIN and END lines, in order, each
+/// without its line ending: what trustmesh owns in someone else's file.
+pub type BlockLines = Vec<String>;
+
 /// The lines inside the block with `marker`, if the file has one.
-pub fn content(text: &str, marker: &str) -> Result<Option<Vec<String>>, BlockError> {
+pub fn content(text: &str, marker: &str) -> Result<Option<BlockLines>, BlockError> {
     let lines = split(text);
     Ok(find(&lines, marker)?
         .map(|(b, e)| lines[b + 1..e].iter().map(|(t, _)| t.to_string()).collect()))

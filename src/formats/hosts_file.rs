@@ -36,7 +36,7 @@ pub fn block_lines<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) ->
 }
 
 /// The lines of the block of `marker` in `text`, if there is one.
-pub fn block_of(text: &str, marker: &str) -> Result<Option<Vec<String>>, BlockError> {
+pub fn block_of(text: &str, marker: &str) -> Result<Option<block::BlockLines>, BlockError> {
     block::content(text, marker)
 }
 

@@ -33,7 +33,7 @@ pub(super) async fn probe_local(
     };
     let door = crate::node::shell::ShellDoor::new("manager", &Host::Local, timeout);
     let mut account = door.probe(&req).await.map_err(|e| {
-        GatherError::ManagerProbe(match e.reason {
+        GatherError::ManagerProbe(match e.finding.reason {
             crate::node::Reason::Probe { error, .. } => error,
             other => other.to_string(),
         })

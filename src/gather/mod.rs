@@ -243,14 +243,14 @@ pub async fn gather(
             continue;
         }
         if !manager_has_key && opts.password.is_none() {
-            states[id] = Some(NodeState::Unreachable {
-                step: "connect".into(),
-                reason: format!(
+            states[id] = Some(unreachable(
+                "connect",
+                format!(
                     "the manager has no key pair yet ({})",
                     manager_identity.display()
                 ),
-                hint: Some(Hint::AskPassWithoutKey),
-            });
+                Some(Hint::AskPassWithoutKey),
+            ));
             on_done(&node.name);
             continue;
         }
@@ -274,10 +274,12 @@ pub async fn gather(
         nodes: states
             .into_iter()
             .map(|s| {
-                s.unwrap_or(NodeState::Unreachable {
-                    step: "read".into(),
-                    reason: "internal error while reading this node".into(),
-                    hint: None,
+                s.unwrap_or_else(|| {
+                    unreachable(
+                        "read",
+                        "internal error while reading this node".into(),
+                        None,
+                    )
                 })
             })
             .collect(),
@@ -477,8 +479,11 @@ pub async fn reread_some(
                                 id,
                                 Err(unreachable(
                                     "connect",
-                                    format!("after apply, with the manager's key: {}", f.reason),
-                                    f.hint,
+                                    format!(
+                                        "after apply, with the manager's key: {}",
+                                        f.finding.reason
+                                    ),
+                                    f.finding.hint,
                                 )),
                             );
                         }

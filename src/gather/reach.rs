@@ -73,11 +73,10 @@ async fn changed(
     state: NodeState,
 ) -> NodeState {
     match state {
-        NodeState::Unreachable { step, hint, .. } => NodeState::Unreachable {
-            step,
+        NodeState::Unreachable(f) => NodeState::Unreachable(Finding {
             reason: changed_key_reason(shared, node, via).await,
-            hint,
-        },
+            ..f
+        }),
         other => other,
     }
 }
@@ -134,7 +133,11 @@ async fn reach(
                     && shared.opts.password.is_some()
                     && !crate::node::uses_sftp(node);
                 if !by_password {
-                    return (unreachable("connect", f.reason, f.hint), None, Some(f.kind));
+                    return (
+                        unreachable("connect", f.finding.reason, f.finding.hint),
+                        None,
+                        Some(f.kind),
+                    );
                 }
             }
         }
@@ -186,7 +189,7 @@ async fn reach(
                 None,
             )
         }
-        Err(NodeState::Unreachable { reason, hint, .. }) => {
+        Err(NodeState::Unreachable(Finding { reason, hint, .. })) => {
             let f = classify(&reason, ssh_target, &shared.known_hosts_display);
             let (reason, hint) = match f.kind {
                 FailureKind::AuthRejected => (
@@ -194,7 +197,7 @@ async fn reach(
                     Some(Hint::text("check the password, and `PasswordAuthentication yes` in the node's sshd_config")),
                 ),
                 FailureKind::Other => (reason, hint),
-                _ => (f.reason, f.hint),
+                _ => (f.finding.reason, f.finding.hint),
             };
             (
                 unreachable("password login", reason, hint),

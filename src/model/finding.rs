@@ -3,17 +3,17 @@
 //! unreachable node with one, the planner blocks a node with one, a door
 //! fails with one; the command line prints one as an error and its hint.
 //!
-//! A hint is data: what to do, with what it needs (a node, a path). Its
-//! words, and the command-line flags they name, are in one place,
-//! [`crate::output::hints`]; a hint is shown and serialized as those words
-//! (plan JSON, saved plans, verify JSON keep the text they always had).
-
-use std::borrow::Cow;
+//! A hint is data: what to do, with what it needs (a node, a path). The
+//! model only holds it. Its words, and the command-line flags they name,
+//! are in one place, the output layer's `hints` module, together with what
+//! shows a hint (`Display`, its serialization as those words, its equality
+//! by words): plan JSON, saved plans and verify JSON keep the text they
+//! always had, and nothing here depends on the output layer.
 
 use serde::{Deserialize, Serialize};
 
-/// What to do about a problem. Each variant's words are
-/// [`crate::output::hints::words`].
+/// What to do about a problem: data. Its words, `Hint::words()`, are the
+/// output layer's.
 #[derive(Debug, Clone, Eq)]
 #[non_exhaustive]
 pub enum Hint {
@@ -68,11 +68,6 @@ impl Hint {
     pub fn text(s: impl Into<String>) -> Hint {
         Hint::Text(s.into())
     }
-
-    /// The words a person reads.
-    pub fn words(&self) -> Cow<'_, str> {
-        crate::output::hints::words(self)
-    }
 }
 
 /// Advice in its own words.
@@ -89,59 +84,23 @@ impl From<&str> for Hint {
     }
 }
 
-impl std::fmt::Display for Hint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.words())
-    }
-}
-
-/// A hint is what it says: a saved plan's hints come back as
-/// [`Hint::Text`], equal to the hint a fresh plan makes with the same words.
-impl PartialEq for Hint {
-    fn eq(&self, other: &Hint) -> bool {
-        self.words() == other.words()
-    }
-}
-
-impl Serialize for Hint {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.words())
-    }
-}
-
-impl<'de> Deserialize<'de> for Hint {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Hint, D::Error> {
-        String::deserialize(d).map(Hint::Text)
-    }
-}
-
-/// In the JSON documents a hint is its words: a string.
-impl schemars::JsonSchema for Hint {
-    fn is_referenceable() -> bool {
-        false
-    }
-
-    fn schema_name() -> String {
-        String::schema_name()
-    }
-
-    fn json_schema(gen: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
-        String::json_schema(gen)
-    }
-}
-
 /// A per-node problem: the step that failed, what is wrong, and what to do
-/// about it.
+/// about it. Every per-node problem is one: a node gather could not read
+/// ([`crate::model::state::NodeState::Unreachable`]), a node the planner
+/// blocks or a rotation it refuses, an edge verify could not try, a door's
+/// error (whose reason `R` is typed, [`crate::node::Reason`]) and a
+/// transport failure. Where a document shows one its fields keep the names
+/// and places they always had (each type's JSON form says how).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Finding {
+pub struct Finding<R = String> {
     pub step: String,
-    pub reason: String,
+    pub reason: R,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<Hint>,
 }
 
-impl Finding {
-    pub fn new(step: &str, reason: String, hint: Option<Hint>) -> Finding {
+impl<R> Finding<R> {
+    pub fn new(step: &str, reason: R, hint: Option<Hint>) -> Finding<R> {
         Finding {
             step: step.to_string(),
             reason,
@@ -149,18 +108,36 @@ impl Finding {
         }
     }
 
-    /// A problem the planner found on a node it read, with advice in its
-    /// own words (no flag in them).
-    pub fn plan(reason: String, hint: Option<String>) -> Finding {
-        Finding::new("plan", reason, hint.map(Hint::Text))
+    /// The same finding with its reason in words.
+    pub fn in_words(self) -> Finding
+    where
+        R: std::fmt::Display,
+    {
+        Finding {
+            step: self.step,
+            reason: self.reason.to_string(),
+            hint: self.hint,
+        }
     }
 }
 
-impl std::fmt::Display for Finding {
+impl Finding {
+    /// The step of the planner's findings (a blocked node, a refused
+    /// rotation).
+    pub const PLAN: &'static str = "plan";
+
+    /// A problem the planner found on a node it read, with advice in its
+    /// own words (no flag in them).
+    pub fn plan(reason: String, hint: Option<String>) -> Finding {
+        Finding::new(Finding::PLAN, reason, hint.map(Hint::Text))
+    }
+}
+
+impl<R: std::fmt::Display> std::fmt::Display for Finding<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.hint {
             Some(h) => write!(f, "{} ({h})", self.reason),
-            None => f.write_str(&self.reason),
+            None => write!(f, "{}", self.reason),
         }
     }
 }

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::finding::Finding;
 use crate::model::inventory::NodeId;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,12 +130,9 @@ pub enum NodeState {
         #[serde(default)]
         access: Login,
     },
-    /// The node could not be read; its edges are not planned.
-    Unreachable {
-        step: String,
-        reason: String,
-        hint: Option<crate::model::finding::Hint>,
-    },
+    /// The node could not be read (the step, why, what to try); its edges
+    /// are not planned.
+    Unreachable(Finding),
     /// Left out on purpose (`--limit`, an OS not handled yet).
     Skipped { reason: String },
 }
@@ -158,13 +156,9 @@ pub enum Login {
 }
 
 /// A node that could not be read: the step, why, and what to try.
-impl From<crate::model::finding::Finding> for NodeState {
-    fn from(f: crate::model::finding::Finding) -> NodeState {
-        NodeState::Unreachable {
-            step: f.step,
-            reason: f.reason,
-            hint: f.hint,
-        }
+impl From<Finding> for NodeState {
+    fn from(f: Finding) -> NodeState {
+        NodeState::Unreachable(f)
     }
 }
 

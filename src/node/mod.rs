@@ -184,34 +184,31 @@ pub enum Reason {
     Request(String),
 }
 
-/// A failed operation: the node, the step, why, and what to try.
+/// A failed operation: the node, and its finding (the step, why as a
+/// typed [`Reason`], and what to try).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{node}: {step}: {reason}")]
+#[error("{node}: {}: {}", finding.step, finding.reason)]
 pub struct DoorError {
     pub node: String,
-    pub step: String,
-    pub reason: Reason,
-    pub hint: Option<Hint>,
+    pub finding: Finding<Reason>,
 }
 
 impl DoorError {
     pub fn new(node: &str, step: &str, reason: Reason) -> DoorError {
         DoorError {
             node: node.to_string(),
-            step: step.to_string(),
-            reason,
-            hint: None,
+            finding: Finding::new(step, reason, None),
         }
     }
 
     pub fn with_hint(mut self, hint: Hint) -> DoorError {
-        self.hint = Some(hint);
+        self.finding.hint = Some(hint);
         self
     }
 
     /// The node's problem: the step, why, and what to try.
     pub fn into_finding(self) -> Finding {
-        Finding::new(&self.step, self.reason.to_string(), self.hint)
+        self.finding.in_words()
     }
 }
 

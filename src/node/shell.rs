@@ -108,9 +108,9 @@ impl<'h> ShellDoor<'h> {
                 crate::verify::EdgeOutcome::Holds => Outcome::Ok,
                 crate::verify::EdgeOutcome::Fails(f) => Outcome::Failed(format!(
                     "the new key does not open {}: {}; the old key stays in place",
-                    p.target, f.reason
+                    p.target, f.finding.reason
                 )),
-                crate::verify::EdgeOutcome::NotTried { reason, .. } => Outcome::Failed(reason),
+                crate::verify::EdgeOutcome::NotTried(f) => Outcome::Failed(f.reason),
             },
         )
     }
@@ -318,7 +318,9 @@ impl ShellDoor<'_> {
             Err(BatchError::InvalidStep { .. } | BatchError::Probe(_) | BatchError::NoShell) => {
                 return None
             }
-            Err(BatchError::Transport(e)) => unknown(&[], self.error("batch", e).reason, lost()),
+            Err(BatchError::Transport(e)) => {
+                unknown(&[], self.error("batch", e).finding.reason, lost())
+            }
             Err(BatchError::Remote { reason, outcomes }) => unknown(
                 &outcomes,
                 Reason::Transport(format!("the batch stopped on the node: {reason}")),

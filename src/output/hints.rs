@@ -1,11 +1,65 @@
 //! The words of every hint ([`Hint`]) and of the other texts that name a
 //! command-line flag: the only place outside the command line where a flag
-//! is spelt. The library says what to do as data; this says it.
+//! is spelt. The library says what to do as data; this says it, and so
+//! holds what shows a [`Hint`]: `Display`, `words()`, its JSON form (its
+//! words) and its equality by words, so the model never names this layer.
 
 use std::borrow::Cow;
 
+use serde::{Deserialize, Serialize};
+
 use crate::model::finding::Hint;
 use crate::plan::Unprovable;
+
+impl Hint {
+    /// The words a person reads.
+    pub fn words(&self) -> Cow<'_, str> {
+        words(self)
+    }
+}
+
+impl std::fmt::Display for Hint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.words())
+    }
+}
+
+/// A hint is what it says: a saved plan's hints come back as
+/// [`Hint::Text`], equal to the hint a fresh plan makes with the same words.
+impl PartialEq for Hint {
+    fn eq(&self, other: &Hint) -> bool {
+        self.words() == other.words()
+    }
+}
+
+/// In the JSON documents and saved plans a hint is its words: a string.
+impl Serialize for Hint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.words())
+    }
+}
+
+/// A hint read back (a saved plan) is its words.
+impl<'de> Deserialize<'de> for Hint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Hint, D::Error> {
+        String::deserialize(d).map(Hint::Text)
+    }
+}
+
+/// In the JSON documents' schemas a hint is its words: a string.
+impl schemars::JsonSchema for Hint {
+    fn is_referenceable() -> bool {
+        false
+    }
+
+    fn schema_name() -> String {
+        String::schema_name()
+    }
+
+    fn json_schema(gen: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        String::json_schema(gen)
+    }
+}
 
 /// What a hint says.
 pub fn words(hint: &Hint) -> Cow<'_, str> {

@@ -24,6 +24,7 @@ use similar::{ChangeTag, TextDiff};
 use self::escape::{Esc, EscMessage};
 pub use self::json::{render_apply_json, render_json, render_validate_json};
 use crate::apply::{ActionResult, ApplyReport};
+use crate::model::finding::Finding;
 use crate::plan::{
     BlockRole, BlockWrite, Change, FileEdit, FileRole, Login, NodePlan, NodeStatus, Plan,
     PlanSummary, PlannedLine,
@@ -210,6 +211,14 @@ pub fn summary_line(s: &PlanSummary) -> String {
     line
 }
 
+/// A finding's hint, on its own line, when it has one.
+fn hint_line(f: &Finding, out: &mut dyn Write) -> io::Result<()> {
+    match &f.hint {
+        Some(h) => writeln!(out, "  hint: {}", EscMessage(&h.words())),
+        None => Ok(()),
+    }
+}
+
 fn render_node(
     node: &NodePlan,
     p: &Paint,
@@ -219,33 +228,29 @@ fn render_node(
     let head = format!("{} ({})", Esc(&node.node), Esc(&node.target));
     match &node.status {
         NodeStatus::Planned => writeln!(out, "{}", p.bold(&head))?,
-        NodeStatus::Unreachable { step, reason, hint } => {
+        NodeStatus::Unreachable(f) => {
             writeln!(
                 out,
                 "{}: {} at {}: {}",
                 p.bold(&head),
                 p.del("unreachable"),
-                Esc(step),
-                EscMessage(reason)
+                Esc(&f.step),
+                EscMessage(&f.reason)
             )?;
-            if let Some(h) = hint {
-                writeln!(out, "  hint: {}", EscMessage(&h.words()))?;
-            }
+            hint_line(f, out)?;
         }
         NodeStatus::Skipped { reason } => {
             writeln!(out, "{}: skipped: {}", p.bold(&head), EscMessage(reason))?
         }
-        NodeStatus::Blocked { reason, hint } => {
+        NodeStatus::Blocked(f) => {
             writeln!(
                 out,
                 "{}: {}: {}",
                 p.bold(&head),
                 p.del("blocked"),
-                EscMessage(reason)
+                EscMessage(&f.reason)
             )?;
-            if let Some(h) = hint {
-                writeln!(out, "  hint: {}", EscMessage(&h.words()))?;
-            }
+            hint_line(f, out)?;
         }
     }
     if node.access == Login::Password && matches!(node.status, NodeStatus::Planned) {
@@ -346,8 +351,8 @@ fn render_node(
     }
     adopt::render_hand_written(node, p, opts, out)?;
     if let Some(r) = &node.rotation_refused {
-        writeln!(out, "  {} {}", p.del("rotation refused:"), r.reason)?;
-        if let Some(h) = &r.hint {
+        writeln!(out, "  {} {}", p.del("rotation refused:"), r.finding.reason)?;
+        if let Some(h) = &r.finding.hint {
             writeln!(out, "  hint: {h}")?;
         }
     }

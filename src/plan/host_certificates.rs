@@ -320,6 +320,30 @@ pub fn dropin_lines(marker: &str, certs: &[String]) -> Vec<String> {
     lines
 }
 
+/// Why a node's host certificate is signed again (none is there, or the
+/// one there is not right any more), in the plan's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Resign {
+    #[error("no certificate yet")]
+    Missing,
+    #[error("a new host CA")]
+    NewCa,
+    /// The certificate, the host key or the CA key (`what`) cannot be read.
+    #[error("{what} cannot be read")]
+    Unreadable { what: &'static str },
+    #[error("the certificate there is for another key")]
+    OtherKey,
+    #[error("the certificate there is not a host certificate of this CA")]
+    OtherCa,
+    #[error("the certificate there names other principals")]
+    OtherPrincipals,
+    #[error("the certificate there has ended")]
+    Ended,
+    /// It ends within `renew_before`: in `0` seconds.
+    #[error("renewal: the certificate ends in {}", in_words(*.0))]
+    Renewal(u64),
+}
+
 /// Is `text` (a certificate file) a certificate of `host_key` by `ca`,
 /// with this identity and principals, ending more than `renew` seconds
 /// after `now`? `Err`: why it is signed again.
@@ -330,33 +354,30 @@ fn cert_is_right(
     want: (&str, &[String]),
     now: u64,
     renew: u64,
-) -> Result<(), String> {
+) -> Result<(), Resign> {
+    let unreadable = |what| move |_| Resign::Unreadable { what };
     let cert = ssh_key::Certificate::from_openssh(text.trim())
-        .map_err(|_| "the certificate there cannot be read".to_string())?;
-    let key = ssh_key::PublicKey::from_openssh(host_key)
-        .map_err(|_| "the host key cannot be read".to_string())?;
+        .map_err(unreadable("the certificate there"))?;
+    let key = ssh_key::PublicKey::from_openssh(host_key).map_err(unreadable("the host key"))?;
     let ca_key = ssh_key::PublicKey::from_openssh(&format!("{} {}", ca.0, ca.1))
-        .map_err(|_| "the CA key cannot be read".to_string())?;
+        .map_err(unreadable("the CA key"))?;
     if cert.public_key() != key.key_data() {
-        return Err("the certificate there is for another key".into());
+        return Err(Resign::OtherKey);
     }
     if cert.signature_key() != ca_key.key_data()
         || cert.cert_type() != ssh_key::certificate::CertType::Host
     {
-        return Err("the certificate there is not a host certificate of this CA".into());
+        return Err(Resign::OtherCa);
     }
     if cert.key_id() != want.0 || cert.valid_principals() != want.1 {
-        return Err("the certificate there names other principals".into());
+        return Err(Resign::OtherPrincipals);
     }
     let end = cert.valid_before();
     if end <= now {
-        return Err("the certificate there has ended".into());
+        return Err(Resign::Ended);
     }
     if end - now <= renew {
-        return Err(format!(
-            "renewal: the certificate ends in {}",
-            in_words(end - now)
-        ));
+        return Err(Resign::Renewal(end - now));
     }
     Ok(())
 }
@@ -462,8 +483,8 @@ impl Ctx<'_> {
                 .and_then(|f| f.content.as_deref())
                 .map(|c| String::from_utf8_lossy(c).into_owned());
             let right = match (&text, self.host_certs.ca_key()) {
-                (None, _) => Err("no certificate yet".to_string()),
-                (Some(_), None) => Err("a new host CA".to_string()),
+                (None, _) => Err(Resign::Missing),
+                (Some(_), None) => Err(Resign::NewCa),
                 (Some(t), Some(ca)) => cert_is_right(
                     t,
                     &host_key,
@@ -491,7 +512,7 @@ impl Ctx<'_> {
                 principals: principals.clone(),
                 serial: serial(marker),
                 validity: hc.validity.clone(),
-                why,
+                why: why.to_string(),
                 create: text.is_none(),
                 sudo,
             }));

@@ -39,6 +39,7 @@ mod owners;
 mod rotation;
 pub mod saved;
 mod types;
+mod wire;
 
 pub use rotation::{aside_tag, is_aside_public, NEW_KEY_SUFFIX};
 
@@ -400,12 +401,8 @@ impl Ctx<'_> {
                 plan.access = *access;
                 account
             }
-            NodeState::Unreachable { step, reason, hint } => {
-                plan.status = NodeStatus::Unreachable {
-                    step: step.clone(),
-                    reason: reason.clone(),
-                    hint: hint.clone(),
-                };
+            NodeState::Unreachable(f) => {
+                plan.status = NodeStatus::Unreachable(f.clone());
                 return plan;
             }
             NodeState::Skipped { reason } => {
@@ -416,8 +413,8 @@ impl Ctx<'_> {
             }
         };
         self.unproven_host_keys(id, acc, &mut plan);
-        if let Err(Finding { reason, hint, .. }) = self.ssh_dir(acc, &mut plan) {
-            plan.status = NodeStatus::Blocked { reason, hint };
+        if let Err(f) = self.ssh_dir(acc, &mut plan) {
+            plan.status = NodeStatus::Blocked(f);
             plan.changes.clear();
             return plan;
         }
@@ -436,8 +433,8 @@ impl Ctx<'_> {
         }
         let kh = self.known_hosts(id, acc, &mut plan);
         for r in [ak, kh] {
-            if let Err(Finding { reason, hint, .. }) = r {
-                plan.status = NodeStatus::Blocked { reason, hint };
+            if let Err(f) = r {
+                plan.status = NodeStatus::Blocked(f);
                 plan.changes.clear();
                 return plan;
             }
@@ -457,9 +454,8 @@ impl Ctx<'_> {
             self.hosts_file(id, acc, &mut plan);
         }
         self.host_certificates(id, acc, &mut plan);
-        if let Some(Finding { reason, hint, .. }) = owners::blocker(&self.inv.nodes[id], acc, &plan)
-        {
-            plan.status = NodeStatus::Blocked { reason, hint };
+        if let Some(f) = owners::blocker(&self.inv.nodes[id], acc, &plan) {
+            plan.status = NodeStatus::Blocked(f);
             plan.changes.clear();
         }
         plan

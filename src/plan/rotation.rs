@@ -50,25 +50,25 @@ pub(super) fn eligible(
         }
         let name = &inv.nodes[id].name;
         if !has_shell(&inv.nodes[id]) {
-            out.refused[id] = Some(RotationRefused {
-                reason: format!(
+            out.refused[id] = Some(RotationRefused::new(
+                format!(
                     "{name}'s key is not rotated: a rotation runs shell scripts on {name}, which is reached \
                      over SFTP only"
                 ),
-                missing: Vec::new(),
-                hint: None,
-            });
+                Vec::new(),
+                None,
+            ));
             continue;
         }
         if !matches!(keys[id], KeyState::Known { .. }) {
-            out.refused[id] = Some(RotationRefused {
-                reason: format!(
+            out.refused[id] = Some(RotationRefused::new(
+                format!(
                     "{name}'s key is not rotated: it has no key pair that could be read (a missing key is \
                      generated, not rotated)"
                 ),
-                missing: Vec::new(),
-                hint: None,
-            });
+                Vec::new(),
+                None,
+            ));
             continue;
         }
         let missing = unprovable(inv, graph, live, scope, id, &|_| false);
@@ -95,7 +95,7 @@ pub(super) fn refuse_blocked(
     let blocked = |t: NodeId| {
         planned
             .iter()
-            .any(|p| p.node == inv.nodes[t].name && matches!(p.status, NodeStatus::Blocked { .. }))
+            .any(|p| p.node == inv.nodes[t].name && matches!(p.status, NodeStatus::Blocked(_)))
     };
     let mut changed = false;
     for id in 0..rot.rotating.len() {
@@ -159,15 +159,12 @@ fn refusal(inv: &Inventory, id: NodeId, why: Vec<(NodeId, Unprovable)>) -> Rotat
         .iter()
         .map(|(t, w)| format!("{} ({})", inv.nodes[*t].name, hints::unprovable(*w)))
         .collect();
-    RotationRefused {
-        reason: format!(
-            "{name}'s key is not rotated: the old key is removed only once the new one is proven on every \
-             node it opens, and this run cannot prove it on {}; nothing is planned for the rotation",
-            missing.join(", ")
-        ),
-        missing,
-        hint: Some(hint),
-    }
+    let reason = format!(
+        "{name}'s key is not rotated: the old key is removed only once the new one is proven on every \
+         node it opens, and this run cannot prove it on {}; nothing is planned for the rotation",
+        missing.join(", ")
+    );
+    RotationRefused::new(reason, missing, Some(hint))
 }
 
 /// The rotation of `id`'s key, named after the old key (the same on

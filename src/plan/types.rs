@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adopt::HandWritten;
 use super::{FileEdit, RenderError};
-use crate::model::finding::Hint;
+use crate::model::finding::{Finding, Hint};
 use crate::model::state::Login;
 
 /// Version of the JSON plan format (`plan --json`, `plan --out`). 3 added
@@ -33,24 +33,19 @@ pub struct Plan {
     pub header: Vec<String>,
 }
 
-/// Why a node's changes could not be planned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "status", rename_all = "snake_case")]
+/// Why a node's changes could not be planned. Its JSON form (the fields
+/// each status always had) is `super::wire`'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeStatus {
     Planned,
-    Unreachable {
-        step: String,
-        reason: String,
-        hint: Option<Hint>,
-    },
+    /// Not read: the gather step that failed, why, and what to try.
+    Unreachable(Finding),
     Skipped {
         reason: String,
     },
-    /// Read, but something on it stops trustmesh from changing it safely.
-    Blocked {
-        reason: String,
-        hint: Option<Hint>,
-    },
+    /// Read, but something on it stops trustmesh from changing it safely
+    /// (the step is [`Finding::PLAN`]).
+    Blocked(Finding),
 }
 
 /// What is planned on one node.
@@ -84,17 +79,24 @@ pub struct NodePlan {
 /// names it. A rotation removes the old key everywhere once the new one
 /// is proven, so it is made only when the new key can be proven on every
 /// node the key opens; anything less could lock the node out of the
-/// others.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// others. Its JSON form is `super::wire`'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RotationRefused {
-    pub reason: String,
+    /// Why, and what to try (the step is [`Finding::PLAN`]).
+    pub finding: Finding,
     /// The nodes the key opens that this run cannot prove a new key on
     /// (outside `--limit`, not read, blocked, or without a shell), each
     /// with why: `node2 (not in --limit)`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<Hint>,
+}
+
+impl RotationRefused {
+    pub fn new(reason: String, missing: Vec<String>, hint: Option<Hint>) -> RotationRefused {
+        RotationRefused {
+            finding: Finding::new(Finding::PLAN, reason, hint),
+            missing,
+        }
+    }
 }
 
 /// Why a new key cannot be proven on a node the key opens; said in
@@ -193,6 +195,9 @@ pub enum Change {
     WriteKrl(super::Krl),
 }
 
+/// A file's whole text, as apply writes it (every line with its ending).
+pub type FileText = String;
+
 /// What a [`BlockWrite`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -232,7 +237,7 @@ impl BlockWrite {
     /// The file's new text from `base` (what the plan read; `None`: no
     /// file), or `None` when the file itself is removed. Pure: apply
     /// writes exactly this.
-    pub fn render(&self, base: Option<&str>) -> Result<Option<String>, RenderError> {
+    pub fn render(&self, base: Option<&str>) -> Result<Option<FileText>, RenderError> {
         let base = base.unwrap_or_default();
         let new = self.new.as_deref();
         let text = match self.role {
@@ -277,8 +282,8 @@ impl Plan {
         let mut s = PlanSummary::default();
         for n in &self.nodes {
             match n.status {
-                NodeStatus::Unreachable { .. } => s.unreachable += 1,
-                NodeStatus::Blocked { .. } => s.blocked += 1,
+                NodeStatus::Unreachable(_) => s.unreachable += 1,
+                NodeStatus::Blocked(_) => s.blocked += 1,
                 _ => {}
             }
             for c in &n.changes {
@@ -327,7 +332,7 @@ impl Plan {
             n.rotation_refused.is_some()
                 || matches!(
                     n.status,
-                    NodeStatus::Unreachable { .. } | NodeStatus::Blocked { .. }
+                    NodeStatus::Unreachable(_) | NodeStatus::Blocked(_)
                 )
         })
     }

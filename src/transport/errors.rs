@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::finding::Hint;
+use crate::model::finding::{Finding, Hint};
 use crate::model::target::SshTarget;
 
 /// Kinds of failure to reach or use a node.
@@ -30,13 +30,25 @@ pub enum FailureKind {
     Other,
 }
 
-/// A failure with the text to show.
+/// A failure sorted into its kind, and its finding: the step
+/// ([`Failure::STEP`]), why, and what to try.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{reason}")]
+#[error("{}", finding.reason)]
 pub struct Failure {
     pub kind: FailureKind,
-    pub reason: String,
-    pub hint: Option<Hint>,
+    pub finding: Finding,
+}
+
+impl Failure {
+    /// The step of a failure to reach a node or use its connection.
+    pub const STEP: &'static str = "connect";
+
+    pub fn new(kind: FailureKind, reason: String, hint: Option<Hint>) -> Failure {
+        Failure {
+            kind,
+            finding: Finding::new(Failure::STEP, reason, hint),
+        }
+    }
 }
 
 /// Sort ssh's stderr into a [`Failure`]. `target` is the node's address
@@ -55,49 +67,49 @@ pub fn classify(stderr: &str, target: SshTarget<'_>, known_hosts: &str) -> Failu
     if lower.contains("remote host identification has changed")
         || lower.contains("host key for") && lower.contains("has changed")
     {
-        return Failure {
-            kind: FailureKind::HostKeyChanged,
-            reason: "the host key differs from the one in the manager's known_hosts".into(),
-            hint: Some(Hint::ForgetChangedHostKey {
+        return Failure::new(
+            FailureKind::HostKeyChanged,
+            "the host key differs from the one in the manager's known_hosts".into(),
+            Some(Hint::ForgetChangedHostKey {
                 kh_name,
                 known_hosts: known_hosts.to_string(),
             }),
-        };
+        );
     }
     if lower.contains("no ") && lower.contains("host key is known")
         || lower.contains("host key verification failed")
     {
-        return Failure {
-            kind: FailureKind::HostKeyUnknown,
-            reason: "the manager does not know this host's key".into(),
-            hint: Some(Hint::AcceptNewHostKeys),
-        };
+        return Failure::new(
+            FailureKind::HostKeyUnknown,
+            "the manager does not know this host's key".into(),
+            Some(Hint::AcceptNewHostKeys),
+        );
     }
     if lower.contains("permission denied") {
-        return Failure {
-            kind: FailureKind::AuthRejected,
-            reason: format!("the node does not accept the manager's key ({first})"),
-            hint: Some(Hint::AskPass),
-        };
+        return Failure::new(
+            FailureKind::AuthRejected,
+            format!("the node does not accept the manager's key ({first})"),
+            Some(Hint::AskPass),
+        );
     }
     if lower.contains("could not resolve hostname") || lower.contains("name or service not known") {
-        return Failure {
-            kind: FailureKind::NameUnknown,
-            reason: format!("the name does not resolve ({first})"),
-            hint: Some(Hint::Text(format!(
+        return Failure::new(
+            FailureKind::NameUnknown,
+            format!("the name does not resolve ({first})"),
+            Some(Hint::Text(format!(
                 "check the address `{}` in the inventory and the manager's DNS",
                 target.addr
             ))),
-        };
+        );
     }
     if lower.contains("timed out") || lower.contains("timeout") {
-        return Failure {
-            kind: FailureKind::Timeout,
-            reason: format!("no answer from {target} in time"),
-            hint: Some(Hint::RaiseTimeout {
+        return Failure::new(
+            FailureKind::Timeout,
+            format!("no answer from {target} in time"),
+            Some(Hint::RaiseTimeout {
                 check: format!("check that the host is up and that sshd answers on {target}"),
             }),
-        };
+        );
     }
     if lower.contains("connection refused")
         || lower.contains("no route to host")
@@ -105,19 +117,15 @@ pub fn classify(stderr: &str, target: SshTarget<'_>, known_hosts: &str) -> Failu
         || lower.contains("connection closed")
         || lower.contains("connection reset")
     {
-        return Failure {
-            kind: FailureKind::Refused,
-            reason: first,
-            hint: Some(Hint::Text(format!(
+        return Failure::new(
+            FailureKind::Refused,
+            first,
+            Some(Hint::Text(format!(
                 "check that sshd runs and listens on {target}"
             ))),
-        };
+        );
     }
-    Failure {
-        kind: FailureKind::Other,
-        reason: first,
-        hint: None,
-    }
+    Failure::new(FailureKind::Other, first, None)
 }
 
 #[cfg(test)]
@@ -156,6 +164,7 @@ mod tests {
         );
         assert_eq!(f.kind, FailureKind::HostKeyChanged);
         assert!(f
+            .finding
             .hint
             .unwrap()
             .to_string()
@@ -164,18 +173,20 @@ mod tests {
         // port other than 22, and messages bracket it always.
         let f = classify(changed, SshTarget::new("fd00::5", 22), "kh");
         assert!(f
+            .finding
             .hint
             .unwrap()
             .to_string()
             .contains("ssh-keygen -R 'fd00::5' -f kh"));
         let f = classify(changed, SshTarget::new("fd00::5", 2222), "kh");
         assert!(f
+            .finding
             .hint
             .unwrap()
             .to_string()
             .contains("ssh-keygen -R '[fd00::5]:2222' -f kh"));
         let f = classify("Connection timed out", SshTarget::new("fd00::5", 22), "kh");
-        assert_eq!(f.reason, "no answer from [fd00::5]:22 in time");
+        assert_eq!(f.finding.reason, "no answer from [fd00::5]:22 in time");
         assert_eq!(
             kind("kex_exchange_identification: read: Connection reset by peer"),
             FailureKind::Refused
@@ -187,7 +198,7 @@ mod tests {
             "kh",
         );
         assert_eq!(
-            f.reason,
+            f.finding.reason,
             "ssh: connect to host 127.0.0.5 port 22: Connection refused"
         );
     }

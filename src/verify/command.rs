@@ -289,9 +289,11 @@ pub fn config_text(
         s.push_str(&format!("  {option} {value}\n"));
     }
     if !known_hosts.is_empty() {
-        let files: Result<Vec<String>, AttemptError> =
-            known_hosts.iter().map(|p| ssh_path_value(p)).collect();
-        s.push_str(&format!("  UserKnownHostsFile {}\n", files?.join(" ")));
+        let files = known_hosts
+            .iter()
+            .map(|p| ssh_path_value(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        s.push_str(&format!("  UserKnownHostsFile {}\n", files.join(" ")));
     }
     Ok(s)
 }

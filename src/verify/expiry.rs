@@ -26,14 +26,14 @@ pub(super) fn judge(
     };
     let (source, target) = (&inv.nodes[edge.source].name, &inv.nodes[edge.target].name);
     match outcome {
-        EdgeOutcome::Holds => EdgeOutcome::Fails(EdgeFailure {
-            kind: FailureKind::Other,
-            reason: format!("the edge expired {at}, yet {target} still lets {source}'s key in"),
-            hint: Some(Hint::Text(format!(
+        EdgeOutcome::Holds => EdgeOutcome::Fails(EdgeFailure::new(
+            FailureKind::Other,
+            format!("the edge expired {at}, yet {target} still lets {source}'s key in"),
+            Some(Hint::Text(format!(
                 "a line trustmesh did not write may let it in: `trustmesh plan` shows {target}'s \
                  authorized_keys; remove that line by hand"
             ))),
-        }),
+        )),
         o => o,
     }
 }
@@ -63,18 +63,19 @@ mod tests {
         match judge(&inv, edge, after, EdgeOutcome::Holds) {
             EdgeOutcome::Fails(f) => {
                 assert!(
-                    f.reason
+                    f.finding
+                        .reason
                         .contains("expired 2026-12-05 10:00 UTC, yet m still lets w1's key in"),
                     "{f:?}"
                 )
             }
             o => panic!("{o:?}"),
         }
-        let refused = EdgeOutcome::Fails(EdgeFailure {
-            kind: FailureKind::AuthRejected,
-            reason: "denied".into(),
-            hint: None,
-        });
+        let refused = EdgeOutcome::Fails(EdgeFailure::new(
+            FailureKind::AuthRejected,
+            "denied".into(),
+            None,
+        ));
         assert_eq!(judge(&inv, edge, after, refused.clone()), refused);
         // Before its end, or with no clock, an edge is judged as any other.
         assert_eq!(

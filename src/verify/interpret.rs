@@ -41,9 +41,9 @@ pub fn interpret(exit: Option<i32>, stderr: &str, names: &EdgeNames<'_>) -> Edge
         .to_string();
     match exit {
         Some(0) => EdgeOutcome::Holds,
-        None => EdgeOutcome::Fails(EdgeFailure {
-            kind: FailureKind::Other,
-            reason: format!(
+        None => EdgeOutcome::Fails(EdgeFailure::new(
+            FailureKind::Other,
+            format!(
                 "the shell on {} printed no exit status for ssh{}",
                 names.source,
                 if last_line.is_empty() {
@@ -52,26 +52,26 @@ pub fn interpret(exit: Option<i32>, stderr: &str, names: &EdgeNames<'_>) -> Edge
                     format!(" ({last_line})")
                 }
             ),
-            hint: Some(Hint::Text(format!(
+            Some(Hint::Text(format!(
                 "the account's shell on {} must be POSIX sh compatible",
                 names.source
             ))),
-        }),
+        )),
         Some(127)
             if stderr.contains("ssh: not found")
                 || stderr.contains("ssh: command not found")
                 || stderr.contains("ssh: No such file") =>
         {
-            EdgeOutcome::Fails(EdgeFailure {
-                kind: FailureKind::Other,
-                reason: format!("{} has no ssh client ({last_line})", names.source),
-                hint: Some(Hint::Text(format!("install the OpenSSH client on {}", names.source))),
-            })
+            EdgeOutcome::Fails(EdgeFailure::new(
+                FailureKind::Other,
+                format!("{} has no ssh client ({last_line})", names.source),
+                Some(Hint::Text(format!("install the OpenSSH client on {}", names.source))),
+            ))
         }
         Some(255) => EdgeOutcome::Fails(sort_ssh_error(stderr, names)),
-        Some(code) => EdgeOutcome::Fails(EdgeFailure {
-            kind: FailureKind::Other,
-            reason: format!(
+        Some(code) => EdgeOutcome::Fails(EdgeFailure::new(
+            FailureKind::Other,
+            format!(
                 "logged in, but `true` exited with status {code}{}",
                 if last_line.is_empty() {
                     String::new()
@@ -79,11 +79,11 @@ pub fn interpret(exit: Option<i32>, stderr: &str, names: &EdgeNames<'_>) -> Edge
                     format!(" ({last_line})")
                 }
             ),
-            hint: Some(Hint::Text(format!(
+            Some(Hint::Text(format!(
                 "check the login shell of the account on {} and any `command=` option on {}'s key in its authorized_keys",
                 names.target, names.source
             ))),
-        }),
+        )),
     }
 }
 
@@ -148,19 +148,15 @@ fn sort_ssh_error(stderr: &str, n: &EdgeNames<'_>) -> EdgeFailure {
             ))),
         ),
         FailureKind::Refused => (
-            f.reason,
+            f.finding.reason,
             Some(Hint::Text(format!(
                 "check that sshd runs on {} and that {} can reach {target_ap} (firewall, routes)",
                 n.target, n.source
             ))),
         ),
-        _ => (f.reason, f.hint),
+        _ => (f.finding.reason, f.finding.hint),
     };
-    EdgeFailure {
-        kind: f.kind,
-        reason,
-        hint,
-    }
+    EdgeFailure::new(f.kind, reason, hint)
 }
 
 #[cfg(test)]
@@ -199,10 +195,11 @@ mod tests {
         ));
         assert_eq!(f.kind, FailureKind::AuthRejected);
         assert_eq!(
-            f.reason,
+            f.finding.reason,
             "the node does not accept the key (agilab@127.0.0.4: Permission denied (publickey).)"
         );
         assert!(f
+            .finding
             .hint
             .unwrap()
             .to_string()
@@ -212,17 +209,18 @@ mod tests {
         let f = failure(interpret(Some(255), changed, &names()));
         assert_eq!(f.kind, FailureKind::HostKeyChanged);
         assert_eq!(
-            f.reason,
+            f.finding.reason,
             "the host key of node3 ([127.0.0.4]:2222) differs from the one in node2's known_hosts"
         );
         assert_eq!(
-            f.hint.map(|h| h.to_string()).as_deref(),
+            f.finding.hint.map(|h| h.to_string()).as_deref(),
             Some("if node3 was reinstalled, check its new key, then on node2: `ssh-keygen -R '[127.0.0.4]:2222'` and `trustmesh apply`")
         );
         let mut n = names();
         n.known_hosts = Some("/home/a b/kh");
         let f = failure(interpret(Some(255), changed, &n));
         assert!(f
+            .finding
             .hint
             .unwrap()
             .to_string()
@@ -235,7 +233,7 @@ mod tests {
         ));
         assert_eq!(f.kind, FailureKind::HostKeyUnknown);
         assert_eq!(
-            f.reason,
+            f.finding.reason,
             "node2's known_hosts holds no host key for node3 ([127.0.0.4]:2222)"
         );
 
@@ -246,7 +244,7 @@ mod tests {
         ));
         assert_eq!(f.kind, FailureKind::Refused);
         assert_eq!(
-            f.reason,
+            f.finding.reason,
             "ssh: connect to host 127.0.0.4 port 2222: Connection refused"
         );
         let f = failure(interpret(
@@ -257,10 +255,20 @@ mod tests {
         assert_eq!(f.kind, FailureKind::Timeout);
 
         let f = failure(interpret(Some(127), "sh: 1: ssh: not found\n", &names()));
-        assert_eq!(f.reason, "node2 has no ssh client (sh: 1: ssh: not found)");
+        assert_eq!(
+            f.finding.reason,
+            "node2 has no ssh client (sh: 1: ssh: not found)"
+        );
         let f = failure(interpret(Some(1), "", &names()));
-        assert_eq!(f.reason, "logged in, but `true` exited with status 1");
+        assert_eq!(
+            f.finding.reason,
+            "logged in, but `true` exited with status 1"
+        );
         let f = failure(interpret(None, "killed", &names()));
-        assert!(f.reason.contains("no exit status"), "{}", f.reason);
+        assert!(
+            f.finding.reason.contains("no exit status"),
+            "{}",
+            f.finding.reason
+        );
     }
 }

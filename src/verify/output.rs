@@ -42,7 +42,7 @@ fn cell(edge: Option<&EdgeResult>) -> (&'static str, &'static str) {
         Some(e) => match e.outcome {
             EdgeOutcome::Holds => ("ok", "32"),
             EdgeOutcome::Fails(_) => ("FAIL", "1;31"),
-            EdgeOutcome::NotTried { .. } => ("?", "33"),
+            EdgeOutcome::NotTried(_) => ("?", "33"),
         },
     }
 }
@@ -186,7 +186,7 @@ fn overview(report: &VerifyReport, p: &Paint) -> String {
             .collect();
         let untried: Vec<String> = mine
             .iter()
-            .filter(|e| matches!(e.outcome, EdgeOutcome::NotTried { .. }))
+            .filter(|e| matches!(e.outcome, EdgeOutcome::NotTried(_)))
             .map(|e| show(&e.target))
             .collect();
         if !fails.is_empty() {
@@ -224,10 +224,13 @@ fn failures(report: &VerifyReport, p: &Paint) -> String {
     for e in report.edges.iter().filter(|e| !e.refused_as_expired()) {
         let (what, hint) = match &e.outcome {
             EdgeOutcome::Holds => continue,
-            EdgeOutcome::Fails(f) => (f.reason.clone(), f.hint.as_ref().map(Hint::words)),
-            EdgeOutcome::NotTried { reason, hint } => (
-                format!("not tried: {reason}"),
-                hint.as_ref().map(Hint::words),
+            EdgeOutcome::Fails(f) => (
+                f.finding.reason.clone(),
+                f.finding.hint.as_ref().map(Hint::words),
+            ),
+            EdgeOutcome::NotTried(f) => (
+                format!("not tried: {}", f.reason),
+                f.hint.as_ref().map(Hint::words),
             ),
         };
         s.push_str(&format!(
@@ -351,14 +354,14 @@ pub fn render_json(report: &VerifyReport, out: &mut dyn Write) -> io::Result<()>
                 EdgeOutcome::Fails(f) => (
                     EdgeStatus::Fail,
                     Some(f.kind),
-                    Some(f.reason.as_str()),
-                    f.hint.as_ref(),
+                    Some(f.finding.reason.as_str()),
+                    f.finding.hint.as_ref(),
                 ),
-                EdgeOutcome::NotTried { reason, hint } => (
+                EdgeOutcome::NotTried(f) => (
                     EdgeStatus::NotTried,
                     None,
-                    Some(reason.as_str()),
-                    hint.as_ref(),
+                    Some(f.reason.as_str()),
+                    f.hint.as_ref(),
                 ),
             };
             JsonEdge {
@@ -415,15 +418,16 @@ mod tests {
     }
 
     fn sample() -> VerifyReport {
-        let auth = EdgeOutcome::Fails(EdgeFailure {
-            kind: FailureKind::AuthRejected,
-            reason: "the node does not accept the key (agilab@127.0.0.4: Permission denied (publickey).)".into(),
-            hint: Some(Hint::text("`trustmesh plan` shows what is missing")),
-        });
-        let down = EdgeOutcome::NotTried {
-            reason: "source unreachable (at connect: no answer from 127.0.0.5:22 in time)".into(),
-            hint: Some(Hint::text("check that the host is up")),
-        };
+        let auth = EdgeOutcome::Fails(EdgeFailure::new(
+            FailureKind::AuthRejected,
+            "the node does not accept the key (agilab@127.0.0.4: Permission denied (publickey).)"
+                .into(),
+            Some(Hint::text("`trustmesh plan` shows what is missing")),
+        ));
+        let down = EdgeOutcome::not_tried(
+            "source unreachable (at connect: no answer from 127.0.0.5:22 in time)".into(),
+            Some(Hint::text("check that the host is up")),
+        );
         use EdgeKind::*;
         VerifyReport {
             nodes: vec![
@@ -535,10 +539,7 @@ Verify: 7 of 10 edges hold, 1 fails, 2 not tried.
         for s in &nodes[1..] {
             edges.push(result(EdgeKind::Reverse, s, "n00", EdgeOutcome::Holds));
         }
-        edges[3].outcome = EdgeOutcome::NotTried {
-            reason: "x".into(),
-            hint: None,
-        };
+        edges[3].outcome = EdgeOutcome::not_tried("x".into(), None);
         let mut r = VerifyReport::default();
         (r.nodes, r.edges) = (nodes, edges);
         let t = text(&r, VerifyTextOptions::default());

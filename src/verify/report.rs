@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::model::finding::Hint;
+use crate::model::finding::{Finding, Hint};
 use crate::model::graph::Edge;
 use crate::model::inventory::expiry::EdgeTime;
 use crate::transport::FailureKind;
@@ -18,12 +18,17 @@ pub enum EdgeOutcome {
     Holds,
     /// It was tried and failed.
     Fails(EdgeFailure),
-    /// It could not be tried (the source could not be reached, ...). Counts
-    /// as a failure.
-    NotTried { reason: String, hint: Option<Hint> },
+    /// It could not be tried (the source could not be reached, ...): the
+    /// step `verify`, why, and what to try. Counts as a failure.
+    NotTried(Finding),
 }
 
 impl EdgeOutcome {
+    /// An edge verify could not try: why, and what to try.
+    pub fn not_tried(reason: String, hint: Option<Hint>) -> EdgeOutcome {
+        EdgeOutcome::NotTried(Finding::new("verify", reason, hint))
+    }
+
     pub fn holds(&self) -> bool {
         matches!(self, EdgeOutcome::Holds)
     }
@@ -102,7 +107,7 @@ impl VerifyReport {
             match e.outcome {
                 EdgeOutcome::Holds => s.hold += 1,
                 EdgeOutcome::Fails(_) => s.fail += 1,
-                EdgeOutcome::NotTried { .. } => s.not_tried += 1,
+                EdgeOutcome::NotTried(_) => s.not_tried += 1,
             }
         }
         s

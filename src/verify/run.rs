@@ -70,7 +70,7 @@ enum Attempt {
 }
 
 fn not_tried(reason: String, hint: Option<Hint>) -> Attempt {
-    Attempt::Decided(EdgeOutcome::NotTried { reason, hint })
+    Attempt::Decided(EdgeOutcome::not_tried(reason, hint))
 }
 
 /// How attempts from this run's nodes are made: always the manager's own
@@ -211,10 +211,10 @@ pub async fn verify(
             source: inv.nodes[edge.source].name.clone(),
             target: inv.nodes[edge.target].name.clone(),
             policy: inv.policy(edge.source, edge.target).describe(),
-            outcome: o.unwrap_or(EdgeOutcome::NotTried {
-                reason: "internal error: the attempt did not finish".into(),
-                hint: None,
-            }),
+            outcome: o.unwrap_or(EdgeOutcome::not_tried(
+                "internal error: the attempt did not finish".into(),
+                None,
+            )),
             time: inv.edge_time(edge.source, edge.target, opts.scope.now),
         })
         .collect();
@@ -262,10 +262,7 @@ impl Ctx<'_> {
             .get(edge.source)
             .and_then(Option::as_ref)
         else {
-            return EdgeOutcome::NotTried {
-                reason: "no open connection to the source".into(),
-                hint: None,
-            };
+            return EdgeOutcome::not_tried("no open connection to the source".into(), None);
         };
         // One session on a remote source's master connection.
         let _session = match host {
@@ -308,27 +305,27 @@ impl Ctx<'_> {
                     outcome
                 }
             }
-            Err(StepError::Timeout(_)) => EdgeOutcome::Fails(EdgeFailure {
-                kind: FailureKind::Timeout,
-                reason: format!(
+            Err(StepError::Timeout(_)) => EdgeOutcome::Fails(EdgeFailure::new(
+                FailureKind::Timeout,
+                format!(
                     "no answer from {} within {} s",
                     names.target,
                     timeout.as_secs()
                 ),
-                hint: Some(Hint::RaiseTimeout {
+                Some(Hint::RaiseTimeout {
                     check: format!(
                         "check that {} is up and that {} can reach it",
                         names.target, names.source
                     ),
                 }),
-            }),
-            Err(e) => EdgeOutcome::NotTried {
-                reason: format!("could not run ssh on {}: {e}", names.source),
-                hint: Some(Hint::Text(format!(
+            )),
+            Err(e) => EdgeOutcome::not_tried(
+                format!("could not run ssh on {}: {e}", names.source),
+                Some(Hint::Text(format!(
                     "the connection to {} failed during the run; try again",
                     names.source
                 ))),
-            },
+            ),
         }
     }
 }
@@ -339,18 +336,18 @@ fn sftp_only_outcome(outcome: EdgeOutcome, stdout: &[u8], names: &EdgeNames<'_>)
         .lines()
         .any(|l| l.trim() == SHELL_MARKER);
     match outcome {
-        EdgeOutcome::Holds if opened => EdgeOutcome::Fails(EdgeFailure {
-            kind: FailureKind::Other,
-            reason: format!(
+        EdgeOutcome::Holds if opened => EdgeOutcome::Fails(EdgeFailure::new(
+            FailureKind::Other,
+            format!(
                 "the edge is SFTP-only, yet {}'s key opened a shell on {}",
                 names.source, names.target
             ),
-            hint: Some(Hint::Text(format!(
+            Some(Hint::Text(format!(
                 "{}'s line in {}'s authorized_keys must start with restrict,command=\"internal-sftp\": run \
                  `trustmesh plan` to see what differs",
                 names.source, names.target
             ))),
-        }),
+        )),
         o => o,
     }
 }
@@ -367,10 +364,10 @@ fn prepare(
 ) -> Attempt {
     match gathered.live.nodes.get(edge.source) {
         Some(NodeState::Read { .. }) => {}
-        Some(NodeState::Unreachable { step, reason, hint }) => {
+        Some(NodeState::Unreachable(f)) => {
             return not_tried(
-                format!("source unreachable (at {step}: {reason})"),
-                hint.clone(),
+                format!("source unreachable (at {}: {})", f.step, f.reason),
+                f.hint.clone(),
             )
         }
         Some(NodeState::Skipped { reason }) => {

@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use trustmesh::apply::ApplyOptions;
 use trustmesh::model::inventory::{Inventory, NodeId};
 use trustmesh::model::state::{FileKind, FileStat, LiveAccount, LiveFile};
-use trustmesh::node::memory::{Keygen, MemoryDoor};
+use trustmesh::node::memory::{Keygen, MemoryDoor, SignError};
 use trustmesh::node::{Door, DoorError, Op, Outcomes, Queued};
 use trustmesh::plan::{LiveState, NodeFiles, NodeState, Plan};
 use trustmesh::transport::scripts::Outcome;
@@ -362,7 +362,7 @@ pub fn test_ca_public() -> String {
 /// The in-memory manager's signing: a real certificate from [`test_ca`],
 /// valid from five minutes before its serial (the plan's now, in seconds)
 /// for the validity asked.
-pub fn sign(req: &trustmesh::node::SignRequest) -> Result<String, String> {
+pub fn sign(req: &trustmesh::node::SignRequest) -> Result<String, SignError> {
     sign_with(&test_ca(), req)
 }
 
@@ -370,8 +370,9 @@ pub fn sign(req: &trustmesh::node::SignRequest) -> Result<String, String> {
 pub fn sign_with(
     ca: &ssh_key::PrivateKey,
     req: &trustmesh::node::SignRequest,
-) -> Result<String, String> {
-    let key = ssh_key::PublicKey::from_openssh(&req.public_key).map_err(|e| e.to_string())?;
+) -> Result<String, SignError> {
+    let why = |e: ssh_key::Error| SignError(e.to_string());
+    let key = ssh_key::PublicKey::from_openssh(&req.public_key).map_err(why)?;
     let after = req.serial.saturating_sub(300);
     let mut b = ssh_key::certificate::Builder::new(
         req.serial.to_be_bytes().repeat(2),
@@ -379,15 +380,15 @@ pub fn sign_with(
         after,
         req.serial + req.validity,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(why)?;
     b.serial(req.serial).unwrap();
     b.cert_type(ssh_key::certificate::CertType::User).unwrap();
     b.key_id(req.key_id.clone()).unwrap();
     for p in &req.principals {
         b.valid_principal(p.clone()).unwrap();
     }
-    let c = b.sign(ca).map_err(|e| e.to_string())?;
-    c.to_openssh().map_err(|e| e.to_string())
+    let c = b.sign(ca).map_err(why)?;
+    c.to_openssh().map_err(why)
 }
 
 /// 2026-12-05 00:00 UTC plus `days`: the fixed "now" of the tests of

@@ -136,11 +136,33 @@ fn validate_name(name: &str) -> Result<(), ProbeError> {
     Ok(())
 }
 
+/// The probe script's arguments, validated and unquoted: `--read NAME...
+/// --stat NAME... [--etc-hosts] [--privilege] [--sshd]` (both markers
+/// always present). Only [`ProbeRequest::args`] makes one, so every name
+/// in it passed [`validate_name`]; quote each for a shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeArgs(Vec<String>);
+
+impl std::ops::Deref for ProbeArgs {
+    type Target = [String];
+
+    fn deref(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl IntoIterator for ProbeArgs {
+    type Item = String;
+    type IntoIter = std::vec::IntoIter<String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
 impl ProbeRequest {
-    /// The script's arguments, validated, unquoted:
-    /// `--read NAME... --stat NAME... [--etc-hosts] [--privilege]` (both
-    /// markers always present).
-    pub fn args(&self) -> Result<Vec<String>, ProbeError> {
+    /// The script's arguments ([`ProbeArgs`]), or why a name cannot go.
+    pub fn args(&self) -> Result<ProbeArgs, ProbeError> {
         let mut seen = std::collections::HashSet::new();
         for name in &self.read {
             validate_name(name)?;
@@ -175,7 +197,7 @@ impl ProbeRequest {
         if self.sshd_version {
             args.push("--sshd-version".to_string());
         }
-        Ok(args)
+        Ok(ProbeArgs(args))
     }
 
     /// The remote command, for a login shell: `sh -s -- '--read' 'a' ...`,

@@ -165,7 +165,7 @@ fn args_layout_and_validation() {
         ..Default::default()
     };
     assert_eq!(
-        req.args().unwrap(),
+        *req.args().unwrap(),
         [
             "--read",
             "authorized_keys",
@@ -179,7 +179,7 @@ fn args_layout_and_validation() {
         "sh -s -- '--read' 'authorized_keys' 'known_hosts' '--stat' 'id_ed25519'"
     );
     assert_eq!(
-        ProbeRequest::default().args().unwrap(),
+        *ProbeRequest::default().args().unwrap(),
         ["--read", "--stat"]
     );
     for bad in [

@@ -34,7 +34,17 @@ pub type Keygen = dyn Fn(&str, &str, &str) -> String + Send + Sync;
 
 /// Signs a certificate in memory (`certificates:`): the certificate line,
 /// or why not.
-pub type Signer = dyn Fn(&super::SignRequest) -> Result<String, String> + Send + Sync;
+pub type Signer = dyn Fn(&super::SignRequest) -> Result<CertificateLine, SignError> + Send + Sync;
+
+/// A signed certificate as one line of its file: `type-cert-v01 base64
+/// [comment]`.
+pub type CertificateLine = String;
+
+/// Why an in-memory [`Signer`] did not sign: its words (the node's answer
+/// is a failed `sign`, as ssh-keygen's refusal would be).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SignError(pub String);
 
 /// The default [`Keygen`]: a fake key, the same for the same path and
 /// marker.
@@ -238,7 +248,7 @@ impl MemoryDoor {
             Op::Prove(_) | Op::SetAcl { .. } => Ok(Outcome::Ok),
             Op::Sign(s) => Ok(match self.signer.as_ref().map(|f| f(s)) {
                 Some(Ok(line)) => Outcome::PublicKey(line),
-                Some(Err(why)) => Outcome::Failed(why),
+                Some(Err(why)) => Outcome::Failed(why.to_string()),
                 None => Outcome::Failed("no user CA on this node".into()),
             }),
             Op::ReloadSshd {

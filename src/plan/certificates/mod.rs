@@ -189,11 +189,7 @@ impl Ctx<'_> {
             if let Some(reason) =
                 rotation::refusal(self.inv, self.graph, self.live, self.scope, self.ca)
             {
-                plan.rotation_refused = Some(RotationRefused {
-                    reason,
-                    missing: Vec::new(),
-                    hint: None,
-                });
+                plan.rotation_refused = Some(RotationRefused::new(reason, Vec::new(), None));
             }
         }
         let principals = self.wanted_principals(id);

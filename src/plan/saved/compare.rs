@@ -2,6 +2,7 @@
 //! ahead only when nothing differs.
 
 use super::{AcceptedHostKey, SavedPlan};
+use crate::model::finding::Finding;
 use crate::plan::{NodePlan, NodeStatus};
 
 /// One way a fresh plan differs from the saved one.
@@ -102,9 +103,9 @@ pub fn differences(saved: &[NodePlan], fresh: &[NodePlan]) -> Vec<Difference> {
 fn status(n: &NodePlan) -> &'static str {
     match n.status {
         NodeStatus::Planned => "planned",
-        NodeStatus::Unreachable { .. } => "unreachable",
+        NodeStatus::Unreachable(_) => "unreachable",
         NodeStatus::Skipped { .. } => "skipped",
-        NodeStatus::Blocked { .. } => "blocked",
+        NodeStatus::Blocked(_) => "blocked",
     }
 }
 
@@ -117,7 +118,7 @@ pub fn host_key_differences(saved: &[AcceptedHostKey], fresh: &[NodePlan]) -> Ve
         let Some(f) = fresh.iter().find(|f| f.node == key.node) else {
             continue;
         };
-        let NodeStatus::Unreachable { step, reason, .. } = &f.status else {
+        let NodeStatus::Unreachable(Finding { step, reason, .. }) = &f.status else {
             continue;
         };
         let accepted = key.fingerprints.join(", ");

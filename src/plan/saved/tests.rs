@@ -1,5 +1,6 @@
 use super::*;
 use crate::formats::known_hosts;
+use crate::model::finding::Finding;
 use crate::model::inventory::{Inventory, InventoryError};
 use crate::plan::{Change, FileBase, Login, NodeStatus};
 use std::os::unix::fs::PermissionsExt;
@@ -452,11 +453,11 @@ fn a_node_refused_by_its_pinned_host_key_is_named_with_both_fingerprints() {
     // Read as saved: nothing differs.
     assert!(saved.differences(&saved.nodes).is_empty());
     let mut fresh = saved.nodes.clone();
-    fresh[1].status = NodeStatus::Unreachable {
-        step: "host key".into(),
-        reason: "the host presents SHA256:new (ssh-ed25519), not the pinned SHA256:old".into(),
-        hint: None,
-    };
+    fresh[1].status = NodeStatus::Unreachable(Finding::new(
+        "host key",
+        "the host presents SHA256:new (ssh-ed25519), not the pinned SHA256:old".into(),
+        None,
+    ));
     fresh[1].changes.clear();
     fresh[1].base.clear();
     let d = saved.differences(&fresh);
@@ -470,11 +471,7 @@ fn a_node_refused_by_its_pinned_host_key_is_named_with_both_fingerprints() {
         d[0].what
     );
     // Unreachable for another reason: said too, with the saved key.
-    fresh[1].status = NodeStatus::Unreachable {
-        step: "connect".into(),
-        reason: "timed out".into(),
-        hint: None,
-    };
+    fresh[1].status = NodeStatus::Unreachable(Finding::new("connect", "timed out".into(), None));
     let d = saved.differences(&fresh);
     assert!(
         d.len() == 1 && d[0].what.contains("timed out") && d[0].what.contains("SHA256:old"),
