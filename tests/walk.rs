@@ -257,21 +257,6 @@ fn trips<'l>(log: &'l [String], n: &str) -> Vec<&'l str> {
         .collect()
 }
 
-/// A real ed25519 pair made by ssh-keygen in `dir`: (private path,
-/// `type base64`).
-fn real_key(dir: &std::path::Path, name: &str) -> (String, String) {
-    let path = dir.join(name);
-    let st = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
-    let line = public.split_whitespace().take(2).collect::<Vec<_>>();
-    (path.display().to_string(), line.join(" "))
-}
-
 /// Two fresh workers in one mesh, both root with sshd's drop-in folder
 /// included, serving host certificates signed by a real CA on the
 /// manager (in `dir`); their host keys real too, as proven.
