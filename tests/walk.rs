@@ -348,8 +348,8 @@ fn with_certificates_a_nodes_writes_still_go_in_the_fewest_round_trips() {
         );
         let at = |l: &str| log.iter().position(|x| x == l).unwrap();
         let own = at(&format!("run {w} reload sshd"));
-        assert!(at(*lists[0]) < own, "{w}: {log:#?}");
-        assert!(reloads.iter().all(|&r| r < at(*lists[1])), "{w}: {log:#?}");
+        assert!(at(lists[0]) < own, "{w}: {log:#?}");
+        assert!(reloads.iter().all(|&r| r < at(lists[1])), "{w}: {log:#?}");
         // Nothing of it ran after its last batch: that read-back stands.
         let id = i.find(w).unwrap();
         assert_eq!(ran.read_back[id], now[id], "{w}");
