@@ -356,6 +356,30 @@ fn with_certificates_a_nodes_writes_still_go_in_the_fewest_round_trips() {
     }
 }
 
+#[test]
+fn a_provisioned_node_serving_a_host_certificate_takes_two_batches_and_its_reload() {
+    // Keys and ~/.ssh already there: the certificate, KRL and drop-ins in
+    // one batch, the reload, then known_hosts (the CA trusted once every
+    // node reloaded) with the rest. Before: 6 round trips, the
+    // certificate, the KRL and known_hosts each alone, the last one after
+    // the batch (its read-back stale).
+    let dir = tempfile::tempdir().unwrap();
+    let (i, mut live) = host_cert_lab(dir.path());
+    for id in 1..i.nodes.len() {
+        with_key(&i, id, account_at(&mut live, id));
+    }
+    let (ran, log, now) = logged_apply(&i, &live, &run(&i, &live));
+    assert!(!ran.report.failed(), "{:#?}", ran.report);
+    for w in ["w1", "w2"] {
+        let t = trips(&log, w);
+        assert_eq!(t.len(), 3, "{w}: {t:#?}");
+        assert_eq!(t[1], format!("run {w} reload sshd"), "{w}: {t:#?}");
+        assert!(t[2].contains("replace ~/.ssh/known_hosts"), "{w}: {t:#?}");
+        let id = i.find(w).unwrap();
+        assert_eq!(ran.read_back[id], now[id], "{w}");
+    }
+}
+
 /// A memory door whose batch, once done and read back, answers only when
 /// its node's rotation swap has ended (ten seconds at most): that swap
 /// ends once the batch was sent, before its answer.
