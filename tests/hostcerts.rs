@@ -167,21 +167,6 @@ fn the_plan_says_which_nodes_serve_certificates_and_why_the_others_keep_pins() {
     assert!(text(&p).contains("signed by the host CA"), "{}", text(&p));
 }
 
-/// A real key pair made by ssh-keygen in `dir`: (private path, public line).
-fn real_key(dir: &std::path::Path, name: &str) -> (String, String) {
-    let path = dir.join(name);
-    let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
-    let mut f = public.split_whitespace();
-    let line = format!("{} {}", f.next().unwrap(), f.next().unwrap());
-    (path.display().to_string(), line)
-}
-
 /// The lab with a real CA on the manager and real host keys, as proven.
 fn real_lab(dir: &std::path::Path) -> (Inventory, LiveState) {
     let (ca, ca_pub) = real_key(dir, "ca");

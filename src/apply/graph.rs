@@ -99,25 +99,6 @@ pub(super) enum Kind {
 }
 
 impl Kind {
-    /// Can go in its node's one round trip ([`crate::node::Door::run_all`]):
-    /// what depends only on what is known before the run (a key's
-    /// generation, a rotation's swap and proof, an ACL go on their own).
-    /// A user certificate's write goes too: the batch waits for the unit
-    /// of its signing on the manager, as for any action it depends on
-    /// ([`ActionGraph::units`]), which is never batched.
-    pub(super) fn batched(&self, change: Option<&Change>) -> bool {
-        match self {
-            Kind::Issue { .. } => true,
-            Kind::MkDir { .. }
-            | Kind::Edit { .. }
-            | Kind::Block { .. }
-            | Kind::Mode { .. }
-            | Kind::Owner { .. }
-            | Kind::RemoveLeftover { .. } => !self.strict(change),
-            _ => false,
-        }
-    }
-
     /// Runs only when every action it depends on, on any node, succeeded
     /// (the steps of a rotation); other actions wait only for their own
     /// node's prerequisites.
@@ -132,8 +113,7 @@ impl Kind {
             // A known_hosts edit drops a host's pinned keys only once that
             // host serves its certificate, and trusts the host CA only once
             // every serving host reloaded (host_certificates). One that only
-            // adds pinned lines waits for nothing and goes in its node's
-            // batch.
+            // adds pinned lines waits only for its own node.
             Kind::Edit { .. } => matches!(change, Some(Change::EditFile(e))
                 if e.after_rotation_of.is_some()
                     || (e.file == crate::plan::FileRole::KnownHosts

@@ -1,9 +1,19 @@
 //! The executor: a walk over the action graph by units ([`Units`]), each
 //! unit started as soon as every unit it waits for is done, bounded by
 //! `--concurrency` (terraform's walk, not waves): a node's key generation
-//! is one round trip, and the rest of its actions go in one more
-//! ([`Door::run_all`]: its writes and their read-back), as soon as the
-//! keys they carry exist; one slow node holds only what waits for it.
+//! is one round trip, and the rest of its actions go in as few more as
+//! the graph allows ([`Door::run_all`]: its writes and their read-back),
+//! as soon as the keys they carry exist; one slow node holds only what
+//! waits for it.
+//!
+//! A node's read-back is the one its last batch (its main unit) answered,
+//! and one rule says when it stands: only when nothing else of that node
+//! ended once that batch was sent (after it, or alongside it: a
+//! rotation's proof or swap, an ACL, an sshd reload, a retired key's
+//! removal, each of them its own unit). What ended before the batch was
+//! sent is in what it read. Else the read-back is dropped and the node is
+//! read again (`ops::apply`'s `settle`). A signing on the manager writes
+//! nothing of its account (only in a private temporary folder).
 
 use std::collections::VecDeque;
 
@@ -126,18 +136,13 @@ pub(super) async fn walk(
         }
     }
     let Walker {
-        run, mut read_back, ..
+        run,
+        mut read_back,
+        stale,
+        ..
     } = w;
-    // A node's read-back is its state after the run only when nothing
-    // of it ran after its batch (a rotation, an ACL): else it is read
-    // again.
-    for ix in ag.graph.node_indices() {
-        let a = &ag.graph[ix];
-        let after_batch = matches!(
-            a.kind,
-            Kind::Swap { .. } | Kind::Prove { .. } | Kind::SetAcl { .. }
-        ) || Step::of(plan, a).is_some();
-        if let (true, Some(id)) = (after_batch, inv.find(&plan.nodes[a.plan_node].node)) {
+    for (id, stale) in stale.into_iter().enumerate() {
+        if stale {
             read_back[id] = None;
         }
     }
@@ -156,11 +161,12 @@ struct Walker<'a> {
     doors: &'a [Option<&'a dyn Door>],
     opts: &'a ApplyOptions,
     run: Run,
+    /// By inventory node: what its main unit read back.
     read_back: Vec<Option<LiveAccount>>,
-    /// By inventory node: its batch was sent; what of it ends after that
-    /// makes the batch's read-back stale.
+    /// By inventory node: its main unit was sent.
     batch_sent: Vec<bool>,
-    /// By inventory node: something of it ended once its batch was sent.
+    /// By inventory node: something else of it ended once its main unit
+    /// was sent, so that unit's read-back is not its state after the run.
     stale: Vec<bool>,
 }
 
@@ -274,17 +280,14 @@ impl<'a> Walker<'a> {
 
     /// Record what a unit's round trip answered.
     fn record(&mut self, unit: &Unit, sent: Vec<Sent>, answer: Answer) {
-        // Anything of a node that ends once its batch was sent (after it,
-        // or alongside it) makes the batch's read-back stale: the node is
-        // read again. A signing on the manager writes nothing of its
-        // account (only in a private temporary folder).
+        // The module's rule: anything else of a node that ends once its
+        // main unit was sent makes that unit's read-back stale.
         let signing = unit
             .actions
             .iter()
             .all(|ix| matches!(self.ag.graph[*ix].kind, Kind::Sign { .. }));
         if let Some((id, _)) = self.door_of(unit.plan_node) {
             if !unit.main && !signing && self.batch_sent[id] {
-                self.read_back[id] = None;
                 self.stale[id] = true;
             }
         }
@@ -294,9 +297,7 @@ impl<'a> Walker<'a> {
                 if let (true, Ok(state), Some((id, _))) =
                     (unit.main, out.state, self.door_of(unit.plan_node))
                 {
-                    if !self.stale[id] {
-                        self.read_back[id] = Some(state);
-                    }
+                    self.read_back[id] = Some(state);
                 }
                 out.results
             }

@@ -146,7 +146,8 @@ pub async fn apply(
 /// Take each node's state read back in its own round trip as its state
 /// after apply, and say which nodes must be read again: the manager
 /// (always), a node whose report is missing (a transport error, a list
-/// not done in one round trip, something run after it), a node reached
+/// not done in one round trip, something else of it that ended once its
+/// last batch was sent: `apply::walk`'s rule), a node reached
 /// with a password (its read proves the manager's key now opens it) or
 /// over SFTP. A node the plan did not touch keeps the state it was read
 /// in.

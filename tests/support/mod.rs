@@ -136,6 +136,22 @@ pub fn missing(name: &str) -> LiveFile {
     }
 }
 
+/// A real key pair made by ssh-keygen in `dir`: (private path, public
+/// line `type base64`).
+pub fn real_key(dir: &std::path::Path, name: &str) -> (String, String) {
+    let path = dir.join(name);
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
+    let mut f = public.split_whitespace();
+    let line = format!("{} {}", f.next().unwrap(), f.next().unwrap());
+    (path.display().to_string(), line)
+}
+
 /// A fresh account: home 0755, no ~/.ssh, one ed25519 host key (reported
 /// by the account, and proven by its sshd).
 pub fn fresh_account(inv: &Inventory, id: NodeId) -> LiveAccount {
