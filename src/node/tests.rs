@@ -31,6 +31,7 @@ fn files() -> NodeFiles {
         sshd: false,
         host_ca: None,
         sshd_version: false,
+        sshd_leftovers: false,
     }
 }
 

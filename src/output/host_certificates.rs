@@ -28,6 +28,13 @@ pub(super) fn render(c: &Change, p: &Paint, out: &mut dyn Write) -> io::Result<(
             Esc(&h.validity),
             Esc(&h.why)
         )?,
+        Change::WriteKrl(k) if k.remove => writeln!(
+            out,
+            "  {} {} (file removed: the KRL of retired nodes' host certificates{})",
+            p.del("-"),
+            Esc(&k.path),
+            if k.sudo { ", with sudo -n" } else { "" }
+        )?,
         Change::WriteKrl(k) => writeln!(
             out,
             "  {} {} (KRL made on the manager, 0644{}): revokes {}",
