@@ -440,6 +440,15 @@ fn a_certificate_within_renew_before_of_its_end_is_signed_again_and_the_plan_say
     );
 }
 
+/// The lab with real keys, host certificates applied in memory: (its
+/// folder, the inventory, the state read back).
+fn served_lab() -> (tempfile::TempDir, Inventory, LiveState) {
+    let dir = tempfile::tempdir().unwrap();
+    let (inv, live) = real_lab(dir.path());
+    let served = apply_on_memory(&inv, &run(&inv, &live), &live);
+    (dir, inv, served)
+}
+
 /// The changes of `node` that remove or reload: `remove PATH`, `reload`,
 /// in plan order.
 fn removals(p: &Plan, node: &str) -> Vec<String> {
@@ -467,9 +476,7 @@ fn removals(p: &Plan, node: &str) -> Vec<String> {
 /// is left to do.
 #[test]
 fn host_certificates_turned_off_are_removed_with_the_pins_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let (inv, live) = real_lab(dir.path());
-    let mut served = apply_on_memory(&inv, &run(&inv, &live), &live);
+    let (_dir, inv, mut served) = served_lab();
     // A @cert-authority line an admin wrote on w3: never trustmesh's.
     let w3 = account_of(&mut served, &inv, "w3");
     let hand = format!("@cert-authority *.lab {} admin\n", fake_key("admin-ca"));
@@ -596,9 +603,7 @@ fn host_certificates_turned_off_are_removed_with_the_pins_first() {
 /// others keep serving, and the peers' CA line no longer names it.
 #[test]
 fn a_node_opted_out_stops_serving_and_the_others_keep_theirs() {
-    let dir = tempfile::tempdir().unwrap();
-    let (inv, live) = real_lab(dir.path());
-    let served = apply_on_memory(&inv, &run(&inv, &live), &live);
+    let (_dir, inv, served) = served_lab();
     let ca = inv.host_certs.as_ref().unwrap().ca.clone();
     let opted = lab_with(&["w1", "w5"], &host_certs(&ca));
     let p = run(&opted, &served);
@@ -648,9 +653,7 @@ fn a_node_opted_out_stops_serving_and_the_others_keep_theirs() {
 /// marker), and no privilege: nothing is removed, and the plan says why.
 #[test]
 fn a_drop_in_trustmesh_did_not_write_is_left_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let (inv, live) = real_lab(dir.path());
-    let mut served = apply_on_memory(&inv, &run(&inv, &live), &live);
+    let (_dir, inv, mut served) = served_lab();
     let w1 = account_of(&mut served, &inv, "w1");
     set_file(
         w1,

@@ -320,21 +320,7 @@ fn render_node(
                     Esc(path)
                 )?;
             }
-            Change::MoveAside {
-                path,
-                aside_path,
-                fingerprint,
-                why,
-            } => writeln!(
-                out,
-                "  {} {} ({}), left by a rotation that did not finish: moved aside to {} (kept, not deleted) \
-                 before a new one is made there; {}",
-                p.chg("~"),
-                Esc(path),
-                Esc(fingerprint),
-                Esc(aside_path),
-                Esc(why)
-            )?,
+            Change::MoveAside { .. } => host_certificates::render(c, p, out)?,
             Change::GenerateKey { path, key_type } => {
                 writeln!(
                     out,
