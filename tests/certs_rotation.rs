@@ -77,20 +77,6 @@ fn sign_by_path(req: &SignRequest) -> Result<String, trustmesh::node::memory::Si
     sign_with(&ca, req)
 }
 
-/// The log of [`Logged`] doors, one `NODE OP` line per operation, in the
-/// order they were sent.
-fn each_op(log: &[String]) -> Vec<String> {
-    let mut out = Vec::new();
-    for l in log {
-        if let Some((node, ops)) = l.strip_prefix("list ").and_then(|l| l.split_once(": ")) {
-            out.extend(ops.split("; ").map(|op| format!("{node} {op}")));
-        } else if let Some(l) = l.strip_prefix("run ") {
-            out.push(l.to_string());
-        }
-    }
-    out
-}
-
 /// Apply `plan` on logging memory doors with real keys and CAs, each door
 /// passed through `adjust` (a failing proof): the report, the log, and the
 /// state read back.
@@ -443,6 +429,152 @@ fn a_rotated_key_in_certificate_mode_is_signed_before_its_proofs_and_converges()
         "{log:#?}"
     );
     assert!(pos("w01 prove w02") < pos("w01 swap"), "{log:#?}");
+    let c = certificate(&mut after, &i, "w01");
+    assert_eq!(c.public_key(), key("w01-rotated").public_key().key_data());
+    let again = plan_with(&i, &after, PlanScope::default());
+    assert!(again.is_empty(), "{}", text(&again));
+}
+
+/// A new CA a failed rotation left on the manager (`<ca>.trustmesh-new`,
+/// trustmesh's by its comment, still trusted on w02): the next rotation
+/// moves it aside (kept, not deleted) before it makes the new CA, says so
+/// in the plan, keeps w02's line of it until the new CA is proven and then
+/// removes it with the old CA's. One trustmesh did not make refuses the
+/// rotation.
+#[test]
+fn a_new_ca_left_by_a_failed_rotation_is_moved_aside_by_the_next_one() {
+    let i = cluster(3);
+    let mut live = converged(&i);
+    let (old, stale) = (public(&key("ca-old")), public(&key("ca-stale")));
+    let m = account_of(&mut live, &i, "manager");
+    set_file(
+        m,
+        "trustmesh_ca.trustmesh-new",
+        0o600,
+        "PRIVATE (never read)",
+    );
+    let stale_pub = format!("{stale} trustmesh-ca:lab\n");
+    set_file(m, "trustmesh_ca.trustmesh-new.pub", 0o644, &stale_pub);
+    let w02 = account_of(&mut live, &i, "w02");
+    let ak = content(w02, "authorized_keys").to_string();
+    let line = ak
+        .lines()
+        .find(|l| l.contains(&old))
+        .unwrap()
+        .replace(&old, &stale);
+    set_file(w02, "authorized_keys", 0o600, &format!("{ak}{line}\n"));
+
+    let p = plan_with(&i, &live, rotate_ca());
+    let m = node_plan(&p, "manager");
+    assert!(m.rotation_refused.is_none(), "{}", text(&p));
+    match &m.changes[..] {
+        [Change::MoveAside {
+            path,
+            aside_path,
+            why,
+            ..
+        }, Change::RotateUserCa { new_path, .. }, ..] => {
+            assert_eq!((path.as_str(), new_path.as_str()), (NEW_CA, NEW_CA));
+            assert!(
+                aside_path.starts_with("~/.ssh/trustmesh_ca.old-"),
+                "{aside_path}"
+            );
+            assert!(why.contains("w02 still trust it"), "{why}");
+        }
+        other => panic!("{other:#?}"),
+    }
+    assert!(
+        text(&p).contains(
+            "left by a rotation that did not finish: moved aside to ~/.ssh/trustmesh_ca.old-"
+        ),
+        "{}",
+        text(&p)
+    );
+    let (report, log, mut after) = apply(&i, &p, &live, |_, d| d);
+    assert!(!report.failed(), "{report:#?}");
+    let pos = |what: &str| log.iter().position(|l| l == what);
+    let (moved, made) = (pos("manager swap"), pos("manager keygen"));
+    assert!(moved.is_some() && moved < made, "{log:#?}");
+    let new = public(&key("ca-new"));
+    assert!(ca_public(&mut after, &i).starts_with(&new));
+    for w in ["w01", "w02", "w03"] {
+        let ak = authorized_keys(&mut after, &i, w);
+        assert!(
+            !ak.contains(&old) && !ak.contains(&stale) && ak.contains(&new),
+            "{w}:\n{ak}"
+        );
+    }
+    let again = plan_with(&i, &after, PlanScope::default());
+    assert!(again.is_empty(), "{}", text(&again));
+
+    // Not trustmesh's (another comment): left alone, the rotation refused.
+    let m = account_of(&mut live, &i, "manager");
+    set_file(
+        m,
+        "trustmesh_ca.trustmesh-new.pub",
+        0o644,
+        &format!("{stale} alice@laptop\n"),
+    );
+    let p = plan_with(&i, &live, rotate_ca());
+    let m = node_plan(&p, "manager");
+    let why = m
+        .rotation_refused
+        .as_ref()
+        .map(|r| r.finding.reason.clone());
+    assert!(
+        why.as_deref()
+            .is_some_and(|w| w.contains("is not a key trustmesh made")),
+        "{why:?}"
+    );
+    assert!(!m
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::MoveAside { .. } | Change::RotateUserCa { .. })));
+}
+
+/// A node key rotation in certificate mode that failed left the new pair
+/// and its certificate on w01: the next rotation of w01 moves them aside
+/// first and writes the new certificate where none is; converged.
+#[test]
+fn a_node_keys_leftover_pair_and_certificate_are_moved_aside_by_the_next_rotation() {
+    let i = cluster(3);
+    let mut live = converged(&i);
+    let w01 = account_of(&mut live, &i, "w01");
+    let stale = public(&key("w01-stale"));
+    set_file(
+        w01,
+        "id_ed25519.trustmesh-new",
+        0o600,
+        "PRIVATE (never read)",
+    );
+    set_file(
+        w01,
+        "id_ed25519.trustmesh-new.pub",
+        0o644,
+        &format!("{stale} trustmesh:lab/w01\n"),
+    );
+    let cert = content(w01, "id_ed25519-cert.pub").to_string();
+    set_file(w01, "id_ed25519.trustmesh-new-cert.pub", 0o644, &cert);
+    let scope = PlanScope {
+        rotate: [i.find("w01").unwrap()].into_iter().collect(),
+        ..Default::default()
+    };
+    let p = plan_with(&i, &live, scope);
+    let w = node_plan(&p, "w01");
+    assert!(w.rotation_refused.is_none(), "{}", text(&p));
+    let at = |f: &dyn Fn(&Change) -> bool| w.changes.iter().position(f);
+    let moved = at(
+        &|c| matches!(c, Change::MoveAside { path, .. } if path == "~/.ssh/id_ed25519.trustmesh-new"),
+    );
+    let rotate = at(&|c| matches!(c, Change::RotateKey { .. }));
+    assert!(moved.is_some() && moved < rotate, "{}", text(&p));
+    let issue = w.changes.iter().find_map(|c| match c {
+        Change::IssueCertificate(c) => Some(c),
+        _ => None,
+    });
+    assert!(issue.is_some_and(|c| c.create), "{issue:#?}");
+    let (report, log, mut after) = apply(&i, &p, &live, |_, d| d);
+    assert!(!report.failed(), "{report:#?}\n{log:#?}");
     let c = certificate(&mut after, &i, "w01");
     assert_eq!(c.public_key(), key("w01-rotated").public_key().key_data());
     let again = plan_with(&i, &after, PlanScope::default());

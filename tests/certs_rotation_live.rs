@@ -192,4 +192,29 @@ fn a_failed_proof_keeps_the_old_ca_and_the_next_apply_goes_back_to_it() {
         assert_eq!(signed_by(&certificate(&live, w)), old, "{w}");
     }
     every_edge_works(&live, "after going back to the old CA");
+
+    // The failed rotation's new CA is still on the manager: the next
+    // rotation moves it aside (kept) and rotates.
+    let plan = live
+        .run(&["plan", "--rotate-keys", "@ca"])
+        .expect_exit(0)
+        .stdout;
+    assert!(
+        plan.contains("~/.ssh/trustmesh_ca.trustmesh-new (")
+            && plan.contains(
+                "left by a rotation that did not finish: moved aside to ~/.ssh/trustmesh_ca.old-"
+            ),
+        "{plan}"
+    );
+    let ran = live
+        .run(&["apply", "--rotate-keys", "@ca", "--yes"])
+        .expect_exit(0);
+    assert!(ran.stdout.contains("Converged"), "{}", ran.stdout);
+    let new = blob(&live, "manager", ".ssh/trustmesh_ca.pub");
+    assert_ne!(new, old);
+    for w in WORKERS {
+        assert_eq!(signed_by(&certificate(&live, w)), new, "{w}");
+    }
+    every_edge_works(&live, "after the second rotation");
+    live.run(&["plan", "--detailed-exitcode"]).expect_exit(0);
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use support::*;
 use trustmesh::model::inventory::Inventory;
 use trustmesh::model::state::Privilege;
+use trustmesh::node::Door;
 use trustmesh::plan::{BlockRole, Change, LiveState, NodeState, Plan};
 
 const INCLUDE: &str = "Include /etc/ssh/sshd_config.d/*.conf\nPort 22\n";
@@ -21,14 +22,35 @@ const SSH_DROPIN: &str = "/etc/ssh/ssh_config.d/trustmesh-lab.conf";
 const KRL: &str = "/etc/ssh/trustmesh-lab.krl";
 
 fn lab(ca: &str) -> Inventory {
+    lab_with(&["w5"], &host_certs(ca))
+}
+
+/// The inventory's host_certificates section.
+fn host_certs(ca: &str) -> String {
+    format!("host_certificates: {{ca: '{ca}', validity: 8w, renew_before: 1w}}\n")
+}
+
+/// The lab's five workers in one mesh, those in `opted` with
+/// `host_certificates: false`, and the inventory's last lines `tail`.
+fn lab_with(opted: &[&str], tail: &str) -> Inventory {
+    let w = |name: &str, rest: &str| {
+        let off = if opted.contains(&name) {
+            ", host_certificates: false"
+        } else {
+            ""
+        };
+        format!("  - {{name: {name}, {rest}{off}}}\n")
+    };
     Inventory::from_str_named(
         "inventory.yaml",
         &format!(
-            "version: 1\ncluster: lab\nmanager: {{name: m, address: 10.0.0.1}}\nworkers:\n\
-             \x20 - {{name: w1, address: 10.0.0.11}}\n  - {{name: w2, address: 10.0.0.12}}\n\
-             \x20 - {{name: w3, address: 10.0.0.13}}\n  - {{name: w4, address: 10.0.0.14, port: 2222}}\n\
-             \x20 - {{name: w5, address: 10.0.0.15, host_certificates: false}}\n\
-             mesh:\n  - [w1, w2, w3, w4, w5]\nhost_certificates: {{ca: '{ca}', validity: 8w, renew_before: 1w}}\n"
+            "version: 1\ncluster: lab\nmanager: {{name: m, address: 10.0.0.1}}\nworkers:\n{}{}{}{}{}\
+             mesh:\n  - [w1, w2, w3, w4, w5]\n{tail}",
+            w("w1", "address: 10.0.0.11"),
+            w("w2", "address: 10.0.0.12"),
+            w("w3", "address: 10.0.0.13"),
+            w("w4", "address: 10.0.0.14, port: 2222"),
+            w("w5", "address: 10.0.0.15"),
         ),
     )
     .unwrap()
@@ -400,5 +422,243 @@ fn a_certificate_within_renew_before_of_its_end_is_signed_again_and_the_plan_say
     assert_eq!(
         signed(&plan_at(60), "w2"),
         vec!["the certificate there has ended".to_string()]
+    );
+}
+
+/// The lab with real keys, host certificates applied in memory: (its
+/// folder, the inventory, the state read back).
+fn served_lab() -> (tempfile::TempDir, Inventory, LiveState) {
+    let dir = tempfile::tempdir().unwrap();
+    let (inv, live) = real_lab(dir.path());
+    let served = apply_on_memory(&inv, &run(&inv, &live), &live);
+    (dir, inv, served)
+}
+
+/// The changes of `node` that remove or reload: `remove PATH`, `reload`,
+/// in plan order.
+fn removals(p: &Plan, node: &str) -> Vec<String> {
+    node_plan(p, node)
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::WriteBlock(b) if b.new.is_none() => Some(format!(
+                "remove {}{}",
+                b.path,
+                if b.sudo { " (sudo)" } else { "" }
+            )),
+            Change::WriteKrl(k) if k.remove => Some(format!("remove {}", k.path)),
+            Change::ReloadSshd(r) if r.restore.is_some() => Some("reload".to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// host_certificates turned off, on a served cluster: on each serving node
+/// trustmesh's ssh drop-in, its sshd drop-in, sshd checked and reloaded,
+/// then its certificate and KRL removed, only after every peer's known_hosts
+/// holds the node's pinned host keys (the `@cert-authority` line dropped in
+/// the same write); a line trustmesh did not write stays. Applied, nothing
+/// is left to do.
+#[test]
+fn host_certificates_turned_off_are_removed_with_the_pins_first() {
+    let (_dir, inv, mut served) = served_lab();
+    // A @cert-authority line an admin wrote on w3: never trustmesh's.
+    let w3 = account_of(&mut served, &inv, "w3");
+    let hand = format!("@cert-authority *.lab {} admin\n", fake_key("admin-ca"));
+    let kh = format!("{}{hand}", content(w3, "known_hosts"));
+    set_file(w3, "known_hosts", 0o600, &kh);
+    assert!(
+        kh.contains("@cert-authority 10.0.0.11,w1,10.0.0.12,w2 "),
+        "{kh}"
+    );
+
+    let off = lab_with(&[], "");
+    let p = run(&off, &served);
+    for (node, sudo) in [("w1", ""), ("w2", " (sudo)")] {
+        assert_eq!(
+            removals(&p, node),
+            [
+                format!("remove {SSH_DROPIN}{sudo}"),
+                format!("remove {DROPIN}{sudo}"),
+                "reload".to_string(),
+                format!("remove {CERT}{sudo}"),
+                format!("remove {KRL}"),
+            ],
+            "{node}: {:#?}",
+            node_plan(&p, node).changes
+        );
+    }
+    for node in ["m", "w3", "w4", "w5"] {
+        assert!(removals(&p, node).is_empty(), "{node}");
+    }
+    // Each peer: the CA line out and the pins of w1 and w2 in, one write.
+    for peer in ["w3", "w4", "w5", "w1"] {
+        let e = node_plan(&p, peer)
+            .changes
+            .iter()
+            .find_map(|c| match c {
+                Change::EditFile(e) if e.path.ends_with("known_hosts") => Some(e),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{peer}: no known_hosts edit"));
+        assert!(
+            e.remove
+                .iter()
+                .any(|(_, l)| l.starts_with("@cert-authority 10.0.0.11,")),
+            "{peer}: {e:#?}"
+        );
+        let pinned: Vec<&str> = e.add.iter().map(|l| &*l.node).collect();
+        for t in ["w1", "w2"].iter().filter(|t| **t != peer) {
+            assert!(pinned.contains(t), "{peer}: {pinned:?}");
+        }
+    }
+    let shown = text(&p);
+    assert!(
+        shown.contains(&format!(
+            "- {DROPIN} (file removed: sshd's host certificates)"
+        )) && shown.contains(&format!("- {KRL} (file removed: the KRL"))
+            && shown.contains(&format!(
+                "- {CERT} (file removed: sshd's host certificates, with sudo -n)"
+            )),
+        "{shown}"
+    );
+
+    // Applied: every pin lands before a node stops serving, the reload
+    // before its certificate and KRL go.
+    let log: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let doors = logged(memory_doors(&off, &served, |_, d| d), &log);
+    let rt = runtime();
+    let run_dir = tempfile::tempdir().unwrap();
+    let report = rt.block_on(trustmesh::apply::apply_on(
+        &off,
+        &trustmesh::TrustGraph::build(&off),
+        &p,
+        &as_doors(&doors),
+        &memory_options(Some(run_dir.path().to_path_buf())),
+    ));
+    assert!(!report.failed(), "{report:#?}");
+    let log = each_op(&log.lock().unwrap());
+    let at = |what: &str| {
+        log.iter()
+            .position(|l| l == what)
+            .unwrap_or_else(|| panic!("no `{what}` in {log:#?}"))
+    };
+    for node in ["w1", "w2"] {
+        let stop = at(&format!("{node} remove {DROPIN}"));
+        for peer in ["m", "w1", "w2", "w3", "w4", "w5"] {
+            assert!(
+                at(&format!("{peer} replace ~/.ssh/known_hosts")) < stop,
+                "{peer} before {node} stops: {log:#?}"
+            );
+        }
+        let reload = at(&format!("{node} reload sshd"));
+        assert!(stop < reload, "{log:#?}");
+        assert!(reload < at(&format!("{node} remove {CERT}")), "{log:#?}");
+        assert!(reload < at(&format!("{node} remove {KRL}")), "{log:#?}");
+        assert!(
+            at(&format!("{node} remove {SSH_DROPIN}")) < stop,
+            "{log:#?}"
+        );
+    }
+    let mut after = served.clone();
+    for (id, d) in doors.iter().enumerate() {
+        if let (Some(d), NodeState::Read { account, .. }) = (d, &mut after.nodes[id]) {
+            *account = rt
+                .block_on(d.read_state(&trustmesh::plan::NodeFiles::of(&off, id)))
+                .unwrap();
+        }
+    }
+    let w1 = account_of(&mut after, &off, "w1");
+    for f in [DROPIN, SSH_DROPIN, CERT, KRL] {
+        assert!(
+            w1.file(f).is_none_or(|f| f.stat.is_none()),
+            "{f} left on w1"
+        );
+    }
+    let kh = content(account_of(&mut after, &off, "w3"), "known_hosts").to_string();
+    assert!(
+        kh.contains(&hand) && !kh.contains("@cert-authority 10.0.0.11"),
+        "{kh}"
+    );
+    let again = run(&off, &after);
+    assert!(again.is_empty(), "{}", text(&again));
+}
+
+/// `host_certificates: false` on one serving node: its files go, the
+/// others keep serving, and the peers' CA line no longer names it.
+#[test]
+fn a_node_opted_out_stops_serving_and_the_others_keep_theirs() {
+    let (_dir, inv, served) = served_lab();
+    let ca = inv.host_certs.as_ref().unwrap().ca.clone();
+    let opted = lab_with(&["w1", "w5"], &host_certs(&ca));
+    let p = run(&opted, &served);
+    assert_eq!(
+        removals(&p, "w1"),
+        [
+            format!("remove {SSH_DROPIN}"),
+            format!("remove {DROPIN}"),
+            "reload".to_string(),
+            format!("remove {CERT}"),
+            format!("remove {KRL}"),
+        ]
+    );
+    assert!(removals(&p, "w2").is_empty());
+    assert!(!node_plan(&p, "w2")
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::SignHostKey(_) | Change::ReloadSshd(_))));
+    // w3's CA line names w2 alone now, and w1 is pinned in the same write.
+    let e = node_plan(&p, "w3")
+        .changes
+        .iter()
+        .find_map(|c| match c {
+            Change::EditFile(e) if e.path.ends_with("known_hosts") => Some(e),
+            _ => None,
+        })
+        .unwrap();
+    let added: Vec<String> = e
+        .add
+        .iter()
+        .map(|l| format!("{} {}", l.names.as_deref().unwrap(), l.node))
+        .collect();
+    assert!(
+        added.contains(&"@cert-authority 10.0.0.12,w2 host CA".to_string())
+            && added.contains(&"10.0.0.11 w1".to_string()),
+        "{added:?}"
+    );
+    let after = apply_on_memory(&opted, &p, &served);
+    assert!(
+        run(&opted, &after).is_empty(),
+        "{}",
+        text(&run(&opted, &after))
+    );
+}
+
+/// An sshd drop-in that is not trustmesh's (its first line is another
+/// marker), and no privilege: nothing is removed, and the plan says why.
+#[test]
+fn a_drop_in_trustmesh_did_not_write_is_left_alone() {
+    let (_dir, inv, mut served) = served_lab();
+    let w1 = account_of(&mut served, &inv, "w1");
+    set_file(
+        w1,
+        DROPIN,
+        0o644,
+        "# trustmesh:other/w1: written by trustmesh\nHostCertificate /x\n",
+    );
+    let w2 = account_of(&mut served, &inv, "w2");
+    w2.privilege = Some(Privilege::None);
+    let off = lab_with(&[], "");
+    let p = run(&off, &served);
+    let r = removals(&p, "w1");
+    assert!(
+        !r.iter().any(|l| l.contains(DROPIN) || l == "reload"),
+        "{r:?}"
+    );
+    assert!(removals(&p, "w2").is_empty());
+    assert!(
+        warnings(&p, "w2").contains("removing them needs root or a passwordless `sudo -n`"),
+        "{}",
+        warnings(&p, "w2")
     );
 }

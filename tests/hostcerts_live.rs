@@ -17,9 +17,9 @@ fn root_host(name: &str) -> HostSpec {
         .sshd_option("PidFile /etc/ssh/sshd.pid")
 }
 
-#[test]
-fn host_certificates_are_served_and_peers_trust_them_with_one_ca_line() {
-    let names = ["r1", "r2", "r3"];
+/// Root hosts `names`, the manager's key let in as root on each, sshd's
+/// drop-in folder made.
+fn root_cluster(names: &[&str]) -> Live {
     let live = start(names.iter().map(|n| root_host(n)).collect());
     live.manager_keygen();
     let key = live
@@ -32,17 +32,50 @@ fn host_certificates_are_served_and_peers_trust_them_with_one_ca_line() {
             .unwrap();
         stdout_of(&live.run_as(n, "root", "mkdir -p -m 755 /etc/ssh/sshd_config.d"));
     }
-    let inv = |workers: &[&str]| {
-        live.inventory(
-            workers,
-            &format!(
-                "cluster: lab\nmesh:\n  - [{}]\n\
-                 host_certificates: {{ca: ~/.ssh/trustmesh_host_ca, validity: 52w, renew_before: 4w}}\n",
-                workers.join(", ")
-            ),
-            &|_| "    user: root\n".to_string(),
-        )
+    live
+}
+
+/// The inventory: `workers` as root in one mesh, with host certificates
+/// when `certs`.
+fn root_inventory(live: &Live, workers: &[&str], certs: bool) -> String {
+    let section = if certs {
+        "host_certificates: {ca: ~/.ssh/trustmesh_host_ca, validity: 52w, renew_before: 4w}\n"
+    } else {
+        ""
     };
+    live.inventory(
+        workers,
+        &format!(
+            "cluster: lab\nmesh:\n  - [{}]\n{section}",
+            workers.join(", ")
+        ),
+        &|_| "    user: root\n".to_string(),
+    )
+}
+
+/// `ssh -v` from `from` to `to` as root, host keys checked against root's
+/// known_hosts: (it worked, what ssh said).
+fn ssh_v(live: &Live, from: &str, to: &str) -> (bool, String) {
+    let h = live.cluster.host(to).clone();
+    let out = live.run_as(
+        from,
+        "root",
+        &format!(
+            "ssh -v -o BatchMode=yes -o StrictHostKeyChecking=yes -p {} root@{} true 2>&1",
+            h.port, h.address
+        ),
+    );
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn host_certificates_are_served_and_peers_trust_them_with_one_ca_line() {
+    let names = ["r1", "r2", "r3"];
+    let live = root_cluster(&names);
+    let inv = |workers: &[&str]| root_inventory(&live, workers, true);
     live.write_inventory(&inv(&names));
 
     let plan = live
@@ -103,16 +136,8 @@ fn host_certificates_are_served_and_peers_trust_them_with_one_ca_line() {
     assert_eq!(about_r1.len(), 1, "{kh}");
     assert!(about_r1[0].starts_with("@cert-authority "), "{kh}");
     assert!(about_r1[0].ends_with(" trustmesh:lab/manager"), "{kh}");
-    let ssh = live.run_as(
-        "r2",
-        "root",
-        &format!(
-            "ssh -v -o BatchMode=yes -o StrictHostKeyChecking=yes -p {} root@{} true 2>&1",
-            r1.port, r1.address
-        ),
-    );
-    let said = String::from_utf8_lossy(&ssh.stdout);
-    assert!(ssh.status.success(), "{said}");
+    let (ok, said) = ssh_v(&live, "r2", "r1");
+    assert!(ok, "{said}");
     assert!(
         said.contains("Server host certificate: ssh-ed25519-cert-v01@openssh.com"),
         "{said}"
@@ -171,4 +196,72 @@ fn host_certificates_are_served_and_peers_trust_them_with_one_ca_line() {
     );
     let (ok1, said1) = try_from_r2("r1");
     assert!(ok1, "{said1}");
+}
+
+/// host_certificates turned off on a served cluster: apply removes
+/// trustmesh's drop-ins, certificates and KRL (sshd checked and reloaded)
+/// after every peer holds pinned host keys; sshd serves no certificate
+/// any more, peers still connect with their pins, and what trustmesh did
+/// not write (another drop-in, a hand-written line) is untouched.
+#[test]
+fn host_certificates_turned_off_leave_pinned_keys_and_nothing_of_trustmesh() {
+    let names = ["r1", "r2"];
+    let live = root_cluster(&names);
+    live.write_inventory(&root_inventory(&live, &names, true));
+    live.run(&["apply", "--accept-new-host-keys", "--yes"])
+        .expect_exit(0);
+    let (_, said) = ssh_v(&live, "r2", "r1");
+    assert!(said.contains("Server host certificate"), "{said}");
+    // Not trustmesh's: another drop-in, and a line in r2's known_hosts.
+    let other = "# kept by the admin\nLogLevel INFO\n";
+    let hand = "@cert-authority *.example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin\n";
+    for n in names {
+        let cmd = format!(
+            "printf '%s' '{other}' > /etc/ssh/sshd_config.d/other.conf && printf '%s' '{hand}' >> ~/.ssh/known_hosts"
+        );
+        assert!(live.run_as(n, "root", &cmd).status.success());
+    }
+
+    live.write_inventory(&root_inventory(&live, &names, false));
+    let plan = live.run(&["plan"]).expect_exit(0).stdout;
+    for f in [
+        "- /etc/ssh/sshd_config.d/trustmesh-lab.conf (file removed",
+        "- /etc/ssh/ssh_config.d/trustmesh-lab.conf (file removed",
+        "- /etc/ssh/ssh_host_ed25519_key-cert.pub (file removed",
+        "- /etc/ssh/trustmesh-lab.krl (file removed",
+    ] {
+        assert!(plan.contains(f), "{f}:\n{plan}");
+    }
+    let out = live.run(&["apply", "--yes"]).expect_exit(0).stdout;
+    assert!(out.contains("Converged"), "{out}");
+    live.run(&["plan", "--detailed-exitcode"]).expect_exit(0);
+    for (from, to) in [("r2", "r1"), ("r1", "r2")] {
+        let (ok, said) = ssh_v(&live, from, to);
+        assert!(ok, "{from} -> {to}: {said}");
+        assert!(!said.contains("Server host certificate"), "{said}");
+    }
+    for n in names {
+        let left = stdout_of(&live.run_as(
+            n,
+            "root",
+            "ls /etc/ssh/sshd_config.d /etc/ssh/ssh_config.d; ls /etc/ssh | grep -e cert -e krl; cat ~/.ssh/known_hosts",
+        ));
+        assert!(
+            !left.contains("trustmesh-lab") && !left.contains("-cert.pub"),
+            "{n}: {left}"
+        );
+        assert!(
+            left.contains("other.conf") && left.contains(hand.trim_end()),
+            "{n}: {left}"
+        );
+        assert!(
+            !left
+                .lines()
+                .any(|l| l.starts_with("@cert-authority ") && l.ends_with("trustmesh:lab/manager")),
+            "{n}: {left}"
+        );
+        let o = stdout_of(&live.run_as(n, "root", "cat /etc/ssh/sshd_config.d/other.conf"));
+        assert_eq!(o, other, "{n}");
+    }
+    live.run(&["verify"]).expect_exit(0);
 }

@@ -12,6 +12,12 @@ pub(super) fn describe(plan: &Plan, a: &Action) -> String {
                 let sudo = if b.sudo { " with sudo -n" } else { "" };
                 match (&b.new, b.role) {
                     (None, crate::plan::BlockRole::SshConfigFile) => format!("remove {}", b.path),
+                    (
+                        None,
+                        crate::plan::BlockRole::SshdDropin | crate::plan::BlockRole::SshDropin,
+                    ) => {
+                        format!("remove {}{sudo}", b.path)
+                    }
                     (None, _) => format!("remove trustmesh's block from {}{sudo}", b.path),
                     (
                         Some(_),
@@ -88,6 +94,11 @@ pub(super) fn describe(plan: &Plan, a: &Action) -> String {
             _ => "reload sshd".to_string(),
         },
         Kind::Krl { change } => match &np.changes[*change] {
+            Change::WriteKrl(k) if k.remove => format!(
+                "remove the KRL {}{}",
+                k.path,
+                if k.sudo { " with sudo -n" } else { "" }
+            ),
             Change::WriteKrl(k) => format!(
                 "write the KRL {} ({} revoked){}",
                 k.path,
@@ -102,6 +113,13 @@ pub(super) fn describe(plan: &Plan, a: &Action) -> String {
         Kind::Prove { name, .. } => format!(
             "prove the certificate signed by the new user CA with a fresh connection to {name}"
         ),
+        Kind::Swap {
+            path,
+            new_path,
+            aside_path,
+        } if aside_path.ends_with(super::graph::UNUSED) => {
+            format!("move {new_path}, left by a rotation that did not finish, aside to {path}")
+        }
         Kind::Swap {
             path, aside_path, ..
         } => format!("put the new key in place as {path}, the old one moved to {aside_path}"),

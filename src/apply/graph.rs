@@ -8,6 +8,9 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use crate::plan::{Change, NodeStatus, Plan};
 
 mod certificates;
+mod host_certificates;
+
+use host_certificates::is_ca_names;
 
 #[derive(Debug, Clone)]
 pub(super) enum Kind {
@@ -119,6 +122,10 @@ impl Kind {
                     || (e.file == crate::plan::FileRole::KnownHosts
                         && (!e.remove.is_empty()
                             || e.add.iter().any(|l| l.names.as_deref().is_some_and(is_ca_names))))),
+            // A host certificate's drop-in or certificate removed: after
+            // the peers' pins, and only if sshd took the drop-in's removal.
+            Kind::Block { .. } => matches!(change, Some(Change::WriteBlock(b))
+                if b.role == crate::plan::BlockRole::SshdDropin && b.new.is_none()),
             _ => false,
         }
     }
@@ -161,6 +168,11 @@ struct Builder<'p> {
     certs: Vec<NodeIndex>,
     reloads: HashMap<&'p str, NodeIndex>,
     known_hosts: Vec<(NodeIndex, Vec<&'p str>, bool)>,
+    /// host_certificates turned off: each node's drop-in removal, and the
+    /// known_hosts edits (edit, the nodes it pins, whether it drops the
+    /// CA line) it waits for.
+    stops: Vec<(&'p str, NodeIndex)>,
+    pins: Vec<(NodeIndex, Vec<&'p str>, bool)>,
 }
 
 /// One node's own actions as they are added: what the ones after wait for.
@@ -174,9 +186,18 @@ struct NodeActions<'p> {
     last_block: Option<NodeIndex>,
     edits: HashMap<&'p str, NodeIndex>,
     own: Vec<NodeIndex>,
-    /// host_certificates: this node's certificate writes.
+    /// host_certificates: this node's certificate writes, and its reload.
     certs: Vec<NodeIndex>,
+    reload: Option<NodeIndex>,
+    /// Its drop-in is removed (host_certificates turned off).
+    stops: bool,
+    /// A rotation's leftover moved aside: before the new pair is made.
+    moved: Option<NodeIndex>,
 }
+
+/// The aside of a [`Change::MoveAside`]'s swap: never made, since no
+/// key is at its target.
+pub(super) const UNUSED: &str = ".unused";
 
 /// The action of a change (a rotation's swap is added apart).
 fn kind_of(c: &Change, ci: usize) -> Kind {
@@ -208,6 +229,15 @@ fn kind_of(c: &Change, ci: usize) -> Kind {
         },
         Change::WriteBlock(_) => Kind::Block { change: ci },
         Change::RemoveLeftover { path } => Kind::RemoveLeftover { path: path.clone() },
+        // The swap script with no key at the aside: the pair (and its
+        // certificate) renamed there, nothing else moved.
+        Change::MoveAside {
+            path, aside_path, ..
+        } => Kind::Swap {
+            path: aside_path.clone(),
+            new_path: path.clone(),
+            aside_path: format!("{aside_path}{UNUSED}"),
+        },
         Change::SetAcl { path, command } => Kind::SetAcl {
             path: path.clone(),
             command: command.clone(),
@@ -293,6 +323,7 @@ impl<'p> Builder<'p> {
             Change::WriteKrl(_) => {
                 n.last_block = Some(ix);
                 self.certs.push(ix);
+                self.after_reload(ix, n);
             }
             Change::WriteBlock(b) => {
                 if let Some(&before) = n.edits.get(b.path.as_str()) {
@@ -306,6 +337,7 @@ impl<'p> Builder<'p> {
                 }
                 n.last_block = Some(ix);
                 n.edits.insert(b.path.as_str(), ix);
+                self.stop_serving(np, b, ix, n);
             }
             Change::GenerateKey { .. } => {
                 self.keygen_of.insert(np.node.as_str(), ix);
@@ -313,6 +345,7 @@ impl<'p> Builder<'p> {
             Change::CreateUserCa { .. } => {
                 self.keygen_of.insert(crate::plan::CA_NODE, ix);
             }
+            Change::MoveAside { .. } => n.moved = Some(ix),
             Change::RotateUserCa { .. } => self.ca_rotation(pi, c, ix, n),
             // Signed on the manager once the node's key and the CA exist
             // (see `signs`); written after ~/.ssh is made.
@@ -333,7 +366,10 @@ impl<'p> Builder<'p> {
                 for &c in n.certs.iter().chain(&n.last_block) {
                     graph.add_edge(c, ix, ());
                 }
-                self.reloads.insert(np.node.as_str(), ix);
+                n.reload = Some(ix);
+                if !n.stops {
+                    self.reloads.insert(np.node.as_str(), ix);
+                }
             }
             Change::RotateKey {
                 path,
@@ -343,6 +379,9 @@ impl<'p> Builder<'p> {
                 ..
             } => {
                 self.keygen_of.insert(np.node.as_str(), ix);
+                if let Some(m) = n.moved {
+                    graph.add_edge(m, ix, ());
+                }
                 let swap = graph.add_node(Action {
                     plan_node: pi,
                     kind: Kind::Swap {
@@ -368,16 +407,7 @@ impl<'p> Builder<'p> {
                 }
                 n.edits.insert(e.path.as_str(), ix);
                 if e.file == crate::plan::FileRole::KnownHosts {
-                    let dropped = e
-                        .remove
-                        .iter()
-                        .filter_map(|(_, l)| marker_node(l))
-                        .collect();
-                    let ca = e
-                        .add
-                        .iter()
-                        .any(|l| l.names.as_deref().is_some_and(is_ca_names));
-                    self.known_hosts.push((ix, dropped, ca));
+                    self.known_hosts_edit(e, ix);
                 }
                 let needs: Vec<String> = e
                     .add
@@ -456,39 +486,6 @@ impl<'p> Builder<'p> {
             }
         }
     }
-}
-
-impl Builder<'_> {
-    /// The CA before every signature; a known_hosts edit after the reload
-    /// of each host whose pinned lines it drops (all of them when it adds
-    /// the CA line): make before break.
-    fn host_certificates(&mut self) {
-        if let Some(ca) = self.host_ca {
-            for &c in &self.certs {
-                self.graph.add_edge(ca, c, ());
-            }
-        }
-        for (ix, dropped, ca) in &self.known_hosts {
-            for (node, &r) in &self.reloads {
-                if *ca || dropped.contains(node) {
-                    self.graph.add_edge(r, *ix, ());
-                }
-            }
-        }
-    }
-}
-
-/// The node a managed line's marker names (`... trustmesh:c/node`).
-fn marker_node(line: &str) -> Option<&str> {
-    let m = line.split_whitespace().last()?;
-    m.strip_prefix("trustmesh:")?
-        .rsplit_once('/')
-        .map(|(_, n)| n)
-}
-
-/// Are these known_hosts names those of the host CA's line?
-fn is_ca_names(names: &str) -> bool {
-    names.starts_with("@cert-authority ")
 }
 
 impl ActionGraph {

@@ -120,6 +120,15 @@ pub(super) fn prepared_op(plan: &Plan, action: &Action) -> Option<Result<Op, Sig
     };
     match change {
         Change::ReloadSshd(r) => Some(Ok(reload(r))),
+        // Removed: nothing to make, compare-and-swap on what the plan read.
+        Change::WriteKrl(k) if k.remove => Some(Ok(Op::WriteBlock(Write {
+            path: NodePath::plan(&k.path),
+            expected: k.expected.clone(),
+            content: Vec::new(),
+            mode: "keep".into(),
+            remove: true,
+            sudo: k.sudo,
+        }))),
         Change::WriteKrl(k) => Some(krl(k).map(|content| {
             Op::WriteBlock(Write {
                 path: NodePath::plan(&k.path),
@@ -203,6 +212,7 @@ mod tests {
             expected: "absent".into(),
             create: true,
             sudo: false,
+            remove: false,
         };
         let dropin = BlockWrite {
             path: "/etc/ssh/sshd_config.d/trustmesh-c.conf".into(),

@@ -23,7 +23,14 @@ pub(super) async fn probe_local(
     home: &Path,
     timeout: Duration,
 ) -> Result<(LiveAccount, Option<KeyNote>), GatherError> {
-    let all = files.probe_request();
+    let mut all = files.probe_request();
+    // The new CA a rotation that did not finish left (its public half
+    // read, its private key only stat'ed): the next one moves it aside.
+    if let Some((_, ca)) = &files.user_ca {
+        let new = format!("{ca}{}", crate::plan::NEW_KEY_SUFFIX);
+        all.read.push(format!("{new}.pub"));
+        all.stat_only.push(new);
+    }
     let (read, stat_only) = (&all.read, &all.stat_only);
     let inside = |n: &String| !n.contains('/') && !n.starts_with('~');
     let req = ProbeRequest {
@@ -54,7 +61,11 @@ pub(super) async fn probe_local(
     }
     // The keys earlier rotations moved aside: a plan removes what is left
     // of their lines.
-    account.files.extend(aside_files(&files.key, home));
+    let asides: Vec<_> = aside_files(&files.key, home)
+        .into_iter()
+        .filter(|a| account.file(&a.name).is_none())
+        .collect();
+    account.files.extend(asides);
     let note = own_public_key(&mut account, files, home, timeout).await?;
     // Read here, by trustmesh itself: the manager's host keys are what its
     // own /etc/ssh holds.

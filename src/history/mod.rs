@@ -153,6 +153,7 @@ pub fn changes(plan: &Plan) -> Vec<NodeChanges> {
                 | Change::Mode { path, .. }
                 | Change::Owner { path, .. }
                 | Change::RemoveLeftover { path }
+                | Change::MoveAside { path, .. }
                 | Change::SetAcl { path, .. }
                 | Change::HostCa { path } => path,
                 Change::IssueCertificate(i) => &i.path,

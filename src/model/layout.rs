@@ -38,6 +38,9 @@ pub struct NodeFiles {
     pub host_ca: Option<String>,
     /// With `certificates:`: ask what the node's sshd is.
     pub sshd_version: bool,
+    /// Without host_certificates: read sshd's files as `sshd` does only
+    /// when trustmesh's are there (they are removed).
+    pub sshd_leftovers: bool,
 }
 
 /// The files of options.ssh_config, relative to `~/.ssh`.
@@ -78,6 +81,7 @@ impl NodeFiles {
             privilege: o.hosts_file || inv.host_certs.is_some(),
             sshd: inv.host_certs.is_some() && id != Inventory::MANAGER,
             sshd_version: inv.certificates.is_some(),
+            sshd_leftovers: inv.host_certs.is_none() && id != Inventory::MANAGER,
             host_ca: inv
                 .host_certs
                 .as_ref()
@@ -109,6 +113,7 @@ impl NodeFiles {
             privilege: self.privilege,
             sshd: self.sshd,
             sshd_version: self.sshd_version,
+            sshd_leftovers: self.sshd_leftovers,
         }
     }
 
@@ -132,6 +137,16 @@ impl NodeFiles {
         let mut stat = vec![self.key.clone()];
         if let Some(name) = &self.certificate {
             read.push(name.clone());
+        }
+        // The new pair (and certificate) of a rotation that did not
+        // finish: the next one moves it aside (`plan::leftovers`).
+        let new = format!("{}{}", self.key, crate::plan::NEW_KEY_SUFFIX);
+        if !new.contains('/') {
+            read.push(format!("{new}.pub"));
+            if self.certificate.is_some() {
+                read.push(crate::formats::certificate::file_name(&new));
+            }
+            stat.push(new);
         }
         if let Some((public, private)) = &self.user_ca {
             if !read.contains(public) {

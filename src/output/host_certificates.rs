@@ -1,4 +1,5 @@
-//! host_certificates' changes in the plan's text.
+//! host_certificates' changes in the plan's text, and what a rotation
+//! that did not finish left, moved aside.
 
 use std::io::{self, Write};
 
@@ -28,6 +29,13 @@ pub(super) fn render(c: &Change, p: &Paint, out: &mut dyn Write) -> io::Result<(
             Esc(&h.validity),
             Esc(&h.why)
         )?,
+        Change::WriteKrl(k) if k.remove => writeln!(
+            out,
+            "  {} {} (file removed: the KRL of retired nodes' host certificates{})",
+            p.del("-"),
+            Esc(&k.path),
+            if k.sudo { ", with sudo -n" } else { "" }
+        )?,
         Change::WriteKrl(k) => writeln!(
             out,
             "  {} {} (KRL made on the manager, 0644{}): revokes {}",
@@ -46,6 +54,21 @@ pub(super) fn render(c: &Change, p: &Paint, out: &mut dyn Write) -> io::Result<(
             p.chg("~"),
             Esc(&r.dropin),
             if r.sudo { ", with sudo -n" } else { "" }
+        )?,
+        Change::MoveAside {
+            path,
+            aside_path,
+            fingerprint,
+            why,
+        } => writeln!(
+            out,
+            "  {} {} ({}), left by a rotation that did not finish: moved aside to {} (kept, not deleted) \
+             before a new one is made there; {}",
+            p.chg("~"),
+            Esc(path),
+            Esc(fingerprint),
+            Esc(aside_path),
+            Esc(why)
         )?,
         _ => {}
     }

@@ -320,6 +320,7 @@ fn render_node(
                     Esc(path)
                 )?;
             }
+            Change::MoveAside { .. } => host_certificates::render(c, p, out)?,
             Change::GenerateKey { path, key_type } => {
                 writeln!(
                     out,
@@ -465,7 +466,7 @@ fn render_block(b: &BlockWrite, p: &Paint, out: &mut dyn Write) -> io::Result<()
     );
     let path = Esc(&b.path);
     let head = match (removed, b.create) {
-        (true, _) if whole => format!("{} {path} (file removed: {what})", p.del("-")),
+        (true, _) if whole => format!("{} {path} (file removed: {what}{how})", p.del("-")),
         (true, _) => format!("{} {path} (block removed: {what}{how})", p.chg("~")),
         (false, true) => format!(
             "{} {path} (new file, {:04o}: {what}{how})",

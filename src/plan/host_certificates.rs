@@ -435,7 +435,7 @@ impl Ctx<'_> {
     /// node its certificates, drop-in and reload; a pinned node is said.
     pub(super) fn host_certificates(&self, id: NodeId, acc: &LiveAccount, plan: &mut NodePlan) {
         let (Some(hc), Some(ca)) = (&self.inv.host_certs, &self.host_certs.ca) else {
-            return;
+            return self.stop_serving(id, acc, plan);
         };
         if id == Inventory::MANAGER {
             match ca {
@@ -452,7 +452,7 @@ impl Ctx<'_> {
             Serve::Yes { sudo } if !matches!(ca, Ca::Unusable(_)) => *sudo,
             Serve::Pinned(why) => {
                 plan.warnings.push(format!("keeps pinned host keys: {why}"));
-                return;
+                return self.stop_serving(id, acc, plan);
             }
             _ => return,
         };

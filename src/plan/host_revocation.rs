@@ -30,6 +30,9 @@ pub struct Krl {
     pub create: bool,
     /// Written with `sudo -n` (the account is not root).
     pub sudo: bool,
+    /// The KRL is removed (host_certificates turned off on the node).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remove: bool,
 }
 
 /// The KRL's source for `ssh-keygen -k`: one `serial:` line per certificate.
@@ -149,6 +152,7 @@ impl Ctx<'_> {
                 expected: now.map_or_else(|| "absent".into(), crate::transport::scripts::cksum),
                 create: now.is_none(),
                 sudo,
+                remove: false,
             }));
         }
         let ssh = ssh_dropin_path(&self.inv.cluster);

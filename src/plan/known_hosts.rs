@@ -148,7 +148,15 @@ impl Ctx<'_> {
         let file = KnownHostsFile::parse(text.unwrap_or(""));
         let wanted = self.wanted_hosts(id);
         let ca_line = self.ca_line(id);
-        let mut lines = self.triage_entries(&file, &wanted, ca_line.as_ref());
+        let mut lines = self.triage_entries(id, &file, &wanted, ca_line.as_ref());
+        if let Some(t) = lines.ca_kept {
+            plan.warnings.push(format!(
+                "{path}: the @cert-authority line of the host CA is kept: {} cannot be given its pinned host \
+                 keys in this run (not read, not proven, or {}); plan again once it can",
+                self.inv.nodes[t].name,
+                crate::output::hints::NOT_IN_LIMIT
+            ));
+        }
         self.retired_unnamed(&path, &mut lines.retired, plan);
         // Usually in order already: the lines were written target by target.
         lines.managed_ok.sort_unstable();
@@ -213,6 +221,7 @@ impl Ctx<'_> {
     /// What becomes of each marked entry of a known_hosts file.
     fn triage_entries<'f>(
         &self,
+        id: NodeId,
         file: &'f KnownHostsFile,
         wanted: &[(NodeId, Want)],
         ca_line: Option<&PlannedLine>,
@@ -224,14 +233,20 @@ impl Ctx<'_> {
                 continue;
             };
             // The host CA's line, marked with the manager's marker: kept
-            // while it is the one wanted.
+            // while it is the one wanted; else replaced by the new one, or
+            // dropped once every host it covered gets its pinned keys in
+            // the same write (host_certificates turned off).
             if e.annotation() == Some(Annotation::CertAuthority)
                 && e.comment() == Some(&*self.markers[Inventory::MANAGER])
-                && self.inv.host_certs.is_some()
             {
                 let text = file.lines()[i].text();
                 if !lines.ca_ok && ca_line.and_then(|l| l.text()).as_deref() == Some(text) {
                     lines.ca_ok = true;
+                    lines.kept.push(i);
+                } else if ca_line.is_some() {
+                    lines.remove.push(i);
+                } else if let Err(t) = self.pins_cover(id) {
+                    lines.ca_kept = Some(t);
                     lines.kept.push(i);
                 } else {
                     lines.remove.push(i);
@@ -520,6 +535,8 @@ struct HostLines<'f> {
     retired: Vec<&'f str>,
     /// The host CA's line is there as wanted.
     ca_ok: bool,
+    /// The host CA's line is kept, unwanted: this target cannot be pinned.
+    ca_kept: Option<NodeId>,
 }
 
 /// What a known_hosts file already says about one target: the entries that

@@ -31,10 +31,12 @@ mod cert_mode;
 mod certificates;
 mod expiry;
 mod file_edit;
+mod host_cert_off;
 pub mod host_certificates;
 mod host_index;
 mod host_revocation;
 mod known_hosts;
+mod leftovers;
 mod owners;
 mod rotation;
 pub mod saved;
@@ -120,7 +122,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         .collect();
     // Nodes whose key is rotated in this run: only a key that exists, and
     // only when the new key can be proven on every node it opens.
-    let mut rotations = rotation::eligible(inv, graph, live, scope, &keys);
+    let mut rotations = rotation::eligible(inv, graph, live, scope, &keys, &files);
     // Keys earlier rotations moved aside: their lines are this cluster's.
     let retired: Vec<Vec<(Arc<str>, Arc<str>)>> = (0..n)
         .map(|id| match live.account(id) {
@@ -556,8 +558,8 @@ impl Ctx<'_> {
                     self.fix_mode(acc, &key_path, s, 0o600, plan);
                 }
                 if self.rotating[id] {
-                    let change = rotation::rotate_change(self, id, key_path, base64);
-                    plan.changes.push(change);
+                    let changes = rotation::rotate_changes(self, id, key_path, base64);
+                    plan.changes.extend(changes);
                 }
             }
             KeyState::Unknown if self.needs_key[id] => {

@@ -36,6 +36,7 @@ pub(super) fn eligible(
     live: &LiveState,
     scope: &PlanScope,
     keys: &[KeyState],
+    files: &[NodeFiles],
 ) -> Rotations {
     let n = inv.nodes.len();
     let mut out = Rotations {
@@ -66,6 +67,18 @@ pub(super) fn eligible(
                     "{name}'s key is not rotated: it has no key pair that could be read (a missing key is \
                      generated, not rotated)"
                 ),
+                Vec::new(),
+                None,
+            ));
+            continue;
+        }
+        // A new pair an earlier rotation left there that is not its own.
+        let left = live
+            .account(id)
+            .map(|a| super::leftovers::find(a, &files[id].key, &inv.marker(name)));
+        if let Some(Err(why)) = left {
+            out.refused[id] = Some(RotationRefused::new(
+                format!("{name}'s key is not rotated: {why}"),
                 Vec::new(),
                 None,
             ));
@@ -168,8 +181,29 @@ fn refusal(inv: &Inventory, id: NodeId, why: Vec<(NodeId, Unprovable)>) -> Rotat
 }
 
 /// The rotation of `id`'s key, named after the old key (the same on
-/// every plan of it).
-pub(super) fn rotate_change(ctx: &Ctx<'_>, id: NodeId, key_path: String, base64: &str) -> Change {
+/// every plan of it), after the move aside of what an earlier rotation
+/// left.
+pub(super) fn rotate_changes(
+    ctx: &Ctx<'_>,
+    id: NodeId,
+    key_path: String,
+    base64: &str,
+) -> Vec<Change> {
+    let left = ctx.live.account(id).and_then(|a| {
+        super::leftovers::find(a, &ctx.files[id].key, &ctx.markers[id])
+            .ok()
+            .flatten()
+    });
+    let moved = left.map(|l| {
+        l.move_aside("its lines, if any are left, are removed like a retired key's".to_string())
+    });
+    moved
+        .into_iter()
+        .chain([rotate_change(ctx, id, key_path, base64)])
+        .collect()
+}
+
+fn rotate_change(ctx: &Ctx<'_>, id: NodeId, key_path: String, base64: &str) -> Change {
     let fp = kh::fingerprint_sha256(base64).unwrap_or_default();
     let mut targets: Vec<String> = ctx
         .graph

@@ -150,6 +150,17 @@ pub enum Change {
     },
     /// Remove a temporary file an interrupted apply left in `~/.ssh`.
     RemoveLeftover { path: String },
+    /// The new pair (`path`, `<key>.trustmesh-new`, with its `.pub` and
+    /// `-cert.pub`) a rotation that did not finish left, trustmesh's own:
+    /// moved aside to `aside_path` on its node (kept, never deleted) before
+    /// this run's rotation makes a new one there; `why` says what becomes
+    /// of its lines.
+    MoveAside {
+        path: String,
+        aside_path: String,
+        fingerprint: String,
+        why: String,
+    },
     /// Windows: the ACL sshd demands on a file (SYSTEM and Administrators
     /// only, inheritance removed), set by `command` (`icacls ...`) after
     /// every write of it: a file renamed into place carries the folder's
@@ -295,10 +306,13 @@ impl Plan {
                     Change::IssueCertificate(i) if i.replaces => s.change += 1,
                     Change::IssueCertificate(_) => s.add += 1,
                     Change::SignHostKey(c) if c.create => s.add += 1,
+                    Change::WriteKrl(k) if k.remove => s.remove += 1,
                     Change::WriteKrl(k) if k.create => s.add += 1,
                     Change::WriteKrl(_) => s.change += 1,
                     Change::SignHostKey(_) | Change::ReloadSshd(_) => s.change += 1,
-                    Change::RotateKey { .. } | Change::RotateUserCa { .. } => s.change += 1,
+                    Change::RotateKey { .. }
+                    | Change::RotateUserCa { .. }
+                    | Change::MoveAside { .. } => s.change += 1,
                     Change::RemoveLeftover { .. } => s.remove += 1,
                     Change::Mode { .. } | Change::Owner { .. } | Change::SetAcl { .. } => {
                         s.change += 1

@@ -467,6 +467,8 @@ pub fn op_name(op: &Op) -> String {
     match op {
         Op::Sign(s) => format!("sign {}", s.key_id),
         Op::Replace(w) => format!("replace {}", w.path.as_plan()),
+        Op::WriteBlock(w) if w.remove => format!("remove {}", w.path.as_plan()),
+        Op::WriteBlock(w) => format!("write {}", w.path.as_plan()),
         Op::Prove(p) => format!("prove {}", p.target),
         other => other.step().to_string(),
     }
@@ -500,6 +502,20 @@ impl Door for Logged {
             Outcomes { results, state }
         })
     }
+}
+
+/// The log of [`Logged`] doors, one `NODE OP` line per operation, in the
+/// order they were sent.
+pub fn each_op(log: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in log {
+        if let Some((node, ops)) = l.strip_prefix("list ").and_then(|l| l.split_once(": ")) {
+            out.extend(ops.split("; ").map(|op| format!("{node} {op}")));
+        } else if let Some(l) = l.strip_prefix("run ") {
+            out.push(l.to_string());
+        }
+    }
+    out
 }
 
 /// `workers` workers in one mesh group, all with a reverse edge; with

@@ -39,6 +39,9 @@ impl<'p> Builder<'p> {
             return;
         };
         self.keygen_of.insert(CA_NODE, ix);
+        if let Some(m) = n.moved {
+            self.graph.add_edge(m, ix, ());
+        }
         let swap = self.graph.add_node(Action {
             plan_node: pi,
             kind: Kind::Swap {

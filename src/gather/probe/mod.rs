@@ -101,6 +101,12 @@ pub struct ProbeRequest {
     /// them.
     #[serde(default)]
     pub sshd_version: bool,
+    /// host_certificates off (`--sshd-leftovers`): what `sshd` reads, and
+    /// the `privilege` record, only when trustmesh's drop-ins, KRL or a
+    /// host certificate are there (no process otherwise), so that their
+    /// removal can be planned.
+    #[serde(default)]
+    pub sshd_leftovers: bool,
 }
 
 fn validate_name(name: &str) -> Result<(), ProbeError> {
@@ -196,6 +202,9 @@ impl ProbeRequest {
         }
         if self.sshd_version {
             args.push("--sshd-version".to_string());
+        }
+        if self.sshd_leftovers {
+            args.push("--sshd-leftovers".to_string());
         }
         Ok(ProbeArgs(args))
     }

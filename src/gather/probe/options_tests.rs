@@ -28,6 +28,7 @@ fn config_d_etc_hosts_and_privilege_are_reported() {
         privilege: true,
         sshd: true,
         sshd_version: false,
+        sshd_leftovers: false,
     };
     let hosts = fs::read("/etc/hosts").unwrap();
     let content = |a: &LiveAccount, n: &str| a.file(n).and_then(|f| f.content.clone());
@@ -161,5 +162,41 @@ fn the_sshd_version_is_reported_when_asked() {
             let acct = parse_probe_output(&out).unwrap();
             assert_eq!(acct.sshd_version.as_deref(), Some(want), "{shell:?}");
         }
+    }
+}
+
+/// `--sshd-leftovers` (host_certificates off): where trustmesh wrote
+/// nothing under `/etc/ssh` (this machine; skipped where it did), the
+/// report has no file of `/etc/ssh` and no `privilege` record.
+#[test]
+fn sshd_leftovers_read_nothing_where_trustmesh_wrote_nothing() {
+    let ours = |dir: &str, prefix: &str, suffix: &str| {
+        fs::read_dir(dir).into_iter().flatten().flatten().any(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with(prefix) && n.ends_with(suffix)
+        })
+    };
+    if ours("/etc/ssh/sshd_config.d", "trustmesh-", ".conf")
+        || ours("/etc/ssh/ssh_config.d", "trustmesh-", ".conf")
+        || ours("/etc/ssh", "trustmesh-", ".krl")
+        || ours("/etc/ssh", "ssh_host_", "_key-cert.pub")
+    {
+        return;
+    }
+    let (_tmp, home) = fixture(0o700);
+    let req = ProbeRequest {
+        sshd_leftovers: true,
+        ..full_request()
+    };
+    for shell in SHELLS {
+        let out = run_probe(shell, &home, &req);
+        let acct = parse_probe_output(&out)
+            .unwrap_or_else(|e| panic!("{shell:?}: {e}\n{}", String::from_utf8_lossy(&out)));
+        assert!(acct.privilege.is_none(), "{shell:?}");
+        assert!(
+            !acct.files.iter().any(|f| f.name.starts_with("/etc/ssh/")),
+            "{shell:?}"
+        );
+        assert!(acct.file("authorized_keys").is_some(), "{shell:?}");
     }
 }

@@ -191,10 +191,18 @@ impl MemoryDoor {
         } = &mut *a;
         let files = files.clone().for_windows_admin(identity.windows_admin);
         let (mut read, mut stat_only) = files.probe_names();
+        // `--sshd-leftovers` reads them when trustmesh's files are there.
+        let leftovers = files.sshd_leftovers
+            && extra.iter().any(|(n, _)| {
+                n.starts_with("/etc/ssh/")
+                    && (n.contains("/trustmesh-") || n.ends_with("-cert.pub"))
+            });
         for (name, r) in extra.iter() {
             if !read.contains(name) && !stat_only.contains(name) {
                 // `--sshd` reads sshd's public files (host_certificates).
-                let sshd = files.sshd && name.starts_with("/etc/ssh/") && !name.ends_with(".d");
+                let sshd = (files.sshd || leftovers)
+                    && name.starts_with("/etc/ssh/")
+                    && !name.ends_with(".d");
                 if *r || sshd {
                     read.push(name.clone());
                 } else {

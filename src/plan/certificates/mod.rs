@@ -60,7 +60,7 @@ impl CaState {
             (CaState::Known(t, b), Some(c))
                 if scope.rotate_ca && rotation::refusal(inv, graph, live, scope, &ca).is_none() =>
             {
-                CaState::Rotating(t.clone(), b.clone(), CaRotation::new(&c.ca, b))
+                CaState::Rotating(t.clone(), b.clone(), CaRotation::new(inv, live, &c.ca, b))
             }
             _ => ca,
         }
@@ -183,7 +183,10 @@ impl Ctx<'_> {
                 CaState::Unusable(why) => plan.warnings.push(format!(
                     "{why}: no certificate is issued and no node is told to trust the CA"
                 )),
-                CaState::Rotating(_, _, r) => plan.changes.push(self.ca_rotation(&c.ca, r)),
+                CaState::Rotating(_, _, r) => {
+                    plan.changes.extend(r.move_leftover(self.inv, self.live));
+                    plan.changes.push(self.ca_rotation(&c.ca, r));
+                }
                 _ => {}
             }
             if let Some(reason) =
@@ -223,13 +226,21 @@ impl Ctx<'_> {
             _ => return,
         };
         let path = display_path(&name);
-        let Ok((text, stat)) = super::authorized_keys::read_text(acc, &name, &path) else {
+        let Ok((mut text, mut stat)) = super::authorized_keys::read_text(acc, &name, &path) else {
             plan.warnings.push(format!(
                 "{path} cannot be read as a file: no certificate is issued for {}",
                 plan.node
             ));
             return;
         };
+        // A rotation's leftover pair moves aside with its certificate
+        // first (`leftovers.rs`): the new one is written where none is.
+        let marker = &self.markers[id];
+        if rotated
+            && super::leftovers::find(acc, &self.files[id].key, marker).is_ok_and(|l| l.is_some())
+        {
+            (text, stat) = (None, None);
+        }
         let id_wanted = self.inv.certificate_id(id);
         let now = self.scope.now.map(|t| unix_seconds(t).max(0) as u64);
         let found = text.map(cert::parse);
@@ -388,7 +399,9 @@ impl Ctx<'_> {
         }
         match self.ca {
             CaState::Unusable(_) => return Some(true),
-            CaState::Rotating(t, b, _) if k.key_type() == &**t && k.base64() == &**b => {
+            CaState::Rotating(t, b, r)
+                if (k.key_type() == &**t && k.base64() == &**b) || r.is_leftover(k.base64()) =>
+            {
                 return Some(true)
             }
             _ => {}

@@ -19,12 +19,37 @@ pub(in crate::plan) struct CaRotation {
     /// Where the old pair is archived (`<ca>.old-<tag>`).
     pub(super) aside_path: String,
     pub(super) fingerprint: String,
+    /// The new CA an earlier rotation left (`<ca>.trustmesh-new`),
+    /// trustmesh's own: moved aside first, its lines (if a target still
+    /// has one) kept until the new CA is proven, then removed with the
+    /// old CA's.
+    pub(in crate::plan) leftover: Option<super::super::leftovers::Leftover>,
+}
+
+/// The comment trustmesh gives the user CA of `cluster`.
+pub(super) fn ca_comment(cluster: &str) -> String {
+    format!("trustmesh-ca:{cluster}")
+}
+
+/// What an earlier rotation left beside the user CA on the manager.
+fn leftover(
+    inv: &Inventory,
+    live: &LiveState,
+) -> Result<Option<super::super::leftovers::Leftover>, String> {
+    let files = NodeFiles::of(inv, Inventory::MANAGER);
+    match (live.account(Inventory::MANAGER), &files.user_ca) {
+        (Some(acc), Some((_, ca))) => {
+            super::super::leftovers::find(acc, ca, &ca_comment(&inv.cluster))
+        }
+        _ => Ok(None),
+    }
 }
 
 impl CaRotation {
-    pub(super) fn new(ca: &str, base64: &str) -> CaRotation {
+    pub(super) fn new(inv: &Inventory, live: &LiveState, ca: &str, base64: &str) -> CaRotation {
         let fingerprint = kh::fingerprint_sha256(base64).unwrap_or_default();
         CaRotation {
+            leftover: leftover(inv, live).ok().flatten(),
             new_path: format!("{ca}{}", super::super::rotation::NEW_KEY_SUFFIX),
             aside_path: format!(
                 "{ca}.old-{}",
@@ -55,6 +80,8 @@ pub(super) fn refusal(
                 "this run is limited to some nodes, and every certificate is signed again and proven".into()
             } else if !scope.rotate.is_empty() {
                 "node keys rotate in this run: rotate the CA in a run of its own".into()
+            } else if let Err(why) = leftover(inv, live) {
+                why
             } else if let Some(n) = live
                 .nodes
                 .iter()
@@ -113,7 +140,7 @@ impl Ctx<'_> {
             path: path.to_string(),
             new_path: r.new_path.clone(),
             aside_path: r.aside_path.clone(),
-            comment: format!("trustmesh-ca:{}", self.inv.cluster),
+            comment: ca_comment(&self.inv.cluster),
             old_fingerprint: r.fingerprint.clone(),
             proofs,
         }
@@ -127,7 +154,7 @@ impl Ctx<'_> {
         file: &AuthorizedKeysFile,
         kept: &[usize],
     ) -> Option<Change> {
-        let CaState::Rotating(t, b, _) = self.ca else {
+        let CaState::Rotating(t, b, r) = self.ca else {
             return None;
         };
         let remove: Vec<(usize, String)> = file
@@ -135,8 +162,7 @@ impl Ctx<'_> {
             .filter(|(i, k)| {
                 kept.contains(i)
                     && cert::is_authority(k.options())
-                    && k.key_type() == &**t
-                    && k.base64() == &**b
+                    && ((k.key_type() == &**t && k.base64() == &**b) || r.is_leftover(k.base64()))
                     && k.marker().is_some_and(|m| self.owner(m) != Owner::Foreign)
             })
             .map(|(i, _)| (i, super::super::authorized_keys::text_at(file, i)))
@@ -154,5 +180,35 @@ impl Ctx<'_> {
                 after_rotation_of: Some(CA_NODE.into()),
             })
         })
+    }
+}
+
+impl CaRotation {
+    /// Is `base64` the key of the new CA an earlier rotation left?
+    pub(super) fn is_leftover(&self, base64: &str) -> bool {
+        self.leftover.as_ref().is_some_and(|l| &*l.key.1 == base64)
+    }
+
+    /// The leftover's move aside, saying where its key is still trusted.
+    pub(super) fn move_leftover(&self, inv: &Inventory, live: &LiveState) -> Option<Change> {
+        let l = self.leftover.as_ref()?;
+        let trusted: Vec<&str> = (0..inv.nodes.len())
+            .filter(|&id| {
+                let ak = NodeFiles::of(inv, id).authorized_keys;
+                live.account(id)
+                    .and_then(|a| a.file(&ak)?.content.as_deref())
+                    .is_some_and(|c| String::from_utf8_lossy(c).contains(&*l.key.1))
+            })
+            .map(|id| inv.nodes[id].name.as_str())
+            .collect();
+        let why = if trusted.is_empty() {
+            "it is trusted nowhere".to_string()
+        } else {
+            format!(
+                "{} still trust it: those lines stay until the new CA is proven, then go with the old CA's",
+                trusted.join(", ")
+            )
+        };
+        Some(l.move_aside(why))
     }
 }

@@ -35,6 +35,10 @@
 # `/etc/ssh/sshd_config.d/trustmesh-*.conf`,
 # `/etc/ssh/ssh_config.d/trustmesh-*.conf`, `/etc/ssh/ssh_host_*_key-cert.pub`
 # and `/etc/ssh/trustmesh-*.krl` (public files only).
+# `--sshd-leftovers` (host_certificates off): the same blocks as `--sshd`,
+# and the `privilege` record, at the end of the report, only when one of
+# those trustmesh files (or a host certificate) is there: a node without
+# them runs no process for it (globs and `[` only).
 #
 # Output (format v1):
 # Anything before the begin marker line or after the end marker line is
@@ -76,6 +80,9 @@
 #                                  `dropbear -V` as dropbear_2022.83)
 # leftover .trustmesh.AbC123       (a temporary file of an interrupted apply,
 #                                  ten minutes old or more; name only)
+# file read /etc/ssh/sshd_config   (--sshd-leftovers, only when trustmesh's
+# privilege root                    host certificate files are there: the
+#                                  --sshd blocks and `privilege`, last)
 # TRUSTMESH-PROBE-END
 #
 # `STAT` is `missing`, `error` (exists or may exist but could not be
@@ -305,7 +312,7 @@ case ${1-} in
 esac
 for tm_a in "$@"; do
   case $tm_a in
-    --read | --stat | --etc-hosts | --privilege | --sshd | --sshd-version) ;;
+    --read | --stat | --etc-hosts | --privilege | --sshd | --sshd-version | --sshd-leftovers) ;;
     '' | . | *..* | -* | *"$tm_nl"*) tm_fail 'bad file name argument' ;;
     config.d/ | config.d/*/*) tm_fail 'bad file name argument' ;;
     config.d/*) ;;
@@ -346,6 +353,7 @@ tm_eh=
 tm_pv=
 tm_sd=
 tm_vr=
+tm_sl=
 for tm_a in "$@"; do
   # shellcheck disable=SC2209 # read and stat are words, not commands
   case $tm_a in
@@ -355,6 +363,7 @@ for tm_a in "$@"; do
     --privilege) tm_pv=1 ;;
     --sshd) tm_sd=1 ;;
     --sshd-version) tm_vr=1 ;;
+    --sshd-leftovers) tm_sl=1 ;;
     *)
       case $tm_g in
         read) tm_read "$tm_a" ;;
@@ -375,7 +384,9 @@ tm_etc() {
 if [ -n "$tm_eh" ]; then
   tm_etc /etc/hosts /etc
 fi
-if [ -n "$tm_sd" ]; then
+# sshd's config, its drop-in folders, and trustmesh's files for host
+# certificates (public files only).
+tm_sshd() {
   tm_etc /etc/ssh/sshd_config /etc/ssh
   for tm_f in /etc/ssh/sshd_config.d /etc/ssh/ssh_config.d; do
     printf 'file stat %s\n' "$tm_f"
@@ -392,8 +403,8 @@ if [ -n "$tm_sd" ]; then
     esac
   done
   set -f
-fi
-if [ -n "$tm_pv" ]; then
+}
+tm_privilege() {
   if [ "$tm_uid" = 0 ]; then
     tm_kv privilege root
   elif command -v sudo >/dev/null 2>&1 && sudo -n true </dev/null >/dev/null 2>&1; then
@@ -401,6 +412,12 @@ if [ -n "$tm_pv" ]; then
   else
     tm_kv privilege none
   fi
+}
+if [ -n "$tm_sd" ]; then
+  tm_sshd
+fi
+if [ -n "$tm_pv" ]; then
+  tm_privilege
 fi
 set +f
 for tm_h in /etc/ssh/ssh_host_*_key.pub; do
@@ -442,5 +459,20 @@ if [ -n "$tm_vr" ]; then
     tm_kv sshd-version "${tm_v%%[!A-Za-z0-9_.]*}"
     break
   done
+fi
+# --sshd-leftovers: trustmesh's files for host certificates, read only
+# when one is there (host_certificates was turned off).
+if [ -n "$tm_sl" ] && [ -z "$tm_sd" ]; then
+  tm_x=
+  set +f
+  for tm_f in /etc/ssh/sshd_config.d/trustmesh-*.conf /etc/ssh/ssh_config.d/trustmesh-*.conf \
+    /etc/ssh/trustmesh-*.krl /etc/ssh/ssh_host_*_key-cert.pub; do
+    if [ -f "$tm_f" ]; then tm_x=1; fi
+  done
+  set -f
+  if [ -n "$tm_x" ]; then
+    tm_sshd
+    if [ -z "$tm_pv" ]; then tm_privilege; fi
+  fi
 fi
 tm_end
