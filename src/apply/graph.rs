@@ -424,6 +424,7 @@ impl<'p> Builder<'p> {
             };
             let request = crate::node::SignRequest {
                 ca: crate::node::NodePath::plan(&i.ca),
+                agent: None,
                 key_id: i.key_id.clone(),
                 principals: i.principals.clone(),
                 validity: i.validity,
