@@ -434,6 +434,7 @@ impl<'p> Builder<'p> {
             };
             let request = crate::node::SignRequest {
                 ca: crate::node::NodePath::plan(&i.ca),
+                agent: i.agent.as_deref().map(crate::node::NodePath::plan),
                 key_id: i.key_id.clone(),
                 principals: i.principals.clone(),
                 validity: i.validity,

@@ -13,6 +13,7 @@ pub(super) fn node(name: &str, changes: Vec<Change>) -> NodePlan {
         base: Vec::new(),
         granted_by_hand: Vec::new(),
         rotation_refused: None,
+        signing_blocked: None,
     }
 }
 

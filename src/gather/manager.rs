@@ -3,6 +3,8 @@
 
 use super::*;
 use crate::formats::public_key::PublicKey;
+use crate::model::inventory::certificates::CaAgent;
+use crate::model::state::AgentKeys;
 
 /// What the manager's own key pair needs said (a note of the run).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +69,9 @@ pub(super) async fn probe_local(
         .collect();
     account.files.extend(asides);
     let note = own_public_key(&mut account, files, home, timeout).await?;
+    if let Some(agent) = &files.user_ca_agent {
+        account.ca_agent = Some(Box::new(agent_keys(agent, home, timeout).await));
+    }
     // Read here, by trustmesh itself: the manager's host keys are what its
     // own /etc/ssh holds.
     account.proven_host_keys = account.host_keys.clone();
@@ -165,6 +170,106 @@ async fn own_public_key(
                 unreadable: false,
             });
             Ok(Some(note))
+        }
+    }
+}
+
+/// The keys of the ssh-agent holding the user CA: `ssh-add -L` against
+/// its socket, `SSH_AUTH_SOCK` where trustmesh runs or the inventory's.
+/// The agent's answer, or why there was none; never an error of the run
+/// (the planner blocks signing on it, and plain edges go on).
+pub(super) async fn agent_keys(agent: &CaAgent, home: &Path, timeout: Duration) -> AgentKeys {
+    let socket = match agent {
+        CaAgent::Environment => match std::env::var("SSH_AUTH_SOCK") {
+            Ok(s) if !s.trim().is_empty() => s,
+            _ => return AgentKeys::NoSocket,
+        },
+        CaAgent::Socket(s) => manager_file(s, home).display().to_string(),
+    };
+    let line = format!(
+        "SSH_AUTH_SOCK={} ssh-add -L </dev/null",
+        shell_quote(&socket)
+    );
+    let out = match Host::Local.run(&line, b"", timeout).await {
+        Ok(out) => out,
+        Err(e) => {
+            return AgentKeys::Unreachable {
+                socket,
+                reason: e.to_string(),
+            }
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Exit 1 with "The agent has no identities." is an agent that answered.
+    let empty = out.status.code() == Some(1) && stdout.contains("no identities");
+    if !out.status.success() && !empty {
+        let words = String::from_utf8_lossy(&out.stderr);
+        let words = [words.trim(), stdout.trim()].join(" ");
+        let words = words.trim();
+        return AgentKeys::Unreachable {
+            socket,
+            reason: if words.is_empty() {
+                format!("ssh-add -L ended with {}", out.status)
+            } else {
+                words.split_whitespace().collect::<Vec<_>>().join(" ")
+            },
+        };
+    }
+    let keys = stdout
+        .lines()
+        .filter(|_| !empty)
+        .filter_map(PublicKey::parse)
+        .map(|k| format!("{} {}", k.key_type, k.base64))
+        .collect();
+    AgentKeys::Holds { socket, keys }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::scripts::sign_tests::{keygen, Agent};
+
+    fn keys_at(socket: &str) -> AgentKeys {
+        let agent = CaAgent::Socket(socket.to_string());
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(agent_keys(&agent, Path::new("/"), Duration::from_secs(60)))
+    }
+
+    #[test]
+    fn the_agent_is_asked_which_keys_it_holds() {
+        let agent = Agent::start();
+        let socket = agent.socket().to_string();
+        // An agent with no key answers, and holds none.
+        assert_eq!(
+            keys_at(&socket),
+            AgentKeys::Holds {
+                socket: socket.clone(),
+                keys: Vec::new()
+            }
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca");
+        let public = keygen(&ca, "trustmesh-ca:lab");
+        agent.add(&ca);
+        let key = PublicKey::parse(&public).unwrap();
+        assert_eq!(
+            keys_at(&socket),
+            AgentKeys::Holds {
+                socket: socket.clone(),
+                keys: vec![format!("{} {}", key.key_type, key.base64)]
+            }
+        );
+        // No agent there: ssh-add's words.
+        let nowhere = dir.path().join("none.sock").display().to_string();
+        match keys_at(&nowhere) {
+            AgentKeys::Unreachable { socket, reason } => {
+                assert_eq!(socket, nowhere);
+                assert!(!reason.is_empty());
+            }
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -91,7 +91,8 @@ impl From<&str> for Hint {
 /// error (whose reason `R` is typed, [`crate::node::Reason`]) and a
 /// transport failure. Where a document shows one its fields keep the names
 /// and places they always had (each type's JSON form says how).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Finding")]
 pub struct Finding<R = String> {
     pub step: String,
     pub reason: R,

@@ -27,9 +27,13 @@ pub struct NodeFiles {
     /// With `certificates:`: the key's certificate (`key` + `-cert.pub`),
     /// read like a public key.
     pub certificate: Option<String>,
-    /// The manager with `certificates:`: the user CA's private key (only
-    /// ever stat'ed) and its public half (`.pub`, read).
+    /// The manager with `certificates:`: the user CA's public half
+    /// (`.pub`, read) and its private key (only ever stat'ed); with an
+    /// agent, the public key both times (there is no private key file).
     pub user_ca: Option<(String, String)>,
+    /// The manager with a user CA held by an ssh-agent: the agent to ask
+    /// which keys it holds (`ssh-add -L`).
+    pub user_ca_agent: Option<crate::model::inventory::certificates::CaAgent>,
     /// Read sshd's config, drop-ins and host certificates
     /// (host_certificates, on a node that may serve them).
     pub sshd: bool,
@@ -97,8 +101,16 @@ impl NodeFiles {
                 .filter(|_| id == Inventory::MANAGER)
                 .map(|c| {
                     let ca = ssh_relative(&c.ca);
-                    (format!("{ca}.pub"), ca)
+                    match c.agent {
+                        Some(_) => (ca.clone(), ca),
+                        None => (format!("{ca}.pub"), ca),
+                    }
                 }),
+            user_ca_agent: inv
+                .certificates
+                .as_ref()
+                .filter(|_| id == Inventory::MANAGER)
+                .and_then(|c| c.agent.clone()),
             key,
         }
     }

@@ -64,6 +64,11 @@ pub struct LiveAccount {
     /// plain key lines. `None`: not asked, or not said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sshd_version: Option<String>,
+    /// The manager with a user CA held by an ssh-agent (`certificates:
+    /// { agent: ... }`): what the agent holds. `None` otherwise. Boxed:
+    /// an account travels in every read-back, and this is rare.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_agent: Option<Box<AgentKeys>>,
     pub home_stat: Option<FileStat>,
     pub ssh_dir: Option<FileStat>,
     /// One per requested file, in request order (read files first).
@@ -95,6 +100,18 @@ pub struct LiveAccount {
     /// `administrators_authorized_keys` as read back, when the file exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub windows_acl: Option<crate::transport::windows::AclReadBack>,
+}
+
+/// What the ssh-agent holding the user CA said to `ssh-add -L`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentKeys {
+    /// `agent: true`, and `SSH_AUTH_SOCK` is not set where trustmesh runs.
+    NoSocket,
+    /// No agent answered at `socket`: `ssh-add`'s words.
+    Unreachable { socket: String, reason: String },
+    /// The agent at `socket` holds these keys (`type base64` each).
+    Holds { socket: String, keys: Vec<String> },
 }
 
 /// What an account may do beyond its home.

@@ -103,8 +103,11 @@ pub enum Op {
 /// A certificate to sign on the manager.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignRequest {
-    /// The CA's private key.
+    /// The CA's private key; with `agent`, its public key.
     pub ca: NodePath,
+    /// The socket of the ssh-agent holding the CA, which signs
+    /// (`ssh-keygen -U`).
+    pub agent: Option<NodePath>,
     pub key_id: String,
     pub principals: Vec<String>,
     /// Seconds from now.

@@ -216,6 +216,7 @@ fn command(op: &Op) -> Option<(String, Vec<u8>)> {
                 &format!("-5m:+{}", s.validity),
                 &s.serial.to_string(),
                 &s.public_key,
+                &s.agent.as_ref().map(NodePath::shell).unwrap_or_default(),
             ],
         ),
         Op::ReloadSshd {
@@ -446,6 +447,7 @@ mod tests {
         assert_eq!(step_of(&keygen), None);
         let sign = Op::Sign(crate::node::SignRequest {
             ca: NodePath::plan("~/.ssh/trustmesh_ca"),
+            agent: None,
             key_id: "trustmesh:lab/w1".into(),
             principals: vec!["lab:group:gpu".into()],
             validity: 604_800,

@@ -208,6 +208,9 @@ fn differing(inv: &Inventory, graph: &TrustGraph, fresh: &Plan, again: &Plan) ->
             NodeStatus::Skipped { .. } => say(&n.node, "skipped"),
             NodeStatus::Blocked { .. } => say(&n.node, "blocked"),
         }
+        if n.signing_blocked.is_some() {
+            say(&n.node, "certificate not signed");
+        }
     }
     let read_back = |name: &str| again.nodes.iter().any(|n| n.node == name);
     for n in &fresh.nodes {

@@ -2,8 +2,9 @@
 
 use std::io::{self, Write};
 
-use super::escape::Esc;
+use super::escape::{Esc, EscMessage};
 use super::Paint;
+use crate::model::finding::Finding;
 use crate::model::inventory::certificates::format_duration;
 use crate::plan::{CertIssue, Change};
 
@@ -40,13 +41,32 @@ fn render_certificate(node: &str, i: &CertIssue, p: &Paint, out: &mut dyn Write)
     };
     writeln!(
         out,
-        "  {head}: {} (principals {}, valid {}, serial {}), signed on the manager for {}",
+        "  {head}: {} (principals {}, valid {}, serial {}), signed on the manager{} for {}",
         Esc(&i.path),
         Esc(&i.principals.join(",")),
         format_duration(i.validity),
         i.serial,
+        if i.agent.is_some() {
+            " by the ssh-agent"
+        } else {
+            ""
+        },
         Esc(&i.public_key),
     )
+}
+
+/// A certificate due that the agent cannot sign in this run.
+pub(super) fn render_blocked(f: &Finding, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "  {} {}",
+        p.del(&format!("blocked ({}):", f.step)),
+        EscMessage(&f.reason)
+    )?;
+    if let Some(h) = &f.hint {
+        writeln!(out, "  hint: {}", EscMessage(&h.to_string()))?;
+    }
+    Ok(())
 }
 
 /// `+ create user CA on the manager: PATH ...`.

@@ -154,6 +154,7 @@ pub fn render_text(plan: &Plan, opts: PlanTextOptions, out: &mut dyn Write) -> i
             || !node.warnings.is_empty()
             || !node.granted_by_hand.is_empty()
             || node.rotation_refused.is_some()
+            || node.signing_blocked.is_some()
             || !matches!(node.status, NodeStatus::Planned);
         if !interesting && !opts.verbose {
             continue;
@@ -356,6 +357,9 @@ fn render_node(
         if let Some(h) = &r.finding.hint {
             writeln!(out, "  hint: {h}")?;
         }
+    }
+    if let Some(f) = &node.signing_blocked {
+        certificate::render_blocked(f, p, out)?;
     }
     for w in &node.warnings {
         writeln!(out, "  {} {}", p.chg("warning:"), EscMessage(w))?;

@@ -205,7 +205,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
         }
     }
     let mut notes = notes(inv, graph, scope);
-    notes.extend(certificates::notes(inv, &nodes, scope));
+    notes.extend(certificates::notes(inv, &nodes, scope, &ca));
     notes.extend(cert_mode::notes(inv, &cert_mode));
     Plan {
         format_version: PLAN_FORMAT_VERSION,
@@ -397,6 +397,7 @@ impl Ctx<'_> {
             base: Vec::new(),
             granted_by_hand: Vec::new(),
             rotation_refused: None,
+            signing_blocked: None,
         };
         let acc = match &self.live.nodes[id] {
             NodeState::Read { account, access } => {

@@ -73,6 +73,12 @@ pub struct NodePlan {
     /// nothing is planned for it, and the plan is not complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation_refused: Option<RotationRefused>,
+    /// `certificates:` with the user CA in an ssh-agent: a certificate is
+    /// due here (or, on the manager, the CA's public key is unreadable)
+    /// and the agent cannot sign in this run: why, and what to do. The
+    /// rest of the node is planned; the plan is not complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_blocked: Option<Finding>,
 }
 
 /// Why a node's key is not rotated in this run, although `--rotate-keys`
@@ -339,11 +345,12 @@ impl Plan {
     }
 
     /// True when a node in scope could not be planned (unreachable or
-    /// blocked), or a rotation asked for was refused: the plan is not the
-    /// whole story.
+    /// blocked), a rotation asked for was refused, or a certificate due
+    /// cannot be signed: the plan is not the whole story.
     pub fn incomplete(&self) -> bool {
         self.nodes.iter().any(|n| {
             n.rotation_refused.is_some()
+                || n.signing_blocked.is_some()
                 || matches!(
                     n.status,
                     NodeStatus::Unreachable(_) | NodeStatus::Blocked(_)

@@ -204,6 +204,7 @@ pub async fn read_account<F: RemoteFiles>(
         // SFTP does not say where the connection came from.
         client_address: None,
         sshd_version: None,
+        ca_agent: None,
         home_stat: home_stat.map(|s| s.file_stat()),
         ssh_dir: ssh_dir.map(|s| s.file_stat()),
         files,

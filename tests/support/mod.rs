@@ -166,6 +166,7 @@ pub fn fresh_account(inv: &Inventory, id: NodeId) -> LiveAccount {
         hostname: node.name.clone(),
         client_address: None,
         sshd_version: None,
+        ca_agent: None,
         home_stat: Some(stat(FileKind::Dir, 0o755)),
         ssh_dir: None,
         files: read

@@ -312,6 +312,7 @@ pub fn parse_probe_output(stdout: &[u8]) -> Result<LiveAccount, ProbeError> {
         hostname: hostname.ok_or(ProbeError::MissingField("hostname"))?,
         client_address: client,
         sshd_version,
+        ca_agent: None,
         home_stat: home_stat.ok_or(ProbeError::MissingField("home-stat"))?,
         ssh_dir: ssh_dir.ok_or(ProbeError::MissingField("ssh-stat"))?,
         files,

@@ -18,7 +18,7 @@
 //! other node's `authorized_keys`: the new worker's certificate carries
 //! the principal its peers already trust.
 
-use super::model::{InventoryFile, MeshEntry, Reverse};
+use super::model::{AgentSpec, InventoryFile, MeshEntry, Reverse};
 use super::spans::Path;
 use super::validate::problem;
 use super::{Inventory, NodeId, Problem};
@@ -30,11 +30,25 @@ pub const DEFAULT_VALIDITY: u64 = 7 * 86400;
 /// The default `renew_before`: 2 days.
 pub const DEFAULT_RENEW_BEFORE: u64 = 2 * 86400;
 
+/// The ssh-agent that holds the user CA (`certificates: { agent: ... }`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaAgent {
+    /// `agent: true`: the agent of `SSH_AUTH_SOCK` where trustmesh runs.
+    Environment,
+    /// `agent: PATH`: the agent listening there (as written: absolute, or
+    /// `~/...`).
+    Socket(String),
+}
+
 /// `certificates:`, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Certificates {
-    /// The CA's private key on the manager, as written (may start with `~`).
+    /// The CA's private key on the manager, as written (may start with
+    /// `~`); with [`Certificates::agent`], its public key (`.pub`).
     pub ca: String,
+    /// The ssh-agent holding the CA's private half: trustmesh never makes
+    /// a CA then, and signs with `ssh-keygen -U`. `None`: `ca` is a file.
+    pub agent: Option<CaAgent>,
     /// Seconds a certificate is valid.
     pub validity: u64,
     /// Seconds before its end a certificate is renewed.
@@ -102,6 +116,62 @@ fn duration_at(p: Path, value: Option<&str>, default: u64, problems: &mut Vec<Pr
     }
 }
 
+/// `agent:` at `certificates` (`p`): its agent, or none (absent, `false`,
+/// or a socket that cannot be one, said as a problem).
+fn agent_at(p: &Path, spec: Option<&AgentSpec>, problems: &mut Vec<Problem>) -> Option<CaAgent> {
+    let socket = match spec? {
+        AgentSpec::Switch(on) => return on.then_some(CaAgent::Environment),
+        AgentSpec::Socket(s) => s,
+    };
+    let at = p.key("agent");
+    let usable = socket.starts_with('/') || socket.starts_with("~/");
+    if socket.trim().is_empty() || !usable {
+        problems.push(problem(
+            at,
+            "trustmesh::inventory::ca_agent",
+            if socket.trim().is_empty() {
+                "`agent:` names no socket".to_string()
+            } else {
+                format!("`agent: {socket}` is not an absolute path to the agent's socket")
+            },
+            "no agent socket",
+            Some("write `agent: true` for the agent of SSH_AUTH_SOCK where trustmesh runs, or the socket's absolute path (`agent: ~/.ssh/agent.sock`)".into()),
+        ));
+        return None;
+    }
+    super::checks::check_path_value(&at, socket, "ssh-agent socket", problems);
+    Some(CaAgent::Socket(socket.clone()))
+}
+
+/// `ca` names the half it must: the private key of a CA file, the public
+/// key (`.pub`) of a CA held by an agent.
+fn check_ca_half(p: &Path, ca: &str, agent: bool, problems: &mut Vec<Problem>) {
+    let public = ca.ends_with(".pub");
+    let (message, label, help) = match (agent, public) {
+        (true, false) => (
+            format!("with `agent:`, `ca` names the user CA's public key, and `{ca}` is not a `.pub` file"),
+            "not a public key",
+            format!("name the CA's public key (`ca: {ca}.pub`); its private half stays in the agent (`ssh-add {ca}`)"),
+        ),
+        (false, true) => (
+            format!("`{ca}` is a public key: without `agent:`, `ca` names the user CA's private key"),
+            "a public key",
+            format!(
+                "name the private key (`ca: {}`), or add `agent: true` when an ssh-agent holds the CA",
+                ca.trim_end_matches(".pub")
+            ),
+        ),
+        _ => return,
+    };
+    problems.push(problem(
+        p.key("ca"),
+        "trustmesh::inventory::ca_agent",
+        message,
+        label,
+        Some(help),
+    ));
+}
+
 /// Per node (the manager first, then bastions, then workers, as
 /// [`Inventory::nodes`]): `certificates: false`.
 pub(super) fn plain_nodes(file: &InventoryFile, node_count: usize) -> Vec<bool> {
@@ -127,9 +197,20 @@ pub(super) fn resolve(
     let root = Path::root();
     let spec = file.certificates.as_ref()?;
     let p = root.key("certificates");
-    let ca = spec.ca.clone().unwrap_or_else(|| DEFAULT_CA.to_string());
+    // An agent asked for, even one whose socket is wrong, takes `ca` as
+    // its public key.
+    let with_agent = !matches!(spec.agent, None | Some(AgentSpec::Switch(false)));
+    let agent = agent_at(&p, spec.agent.as_ref(), problems);
+    let ca = spec.ca.clone().unwrap_or_else(|| {
+        if with_agent {
+            format!("{DEFAULT_CA}.pub")
+        } else {
+            DEFAULT_CA.to_string()
+        }
+    });
     if spec.ca.is_some() {
         super::checks::check_path_value(&p.key("ca"), &ca, "certificate authority", problems);
+        check_ca_half(&p, &ca, with_agent, problems);
     }
     let validity = duration_at(
         p.key("validity"),
@@ -176,6 +257,7 @@ pub(super) fn resolve(
     Some(Certificates {
         entries,
         ca,
+        agent,
         validity,
         renew_before,
         plain,

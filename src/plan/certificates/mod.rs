@@ -24,6 +24,7 @@ use crate::formats::certificate::{self as cert, CertInfo};
 use crate::model::inventory::certificates::format_duration;
 use crate::model::inventory::expiry::unix_seconds;
 
+mod agent;
 mod rotation;
 use rotation::CaRotation;
 
@@ -43,6 +44,13 @@ pub(super) enum CaState {
     Rotating(Arc<str>, Arc<str>, CaRotation),
     /// Made by apply (neither half exists).
     Pending,
+    /// Its public half, held by the ssh-agent at this socket, which signs
+    /// (`certificates: { agent: ... }`).
+    Agent(Arc<str>, Arc<str>, String),
+    /// Held by an ssh-agent that cannot sign in this run (no socket, no
+    /// answer, or it does not hold the CA), its public half when it can
+    /// be read: no certificate is signed, and each one due says why.
+    Blocked(Option<(Arc<str>, Arc<str>)>, Finding),
     /// Half of it exists, or the manager was not read: nothing signed.
     Unusable(String),
 }
@@ -78,6 +86,9 @@ impl CaState {
         let Some(acc) = live.account(Inventory::MANAGER) else {
             return CaState::Unusable("the manager was not read".into());
         };
+        if let Some(a) = &c.agent {
+            return agent::state(c, a, acc, public);
+        }
         let key = acc.file(private).and_then(|f| f.stat.as_ref());
         let text = acc
             .file(public)
@@ -113,8 +124,13 @@ pub struct CertIssue {
     pub key_type: Arc<str>,
     pub base64: Option<Arc<str>>,
     /// The user CA's private key on the manager, as the inventory names it
-    /// (the new CA's, `<ca>.trustmesh-new`, when the CA is rotated).
+    /// (the new CA's, `<ca>.trustmesh-new`, when the CA is rotated); with
+    /// `agent`, its public key.
     pub ca: String,
+    /// The CA is held by the ssh-agent at this socket, which signs
+    /// (`ssh-keygen -s CA.pub -U`); no private key is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     /// `trustmesh:<cluster>/<node>`.
     pub key_id: String,
     pub principals: Vec<String>,
@@ -150,6 +166,7 @@ impl PartialEq for CertIssue {
                 self.create,
             ) == (&o.key_id, &o.principals, o.validity, o.replaces, o.create)
             && kind(&self.reason) == kind(&o.reason)
+            && self.agent.is_some() == o.agent.is_some()
     }
 }
 
@@ -187,12 +204,12 @@ impl Ctx<'_> {
                     plan.changes.extend(r.move_leftover(self.inv, self.live));
                     plan.changes.push(self.ca_rotation(&c.ca, r));
                 }
+                CaState::Blocked(None, f) => plan.signing_blocked = Some(f.clone()),
                 _ => {}
             }
-            if let Some(reason) =
-                rotation::refusal(self.inv, self.graph, self.live, self.scope, self.ca)
+            if let Some(r) = rotation::refusal(self.inv, self.graph, self.live, self.scope, self.ca)
             {
-                plan.rotation_refused = Some(RotationRefused::new(reason, Vec::new(), None));
+                plan.rotation_refused = Some(r);
             }
         }
         let principals = self.wanted_principals(id);
@@ -220,7 +237,9 @@ impl Ctx<'_> {
         }
         let key = base64.as_deref().map(|b| (&*key_type, b));
         let (ca, ca_path) = match self.ca {
-            CaState::Known(t, b) => (Some((&**t, &**b)), &c.ca),
+            CaState::Known(t, b) | CaState::Agent(t, b, _) | CaState::Blocked(Some((t, b)), _) => {
+                (Some((&**t, &**b)), &c.ca)
+            }
             CaState::Pending => (None, &c.ca),
             CaState::Rotating(_, _, r) => (None, &r.new_path),
             _ => return,
@@ -271,6 +290,10 @@ impl Ctx<'_> {
             _ => reason,
         };
         let Some(reason) = reason else { return };
+        if let CaState::Blocked(_, why) = self.ca {
+            plan.signing_blocked = Some(agent::blocked(&plan.node, &reason, why));
+            return;
+        }
         plan.base.push(FileBase {
             path: path.clone(),
             content: text.map(str::to_string),
@@ -282,6 +305,10 @@ impl Ctx<'_> {
             key_type: key_type.clone(),
             base64: base64.clone(),
             ca: ca_path.clone(),
+            agent: match self.ca {
+                CaState::Agent(_, _, socket) => Some(socket.clone()),
+                _ => None,
+            },
             key_id: id_wanted,
             principals,
             validity: c.validity,
@@ -347,7 +374,9 @@ impl Ctx<'_> {
     /// not which of them this run reads). Empty when the CA is not usable.
     pub(super) fn authority_lines(&self, id: NodeId) -> Vec<PlannedLine> {
         let (key_type, base64): (Arc<str>, Option<Arc<str>>) = match self.ca {
-            CaState::Known(t, b) => (t.clone(), Some(b.clone())),
+            CaState::Known(t, b) | CaState::Agent(t, b, _) | CaState::Blocked(Some((t, b)), _) => {
+                (t.clone(), Some(b.clone()))
+            }
             // The new CA's, known after apply; the old CA's lines are kept
             // until it is proven ([`Ctx::ca_retired_lines`]).
             CaState::Pending | CaState::Rotating(..) => ("ssh-ed25519".into(), None),
@@ -398,7 +427,7 @@ impl Ctx<'_> {
             return None;
         }
         match self.ca {
-            CaState::Unusable(_) => return Some(true),
+            CaState::Unusable(_) | CaState::Blocked(None, _) => return Some(true),
             CaState::Rotating(t, b, r)
                 if (k.key_type() == &**t && k.base64() == &**b) || r.is_leftover(k.base64()) =>
             {
@@ -433,13 +462,19 @@ pub(super) fn authorities_to_add(
         .collect()
 }
 
-/// The plan's notes on certificates: the nodes that keep plain key lines,
-/// and the nodes that left the inventory whose certificates stay valid.
-pub(super) fn notes(inv: &Inventory, nodes: &[NodePlan], scope: &PlanScope) -> Vec<String> {
+/// The plan's notes on certificates: the agent holding the CA, the nodes
+/// that keep plain key lines, and the nodes that left the inventory whose
+/// certificates stay valid.
+pub(super) fn notes(
+    inv: &Inventory,
+    nodes: &[NodePlan],
+    scope: &PlanScope,
+    ca: &CaState,
+) -> Vec<String> {
     let Some(c) = &inv.certificates else {
         return Vec::new();
     };
-    let mut out = Vec::new();
+    let mut out: Vec<String> = agent::note(c, ca).into_iter().collect();
     let plain: Vec<&str> = inv
         .nodes
         .iter()

@@ -61,18 +61,25 @@ impl CaRotation {
 }
 
 /// Why `--rotate-keys @ca` is not planned in this run, if it is asked and
-/// cannot be: the CA does not exist yet, the run is limited, node keys
-/// rotate in the same run, a node was not read, or a certificate's source
-/// has no shell for its proofs.
+/// cannot be: an ssh-agent holds the CA, the CA does not exist yet, the
+/// run is limited, node keys rotate in the same run, a node was not read,
+/// or a certificate's source has no shell for its proofs.
 pub(super) fn refusal(
     inv: &Inventory,
     graph: &TrustGraph,
     live: &LiveState,
     scope: &PlanScope,
     ca: &CaState,
-) -> Option<String> {
+) -> Option<RotationRefused> {
     if !scope.rotate_ca {
         return None;
+    }
+    let said = |why: String| {
+        format!("the user CA is not rotated: {why}; nothing is planned for its rotation")
+    };
+    if let Some(c) = inv.certificates.as_ref().filter(|c| c.agent.is_some()) {
+        let (why, hint) = super::agent::no_rotation(c);
+        return Some(RotationRefused::new(said(why), Vec::new(), Some(hint)));
     }
     let why = match ca {
         CaState::Known(..) | CaState::Rotating(..) => {
@@ -107,11 +114,11 @@ pub(super) fn refusal(
         }
         CaState::Pending => "it does not exist yet: it is created, not rotated".into(),
         CaState::Unusable(why) => why.clone(),
+        CaState::Blocked(_, f) => f.reason.clone(),
+        CaState::Agent(..) => "an ssh-agent holds it".into(),
         CaState::Off => "certificates are off".into(),
     };
-    Some(format!(
-        "the user CA is not rotated: {why}; nothing is planned for its rotation"
-    ))
+    Some(RotationRefused::new(said(why), Vec::new(), None))
 }
 
 impl Ctx<'_> {

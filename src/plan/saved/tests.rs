@@ -24,6 +24,7 @@ fn node(name: &str) -> NodePlan {
         }],
         granted_by_hand: Vec::new(),
         rotation_refused: None,
+        signing_blocked: None,
     }
 }
 

@@ -65,7 +65,8 @@ pub const KEYGEN: &str = include_str!("keygen.sh");
 
 /// `certificates:` sign a public key with the user CA on the manager, in a
 /// private temporary folder. Args: CA path, key id, principals, validity,
-/// serial, public key line. See `sign.sh`.
+/// serial, public key line, the socket of an ssh-agent holding the CA
+/// (empty: the CA is a key file). See `sign.sh`.
 pub const SIGN: &str = include_str!("sign.sh");
 
 /// Replace a file atomically, only if it is still what the plan read, and
@@ -201,6 +202,8 @@ pub fn script_path(display: &str) -> String {
 mod process_tests;
 #[cfg(test)]
 mod reason_tests;
+#[cfg(test)]
+pub(crate) mod sign_tests;
 #[cfg(test)]
 mod sshd_reload_tests;
 #[cfg(test)]
