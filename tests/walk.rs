@@ -341,7 +341,10 @@ fn with_certificates_a_nodes_writes_still_go_in_the_fewest_round_trips() {
         assert!(t.len() <= 4, "{w}: {t:#?}");
         // The certificate, the KRL and the drop-ins (written as trustmesh's
         // own files), then the known_hosts with the CA line.
-        assert!(lists[0].matches("; write /etc/ssh/").count() >= 3, "{w}: {t:#?}");
+        assert!(
+            lists[0].matches("; write /etc/ssh/").count() >= 3,
+            "{w}: {t:#?}"
+        );
         assert!(
             lists[1].contains("replace ~/.ssh/known_hosts"),
             "{w}: {t:#?}"
