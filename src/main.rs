@@ -11,5 +11,6 @@ fn main() {
     // Before any thread or child: `$TRUSTMESH_PASSWORD` leaves the
     // environment, its value kept for `--ask-pass`.
     trustmesh::transport::password::take_password_env();
+    cli::raise_open_file_limit();
     std::process::exit(cli::run());
 }

@@ -245,6 +245,15 @@ pub fn run() -> i32 {
 
 /// When the binary runs as ssh's askpass helper (`--ask-pass`): hand the
 /// password over on standard output and say so (the caller then exits).
+/// Raise the soft limit on open files to the hard one, as tools that open
+/// many connections do: each command in flight holds a control socket and
+/// its pipes (`--concurrency` of them at once), and an operator's shell
+/// often starts at a soft limit of 1024. A failure leaves the limit as it
+/// was (the run then uses what it has).
+pub fn raise_open_file_limit() {
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+}
+
 pub fn serve_askpass() -> bool {
     let Some(secret) = trustmesh::transport::password::askpass_secret() else {
         return false;

@@ -140,18 +140,20 @@ pub struct Gathered {
     pub manager_known_hosts: PathBuf,
     /// The manager's private key (absolute).
     pub manager_identity: PathBuf,
+    /// `--concurrency`: nodes worked on at once, also when reading again
+    /// and closing (each command in flight holds a control socket and its
+    /// pipes: open files stay bounded by this, not by the number of hosts).
+    pub concurrency: usize,
 }
 
 impl Gathered {
-    /// Close every master connection.
+    /// Close every master connection, `concurrency` at a time (each
+    /// close talks to its master over a socket of its own).
     pub async fn close(self) {
-        let mut tasks = Vec::new();
-        for h in self.hosts.into_iter().flatten() {
-            tasks.push(tokio::spawn(h.close(Duration::from_secs(5))));
-        }
-        for t in tasks {
-            let _ = t.await;
-        }
+        use futures::StreamExt;
+        futures::stream::iter(self.hosts.into_iter().flatten())
+            .for_each_concurrent(self.concurrency.max(1), |h| h.close(Duration::from_secs(5)))
+            .await;
     }
 }
 
@@ -294,6 +296,7 @@ pub async fn gather(
         run,
         manager_known_hosts,
         manager_identity,
+        concurrency: opts.concurrency.max(1),
     })
 }
 
@@ -495,7 +498,15 @@ pub async fn reread_some(
                 (id, read_remote(host, &inv.nodes[id], &files, timeout).await)
             })
         });
-    for (id, r) in futures::future::join_all(tasks).await {
+    // At most `--concurrency` reads in flight: each holds a control socket
+    // and pipes, and a host count above the open-file limit must not fail.
+    use futures::StreamExt;
+    let width = g.concurrency.max(1);
+    let results: Vec<_> = futures::stream::iter(tasks)
+        .buffer_unordered(width)
+        .collect()
+        .await;
+    for (id, r) in results {
         g.live.nodes[id] = match r {
             Ok(mut account) => {
                 // The host keys proven when the node was first read stay:
