@@ -389,3 +389,32 @@ fn a_certificate_is_signed_on_its_own_and_written_in_its_nodes_batch_whose_read_
         "{back:#?}"
     );
 }
+
+/// A user CA that cannot be used (its public half there without its
+/// private key) issues nothing and no node trusts it: the plan says so as a
+/// blocked signing on the manager and is not complete, so apply cannot say
+/// "Converged" while the certificate edges the inventory wants are missing.
+#[test]
+fn an_unusable_user_ca_leaves_the_plan_incomplete() {
+    let i = inv(&cluster(2, ""));
+    let mut live = fresh_cluster(&i);
+    let (public, _) = NodeFiles::of(&i, Inventory::MANAGER).user_ca.unwrap();
+    let m = account_of(&mut live, &i, "manager");
+    set_file(m, &public, 0o644, &format!("{} ca\n", test_ca_public()));
+    let p = plan_at(&i, &live, day(0));
+    let f = node_plan(&p, "manager")
+        .signing_blocked
+        .as_ref()
+        .unwrap_or_else(|| panic!("no blocked signing:\n{}", text(&p)));
+    assert!(
+        f.reason.contains("without the user CA's private key"),
+        "{}",
+        f.reason
+    );
+    assert!(p.incomplete(), "{}", text(&p));
+    assert!(
+        text(&p).contains("no certificate is issued"),
+        "{}",
+        text(&p)
+    );
+}

@@ -662,3 +662,41 @@ fn a_drop_in_trustmesh_did_not_write_is_left_alone() {
         warnings(&p, "w2")
     );
 }
+
+/// host_certificates turned off while a peer that trusts w1 and w2 through
+/// the host CA is blocked (its known_hosts is not text): that peer takes no
+/// pinned host keys in this run, so w1 and w2 keep serving their
+/// certificates (no drop-in removed, no reload) and the plan says why.
+#[test]
+fn a_blocked_peer_keeps_its_nodes_serving_host_certificates() {
+    let (_dir, inv, mut served) = served_lab();
+    let w3 = account_of(&mut served, &inv, "w3");
+    let kh = w3
+        .files
+        .iter_mut()
+        .find(|f| f.name == "known_hosts")
+        .expect("w3's known_hosts");
+    kh.content = Some(vec![0xff, 0xfe, b'\n']);
+    let off = lab_with(&[], "");
+    let p = run(&off, &served);
+    assert!(
+        matches!(
+            node_plan(&p, "w3").status,
+            trustmesh::plan::NodeStatus::Blocked(_)
+        ),
+        "{}",
+        text(&p)
+    );
+    for node in ["w1", "w2"] {
+        let r = removals(&p, node);
+        assert!(
+            !r.iter().any(|l| l.contains(DROPIN) || l == "reload"),
+            "{node}: {r:?}"
+        );
+        assert!(
+            warnings(&p, node).contains("w3 trusts it through the host CA"),
+            "{node}: {}",
+            warnings(&p, node)
+        );
+    }
+}

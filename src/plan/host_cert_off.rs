@@ -82,7 +82,7 @@ impl Ctx<'_> {
                 plan.warnings.push(format!(
                     "{what}, but {sshd} is kept and sshd still serves this node's host certificate: {} trusts \
                      it through the host CA and cannot be given its pinned host keys in this run (not read, \
-                     or {}); plan again once it can",
+                     blocked, or {}); plan again once it can",
                     self.inv.nodes[peer].name,
                     crate::output::hints::NOT_IN_LIMIT
                 ));
@@ -124,14 +124,14 @@ impl Ctx<'_> {
     }
 
     /// Can every node with an edge to `id` be given `id`'s pinned host keys
-    /// in this run (read, in scope, `id`'s keys proven)? `Err`: one that
-    /// cannot.
+    /// in this run (read, in scope, not blocked, `id`'s keys proven)?
+    /// `Err`: one that cannot.
     pub(super) fn peers_can_pin(&self, id: NodeId) -> Result<(), NodeId> {
         let proven = matches!(&self.host_keys[id], HostKeys::Known(k) if !k.is_empty())
             && self.host_names[id].is_some();
         for s in self.graph.incoming(id).map(|e| e.source) {
             let read = matches!(self.live.nodes.get(s), Some(NodeState::Read { .. }));
-            if s != id && !(proven && read && self.scope.contains(s)) {
+            if s != id && !(proven && read && self.scope.contains(s) && !self.blocked[s]) {
                 return Err(s);
             }
         }
@@ -153,6 +153,22 @@ impl Ctx<'_> {
         }
         Ok(())
     }
+}
+
+/// The nodes a plan blocked, when it blocked any (`none`: all false): the
+/// nodes are planned again with them, since a blocked peer takes no pins.
+pub(super) fn blocked_peers(
+    nodes: &[NodePlan],
+    by_name: &HashMap<&str, NodeId>,
+    none: &[bool],
+) -> Option<Vec<bool>> {
+    let mut blocked = none.to_vec();
+    for p in nodes {
+        if let (NodeStatus::Blocked(_), Some(&id)) = (&p.status, by_name.get(p.node.as_str())) {
+            blocked[id] = true;
+        }
+    }
+    (blocked != none).then_some(blocked)
 }
 
 /// A whole file trustmesh wrote (`old`, read by the plan) removed,

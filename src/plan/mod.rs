@@ -165,7 +165,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
     let ca = certificates::CaState::read(inv, graph, live, scope);
     let host_certs = host_certificates::prepare(inv, live, scope, &files);
     let cert_mode = cert_mode::CertMode::new(inv, graph, live, &host_certs);
-    let plan_nodes = |rotating: &[bool]| -> Vec<NodePlan> {
+    let plan_nodes = |rotating: &[bool], blocked: &[bool]| -> Vec<NodePlan> {
         let ctx = Ctx {
             hosts_lines: &hosts_lines,
             inv,
@@ -186,6 +186,7 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
             ca: &ca,
             host_certs: &host_certs,
             cert_mode: &cert_mode,
+            blocked,
         };
         (0..n)
             .into_par_iter()
@@ -193,11 +194,17 @@ pub fn plan(inv: &Inventory, graph: &TrustGraph, live: &LiveState, scope: &PlanS
             .map(|id| ctx.node_plan(id))
             .collect()
     };
-    let mut nodes = plan_nodes(&rotations.rotating);
+    let none = vec![false; n];
+    let mut nodes = plan_nodes(&rotations.rotating, &none);
     // A node a rotated key opens that is blocked cannot take the new key:
     // that rotation is refused and everything planned again without it.
     if rotation::refuse_blocked(inv, graph, live, scope, &nodes, &mut rotations) {
-        nodes = plan_nodes(&rotations.rotating);
+        nodes = plan_nodes(&rotations.rotating, &none);
+    }
+    // Nor can a blocked peer take the pins a node that stops serving host
+    // certificates needs first: that node keeps serving them.
+    if let Some(blocked) = host_cert_off::blocked_peers(&nodes, &by_name, &none) {
+        nodes = plan_nodes(&rotations.rotating, &blocked);
     }
     for p in &mut nodes {
         if let Some(id) = by_name.get(p.node.as_str()) {
@@ -358,6 +365,8 @@ struct Ctx<'a> {
     host_certs: &'a host_certificates::HostCertPlan,
     /// Certificate mode: who keeps plain lines, what a group needs walked.
     cert_mode: &'a cert_mode::CertMode,
+    /// Nodes a first pass blocked ([`host_cert_off::blocked_peers`]).
+    blocked: &'a [bool],
 }
 
 /// Whose a marked line is, for this cluster.

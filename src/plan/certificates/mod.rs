@@ -197,9 +197,17 @@ impl Ctx<'_> {
                     path: c.ca.clone(),
                     comment: format!("trustmesh-ca:{}", self.inv.cluster),
                 }),
-                CaState::Unusable(why) => plan.warnings.push(format!(
-                    "{why}: no certificate is issued and no node is told to trust the CA"
-                )),
+                // Not converged while it lasts: the certificate edges the
+                // inventory wants do not exist.
+                CaState::Unusable(why) => {
+                    plan.signing_blocked = Some(Finding::new(
+                        "sign",
+                        format!(
+                            "{why}: no certificate is issued and no node is told to trust the CA"
+                        ),
+                        None,
+                    ))
+                }
                 CaState::Rotating(_, _, r) => {
                     plan.changes.extend(r.move_leftover(self.inv, self.live));
                     plan.changes.push(self.ca_rotation(&c.ca, r));
