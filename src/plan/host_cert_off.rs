@@ -155,13 +155,22 @@ impl Ctx<'_> {
     }
 }
 
-/// The nodes a plan blocked, when it blocked any (`none`: all false): the
-/// nodes are planned again with them, since a blocked peer takes no pins.
+/// The nodes a plan blocked, when it blocked any and some node stops
+/// serving host certificates (`none`: all false): the nodes are planned
+/// again with them, since a blocked peer takes no pins.
 pub(super) fn blocked_peers(
     nodes: &[NodePlan],
     by_name: &HashMap<&str, NodeId>,
     none: &[bool],
 ) -> Option<Vec<bool>> {
+    let stops = |p: &NodePlan| {
+        p.changes.iter().any(|c| {
+            matches!(c, Change::WriteBlock(b) if b.new.is_none() && b.role == BlockRole::SshdDropin)
+        })
+    };
+    if !nodes.iter().any(stops) {
+        return None;
+    }
     let mut blocked = none.to_vec();
     for p in nodes {
         if let (NodeStatus::Blocked(_), Some(&id)) = (&p.status, by_name.get(p.node.as_str())) {
