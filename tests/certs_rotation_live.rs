@@ -47,8 +47,8 @@ fn every_edge_works(live: &Live, when: &str) {
     }
 }
 
-#[test]
-fn the_ca_rotates_without_breaking_an_edge_and_a_node_key_rotates_on_certificates() {
+/// The workers in one mesh group in certificate mode, applied.
+fn converged_group() -> Live {
     let live = provisioned_with(WORKERS.iter().map(|w| worker(w)).collect(), "");
     let text = live.inventory(
         &WORKERS,
@@ -58,6 +58,12 @@ fn the_ca_rotates_without_breaking_an_edge_and_a_node_key_rotates_on_certificate
     live.write_inventory(&text);
     live.run(&["apply", "--accept-new-host-keys", "--yes"])
         .expect_exit(0);
+    live
+}
+
+#[test]
+fn the_ca_rotates_without_breaking_an_edge_and_a_node_key_rotates_on_certificates() {
+    let live = converged_group();
     live.run(&["plan", "--detailed-exitcode"]).expect_exit(0);
     every_edge_works(&live, "before");
     let old = blob(&live, "manager", ".ssh/trustmesh_ca.pub");
@@ -144,15 +150,7 @@ fn the_ca_rotates_without_breaking_an_edge_and_a_node_key_rotates_on_certificate
 /// next plain apply goes back to the old CA and every edge works.
 #[test]
 fn a_failed_proof_keeps_the_old_ca_and_the_next_apply_goes_back_to_it() {
-    let live = provisioned_with(WORKERS.iter().map(|w| worker(w)).collect(), "");
-    let text = live.inventory(
-        &WORKERS,
-        "mesh:\n  - group: g\ncertificates: { ca: ~/.ssh/trustmesh_ca, validity: 1h, renew_before: 10m }\n",
-        &|_| "    groups: [g]\n".to_string(),
-    );
-    live.write_inventory(&text);
-    live.run(&["apply", "--accept-new-host-keys", "--yes"])
-        .expect_exit(0);
+    let live = converged_group();
     let old = blob(&live, "manager", ".ssh/trustmesh_ca.pub");
     let ran = run_pausing(
         &live,
